@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs every Debian package sidebolt needs to build, test, fuzz and benchmark.
+# Idempotent: skips apt when everything is already present.
+set -euo pipefail
+packages=(
+  build-essential cmake pkg-config clang libclang-rt-14-dev
+  libsecp256k1-dev libssl-dev libcurl4-openssl-dev nlohmann-json3-dev
+  libzmq3-dev cppzmq-dev liblmdb-dev doctest-dev libasio-dev libspdlog-dev libfmt-dev
+  libcpp-httplib-dev libbenchmark-dev
+  nodejs npm python3
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
