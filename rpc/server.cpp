@@ -1,0 +1,157 @@
+#include "rpc/server.h"
+
+#include "util/logging.h"
+
+#include <httplib.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include <sstream>
+
+namespace sidebolt {
+namespace {
+using json = nlohmann::json;
+
+//! RPCs are short; a few threads keep one slow call from blocking `stop` or `getinfo`.
+constexpr size_t RPC_THREADS = 4;
+
+json ErrorResponse(int code, const std::string& message, const json& id)
+{
+    return {{"result", nullptr}, {"error", {{"code", code}, {"message", message}}}, {"id", id}};
+}
+
+std::optional<std::string> DecodeBase64(const std::string& in)
+{
+    if (in.empty() || in.size() % 4 != 0) return std::nullopt;
+    std::string out(in.size() / 4 * 3, '\0');
+    const int len = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                    reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+    if (len < 0) return std::nullopt;
+    // EVP_DecodeBlock counts padding as output bytes; strip them.
+    size_t padding = 0;
+    if (in.ends_with("==")) padding = 2;
+    else if (in.ends_with("=")) padding = 1;
+    out.resize(static_cast<size_t>(len) - padding);
+    return out;
+}
+
+int HttpStatusFor(const json& response)
+{
+    if (response["error"].is_null()) return 200;
+    return response["error"]["code"] == RPC_METHOD_NOT_FOUND ? 404 : 500;
+}
+} // namespace
+
+RpcServer::RpcServer(std::string credentials) : m_credentials(std::move(credentials)) {}
+
+RpcServer::~RpcServer() { Stop(); }
+
+void RpcServer::Register(RpcMethod method)
+{
+    const std::string name = method.name;
+    m_methods.emplace(name, std::move(method));
+}
+
+json RpcServer::Call(const std::string& name, const json& params) const
+{
+    const auto it = m_methods.find(name);
+    if (it == m_methods.end()) throw RpcException(RPC_METHOD_NOT_FOUND, "Method not found: " + name);
+    const RpcMethod& method = it->second;
+    json positional = json::array();
+    if (params.is_object()) {
+        for (const auto& [key, value] : params.items()) {
+            if (std::find(method.params.begin(), method.params.end(), key) == method.params.end()) {
+                throw RpcException(RPC_INVALID_PARAMETER, "Unknown named parameter " + key);
+            }
+        }
+        // Named parameters fill their positions; trailing unnamed ones are left off.
+        size_t last = 0;
+        for (size_t i = 0; i < method.params.size(); ++i) {
+            if (params.contains(method.params[i])) last = i + 1;
+        }
+        for (size_t i = 0; i < last; ++i) {
+            positional.push_back(params.value(method.params[i], json(nullptr)));
+        }
+    } else if (params.is_array()) {
+        positional = params;
+    } else if (!params.is_null()) {
+        throw RpcException(RPC_INVALID_REQUEST, "params must be an array or an object");
+    }
+    if (positional.size() > method.params.size()) {
+        throw RpcException(RPC_INVALID_PARAMS, name + " takes at most " + std::to_string(method.params.size()) +
+                                                   " parameters\n" + method.help);
+    }
+    return method.handler(positional);
+}
+
+json RpcServer::Dispatch(const json& request) const
+{
+    const json id = request.is_object() ? request.value("id", json(nullptr)) : json(nullptr);
+    if (!request.is_object() || !request.contains("method") || !request["method"].is_string()) {
+        return ErrorResponse(RPC_INVALID_REQUEST, "request must be an object with a string 'method'", id);
+    }
+    try {
+        json result = Call(request["method"].get<std::string>(), request.value("params", json(nullptr)));
+        return {{"result", std::move(result)}, {"error", nullptr}, {"id", id}};
+    } catch (const RpcException& e) {
+        return ErrorResponse(e.code, e.what(), id);
+    } catch (const json::exception& e) {
+        return ErrorResponse(RPC_INVALID_PARAMETER, std::string("invalid parameter: ") + e.what(), id);
+    } catch (const std::exception& e) {
+        return ErrorResponse(RPC_MISC_ERROR, e.what(), id);
+    }
+}
+
+std::string RpcServer::HelpText() const
+{
+    std::ostringstream out;
+    for (const auto& [name, method] : m_methods) {
+        out << name;
+        for (const auto& p : method.params) out << " <" << p << ">";
+        out << "\n    " << method.help << "\n";
+    }
+    return out.str();
+}
+
+bool RpcServer::Authorized(const std::string& header) const
+{
+    if (!header.starts_with("Basic ")) return false;
+    const auto decoded = DecodeBase64(header.substr(6));
+    return decoded && decoded->size() == m_credentials.size() &&
+           CRYPTO_memcmp(decoded->data(), m_credentials.data(), m_credentials.size()) == 0;
+}
+
+int RpcServer::Start(const std::string& host, int port)
+{
+    m_http = std::make_unique<httplib::Server>();
+    // httplib owns the queue it is handed (its API takes a raw pointer).
+    m_http->new_task_queue = [] { return new httplib::ThreadPool(RPC_THREADS); };
+    m_http->Post("/", [this](const httplib::Request& req, httplib::Response& res) {
+        if (!Authorized(req.get_header_value("Authorization"))) {
+            Log("rpc")->warn("rejected RPC request with bad credentials from {}", req.remote_addr);
+            res.status = 401;
+            res.set_header("WWW-Authenticate", "Basic realm=\"sideboltd\"");
+            return;
+        }
+        json response;
+        try {
+            response = Dispatch(json::parse(req.body));
+        } catch (const json::parse_error& e) {
+            response = ErrorResponse(RPC_PARSE_ERROR, std::string("parse error: ") + e.what(), nullptr);
+        }
+        res.status = HttpStatusFor(response);
+        res.set_content(response.dump() + "\n", "application/json");
+    });
+    const int bound = port == 0 ? m_http->bind_to_any_port(host) : (m_http->bind_to_port(host, port) ? port : -1);
+    if (bound < 0) throw std::runtime_error("cannot listen for RPC on " + host + ":" + std::to_string(port));
+    m_thread = std::thread([this] { m_http->listen_after_bind(); });
+    return bound;
+}
+
+void RpcServer::Stop()
+{
+    if (m_http) m_http->stop();
+    if (m_thread.joinable()) m_thread.join();
+}
+
+} // namespace sidebolt
