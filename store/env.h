@@ -1,0 +1,250 @@
+#ifndef SIDEBOLT_STORE_ENV_H
+#define SIDEBOLT_STORE_ENV_H
+
+// LMDB environment, transactions and named databases.
+//
+// Thread safety (LMDB rules, enforced or documented here):
+// - One Env per directory per process. LMDB must not open the same environment twice in a
+//   process (closing one would drop the other's locks), so Env takes an exclusive lock file
+//   and a second Env on the same directory, in this or another process, is refused.
+// - Env is opened with MDB_NOTLS: read transactions are not tied to LMDB's per-thread reader
+//   slots. Our ReadTxn/WriteTxn objects are still not movable and must end on the thread that
+//   began them (the Env counts open transactions per thread to resize the map safely).
+// - Many readers, one writer: a second WriteTxn blocks until the first ends. Never begin a
+//   WriteTxn while the same thread holds another WriteTxn (it would wait for itself).
+// - Growing the map needs every transaction of this process closed, so keep read transactions
+//   short; a thread that holds a ReadTxn while its own write runs out of map space gets a
+//   StoreError instead of a deadlock.
+// - Open every Db once at startup (OpenDb), before sharing the Env between threads.
+
+#include "util/bytes.h"
+
+#include <lmdb.h>
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace sidebolt::store {
+
+//! Schema version written by this code into a fresh environment.
+constexpr uint32_t CURRENT_SCHEMA_VERSION = 1;
+
+class StoreError : public std::runtime_error
+{
+public:
+    //! From an LMDB return code; the message carries the operation and mdb_strerror's text.
+    StoreError(std::string operation, int mdb_code);
+    StoreError(std::string operation, const std::string& detail);
+
+    const std::string& Operation() const { return m_operation; }
+    //! The LMDB (or errno) code, 0 when the error did not come from LMDB.
+    int Code() const { return m_code; }
+
+private:
+    std::string m_operation;
+    int m_code{0};
+};
+
+//! The map ran out of space inside a transaction. Env::Write handles it by growing and
+//! retrying; callers of BeginWrite see it and may simply retry (the map is grown first).
+class MapFullError : public StoreError
+{
+public:
+    explicit MapFullError(std::string operation) : StoreError(std::move(operation), MDB_MAP_FULL) {}
+};
+
+class WriteTxn;
+
+struct EnvOptions {
+    unsigned max_dbs{32};
+    //! Initial map size; LMDB rounds it up to whole pages. It doubles when full.
+    size_t initial_map_size{size_t{64} << 20};
+    //! Growth stops here and writes fail with MapFullError.
+    size_t max_map_size{size_t{1} << 40};
+    //! false sets MDB_NOSYNC: commits survive a crash of the process but not of the machine.
+    //! For tests only.
+    bool durable{true};
+    //! The schema version this code understands.
+    uint32_t schema_version{CURRENT_SCHEMA_VERSION};
+    //! Called in the opening write transaction when the stored version is older than
+    //! schema_version; it must upgrade the data (the new version is written after it returns).
+    //! Without it an older store is refused.
+    std::function<void(WriteTxn&, uint32_t stored_version)> migrate;
+};
+
+//! A named database inside the environment; a cheap handle, valid as long as its Env.
+class Db
+{
+public:
+    const std::string& Name() const { return m_name; }
+
+private:
+    friend class Env;
+    friend class Txn;
+    friend class WriteTxn;
+    friend class Cursor;
+    Db(MDB_dbi dbi, std::string name) : m_dbi{dbi}, m_name{std::move(name)} {}
+    MDB_dbi m_dbi;
+    std::string m_name;
+};
+
+class Env;
+
+//! Iterates one Db in key order (keys compare as raw bytes, so use big-endian integers).
+//! Views returned by Key()/Value() stay valid until the cursor moves or the txn ends or writes.
+//! A Cursor must be destroyed before its transaction ends (declare it after the txn).
+class Cursor
+{
+public:
+    Cursor(const Cursor&) = delete;
+    Cursor& operator=(const Cursor&) = delete;
+    ~Cursor();
+
+    //! Positions at the first key >= key.
+    bool Seek(ByteSpan key);
+    bool First();
+    bool Last();
+    bool Next();
+    bool Prev();
+    bool Valid() const { return m_valid; }
+    ByteSpan Key() const;
+    ByteSpan Value() const;
+
+private:
+    friend class Txn;
+    Cursor(MDB_txn* txn, const Db& db);
+    bool Move(MDB_cursor_op op, ByteSpan key = {});
+
+    MDB_cursor* m_cursor{nullptr};
+    MDB_val m_key{};
+    MDB_val m_value{};
+    bool m_valid{false};
+};
+
+//! Operations shared by read and write transactions.
+class Txn
+{
+public:
+    Txn(const Txn&) = delete;
+    Txn& operator=(const Txn&) = delete;
+
+    //! Zero-copy view, valid until this transaction ends or writes.
+    std::optional<ByteSpan> GetView(const Db& db, ByteSpan key) const;
+    std::optional<Bytes> Get(const Db& db, ByteSpan key) const;
+    bool Exists(const Db& db, ByteSpan key) const;
+    Cursor OpenCursor(const Db& db) const;
+    //! Calls fn for each entry whose key starts with prefix, in key order, until fn returns
+    //! false. fn must not write to the transaction.
+    void ForEachPrefix(const Db& db, ByteSpan prefix,
+                       const std::function<bool(ByteSpan key, ByteSpan value)>& fn) const;
+
+protected:
+    friend class Env;
+    Txn(Env& env, bool write);
+    ~Txn();
+    void Abort();
+    //! Marks the txn as unusable after LMDB returned an error inside it, and throws.
+    [[noreturn]] void Fail(const std::string& operation, int rc);
+    MDB_txn* Handle() const;
+
+    Env& m_env;
+    MDB_txn* m_txn{nullptr};
+};
+
+class ReadTxn : public Txn
+{
+public:
+    explicit ReadTxn(Env& env) : Txn(env, false) {}
+};
+
+//! Aborted by the destructor unless Commit() succeeded.
+class WriteTxn : public Txn
+{
+public:
+    explicit WriteTxn(Env& env) : Txn(env, true) {}
+
+    void Put(const Db& db, ByteSpan key, ByteSpan value);
+    //! Returns whether the key existed.
+    bool Delete(const Db& db, ByteSpan key);
+    //! Throws StoreError (MapFullError when out of space); the txn is finished either way.
+    void Commit();
+};
+
+class Env
+{
+public:
+    //! Opens (creating with mode 0700 if needed) the environment in dir, then checks or writes
+    //! the schema version. Throws StoreError.
+    explicit Env(const std::filesystem::path& dir, EnvOptions options = {});
+    ~Env();
+    Env(const Env&) = delete;
+    Env& operator=(const Env&) = delete;
+
+    //! Opens (creating) a named database; repeated calls return the same handle. The name
+    //! "meta" is the store's own (schema version); prefix names by component instead.
+    Db OpenDb(std::string_view name);
+
+    ReadTxn BeginRead() { return ReadTxn(*this); }
+    WriteTxn BeginWrite() { return WriteTxn(*this); }
+
+    //! Runs fn in a write transaction and commits it. When the map is full the transaction is
+    //! aborted, the map grown and fn run again from scratch, so fn must only touch the txn.
+    template <typename Fn>
+    void Write(Fn&& fn)
+    {
+        for (;;) {
+            try {
+                WriteTxn txn{*this};
+                fn(txn);
+                txn.Commit();
+                return;
+            } catch (const MapFullError&) {
+                // The aborted txn is gone; the next WriteTxn grows the map first.
+            }
+        }
+    }
+
+    //! The schema version stored in the meta db (equal to options.schema_version once open).
+    uint32_t SchemaVersion() const { return m_schema_version; }
+    size_t MapSize() const;
+    const std::filesystem::path& Path() const { return m_path; }
+
+private:
+    friend class Txn;
+    friend class WriteTxn;
+
+    //! Transaction bookkeeping so that the map can be resized with no transaction open.
+    void BeginTxnSlot(bool write);
+    void EndTxnSlot();
+    void GrowMapIfNeeded();
+    void NoteMapFull();
+    void CheckSchema(const EnvOptions& options);
+
+    std::filesystem::path m_path;
+    size_t m_max_map_size;
+    int m_lock_fd{-1};
+    MDB_env* m_env{nullptr};
+    uint32_t m_schema_version{0};
+
+    std::mutex m_dbs_mutex;
+    std::map<std::string, MDB_dbi, std::less<>> m_dbs;
+
+    std::mutex m_txn_mutex;
+    std::condition_variable m_txn_cv;
+    int m_open_txns{0};
+    bool m_resizing{false};
+    bool m_grow_pending{false};
+};
+
+} // namespace sidebolt::store
+
+#endif
