@@ -36,6 +36,8 @@ const secp256k1_context* SecpContext()
 
 std::optional<PubKey> PubKey::Parse(ByteSpan bytes)
 {
+    // libsecp256k1 aborts on a null input pointer, which an empty span may carry.
+    if (bytes.empty()) return std::nullopt;
     secp256k1_pubkey key;
     if (!secp256k1_ec_pubkey_parse(SecpContext(), &key, bytes.data(), bytes.size())) return std::nullopt;
     return FromSecp(key);
@@ -92,6 +94,7 @@ std::optional<EcdsaSignature> EcdsaSignature::FromCompact(ByteSpan compact64)
 
 std::optional<EcdsaSignature> EcdsaSignature::FromDer(ByteSpan der)
 {
+    if (der.empty()) return std::nullopt;
     EcdsaSignature out;
     if (!secp256k1_ecdsa_signature_parse_der(SecpContext(), &out.m_sig, der.data(), der.size())) return std::nullopt;
     return out;

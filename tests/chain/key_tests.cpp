@@ -18,6 +18,9 @@ TEST_CASE("private key 1 gives the generator; invalid scalars are refused")
 TEST_CASE("pubkey parse rejects bad encodings and round-trips uncompressed")
 {
     CHECK_FALSE(PubKey::Parse(ParseHex("02")));
+    CHECK_FALSE(PubKey::Parse({}));
+    CHECK_FALSE(EcdsaSignature::FromDer({}));
+    CHECK_FALSE(EcdsaSignature::FromCompact({}));
     CHECK_FALSE(PubKey::Parse(Bytes(33, 0)));
     const auto key = PrivKey::Generate().GetPubKey();
     const auto again = PubKey::Parse(key.SerializeUncompressed());
