@@ -1,0 +1,62 @@
+#ifndef SIDEBOLT_PLUGIN_DAEMON_H
+#define SIDEBOLT_PLUGIN_DAEMON_H
+
+#include "chain/chain_service.h"
+#include "chain/chain_source.h"
+#include "chain/key.h"
+#include "plugin/datadir.h"
+#include "plugin/settings.h"
+#include "plugin/watch_journal.h"
+#include "rpc/bitcoind.h"
+#include "rpc/json_rpc_client.h"
+#include "rpc/server.h"
+#include "store/env.h"
+
+#include <atomic>
+#include <memory>
+#include <optional>
+
+namespace sidebolt {
+
+//! sideboltd: owns every component and wires them. Start() checks bitcoind before it creates
+//! anything in the datadir, so a bad configuration leaves nothing behind but the log.
+class Daemon
+{
+public:
+    explicit Daemon(DaemonSettings settings);
+    ~Daemon();
+    Daemon(const Daemon&) = delete;
+    Daemon& operator=(const Daemon&) = delete;
+
+    //! Throws std::runtime_error (with an operator-facing message) when it cannot start.
+    void Start();
+    //! Blocks until SIGINT/SIGTERM or the `stop` RPC.
+    void WaitForShutdown();
+    void Stop();
+
+private:
+    void ConnectBitcoind();
+    void WaitForInitialBlockDownload();
+    void OpenStore();
+    std::vector<ZmqSubscription> ResolveZmq();
+    void StartRpcServer();
+    void RegisterRpcMethods();
+    nlohmann::json GetInfo();
+
+    const DaemonSettings m_settings;
+    std::optional<DatadirLock> m_lock;
+    std::unique_ptr<rpc::JsonRpcClient> m_rpc_client;
+    std::unique_ptr<rpc::BitcoindClient> m_bitcoind;
+    rpc::NetworkInfo m_bitcoind_info;
+    std::unique_ptr<BitcoindChainSource> m_chain_source;
+    std::unique_ptr<store::Env> m_store;
+    std::optional<PubKey> m_node_id;
+    std::unique_ptr<WatchJournal> m_watch_journal;
+    std::unique_ptr<ChainService> m_chain;
+    std::unique_ptr<RpcServer> m_rpc_server;
+    std::atomic<bool> m_stop_requested{false};
+};
+
+} // namespace sidebolt
+
+#endif

@@ -1,0 +1,116 @@
+#include "plugin/settings.h"
+
+#include "plugin/datadir.h"
+#include "plugin/defaults.h"
+#include "rpc/bitcoind_auth.h"
+
+#include <filesystem>
+
+namespace sidebolt {
+
+std::vector<ConfigKey> DaemonConfigKeys()
+{
+    return {
+        {"datadir", "data directory: seed, store, log, RPC cookie (default " + std::string(DEFAULT_DATADIR) + ")"},
+        {"conf", "config file (default <datadir>/" + std::string(CONFIG_FILE_NAME) + ")"},
+        {"network", "mainnet, testnet, testnet4, signet or regtest (default mainnet); must match bitcoind"},
+        {"loglevel", "trace, debug, info, warn or error (default info); the log is <datadir>/debug.log"},
+        {"printtoconsole", "also log to stderr (default 0)"},
+        {"rpcbind", "address of the JSON-RPC server (default 127.0.0.1; keep it on loopback)"},
+        {"rpcport", "JSON-RPC port (default " + std::to_string(DEFAULT_RPC_PORT) + "; 0 picks a free one); written to <datadir>/rpc.endpoint"},
+        {"bitcoin.rpcconnect", "bitcoind RPC host (default 127.0.0.1)"},
+        {"bitcoin.rpcport", "bitcoind RPC port (default: the network's, e.g. 8332, 18443 on regtest)"},
+        {"bitcoin.rpccookiefile", "bitcoind's cookie file (default <bitcoin.datadir>/<network>/.cookie)"},
+        {"bitcoin.datadir", "bitcoind's data directory, to find its cookie (default ~/.bitcoin)"},
+        {"bitcoin.rpcuser", "bitcoind RPC user (instead of the cookie)"},
+        {"bitcoin.rpcpassword", "bitcoind RPC password (instead of the cookie)"},
+        {"bitcoin.rpctimeout", "seconds per bitcoind RPC call (default 60)"},
+        {"bitcoin.startuptimeout", "seconds to wait for bitcoind at startup before giving up (default 60)"},
+        {"bitcoin.zmqpubrawblock", "bitcoind's zmqpubrawblock endpoint (default: ask bitcoind)"},
+        {"bitcoin.zmqpubrawtx", "bitcoind's zmqpubrawtx endpoint (default: ask bitcoind)"},
+        {"bitcoin.zmqpubhashblock", "bitcoind's zmqpubhashblock endpoint (default: ask bitcoind)"},
+        {"bitcoin.zmqpubsequence", "bitcoind's zmqpubsequence endpoint (default: ask bitcoind)"},
+        {"bitcoin.zmq", "0 ignores bitcoind's ZMQ notifications and follows the chain by polling (default 1)"},
+        {"bitcoin.pollinterval", "milliseconds between getbestblockhash polls without ZMQ (default 1000)"},
+        {"feerate.floor", "lowest feerate ever used, sat per 1000 weight units (default 253)"},
+        {"debugzmqdrop", "test only: drop this many ZMQ messages to simulate loss", /*hidden=*/true},
+    };
+}
+
+namespace {
+Network ParseNetworkSetting(const Config& config)
+{
+    const std::string name = config.Get("network", "mainnet");
+    const auto network = ParseNetwork(name);
+    if (!network) throw ConfigError("unknown network '" + name + "' (use mainnet, testnet, testnet4, signet or regtest)");
+    return *network;
+}
+
+int ParsePort(const Config& config, const std::string& key, int fallback, bool allow_zero)
+{
+    const int64_t port = config.GetInt(key, fallback);
+    if (port < (allow_zero ? 0 : 1) || port > 65535) throw ConfigError("setting '" + key + "' is not a valid port");
+    return static_cast<int>(port);
+}
+
+void ParseBitcoind(const Config& config, DaemonSettings& s)
+{
+    std::optional<std::filesystem::path> bitcoin_datadir;
+    if (const auto dir = config.Get("bitcoin.datadir")) bitcoin_datadir = ExpandHome(*dir);
+    s.bitcoind = rpc::DefaultBitcoindRpcConfig(s.network, bitcoin_datadir);
+    s.bitcoind.host = config.Get("bitcoin.rpcconnect", s.bitcoind.host);
+    s.bitcoind.port = static_cast<uint16_t>(ParsePort(config, "bitcoin.rpcport", s.bitcoind.port, false));
+    s.bitcoind.call_timeout = std::chrono::seconds(config.GetInt("bitcoin.rpctimeout", 60));
+    const bool has_user = config.Has("bitcoin.rpcuser") || config.Has("bitcoin.rpcpassword");
+    // An empty value unsets the key, so a command line can override a cookie from the file.
+    const std::string cookie_file = config.Get("bitcoin.rpccookiefile", "");
+    if (has_user && !cookie_file.empty()) {
+        throw ConfigError("give either bitcoin.rpccookiefile or bitcoin.rpcuser/bitcoin.rpcpassword, not both");
+    }
+    std::string auth_kind;
+    if (has_user) {
+        if (!config.Has("bitcoin.rpcuser") || !config.Has("bitcoin.rpcpassword")) {
+            throw ConfigError("bitcoin.rpcuser and bitcoin.rpcpassword go together");
+        }
+        s.bitcoind.auth = rpc::PasswordAuth{*config.Get("bitcoin.rpcuser"), *config.Get("bitcoin.rpcpassword")};
+        auth_kind = "user " + *config.Get("bitcoin.rpcuser");
+    } else {
+        if (!cookie_file.empty()) s.bitcoind.auth = rpc::CookieAuth{ExpandHome(cookie_file)};
+        auth_kind = "cookie " + std::get<rpc::CookieAuth>(s.bitcoind.auth).path.string();
+    }
+    s.bitcoind_description = s.bitcoind.host + ":" + std::to_string(s.bitcoind.port) + " (" + auth_kind + ")";
+    s.bitcoind_startup_timeout = std::chrono::seconds(config.GetInt("bitcoin.startuptimeout", 60));
+    for (const char* topic : {"rawblock", "rawtx", "hashblock", "sequence"}) {
+        if (const auto endpoint = config.Get(std::string("bitcoin.zmqpub") + topic)) s.zmq.push_back({topic, *endpoint});
+    }
+    s.use_zmq = config.GetBool("bitcoin.zmq", true);
+    if (!s.use_zmq && !s.zmq.empty()) throw ConfigError("bitcoin.zmq=0 contradicts the bitcoin.zmqpub* endpoints given");
+    s.poll_interval = std::chrono::milliseconds(config.GetInt("bitcoin.pollinterval", 1000));
+    if (s.poll_interval.count() < 10) throw ConfigError("bitcoin.pollinterval must be at least 10 ms");
+}
+} // namespace
+
+DaemonSettings LoadDaemonSettings(int argc, const char* const argv[])
+{
+    Config config(DaemonConfigKeys());
+    const auto positional = config.ParseCommandLine(argc, argv);
+    if (!positional.empty()) throw ConfigError("unexpected argument '" + positional.front() + "' (settings are -key=value)");
+    DaemonSettings s;
+    s.datadir = ExpandHome(config.Get("datadir", DEFAULT_DATADIR));
+    const auto conf_path = config.Has("conf") ? ExpandHome(*config.Get("conf")) : s.datadir / CONFIG_FILE_NAME;
+    // The config file lives in the datadir, so -datadir itself is only taken from the command line.
+    if (config.Has("conf") || std::filesystem::exists(conf_path)) config.ReadFile(conf_path.string());
+    s.network = ParseNetworkSetting(config);
+    s.log_level = config.Get("loglevel", "info");
+    s.print_to_console = config.GetBool("printtoconsole", false);
+    s.rpc_bind = config.Get("rpcbind", DEFAULT_RPC_BIND);
+    s.rpc_port = ParsePort(config, "rpcport", DEFAULT_RPC_PORT, true);
+    ParseBitcoind(config, s);
+    const int64_t floor = config.GetInt("feerate.floor", 253);
+    if (floor < 253) throw ConfigError("feerate.floor below 253 sat/kw would make transactions that do not relay");
+    s.feerate_floor_per_kw = static_cast<uint32_t>(floor);
+    s.debug_zmq_drop = static_cast<unsigned>(config.GetInt("debugzmqdrop", 0));
+    return s;
+}
+
+} // namespace sidebolt

@@ -1,0 +1,48 @@
+#ifndef SIDEBOLT_PLUGIN_SETTINGS_H
+#define SIDEBOLT_PLUGIN_SETTINGS_H
+
+#include "chain/network.h"
+#include "chain/zmq_listener.h"
+#include "plugin/config.h"
+#include "rpc/json_rpc_client.h"
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sidebolt {
+
+//! Every key sideboltd accepts, on the command line or in <datadir>/sidebolt.conf.
+std::vector<ConfigKey> DaemonConfigKeys();
+
+//! The validated daemon configuration. Parsing it touches no file but the config file.
+struct DaemonSettings {
+    std::filesystem::path datadir;
+    Network network{Network::Mainnet};
+    std::string log_level{"info"};
+    bool print_to_console{false};
+
+    std::string rpc_bind{"127.0.0.1"};
+    int rpc_port{0};
+
+    rpc::JsonRpcConfig bitcoind;
+    std::string bitcoind_description; //!< host:port and auth kind, for messages (no secrets)
+    std::chrono::seconds bitcoind_startup_timeout{60};
+    //! Explicit ZMQ endpoints; empty means ask bitcoind (getzmqnotifications).
+    std::vector<ZmqSubscription> zmq;
+    //! false: ignore ZMQ entirely and follow by polling.
+    bool use_zmq{true};
+    std::chrono::milliseconds poll_interval{1000};
+    uint32_t feerate_floor_per_kw{253};
+    unsigned debug_zmq_drop{0};
+};
+
+//! Reads the command line, then <datadir>/sidebolt.conf (or -conf) if it exists, and validates
+//! everything. Throws ConfigError with a message naming the bad key.
+DaemonSettings LoadDaemonSettings(int argc, const char* const argv[]);
+
+} // namespace sidebolt
+
+#endif
