@@ -1,0 +1,254 @@
+#include "net/peer_connection.h"
+
+#include <utility>
+
+namespace sidebolt {
+
+std::string FormatEndpoint(const asio::ip::tcp::endpoint& endpoint)
+{
+    const auto address = endpoint.address();
+    const std::string host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
+    return host + ":" + std::to_string(endpoint.port());
+}
+
+PeerConnection::PeerConnection(asio::ip::tcp::socket socket, PeerDirection direction, Handshake handshake,
+                               const PeerConnectionOptions& options, Handlers handlers)
+    : m_socket(std::move(socket)),
+      m_timer(m_socket.get_executor()),
+      m_direction(direction),
+      m_options(options),
+      m_handlers(std::move(handlers)),
+      m_handshake(std::move(handshake))
+{
+}
+
+std::shared_ptr<PeerConnection> PeerConnection::Accept(asio::ip::tcp::socket socket, const PrivKey& local_key,
+                                                       const PeerConnectionOptions& options, Handlers handlers)
+{
+    auto connection = std::make_shared<PeerConnection>(std::move(socket), PeerDirection::kInbound,
+                                                       Handshake::Responder(local_key), options, std::move(handlers));
+    asio::error_code ec;
+    const auto remote = connection->m_socket.remote_endpoint(ec);
+    if (!ec) connection->SetRemote(remote);
+    connection->StartHandshakeTimer();
+    connection->RunResponder();
+    return connection;
+}
+
+std::shared_ptr<PeerConnection> PeerConnection::Connect(const asio::any_io_executor& executor, const std::string& host,
+                                                        uint16_t port, const PrivKey& local_key, const PubKey& remote_id,
+                                                        const PeerConnectionOptions& options, Handlers handlers)
+{
+    auto connection = std::make_shared<PeerConnection>(asio::ip::tcp::socket(executor), PeerDirection::kOutbound,
+                                                       Handshake::Initiator(local_key, remote_id), options,
+                                                       std::move(handlers));
+    connection->StartHandshakeTimer();
+    auto resolver = std::make_shared<asio::ip::tcp::resolver>(executor);
+    resolver->async_resolve(host, std::to_string(port), [connection, resolver](const asio::error_code& ec, auto results) {
+        if (connection->m_closed) return;
+        if (ec) return connection->Close("resolve failed: " + ec.message());
+        asio::async_connect(connection->m_socket, results,
+                            [connection](const asio::error_code& connect_ec, const asio::ip::tcp::endpoint& endpoint) {
+                                if (connection->m_closed) return;
+                                if (connect_ec) return connection->Close("connect failed: " + connect_ec.message());
+                                connection->SetRemote(endpoint);
+                                connection->RunInitiator();
+                            });
+    });
+    return connection;
+}
+
+void PeerConnection::SetRemote(const asio::ip::tcp::endpoint& endpoint)
+{
+    m_remote_endpoint = endpoint;
+    m_remote_address = FormatEndpoint(endpoint);
+}
+
+void PeerConnection::StartHandshakeTimer()
+{
+    m_timer.expires_after(m_options.handshake_timeout);
+    m_timer.async_wait([self = shared_from_this()](const asio::error_code& ec) {
+        if (!ec && !self->IsEstablished()) self->Close("handshake timeout");
+    });
+}
+
+void PeerConnection::RunResponder()
+{
+    ReadAct(Handshake::kActOneSize, [this](ByteSpan act_one) {
+        auto act_two = m_handshake->ReadActOne(act_one);
+        if (!act_two) return FailHandshake(act_two.error());
+        WriteAct(*act_two, [this] {
+            ReadAct(Handshake::kActThreeSize, [this](ByteSpan act_three) {
+                if (const auto error = m_handshake->ReadActThree(act_three)) return FailHandshake(*error);
+                Established();
+            });
+        });
+    });
+}
+
+void PeerConnection::RunInitiator()
+{
+    WriteAct(m_handshake->WriteActOne(), [this] {
+        ReadAct(Handshake::kActTwoSize, [this](ByteSpan act_two) {
+            auto act_three = m_handshake->ReadActTwo(act_two);
+            if (!act_three) return FailHandshake(act_three.error());
+            WriteAct(*act_three, [this] { Established(); });
+        });
+    });
+}
+
+void PeerConnection::WriteAct(ByteSpan act, std::function<void()> next)
+{
+    std::copy(act.begin(), act.end(), m_act.begin());
+    asio::async_write(m_socket, asio::buffer(m_act.data(), act.size()),
+                      [self = shared_from_this(), next = std::move(next)](const asio::error_code& ec, size_t written) {
+                          if (self->m_closed) return;
+                          if (ec) return self->Close("handshake write failed: " + ec.message());
+                          self->m_bytes_out += written;
+                          next();
+                      });
+}
+
+void PeerConnection::ReadAct(size_t size, std::function<void(ByteSpan)> next)
+{
+    asio::async_read(m_socket, asio::buffer(m_act.data(), size),
+                     [self = shared_from_this(), size, next = std::move(next)](const asio::error_code& ec, size_t read) {
+                         if (self->m_closed) return;
+                         if (ec) return self->Close("handshake read failed: " + ec.message());
+                         self->m_bytes_in += read;
+                         next(ByteSpan(self->m_act.data(), size));
+                     });
+}
+
+void PeerConnection::FailHandshake(HandshakeError error)
+{
+    // BOLT 8: on a failed act, "terminate the connection without any further messages".
+    Close("handshake failed: " + std::string(ToString(error)));
+}
+
+void PeerConnection::Established()
+{
+    auto result = std::move(*m_handshake).Finish();
+    m_handshake.reset();
+    m_cipher.emplace(std::move(result.cipher));
+    m_timer.cancel();
+    if (m_handlers.on_established) m_handlers.on_established(result.remote_static);
+    ReadHeader();
+}
+
+void PeerConnection::ReadHeader()
+{
+    if (m_closed || m_reading || m_paused || m_close_after_flush) return;
+    m_reading = true;
+    asio::async_read(m_socket, asio::buffer(m_header), [self = shared_from_this()](const asio::error_code& ec, size_t read) {
+        if (self->m_closed) return;
+        if (ec) return self->Close("read failed: " + ec.message());
+        self->m_bytes_in += read;
+        self->OnHeader();
+    });
+}
+
+void PeerConnection::OnHeader()
+{
+    const auto length = m_cipher->DecryptLength(m_header);
+    if (!length) return Close("bad length MAC");
+    if (*length > m_options.max_message_size) return Close("message too large");
+    m_body.resize(size_t{*length} + TransportCipher::kMacSize);
+    asio::async_read(m_socket, asio::buffer(m_body), [self = shared_from_this()](const asio::error_code& ec, size_t read) {
+        if (self->m_closed) return;
+        if (ec) return self->Close("read failed: " + ec.message());
+        self->m_bytes_in += read;
+        self->OnBody();
+    });
+}
+
+void PeerConnection::OnBody()
+{
+    m_reading = false;
+    if (!m_cipher->DecryptBody(m_body, m_plain)) return Close("bad message MAC");
+    auto message = DecodeMessage(m_plain);
+    // BOLT 1: a known message "with insufficient length for the contents" or an invalid
+    // extension: "MUST close the connection".
+    if (!message) return Close("undecodable message: " + std::string(ToString(message.error())));
+    // Once closing, what the peer still says no longer matters.
+    if (m_handlers.on_message && !m_close_after_flush) m_handlers.on_message(std::move(*message));
+    ReadHeader();
+}
+
+void PeerConnection::Send(const Message& message) { SendEncoded(EncodeMessage(message)); }
+
+void PeerConnection::SendEncoded(ByteSpan message)
+{
+    if (m_closed || !m_cipher || m_close_after_flush) return;
+    m_cipher->Encrypt(message, m_pending);
+    UpdateBackPressure();
+    StartWrite();
+}
+
+void PeerConnection::StartWrite()
+{
+    if (m_writing || m_closed) return;
+    if (m_pending.empty()) {
+        if (m_close_after_flush) Close(*m_close_after_flush);
+        return;
+    }
+    std::swap(m_pending, m_in_flight);
+    m_writing = true;
+    asio::async_write(m_socket, asio::buffer(m_in_flight), [self = shared_from_this()](const asio::error_code& ec, size_t written) {
+        self->m_writing = false;
+        if (self->m_closed) return;
+        if (ec) return self->Close("write failed: " + ec.message());
+        self->m_bytes_out += written;
+        self->m_in_flight.clear();
+        self->UpdateBackPressure();
+        self->StartWrite();
+    });
+}
+
+void PeerConnection::UpdateBackPressure()
+{
+    // While closing, the timer bounds the flush instead.
+    if (m_close_after_flush) return;
+    const size_t queued = QueuedBytes();
+    if (!m_paused && queued > m_options.max_queued_bytes) {
+        // The peer sends faster than it reads our answers: stop reading until it catches up,
+        // and give up on it if it never does.
+        m_paused = true;
+        m_timer.expires_after(m_options.drain_timeout);
+        m_timer.async_wait([self = shared_from_this()](const asio::error_code& ec) {
+            if (!ec && self->m_paused) self->Close("peer does not drain its messages");
+        });
+    } else if (m_paused && queued <= m_options.max_queued_bytes / 2) {
+        m_paused = false;
+        m_timer.cancel();
+        ReadHeader();
+    }
+}
+
+void PeerConnection::CloseAfterFlush(const std::string& reason)
+{
+    if (m_closed || m_close_after_flush) return;
+    if (!m_cipher) return Close(reason);
+    m_close_after_flush = reason;
+    m_timer.expires_after(m_options.drain_timeout);
+    m_timer.async_wait([self = shared_from_this()](const asio::error_code& ec) {
+        if (!ec) self->Close(*self->m_close_after_flush + " (flush timed out)");
+    });
+    StartWrite();
+}
+
+void PeerConnection::Close(const std::string& reason)
+{
+    if (m_closed) return;
+    m_closed = true;
+    asio::error_code ignored;
+    m_timer.cancel();
+    m_socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    m_socket.close(ignored);
+    auto on_closed = std::move(m_handlers.on_closed);
+    // Dropping the handlers breaks any cycle through captures of the owner.
+    m_handlers = {};
+    if (on_closed) asio::post(m_socket.get_executor(), [on_closed = std::move(on_closed), reason] { on_closed(reason); });
+}
+
+} // namespace sidebolt

@@ -1,0 +1,129 @@
+#ifndef SIDEBOLT_NET_PEER_CONNECTION_H
+#define SIDEBOLT_NET_PEER_CONNECTION_H
+
+#include "chain/key.h"
+#include "net/asio.h"
+#include "net/message.h"
+#include "net/noise.h"
+#include "util/bytes.h"
+
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace sidebolt {
+
+enum class PeerDirection { kInbound, kOutbound };
+
+struct PeerConnectionOptions {
+    //! From the first byte (or the connect attempt) until the transport is established.
+    std::chrono::milliseconds handshake_timeout{std::chrono::seconds(30)};
+    //! Largest decrypted message accepted; BOLT 8 caps it at 65535 anyway.
+    size_t max_message_size{kMaxMessageSize};
+    //! Encrypted bytes waiting to be written above which we stop reading from the peer.
+    size_t max_queued_bytes{size_t{4} << 20};
+    //! How long the queue may stay above the limit before the peer is dropped.
+    std::chrono::milliseconds drain_timeout{std::chrono::seconds(60)};
+};
+
+//! One encrypted BOLT 8 connection over TCP: runs the handshake, then reads framed messages,
+//! decodes them and hands them over, and writes through a bounded queue.
+//!
+//! All calls and handlers run on the socket's executor (one thread). Handlers are dropped once
+//! the connection closes; on_closed runs exactly once, posted, so it never re-enters the caller.
+class PeerConnection : public std::enable_shared_from_this<PeerConnection>
+{
+public:
+    struct Handlers {
+        //! The transport is up; `remote` is the peer's node id.
+        std::function<void(const PubKey& remote)> on_established;
+        std::function<void(Message message)> on_message;
+        std::function<void(const std::string& reason)> on_closed;
+    };
+
+    //! Responder side of an accepted socket.
+    static std::shared_ptr<PeerConnection> Accept(asio::ip::tcp::socket socket, const PrivKey& local_key,
+                                                  const PeerConnectionOptions& options, Handlers handlers);
+    //! Resolves, connects and runs the handshake as initiator towards `remote_id`.
+    static std::shared_ptr<PeerConnection> Connect(const asio::any_io_executor& executor, const std::string& host,
+                                                   uint16_t port, const PrivKey& local_key, const PubKey& remote_id,
+                                                   const PeerConnectionOptions& options, Handlers handlers);
+
+    //! Encrypts and queues a message; ignored before the transport is up or after closing.
+    void Send(const Message& message);
+    void SendEncoded(ByteSpan message);
+    void Close(const std::string& reason);
+    //! Stops reading and closes once everything queued is written (bounded by drain_timeout).
+    void CloseAfterFlush(const std::string& reason);
+
+    PeerDirection Direction() const { return m_direction; }
+    //! "ip:port" of the other end ("" until the socket is connected).
+    const std::string& RemoteAddress() const { return m_remote_address; }
+    const std::optional<asio::ip::tcp::endpoint>& RemoteEndpoint() const { return m_remote_endpoint; }
+    bool IsEstablished() const { return m_cipher.has_value(); }
+    bool IsClosed() const { return m_closed; }
+    size_t QueuedBytes() const { return m_pending.size() + m_in_flight.size(); }
+    //! Wire bytes, handshake included; readable from any thread.
+    uint64_t BytesIn() const { return m_bytes_in.load(std::memory_order_relaxed); }
+    uint64_t BytesOut() const { return m_bytes_out.load(std::memory_order_relaxed); }
+
+    PeerConnection(asio::ip::tcp::socket socket, PeerDirection direction, Handshake handshake,
+                   const PeerConnectionOptions& options, Handlers handlers);
+
+private:
+    void SetRemote(const asio::ip::tcp::endpoint& endpoint);
+    void StartHandshakeTimer();
+    void RunResponder();
+    void RunInitiator();
+    void WriteAct(ByteSpan act, std::function<void()> next);
+    void ReadAct(size_t size, std::function<void(ByteSpan)> next);
+    void FailHandshake(HandshakeError error);
+    void Established();
+
+    void ReadHeader();
+    void OnHeader();
+    void OnBody();
+    void StartWrite();
+    void UpdateBackPressure();
+
+    asio::ip::tcp::socket m_socket;
+    asio::steady_timer m_timer;
+    PeerDirection m_direction;
+    PeerConnectionOptions m_options;
+    Handlers m_handlers;
+    std::string m_remote_address;
+    std::optional<asio::ip::tcp::endpoint> m_remote_endpoint;
+
+    std::optional<Handshake> m_handshake;
+    ByteArray<Handshake::kActThreeSize> m_act{};
+    std::optional<TransportCipher> m_cipher;
+
+    ByteArray<TransportCipher::kLengthHeaderSize> m_header{};
+    Bytes m_body;
+    Bytes m_plain;
+    bool m_reading{false};
+    bool m_paused{false};
+
+    //! Encrypted frames not yet handed to the socket, and the ones being written; swapped so
+    //! the buffers keep their capacity.
+    Bytes m_pending;
+    Bytes m_in_flight;
+    bool m_writing{false};
+    std::optional<std::string> m_close_after_flush;
+    bool m_closed{false};
+
+    std::atomic<uint64_t> m_bytes_in{0};
+    std::atomic<uint64_t> m_bytes_out{0};
+};
+
+//! "ip:port", with brackets for IPv6.
+std::string FormatEndpoint(const asio::ip::tcp::endpoint& endpoint);
+
+} // namespace sidebolt
+
+#endif

@@ -1,0 +1,457 @@
+#include "net/peer_manager.h"
+
+#include "net/wire.h"
+
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <mutex>
+
+namespace sidebolt {
+namespace {
+using Clock = std::chrono::steady_clock;
+
+bool IsPublicV4(const asio::ip::address_v4& address)
+{
+    const auto b = address.to_bytes();
+    const bool is_private = b[0] == 0 || b[0] == 10 || b[0] == 127 || (b[0] == 100 && (b[1] & 0xc0) == 64) ||
+                            (b[0] == 169 && b[1] == 254) || (b[0] == 172 && (b[1] & 0xf0) == 16) ||
+                            (b[0] == 192 && b[1] == 168) || b[0] >= 224;
+    return !is_private;
+}
+
+bool IsPublicV6(const asio::ip::address_v6& address)
+{
+    if (address.is_v4_mapped()) return IsPublicV4(asio::ip::make_address_v4(asio::ip::v4_mapped, address));
+    const auto b = address.to_bytes();
+    // Unique local fc00::/7 and the special ranges asio names.
+    const bool is_private = (b[0] & 0xfe) == 0xfc || address.is_loopback() || address.is_unspecified() ||
+                            address.is_link_local() || address.is_site_local() || address.is_multicast();
+    return !is_private;
+}
+
+std::string JoinBits(const std::vector<size_t>& bits)
+{
+    std::string out;
+    for (const size_t bit : bits) {
+        if (!out.empty()) out += ',';
+        out += std::to_string(bit);
+    }
+    return out;
+}
+
+//! What ties a connection's callbacks to the manager's state for that connection.
+struct Link {
+    //! Known once the handshake is done.
+    std::optional<PubKey> node_id;
+    //! Outbound only, until init is exchanged or the attempt fails.
+    PeerManager::ConnectCallback connect_callback;
+};
+
+struct PendingPing {
+    uint16_t num_pong_bytes;
+    Clock::time_point sent;
+    PeerManager::PingCallback callback;
+};
+
+struct Peer {
+    Peer(const asio::any_io_executor& executor, std::shared_ptr<Link> link_in, std::shared_ptr<PeerConnection> connection_in)
+        : link(std::move(link_in)), connection(std::move(connection_in)), ping_timer(executor), pong_timer(executor)
+    {
+    }
+    std::shared_ptr<Link> link;
+    std::shared_ptr<PeerConnection> connection;
+    // Fields ListPeers reads: written under the manager's mutex.
+    bool init_received{false};
+    FeatureBits features;
+    std::chrono::system_clock::time_point connected_since{std::chrono::system_clock::now()};
+    std::optional<std::chrono::microseconds> last_ping_rtt;
+    // Network-thread only.
+    std::deque<PendingPing> pings;
+    //! Waits for init first, then paces our periodic pings.
+    asio::steady_timer ping_timer;
+    asio::steady_timer pong_timer;
+};
+} // namespace
+
+class PeerManager::Impl : public std::enable_shared_from_this<Impl>
+{
+public:
+    Impl(asio::io_context& io, const PrivKey& node_key, PeerManagerOptions options, PeerHandlers handlers)
+        : m_io(io), m_key(node_key), m_node_id(node_key.GetPubKey()), m_options(std::move(options)), m_handlers(std::move(handlers))
+    {
+    }
+
+    asio::ip::tcp::endpoint Listen(const std::string& address, uint16_t port)
+    {
+        const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(address), port);
+        auto acceptor = std::make_shared<asio::ip::tcp::acceptor>(m_io);
+        acceptor->open(endpoint.protocol());
+        acceptor->set_option(asio::ip::tcp::acceptor::reuse_address(true));
+        acceptor->bind(endpoint);
+        acceptor->listen();
+        m_acceptors.push_back(acceptor);
+        Accept(acceptor);
+        return acceptor->local_endpoint();
+    }
+
+    void Connect(const PubKey& node_id, const std::string& host, uint16_t port, ConnectCallback callback)
+    {
+        if (m_stopped) return callback("peer manager stopped");
+        if (const auto it = m_peers.find(node_id); it != m_peers.end() && it->second->init_received) return callback(std::nullopt);
+        auto link = std::make_shared<Link>();
+        link->connect_callback = std::move(callback);
+        auto connection = PeerConnection::Connect(m_io.get_executor(), host, port, m_key, node_id, m_options.connection,
+                                                  MakeHandlers(link));
+        Track(link, connection);
+    }
+
+    void Disconnect(const PubKey& node_id)
+    {
+        if (const auto it = m_peers.find(node_id); it != m_peers.end()) it->second->connection->Close("disconnect requested");
+    }
+
+    std::vector<PeerInfo> ListPeers() const
+    {
+        const std::lock_guard lock(m_mutex);
+        std::vector<PeerInfo> out;
+        for (const auto& [node_id, peer] : m_peers) {
+            if (!peer->init_received) continue;
+            out.push_back(PeerInfo{
+                .node_id = node_id,
+                .address = peer->connection->RemoteAddress(),
+                .direction = peer->connection->Direction(),
+                .features = peer->features,
+                .connected_since = peer->connected_since,
+                .bytes_in = peer->connection->BytesIn(),
+                .bytes_out = peer->connection->BytesOut(),
+                .last_ping_rtt = peer->last_ping_rtt,
+            });
+        }
+        return out;
+    }
+
+    void Ping(const PubKey& node_id, uint16_t num_pong_bytes, PingCallback callback)
+    {
+        const auto it = m_peers.find(node_id);
+        if (it == m_peers.end() || !it->second->init_received) return callback(std::string("peer not connected"));
+        if (num_pong_bytes >= PingMessage::kNoPongThreshold) return callback(std::string("num_pong_bytes must be below 65532"));
+        SendPing(it->second, num_pong_bytes, std::move(callback));
+    }
+
+    void Send(const PubKey& node_id, const Message& message)
+    {
+        const auto it = m_peers.find(node_id);
+        if (it != m_peers.end() && it->second->init_received) it->second->connection->Send(message);
+    }
+
+    void Stop()
+    {
+        m_stopped = true;
+        for (const auto& acceptor : m_acceptors) {
+            asio::error_code ignored;
+            acceptor->close(ignored);
+        }
+        m_acceptors.clear();
+        // Closing posts each connection's on_closed, which removes it from these containers.
+        for (const auto& [link, connection] : m_handshaking) connection->Close("shutting down");
+        for (const auto& [node_id, peer] : m_peers) peer->connection->Close("shutting down");
+    }
+
+    const PubKey& NodeId() const { return m_node_id; }
+
+    //! Runs `task` on the network thread, if the manager still exists by then.
+    template <typename Task>
+    void Post(Task task)
+    {
+        asio::post(m_io, [weak = weak_from_this(), task = std::move(task)]() mutable {
+            if (const auto self = weak.lock()) task(*self);
+        });
+    }
+
+private:
+    PeerConnection::Handlers MakeHandlers(const std::shared_ptr<Link>& link)
+    {
+        const std::weak_ptr<Impl> weak = weak_from_this();
+        return PeerConnection::Handlers{
+            .on_established = [weak, link](const PubKey& remote) { if (auto self = weak.lock()) self->OnEstablished(link, remote); },
+            .on_message = [weak, link](Message message) { if (auto self = weak.lock()) self->OnMessage(link, message); },
+            .on_closed = [weak, link](const std::string& reason) { if (auto self = weak.lock()) self->OnClosed(link, reason); },
+        };
+    }
+
+    void Track(const std::shared_ptr<Link>& link, const std::shared_ptr<PeerConnection>& connection)
+    {
+        m_handshaking.emplace(link, connection);
+    }
+
+    void Accept(const std::shared_ptr<asio::ip::tcp::acceptor>& acceptor)
+    {
+        acceptor->async_accept([weak = weak_from_this(), acceptor](const asio::error_code& ec, asio::ip::tcp::socket socket) {
+            auto self = weak.lock();
+            if (!self || self->m_stopped || ec == asio::error::operation_aborted) return;
+            if (!ec) {
+                auto link = std::make_shared<Link>();
+                const auto connection = PeerConnection::Accept(std::move(socket), self->m_key, self->m_options.connection,
+                                                               self->MakeHandlers(link));
+                self->Track(link, connection);
+            }
+            self->Accept(acceptor);
+        });
+    }
+
+    //! The live peer entry of `link`, or nullptr when the link is stale (replaced or closed).
+    std::shared_ptr<Peer> PeerOf(const std::shared_ptr<Link>& link) const
+    {
+        if (!link->node_id) return nullptr;
+        const auto it = m_peers.find(*link->node_id);
+        return it != m_peers.end() && it->second->link == link ? it->second : nullptr;
+    }
+
+    void OnEstablished(const std::shared_ptr<Link>& link, const PubKey& remote)
+    {
+        const auto handshaking = m_handshaking.find(link);
+        if (handshaking == m_handshaking.end()) return;
+        const auto connection = handshaking->second;
+        m_handshaking.erase(handshaking);
+        if (m_stopped) return connection->Close("shutting down");
+        // BOLT 1: "MUST use a single connection per peer"; the newer one wins, as the older one
+        // is usually a connection the peer has already given up on.
+        if (m_peers.count(remote)) RemovePeer(remote, "replaced by a new connection", true);
+        link->node_id = remote;
+        auto peer = std::make_shared<Peer>(m_io.get_executor(), link, connection);
+        {
+            const std::lock_guard lock(m_mutex);
+            m_peers.emplace(remote, peer);
+        }
+        SendInit(*peer);
+        peer->ping_timer.expires_after(m_options.init_timeout);
+        peer->ping_timer.async_wait([weak_peer = std::weak_ptr(peer)](const asio::error_code& ec) {
+            const auto p = weak_peer.lock();
+            if (!ec && p && !p->init_received) p->connection->Close("no init received");
+        });
+    }
+
+    void SendInit(Peer& peer)
+    {
+        InitMessage init;
+        init.features = m_options.features.ToWire();
+        init.networks = std::vector<Hash256>{m_options.chain_hash};
+        // BOLT 1: "SHOULD set remote_addr to reflect the remote IP address (and port) of an
+        // incoming connection".
+        const auto& endpoint = peer.connection->RemoteEndpoint();
+        if (peer.connection->Direction() == PeerDirection::kInbound && endpoint) {
+            init.remote_addr = PublicAddressDescriptor(*endpoint);
+        }
+        peer.connection->Send(init);
+    }
+
+    void OnMessage(const std::shared_ptr<Link>& link, const Message& message)
+    {
+        const auto peer = PeerOf(link);
+        if (!peer) return;
+        if (!peer->init_received) return HandleInit(link, peer, message);
+        if (const auto* ping = std::get_if<PingMessage>(&message)) {
+            if (auto pong = PongFor(*ping)) peer->connection->Send(*pong);
+            return;
+        }
+        if (const auto* pong = std::get_if<PongMessage>(&message)) return HandlePong(peer, *pong);
+        // A repeated init carries nothing we act on.
+        if (std::holds_alternative<InitMessage>(message)) return;
+        const bool handled = m_handlers.on_message && m_handlers.on_message(*link->node_id, message);
+        if (!handled && std::holds_alternative<OtherMessage>(message) &&
+            ActionForUnknownType(TypeOf(message)) == UnknownMessageAction::kDisconnect) {
+            peer->connection->Close("unknown even message type " + std::to_string(TypeOf(message)));
+        }
+    }
+
+    void HandleInit(const std::shared_ptr<Link>& link, const std::shared_ptr<Peer>& peer, const Message& message)
+    {
+        const auto* init = std::get_if<InitMessage>(&message);
+        // BOLT 1: the sender "MUST send init as the first Lightning message for any connection".
+        if (!init) return peer->connection->Close("first message was not init");
+        const FeatureBits features = init->CombinedFeatures();
+        if (const auto unknown = UnknownRequiredFeatures(features, m_options.features); !unknown.empty()) {
+            return SendErrorAndClose(*peer, "unknown required feature bits " + JoinBits(unknown));
+        }
+        if (const auto missing = MissingDependencies(features); !missing.empty()) {
+            std::vector<size_t> bits;
+            for (const Feature feature : missing) bits.push_back(RequiredBit(feature));
+            return SendErrorAndClose(*peer, "features without their dependencies " + JoinBits(bits));
+        }
+        if (init->networks && std::find(init->networks->begin(), init->networks->end(), m_options.chain_hash) == init->networks->end()) {
+            return SendErrorAndClose(*peer, "no common chain");
+        }
+        {
+            const std::lock_guard lock(m_mutex);
+            peer->init_received = true;
+            peer->features = features;
+        }
+        SchedulePing(peer);
+        if (auto callback = std::exchange(link->connect_callback, nullptr)) callback(std::nullopt);
+        if (m_handlers.on_connected) m_handlers.on_connected(*link->node_id, features);
+    }
+
+    void SendErrorAndClose(Peer& peer, const std::string& text)
+    {
+        ErrorMessage error;
+        error.data.assign(text.begin(), text.end());
+        peer.connection->Send(error);
+        peer.connection->CloseAfterFlush(text);
+    }
+
+    void SchedulePing(const std::shared_ptr<Peer>& peer)
+    {
+        peer->ping_timer.expires_after(m_options.ping_interval);
+        peer->ping_timer.async_wait([weak = weak_from_this(), weak_peer = std::weak_ptr(peer)](const asio::error_code& ec) {
+            const auto self = weak.lock();
+            const auto p = weak_peer.lock();
+            if (ec || !self || !p || p->connection->IsClosed()) return;
+            // One keep-alive in flight at a time; the pong timer watches it.
+            if (p->pings.empty()) self->SendPing(p, 0, nullptr);
+            self->SchedulePing(p);
+        });
+    }
+
+    void SendPing(const std::shared_ptr<Peer>& peer, uint16_t num_pong_bytes, PingCallback callback)
+    {
+        peer->pings.push_back(PendingPing{num_pong_bytes, Clock::now(), std::move(callback)});
+        peer->connection->Send(PingMessage{.num_pong_bytes = num_pong_bytes, .ignored = {}, .extension = {}});
+        if (peer->pings.size() == 1) ArmPongTimer(peer);
+    }
+
+    void ArmPongTimer(const std::shared_ptr<Peer>& peer)
+    {
+        peer->pong_timer.expires_at(peer->pings.front().sent + m_options.pong_timeout);
+        peer->pong_timer.async_wait([weak_peer = std::weak_ptr(peer), timeout = m_options.pong_timeout](const asio::error_code& ec) {
+            const auto p = weak_peer.lock();
+            if (ec || !p || p->pings.empty() || Clock::now() < p->pings.front().sent + timeout) return;
+            p->connection->Close("ping timeout");
+        });
+    }
+
+    void HandlePong(const std::shared_ptr<Peer>& peer, const PongMessage& pong)
+    {
+        // An unsolicited pong is harmless; BOLT 1 only allows (not requires) closing.
+        if (peer->pings.empty()) return;
+        PendingPing ping = std::move(peer->pings.front());
+        peer->pings.pop_front();
+        if (pong.ignored.size() != ping.num_pong_bytes) {
+            if (ping.callback) ping.callback(std::string("pong of the wrong length"));
+            return peer->connection->Close("pong length does not match our ping");
+        }
+        const auto rtt = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - ping.sent);
+        {
+            const std::lock_guard lock(m_mutex);
+            peer->last_ping_rtt = rtt;
+        }
+        if (peer->pings.empty()) {
+            peer->pong_timer.cancel();
+        } else {
+            ArmPongTimer(peer);
+        }
+        if (ping.callback) ping.callback(rtt);
+    }
+
+    void OnClosed(const std::shared_ptr<Link>& link, const std::string& reason)
+    {
+        m_handshaking.erase(link);
+        if (PeerOf(link)) RemovePeer(*link->node_id, reason, false);
+        if (auto callback = std::exchange(link->connect_callback, nullptr)) callback(reason);
+    }
+
+    //! Forgets a peer: fails what waited on it and tells the layers above.
+    void RemovePeer(const PubKey& node_id, const std::string& reason, bool close_connection)
+    {
+        std::shared_ptr<Peer> peer;
+        {
+            const std::lock_guard lock(m_mutex);
+            const auto it = m_peers.find(node_id);
+            peer = it->second;
+            m_peers.erase(it);
+        }
+        peer->ping_timer.cancel();
+        peer->pong_timer.cancel();
+        if (close_connection) peer->connection->Close(reason);
+        for (auto& ping : peer->pings) {
+            if (ping.callback) ping.callback(std::string("disconnected: ") + reason);
+        }
+        if (auto callback = std::exchange(peer->link->connect_callback, nullptr)) callback(reason);
+        if (peer->init_received && m_handlers.on_disconnected) m_handlers.on_disconnected(node_id, reason);
+    }
+
+    asio::io_context& m_io;
+    const PrivKey m_key;
+    const PubKey m_node_id;
+    const PeerManagerOptions m_options;
+    const PeerHandlers m_handlers;
+    bool m_stopped{false};
+    std::vector<std::shared_ptr<asio::ip::tcp::acceptor>> m_acceptors;
+    std::map<std::shared_ptr<Link>, std::shared_ptr<PeerConnection>> m_handshaking;
+    //! Guards m_peers' structure and the Peer fields ListPeers reads.
+    mutable std::mutex m_mutex;
+    std::map<PubKey, std::shared_ptr<Peer>> m_peers;
+};
+
+std::optional<Bytes> PublicAddressDescriptor(const asio::ip::tcp::endpoint& endpoint)
+{
+    const auto address = endpoint.address();
+    Bytes out;
+    WireWriter writer(out);
+    if (address.is_v4() && IsPublicV4(address.to_v4())) {
+        writer.WriteU8(1);
+        writer.WriteBytes(address.to_v4().to_bytes());
+    } else if (address.is_v6() && IsPublicV6(address.to_v6())) {
+        writer.WriteU8(2);
+        writer.WriteBytes(address.to_v6().to_bytes());
+    } else {
+        return std::nullopt;
+    }
+    writer.WriteU16(endpoint.port());
+    return out;
+}
+
+PeerManager::PeerManager(asio::io_context& io, const PrivKey& node_key, PeerManagerOptions options, PeerHandlers handlers)
+    : m_impl(std::make_shared<Impl>(io, node_key, std::move(options), std::move(handlers)))
+{
+}
+
+PeerManager::~PeerManager() { m_impl->Stop(); }
+
+asio::ip::tcp::endpoint PeerManager::Listen(const std::string& address, uint16_t port) { return m_impl->Listen(address, port); }
+
+void PeerManager::Connect(const PubKey& node_id, const std::string& host, uint16_t port, ConnectCallback callback)
+{
+    m_impl->Post([node_id, host, port, callback = std::move(callback)](Impl& impl) mutable {
+        impl.Connect(node_id, host, port, std::move(callback));
+    });
+}
+
+void PeerManager::Disconnect(const PubKey& node_id)
+{
+    m_impl->Post([node_id](Impl& impl) { impl.Disconnect(node_id); });
+}
+
+std::vector<PeerInfo> PeerManager::ListPeers() const { return m_impl->ListPeers(); }
+
+void PeerManager::Ping(const PubKey& node_id, uint16_t num_pong_bytes, PingCallback callback)
+{
+    m_impl->Post([node_id, num_pong_bytes, callback = std::move(callback)](Impl& impl) mutable {
+        impl.Ping(node_id, num_pong_bytes, std::move(callback));
+    });
+}
+
+void PeerManager::Send(const PubKey& node_id, Message message)
+{
+    m_impl->Post([node_id, message = std::move(message)](Impl& impl) { impl.Send(node_id, message); });
+}
+
+void PeerManager::Stop()
+{
+    m_impl->Post([](Impl& impl) { impl.Stop(); });
+}
+
+const PubKey& PeerManager::NodeId() const { return m_impl->NodeId(); }
+
+} // namespace sidebolt

@@ -1,0 +1,105 @@
+#ifndef SIDEBOLT_NET_PEER_MANAGER_H
+#define SIDEBOLT_NET_PEER_MANAGER_H
+
+#include "chain/hash.h"
+#include "chain/key.h"
+#include "net/asio.h"
+#include "net/expected.h"
+#include "net/features.h"
+#include "net/message.h"
+#include "net/peer_connection.h"
+
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace sidebolt {
+
+struct PeerManagerOptions {
+    //! Sent as init `networks`; peers whose `networks` lack it are dropped.
+    Hash256 chain_hash{};
+    FeatureBits features = OurInitFeatures();
+    PeerConnectionOptions connection;
+    //! Their init must arrive this soon after the transport is up.
+    std::chrono::milliseconds init_timeout{std::chrono::seconds(30)};
+    std::chrono::milliseconds ping_interval{std::chrono::seconds(60)};
+    //! A ping unanswered this long drops the peer (BOLT 1: MAY close, MUST NOT fail channels).
+    std::chrono::milliseconds pong_timeout{std::chrono::seconds(30)};
+};
+
+//! A snapshot of one connected peer (init exchanged), for listpeers.
+struct PeerInfo {
+    PubKey node_id;
+    std::string address;
+    PeerDirection direction;
+    //! Their init features, global and local combined.
+    FeatureBits features;
+    std::chrono::system_clock::time_point connected_since;
+    uint64_t bytes_in{0};
+    uint64_t bytes_out{0};
+    std::optional<std::chrono::microseconds> last_ping_rtt;
+};
+
+//! Events for the layers above (channels, gossip). All run on the io_context's thread.
+struct PeerHandlers {
+    std::function<void(const PubKey& node_id, const FeatureBits& their_features)> on_connected;
+    std::function<void(const PubKey& node_id, const std::string& reason)> on_disconnected;
+    //! Every message after init except ping and pong. Return false for a type you do not
+    //! handle: an unknown even type then closes the connection, as BOLT 1 requires.
+    std::function<bool(const PubKey& node_id, const Message& message)> on_message;
+};
+
+//! Owns the node's peer connections: listens, connects out, keeps one connection per node id
+//! (a newer connection replaces an older one), exchanges and checks `init`, answers and sends
+//! pings, and drops peers that break the BOLT 1 rules or stop answering.
+//!
+//! Connect, Disconnect, Ping, Send and Stop may be called from any thread (they are posted to
+//! the io_context); ListPeers is thread-safe; callbacks run on the io_context's thread. Listen
+//! must be called before the io_context runs or on its thread, and the manager destroyed after
+//! the io_context stopped or on its thread.
+class PeerManager
+{
+public:
+    //! nullopt once connected with init exchanged, else why it failed.
+    using ConnectCallback = std::function<void(const std::optional<std::string>& error)>;
+    using PingCallback = std::function<void(const Expected<std::chrono::microseconds, std::string>& rtt)>;
+
+    PeerManager(asio::io_context& io, const PrivKey& node_key, PeerManagerOptions options, PeerHandlers handlers = {});
+    ~PeerManager();
+    PeerManager(const PeerManager&) = delete;
+    PeerManager& operator=(const PeerManager&) = delete;
+
+    //! Starts accepting on address:port (port 0: any free port) and returns the bound endpoint.
+    //! Throws asio::system_error when the address cannot be bound.
+    asio::ip::tcp::endpoint Listen(const std::string& address, uint16_t port);
+    void Connect(const PubKey& node_id, const std::string& host, uint16_t port, ConnectCallback callback);
+    void Disconnect(const PubKey& node_id);
+    std::vector<PeerInfo> ListPeers() const;
+    //! Sends a ping asking for `num_pong_bytes` (below 65532, or no pong would come) and
+    //! reports the round trip.
+    void Ping(const PubKey& node_id, uint16_t num_pong_bytes, PingCallback callback);
+    //! Queues a message to a connected peer; dropped if it is not connected.
+    void Send(const PubKey& node_id, Message message);
+    //! Stops listening and closes every connection.
+    void Stop();
+
+    const PubKey& NodeId() const;
+
+private:
+    class Impl;
+    std::shared_ptr<Impl> m_impl;
+};
+
+//! The BOLT 7 address descriptor of a public IPv4/IPv6 endpoint, for init `remote_addr`;
+//! nullopt for loopback, private, link-local and similar addresses (BOLT 1: "SHOULD NOT set
+//! private addresses as remote_addr").
+std::optional<Bytes> PublicAddressDescriptor(const asio::ip::tcp::endpoint& endpoint);
+
+} // namespace sidebolt
+
+#endif
