@@ -1,0 +1,191 @@
+#include "chain/broadcaster.h"
+
+#include "chain/serialize.h"
+#include "store/codec.h"
+#include "util/logging.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <variant>
+
+namespace sidebolt {
+
+namespace {
+
+Bytes EncodePending(const PendingBroadcast& pending)
+{
+    ByteWriter out;
+    out.U8(pending.confirmed ? 1 : 0);
+    out.VarBytes(store::AsBytes(pending.label));
+    out.Raw(pending.raw_tx);
+    return out.Release();
+}
+
+PendingBroadcast DecodePending(ByteSpan key, ByteSpan value)
+{
+    if (key.size() != 32) throw store::StoreError("broadcaster", "malformed key");
+    PendingBroadcast pending;
+    std::copy(key.begin(), key.end(), pending.txid.begin());
+    ByteReader in{value};
+    pending.confirmed = in.U8() != 0;
+    pending.label = store::ToString(in.VarBytes());
+    const ByteSpan raw = in.Span(in.Remaining());
+    pending.raw_tx.assign(raw.begin(), raw.end());
+    return pending;
+}
+
+} // namespace
+
+Broadcaster::Broadcaster(ChainSource& source, store::Env& env, WatchManager& watches, BroadcasterConfig config)
+    : m_source{source}, m_env{env}, m_watches{watches}, m_config{std::move(config)}, m_db{env.OpenDb("broadcasts")}
+{
+    m_watches.AddListener(m_config.tag_prefix, *this);
+}
+
+std::string Broadcaster::Tag(const Hash256& txid) const { return m_config.tag_prefix + HashToHexRev(txid); }
+
+BroadcastResult Broadcaster::Broadcast(const Transaction& tx, const std::string& label, Rebroadcast policy)
+{
+    const Hash256 txid = tx.GetTxid();
+    const Bytes raw = SerializeTransaction(tx);
+    const bool persist = policy == Rebroadcast::UNTIL_CONFIRMED;
+    if (WatchManager::InsideDelivery()) throw std::logic_error("inside a watch listener, use Broadcast(txn, ...)");
+    if (persist) {
+        // Persisted before sending: a crash right after the send still resends it.
+        try {
+            store::WriteTxn txn{m_env};
+            Persist(txn, txid, raw, label);
+            txn.Commit();
+        } catch (...) {
+            m_watches.Reload();
+            throw;
+        }
+    }
+    return Send(txid, raw, label, persist, spdlog::level::info);
+}
+
+Hash256 Broadcaster::Broadcast(store::WriteTxn& txn, const Transaction& tx, const std::string& label)
+{
+    const Hash256 txid = tx.GetTxid();
+    Persist(txn, txid, SerializeTransaction(tx), label);
+    const std::lock_guard lock{m_mutex};
+    m_queued.push_back(txid);
+    return txid;
+}
+
+void Broadcaster::SendQueued()
+{
+    std::vector<Hash256> queued;
+    {
+        const std::lock_guard lock{m_mutex};
+        queued.swap(m_queued);
+    }
+    for (const Hash256& txid : queued) {
+        std::optional<PendingBroadcast> pending;
+        {
+            const store::ReadTxn txn{m_env};
+            if (const auto value = txn.GetView(m_db, txid)) pending = DecodePending(txid, *value);
+        }
+        // Missing: the transaction that queued it was aborted.
+        if (!pending || pending->confirmed) continue;
+        // When the node is down, the next tip resends everything.
+        if (Send(txid, pending->raw_tx, pending->label, true, spdlog::level::info).node_unreachable) return;
+    }
+}
+
+void Broadcaster::Persist(store::WriteTxn& txn, const Hash256& txid, const Bytes& raw, const std::string& label)
+{
+    Put(txn, PendingBroadcast{txid, label, raw, false});
+    m_watches.WatchTxid(txn, txid, m_config.forget_depth, Tag(txid));
+}
+
+BroadcastResult Broadcaster::Send(const Hash256& txid, const Bytes& raw, const std::string& label, bool persisted,
+                                  spdlog::level::level_enum log_level)
+{
+    BroadcastResult result;
+    result.txid = txid;
+    try {
+        result.send = m_source.SendRawTransaction(raw);
+    } catch (const ChainSourceUnavailable& e) {
+        result.node_unreachable = true;
+        result.send.message = e.what();
+    }
+    std::string outcome = "ok";
+    if (result.node_unreachable) {
+        outcome = "bitcoind unreachable, will retry";
+    } else if (!result.send.Ok()) {
+        outcome = fmt::format("rejected {} {}", result.send.code, result.send.message);
+    }
+    Log("chain")->log(log_level, "broadcast {} ({}): {}", HashToHexRev(txid), label, outcome);
+    if (persisted && result.send.status == SendResult::Status::AlreadyInChain) Forget(txid);
+    return result;
+}
+
+bool Broadcaster::Cancel(const Hash256& txid) { return Forget(txid); }
+
+bool Broadcaster::Forget(const Hash256& txid)
+{
+    if (WatchManager::InsideDelivery()) throw std::logic_error("inside a watch listener, cannot cancel a broadcast");
+    try {
+        store::WriteTxn txn{m_env};
+        const bool existed = txn.Delete(m_db, txid);
+        m_watches.UnwatchTxid(txn, txid, Tag(txid));
+        txn.Commit();
+        return existed;
+    } catch (...) {
+        m_watches.Reload();
+        throw;
+    }
+}
+
+std::vector<PendingBroadcast> Broadcaster::Pending() const
+{
+    std::vector<PendingBroadcast> pending;
+    const store::ReadTxn txn{m_env};
+    store::Cursor cursor = txn.OpenCursor(m_db);
+    for (bool more = cursor.First(); more; more = cursor.Next()) {
+        pending.push_back(DecodePending(cursor.Key(), cursor.Value()));
+    }
+    return pending;
+}
+
+void Broadcaster::RebroadcastPending()
+{
+    {
+        // Everything queued is pending too, so it is sent below.
+        const std::lock_guard lock{m_mutex};
+        m_queued.clear();
+    }
+    for (const PendingBroadcast& pending : Pending()) {
+        if (pending.confirmed) continue;
+        if (Send(pending.txid, pending.raw_tx, pending.label, true, spdlog::level::debug).node_unreachable) return;
+    }
+}
+
+void Broadcaster::OnTipChanged(const BlockRef&) { RebroadcastPending(); }
+
+void Broadcaster::OnWatchEvent(store::WriteTxn& txn, const WatchEvent& event)
+{
+    const auto* confirmed = std::get_if<TxConfirmed>(&event);
+    const auto* unconfirmed = std::get_if<TxUnconfirmed>(&event);
+    if (!confirmed && !unconfirmed) return;
+    const Hash256& txid = confirmed ? confirmed->txid : unconfirmed->txid;
+    const auto value = txn.Get(m_db, txid);
+    if (!value) return;
+    PendingBroadcast pending = DecodePending(txid, *value);
+    if (confirmed && confirmed->depth >= m_config.forget_depth) {
+        txn.Delete(m_db, txid);
+        return;
+    }
+    pending.confirmed = confirmed != nullptr;
+    Put(txn, pending);
+}
+
+void Broadcaster::Put(store::WriteTxn& txn, const PendingBroadcast& pending)
+{
+    txn.Put(m_db, pending.txid, EncodePending(pending));
+}
+
+} // namespace sidebolt

@@ -1,0 +1,45 @@
+#include "chain/fees.h"
+
+#include "util/logging.h"
+
+#include <algorithm>
+
+namespace sidebolt {
+
+FeeEstimator::FeeEstimator(ChainSource& source, FeeConfig config) : m_source{source}, m_config{config} {}
+
+Feerate FeeEstimator::Estimate(int conf_target)
+{
+    {
+        const std::lock_guard lock{m_mutex};
+        if (const auto it = m_cache.find(conf_target); it != m_cache.end()) return it->second;
+    }
+    std::optional<int64_t> sat_per_kvb;
+    try {
+        sat_per_kvb = m_source.EstimateSmartFee(conf_target);
+    } catch (const ChainSourceUnavailable& e) {
+        Log("chain")->warn("cannot estimate fees, bitcoind unreachable: {}", e.what());
+        const std::lock_guard lock{m_mutex};
+        const auto it = m_last_known.find(conf_target);
+        return it != m_last_known.end() ? it->second : Fallback();
+    }
+    const Feerate feerate =
+        sat_per_kvb ? Feerate{std::max(SatPerKvbToSatPerKw(*sat_per_kvb), m_config.floor_per_kw), true} : Fallback();
+    const std::lock_guard lock{m_mutex};
+    m_cache[conf_target] = feerate;
+    if (feerate.estimated) m_last_known[conf_target] = feerate;
+    return feerate;
+}
+
+void FeeEstimator::OnTipChanged(const BlockRef&)
+{
+    const std::lock_guard lock{m_mutex};
+    m_cache.clear();
+}
+
+Feerate FeeEstimator::Fallback() const
+{
+    return Feerate{std::max(m_config.fallback_per_kw.value_or(m_config.floor_per_kw), m_config.floor_per_kw), false};
+}
+
+} // namespace sidebolt
