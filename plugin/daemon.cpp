@@ -2,6 +2,8 @@
 
 #include "chain/tx.h"
 #include "plugin/defaults.h"
+#include "plugin/peer_rpc.h"
+#include "plugin/rpc_params.h"
 #include "plugin/seed.h"
 #include "util/hex.h"
 #include "util/logging.h"
@@ -22,30 +24,6 @@ constexpr std::chrono::seconds RUNTIME_RPC_RETRY_BUDGET{3};
 auto Logger() { return Log("daemon"); }
 
 std::runtime_error StartupError(const std::string& message) { return std::runtime_error(message); }
-
-int64_t ParamInt(const json& params, size_t index, const std::string& name)
-{
-    if (index >= params.size() || params[index].is_null()) throw RpcException(RPC_INVALID_PARAMS, "missing " + name);
-    const json& p = params[index];
-    if (p.is_number_integer()) return p.get<int64_t>();
-    if (p.is_string()) {
-        try {
-            size_t used = 0;
-            const int64_t value = std::stoll(p.get<std::string>(), &used);
-            if (used == p.get<std::string>().size()) return value;
-        } catch (const std::exception&) {
-        }
-    }
-    throw RpcException(RPC_INVALID_PARAMETER, name + " must be an integer");
-}
-
-Hash256 ParamHash(const json& params, size_t index, const std::string& name)
-{
-    if (index >= params.size() || !params[index].is_string()) throw RpcException(RPC_INVALID_PARAMS, "missing " + name);
-    const auto hash = HashFromHexRev(params[index].get<std::string>());
-    if (!hash) throw RpcException(RPC_INVALID_PARAMETER, name + " must be 64 hex characters");
-    return *hash;
-}
 
 json DescribeChainEvent(const ChainEvent& e)
 {
@@ -68,7 +46,8 @@ void Daemon::Start()
     WaitForInitialBlockDownload();
     // Only now, with bitcoind confirmed right for this network, is anything created on disk.
     OpenStore();
-    m_node_id = NodeSeed::LoadOrCreate(m_settings.datadir).NodeKey().GetPubKey();
+    m_node_key = NodeSeed::LoadOrCreate(m_settings.datadir).NodeKey();
+    m_node_id = m_node_key->GetPubKey();
     Logger()->info("node id {}", ToHex(m_node_id->span()));
 
     ChainServiceConfig chain_config;
@@ -80,6 +59,7 @@ void Daemon::Start()
     m_watch_journal = std::make_unique<WatchJournal>();
     m_chain->Watches().AddListener(WatchJournal::TAG_PREFIX, *m_watch_journal);
     m_chain->Start();
+    StartPeers();
     StartRpcServer();
     Logger()->info("sideboltd started");
 }
@@ -171,6 +151,26 @@ std::vector<ZmqSubscription> Daemon::ResolveZmq()
     return subscriptions;
 }
 
+void Daemon::StartPeers()
+{
+    PeerManagerOptions options;
+    options.chain_hash = ChainHash(m_settings.network);
+    options.ping_interval = m_settings.ping_interval;
+    options.pong_timeout = std::min<std::chrono::milliseconds>(m_settings.ping_interval, std::chrono::seconds(30));
+    m_peers = std::make_unique<PeerManager>(m_io, *m_node_key, options);
+    if (m_settings.listen) {
+        try {
+            m_p2p_endpoint = m_peers->Listen(m_settings.p2p_bind, static_cast<uint16_t>(m_settings.p2p_port));
+        } catch (const std::exception& e) {
+            throw StartupError("cannot listen for peers on " + m_settings.p2p_bind + ":" +
+                               std::to_string(m_settings.p2p_port) + ": " + e.what());
+        }
+        Logger()->info("listening for peers on {}:{}", m_p2p_endpoint->address().to_string(), m_p2p_endpoint->port());
+    }
+    m_io_work.emplace(asio::make_work_guard(m_io));
+    m_io_thread = std::thread([this] { m_io.run(); });
+}
+
 void Daemon::StartRpcServer()
 {
     const std::string cookie = RpcCookie::Generate(m_settings.datadir);
@@ -189,6 +189,8 @@ json Daemon::GetInfo()
                   {"reachable", status.chain.source_reachable}};
     if (status.chain.source_height) bitcoind["blocks"] = *status.chain.source_height;
     if (!status.chain.last_error.empty()) bitcoind["last_error"] = status.chain.last_error;
+    json binding = json::array();
+    if (m_p2p_endpoint) binding.push_back(m_p2p_endpoint->address().to_string() + ":" + std::to_string(m_p2p_endpoint->port()));
     return {{"id", ToHex(m_node_id->span())},
             {"version", PROJECT_VERSION},
             {"network", NetworkName(m_settings.network)},
@@ -197,6 +199,8 @@ json Daemon::GetInfo()
             {"synced", status.chain.synced},
             {"chain_source", status.mode},
             {"bitcoind", std::move(bitcoind)},
+            {"binding", std::move(binding)},
+            {"num_peers", m_peers->ListPeers().size()},
             {"zmq", {{"received", status.zmq.received}, {"dropped", status.zmq.dropped}, {"gaps", status.zmq.gaps}}}};
 }
 
@@ -210,10 +214,11 @@ void Daemon::RegisterRpcMethods()
                     return "sideboltd stopping";
                 }});
     s.Register({"help", {}, "List the methods.", [this](const json&) -> json { return m_rpc_server->HelpText(); }});
+    RegisterPeerRpcs(s, *m_peers);
     s.Register({"listchainevents", {"count"}, "The most recent block connect/disconnect events, oldest first.",
                 [this](const json& params) {
                     const auto events = m_chain->RecentEvents();
-                    const size_t count = params.empty() ? events.size() : static_cast<size_t>(std::max<int64_t>(0, ParamInt(params, 0, "count")));
+                    const size_t count = static_cast<size_t>(std::max<int64_t>(0, OptionalParamInt(params, 0, "count").value_or(events.size())));
                     json out = json::array();
                     for (size_t i = events.size() - std::min(count, events.size()); i < events.size(); ++i) {
                         out.push_back(DescribeChainEvent(events[i]));
@@ -229,7 +234,7 @@ void Daemon::RegisterRpcMethods()
     s.Register({"dev-watchtxid", {"txid", "depth"}, "Watch a transaction until it is depth blocks deep.",
                 [this](const json& params) -> json {
                     const Hash256 txid = ParamHash(params, 0, "txid");
-                    const int depth = params.size() > 1 ? static_cast<int>(ParamInt(params, 1, "depth")) : 1;
+                    const int depth = static_cast<int>(OptionalParamInt(params, 1, "depth").value_or(1));
                     if (depth < 1) throw RpcException(RPC_INVALID_PARAMETER, "depth must be at least 1");
                     m_chain->Watches().WatchTxid(txid, depth, std::string(WatchJournal::TAG_PREFIX) + HashToHexRev(txid));
                     return HashToHexRev(txid);
@@ -265,6 +270,10 @@ void Daemon::Stop()
 {
     if (m_rpc_server) m_rpc_server->Stop();
     if (m_rpc_client) m_rpc_client->Interrupt();
+    if (m_peers) m_peers->Stop();
+    m_io_work.reset();
+    if (m_io_thread.joinable()) m_io_thread.join();
+    m_peers.reset();
     if (m_chain) m_chain->Stop();
     if (m_rpc_server) {
         RpcCookie::Remove(m_settings.datadir);

@@ -4,6 +4,8 @@
 #include "chain/chain_service.h"
 #include "chain/chain_source.h"
 #include "chain/key.h"
+#include "net/asio.h"
+#include "net/peer_manager.h"
 #include "plugin/datadir.h"
 #include "plugin/settings.h"
 #include "plugin/watch_journal.h"
@@ -15,6 +17,7 @@
 #include <atomic>
 #include <memory>
 #include <optional>
+#include <thread>
 
 namespace sidebolt {
 
@@ -39,6 +42,7 @@ private:
     void WaitForInitialBlockDownload();
     void OpenStore();
     std::vector<ZmqSubscription> ResolveZmq();
+    void StartPeers();
     void StartRpcServer();
     void RegisterRpcMethods();
     nlohmann::json GetInfo();
@@ -50,7 +54,14 @@ private:
     rpc::NetworkInfo m_bitcoind_info;
     std::unique_ptr<BitcoindChainSource> m_chain_source;
     std::unique_ptr<store::Env> m_store;
+    std::optional<PrivKey> m_node_key;
     std::optional<PubKey> m_node_id;
+    //! The peers' event loop: one thread runs every connection.
+    asio::io_context m_io;
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> m_io_work;
+    std::unique_ptr<PeerManager> m_peers;
+    std::optional<asio::ip::tcp::endpoint> m_p2p_endpoint;
+    std::thread m_io_thread;
     std::unique_ptr<WatchJournal> m_watch_journal;
     std::unique_ptr<ChainService> m_chain;
     std::unique_ptr<RpcServer> m_rpc_server;

@@ -4,6 +4,7 @@
 #include "plugin/defaults.h"
 #include "rpc/bitcoind_auth.h"
 
+#include <charconv>
 #include <filesystem>
 
 namespace sidebolt {
@@ -18,6 +19,9 @@ std::vector<ConfigKey> DaemonConfigKeys()
         {"printtoconsole", "also log to stderr (default 0)"},
         {"rpcbind", "address of the JSON-RPC server (default 127.0.0.1; keep it on loopback)"},
         {"rpcport", "JSON-RPC port (default " + std::to_string(DEFAULT_RPC_PORT) + "; 0 picks a free one); written to <datadir>/rpc.endpoint"},
+        {"listen", "accept incoming Lightning (BOLT 8) connections (default 1)"},
+        {"bind", "address:port to listen on for peers (default 0.0.0.0:" + std::to_string(DEFAULT_P2P_PORT) + "; port 0 picks a free one)"},
+        {"pinginterval", "seconds between pings to each peer; a peer that does not answer within this (at most 30 s) is dropped (default 60)"},
         {"bitcoin.rpcconnect", "bitcoind RPC host (default 127.0.0.1)"},
         {"bitcoin.rpcport", "bitcoind RPC port (default: the network's, e.g. 8332, 18443 on regtest)"},
         {"bitcoin.rpccookiefile", "bitcoind's cookie file (default <bitcoin.datadir>/<network>/.cookie)"},
@@ -51,6 +55,28 @@ int ParsePort(const Config& config, const std::string& key, int fallback, bool a
     const int64_t port = config.GetInt(key, fallback);
     if (port < (allow_zero ? 0 : 1) || port > 65535) throw ConfigError("setting '" + key + "' is not a valid port");
     return static_cast<int>(port);
+}
+
+void ParseP2p(const Config& config, DaemonSettings& s)
+{
+    s.listen = config.GetBool("listen", true);
+    const std::string bind = config.Get("bind", "0.0.0.0:" + std::to_string(DEFAULT_P2P_PORT));
+    const auto colon = bind.rfind(':');
+    if (colon == std::string::npos || colon == 0) throw ConfigError("setting 'bind' must be address:port, got '" + bind + "'");
+    s.p2p_bind = bind.substr(0, colon);
+    if (s.p2p_bind.size() >= 2 && s.p2p_bind.front() == '[' && s.p2p_bind.back() == ']') {
+        s.p2p_bind = s.p2p_bind.substr(1, s.p2p_bind.size() - 2);
+    }
+    const std::string port = bind.substr(colon + 1);
+    int value = -1;
+    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (ec != std::errc{} || end != port.data() + port.size() || value < 0 || value > 65535) {
+        throw ConfigError("setting 'bind' has an invalid port '" + port + "'");
+    }
+    s.p2p_port = value;
+    const int64_t ping = config.GetInt("pinginterval", 60);
+    if (ping < 1) throw ConfigError("setting 'pinginterval' must be at least 1 second");
+    s.ping_interval = std::chrono::seconds(ping);
 }
 
 void ParseBitcoind(const Config& config, DaemonSettings& s)
@@ -105,6 +131,7 @@ DaemonSettings LoadDaemonSettings(int argc, const char* const argv[])
     s.print_to_console = config.GetBool("printtoconsole", false);
     s.rpc_bind = config.Get("rpcbind", DEFAULT_RPC_BIND);
     s.rpc_port = ParsePort(config, "rpcport", DEFAULT_RPC_PORT, true);
+    ParseP2p(config, s);
     ParseBitcoind(config, s);
     const int64_t floor = config.GetInt("feerate.floor", 253);
     if (floor < 253) throw ConfigError("feerate.floor below 253 sat/kw would make transactions that do not relay");

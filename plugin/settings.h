@@ -27,6 +27,12 @@ struct DaemonSettings {
     std::string rpc_bind{"127.0.0.1"};
     int rpc_port{0};
 
+    //! Accept incoming Lightning connections on p2p_bind:p2p_port.
+    bool listen{true};
+    std::string p2p_bind{"0.0.0.0"};
+    int p2p_port{9735};
+    std::chrono::seconds ping_interval{60};
+
     rpc::JsonRpcConfig bitcoind;
     std::string bitcoind_description; //!< host:port and auth kind, for messages (no secrets)
     std::chrono::seconds bitcoind_startup_timeout{60};

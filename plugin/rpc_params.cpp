@@ -1,0 +1,62 @@
+#include "plugin/rpc_params.h"
+
+#include "chain/tx.h"
+#include "rpc/server.h"
+#include "util/hex.h"
+
+#include <charconv>
+
+namespace sidebolt {
+namespace {
+using json = nlohmann::json;
+
+const json& Require(const json& params, size_t index, const std::string& name)
+{
+    if (index >= params.size() || params[index].is_null()) throw RpcException(RPC_INVALID_PARAMS, "missing parameter " + name);
+    return params[index];
+}
+} // namespace
+
+int64_t ParamInt(const json& params, size_t index, const std::string& name)
+{
+    const json& p = Require(params, index, name);
+    if (p.is_number_integer()) return p.get<int64_t>();
+    if (p.is_string()) {
+        const auto& text = p.get_ref<const std::string&>();
+        int64_t value{};
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+        if (ec == std::errc{} && end == text.data() + text.size()) return value;
+    }
+    throw RpcException(RPC_INVALID_PARAMETER, name + " must be an integer");
+}
+
+std::optional<int64_t> OptionalParamInt(const json& params, size_t index, const std::string& name)
+{
+    if (index >= params.size() || params[index].is_null()) return std::nullopt;
+    return ParamInt(params, index, name);
+}
+
+std::string ParamString(const json& params, size_t index, const std::string& name)
+{
+    const json& p = Require(params, index, name);
+    if (!p.is_string()) throw RpcException(RPC_INVALID_PARAMETER, name + " must be a string");
+    return p.get<std::string>();
+}
+
+Hash256 ParamHash(const json& params, size_t index, const std::string& name)
+{
+    const auto hash = HashFromHexRev(ParamString(params, index, name));
+    if (!hash) throw RpcException(RPC_INVALID_PARAMETER, name + " must be 64 hex characters");
+    return *hash;
+}
+
+PubKey ParamPubKey(const std::string& hex, const std::string& name)
+{
+    const auto bytes = TryParseHex(hex);
+    if (!bytes || bytes->size() != PubKey::SIZE) throw RpcException(RPC_INVALID_PARAMETER, name + " must be 66 hex characters");
+    auto key = PubKey::Parse(*bytes);
+    if (!key) throw RpcException(RPC_INVALID_PARAMETER, name + " is not a valid public key");
+    return *key;
+}
+
+} // namespace sidebolt

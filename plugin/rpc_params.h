@@ -1,0 +1,33 @@
+#ifndef SIDEBOLT_PLUGIN_RPC_PARAMS_H
+#define SIDEBOLT_PLUGIN_RPC_PARAMS_H
+
+#include "chain/hash.h"
+#include "chain/key.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace sidebolt {
+
+//! sideboltd's own RPC error codes (bitcoind's range stays for bitcoind's meanings).
+enum SideboltRpcErrorCode : int {
+    RPC_PEER_CONNECT_FAILED = -100,
+    RPC_PEER_NOT_CONNECTED = -101,
+};
+
+// Parameter readers for RPC handlers. sidebolt-cli sends every argument as a string, so integers
+// and booleans are accepted both as JSON values and as their text. They throw RpcException.
+int64_t ParamInt(const nlohmann::json& params, size_t index, const std::string& name);
+std::optional<int64_t> OptionalParamInt(const nlohmann::json& params, size_t index, const std::string& name);
+std::string ParamString(const nlohmann::json& params, size_t index, const std::string& name);
+//! A txid or block hash in bitcoind's display (reversed) hex.
+Hash256 ParamHash(const nlohmann::json& params, size_t index, const std::string& name);
+//! A 33-byte compressed public key in hex (a node id).
+PubKey ParamPubKey(const std::string& hex, const std::string& name);
+
+} // namespace sidebolt
+
+#endif
