@@ -1,0 +1,1 @@
+"""sidebolt functional test framework (Python standard library only)."""

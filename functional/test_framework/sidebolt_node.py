@@ -1,0 +1,175 @@
+"""A sideboltd process for functional tests.
+
+Contract with the daemon (it is being written against this):
+  sideboltd -datadir=DIR -network=regtest -bitcoin.rpcconnect=127.0.0.1
+            -bitcoin.rpcport=N -bitcoin.rpccookiefile=FILE -rpcport=M [extra...]
+  logs to DIR/debug.log; `sidebolt-cli -datadir=DIR -rpcport=M METHOD ARGS...`
+  prints the JSON result on stdout and exits 0, or exits non-zero with the
+  error on stderr. Non-string arguments are passed as JSON text, like
+  bitcoin-cli. The `stop` method shuts the daemon down.
+"""
+
+import json
+import os
+import re
+import subprocess
+import time
+
+from .util import REGISTRY, TestFailure, free_port, stop_process, tail, wait_until
+
+REPO_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class CliError(Exception):
+    def __init__(self, returncode, stderr, stdout):
+        super().__init__(f"sidebolt-cli exited {returncode}: {stderr.strip() or stdout.strip()}")
+        self.returncode = returncode
+        self.stderr = stderr
+        self.stdout = stdout
+
+
+def find_binary(name, bin_dir=None):
+    """Finds `name` in SIDEBOLT_BIN_DIR (default build/) or up to two folders below it."""
+    base = bin_dir or os.environ.get("SIDEBOLT_BIN_DIR") or os.path.join(REPO_DIR, "build")
+    base_depth = base.rstrip(os.sep).count(os.sep)
+    for root, dirs, files in os.walk(base):
+        if name in files:
+            candidate = os.path.join(root, name)
+            if os.access(candidate, os.X_OK):
+                return candidate
+        if root.count(os.sep) - base_depth >= 2:
+            dirs.clear()
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "CMakeFiles")
+    return None
+
+
+class SideboltNode:
+    READY_PROBE = "getinfo"
+
+    def __init__(self, index, datadir, bitcoind, extra_args=(), bin_dir=None):
+        self.index = index
+        self.datadir = os.path.abspath(datadir)
+        os.makedirs(self.datadir, exist_ok=True)
+        self.bitcoind = bitcoind
+        self.extra_args = list(extra_args)
+        self.daemon_path = find_binary("sideboltd", bin_dir)
+        self.cli_path = find_binary("sidebolt-cli", bin_dir)
+        self.rpc_port = free_port()
+        self.p2p_port = free_port()
+        self.process = None
+        self.log_path = os.path.join(self.datadir, "debug.log")
+        self.stdout_path = os.path.join(self.datadir, "stdout.log")
+
+    @staticmethod
+    def binaries_available(bin_dir=None):
+        return find_binary("sideboltd", bin_dir) is not None and find_binary("sidebolt-cli", bin_dir) is not None
+
+    def log_paths(self):
+        return [self.stdout_path, self.log_path]
+
+    def command(self, extra_args=None):
+        conn = self.bitcoind.connection_args()
+        return [
+            self.daemon_path,
+            f"-datadir={self.datadir}",
+            "-network=regtest",
+            f"-bitcoin.rpcconnect={conn['host']}",
+            f"-bitcoin.rpcport={conn['port']}",
+            f"-bitcoin.rpccookiefile={conn['cookie_file']}",
+            f"-rpcport={self.rpc_port}",
+            f"-bind=127.0.0.1:{self.p2p_port}",
+        ] + self.extra_args + list(extra_args or [])
+
+    def start(self, extra_args=None, wait=True, timeout=60):
+        if self.daemon_path is None:
+            raise TestFailure("sideboltd not found (set SIDEBOLT_BIN_DIR or build into build/)")
+        if self.is_running():
+            raise TestFailure(f"sidebolt node {self.index} already running")
+        log = open(self.stdout_path, "ab")
+        log.write(f"\n=== start {time.strftime('%H:%M:%S')}\n".encode())
+        log.flush()
+        self.process = REGISTRY.spawn(self.command(extra_args), stdout=log)
+        log.close()
+        if wait:
+            self.wait_for_rpc(timeout)
+
+    def is_running(self):
+        return self.process is not None and self.process.poll() is None
+
+    def wait_for_rpc(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise TestFailure(f"sideboltd {self.index} exited with code {self.process.returncode}:\n"
+                                  f"{tail(self.stdout_path, 30)}\n{tail(self.log_path, 30)}")
+            try:
+                self.cli(self.READY_PROBE, timeout=10)
+                return
+            except (CliError, subprocess.TimeoutExpired) as e:
+                last = e
+            time.sleep(0.2)
+        raise TestFailure(f"sideboltd {self.index} RPC not ready after {timeout}s (last: {last})")
+
+    def cli(self, method, *args, timeout=60):
+        """Runs sidebolt-cli; returns parsed JSON (or the raw text if not JSON)."""
+        if self.cli_path is None:
+            raise TestFailure("sidebolt-cli not found (set SIDEBOLT_BIN_DIR or build into build/)")
+        argv = [self.cli_path, f"-datadir={self.datadir}", f"-rpcport={self.rpc_port}", method]
+        argv += [a if isinstance(a, str) else json.dumps(a) for a in args]
+        result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                timeout=timeout)
+        stdout = result.stdout.decode(errors="replace")
+        stderr = result.stderr.decode(errors="replace")
+        if result.returncode != 0:
+            raise CliError(result.returncode, stderr, stdout)
+        text = stdout.strip()
+        if not text:
+            return None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text
+
+    def stop(self, timeout=30):
+        """`stop` RPC, then wait; SIGKILL after `timeout`. Returns the exit code."""
+        if not self.is_running():
+            return None
+        try:
+            self.cli("stop", timeout=10)
+        except (CliError, subprocess.TimeoutExpired):
+            pass
+        code = stop_process(self.process, timeout)
+        REGISTRY.forget(self.process)
+        self.process = None
+        return code
+
+    def kill(self):
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(timeout=30)
+        REGISTRY.forget(self.process)
+        self.process = None
+
+    @property
+    def p2p_address(self):
+        """id@127.0.0.1:port, what `connect` takes."""
+        return f"{self.cli('getinfo')['id']}@127.0.0.1:{self.p2p_port}"
+
+    def read_log(self):
+        try:
+            with open(self.log_path, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def log_contains(self, text):
+        return text in self.read_log()
+
+    def wait_for_log(self, regex, timeout=60):
+        """Waits until debug.log matches `regex`; returns the match."""
+        pattern = re.compile(regex)
+        return wait_until(lambda: pattern.search(self.read_log()), timeout=timeout, interval=0.1,
+                          message=f"log of sidebolt node {self.index} never matched /{regex}/")

@@ -1,0 +1,114 @@
+"""Shared helpers: free ports, child-process registry, waiting, assertions."""
+
+import atexit
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+_PR_SET_PDEATHSIG = 1
+
+
+class TestFailure(AssertionError):
+    pass
+
+
+def free_port():
+    """A TCP port that was free a moment ago (bind-to-0). Callers retry on a bind race."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout=60, interval=0.1, message=None):
+    """Polls `predicate` until it returns a truthy value, which is returned."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise TestFailure(message or f"condition not met within {timeout}s: {getattr(predicate, '__name__', predicate)}")
+        time.sleep(interval)
+
+
+def assert_equal(actual, expected, message=""):
+    if actual != expected:
+        raise TestFailure(f"{message + ': ' if message else ''}{actual!r} != {expected!r}")
+
+
+def assert_true(condition, message="assertion failed"):
+    if not condition:
+        raise TestFailure(message)
+
+
+def tail(path, lines=40):
+    """Last `lines` lines of a text file ('' if it does not exist)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 64 * 1024))
+            data = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(data.splitlines()[-lines:])
+
+
+def _die_with_parent():
+    """Runs in the child before exec: SIGKILL it if the test process dies,
+    so a crashed or killed test never leaves nodes running."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
+class ProcessRegistry:
+    """Every process a test starts, so teardown and atexit can kill them all."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._procs = []
+        atexit.register(self.kill_all)
+
+    def spawn(self, args, *, stdout, cwd=None, env=None):
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.STDOUT,
+                                cwd=cwd, env=env, preexec_fn=_die_with_parent)
+        with self._lock:
+            self._procs.append(proc)
+        return proc
+
+    def forget(self, proc):
+        with self._lock:
+            if proc in self._procs:
+                self._procs.remove(proc)
+
+    def kill_all(self):
+        with self._lock:
+            procs = list(self._procs)
+            self._procs.clear()
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+        for proc in procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+REGISTRY = ProcessRegistry()
+
+
+def stop_process(proc, timeout):
+    """Waits up to `timeout` for `proc` to exit, then SIGKILLs it. Returns its exit code."""
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait(timeout=10)
