@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs every Debian package sidebolt needs to build, test, fuzz and benchmark.
+# Installs every Debian package sidebolt needs to build, test, fuzz and benchmark (the npm
+# packages of the regtest stand-in are functional/install-deps.sh's).
 # Idempotent: skips apt when everything is already present.
 set -euo pipefail
 packages=(
@@ -7,6 +8,7 @@ packages=(
   libsecp256k1-dev libssl-dev libcurl4-openssl-dev nlohmann-json3-dev
   libzmq3-dev cppzmq-dev liblmdb-dev doctest-dev libasio-dev libspdlog-dev libfmt-dev
   libcpp-httplib-dev libbenchmark-dev
+  python3-zmq
 )
 missing=()
 for p in "${packages[@]}"; do
