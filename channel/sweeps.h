@@ -1,0 +1,109 @@
+#ifndef SIDEBOLT_CHANNEL_SWEEPS_H
+#define SIDEBOLT_CHANNEL_SWEEPS_H
+
+#include "chain/hash.h"
+#include "chain/key.h"
+#include "chain/script.h"
+#include "chain/tx.h"
+#include "channel/commitment.h"
+#include "util/bytes.h"
+
+#include <cstdint>
+#include <optional>
+#include <span>
+
+namespace sidebolt {
+
+/**
+ * Where a sweep pays and at which feerate: the fee is feerate_per_kw times the expected
+ * weight (73-byte signatures), so it never falls short of the rate once signed.
+ */
+struct SweepTarget {
+    Bytes script_pubkey;
+    uint32_t feerate_per_kw{0};
+};
+
+//! Bitcoin Core's dust threshold for an output script at its default 3 sat/vB dust relay fee;
+//! zero for OP_RETURN outputs, which are unspendable.
+int64_t DustThreshold(ByteSpan script_pubkey);
+
+//! Every sweep returns nullopt when the swept amount minus the fee would be dust.
+
+/**
+ * Spends a to_local-shaped output of the holder's own transactions after the CSV delay: the
+ * to_local output of its commitment or the output of its HTLC-timeout/HTLC-success transaction.
+ * Input sequence `to_self_delay`, witness `<local_delayedsig> <> <script>`.
+ */
+std::optional<Transaction> BuildDelayedSweep(const OutPoint& outpoint, int64_t amount_sat, const Script& witness_script,
+                                             uint16_t to_self_delay, const PrivKey& delayed_key, const SweepTarget& target);
+
+/**
+ * Claims our to_remote output on the counterparty's commitment: P2WPKH, or with anchors the
+ * CSV-1 P2WSH `<remotepubkey> OP_CHECKSIGVERIFY 1 OP_CSV` (input sequence 1).
+ */
+std::optional<Transaction> BuildToRemoteSweep(const OutPoint& outpoint, int64_t amount_sat, CommitmentFormat format,
+                                              const PrivKey& payment_key, const SweepTarget& target);
+
+enum class RevokedOutputKind : uint8_t {
+    //! to_local of a revoked commitment: witness `<revocation_sig> 1 <script>`.
+    TO_LOCAL,
+    //! Output of a revoked commitment's HTLC-timeout/HTLC-success tx: same shape as TO_LOCAL.
+    SECOND_STAGE,
+    //! HTLC outputs of a revoked commitment: witness `<revocation_sig> <revocationpubkey> <script>`.
+    OFFERED_HTLC,
+    RECEIVED_HTLC,
+};
+
+struct RevokedOutput {
+    OutPoint outpoint;
+    int64_t amount_sat{0};
+    RevokedOutputKind kind{RevokedOutputKind::TO_LOCAL};
+    Script witness_script;
+};
+
+//! Penalty transaction claiming one or many revoked outputs with the revocation private key.
+std::optional<Transaction> BuildPenaltyTx(std::span<const RevokedOutput> outputs, const PrivKey& revocation_key,
+                                          const SweepTarget& target);
+
+//! An HTLC output of the counterparty's commitment transaction.
+struct RemoteHtlcOutput {
+    OutPoint outpoint;
+    int64_t amount_sat{0};
+    Script witness_script;
+    uint32_t cltv_expiry{0};
+};
+
+/**
+ * Claims an HTLC the counterparty offered us on its commitment (an offered-HTLC output there)
+ * with the payment preimage: witness `<remotehtlcsig> <payment_preimage> <script>`, sequence 1
+ * under anchors.
+ */
+std::optional<Transaction> BuildHtlcPreimageClaim(const RemoteHtlcOutput& htlc, CommitmentFormat format,
+                                                  const PrivKey& htlc_key, const Hash256& payment_preimage,
+                                                  const SweepTarget& target);
+
+/**
+ * Reclaims an HTLC we offered, from the counterparty's commitment (a received-HTLC output there)
+ * once it expired: locktime cltv_expiry, witness `<remotehtlcsig> <> <script>`.
+ */
+std::optional<Transaction> BuildHtlcTimeoutClaim(const RemoteHtlcOutput& htlc, CommitmentFormat format,
+                                                 const PrivKey& htlc_key, const SweepTarget& target);
+
+//! A P2WPKH wallet output adding fee to a CPFP spend.
+struct WalletInput {
+    OutPoint outpoint;
+    int64_t amount_sat{0};
+    PrivKey key;
+};
+
+//! Spends our anchor with the funding key (witness `<sig> <script>`) plus wallet inputs, for CPFP.
+std::optional<Transaction> BuildAnchorSpend(const OutPoint& anchor, const PrivKey& funding_key,
+                                            std::span<const WalletInput> fee_inputs, const SweepTarget& target);
+
+//! Sweeps any anchor 16 blocks after its commitment confirmed: witness `<> <script>`, sequence 16.
+std::optional<Transaction> BuildAnchorSweepByAnyone(const OutPoint& anchor, const PubKey& funding_pubkey,
+                                                    std::span<const WalletInput> fee_inputs, const SweepTarget& target);
+
+} // namespace sidebolt
+
+#endif
