@@ -44,4 +44,4 @@ if [ "$fuzz_seconds" -gt 0 ]; then
 fi
 
 step "functional tests"
-SIDEBOLT_BIN_DIR="$root/build/test/plugin" python3 functional/test_runner.py -j "$jobs"
+SIDEBOLT_BIN_DIR="$root/build/test" python3 functional/test_runner.py -j "$jobs"
