@@ -114,6 +114,10 @@ void PeerConnection::ReadAct(size_t size, std::function<void(ByteSpan)> next)
     asio::async_read(m_socket, asio::buffer(m_act.data(), size),
                      [self = shared_from_this(), size, next = std::move(next)](const asio::error_code& ec, size_t read) {
                          if (self->m_closed) return;
+                         if (ec == asio::error::eof && self->m_direction == PeerDirection::kOutbound) {
+                             // A responder that cannot decrypt act one (wrong static key) just hangs up.
+                             return self->Close("the peer closed the connection during the handshake (is the node id right?)");
+                         }
                          if (ec) return self->Close("handshake read failed: " + ec.message());
                          self->m_bytes_in += read;
                          next(ByteSpan(self->m_act.data(), size));
