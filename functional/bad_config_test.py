@@ -34,7 +34,7 @@ class BadConfigTest(SideboltTest):
         conn = self.bitcoind.connection_args()
         self.run_fail("unknown_key", ["-bogus=1"], "unknown setting 'bogus'")
         self.run_fail("unknown_key_in_file", [], "unknown setting 'rpcprot'", conf="rpcprot=1\n")
-        self.run_fail("datadir_in_file", [], "datadir cannot be set in the config file", conf="datadir=/tmp/elsewhere\n")
+        self.run_fail("datadir_in_file", [], "can only be given on the command line", conf="datadir=/tmp/elsewhere\n")
         self.run_fail("wrong_network", ["-network=signet"], "is on chain 'regtest'")
         self.run_fail("bad_network_name", ["-network=moon"], "unknown network 'moon'")
         self.run_fail("bad_password", ["-bitcoin.rpcuser=nobody", "-bitcoin.rpcpassword=wrong",

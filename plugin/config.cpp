@@ -15,17 +15,21 @@ std::string Trim(std::string_view s)
 }
 } // namespace
 
-bool Config::IsKnown(std::string_view key) const
+const ConfigKey* Config::Find(std::string_view key) const
 {
     for (const auto& k : m_known) {
-        if (k.name == key) return true;
+        if (k.name == key) return &k;
     }
-    return false;
+    return nullptr;
 }
 
 void Config::Set(std::string key, std::string value, bool from_command_line, const std::string& where)
 {
-    if (!IsKnown(key)) throw ConfigError("unknown setting '" + key + "' " + where);
+    const ConfigKey* known = Find(key);
+    if (!known) throw ConfigError("unknown setting '" + key + "' " + where);
+    if (known->command_line_only && !from_command_line) {
+        throw ConfigError("setting '" + key + "' can only be given on the command line, not " + where);
+    }
     if (!from_command_line && m_from_command_line.contains(key)) return;
     m_from_command_line[key] = from_command_line;
     m_values[std::move(key)] = std::move(value);
@@ -44,7 +48,7 @@ std::vector<std::string> Config::ParseCommandLine(int argc, const char* const ar
         const auto eq = arg.find('=');
         std::string key(arg.substr(0, eq));
         std::string value = eq == std::string_view::npos ? "1" : std::string(arg.substr(eq + 1));
-        if (eq == std::string_view::npos && key.starts_with("no") && !IsKnown(key) && IsKnown(key.substr(2))) {
+        if (eq == std::string_view::npos && key.starts_with("no") && !Find(key) && Find(key.substr(2))) {
             key = key.substr(2);
             value = "0";
         }

@@ -20,6 +20,8 @@ struct ConfigKey {
     std::string name;
     std::string help;
     bool hidden{false};
+    //! Refused in a config file (e.g. datadir: the file lives inside it).
+    bool command_line_only{false};
 };
 
 //! bitcoind-style settings: `-key=value`, `-key` (= 1), `-nokey` (= 0) on the command line, and
@@ -46,7 +48,7 @@ public:
 
 private:
     void Set(std::string key, std::string value, bool from_command_line, const std::string& where);
-    bool IsKnown(std::string_view key) const;
+    const ConfigKey* Find(std::string_view key) const;
 
     std::vector<ConfigKey> m_known;
     std::map<std::string, std::string, std::less<>> m_values;

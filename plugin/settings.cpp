@@ -12,8 +12,8 @@ namespace sidebolt {
 std::vector<ConfigKey> DaemonConfigKeys()
 {
     return {
-        {"datadir", "data directory: seed, store, log, RPC cookie (default " + std::string(DEFAULT_DATADIR) + ")"},
-        {"conf", "config file (default <datadir>/" + std::string(CONFIG_FILE_NAME) + ")"},
+        {"datadir", "data directory: seed, store, log, RPC cookie (default " + std::string(DEFAULT_DATADIR) + ")", false, true},
+        {"conf", "config file (default <datadir>/" + std::string(CONFIG_FILE_NAME) + ")", false, true},
         {"network", "mainnet, testnet, testnet4, signet or regtest (default mainnet); must match bitcoind"},
         {"loglevel", "trace, debug, info, warn or error (default info); the log is <datadir>/debug.log"},
         {"printtoconsole", "also log to stderr (default 0)"},
@@ -125,11 +125,7 @@ DaemonSettings LoadDaemonSettings(int argc, const char* const argv[])
     s.datadir = ExpandHome(config.Get("datadir", DEFAULT_DATADIR));
     const auto conf_path = config.Has("conf") ? ExpandHome(*config.Get("conf")) : s.datadir / CONFIG_FILE_NAME;
     // The config file lives in the datadir, so -datadir itself is only taken from the command line.
-    const bool datadir_on_command_line = config.Has("datadir");
     if (config.Has("conf") || std::filesystem::exists(conf_path)) config.ReadFile(conf_path.string());
-    if (!datadir_on_command_line && config.Has("datadir")) {
-        throw ConfigError("datadir cannot be set in the config file " + conf_path.string() + "; give -datadir on the command line");
-    }
     s.network = ParseNetworkSetting(config);
     s.log_level = config.Get("loglevel", "info");
     s.print_to_console = config.GetBool("printtoconsole", false);

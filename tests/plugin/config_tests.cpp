@@ -9,7 +9,10 @@
 using namespace sidebolt;
 
 namespace {
-Config MakeConfig() { return Config({{"datadir", ""}, {"network", ""}, {"listen", ""}, {"bitcoin.rpcport", ""}}); }
+Config MakeConfig()
+{
+    return Config({{"datadir", "", false, true}, {"network", ""}, {"listen", ""}, {"bitcoin.rpcport", ""}});
+}
 
 std::vector<std::string> Parse(Config& config, std::vector<const char*> args)
 {
@@ -63,6 +66,9 @@ TEST_CASE("config file: comments, command line wins, bad lines and unknown keys 
                          doctest::Contains("line 2"), ConfigError);
     Config malformed = MakeConfig();
     CHECK_THROWS_AS(malformed.ReadFile(WriteTemp("sb_conf_bad.conf", "listen\n").string()), ConfigError);
+    Config file_only = MakeConfig();
+    CHECK_THROWS_WITH_AS(file_only.ReadFile(WriteTemp("sb_conf_datadir.conf", "datadir=/x\n").string()),
+                         doctest::Contains("only be given on the command line"), ConfigError);
     Config missing = MakeConfig();
     CHECK_THROWS_AS(missing.ReadFile("/nonexistent/sidebolt.conf"), ConfigError);
 }
