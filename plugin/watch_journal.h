@@ -11,7 +11,8 @@
 namespace sidebolt {
 
 //! Records the events of watches an operator added over RPC (dev-watchoutpoint, dev-watchtxid)
-//! so they can be inspected: a window onto the same watch API the channel code uses.
+//! so they can be inspected: a window onto the same watch API the channel code uses. It keeps
+//! memory only; an event whose block transaction aborts and is delivered again shows twice.
 class WatchJournal : public WatchListener
 {
 public:
