@@ -13,8 +13,8 @@ import os
 import subprocess
 import time
 
-from test_framework.framework import SideboltTest, SkipTest
-from test_framework.sidebolt_node import REPO_DIR
+from test_framework.framework import SideboltTest
+from test_framework.sidebolt_node import require_binary
 from test_framework.util import TestFailure, assert_equal, assert_true, tail
 
 CHURN = 200
@@ -22,19 +22,6 @@ WARMUP = 50
 OUTBOUND_ROUNDS = 25
 FD_SLACK = 3
 RSS_SLACK_KB = 8 * 1024
-
-
-def find_peer_probe():
-    """peer-probe from $PEER_PROBE, or built next to the daemon (<build>/tests/tools)."""
-    if os.environ.get("PEER_PROBE"):
-        return os.environ["PEER_PROBE"]
-    bin_dir = os.environ.get("SIDEBOLT_BIN_DIR") or os.path.join(REPO_DIR, "build")
-    for candidate in (os.path.join(bin_dir, "..", "tests", "tools", "peer-probe"),
-                      os.path.join(bin_dir, "tests", "tools", "peer-probe"),
-                      os.path.join(bin_dir, "peer-probe")):
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return os.path.abspath(candidate)
-    return None
 
 
 def open_fds(node):
@@ -98,9 +85,7 @@ class P2pChurnTest(SideboltTest):
             self.wait_until(lambda: not self.a.cli("listpeers"), timeout=30, message="A still lists B")
 
     def run_test(self):
-        self.probe = find_peer_probe()
-        if self.probe is None:
-            raise SkipTest("peer-probe not built (cmake target peer-probe, or set PEER_PROBE)")
+        self.probe = require_binary("peer-probe")
         self.a, self.b = self.nodes
         self.b_id = self.b.cli("getinfo")["id"]
 

@@ -13,8 +13,8 @@ import json
 import os
 import subprocess
 
-from test_framework.framework import SideboltTest, SkipTest
-from test_framework.sidebolt_node import REPO_DIR
+from test_framework.framework import SideboltTest
+from test_framework.sidebolt_node import require_binary
 from test_framework.util import REGISTRY, TestFailure, assert_equal, assert_true, tail
 
 # mode -> (min, max) ms between the offence and B hanging up.
@@ -34,19 +34,6 @@ SLOW_MODES = {
     "truncated-act1": THIRTY_SECONDS,
     "no-init": THIRTY_SECONDS,
 }
-
-
-def find_peer_probe():
-    """peer-probe from $PEER_PROBE, or built next to the daemon (<build>/tests/tools)."""
-    if os.environ.get("PEER_PROBE"):
-        return os.environ["PEER_PROBE"]
-    bin_dir = os.environ.get("SIDEBOLT_BIN_DIR") or os.path.join(REPO_DIR, "build")
-    for candidate in (os.path.join(bin_dir, "..", "tests", "tools", "peer-probe"),
-                      os.path.join(bin_dir, "tests", "tools", "peer-probe"),
-                      os.path.join(bin_dir, "peer-probe")):
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return os.path.abspath(candidate)
-    return None
 
 
 def parse_report(mode, text):
@@ -91,9 +78,7 @@ class P2pMisbehaveTest(SideboltTest):
                         message=f"B's peers are not exactly A and the good probe: {self.b.cli('listpeers')}")
 
     def run_test(self):
-        self.probe = find_peer_probe()
-        if self.probe is None:
-            raise SkipTest("peer-probe not built (cmake target peer-probe, or set PEER_PROBE)")
+        self.probe = require_binary("peer-probe")
         self.a, self.b = self.nodes
         self.a_id, self.b_id = (n.cli("getinfo")["id"] for n in self.nodes)
         self.a.cli("connect", self.b.p2p_address)

@@ -157,7 +157,14 @@ void Daemon::StartPeers()
     options.chain_hash = ChainHash(m_settings.network);
     options.ping_interval = m_settings.ping_interval;
     options.pong_timeout = std::min<std::chrono::milliseconds>(m_settings.ping_interval, std::chrono::seconds(30));
-    m_peers = std::make_unique<PeerManager>(m_io, *m_node_key, options);
+    PeerHandlers handlers;
+    handlers.on_connected = [](const PubKey& id, const FeatureBits& features) {
+        Log("net")->info("peer {} connected (features {})", ToHex(id.span()), DescribeFeatures(features));
+    };
+    handlers.on_disconnected = [](const PubKey& id, const std::string& reason) {
+        Log("net")->info("peer {} disconnected: {}", ToHex(id.span()), reason);
+    };
+    m_peers = std::make_unique<PeerManager>(m_io, *m_node_key, options, std::move(handlers));
     if (m_settings.listen) {
         try {
             m_p2p_endpoint = m_peers->Listen(m_settings.p2p_bind, static_cast<uint16_t>(m_settings.p2p_port));

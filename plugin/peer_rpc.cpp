@@ -12,8 +12,9 @@ namespace sidebolt {
 namespace {
 using json = nlohmann::json;
 
-//! How long an RPC waits for the network: a connect is a TCP connect, handshake and init.
-constexpr std::chrono::seconds NETWORK_RPC_TIMEOUT{30};
+//! How long an RPC waits for the network. A connect is a TCP connect, a handshake and init, each
+//! with its own timeout in the peer manager (30 s); waiting longer lets those report the reason.
+constexpr std::chrono::seconds NETWORK_RPC_TIMEOUT{75};
 
 struct ConnectTarget {
     PubKey node_id;
