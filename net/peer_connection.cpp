@@ -1,8 +1,14 @@
 #include "net/peer_connection.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace sidebolt {
+namespace {
+using Clock = std::chrono::steady_clock;
+
+constexpr char kNotDraining[] = "peer does not drain its messages";
+} // namespace
 
 std::string FormatEndpoint(const asio::ip::tcp::endpoint& endpoint)
 {
@@ -142,8 +148,7 @@ void PeerConnection::Established()
 
 void PeerConnection::ReadHeader()
 {
-    if (m_closed || m_reading || m_paused || m_close_after_flush) return;
-    m_reading = true;
+    if (m_closed || m_close_after_flush) return;
     asio::async_read(m_socket, asio::buffer(m_header), [self = shared_from_this()](const asio::error_code& ec, size_t read) {
         if (self->m_closed) return;
         if (ec) return self->Close("read failed: " + ec.message());
@@ -168,7 +173,6 @@ void PeerConnection::OnHeader()
 
 void PeerConnection::OnBody()
 {
-    m_reading = false;
     if (!m_cipher->DecryptBody(m_body, m_plain)) return Close("bad message MAC");
     auto message = DecodeMessage(m_plain);
     // BOLT 1: a known message "with insufficient length for the contents" or an invalid
@@ -179,54 +183,93 @@ void PeerConnection::OnBody()
     ReadHeader();
 }
 
-void PeerConnection::Send(const Message& message) { SendEncoded(EncodeMessage(message)); }
+bool PeerConnection::Send(const Message& message) { return SendEncoded(EncodeMessage(message)); }
 
-void PeerConnection::SendEncoded(ByteSpan message)
+bool PeerConnection::SendEncoded(ByteSpan message)
 {
-    if (m_closed || !m_cipher || m_close_after_flush) return;
+    if (m_closed || !m_cipher || m_close_after_flush) return false;
+    if (QueuedBytes() + TransportCipher::EncryptedSize(message.size()) > m_options.HardQueueLimit()) {
+        Close("send queue over " + std::to_string(m_options.HardQueueLimit()) + " bytes");
+        return false;
+    }
     m_cipher->Encrypt(message, m_pending);
-    UpdateBackPressure();
+    WatchDrain();
     StartWrite();
+    return true;
+}
+
+bool PeerConnection::SendReply(const Message& message)
+{
+    // Closing rather than dropping the answer: BOLT 1 says a node "MUST respond by sending a
+    // pong", and "SHOULD NOT send ping messages more often than once every 30 seconds".
+    if (QueuedBytes() > m_options.max_queued_bytes && BytesOut() < m_reply_end) {
+        Close(kNotDraining);
+        return false;
+    }
+    if (!Send(message)) return false;
+    m_reply_end = QueueEnd();
+    return true;
 }
 
 void PeerConnection::StartWrite()
 {
     if (m_writing || m_closed) return;
-    if (m_pending.empty()) {
-        if (m_close_after_flush) Close(*m_close_after_flush);
-        return;
+    if (m_in_flight_written == m_in_flight.size()) {
+        // A burst over the soft limit leaves a large buffer behind: give it back.
+        if (m_in_flight.capacity() > m_options.max_queued_bytes) m_in_flight = Bytes();
+        m_in_flight.clear();
+        m_in_flight_written = 0;
+        if (m_pending.empty()) {
+            if (m_close_after_flush) Close(*m_close_after_flush);
+            return;
+        }
+        std::swap(m_pending, m_in_flight);
     }
-    std::swap(m_pending, m_in_flight);
     m_writing = true;
-    asio::async_write(m_socket, asio::buffer(m_in_flight), [self = shared_from_this()](const asio::error_code& ec, size_t written) {
-        self->m_writing = false;
-        if (self->m_closed) return;
-        if (ec) return self->Close("write failed: " + ec.message());
-        self->m_bytes_out += written;
-        self->m_in_flight.clear();
-        self->UpdateBackPressure();
-        self->StartWrite();
-    });
+    const ByteSpan unwritten = ByteSpan(m_in_flight).subspan(m_in_flight_written);
+    m_socket.async_write_some(asio::buffer(unwritten.data(), unwritten.size()),
+                              [self = shared_from_this()](const asio::error_code& ec, size_t written) {
+                                  self->m_writing = false;
+                                  if (self->m_closed) return;
+                                  if (ec) return self->Close("write failed: " + ec.message());
+                                  self->OnWritten(written);
+                              });
 }
 
-void PeerConnection::UpdateBackPressure()
+void PeerConnection::OnWritten(size_t written)
 {
-    // While closing, the timer bounds the flush instead.
+    m_bytes_out += written;
+    m_in_flight_written += written;
+    // The peer takes from the queue: it is slow at worst, so it gets another drain_timeout.
+    if (m_over_limit) m_drain_deadline = Clock::now() + m_options.drain_timeout;
+    WatchDrain();
+    StartWrite();
+}
+
+void PeerConnection::WatchDrain()
+{
+    // While closing, the flush timer bounds the wait instead.
     if (m_close_after_flush) return;
     const size_t queued = QueuedBytes();
-    if (!m_paused && queued > m_options.max_queued_bytes) {
-        // The peer sends faster than it reads our answers: stop reading until it catches up,
-        // and give up on it if it never does.
-        m_paused = true;
-        m_timer.expires_after(m_options.drain_timeout);
-        m_timer.async_wait([self = shared_from_this()](const asio::error_code& ec) {
-            if (!ec && self->m_paused) self->Close("peer does not drain its messages");
-        });
-    } else if (m_paused && queued <= m_options.max_queued_bytes / 2) {
-        m_paused = false;
+    if (!m_over_limit && queued > m_options.max_queued_bytes) {
+        m_over_limit = true;
+        m_drain_deadline = Clock::now() + m_options.drain_timeout;
+        WaitForDrain();
+    } else if (m_over_limit && queued <= m_options.max_queued_bytes / 2) {
+        m_over_limit = false;
         m_timer.cancel();
-        ReadHeader();
     }
+}
+
+void PeerConnection::WaitForDrain()
+{
+    m_timer.expires_at(m_drain_deadline);
+    m_timer.async_wait([self = shared_from_this()](const asio::error_code& ec) {
+        // A wait that completed as the timer was being reused for closing must not act.
+        if (ec || self->m_closed || self->m_close_after_flush || !self->m_over_limit) return;
+        if (Clock::now() < self->m_drain_deadline) return self->WaitForDrain();
+        self->Close(kNotDraining);
+    });
 }
 
 void PeerConnection::CloseAfterFlush(const std::string& reason)

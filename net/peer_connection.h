@@ -25,14 +25,25 @@ struct PeerConnectionOptions {
     std::chrono::milliseconds handshake_timeout{std::chrono::seconds(30)};
     //! Largest decrypted message accepted; BOLT 8 caps it at 65535 anyway.
     size_t max_message_size{kMaxMessageSize};
-    //! Encrypted bytes waiting to be written above which we stop reading from the peer.
+    //! Soft limit on the encrypted bytes waiting to be written. Above it, answers the peer asks
+    //! for (pongs) are refused once it asks faster than it reads them, and the drain timer runs.
+    //! We keep reading whatever the queue: two peers that both stopped reading while their own
+    //! queues were full would wait for each other forever.
     size_t max_queued_bytes{size_t{4} << 20};
-    //! How long the queue may stay above the limit before the peer is dropped.
+    //! Queuing past the hard limit, kHardQueueFactor times the soft one, closes the connection.
+    static constexpr size_t kHardQueueFactor = 4;
+    size_t HardQueueLimit() const { return kHardQueueFactor * max_queued_bytes; }
+    //! Above the soft limit, how long the peer may take nothing from the queue before it is
+    //! dropped: slow readers stay, peers that stopped reading go.
     std::chrono::milliseconds drain_timeout{std::chrono::seconds(60)};
 };
 
 //! One encrypted BOLT 8 connection over TCP: runs the handshake, then reads framed messages,
 //! decodes them and hands them over, and writes through a bounded queue.
+//!
+//! Memory per connection is bounded: each message read is handed over as soon as it is decoded
+//! (what the handler keeps is its own business), and the send queue never exceeds its hard
+//! limit (see PeerConnectionOptions::max_queued_bytes).
 //!
 //! All calls and handlers run on the socket's executor (one thread). Handlers are dropped once
 //! the connection closes; on_closed runs exactly once, posted, so it never re-enters the caller.
@@ -54,9 +65,16 @@ public:
                                                    uint16_t port, const PrivKey& local_key, const PubKey& remote_id,
                                                    const PeerConnectionOptions& options, Handlers handlers);
 
-    //! Encrypts and queues a message; ignored before the transport is up or after closing.
-    void Send(const Message& message);
-    void SendEncoded(ByteSpan message);
+    //! Encrypts and queues a message; false when it was not queued: before the transport is up,
+    //! once closing, or when it would take the queue past its hard limit, which closes the
+    //! connection (its messages can no longer all be delivered in order). A sender with a lot
+    //! to say keeps QueuedBytes() under about max_queued_bytes.
+    bool Send(const Message& message);
+    bool SendEncoded(ByteSpan message);
+    //! Send for an answer the peer asked for (a pong): over the soft limit, a peer that asks
+    //! again before taking our previous answer asks faster than it reads, and would make the
+    //! queue grow at its will: the connection is closed instead.
+    bool SendReply(const Message& message);
     void Close(const std::string& reason);
     //! Stops reading and closes once everything queued is written (bounded by drain_timeout).
     void CloseAfterFlush(const std::string& reason);
@@ -67,7 +85,7 @@ public:
     const std::optional<asio::ip::tcp::endpoint>& RemoteEndpoint() const { return m_remote_endpoint; }
     bool IsEstablished() const { return m_cipher.has_value(); }
     bool IsClosed() const { return m_closed; }
-    size_t QueuedBytes() const { return m_pending.size() + m_in_flight.size(); }
+    size_t QueuedBytes() const { return m_pending.size() + m_in_flight.size() - m_in_flight_written; }
     //! Wire bytes, handshake included; readable from any thread.
     uint64_t BytesIn() const { return m_bytes_in.load(std::memory_order_relaxed); }
     uint64_t BytesOut() const { return m_bytes_out.load(std::memory_order_relaxed); }
@@ -89,7 +107,12 @@ private:
     void OnHeader();
     void OnBody();
     void StartWrite();
-    void UpdateBackPressure();
+    void OnWritten(size_t written);
+    //! Starts or stops watching the peer drain the queue as it crosses the soft limit.
+    void WatchDrain();
+    void WaitForDrain();
+    //! The BytesOut() value once everything queued so far is written.
+    uint64_t QueueEnd() const { return BytesOut() + QueuedBytes(); }
 
     asio::ip::tcp::socket m_socket;
     asio::steady_timer m_timer;
@@ -106,14 +129,20 @@ private:
     ByteArray<TransportCipher::kLengthHeaderSize> m_header{};
     Bytes m_body;
     Bytes m_plain;
-    bool m_reading{false};
-    bool m_paused{false};
 
-    //! Encrypted frames not yet handed to the socket, and the ones being written; swapped so
-    //! the buffers keep their capacity.
+    //! Encrypted frames not yet handed to the socket, and the ones being written (the first
+    //! m_in_flight_written bytes already are); swapped so the buffers keep their capacity.
     Bytes m_pending;
     Bytes m_in_flight;
+    size_t m_in_flight_written{0};
     bool m_writing{false};
+    //! The queue went over the soft limit and has not come back to half of it.
+    bool m_over_limit{false};
+    //! While over the limit: when the peer is dropped unless it takes more of the queue.
+    std::chrono::steady_clock::time_point m_drain_deadline;
+    //! QueueEnd() after our latest SendReply: the peer has taken that answer once BytesOut()
+    //! reaches it.
+    uint64_t m_reply_end{0};
     std::optional<std::string> m_close_after_flush;
     bool m_closed{false};
 

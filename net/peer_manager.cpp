@@ -253,7 +253,7 @@ private:
         if (!peer) return;
         if (!peer->init_received) return HandleInit(link, peer, message);
         if (const auto* ping = std::get_if<PingMessage>(&message)) {
-            if (auto pong = PongFor(*ping)) peer->connection->Send(*pong);
+            if (auto pong = PongFor(*ping)) peer->connection->SendReply(*pong);
             return;
         }
         if (const auto* pong = std::get_if<PongMessage>(&message)) return HandlePong(peer, *pong);

@@ -51,6 +51,8 @@ struct PeerHandlers {
     std::function<void(const PubKey& node_id, const std::string& reason)> on_disconnected;
     //! Every message after init except ping and pong. Return false for a type you do not
     //! handle: an unknown even type then closes the connection, as BOLT 1 requires.
+    //! Messages keep coming however much we queue for the peer, so a handler that answers
+    //! must not let a peer's requests grow the queue without bound (see Send).
     std::function<bool(const PubKey& node_id, const Message& message)> on_message;
 };
 
@@ -83,7 +85,9 @@ public:
     //! Sends a ping asking for `num_pong_bytes` (below 65532, or no pong would come) and
     //! reports the round trip.
     void Ping(const PubKey& node_id, uint16_t num_pong_bytes, PingCallback callback);
-    //! Queues a message to a connected peer; dropped if it is not connected.
+    //! Queues a message to a connected peer; dropped if it is not connected. A peer whose queue
+    //! would grow past PeerConnectionOptions::HardQueueLimit() is disconnected instead: keep
+    //! what is sent but not yet received under max_queued_bytes.
     void Send(const PubKey& node_id, Message message);
     //! Stops listening and closes every connection.
     void Stop();

@@ -6,9 +6,15 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
+#include <memory>
+#include <optional>
+#include <stop_token>
+#include <string>
 #include <thread>
+#include <vector>
 
 using namespace sidebolt;
 using namespace std::chrono_literals;
@@ -388,6 +394,144 @@ TEST_CASE("a peer that does not read its answers is dropped")
     flooder.join();
     REQUIRE(ok);
     CHECK(events.disconnected[0].second == "peer does not drain its messages");
+}
+
+namespace {
+//! The index-th message of a flood: every other one gossip-sized, the rest spread over every
+//! size up to 65535 bytes, so frames end anywhere in a read. The payload tells the index.
+Message FloodMessage(size_t index)
+{
+    const size_t size = index % 2 == 0 ? 300 : 2 + (index * 7919) % (kMaxMessageSize - 1);
+    return OtherMessage{.type = 32769, .payload = Bytes(size - 2, static_cast<uint8_t>(index))};
+}
+
+//! Checks that a manager receives a flood whole and in order.
+struct FloodReceiver {
+    size_t received{0};
+    bool in_order{true};
+    //! Why the peer was dropped; empty while connected.
+    std::string disconnect_reason;
+
+    PeerHandlers Handlers()
+    {
+        return PeerHandlers{
+            .on_connected = nullptr,
+            .on_disconnected = [this](const PubKey&, const std::string& reason) { disconnect_reason = reason; },
+            .on_message =
+                [this](const PubKey&, const Message& message) {
+                    in_order = in_order && message == FloodMessage(received);
+                    ++received;
+                    return true;
+                },
+        };
+    }
+};
+} // namespace
+
+TEST_CASE("two peers flooding each other at once keep reading, so both queues drain")
+{
+    // Each side queues far more than max_queued_bytes at once. When a full queue stopped our
+    // reading, both sides stopped, nothing drained, and each dropped the other after drain_timeout.
+    constexpr size_t kSoftLimit = size_t{8} << 20;
+    constexpr size_t kFloodBytes = size_t{20} << 20;
+    // Far over the soft limit but, framing included, under the hard one: it is queued at once.
+    static_assert(kFloodBytes > 2 * kSoftLimit && kFloodBytes * 11 / 10 < PeerConnectionOptions::kHardQueueFactor * kSoftLimit);
+    asio::io_context io;
+    PeerManagerOptions options = FastOptions();
+    options.connection.max_queued_bytes = kSoftLimit;
+    options.connection.drain_timeout = 500ms;
+    FloodReceiver a_got;
+    FloodReceiver b_got;
+    PeerManager a(io, PrivKey::Generate(), options, a_got.Handlers());
+    PeerManager b(io, PrivKey::Generate(), options, b_got.Handlers());
+    const uint16_t port = b.Listen("127.0.0.1", 0).port();
+    bool connected = false;
+    a.Connect(b.NodeId(), "127.0.0.1", port, [&](const std::optional<std::string>& error) { connected = !error; });
+    REQUIRE(RunUntil(io, [&] { return connected && b.ListPeers().size() == 1; }));
+
+    // A keep-alive ping arriving while the queue is over the soft limit is still answered, as
+    // the peer took our previous answer: ping once before the flood, then as it starts.
+    int pongs = 0;
+    const auto count_pong = [&](const Expected<std::chrono::microseconds, std::string>& rtt) { pongs += rtt.has_value(); };
+    a.Ping(b.NodeId(), 8, count_pong);
+    b.Ping(a.NodeId(), 8, count_pong);
+    REQUIRE(RunUntil(io, [&] { return pongs == 2; }));
+    a.Ping(b.NodeId(), 8, count_pong);
+    b.Ping(a.NodeId(), 8, count_pong);
+
+    size_t count = 0;
+    for (size_t bytes = 0; bytes < kFloodBytes; ++count) {
+        const Message message = FloodMessage(count);
+        a.Send(b.NodeId(), message);
+        b.Send(a.NodeId(), message);
+        bytes += std::get<OtherMessage>(message).payload.size() + 2;
+    }
+    const bool done = RunUntil(io, [&] {
+        const bool delivered = a_got.received == count && b_got.received == count && pongs == 4;
+        return delivered || !a_got.disconnect_reason.empty() || !b_got.disconnect_reason.empty();
+    }, 60s);
+    CHECK(a_got.disconnect_reason == "");
+    CHECK(b_got.disconnect_reason == "");
+    REQUIRE(done);
+    CHECK(a_got.received == count);
+    CHECK(b_got.received == count);
+    CHECK(a_got.in_order);
+    CHECK(b_got.in_order);
+    CHECK(pongs == 4);
+    CHECK(a.ListPeers().size() == 1);
+    CHECK(b.ListPeers().size() == 1);
+}
+
+TEST_CASE("our queue toward a peer that reads nothing: dropped after drain_timeout, never past the hard limit")
+{
+    asio::io_context io;
+    PeerConnectionOptions options;
+    options.max_queued_bytes = 64 * 1024;
+    options.drain_timeout = 300ms;
+    const PrivKey key = PrivKey::Generate();
+    asio::ip::tcp::acceptor acceptor(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    std::shared_ptr<PeerConnection> connection;
+    bool established = false;
+    std::optional<std::string> closed;
+    acceptor.async_accept([&](const asio::error_code& ec, asio::ip::tcp::socket socket) {
+        REQUIRE_FALSE(ec);
+        connection = PeerConnection::Accept(std::move(socket), key, options,
+                                            PeerConnection::Handlers{
+                                                .on_established = [&](const PubKey&) { established = true; },
+                                                .on_message = nullptr,
+                                                .on_closed = [&](const std::string& reason) { closed = reason; },
+                                            });
+    });
+    // Completes the handshake, then never reads.
+    std::jthread silent_peer([&key, port = acceptor.local_endpoint().port()](const std::stop_token& stop) {
+        RawPeer peer(port, key.GetPubKey());
+        while (!stop.stop_requested()) std::this_thread::sleep_for(10ms);
+    });
+    REQUIRE(RunUntil(io, [&] { return established; }));
+    const Message message{OtherMessage{.type = 32769, .payload = Bytes(30000, 0x5a)}};
+
+    SUBCASE("over the soft limit, the drain timer drops it")
+    {
+        // Sends whenever the queue is back under the soft limit, so the hard limit never acts.
+        const auto stay_over_soft_limit = [&] {
+            while (!connection->IsClosed() && connection->QueuedBytes() <= options.max_queued_bytes) {
+                CHECK(connection->Send(message));
+            }
+            return closed.has_value();
+        };
+        REQUIRE(RunUntil(io, stay_over_soft_limit));
+        CHECK(*closed == "peer does not drain its messages");
+    }
+    SUBCASE("queuing past the hard limit closes the connection")
+    {
+        size_t most_queued = 0;
+        while (connection->Send(message)) most_queued = std::max(most_queued, connection->QueuedBytes());
+        CHECK(connection->IsClosed());
+        CHECK(most_queued <= options.HardQueueLimit());
+        CHECK(most_queued + TransportCipher::EncryptedSize(30002) > options.HardQueueLimit());
+        REQUIRE(RunUntil(io, [&] { return closed.has_value(); }));
+        CHECK(*closed == "send queue over 262144 bytes");
+    }
 }
 
 TEST_CASE("remote_addr is only offered for public addresses")
