@@ -178,6 +178,47 @@ bool TransportCipher::DecryptBody(ByteSpan body, Bytes& message)
     return true;
 }
 
+TransportReader::TransportReader(size_t max_message_size) : m_max_message_size(max_message_size) {}
+
+ByteSpan TransportReader::Buffered() const { return ByteSpan(m_buffer).subspan(m_begin, m_end - m_begin); }
+
+MutableByteSpan TransportReader::FreeSpace()
+{
+    if (m_buffer.empty()) m_buffer.resize(kBufferSize);
+    // The partial frame moves to the front, so the read can fill the rest of the buffer.
+    if (m_begin > 0) {
+        const ByteSpan partial = Buffered();
+        std::copy(partial.begin(), partial.end(), m_buffer.begin());
+        m_end = partial.size();
+        m_begin = 0;
+    }
+    if (m_end == m_buffer.size()) throw std::logic_error("frames must be taken out before reading more");
+    return MutableByteSpan(m_buffer).subspan(m_end);
+}
+
+void TransportReader::Commit(size_t size)
+{
+    if (size > m_buffer.size() - m_end) throw std::logic_error("committed more than the free space");
+    m_end += size;
+}
+
+TransportReader::Status TransportReader::Next(TransportCipher& cipher, Bytes& message)
+{
+    if (!m_body_size) {
+        if (Buffered().size() < TransportCipher::kLengthHeaderSize) return Status::kNeedMore;
+        const auto length = cipher.DecryptLength(Buffered().first(TransportCipher::kLengthHeaderSize));
+        if (!length) return Status::kBadLengthMac;
+        if (*length > m_max_message_size) return Status::kTooLarge;
+        m_begin += TransportCipher::kLengthHeaderSize;
+        m_body_size = size_t{*length} + TransportCipher::kMacSize;
+    }
+    if (Buffered().size() < *m_body_size) return Status::kNeedMore;
+    if (!cipher.DecryptBody(Buffered().first(*m_body_size), message)) return Status::kBadMessageMac;
+    m_begin += *m_body_size;
+    m_body_size.reset();
+    return Status::kMessage;
+}
+
 std::string_view ToString(HandshakeError error)
 {
     switch (error) {

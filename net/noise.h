@@ -57,9 +57,10 @@ private:
 };
 
 //! The encrypted message framing of BOLT 8: 18-byte encrypted length, then the encrypted body.
-//! Reading is two steps, as a stream reader gets the bytes: DecryptLength on exactly 18 bytes
-//! tells how many more to read, then DecryptBody. After any failure the peer is lying or the
-//! stream is corrupt; the object refuses further use and the connection must be closed.
+//! Reading is two steps: DecryptLength on exactly 18 bytes tells how many more bytes the body
+//! has, then DecryptBody (TransportReader does both over a received stream). After any failure
+//! the peer is lying or the stream is corrupt; the object refuses further use and the
+//! connection must be closed.
 class TransportCipher
 {
 public:
@@ -83,6 +84,45 @@ private:
     CipherState m_send;
     CipherState m_receive;
     bool m_failed{false};
+};
+
+//! Cuts a received byte stream into BOLT 8 frames and decrypts them, however the stream was
+//! split into reads: one large read may hold many frames, and a frame may span several reads.
+//! Reading into FreeSpace() instead of exactly a header, then exactly a body, saves a read per
+//! message. Besides the frames not yet taken out it holds at most one partial frame, in a fixed
+//! buffer of kBufferSize bytes.
+class TransportReader
+{
+public:
+    //! A maximal frame (65569 bytes) and most of the next one.
+    static constexpr size_t kBufferSize = size_t{128} << 10;
+    static_assert(kBufferSize > TransportCipher::EncryptedSize(TransportCipher::kMaxMessageSize));
+
+    //! kMessage: the next message was decrypted; kNeedMore: its frame has not fully arrived.
+    //! The others mean a lying peer or a corrupt stream: close the connection.
+    enum class Status { kMessage, kNeedMore, kBadLengthMac, kTooLarge, kBadMessageMac };
+
+    //! Frames announcing more than `max_message_size` bytes are refused before their body arrives.
+    explicit TransportReader(size_t max_message_size = TransportCipher::kMaxMessageSize);
+
+    //! Where the next read goes; never empty once Next() returned kNeedMore. Valid until the
+    //! next call on this object.
+    MutableByteSpan FreeSpace();
+    //! Records that the first `size` bytes of FreeSpace() were filled.
+    void Commit(size_t size);
+    //! Decrypts the next complete frame into `message`.
+    Status Next(TransportCipher& cipher, Bytes& message);
+
+private:
+    ByteSpan Buffered() const;
+
+    size_t m_max_message_size;
+    //! Received bytes not yet taken out are [m_begin, m_end); allocated by the first read.
+    Bytes m_buffer;
+    size_t m_begin{0};
+    size_t m_end{0};
+    //! Set once the next frame's length is decrypted: the size of its body.
+    std::optional<size_t> m_body_size;
 };
 
 //! Why a handshake act was rejected (the names of BOLT 8 Appendix A's failure vectors).

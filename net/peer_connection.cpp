@@ -24,7 +24,8 @@ PeerConnection::PeerConnection(asio::ip::tcp::socket socket, PeerDirection direc
       m_direction(direction),
       m_options(options),
       m_handlers(std::move(handlers)),
-      m_handshake(std::move(handshake))
+      m_handshake(std::move(handshake)),
+      m_reader(options.max_message_size)
 {
 }
 
@@ -143,44 +144,40 @@ void PeerConnection::Established()
     m_cipher.emplace(std::move(result.cipher));
     m_timer.cancel();
     if (m_handlers.on_established) m_handlers.on_established(result.remote_static);
-    ReadHeader();
+    Read();
 }
 
-void PeerConnection::ReadHeader()
+void PeerConnection::Read()
 {
-    if (m_closed || m_close_after_flush) return;
-    asio::async_read(m_socket, asio::buffer(m_header), [self = shared_from_this()](const asio::error_code& ec, size_t read) {
-        if (self->m_closed) return;
-        if (ec) return self->Close("read failed: " + ec.message());
-        self->m_bytes_in += read;
-        self->OnHeader();
-    });
-}
-
-void PeerConnection::OnHeader()
-{
-    const auto length = m_cipher->DecryptLength(m_header);
-    if (!length) return Close("bad length MAC");
-    if (*length > m_options.max_message_size) return Close("message too large");
-    m_body.resize(size_t{*length} + TransportCipher::kMacSize);
-    asio::async_read(m_socket, asio::buffer(m_body), [self = shared_from_this()](const asio::error_code& ec, size_t read) {
-        if (self->m_closed) return;
-        if (ec) return self->Close("read failed: " + ec.message());
-        self->m_bytes_in += read;
-        self->OnBody();
-    });
-}
-
-void PeerConnection::OnBody()
-{
-    if (!m_cipher->DecryptBody(m_body, m_plain)) return Close("bad message MAC");
-    auto message = DecodeMessage(m_plain);
-    // BOLT 1: a known message "with insufficient length for the contents" or an invalid
-    // extension: "MUST close the connection".
-    if (!message) return Close("undecodable message: " + std::string(ToString(message.error())));
     // Once closing, what the peer still says no longer matters.
-    if (m_handlers.on_message && !m_close_after_flush) m_handlers.on_message(std::move(*message));
-    ReadHeader();
+    if (m_closed || m_close_after_flush) return;
+    const MutableByteSpan space = m_reader.FreeSpace();
+    m_socket.async_read_some(asio::buffer(space.data(), space.size()), [self = shared_from_this()](const asio::error_code& ec, size_t read) {
+        if (self->m_closed) return;
+        if (ec) return self->Close("read failed: " + ec.message());
+        self->m_bytes_in += read;
+        self->m_reader.Commit(read);
+        self->DeliverMessages();
+        self->Read();
+    });
+}
+
+void PeerConnection::DeliverMessages()
+{
+    while (!m_closed && !m_close_after_flush) {
+        switch (m_reader.Next(*m_cipher, m_plain)) {
+        case TransportReader::Status::kMessage: break;
+        case TransportReader::Status::kNeedMore: return;
+        case TransportReader::Status::kBadLengthMac: return Close("bad length MAC");
+        case TransportReader::Status::kTooLarge: return Close("message too large");
+        case TransportReader::Status::kBadMessageMac: return Close("bad message MAC");
+        }
+        auto message = DecodeMessage(m_plain);
+        // BOLT 1: a known message "with insufficient length for the contents" or an invalid
+        // extension: "MUST close the connection".
+        if (!message) return Close("undecodable message: " + std::string(ToString(message.error())));
+        if (m_handlers.on_message) m_handlers.on_message(std::move(*message));
+    }
 }
 
 bool PeerConnection::Send(const Message& message) { return SendEncoded(EncodeMessage(message)); }

@@ -103,9 +103,8 @@ private:
     void FailHandshake(HandshakeError error);
     void Established();
 
-    void ReadHeader();
-    void OnHeader();
-    void OnBody();
+    void Read();
+    void DeliverMessages();
     void StartWrite();
     void OnWritten(size_t written);
     //! Starts or stops watching the peer drain the queue as it crosses the soft limit.
@@ -126,8 +125,7 @@ private:
     ByteArray<Handshake::kActThreeSize> m_act{};
     std::optional<TransportCipher> m_cipher;
 
-    ByteArray<TransportCipher::kLengthHeaderSize> m_header{};
-    Bytes m_body;
+    TransportReader m_reader;
     Bytes m_plain;
 
     //! Encrypted frames not yet handed to the socket, and the ones being written (the first

@@ -4,7 +4,10 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <iterator>
 #include <map>
+#include <vector>
 
 using namespace sidebolt;
 
@@ -235,4 +238,124 @@ TEST_CASE("handshake: wrong responder key fails act one; misuse is a logic error
     CHECK_THROWS_AS(initiator.WriteActOne(), std::logic_error);
     CHECK_THROWS_AS(initiator.ReadActOne(Bytes(50, 0)), std::logic_error);
     CHECK(ToString(HandshakeError::kBadCiphertext) == "bad_ciphertext");
+}
+
+namespace {
+//! Ciphers for both ends of a transport, keyed from the Appendix A message vector.
+struct TransportPair {
+    TransportCipher sender;
+    TransportCipher receiver;
+};
+
+TransportPair MakeTransportPair()
+{
+    const auto v = test::ReadJsonVectors("net/bolt8_transport.json")["message_encryption"];
+    return {TransportCipher(Key(v["sk"]), Key(v["rk"]), Key(v["ck"])), TransportCipher(Key(v["rk"]), Key(v["sk"]), Key(v["ck"]))};
+}
+
+//! Sizes around every boundary the reader handles (empty, a header's 18 bytes, the 65535 maximum)
+//! over more than 1000 messages, so the receiving key rotates in the middle of the stream.
+std::vector<Bytes> ReaderMessages()
+{
+    static constexpr size_t kSizes[] = {0, 1, 17, 18, 19, 34, 35, 100, 1000, 4000};
+    std::vector<Bytes> messages;
+    for (size_t i = 0; i < 1010; ++i) {
+        const size_t size = i % 250 == 7 ? TransportCipher::kMaxMessageSize : kSizes[i % std::size(kSizes)];
+        messages.emplace_back(size, static_cast<uint8_t>(i));
+    }
+    return messages;
+}
+
+//! Feeds `stream` to `reader` in reads of at most `read_size` bytes, taking the messages out
+//! after each read as a connection does.
+std::vector<Bytes> ReadInChunks(TransportReader& reader, TransportCipher& cipher, ByteSpan stream, size_t read_size)
+{
+    std::vector<Bytes> messages;
+    Bytes message;
+    while (!stream.empty()) {
+        const MutableByteSpan space = reader.FreeSpace();
+        REQUIRE_FALSE(space.empty());
+        const size_t n = std::min({read_size, space.size(), stream.size()});
+        std::copy_n(stream.begin(), n, space.begin());
+        reader.Commit(n);
+        stream = stream.subspan(n);
+        TransportReader::Status status;
+        while ((status = reader.Next(cipher, message)) == TransportReader::Status::kMessage) messages.push_back(message);
+        REQUIRE(status == TransportReader::Status::kNeedMore);
+    }
+    return messages;
+}
+} // namespace
+
+TEST_CASE("transport reader: messages come out whole however the stream is cut into reads")
+{
+    const std::vector<Bytes> messages = ReaderMessages();
+    for (const size_t read_size : {size_t{1}, size_t{17}, size_t{18}, size_t{19}, size_t{1000}, size_t{65569},
+                                   TransportReader::kBufferSize}) {
+        CAPTURE(read_size);
+        auto [sender, receiver] = MakeTransportPair();
+        Bytes stream;
+        for (const auto& message : messages) sender.Encrypt(message, stream);
+        TransportReader reader;
+        const auto received = ReadInChunks(reader, receiver, stream, read_size);
+        REQUIRE(received.size() == messages.size());
+        CHECK(received == messages);
+    }
+}
+
+TEST_CASE("transport reader: a bad MAC or an oversized length ends the stream")
+{
+    const Bytes message(101, 0x42);
+    auto [sender, receiver] = MakeTransportPair();
+    Bytes plain;
+    Bytes wire = sender.Encrypt(message);
+    // Gives the reader the first `size` bytes of the frame, as one read.
+    const auto receive = [&wire](TransportReader& reader, size_t size) {
+        std::copy_n(wire.begin(), size, reader.FreeSpace().begin());
+        reader.Commit(size);
+    };
+    SUBCASE("bad length MAC")
+    {
+        wire[3] ^= 0x01;
+        TransportReader reader;
+        receive(reader, wire.size());
+        CHECK(reader.Next(receiver, plain) == TransportReader::Status::kBadLengthMac);
+    }
+    SUBCASE("bad message MAC")
+    {
+        wire.back() ^= 0x80;
+        TransportReader reader;
+        receive(reader, wire.size());
+        CHECK(reader.Next(receiver, plain) == TransportReader::Status::kBadMessageMac);
+        CHECK(plain.empty());
+    }
+    SUBCASE("length over the limit, refused before its body arrives")
+    {
+        TransportReader reader(100);
+        receive(reader, TransportCipher::kLengthHeaderSize);
+        CHECK(reader.Next(receiver, plain) == TransportReader::Status::kTooLarge);
+    }
+    SUBCASE("length at the limit")
+    {
+        TransportReader reader(101);
+        receive(reader, TransportCipher::kLengthHeaderSize);
+        CHECK(reader.Next(receiver, plain) == TransportReader::Status::kNeedMore);
+        CHECK(ReadInChunks(reader, receiver, ByteSpan(wire).subspan(TransportCipher::kLengthHeaderSize), wire.size()) ==
+              std::vector<Bytes>{message});
+    }
+}
+
+TEST_CASE("transport reader: misuse is a logic error")
+{
+    auto [sender, receiver] = MakeTransportPair();
+    TransportReader reader;
+    const size_t free = reader.FreeSpace().size();
+    CHECK(free == TransportReader::kBufferSize);
+    CHECK_THROWS_AS(reader.Commit(free + 1), std::logic_error);
+    // Reading on without taking the frames out would run out of room.
+    Bytes stream;
+    while (stream.size() < free) sender.Encrypt(Bytes(1000, 0), stream);
+    std::copy_n(stream.begin(), free, reader.FreeSpace().begin());
+    reader.Commit(free);
+    CHECK_THROWS_AS(reader.FreeSpace(), std::logic_error);
 }
