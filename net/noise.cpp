@@ -70,18 +70,25 @@ std::pair<Secret<32>, Secret<32>> NoiseHkdf(ByteSpan salt, ByteSpan ikm)
 
 void ChaChaPoly::CtxDeleter::operator()(EVP_CIPHER_CTX* ctx) const { EVP_CIPHER_CTX_free(ctx); }
 
-ChaChaPoly::ChaChaPoly() : m_ctx(EVP_CIPHER_CTX_new())
+ChaChaPoly::ChaChaPoly(const Secret<32>& key) : m_ctx(EVP_CIPHER_CTX_new())
 {
     if (!m_ctx) throw std::bad_alloc();
-    Check(EVP_CipherInit_ex(m_ctx.get(), FetchedChaChaPoly(), nullptr, nullptr, nullptr, 1), "cipher init failed");
+    Check(EVP_CipherInit_ex(m_ctx.get(), FetchedChaChaPoly(), nullptr, key.data(), nullptr, 1), "cipher init failed");
 }
 
-void ChaChaPoly::Encrypt(const Secret<32>& key, uint64_t nonce, ByteSpan ad, ByteSpan plaintext, uint8_t* out)
+void ChaChaPoly::SetKey(const Secret<32>& key)
+{
+    // -1 keeps the direction; each operation sets it with its nonce.
+    Check(EVP_CipherInit_ex(m_ctx.get(), nullptr, nullptr, key.data(), nullptr, -1), "cipher key setup failed");
+}
+
+void ChaChaPoly::Encrypt(uint64_t nonce, ByteSpan ad, ByteSpan plaintext, uint8_t* out)
 {
     const auto iv = NoiseNonce(nonce);
     EVP_CIPHER_CTX* ctx = m_ctx.get();
     int len = 0;
-    Check(EVP_CipherInit_ex(ctx, nullptr, nullptr, key.data(), iv.data(), 1), "encrypt init failed");
+    // A null key keeps the one set up before; the nonce alone restarts the cipher and the MAC.
+    Check(EVP_CipherInit_ex(ctx, nullptr, nullptr, nullptr, iv.data(), 1), "encrypt init failed");
     if (!ad.empty()) Check(EVP_CipherUpdate(ctx, nullptr, &len, ad.data(), IntSize(ad.size())), "AD failed");
     if (!plaintext.empty()) {
         Check(EVP_CipherUpdate(ctx, out, &len, plaintext.data(), IntSize(plaintext.size())), "encrypt failed");
@@ -91,7 +98,7 @@ void ChaChaPoly::Encrypt(const Secret<32>& key, uint64_t nonce, ByteSpan ad, Byt
     Check(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, kTagSize, tag), "get tag failed");
 }
 
-bool ChaChaPoly::Decrypt(const Secret<32>& key, uint64_t nonce, ByteSpan ad, ByteSpan ciphertext, uint8_t* out)
+bool ChaChaPoly::Decrypt(uint64_t nonce, ByteSpan ad, ByteSpan ciphertext, uint8_t* out)
 {
     if (ciphertext.size() < kTagSize) return false;
     const size_t plain_size = ciphertext.size() - kTagSize;
@@ -99,7 +106,7 @@ bool ChaChaPoly::Decrypt(const Secret<32>& key, uint64_t nonce, ByteSpan ad, Byt
     EVP_CIPHER_CTX* ctx = m_ctx.get();
     int len = 0;
     uint8_t sink[kTagSize];
-    Check(EVP_CipherInit_ex(ctx, nullptr, nullptr, key.data(), iv.data(), 0), "decrypt init failed");
+    Check(EVP_CipherInit_ex(ctx, nullptr, nullptr, nullptr, iv.data(), 0), "decrypt init failed");
     if (!ad.empty()) Check(EVP_CipherUpdate(ctx, nullptr, &len, ad.data(), IntSize(ad.size())), "AD failed");
     if (plain_size > 0) Check(EVP_CipherUpdate(ctx, out, &len, ciphertext.data(), IntSize(plain_size)), "decrypt failed");
     Check(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, kTagSize, const_cast<uint8_t*>(ciphertext.data() + plain_size)),
@@ -112,13 +119,13 @@ bool ChaChaPoly::Decrypt(const Secret<32>& key, uint64_t nonce, ByteSpan ad, Byt
 
 void CipherState::Encrypt(ByteSpan plaintext, uint8_t* out)
 {
-    m_aead.Encrypt(m_key, m_nonce, {}, plaintext, out);
+    m_aead.Encrypt(m_nonce, {}, plaintext, out);
     Advance();
 }
 
 bool CipherState::Decrypt(ByteSpan ciphertext, uint8_t* out)
 {
-    if (!m_aead.Decrypt(m_key, m_nonce, {}, ciphertext, out)) return false;
+    if (!m_aead.Decrypt(m_nonce, {}, ciphertext, out)) return false;
     Advance();
     return true;
 }
@@ -130,6 +137,7 @@ void CipherState::Advance()
     auto [ck, key] = NoiseHkdf(m_ck.span(), m_key.span());
     m_ck = ck;
     m_key = key;
+    m_aead.SetKey(m_key);
     m_nonce = 0;
 }
 
@@ -267,6 +275,7 @@ void Handshake::MixKey(const Secret<32>& input_key_material)
     auto [ck, temp_k] = NoiseHkdf(m_ck.span(), input_key_material.span());
     m_ck = ck;
     m_temp_k = temp_k;
+    m_aead.SetKey(m_temp_k);
 }
 
 void Handshake::Expect(bool initiator, Step step) const
@@ -297,7 +306,7 @@ ByteArray<Handshake::kActOneSize> Handshake::WriteActOne()
     // -> e, es
     MixHash(ephemeral.span());
     MixKey(Ecdh(m_ephemeral, *m_remote_static));
-    m_aead.Encrypt(m_temp_k, 0, m_h, {}, act.data() + 34);
+    m_aead.Encrypt(0, m_h, {}, act.data() + 34);
     MixHash(ByteSpan(act).subspan(34));
     m_step = Step::kActTwo;
     return act;
@@ -313,16 +322,16 @@ Expected<ByteArray<Handshake::kActThreeSize>, HandshakeError> Handshake::ReadAct
     MixHash(remote_ephemeral->span());
     MixKey(Ecdh(m_ephemeral, *remote_ephemeral));
     uint8_t none[1];
-    if (!m_aead.Decrypt(m_temp_k, 0, m_h, act_two.subspan(34), none)) return Fail(HandshakeError::kBadTag);
+    if (!m_aead.Decrypt(0, m_h, act_two.subspan(34), none)) return Fail(HandshakeError::kBadTag);
     MixHash(act_two.subspan(34));
 
     // -> s, se: our static key travels encrypted under temp_k2 with nonce 1.
     ByteArray<kActThreeSize> act_three{};
     act_three[0] = kHandshakeVersion;
-    m_aead.Encrypt(m_temp_k, 1, m_h, m_local_static.GetPubKey().span(), act_three.data() + 1);
+    m_aead.Encrypt(1, m_h, m_local_static.GetPubKey().span(), act_three.data() + 1);
     MixHash(ByteSpan(act_three).subspan(1, 49));
     MixKey(Ecdh(m_local_static, *remote_ephemeral));
-    m_aead.Encrypt(m_temp_k, 0, m_h, {}, act_three.data() + 50);
+    m_aead.Encrypt(0, m_h, {}, act_three.data() + 50);
     Complete(true);
     return act_three;
 }
@@ -338,7 +347,7 @@ Expected<ByteArray<Handshake::kActTwoSize>, HandshakeError> Handshake::ReadActOn
     MixKey(Ecdh(m_local_static, *remote_ephemeral));
     uint8_t none[1];
     // A bad MAC means the initiator does not know our static key.
-    if (!m_aead.Decrypt(m_temp_k, 0, m_h, act_one.subspan(34), none)) return Fail(HandshakeError::kBadTag);
+    if (!m_aead.Decrypt(0, m_h, act_one.subspan(34), none)) return Fail(HandshakeError::kBadTag);
     MixHash(act_one.subspan(34));
     m_remote_ephemeral = remote_ephemeral;
 
@@ -349,7 +358,7 @@ Expected<ByteArray<Handshake::kActTwoSize>, HandshakeError> Handshake::ReadActOn
     std::copy(ephemeral.span().begin(), ephemeral.span().end(), act_two.begin() + 1);
     MixHash(ephemeral.span());
     MixKey(Ecdh(m_ephemeral, *remote_ephemeral));
-    m_aead.Encrypt(m_temp_k, 0, m_h, {}, act_two.data() + 34);
+    m_aead.Encrypt(0, m_h, {}, act_two.data() + 34);
     MixHash(ByteSpan(act_two).subspan(34));
     m_step = Step::kActThree;
     return act_two;
@@ -361,7 +370,7 @@ std::optional<HandshakeError> Handshake::ReadActThree(ByteSpan act_three)
     if (const auto error = CheckAct(act_three, kActThreeSize)) return error;
     const ByteSpan encrypted_static = act_three.subspan(1, 49);
     ByteArray<PubKey::SIZE> static_bytes{};
-    if (!m_aead.Decrypt(m_temp_k, 1, m_h, encrypted_static, static_bytes.data())) {
+    if (!m_aead.Decrypt(1, m_h, encrypted_static, static_bytes.data())) {
         return Fail(HandshakeError::kBadCiphertext);
     }
     const auto remote_static = PubKey::Parse(static_bytes);
@@ -369,7 +378,7 @@ std::optional<HandshakeError> Handshake::ReadActThree(ByteSpan act_three)
     MixHash(encrypted_static);
     MixKey(Ecdh(m_ephemeral, *remote_static));
     uint8_t none[1];
-    if (!m_aead.Decrypt(m_temp_k, 0, m_h, act_three.subspan(50), none)) return Fail(HandshakeError::kBadTag);
+    if (!m_aead.Decrypt(0, m_h, act_three.subspan(50), none)) return Fail(HandshakeError::kBadTag);
     m_remote_static = remote_static;
     Complete(false);
     return std::nullopt;

@@ -21,17 +21,19 @@ namespace sidebolt {
 std::pair<Secret<32>, Secret<32>> NoiseHkdf(ByteSpan salt, ByteSpan ikm);
 
 //! ChaCha20-Poly1305 (RFC 7539) with BOLT 8's nonce: 32 zero bits then a little-endian u64.
-//! Holds one reusable OpenSSL context so the per-message path does not allocate.
+//! Holds one reusable OpenSSL context so the per-message path does not allocate, and sets the
+//! key up only when it changes (every 1000 messages in a transport), not for every message.
 class ChaChaPoly
 {
 public:
     static constexpr size_t kTagSize = 16;
 
-    ChaChaPoly();
+    explicit ChaChaPoly(const Secret<32>& key);
+    void SetKey(const Secret<32>& key);
     //! Writes plaintext.size() + 16 bytes to `out`.
-    void Encrypt(const Secret<32>& key, uint64_t nonce, ByteSpan ad, ByteSpan plaintext, uint8_t* out);
+    void Encrypt(uint64_t nonce, ByteSpan ad, ByteSpan plaintext, uint8_t* out);
     //! Writes ciphertext.size() - 16 bytes to `out`; false when the tag does not verify.
-    [[nodiscard]] bool Decrypt(const Secret<32>& key, uint64_t nonce, ByteSpan ad, ByteSpan ciphertext, uint8_t* out);
+    [[nodiscard]] bool Decrypt(uint64_t nonce, ByteSpan ad, ByteSpan ciphertext, uint8_t* out);
 
 private:
     struct CtxDeleter { void operator()(EVP_CIPHER_CTX* ctx) const; };
@@ -43,7 +45,7 @@ private:
 class CipherState
 {
 public:
-    CipherState(const Secret<32>& key, const Secret<32>& chaining_key) : m_key(key), m_ck(chaining_key) {}
+    CipherState(const Secret<32>& key, const Secret<32>& chaining_key) : m_key(key), m_ck(chaining_key), m_aead(key) {}
     void Encrypt(ByteSpan plaintext, uint8_t* out);
     [[nodiscard]] bool Decrypt(ByteSpan ciphertext, uint8_t* out);
 
@@ -195,7 +197,8 @@ private:
     Secret<32> m_ck;
     Secret<32> m_temp_k;
     std::optional<TransportCipher> m_cipher;
-    ChaChaPoly m_aead;
+    //! Keyed with temp_k by every MixKey, before any use.
+    ChaChaPoly m_aead{m_temp_k};
 };
 
 } // namespace sidebolt
