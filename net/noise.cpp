@@ -239,7 +239,7 @@ std::string_view ToString(HandshakeError error)
     return "unknown";
 }
 
-Handshake::Handshake(bool initiator, const PrivKey& local_static, const PrivKey& ephemeral, const PubKey& responder_static)
+Handshake::Handshake(bool initiator, const StaticKeyPair& local_static, const PrivKey& ephemeral, const PubKey& responder_static)
     : m_initiator(initiator), m_step(Step::kActOne), m_local_static(local_static), m_ephemeral(ephemeral)
 {
     // h = SHA-256(protocolName); ck = h; h = SHA-256(h || prologue); h = SHA-256(h || rs).
@@ -249,24 +249,24 @@ Handshake::Handshake(bool initiator, const PrivKey& local_static, const PrivKey&
     MixHash(responder_static.span());
 }
 
-Handshake Handshake::Initiator(const PrivKey& local_static, const PubKey& remote_static, const PrivKey& ephemeral)
+Handshake Handshake::Initiator(const StaticKeyPair& local_static, const PubKey& remote_static, const PrivKey& ephemeral)
 {
     Handshake handshake(true, local_static, ephemeral, remote_static);
     handshake.m_remote_static = remote_static;
     return handshake;
 }
 
-Handshake Handshake::Initiator(const PrivKey& local_static, const PubKey& remote_static)
+Handshake Handshake::Initiator(const StaticKeyPair& local_static, const PubKey& remote_static)
 {
     return Initiator(local_static, remote_static, PrivKey::Generate());
 }
 
-Handshake Handshake::Responder(const PrivKey& local_static, const PrivKey& ephemeral)
+Handshake Handshake::Responder(const StaticKeyPair& local_static, const PrivKey& ephemeral)
 {
-    return Handshake(false, local_static, ephemeral, local_static.GetPubKey());
+    return Handshake(false, local_static, ephemeral, local_static.Pub());
 }
 
-Handshake Handshake::Responder(const PrivKey& local_static) { return Responder(local_static, PrivKey::Generate()); }
+Handshake Handshake::Responder(const StaticKeyPair& local_static) { return Responder(local_static, PrivKey::Generate()); }
 
 void Handshake::MixHash(ByteSpan data) { m_h = Sha256Writer().Write(m_h).Write(data).Finalize(); }
 
@@ -328,9 +328,9 @@ Expected<ByteArray<Handshake::kActThreeSize>, HandshakeError> Handshake::ReadAct
     // -> s, se: our static key travels encrypted under temp_k2 with nonce 1.
     ByteArray<kActThreeSize> act_three{};
     act_three[0] = kHandshakeVersion;
-    m_aead.Encrypt(1, m_h, m_local_static.GetPubKey().span(), act_three.data() + 1);
+    m_aead.Encrypt(1, m_h, m_local_static.Pub().span(), act_three.data() + 1);
     MixHash(ByteSpan(act_three).subspan(1, 49));
-    MixKey(Ecdh(m_local_static, *remote_ephemeral));
+    MixKey(Ecdh(m_local_static.Priv(), *remote_ephemeral));
     m_aead.Encrypt(0, m_h, {}, act_three.data() + 50);
     Complete(true);
     return act_three;
@@ -344,7 +344,7 @@ Expected<ByteArray<Handshake::kActTwoSize>, HandshakeError> Handshake::ReadActOn
     if (!remote_ephemeral) return Fail(HandshakeError::kBadPubkey);
     // -> e, es
     MixHash(remote_ephemeral->span());
-    MixKey(Ecdh(m_local_static, *remote_ephemeral));
+    MixKey(Ecdh(m_local_static.Priv(), *remote_ephemeral));
     uint8_t none[1];
     // A bad MAC means the initiator does not know our static key.
     if (!m_aead.Decrypt(0, m_h, act_one.subspan(34), none)) return Fail(HandshakeError::kBadTag);

@@ -127,6 +127,22 @@ private:
     std::optional<size_t> m_body_size;
 };
 
+//! Our static (node) key with its public key, derived once: every handshake needs the public
+//! key too, and deriving it is an elliptic curve multiplication. Converts implicitly from a
+//! PrivKey for one-off handshakes (tests, tools); a node keeps one for all its connections.
+class StaticKeyPair
+{
+public:
+    StaticKeyPair(const PrivKey& key) : m_priv(key), m_pub(key.GetPubKey()) {}
+
+    const PrivKey& Priv() const { return m_priv; }
+    const PubKey& Pub() const { return m_pub; }
+
+private:
+    PrivKey m_priv;
+    PubKey m_pub;
+};
+
 //! Why a handshake act was rejected (the names of BOLT 8 Appendix A's failure vectors).
 enum class HandshakeError : uint8_t {
     kShortRead,     //!< the act does not have its exact size
@@ -154,10 +170,10 @@ public:
     static constexpr size_t kActTwoSize = 50;
     static constexpr size_t kActThreeSize = 66;
 
-    static Handshake Initiator(const PrivKey& local_static, const PubKey& remote_static, const PrivKey& ephemeral);
-    static Handshake Initiator(const PrivKey& local_static, const PubKey& remote_static);
-    static Handshake Responder(const PrivKey& local_static, const PrivKey& ephemeral);
-    static Handshake Responder(const PrivKey& local_static);
+    static Handshake Initiator(const StaticKeyPair& local_static, const PubKey& remote_static, const PrivKey& ephemeral);
+    static Handshake Initiator(const StaticKeyPair& local_static, const PubKey& remote_static);
+    static Handshake Responder(const StaticKeyPair& local_static, const PrivKey& ephemeral);
+    static Handshake Responder(const StaticKeyPair& local_static);
 
     //! Initiator, step one.
     ByteArray<kActOneSize> WriteActOne();
@@ -178,7 +194,7 @@ public:
 private:
     enum class Step { kActOne, kActTwo, kActThree, kDone, kFailed };
 
-    Handshake(bool initiator, const PrivKey& local_static, const PrivKey& ephemeral, const PubKey& responder_static);
+    Handshake(bool initiator, const StaticKeyPair& local_static, const PrivKey& ephemeral, const PubKey& responder_static);
     void MixHash(ByteSpan data);
     void MixKey(const Secret<32>& input_key_material);
     void Expect(bool initiator, Step step) const;
@@ -189,7 +205,7 @@ private:
 
     bool m_initiator;
     Step m_step;
-    PrivKey m_local_static;
+    StaticKeyPair m_local_static;
     PrivKey m_ephemeral;
     std::optional<PubKey> m_remote_static;
     std::optional<PubKey> m_remote_ephemeral;

@@ -29,7 +29,7 @@ PeerConnection::PeerConnection(asio::ip::tcp::socket socket, PeerDirection direc
 {
 }
 
-std::shared_ptr<PeerConnection> PeerConnection::Accept(asio::ip::tcp::socket socket, const PrivKey& local_key,
+std::shared_ptr<PeerConnection> PeerConnection::Accept(asio::ip::tcp::socket socket, const StaticKeyPair& local_key,
                                                        const PeerConnectionOptions& options, Handlers handlers)
 {
     auto connection = std::make_shared<PeerConnection>(std::move(socket), PeerDirection::kInbound,
@@ -43,7 +43,7 @@ std::shared_ptr<PeerConnection> PeerConnection::Accept(asio::ip::tcp::socket soc
 }
 
 std::shared_ptr<PeerConnection> PeerConnection::Connect(const asio::any_io_executor& executor, const std::string& host,
-                                                        uint16_t port, const PrivKey& local_key, const PubKey& remote_id,
+                                                        uint16_t port, const StaticKeyPair& local_key, const PubKey& remote_id,
                                                         const PeerConnectionOptions& options, Handlers handlers)
 {
     auto connection = std::make_shared<PeerConnection>(asio::ip::tcp::socket(executor), PeerDirection::kOutbound,

@@ -58,11 +58,11 @@ public:
     };
 
     //! Responder side of an accepted socket.
-    static std::shared_ptr<PeerConnection> Accept(asio::ip::tcp::socket socket, const PrivKey& local_key,
+    static std::shared_ptr<PeerConnection> Accept(asio::ip::tcp::socket socket, const StaticKeyPair& local_key,
                                                   const PeerConnectionOptions& options, Handlers handlers);
     //! Resolves, connects and runs the handshake as initiator towards `remote_id`.
     static std::shared_ptr<PeerConnection> Connect(const asio::any_io_executor& executor, const std::string& host,
-                                                   uint16_t port, const PrivKey& local_key, const PubKey& remote_id,
+                                                   uint16_t port, const StaticKeyPair& local_key, const PubKey& remote_id,
                                                    const PeerConnectionOptions& options, Handlers handlers);
 
     //! Encrypts and queues a message; false when it was not queued: before the transport is up,

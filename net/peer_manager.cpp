@@ -79,7 +79,7 @@ class PeerManager::Impl : public std::enable_shared_from_this<Impl>
 {
 public:
     Impl(asio::io_context& io, const PrivKey& node_key, PeerManagerOptions options, PeerHandlers handlers)
-        : m_io(io), m_key(node_key), m_node_id(node_key.GetPubKey()), m_options(std::move(options)), m_handlers(std::move(handlers))
+        : m_io(io), m_key(node_key), m_options(std::move(options)), m_handlers(std::move(handlers))
     {
     }
 
@@ -159,7 +159,7 @@ public:
         for (const auto& [node_id, peer] : m_peers) peer->connection->Close("shutting down");
     }
 
-    const PubKey& NodeId() const { return m_node_id; }
+    const PubKey& NodeId() const { return m_key.Pub(); }
 
     //! Runs `task` on the network thread, if the manager still exists by then.
     template <typename Task>
@@ -382,8 +382,8 @@ private:
     }
 
     asio::io_context& m_io;
-    const PrivKey m_key;
-    const PubKey m_node_id;
+    //! Our node key, with its public key derived once for all handshakes.
+    const StaticKeyPair m_key;
     const PeerManagerOptions m_options;
     const PeerHandlers m_handlers;
     bool m_stopped{false};
