@@ -66,7 +66,8 @@ std::optional<Hash256> ChainStore::HashAt(const store::Txn& txn, int height) con
 void ChainStore::Connect(store::WriteTxn& txn, const BlockRef& block)
 {
     WriteTip(txn, block);
-    const int forget = block.height - m_history_depth;
+    // A reorg of depth d forks at tip - d, which must still be kept for d == history_depth.
+    const int forget = block.height - m_history_depth - 1;
     if (forget >= 0) txn.Delete(m_hashes, EncodeHeight(forget));
 }
 

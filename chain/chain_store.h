@@ -30,7 +30,8 @@ struct ChainState {
 class ChainStore
 {
 public:
-    //! Keeps the hashes of the last history_depth blocks (at least 1).
+    //! Keeps the tip's hash and the history_depth (at least 1) below it: enough to find the
+    //! fork point of a reorg that many blocks deep.
     ChainStore(store::Env& env, int history_depth);
 
     std::optional<ChainState> Load(const store::Txn& txn) const;

@@ -29,8 +29,9 @@ struct FollowerConfig {
     //! On a fresh store, the first height to deliver (clamped to the node's tip + 1). Unset:
     //! start after the node's current tip, without replaying history.
     std::optional<int> start_height;
-    //! How many recent block hashes are kept to find the fork point of a reorg. A reorg deeper
-    //! than this stops the follower with ReorgTooDeepError instead of guessing.
+    //! The deepest reorg followed (the hashes of the tip and this many blocks below it are
+    //! kept to find its fork point). A deeper one stops the follower with ReorgTooDeepError
+    //! instead of guessing.
     int history_depth{2016};
     //! Blocks connected per reconciliation step (bounds the header walk of a long catch-up).
     int max_blocks_per_step{500};
