@@ -318,11 +318,15 @@ bool WatchManager::ScanMempool(ChainSource& source, size_t fetch_limit)
     }
     const std::vector<Hash256> mempool = source.MempoolTxids();
     // A new outpoint watch may already be spent by a transaction we saw before it existed;
-    // gettxout tells whether that is so, and only then is the whole mempool read again.
+    // gettxout tells whether that is so, and only then is the whole mempool read again. An
+    // output of an unconfirmed transaction is absent from the chain's view, not spent there.
+    const auto in_mempool = [&](const Hash256& txid) {
+        return std::find(mempool.begin(), mempool.end(), txid) != mempool.end();
+    };
     bool rescan = false;
     for (const OutPoint& outpoint : fresh_outpoints) {
         if (source.IsUnspent(outpoint, true)) continue;
-        if (source.IsUnspent(outpoint, false)) {
+        if (in_mempool(outpoint.txid) || source.IsUnspent(outpoint, false)) {
             rescan = true;
         } else {
             Log("chain")->warn("watched outpoint {} was already spent in the chain before the watch began",
@@ -389,8 +393,10 @@ void WatchManager::OnBlockDisconnected(store::WriteTxn& txn, int height, const H
             for (auto& [tag, state] : by_tag) {
                 if (state.confirm_height != height) continue;
                 state.confirm_height.reset();
-                // Back in the mempool (most likely): let that be reported again.
+                // Back in the mempool (most likely): let that be reported again, by the next
+                // scan too.
                 state.seen_in_mempool = false;
+                m_seen.erase(txid);
                 PutTxid(txn, txid, tag, state);
                 m_queue.push_back(TxUnconfirmed{tag, txid});
             }
