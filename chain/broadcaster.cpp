@@ -119,8 +119,28 @@ BroadcastResult Broadcaster::Send(const Hash256& txid, const Bytes& raw, const s
         outcome = fmt::format("rejected {} {}", result.send.code, result.send.message);
     }
     Log("chain")->log(log_level, "broadcast {} ({}): {}", HashToHexRev(txid), label, outcome);
-    if (persisted && result.send.status == SendResult::Status::AlreadyInChain) Forget(txid);
+    if (persisted && result.send.status == SendResult::Status::AlreadyInChain && ConfirmedBeforeWatch(txid)) {
+        Forget(txid);
+    }
     return result;
+}
+
+bool Broadcaster::ConfirmedBeforeWatch(const Hash256& txid)
+{
+    // A confirmation our watch reported is forgotten at forget_depth, and one in a block our
+    // follower has not processed yet will be reported: both stay, so a reorg resumes sending.
+    const auto watch = m_watches.GetTxidWatch(txid, Tag(txid));
+    if (watch && watch->confirm_height) return false;
+    std::optional<Hash256> tip;
+    {
+        const std::lock_guard lock{m_mutex};
+        tip = m_tip;
+    }
+    try {
+        return tip && m_source.BestBlockHash() == *tip;
+    } catch (const ChainSourceUnavailable&) {
+        return false;
+    }
 }
 
 bool Broadcaster::Cancel(const Hash256& txid) { return Forget(txid); }
@@ -164,7 +184,14 @@ void Broadcaster::RebroadcastPending()
     }
 }
 
-void Broadcaster::OnTipChanged(const BlockRef&) { RebroadcastPending(); }
+void Broadcaster::OnTipChanged(const BlockRef& tip)
+{
+    {
+        const std::lock_guard lock{m_mutex};
+        m_tip = tip.hash;
+    }
+    RebroadcastPending();
+}
 
 void Broadcaster::OnWatchEvent(store::WriteTxn& txn, const WatchEvent& event)
 {

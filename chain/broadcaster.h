@@ -13,6 +13,7 @@
 #include <spdlog/common.h>
 
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -82,9 +83,13 @@ public:
 private:
     std::string Tag(const Hash256& txid) const;
     void Persist(store::WriteTxn& txn, const Hash256& txid, const Bytes& raw, const std::string& label);
-    //! Sends once; forgets a persisted transaction the node says is confirmed already.
+    //! Sends once; forgets a persisted transaction the node says is confirmed already, if it
+    //! confirmed before its watch existed (ConfirmedBeforeWatch).
     BroadcastResult Send(const Hash256& txid, const Bytes& raw, const std::string& label, bool persisted,
                          spdlog::level::level_enum log_level);
+    //! For a transaction the node has in its chain: whether our watch can never report it,
+    //! because our follower had processed the node's tip (told by OnTipChanged) without it.
+    bool ConfirmedBeforeWatch(const Hash256& txid);
     //! Drops the record and its watch, in a transaction of our own.
     bool Forget(const Hash256& txid);
     void Put(store::WriteTxn& txn, const PendingBroadcast& pending);
@@ -96,6 +101,8 @@ private:
     const store::Db m_db;
     std::mutex m_mutex;
     std::vector<Hash256> m_queued;
+    //! The follower's tip at the last OnTipChanged.
+    std::optional<Hash256> m_tip;
 };
 
 } // namespace sidebolt
