@@ -10,9 +10,11 @@ FeeEstimator::FeeEstimator(ChainSource& source, FeeConfig config) : m_source{sou
 
 Feerate FeeEstimator::Estimate(int conf_target)
 {
+    uint64_t tip_generation;
     {
         const std::lock_guard lock{m_mutex};
         if (const auto it = m_cache.find(conf_target); it != m_cache.end()) return it->second;
+        tip_generation = m_tip_generation;
     }
     std::optional<int64_t> sat_per_kvb;
     try {
@@ -26,7 +28,8 @@ Feerate FeeEstimator::Estimate(int conf_target)
     const Feerate feerate =
         sat_per_kvb ? Feerate{std::max(SatPerKvbToSatPerKw(*sat_per_kvb), m_config.floor_per_kw), true} : Fallback();
     const std::lock_guard lock{m_mutex};
-    m_cache[conf_target] = feerate;
+    // An answer asked for before a new tip may predate it: use it, but do not cache it.
+    if (tip_generation == m_tip_generation) m_cache[conf_target] = feerate;
     if (feerate.estimated) m_last_known[conf_target] = feerate;
     return feerate;
 }
@@ -35,6 +38,7 @@ void FeeEstimator::OnTipChanged(const BlockRef&)
 {
     const std::lock_guard lock{m_mutex};
     m_cache.clear();
+    ++m_tip_generation;
 }
 
 Feerate FeeEstimator::Fallback() const

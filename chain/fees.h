@@ -58,6 +58,8 @@ private:
     std::mutex m_mutex;
     std::map<int, Feerate> m_cache;
     std::map<int, Feerate> m_last_known;
+    //! Counts tip changes, so that an answer to a question asked before one is not cached.
+    uint64_t m_tip_generation{0};
 };
 
 } // namespace sidebolt
