@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import time
 
-from .util import REGISTRY, TestFailure, free_port, stop_process, tail
+from .util import REGISTRY, TestFailure, free_port, kill_process, stop_process, tail
 
 FUNCTIONAL_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STANDIN_DIR = os.path.join(FUNCTIONAL_DIR, "regtest-node")
@@ -220,12 +220,7 @@ class RegtestNode:
 
     def kill(self):
         """SIGKILL, like a crash: no cleanup, cookie left behind."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(timeout=30)
-        REGISTRY.forget(self.process)
+        kill_process(self.process)
         self.process = None
         self._connections.clear()
 

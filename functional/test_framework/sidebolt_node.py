@@ -15,7 +15,7 @@ import re
 import subprocess
 import time
 
-from .util import REGISTRY, TestFailure, free_port, stop_process, tail, wait_until
+from .util import REGISTRY, TestFailure, free_port, kill_process, stop_process, tail, wait_until
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -153,12 +153,7 @@ class SideboltNode:
         return code
 
     def kill(self):
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(timeout=30)
-        REGISTRY.forget(self.process)
+        kill_process(self.process)
         self.process = None
 
     @property

@@ -105,6 +105,16 @@ class ProcessRegistry:
 REGISTRY = ProcessRegistry()
 
 
+def kill_process(proc):
+    """SIGKILL, like a crash, and forget it; a no-op for None or an exited process."""
+    if proc is None:
+        return
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(timeout=30)
+    REGISTRY.forget(proc)
+
+
 def stop_process(proc, timeout):
     """Waits up to `timeout` for `proc` to exit, then SIGKILLs it. Returns its exit code."""
     try:
