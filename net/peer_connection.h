@@ -95,6 +95,7 @@ public:
 
 private:
     void SetRemote(const asio::ip::tcp::endpoint& endpoint);
+    void SetNoDelay();
     void StartHandshakeTimer();
     void RunResponder();
     void RunInitiator();

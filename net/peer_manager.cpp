@@ -1,16 +1,30 @@
 #include "net/peer_manager.h"
 
 #include "net/wire.h"
-
+#include "util/logging.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <utility>
 
 namespace sidebolt {
 namespace {
 using Clock = std::chrono::steady_clock;
+
+//! Inbound handshakes closed each time accept fails for lack of file descriptors: enough for
+//! the RPC server and the bitcoind client to get some until the next try.
+constexpr size_t kHandshakesClosedPerDescriptorShortage = 8;
+//! Accept keeps failing while descriptors are short: say so at most this often.
+constexpr auto kAcceptWarningInterval = std::chrono::seconds(60);
+
+//! EMFILE: this process is at its limit; ENFILE: the whole system is.
+bool IsOutOfDescriptors(const asio::error_code& ec)
+{
+    return ec == asio::error::no_descriptors || ec == asio::error_code(ENFILE, asio::system_category());
+}
 
 bool IsPublicV4(const asio::ip::address_v4& address)
 {
@@ -41,8 +55,17 @@ std::string JoinBits(const std::vector<size_t>& bits)
     return out;
 }
 
+//! A listening socket, and the timer that paces accepting again after accept failed.
+struct Listener {
+    explicit Listener(asio::io_context& io) : acceptor(io), retry_timer(io) {}
+    asio::ip::tcp::acceptor acceptor;
+    asio::steady_timer retry_timer;
+};
+
 //! What ties a connection's callbacks to the manager's state for that connection.
 struct Link {
+    //! Creation order, and the connection's key while it is in its handshake.
+    uint64_t serial{0};
     //! Known once the handshake is done.
     std::optional<PubKey> node_id;
     //! Outbound only, until init is exchanged or the attempt fails.
@@ -86,19 +109,22 @@ public:
     asio::ip::tcp::endpoint Listen(const std::string& address, uint16_t port)
     {
         const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(address), port);
-        auto acceptor = std::make_shared<asio::ip::tcp::acceptor>(m_io);
-        acceptor->open(endpoint.protocol());
-        acceptor->set_option(asio::ip::tcp::acceptor::reuse_address(true));
-        acceptor->bind(endpoint);
-        acceptor->listen();
-        m_acceptors.push_back(acceptor);
-        Accept(acceptor);
-        return acceptor->local_endpoint();
+        auto listener = std::make_shared<Listener>(m_io);
+        listener->acceptor.open(endpoint.protocol());
+        listener->acceptor.set_option(asio::ip::tcp::acceptor::reuse_address(true));
+        listener->acceptor.bind(endpoint);
+        listener->acceptor.listen();
+        m_listeners.push_back(listener);
+        Accept(listener);
+        return listener->acceptor.local_endpoint();
     }
 
     void Connect(const PubKey& node_id, const std::string& host, uint16_t port, ConnectCallback callback)
     {
         if (m_stopped) return callback("peer manager stopped");
+        // The handshake would succeed with ourselves, and the inbound half would then replace
+        // the outbound one as "a new connection" from the same node id.
+        if (node_id == m_key.Pub()) return callback("cannot connect to our own node id");
         if (const auto it = m_peers.find(node_id); it != m_peers.end() && it->second->init_received) return callback(std::nullopt);
         auto link = std::make_shared<Link>();
         link->connect_callback = std::move(callback);
@@ -149,13 +175,14 @@ public:
     void Stop()
     {
         m_stopped = true;
-        for (const auto& acceptor : m_acceptors) {
+        for (const auto& listener : m_listeners) {
             asio::error_code ignored;
-            acceptor->close(ignored);
+            listener->acceptor.close(ignored);
+            listener->retry_timer.cancel();
         }
-        m_acceptors.clear();
+        m_listeners.clear();
         // Closing posts each connection's on_closed, which removes it from these containers.
-        for (const auto& [link, connection] : m_handshaking) connection->Close("shutting down");
+        for (const auto& [serial, connection] : m_handshaking) connection->Close("shutting down");
         for (const auto& [node_id, peer] : m_peers) peer->connection->Close("shutting down");
     }
 
@@ -183,22 +210,82 @@ private:
 
     void Track(const std::shared_ptr<Link>& link, const std::shared_ptr<PeerConnection>& connection)
     {
-        m_handshaking.emplace(link, connection);
+        link->serial = m_next_serial++;
+        m_handshaking.emplace(link->serial, connection);
     }
 
-    void Accept(const std::shared_ptr<asio::ip::tcp::acceptor>& acceptor)
+    void Accept(const std::shared_ptr<Listener>& listener)
     {
-        acceptor->async_accept([weak = weak_from_this(), acceptor](const asio::error_code& ec, asio::ip::tcp::socket socket) {
-            auto self = weak.lock();
+        listener->acceptor.async_accept([weak = weak_from_this(), listener](const asio::error_code& ec, asio::ip::tcp::socket socket) {
+            const auto self = weak.lock();
             if (!self || self->m_stopped || ec == asio::error::operation_aborted) return;
-            if (!ec) {
-                auto link = std::make_shared<Link>();
-                const auto connection = PeerConnection::Accept(std::move(socket), self->m_key, self->m_options.connection,
-                                                               self->MakeHandlers(link));
-                self->Track(link, connection);
-            }
-            self->Accept(acceptor);
+            if (ec) return self->RetryAcceptLater(listener, ec);
+            self->OnAccepted(std::move(socket));
+            self->Accept(listener);
         });
+    }
+
+    void OnAccepted(asio::ip::tcp::socket socket)
+    {
+        auto link = std::make_shared<Link>();
+        const auto connection = PeerConnection::Accept(std::move(socket), m_key, m_options.connection, MakeHandlers(link));
+        Track(link, connection);
+        const auto handshakes = OpenInboundHandshakes();
+        if (handshakes.size() > m_options.max_inbound_handshakes) {
+            Log("net")->debug("more than {} inbound connections in their handshake: closing the oldest",
+                              m_options.max_inbound_handshakes);
+            CloseFirst(handshakes, handshakes.size() - m_options.max_inbound_handshakes, "too many inbound handshakes");
+        }
+    }
+
+    //! A failed accept consumes nothing: the connection it was for stays queued, and out of
+    //! descriptors it fails even with none queued (Linux takes the descriptor first). Retrying
+    //! at once would fail at once, and spin until descriptors come back.
+    //!
+    //! Out of descriptors, the oldest inbound connections still in their handshake are closed:
+    //! the ones an attacker leaves idle would otherwise keep the last descriptors from the RPC
+    //! server, the bitcoind client and honest peers. This runs as soon as an accept takes the
+    //! last descriptor, as the accept armed next fails at once.
+    void RetryAcceptLater(const std::shared_ptr<Listener>& listener, const asio::error_code& ec)
+    {
+        ++m_accept_failures;
+        if (IsOutOfDescriptors(ec)) {
+            m_closed_for_descriptors += CloseFirst(OpenInboundHandshakes(), kHandshakesClosedPerDescriptorShortage,
+                                                   "closed to free a file descriptor");
+        }
+        if (const auto now = Clock::now(); now >= m_next_accept_warning) {
+            Log("net")->warn("accepting a peer connection failed: {} (since the last warning: {} failed accepts, {} "
+                             "inbound handshakes closed to free file descriptors); retrying every {} ms",
+                             ec.message(), m_accept_failures, m_closed_for_descriptors, m_options.accept_retry_delay.count());
+            m_accept_failures = 0;
+            m_closed_for_descriptors = 0;
+            m_next_accept_warning = now + kAcceptWarningInterval;
+        }
+        listener->retry_timer.expires_after(m_options.accept_retry_delay);
+        listener->retry_timer.async_wait([weak = weak_from_this(), listener](const asio::error_code& timer_ec) {
+            const auto self = weak.lock();
+            if (timer_ec || !self || self->m_stopped) return;
+            self->Accept(listener);
+        });
+    }
+
+    //! Inbound connections in their handshake and not closing yet, oldest first.
+    std::vector<std::shared_ptr<PeerConnection>> OpenInboundHandshakes() const
+    {
+        std::vector<std::shared_ptr<PeerConnection>> out;
+        for (const auto& [serial, connection] : m_handshaking) {
+            if (connection->Direction() == PeerDirection::kInbound && !connection->IsClosed()) out.push_back(connection);
+        }
+        return out;
+    }
+
+    //! Closes the first `count` of `connections`; returns how many it closed.
+    static size_t CloseFirst(const std::vector<std::shared_ptr<PeerConnection>>& connections, size_t count,
+                             const std::string& reason)
+    {
+        const size_t closing = std::min(count, connections.size());
+        for (size_t i = 0; i < closing; ++i) connections[i]->Close(reason);
+        return closing;
     }
 
     //! The live peer entry of `link`, or nullptr when the link is stale (replaced or closed).
@@ -211,7 +298,7 @@ private:
 
     void OnEstablished(const std::shared_ptr<Link>& link, const PubKey& remote)
     {
-        const auto handshaking = m_handshaking.find(link);
+        const auto handshaking = m_handshaking.find(link->serial);
         if (handshaking == m_handshaking.end()) return;
         const auto connection = handshaking->second;
         m_handshaking.erase(handshaking);
@@ -356,7 +443,7 @@ private:
 
     void OnClosed(const std::shared_ptr<Link>& link, const std::string& reason)
     {
-        m_handshaking.erase(link);
+        m_handshaking.erase(link->serial);
         if (PeerOf(link)) RemovePeer(*link->node_id, reason, false);
         if (auto callback = std::exchange(link->connect_callback, nullptr)) callback(reason);
     }
@@ -387,8 +474,14 @@ private:
     const PeerManagerOptions m_options;
     const PeerHandlers m_handlers;
     bool m_stopped{false};
-    std::vector<std::shared_ptr<asio::ip::tcp::acceptor>> m_acceptors;
-    std::map<std::shared_ptr<Link>, std::shared_ptr<PeerConnection>> m_handshaking;
+    std::vector<std::shared_ptr<Listener>> m_listeners;
+    //! Connections in their handshake by Link::serial, so oldest first.
+    std::map<uint64_t, std::shared_ptr<PeerConnection>> m_handshaking;
+    uint64_t m_next_serial{0};
+    // Since the last accept warning.
+    size_t m_accept_failures{0};
+    size_t m_closed_for_descriptors{0};
+    Clock::time_point m_next_accept_warning{};
     //! Guards m_peers' structure and the Peer fields ListPeers reads.
     mutable std::mutex m_mutex;
     std::map<PubKey, std::shared_ptr<Peer>> m_peers;

@@ -30,6 +30,13 @@ struct PeerManagerOptions {
     std::chrono::milliseconds ping_interval{std::chrono::seconds(60)};
     //! A ping unanswered this long drops the peer (BOLT 1: MAY close, MUST NOT fail channels).
     std::chrono::milliseconds pong_timeout{std::chrono::seconds(30)};
+    //! Inbound connections allowed in their handshake at once (at least 1). One more closes the
+    //! oldest: an honest handshake takes a round trip or two, so a connection still in its
+    //! handshake when many newer ones arrived was most likely left idle to hold a descriptor.
+    size_t max_inbound_handshakes{128};
+    //! After accept fails (out of file descriptors, say), how long before trying again: an
+    //! immediate retry would fail at once, for as long as the cause lasts.
+    std::chrono::milliseconds accept_retry_delay{500};
 };
 
 //! A snapshot of one connected peer (init exchanged), for listpeers.
@@ -60,6 +67,10 @@ struct PeerHandlers {
 //! (a newer connection replaces an older one), exchanges and checks `init`, answers and sends
 //! pings, and drops peers that break the BOLT 1 rules or stop answering.
 //!
+//! Idle inbound connections cannot take every file descriptor: at most max_inbound_handshakes
+//! of them wait in their handshake, and once accept fails for lack of descriptors the oldest
+//! ones are closed, so the rest of the daemon (RPC clients, bitcoind) is not left without.
+//!
 //! Connect, Disconnect, Ping, Send and Stop may be called from any thread (they are posted to
 //! the io_context); ListPeers is thread-safe; callbacks run on the io_context's thread. Listen
 //! must be called before the io_context runs or on its thread, and the manager destroyed after
@@ -67,7 +78,7 @@ struct PeerHandlers {
 class PeerManager
 {
 public:
-    //! nullopt once connected with init exchanged, else why it failed.
+    //! nullopt once connected with init exchanged, else why it failed (at once for our own id).
     using ConnectCallback = std::function<void(const std::optional<std::string>& error)>;
     using PingCallback = std::function<void(const Expected<std::chrono::microseconds, std::string>& rtt)>;
 

@@ -3,11 +3,26 @@
 #include "net/asio.h"
 #include "net/peer_manager.h"
 #include "util/hex.h"
+#include "util/logging.h"
 
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <ctime>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -574,4 +589,250 @@ TEST_CASE("ListPeers and the posted calls are safe from other threads")
     stop = true;
     rpc.join();
     CHECK(ok);
+}
+
+TEST_CASE("connecting to our own node id fails at once")
+{
+    asio::io_context io;
+    Events events;
+    PeerManager a(io, PrivKey::Generate(), FastOptions(), events.Handlers());
+    const uint16_t port = a.Listen("127.0.0.1", 0).port();
+    std::optional<std::string> error;
+    a.Connect(a.NodeId(), "127.0.0.1", port, [&](const std::optional<std::string>& e) { error = e.value_or("connected?!"); });
+    // Posted, then answered without touching the network.
+    io.poll();
+    REQUIRE(error);
+    CHECK(*error == "cannot connect to our own node id");
+    io.run_for(100ms);
+    CHECK(a.ListPeers().empty());
+    CHECK(events.connected == 0);
+    CHECK(events.disconnected.empty());
+}
+
+namespace {
+uint16_t PortOf(const sockaddr_storage& address)
+{
+    return ntohs(reinterpret_cast<const sockaddr_in&>(address).sin_port);
+}
+
+//! TCP_NODELAY of each TCP connection of this process with `port` at either end.
+std::vector<int> NoDelayOfConnections(uint16_t port)
+{
+    std::vector<int> out;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+        const int fd = std::stoi(entry.path().filename().string());
+        sockaddr_storage local{};
+        sockaddr_storage remote{};
+        socklen_t local_size = sizeof(local);
+        socklen_t remote_size = sizeof(remote);
+        // Listening sockets have no peer; the directory's own descriptor is no socket.
+        if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_size) != 0 ||
+            getpeername(fd, reinterpret_cast<sockaddr*>(&remote), &remote_size) != 0 || local.ss_family != AF_INET) {
+            continue;
+        }
+        if (PortOf(local) != port && PortOf(remote) != port) continue;
+        int value = -1;
+        socklen_t value_size = sizeof(value);
+        REQUIRE(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &value, &value_size) == 0);
+        out.push_back(value);
+    }
+    return out;
+}
+} // namespace
+
+TEST_CASE("peer sockets have TCP_NODELAY at both ends")
+{
+    asio::io_context io;
+    PeerManager a(io, PrivKey::Generate(), FastOptions());
+    PeerManager b(io, PrivKey::Generate(), FastOptions());
+    const uint16_t port = b.Listen("127.0.0.1", 0).port();
+    bool connected = false;
+    a.Connect(b.NodeId(), "127.0.0.1", port, [&](const std::optional<std::string>& error) { connected = !error; });
+    REQUIRE(RunUntil(io, [&] { return connected && b.ListPeers().size() == 1; }));
+    // a's outbound socket and b's accepted one; without the option, getsockopt says 0.
+    CHECK(NoDelayOfConnections(port) == std::vector<int>{1, 1});
+}
+
+namespace {
+//! A blocking client socket opened up front, so it needs no new descriptor when it connects.
+class IdleClient
+{
+public:
+    explicit IdleClient(asio::io_context& io) : m_socket(io) { m_socket.open(asio::ip::tcp::v4()); }
+
+    void Connect(uint16_t port) { m_socket.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port)); }
+
+    //! Whether the other end closes within `timeout`. Plain POSIX calls: it runs while the
+    //! process may have no descriptor to spare (see DescriptorShortage).
+    bool ClosedWithin(std::chrono::milliseconds timeout)
+    {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (true) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            pollfd entry{.fd = m_socket.native_handle(), .events = POLLIN, .revents = 0};
+            if (left.count() <= 0 || poll(&entry, 1, static_cast<int>(left.count())) != 1) return false;
+            std::array<uint8_t, 64> skipped;
+            const ssize_t read = recv(m_socket.native_handle(), skipped.data(), skipped.size(), 0);
+            if (read == 0 || (read < 0 && errno == ECONNRESET)) return true;
+        }
+    }
+
+private:
+    asio::ip::tcp::socket m_socket;
+};
+} // namespace
+
+TEST_CASE("beyond max_inbound_handshakes idle connections, the oldest is closed")
+{
+    asio::io_context io;
+    PeerManagerOptions options = FastOptions();
+    options.max_inbound_handshakes = 2;
+    options.connection.handshake_timeout = 10s;
+    PeerManager b(io, PrivKey::Generate(), options);
+    const uint16_t port = b.Listen("127.0.0.1", 0).port();
+    asio::io_context client_io;
+    IdleClient first(client_io);
+    IdleClient second(client_io);
+    IdleClient third(client_io);
+    RunScript(io, [&] {
+        // Accepted in this order, so the third one makes the first the oldest of three.
+        first.Connect(port);
+        second.Connect(port);
+        third.Connect(port);
+        CHECK(first.ClosedWithin(5s));
+        CHECK_FALSE(second.ClosedWithin(100ms));
+        // An honest peer still gets in, and closes the next oldest, the second.
+        RawPeer peer(port, b.NodeId());
+        peer.Greet(options.chain_hash);
+        CHECK(second.ClosedWithin(5s));
+        CHECK_FALSE(third.ClosedWithin(100ms));
+        for (int i = 0; i < 500 && b.ListPeers().empty(); ++i) std::this_thread::sleep_for(10ms);
+        CHECK(b.ListPeers().size() == 1);
+    });
+}
+
+namespace {
+//! Lowers this process's RLIMIT_NOFILE and takes every free descriptor but `spare`, so the
+//! next `spare + 1`th one fails with EMFILE; Release gives some back. Undone on destruction.
+//!
+//! UBSan checks a vtable it has not met before by writing it to a pipe, which fails without
+//! descriptors: a false "invalid vptr". Code run meanwhile should have run before (warmed
+//! up), and test assertions wait until the shortage is over.
+class DescriptorShortage
+{
+public:
+    explicit DescriptorShortage(size_t spare)
+    {
+        REQUIRE(getrlimit(RLIMIT_NOFILE, &m_saved) == 0);
+        m_null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        REQUIRE(m_null >= 0);
+        // The limit is on descriptor numbers: just above the highest open one, a few more.
+        int highest = 0;
+        for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+            highest = std::max(highest, std::stoi(entry.path().filename().string()));
+        }
+        rlimit lowered = m_saved;
+        lowered.rlim_cur = static_cast<rlim_t>(highest) + 1 + 16;
+        REQUIRE(setrlimit(RLIMIT_NOFILE, &lowered) == 0);
+        for (int fd; (fd = fcntl(m_null, F_DUPFD_CLOEXEC, 0)) >= 0;) m_taken.push_back(fd);
+        REQUIRE(errno == EMFILE);
+        Release(spare);
+    }
+
+    ~DescriptorShortage()
+    {
+        Release(m_taken.size());
+        close(m_null);
+        setrlimit(RLIMIT_NOFILE, &m_saved);
+    }
+
+    DescriptorShortage(const DescriptorShortage&) = delete;
+    DescriptorShortage& operator=(const DescriptorShortage&) = delete;
+
+    void Release(size_t count)
+    {
+        for (size_t i = 0; i < count && !m_taken.empty(); ++i) {
+            close(m_taken.back());
+            m_taken.pop_back();
+        }
+    }
+
+    //! How many descriptors could be opened now.
+    size_t Free() const
+    {
+        std::vector<int> probes;
+        for (int fd; (fd = fcntl(m_null, F_DUPFD_CLOEXEC, 0)) >= 0;) probes.push_back(fd);
+        for (const int fd : probes) close(fd);
+        return probes.size();
+    }
+
+private:
+    rlimit m_saved{};
+    int m_null{-1};
+    std::vector<int> m_taken;
+};
+
+std::chrono::nanoseconds ProcessCpuTime()
+{
+    timespec now{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+    return std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec);
+}
+} // namespace
+
+TEST_CASE("out of file descriptors, accept waits before retrying and closes idle inbound handshakes")
+{
+    asio::io_context io;
+    PeerManagerOptions options = FastOptions();
+    // Only the shortage closes the idle connection here.
+    options.connection.handshake_timeout = 30s;
+    options.accept_retry_delay = 100ms;
+    Events events;
+    PeerManager b(io, PrivKey::Generate(), options, events.Handlers());
+    const uint16_t port = b.Listen("127.0.0.1", 0).port();
+    asio::io_context client_io;
+    IdleClient idle(client_io);
+    // Warm-up for UBSan (see DescriptorShortage): accept, handshake, close and logging. Once
+    // b has closed its end, it holds no descriptor the shortage could get back by surprise.
+    RunScript(io, [&] {
+        RawPeer warm_up(port, b.NodeId());
+        warm_up.Greet(options.chain_hash);
+    });
+    REQUIRE(RunUntil(io, [&] { return events.disconnected.size() == 1; }));
+    Log("net")->warn("test: running out of file descriptors on purpose, {} expected", "warnings");
+    std::chrono::nanoseconds cpu_used{};
+    bool idle_closed = false;
+    size_t free_after = 0;
+    {
+        DescriptorShortage shortage(0);
+        // Accept fails on `idle` and there is nothing to close: the acceptor must wait, not spin.
+        idle.Connect(port);
+        const auto cpu_before = ProcessCpuTime();
+        io.restart();
+        io.run_for(1s);
+        cpu_used = ProcessCpuTime() - cpu_before;
+
+        // A descriptor comes back and the next try accepts `idle` with it. That leaves none, so
+        // the accept after it fails at once (Linux takes the descriptor before looking for a
+        // connection), and `idle`, the oldest connection in its handshake, is closed for it.
+        shortage.Release(1);
+        RunScript(io, [&] { idle_closed = idle.ClosedWithin(5s); });
+        // A few more tries, with nobody waiting: they must leave the descriptor alone.
+        io.restart();
+        io.run_for(300ms);
+        free_after = shortage.Free();
+    }
+    INFO("CPU while accept failed for 1 s: " << std::chrono::duration_cast<std::chrono::milliseconds>(cpu_used).count() << " ms");
+    CHECK(cpu_used < 300ms);
+    CHECK(idle_closed);
+    // The idle connection no longer holds the last descriptor; nothing else took it.
+    CHECK(free_after == 1);
+
+    // With descriptors back, honest peers connect as before.
+    RunScript(io, [&] {
+        RawPeer peer(port, b.NodeId());
+        peer.Greet(options.chain_hash);
+        for (int i = 0; i < 500 && b.ListPeers().empty(); ++i) std::this_thread::sleep_for(10ms);
+        CHECK(b.ListPeers().size() == 1);
+    });
 }
