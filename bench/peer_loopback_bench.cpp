@@ -47,10 +47,11 @@ constexpr auto kBatchTimeout = 30s;
 constexpr uint16_t kBenchType = 32769;
 constexpr size_t kTypeSize = 2;
 
-//! PeerManager::Send never refuses a message: once more than max_queued_bytes (4 MiB by
-//! default) wait to be written, the connection only stops reading from the peer, and drops it
-//! after drain_timeout. The sender keeps at most half of that sent but not yet received, so it
-//! stays in its normal regime and its memory stays bounded.
+//! PeerManager::Send queues whatever it is given: past max_queued_bytes (4 MiB by default)
+//! waiting to be written, the connection keeps reading but drops a peer that takes nothing
+//! for drain_timeout, and past kHardQueueFactor (4) times that it disconnects at once. The
+//! sender keeps at most half of max_queued_bytes sent but not yet received, so it stays in
+//! the normal regime and its memory stays bounded.
 constexpr size_t kWindowWireBytes = PeerConnectionOptions{}.max_queued_bytes / 2;
 //! Refills in quarters of the window, so the pipe never runs dry while the sender waits.
 constexpr size_t kChunksPerWindow = 4;
