@@ -49,7 +49,7 @@ std::vector<std::string> Config::ParseCommandLine(int argc, const char* const ar
         std::string key(arg.substr(0, eq));
         std::string value = eq == std::string_view::npos ? "1" : std::string(arg.substr(eq + 1));
         if (eq == std::string_view::npos && key.starts_with("no") && !Find(key) && Find(key.substr(2))) {
-            key = key.substr(2);
+            key.erase(0, 2);
             value = "0";
         }
         Set(std::move(key), std::move(value), true, "on the command line");
