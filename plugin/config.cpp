@@ -47,11 +47,10 @@ std::vector<std::string> Config::ParseCommandLine(int argc, const char* const ar
         arg.remove_prefix(arg.starts_with("--") ? 2 : 1);
         const auto eq = arg.find('=');
         std::string key(arg.substr(0, eq));
-        std::string value = eq == std::string_view::npos ? "1" : std::string(arg.substr(eq + 1));
-        if (eq == std::string_view::npos && key.starts_with("no") && !Find(key) && Find(key.substr(2))) {
-            key.erase(0, 2);
-            value = "0";
-        }
+        const bool has_value = eq != std::string_view::npos;
+        const bool negated = !has_value && key.starts_with("no") && !Find(key) && Find(key.substr(2));
+        if (negated) key.erase(0, 2);
+        std::string value = has_value ? std::string(arg.substr(eq + 1)) : (negated ? "0" : "1");
         Set(std::move(key), std::move(value), true, "on the command line");
     }
     return positional;
