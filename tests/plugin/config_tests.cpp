@@ -14,10 +14,11 @@ Config MakeConfig()
     return Config({{"datadir", "", false, true}, {"network", ""}, {"listen", ""}, {"bitcoin.rpcport", ""}});
 }
 
-std::vector<std::string> Parse(Config& config, std::vector<const char*> args)
+std::vector<std::string> Parse(Config& config, std::initializer_list<const char*> args)
 {
-    args.insert(args.begin(), "prog");
-    return config.ParseCommandLine(static_cast<int>(args.size()), args.data());
+    std::vector<const char*> argv{"prog"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return config.ParseCommandLine(static_cast<int>(argv.size()), argv.data());
 }
 
 std::filesystem::path WriteTemp(const std::string& name, const std::string& text)
