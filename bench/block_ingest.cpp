@@ -1,8 +1,8 @@
 // Block ingest: parse a full synthetic block and compute every txid, as the chain follower does
 // for each block bitcoind hands us.
 
-#include "chain/serialize.h"
-#include "chain/tx.h"
+#include "primitives/serialize.h"
+#include "primitives/tx.h"
 #include "util/bytes.h"
 
 #include <benchmark/benchmark.h>

@@ -1,6 +1,6 @@
 // Building and signing a commitment transaction with N HTLCs, including every HTLC signature
 // sent in commitment_signed: key derivation, scripts, BIP69 sort, txid, sighashes, ECDSA.
-#include "chain/sighash.h"
+#include "primitives/sighash.h"
 #include "channel/commitment.h"
 #include "channel/funding.h"
 #include "channel/htlc_tx.h"

@@ -1,6 +1,6 @@
 // BOLT 8 costs: a full in-process handshake, and encrypt + decrypt of one message through the
 // transport (the per-message work of every peer connection).
-#include "chain/key.h"
+#include "primitives/key.h"
 #include "net/noise.h"
 
 #include <benchmark/benchmark.h>

@@ -8,9 +8,9 @@
 // work by that CPU time (all threads, user and kernel): the rate per busy core, which stays
 // meaningful when both threads run at once or the machine is shared; cpu_cores says how many
 // cores were busy on average.
-#include "chain/key.h"
+#include "primitives/key.h"
 #include "net/asio.h"
-#include "net/message.h"
+#include "wire/message.h"
 #include "net/noise.h"
 #include "net/peer_connection.h"
 #include "net/peer_manager.h"

@@ -1,6 +1,6 @@
 #include "chain/broadcaster.h"
 
-#include "chain/serialize.h"
+#include "primitives/serialize.h"
 #include "store/codec.h"
 #include "util/logging.h"
 

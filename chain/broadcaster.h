@@ -6,7 +6,7 @@
 
 #include "chain/chain_source.h"
 #include "chain/follower.h"
-#include "chain/tx.h"
+#include "primitives/tx.h"
 #include "chain/watches.h"
 #include "store/env.h"
 

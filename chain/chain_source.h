@@ -4,8 +4,8 @@
 // Everything sidebolt asks of the full node, behind one interface so that the follower, the
 // watches, the broadcaster and the fee estimator can be tested against an in-memory chain.
 
-#include "chain/hash.h"
-#include "chain/tx.h"
+#include "primitives/hash.h"
+#include "primitives/tx.h"
 #include "rpc/bitcoind.h"
 #include "util/bytes.h"
 

@@ -5,7 +5,7 @@
 // follower started at, and the hashes of the most recent blocks (to find the fork point of a
 // reorg). Written in the same transaction as the effects of each block.
 
-#include "chain/hash.h"
+#include "primitives/hash.h"
 #include "store/env.h"
 
 #include <optional>

@@ -10,7 +10,7 @@
 
 #include "chain/chain_source.h"
 #include "chain/chain_store.h"
-#include "chain/tx.h"
+#include "primitives/tx.h"
 #include "store/env.h"
 
 #include <chrono>

@@ -8,7 +8,7 @@
 
 #include "chain/chain_source.h"
 #include "chain/follower.h"
-#include "chain/tx.h"
+#include "primitives/tx.h"
 #include "store/env.h"
 
 #include <cstdint>

@@ -1,6 +1,6 @@
 #include "channel/closing.h"
 
-#include "chain/script.h"
+#include "primitives/script.h"
 
 #include <algorithm>
 #include <stdexcept>

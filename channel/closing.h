@@ -1,7 +1,7 @@
 #ifndef SIDEBOLT_CHANNEL_CLOSING_H
 #define SIDEBOLT_CHANNEL_CLOSING_H
 
-#include "chain/tx.h"
+#include "primitives/tx.h"
 #include "util/bytes.h"
 
 #include <cstdint>

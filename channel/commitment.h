@@ -1,10 +1,10 @@
 #ifndef SIDEBOLT_CHANNEL_COMMITMENT_H
 #define SIDEBOLT_CHANNEL_COMMITMENT_H
 
-#include "chain/hash.h"
-#include "chain/key.h"
-#include "chain/script.h"
-#include "chain/tx.h"
+#include "primitives/hash.h"
+#include "primitives/key.h"
+#include "primitives/script.h"
+#include "primitives/tx.h"
 #include "channel/keys.h"
 
 #include <cstdint>

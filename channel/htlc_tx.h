@@ -1,11 +1,11 @@
 #ifndef SIDEBOLT_CHANNEL_HTLC_TX_H
 #define SIDEBOLT_CHANNEL_HTLC_TX_H
 
-#include "chain/hash.h"
-#include "chain/key.h"
-#include "chain/script.h"
-#include "chain/sighash.h"
-#include "chain/tx.h"
+#include "primitives/hash.h"
+#include "primitives/key.h"
+#include "primitives/script.h"
+#include "primitives/sighash.h"
+#include "primitives/tx.h"
 #include "channel/commitment.h"
 
 #include <cstdint>

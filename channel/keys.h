@@ -1,8 +1,8 @@
 #ifndef SIDEBOLT_CHANNEL_KEYS_H
 #define SIDEBOLT_CHANNEL_KEYS_H
 
-#include "chain/hash.h"
-#include "chain/key.h"
+#include "primitives/hash.h"
+#include "primitives/key.h"
 #include "util/secure.h"
 
 #include <stdexcept>

@@ -1,9 +1,9 @@
 #ifndef SIDEBOLT_CHANNEL_SCRIPTS_H
 #define SIDEBOLT_CHANNEL_SCRIPTS_H
 
-#include "chain/hash.h"
-#include "chain/key.h"
-#include "chain/script.h"
+#include "primitives/hash.h"
+#include "primitives/key.h"
+#include "primitives/script.h"
 
 #include <cstdint>
 

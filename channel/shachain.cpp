@@ -1,7 +1,7 @@
 #include "channel/shachain.h"
 
-#include "chain/hash.h"
-#include "chain/serialize.h"
+#include "primitives/hash.h"
+#include "primitives/serialize.h"
 
 #include <bit>
 

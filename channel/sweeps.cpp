@@ -1,6 +1,6 @@
 #include "channel/sweeps.h"
 
-#include "chain/sighash.h"
+#include "primitives/sighash.h"
 #include "channel/scripts.h"
 #include "channel/weights.h"
 

@@ -1,6 +1,6 @@
 #include "channel/weights.h"
 
-#include "chain/serialize.h"
+#include "primitives/serialize.h"
 
 namespace sidebolt {
 

@@ -3,10 +3,10 @@
 // arbitrary scripts. It must never crash; an accepted address is the canonical encoding of its
 // script (segwit in lower case), and every script with an address form survives
 // EncodeAddress -> DecodeAddress on every network.
-#include "chain/address.h"
-#include "chain/base58.h"
-#include "chain/bech32.h"
-#include "chain/network.h"
+#include "primitives/address.h"
+#include "primitives/base58.h"
+#include "primitives/bech32.h"
+#include "primitives/network.h"
 
 #include <algorithm>
 #include <array>

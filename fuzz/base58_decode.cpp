@@ -2,8 +2,8 @@
 // arbitrary bytes. It must never crash; base58 is canonical (a decoded string re-encodes to
 // itself, encoded bytes decode to themselves), max_len refuses exactly the results longer than
 // it, and base58check accepts exactly the strings whose last 4 bytes are SHA256d's first 4.
-#include "chain/base58.h"
-#include "chain/hash.h"
+#include "primitives/base58.h"
+#include "primitives/hash.h"
 
 #include <algorithm>
 #include <array>

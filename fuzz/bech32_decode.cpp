@@ -2,7 +2,7 @@
 // encodes arbitrary HRPs and values, and regroups arbitrary values with ConvertBits. It must never
 // crash; an accepted string re-encodes to its lower-case form, an encoded string decodes to what
 // was encoded, and ConvertBits agrees with a bit-by-bit model of BIP173's regrouping.
-#include "chain/bech32.h"
+#include "primitives/bech32.h"
 
 #include <algorithm>
 #include <cstdint>

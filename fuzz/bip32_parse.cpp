@@ -3,9 +3,9 @@
 // and formats arbitrary index lists. It must never crash; an accepted key serializes back to the
 // input, public derivation agrees with private derivation, and paths round-trip through
 // FormatBip32Path.
-#include "chain/base58.h"
-#include "chain/bip32.h"
-#include "chain/network.h"
+#include "primitives/base58.h"
+#include "primitives/bip32.h"
+#include "primitives/network.h"
 
 #include <algorithm>
 #include <array>

@@ -1,6 +1,6 @@
 // Lightning message decoding (init, error, warning, ping, pong and pass-through types): a
 // message that decodes must re-encode to the same bytes and decode again to the same value.
-#include "net/message.h"
+#include "wire/message.h"
 
 #include <algorithm>
 #include <cstdint>

@@ -2,7 +2,7 @@
 // initiator), a hostile act three after a genuine act one, or a genuine handshake with acts
 // corrupted by XOR masks. Nothing may crash; a handshake that completes must give transports
 // that talk to each other.
-#include "chain/key.h"
+#include "primitives/key.h"
 #include "net/noise.h"
 
 #include <algorithm>

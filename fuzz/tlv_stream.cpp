@@ -1,6 +1,6 @@
 // TLV stream decoding against several known-type sets: a stream that decodes must re-encode to
 // exactly the same bytes (decoding only accepts canonical streams) and decode again equal.
-#include "net/tlv.h"
+#include "wire/tlv.h"
 
 #include <array>
 #include <algorithm>

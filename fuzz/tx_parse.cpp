@@ -2,10 +2,10 @@
 // re-serialize to exactly the input (the encoding is canonical) and parse back equal; parsed
 // blocks' in-place txids must match re-serialized ones. Witness data of a parsed transaction
 // is also run through the script interpreter as a P2WSH spend, which must never crash.
-#include "chain/interpreter.h"
-#include "chain/script.h"
-#include "chain/sighash.h"
-#include "chain/tx.h"
+#include "tests/support/interpreter.h"
+#include "primitives/script.h"
+#include "primitives/sighash.h"
+#include "primitives/tx.h"
 
 #include <cstdint>
 #include <cstdlib>

@@ -1,9 +1,9 @@
 #ifndef SIDEBOLT_NET_NOISE_H
 #define SIDEBOLT_NET_NOISE_H
 
-#include "chain/hash.h"
-#include "chain/key.h"
-#include "net/expected.h"
+#include "primitives/hash.h"
+#include "primitives/key.h"
+#include "wire/expected.h"
 #include "util/bytes.h"
 #include "util/secure.h"
 

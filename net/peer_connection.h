@@ -1,9 +1,9 @@
 #ifndef SIDEBOLT_NET_PEER_CONNECTION_H
 #define SIDEBOLT_NET_PEER_CONNECTION_H
 
-#include "chain/key.h"
+#include "primitives/key.h"
 #include "net/asio.h"
-#include "net/message.h"
+#include "wire/message.h"
 #include "net/noise.h"
 #include "util/bytes.h"
 

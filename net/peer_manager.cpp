@@ -1,6 +1,6 @@
 #include "net/peer_manager.h"
 
-#include "net/wire.h"
+#include "wire/wire.h"
 #include "util/logging.h"
 
 #include <algorithm>

@@ -1,12 +1,12 @@
 #ifndef SIDEBOLT_NET_PEER_MANAGER_H
 #define SIDEBOLT_NET_PEER_MANAGER_H
 
-#include "chain/hash.h"
-#include "chain/key.h"
+#include "primitives/hash.h"
+#include "primitives/key.h"
 #include "net/asio.h"
-#include "net/expected.h"
-#include "net/features.h"
-#include "net/message.h"
+#include "wire/expected.h"
+#include "wire/features.h"
+#include "wire/message.h"
 #include "net/peer_connection.h"
 
 

@@ -1,6 +1,6 @@
 #include "plugin/daemon.h"
 
-#include "chain/tx.h"
+#include "primitives/tx.h"
 #include "plugin/defaults.h"
 #include "plugin/peer_rpc.h"
 #include "plugin/rpc_params.h"

@@ -3,7 +3,7 @@
 
 #include "chain/chain_service.h"
 #include "chain/chain_source.h"
-#include "chain/key.h"
+#include "primitives/key.h"
 #include "net/asio.h"
 #include "net/peer_manager.h"
 #include "plugin/datadir.h"

@@ -1,6 +1,6 @@
 #include "plugin/rpc_params.h"
 
-#include "chain/tx.h"
+#include "primitives/tx.h"
 #include "rpc/server.h"
 #include "util/hex.h"
 

@@ -1,8 +1,8 @@
 #ifndef SIDEBOLT_PLUGIN_RPC_PARAMS_H
 #define SIDEBOLT_PLUGIN_RPC_PARAMS_H
 
-#include "chain/hash.h"
-#include "chain/key.h"
+#include "primitives/hash.h"
+#include "primitives/key.h"
 
 #include <nlohmann/json.hpp>
 

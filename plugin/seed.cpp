@@ -1,6 +1,6 @@
 #include "plugin/seed.h"
 
-#include "chain/hash.h"
+#include "primitives/hash.h"
 #include "plugin/datadir.h"
 
 #include <openssl/rand.h>

@@ -1,7 +1,7 @@
 #ifndef SIDEBOLT_PLUGIN_SEED_H
 #define SIDEBOLT_PLUGIN_SEED_H
 
-#include "chain/key.h"
+#include "primitives/key.h"
 #include "util/secure.h"
 
 #include <filesystem>

@@ -1,7 +1,7 @@
 #ifndef SIDEBOLT_PLUGIN_SETTINGS_H
 #define SIDEBOLT_PLUGIN_SETTINGS_H
 
-#include "chain/network.h"
+#include "primitives/network.h"
 #include "chain/zmq_listener.h"
 #include "plugin/config.h"
 #include "rpc/json_rpc_client.h"

@@ -1,6 +1,6 @@
 #include "plugin/watch_journal.h"
 
-#include "chain/tx.h"
+#include "primitives/tx.h"
 
 #include <type_traits>
 

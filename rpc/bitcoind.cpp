@@ -1,6 +1,6 @@
 #include "rpc/bitcoind.h"
 
-#include "chain/tx.h"
+#include "primitives/tx.h"
 #include "util/hex.h"
 
 #include <cmath>

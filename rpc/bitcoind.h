@@ -6,7 +6,7 @@
 // order (converted from Core's reversed display hex). Errors: RpcError / RpcTransportError
 // from the JSON client, and RpcTransportError(BadResponse) when an answer lacks a field.
 
-#include "chain/hash.h"
+#include "primitives/hash.h"
 #include "rpc/json_rpc_client.h"
 #include "util/bytes.h"
 

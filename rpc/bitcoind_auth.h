@@ -4,7 +4,7 @@
 // Finds a local bitcoind the way bitcoin-cli does with no options: datadir ~/.bitcoin,
 // per-network subfolder, cookie file <datadir>/<subfolder>/.cookie, the network's default port.
 
-#include "chain/network.h"
+#include "primitives/network.h"
 #include "rpc/json_rpc_client.h"
 
 #include <filesystem>

@@ -1,5 +1,5 @@
 // BOLT 3 Appendix B, C, F and G: funding, commitment and HTLC transactions byte for byte.
-#include "chain/sighash.h"
+#include "primitives/sighash.h"
 #include "channel/commitment.h"
 #include "channel/funding.h"
 #include "channel/htlc_tx.h"

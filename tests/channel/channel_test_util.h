@@ -1,10 +1,10 @@
 #ifndef SIDEBOLT_TESTS_CHANNEL_CHANNEL_TEST_UTIL_H
 #define SIDEBOLT_TESTS_CHANNEL_CHANNEL_TEST_UTIL_H
 
-#include "chain/hash.h"
-#include "chain/interpreter.h"
-#include "chain/key.h"
-#include "chain/tx.h"
+#include "primitives/hash.h"
+#include "tests/support/interpreter.h"
+#include "primitives/key.h"
+#include "primitives/tx.h"
 #include "util/hex.h"
 
 #include <doctest/doctest.h>

@@ -1,6 +1,6 @@
 // Enforcement transactions (BOLT 5): every sweep, claim and penalty is signed here and its
 // witness run through the script interpreter; their expected weights bound the signed ones.
-#include "chain/sighash.h"
+#include "primitives/sighash.h"
 #include "channel/commitment.h"
 #include "channel/funding.h"
 #include "channel/htlc_tx.h"

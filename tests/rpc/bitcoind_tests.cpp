@@ -1,7 +1,7 @@
 #include "rpc/bitcoind.h"
 #include "rpc/bitcoind_auth.h"
 
-#include "chain/tx.h"
+#include "primitives/tx.h"
 #include "tests/rpc/fake_bitcoind.h"
 #include "tests/test_util.h"
 #include "util/hex.h"

@@ -4,7 +4,7 @@
 //   {"command": "channel", ...}: the holder's signed commitment, its HTLC transactions, and
 //     every enforcement transaction either side can build against it (see Channel() below).
 // Errors go to stderr with exit code 1. Secrets come from the request: never use real keys.
-#include "chain/sighash.h"
+#include "primitives/sighash.h"
 #include "channel/commitment.h"
 #include "channel/funding.h"
 #include "channel/htlc_tx.h"

@@ -8,9 +8,9 @@
 // Mode `good` first prints a "ready" line, then holds until --hold-ms passes or SIGTERM comes.
 // Plain blocking sockets: it is a test tool.
 
-#include "chain/key.h"
-#include "net/features.h"
-#include "net/message.h"
+#include "primitives/key.h"
+#include "wire/features.h"
+#include "wire/message.h"
 #include "net/noise.h"
 #include "util/bytes.h"
 #include "util/hex.h"
