@@ -5,6 +5,7 @@
 #include "channel/funding.h"
 #include "channel/htlc_tx.h"
 #include "channel/keys.h"
+#include "util/amount.h"
 
 #include <benchmark/benchmark.h>
 
@@ -29,24 +30,24 @@ CommitmentSpec Spec(size_t htlc_count)
     CommitmentSpec spec{
         .format = CommitmentFormat::ANCHORS,
         .funding_outpoint = OutPoint{Sha256(Bytes{1}), 0},
-        .funding_sat = 16'000'000,
+        .funding_sat = Sat{16'000'000},
         .holder_funding_pubkey = BenchKey("a funding").GetPubKey(),
         .counterparty_funding_pubkey = BenchKey("b funding").GetPubKey(),
         .holder = Points("a"),
         .counterparty = Points("b"),
         .holder_is_opener = true,
         .to_self_delay = 144,
-        .dust_limit_sat = 546,
+        .dust_limit_sat = Sat{546},
         .feerate_per_kw = 2500,
         .commitment_number = 1000,
         .per_commitment_point = BenchKey("point").GetPubKey(),
-        .to_local_msat = 8'000'000'000,
-        .to_remote_msat = 8'000'000'000 - 5'000'000 * htlc_count,
+        .to_local_msat = Msat{8'000'000'000},
+        .to_remote_msat = Msat{8'000'000'000} - Msat{5'000'000} * htlc_count,
         .htlcs = {},
     };
     for (size_t i = 0; i < htlc_count; ++i) {
         spec.htlcs.push_back(Htlc{.direction = i % 2 ? HtlcDirection::OFFERED : HtlcDirection::RECEIVED,
-                                  .amount_msat = 5'000'000,
+                                  .amount_msat = Msat{5'000'000},
                                   .payment_hash = Sha256(Bytes{static_cast<uint8_t>(i), static_cast<uint8_t>(i >> 8)}),
                                   .cltv_expiry = 800'000u + static_cast<uint32_t>(i)});
     }
@@ -64,8 +65,8 @@ void BuildAndSignCommitment(benchmark::State& state)
         const CommitmentKeys keys = DeriveCommitmentKeys(spec);
         const PrivKey htlc_key = DerivePrivKey(htlc_basepoint_secret, spec.per_commitment_point);
         const CommitmentTx commitment = BuildCommitmentTx(spec, keys);
-        const EcdsaSignature commitment_sig = SignFundingInput(commitment.tx, commitment.funding_script,
-                                                               static_cast<int64_t>(spec.funding_sat), funding_key);
+        const EcdsaSignature commitment_sig =
+            SignFundingInput(commitment.tx, commitment.funding_script, spec.funding_sat, funding_key);
         const std::vector<HtlcTx> htlc_txs = BuildHtlcTxs(commitment, spec, keys);
         std::vector<EcdsaSignature> htlc_sigs;
         htlc_sigs.reserve(htlc_txs.size());

@@ -3,13 +3,12 @@
 #include "primitives/script.h"
 
 #include <algorithm>
+#include <optional>
 #include <stdexcept>
 
 namespace sidebolt {
 namespace {
 constexpr uint32_t SIMPLE_CLOSE_SEQUENCE = 0xfffffffd;
-
-int64_t ToSat(uint64_t msat) { return static_cast<int64_t>(msat / 1000); }
 
 Transaction ClosingSkeleton(const OutPoint& funding_outpoint, uint32_t sequence, uint32_t locktime)
 {
@@ -28,10 +27,11 @@ void SortOutputs(Transaction& tx)
     });
 }
 
-int64_t AfterFee(int64_t amount, uint64_t fee_sat)
+Sat AfterFee(Sat amount, Sat fee_sat)
 {
-    if (static_cast<uint64_t>(amount) < fee_sat) throw std::invalid_argument("closing fee exceeds the payer's balance");
-    return amount - static_cast<int64_t>(fee_sat);
+    const std::optional<Sat> rest = Sat::CheckedSub(amount, fee_sat);
+    if (!rest) throw std::invalid_argument("closing fee exceeds the payer's balance");
+    return *rest;
 }
 } // namespace
 
@@ -45,32 +45,33 @@ bool IsOpReturnScript(ByteSpan script)
 }
 
 Transaction BuildLegacyClosingTx(const OutPoint& funding_outpoint, const ClosingParty& local, const ClosingParty& remote,
-                                 bool local_is_opener, uint64_t fee_sat, uint64_t dust_limit_sat, bool omit_local_output)
+                                 bool local_is_opener, Sat fee_sat, Sat dust_limit_sat, bool omit_local_output)
 {
     Transaction tx = ClosingSkeleton(funding_outpoint, SEQUENCE_FINAL, 0);
-    int64_t local_sat = ToSat(local.balance_msat);
-    int64_t remote_sat = ToSat(remote.balance_msat);
+    Sat local_sat = ToSatFloor(local.balance_msat);
+    Sat remote_sat = ToSatFloor(remote.balance_msat);
     // "MUST subtract the fee given by fee_satoshis from the output to the funder".
-    int64_t& opener = local_is_opener ? local_sat : remote_sat;
+    Sat& opener = local_is_opener ? local_sat : remote_sat;
     opener = AfterFee(opener, fee_sat);
-    const auto dust = static_cast<int64_t>(dust_limit_sat);
     // "MUST remove any output below its own dust_limit_satoshis. MAY eliminate its own output."
-    if (!omit_local_output && local_sat >= dust) tx.vout.push_back(TxOut{local_sat, local.script_pubkey});
-    if (remote_sat >= dust) tx.vout.push_back(TxOut{remote_sat, remote.script_pubkey});
+    if (!omit_local_output && local_sat >= dust_limit_sat) tx.vout.push_back(TxOut{ToTxValue(local_sat), local.script_pubkey});
+    if (remote_sat >= dust_limit_sat) tx.vout.push_back(TxOut{ToTxValue(remote_sat), remote.script_pubkey});
     SortOutputs(tx);
     return tx;
 }
 
 Transaction BuildSimpleClosingTx(const OutPoint& funding_outpoint, const ClosingParty& closer, const ClosingParty& closee,
-                                 uint64_t fee_sat, uint32_t locktime, SimpleCloseVariant variant)
+                                 Sat fee_sat, uint32_t locktime, SimpleCloseVariant variant)
 {
     Transaction tx = ClosingSkeleton(funding_outpoint, SIMPLE_CLOSE_SEQUENCE, locktime);
     if (variant != SimpleCloseVariant::CLOSEE_OUTPUT_ONLY) {
         // An OP_RETURN closer output carries zero: "all funds go to fees".
-        const int64_t amount = IsOpReturnScript(closer.script_pubkey) ? 0 : AfterFee(ToSat(closer.balance_msat), fee_sat);
-        tx.vout.push_back(TxOut{amount, closer.script_pubkey});
+        const Sat amount = IsOpReturnScript(closer.script_pubkey) ? Sat{} : AfterFee(ToSatFloor(closer.balance_msat), fee_sat);
+        tx.vout.push_back(TxOut{ToTxValue(amount), closer.script_pubkey});
     }
-    if (variant != SimpleCloseVariant::CLOSER_OUTPUT_ONLY) tx.vout.push_back(TxOut{ToSat(closee.balance_msat), closee.script_pubkey});
+    if (variant != SimpleCloseVariant::CLOSER_OUTPUT_ONLY) {
+        tx.vout.push_back(TxOut{ToTxValue(ToSatFloor(closee.balance_msat)), closee.script_pubkey});
+    }
     SortOutputs(tx);
     return tx;
 }

@@ -2,9 +2,12 @@
 
 #include "channel/scripts.h"
 #include "channel/weights.h"
+#include "util/amount.h"
 
 #include <algorithm>
+#include <optional>
 #include <stdexcept>
+#include <utility>
 
 namespace sidebolt {
 namespace {
@@ -14,6 +17,7 @@ constexpr uint64_t LOW_24_BITS = 0xffffff;
 
 //! An output before BIP69 sorting; cltv_expiry orders identical HTLC outputs.
 struct PendingOutput {
+    Sat amount;
     TxOut txout;
     CommitmentOutput info;
     uint32_t cltv_expiry{0};
@@ -28,8 +32,6 @@ bool OutputLess(const PendingOutput& a, const PendingOutput& b)
     return a.cltv_expiry < b.cltv_expiry;
 }
 
-int64_t ToSat(uint64_t msat) { return static_cast<int64_t>(msat / 1000); }
-
 Script HtlcScript(const Htlc& htlc, const CommitmentKeys& keys, bool anchors)
 {
     if (htlc.direction == HtlcDirection::OFFERED) {
@@ -39,14 +41,39 @@ Script HtlcScript(const Htlc& htlc, const CommitmentKeys& keys, bool anchors)
                               anchors);
 }
 
-PendingOutput P2wshOutput(int64_t value, CommitmentOutputKind kind, Script witness_script)
+//! `witness_script` empty for a P2WPKH output. Amounts are below kMaxMoney once CheckAmounts passed.
+PendingOutput MakeOutput(Sat amount, Bytes script_pubkey, CommitmentOutputKind kind, Script witness_script = {})
 {
     PendingOutput out;
-    out.txout.value = value;
-    out.txout.script_pubkey = P2wshScript(witness_script).Data();
+    out.amount = amount;
+    out.txout = TxOut{ToTxValue(amount), std::move(script_pubkey)};
     out.info.kind = kind;
     out.info.witness_script = std::move(witness_script);
     return out;
+}
+
+PendingOutput P2wshOutput(Sat amount, CommitmentOutputKind kind, Script witness_script)
+{
+    Bytes script_pubkey = P2wshScript(witness_script).Data();
+    return MakeOutput(amount, std::move(script_pubkey), kind, std::move(witness_script));
+}
+
+/**
+ * BOLT 2 keeps to_local + to_remote + all HTLCs equal to the funding amount; a spec claiming
+ * more (or more HTLCs than BOLT 2 allows, or a funding amount no transaction can carry) is
+ * rejected before any output is computed, so no later sum can overflow. The check is on the msat
+ * amounts and includes HTLCs that end up trimmed: they are value the channel must still hold.
+ */
+void CheckAmounts(const CommitmentSpec& spec)
+{
+    if (spec.funding_sat > kMaxMoney) throw CommitmentError("funding amount exceeds 21 million bitcoin");
+    if (spec.htlcs.size() > MAX_COMMITMENT_HTLCS) throw CommitmentError("more HTLCs than BOLT 2 allows");
+    std::optional<Msat> total = Msat::CheckedAdd(spec.to_local_msat, spec.to_remote_msat);
+    for (const Htlc& htlc : spec.htlcs) {
+        if (!total) break;
+        total = Msat::CheckedAdd(*total, htlc.amount_msat);
+    }
+    if (!total || *total > ToMsat(spec.funding_sat)) throw CommitmentError("balances and HTLCs exceed the funding amount");
 }
 } // namespace
 
@@ -67,27 +94,31 @@ CommitmentKeys DeriveCommitmentKeys(const CommitmentSpec& spec)
     };
 }
 
-uint64_t HtlcTimeoutFee(CommitmentFormat format, uint32_t feerate_per_kw)
+Sat HtlcTimeoutFee(CommitmentFormat format, uint32_t feerate_per_kw)
 {
-    if (HasZeroFeeHtlcTx(format)) return 0;
+    if (HasZeroFeeHtlcTx(format)) return Sat{};
     return FeeForWeight(feerate_per_kw, HasAnchors(format) ? HTLC_TIMEOUT_WEIGHT_ANCHORS : HTLC_TIMEOUT_WEIGHT);
 }
 
-uint64_t HtlcSuccessFee(CommitmentFormat format, uint32_t feerate_per_kw)
+Sat HtlcSuccessFee(CommitmentFormat format, uint32_t feerate_per_kw)
 {
-    if (HasZeroFeeHtlcTx(format)) return 0;
+    if (HasZeroFeeHtlcTx(format)) return Sat{};
     return FeeForWeight(feerate_per_kw, HasAnchors(format) ? HTLC_SUCCESS_WEIGHT_ANCHORS : HTLC_SUCCESS_WEIGHT);
 }
 
-bool IsTrimmed(const Htlc& htlc, CommitmentFormat format, uint32_t feerate_per_kw, uint64_t dust_limit_sat)
+bool IsTrimmed(const Htlc& htlc, CommitmentFormat format, uint32_t feerate_per_kw, Sat dust_limit_sat)
 {
-    const uint64_t second_stage_fee = htlc.direction == HtlcDirection::OFFERED ? HtlcTimeoutFee(format, feerate_per_kw)
-                                                                                : HtlcSuccessFee(format, feerate_per_kw);
-    // "if the HTLC amount minus the HTLC-timeout fee would be less than dust_limit_satoshis".
-    return htlc.amount_msat / 1000 < dust_limit_sat + second_stage_fee;
+    const Sat second_stage_fee = htlc.direction == HtlcDirection::OFFERED ? HtlcTimeoutFee(format, feerate_per_kw)
+                                                                           : HtlcSuccessFee(format, feerate_per_kw);
+    // "if the HTLC amount minus the HTLC-timeout fee would be less than dust_limit_satoshis",
+    // computed as written: the subtraction cannot wrap (an amount below the fee is trimmed), where
+    // dust_limit + fee did for a huge peer-supplied dust limit. BOLT 3 only compares, so a huge
+    // limit trims everything; bounding dust_limit_satoshis is BOLT 2's job (open_channel).
+    const std::optional<Sat> after_fee = Sat::CheckedSub(ToSatFloor(htlc.amount_msat), second_stage_fee);
+    return !after_fee || *after_fee < dust_limit_sat;
 }
 
-uint64_t CommitmentFee(CommitmentFormat format, uint32_t feerate_per_kw, size_t untrimmed_htlcs)
+Sat CommitmentFee(CommitmentFormat format, uint32_t feerate_per_kw, size_t untrimmed_htlcs)
 {
     const uint64_t base = HasAnchors(format) ? COMMITMENT_BASE_WEIGHT_ANCHORS : COMMITMENT_BASE_WEIGHT;
     return FeeForWeight(feerate_per_kw, base + COMMITMENT_WEIGHT_PER_HTLC * untrimmed_htlcs);
@@ -112,6 +143,7 @@ std::optional<size_t> CommitmentTx::OutputOfHtlc(size_t htlc_index) const
 CommitmentTx BuildCommitmentTx(const CommitmentSpec& spec, const CommitmentKeys& keys)
 {
     if (spec.commitment_number > (uint64_t{1} << 48) - 1) throw CommitmentError("commitment number exceeds 48 bits");
+    CheckAmounts(spec);
     const bool anchors = HasAnchors(spec.format);
     CommitmentTx out;
     out.funding_script = FundingScript(keys.local_funding, keys.remote_funding);
@@ -126,7 +158,7 @@ CommitmentTx BuildCommitmentTx(const CommitmentSpec& spec, const CommitmentKeys&
         }
         const auto kind = htlc.direction == HtlcDirection::OFFERED ? CommitmentOutputKind::OFFERED_HTLC
                                                                    : CommitmentOutputKind::RECEIVED_HTLC;
-        PendingOutput output = P2wshOutput(ToSat(htlc.amount_msat), kind, HtlcScript(htlc, keys, anchors));
+        PendingOutput output = P2wshOutput(ToSatFloor(htlc.amount_msat), kind, HtlcScript(htlc, keys, anchors));
         output.info.htlc_index = i;
         output.cltv_expiry = htlc.cltv_expiry;
         pending.push_back(std::move(output));
@@ -135,16 +167,16 @@ CommitmentTx BuildCommitmentTx(const CommitmentSpec& spec, const CommitmentKeys&
 
     // "Subtract this base fee from the funder ... also subtract two times the fixed anchor size".
     out.base_fee_sat = CommitmentFee(spec.format, spec.feerate_per_kw, untrimmed);
-    const int64_t opener_debit = static_cast<int64_t>(out.base_fee_sat) + (anchors ? 2 * ANCHOR_OUTPUT_SAT : 0);
-    int64_t to_local = ToSat(spec.to_local_msat);
-    int64_t to_remote = ToSat(spec.to_remote_msat);
-    int64_t& opener = spec.holder_is_opener ? to_local : to_remote;
-    out.opener_balance_after_fee_sat = opener - opener_debit;
-    opener = std::max<int64_t>(0, out.opener_balance_after_fee_sat);
+    const Sat opener_debit = out.base_fee_sat + (anchors ? ANCHOR_OUTPUT_SAT * 2 : Sat{});
+    Sat to_local = ToSatFloor(spec.to_local_msat);
+    Sat to_remote = ToSatFloor(spec.to_remote_msat);
+    Sat& opener = spec.holder_is_opener ? to_local : to_remote;
+    // Both terms are at most kMaxMoney (the balance by CheckAmounts, the debit by the HTLC count).
+    out.opener_balance_after_fee_sat = ToTxValue(opener) - ToTxValue(opener_debit);
+    opener = Sat::SaturatingSub(opener, opener_debit);
 
-    const auto dust = static_cast<int64_t>(spec.dust_limit_sat);
-    const bool has_to_local = to_local >= dust;
-    const bool has_to_remote = to_remote >= dust;
+    const bool has_to_local = to_local >= spec.dust_limit_sat;
+    const bool has_to_remote = to_remote >= spec.dust_limit_sat;
     if (has_to_local) {
         pending.push_back(P2wshOutput(to_local, CommitmentOutputKind::TO_LOCAL,
                                       ToLocalScript(keys.revocation, spec.to_self_delay, keys.local_delayed)));
@@ -153,10 +185,7 @@ CommitmentTx BuildCommitmentTx(const CommitmentSpec& spec, const CommitmentKeys&
         if (anchors) {
             pending.push_back(P2wshOutput(to_remote, CommitmentOutputKind::TO_REMOTE, ToRemoteAnchorScript(keys.remote_payment)));
         } else {
-            PendingOutput output;
-            output.txout = TxOut{to_remote, P2wpkhScript(keys.remote_payment).Data()};
-            output.info.kind = CommitmentOutputKind::TO_REMOTE;
-            pending.push_back(std::move(output));
+            pending.push_back(MakeOutput(to_remote, P2wpkhScript(keys.remote_payment).Data(), CommitmentOutputKind::TO_REMOTE));
         }
     }
     // "if to_local exists or there are untrimmed HTLCs, add a to_local_anchor output", and
@@ -168,10 +197,11 @@ CommitmentTx BuildCommitmentTx(const CommitmentSpec& spec, const CommitmentKeys&
         pending.push_back(P2wshOutput(ANCHOR_OUTPUT_SAT, CommitmentOutputKind::REMOTE_ANCHOR, AnchorScript(keys.remote_funding)));
     }
     std::stable_sort(pending.begin(), pending.end(), OutputLess);
-    int64_t total_out = 0;
-    for (const PendingOutput& output : pending) total_out += output.txout.value;
+    Sat total_out;
+    for (const PendingOutput& output : pending) total_out += output.amount;
     if (pending.empty()) throw CommitmentError("commitment transaction without outputs");
-    if (total_out > static_cast<int64_t>(spec.funding_sat)) throw CommitmentError("commitment outputs exceed the funding amount");
+    // Balances and HTLCs fit (CheckAmounts): only anchors the opener cannot pay can overdraw.
+    if (total_out > spec.funding_sat) throw CommitmentError("commitment outputs exceed the funding amount");
 
     const uint64_t obscured = spec.commitment_number ^ (spec.holder_is_opener
                                                             ? CommitmentNumberObscurer(spec.holder.payment, spec.counterparty.payment)
@@ -196,7 +226,7 @@ CommitmentTx BuildCommitmentTx(const CommitmentSpec& spec) { return BuildCommitm
 
 CommitmentSpec MakeCommitmentSpec(const ChannelParams& params, Side holder, uint64_t commitment_number,
                                   const PubKey& holder_per_commitment_point, uint32_t feerate_per_kw,
-                                  uint64_t local_msat, uint64_t remote_msat, std::span<const Htlc> local_htlcs)
+                                  Msat local_msat, Msat remote_msat, std::span<const Htlc> local_htlcs)
 {
     const bool local_holds = holder == Side::LOCAL;
     const PartyParams& mine = local_holds ? params.local : params.remote;

@@ -6,6 +6,7 @@
 #include "primitives/script.h"
 #include "primitives/tx.h"
 #include "channel/keys.h"
+#include "util/amount.h"
 
 #include <cstdint>
 #include <optional>
@@ -15,9 +16,10 @@
 
 namespace sidebolt {
 
-//! A spec whose commitment transaction cannot be valid: more value out than the funding output
-//! holds (the opener cannot pay for the anchors), or no output at all. BOLT 2's fee and reserve
-//! rules keep a channel from ever reaching such a state.
+//! A spec whose commitment transaction cannot be valid: balances and HTLCs adding up to more than
+//! the funding amount, more value out than the funding output holds (the opener cannot pay for
+//! the anchors), more HTLCs than BOLT 2 allows, or no output at all. BOLT 2's balance, fee and
+//! reserve rules keep a channel from ever reaching such a state.
 class CommitmentError : public std::invalid_argument
 {
 public:
@@ -43,12 +45,16 @@ constexpr bool HasAnchors(CommitmentFormat format)
 constexpr bool HasStaticRemoteKey(CommitmentFormat format) { return format != CommitmentFormat::LEGACY; }
 constexpr bool HasZeroFeeHtlcTx(CommitmentFormat format) { return format == CommitmentFormat::ANCHORS; }
 
+//! BOLT 2: each side's max_accepted_htlcs "MUST be less than or equal to 483", so a commitment
+//! carries at most twice that. The bound also keeps every fee far below the int64_t range.
+inline constexpr size_t MAX_COMMITMENT_HTLCS = 2 * 483;
+
 //! Direction of an HTLC as seen by the holder of the commitment transaction.
 enum class HtlcDirection : uint8_t { OFFERED, RECEIVED };
 
 struct Htlc {
     HtlcDirection direction{HtlcDirection::OFFERED};
-    uint64_t amount_msat{0};
+    Msat amount_msat;
     Hash256 payment_hash{};
     uint32_t cltv_expiry{0};
 
@@ -63,7 +69,7 @@ struct Htlc {
 struct CommitmentSpec {
     CommitmentFormat format{CommitmentFormat::ANCHORS};
     OutPoint funding_outpoint;
-    uint64_t funding_sat{0};
+    Sat funding_sat;
     PubKey holder_funding_pubkey;
     PubKey counterparty_funding_pubkey;
     Basepoints holder;
@@ -72,13 +78,14 @@ struct CommitmentSpec {
     //! CSV delay on the holder's to_local and second-stage outputs (set by the counterparty).
     uint16_t to_self_delay{0};
     //! The holder's dust_limit_satoshis.
-    uint64_t dust_limit_sat{0};
+    Sat dust_limit_sat;
     uint32_t feerate_per_kw{0};
     uint64_t commitment_number{0};
     //! The holder's per_commitment_point for this commitment number.
     PubKey per_commitment_point;
-    uint64_t to_local_msat{0};
-    uint64_t to_remote_msat{0};
+    //! to_local + to_remote + every HTLC amount is at most the funding amount (BOLT 2 keeps it equal).
+    Msat to_local_msat;
+    Msat to_remote_msat;
     std::vector<Htlc> htlcs;
 };
 
@@ -98,12 +105,13 @@ struct CommitmentKeys {
 CommitmentKeys DeriveCommitmentKeys(const CommitmentSpec& spec);
 
 //! Fee of the holder's HTLC-timeout/HTLC-success transactions (zero with zero-fee HTLC txs).
-uint64_t HtlcTimeoutFee(CommitmentFormat format, uint32_t feerate_per_kw);
-uint64_t HtlcSuccessFee(CommitmentFormat format, uint32_t feerate_per_kw);
-//! BOLT 3 "Trimmed Outputs": the HTLC amount minus its second-stage fee is below the dust limit.
-bool IsTrimmed(const Htlc& htlc, CommitmentFormat format, uint32_t feerate_per_kw, uint64_t dust_limit_sat);
-//! Base commitment fee for the given number of untrimmed HTLCs.
-uint64_t CommitmentFee(CommitmentFormat format, uint32_t feerate_per_kw, size_t untrimmed_htlcs);
+Sat HtlcTimeoutFee(CommitmentFormat format, uint32_t feerate_per_kw);
+Sat HtlcSuccessFee(CommitmentFormat format, uint32_t feerate_per_kw);
+//! BOLT 3 "Trimmed Outputs": the HTLC amount minus its second-stage fee is below the dust limit
+//! (an amount below the fee is trimmed; any dust limit, however large, compares without wrapping).
+bool IsTrimmed(const Htlc& htlc, CommitmentFormat format, uint32_t feerate_per_kw, Sat dust_limit_sat);
+//! Base commitment fee for the given number of untrimmed HTLCs (AmountError past 2^64 sat).
+Sat CommitmentFee(CommitmentFormat format, uint32_t feerate_per_kw, size_t untrimmed_htlcs);
 //! Lower 48 bits of SHA256(opener payment_basepoint || acceptor payment_basepoint).
 uint64_t CommitmentNumberObscurer(const PubKey& opener_payment_basepoint, const PubKey& acceptor_payment_basepoint);
 
@@ -125,11 +133,11 @@ struct CommitmentTx {
     std::vector<CommitmentOutput> outputs;
     Script funding_script;
     //! The base fee of BOLT 3's formula (before trimmed amounts and rounding add to it).
-    uint64_t base_fee_sat{0};
+    Sat base_fee_sat;
     /**
-     * The opener's balance minus the base fee and both anchors, before flooring at zero.
-     * Negative means the opener cannot pay: BOLT 2 forbids such states, BOLT 3 floors the
-     * output at zero.
+     * The opener's balance minus the base fee and both anchors, before flooring at zero: the one
+     * signed amount, as it may be negative. Negative means the opener cannot pay: BOLT 2 forbids
+     * such states, BOLT 3 floors the output at zero.
      */
     int64_t opener_balance_after_fee_sat{0};
     //! Indices into CommitmentSpec::htlcs of the trimmed HTLCs.
@@ -143,7 +151,8 @@ struct CommitmentTx {
  * Builds the unsigned commitment transaction (BOLT 3 "Commitment Transaction Construction"),
  * outputs in BIP69 order with the cltv_expiry tie-break. The keys variant lets callers supply
  * keys that were derived (or given, as in the test vectors) elsewhere. Throws CommitmentError
- * for a spec that cannot give a valid transaction.
+ * for a spec that cannot give a valid transaction, including a funding amount above kMaxMoney
+ * and balances plus HTLCs exceeding the funding amount (checked in msat, before trimming).
  */
 CommitmentTx BuildCommitmentTx(const CommitmentSpec& spec, const CommitmentKeys& keys);
 CommitmentTx BuildCommitmentTx(const CommitmentSpec& spec);
@@ -155,7 +164,7 @@ constexpr Side Other(Side side) { return side == Side::LOCAL ? Side::REMOTE : Si
 struct PartyParams {
     PubKey funding_pubkey;
     Basepoints basepoints;
-    uint64_t dust_limit_sat{0};
+    Sat dust_limit_sat;
     //! The delay this party imposes on the *other* party's to_local output.
     uint16_t to_self_delay{0};
 };
@@ -164,7 +173,7 @@ struct PartyParams {
 struct ChannelParams {
     CommitmentFormat format{CommitmentFormat::ANCHORS};
     OutPoint funding_outpoint;
-    uint64_t funding_sat{0};
+    Sat funding_sat;
     PartyParams local;
     PartyParams remote;
     Side opener{Side::LOCAL};
@@ -176,7 +185,7 @@ struct ChannelParams {
  */
 CommitmentSpec MakeCommitmentSpec(const ChannelParams& params, Side holder, uint64_t commitment_number,
                                   const PubKey& holder_per_commitment_point, uint32_t feerate_per_kw,
-                                  uint64_t local_msat, uint64_t remote_msat, std::span<const Htlc> local_htlcs);
+                                  Msat local_msat, Msat remote_msat, std::span<const Htlc> local_htlcs);
 
 } // namespace sidebolt
 

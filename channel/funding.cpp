@@ -9,18 +9,18 @@ Bytes WitnessSignature(const EcdsaSignature& signature, uint8_t sighash_type)
     return out;
 }
 
-Hash256 FundingSigHash(const Transaction& tx, const Script& funding_script, int64_t funding_sat)
+Hash256 FundingSigHash(const Transaction& tx, const Script& funding_script, Sat funding_sat)
 {
-    return SignatureHashV0(tx, 0, funding_script.span(), funding_sat, SIGHASH_ALL);
+    return SignatureHashV0(tx, 0, funding_script.span(), ToTxValue(funding_sat), SIGHASH_ALL);
 }
 
-EcdsaSignature SignFundingInput(const Transaction& tx, const Script& funding_script, int64_t funding_sat,
+EcdsaSignature SignFundingInput(const Transaction& tx, const Script& funding_script, Sat funding_sat,
                                 const PrivKey& funding_key)
 {
     return funding_key.Sign(FundingSigHash(tx, funding_script, funding_sat));
 }
 
-bool VerifyFundingSignature(const Transaction& tx, const Script& funding_script, int64_t funding_sat,
+bool VerifyFundingSignature(const Transaction& tx, const Script& funding_script, Sat funding_sat,
                             const PubKey& funding_pubkey, const EcdsaSignature& signature)
 {
     return VerifyEcdsa(funding_pubkey, FundingSigHash(tx, funding_script, funding_sat), signature);

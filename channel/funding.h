@@ -6,6 +6,7 @@
 #include "primitives/script.h"
 #include "primitives/sighash.h"
 #include "primitives/tx.h"
+#include "util/amount.h"
 
 #include <cstdint>
 
@@ -15,10 +16,11 @@ namespace sidebolt {
 Bytes WitnessSignature(const EcdsaSignature& signature, uint8_t sighash_type = SIGHASH_ALL);
 
 //! BIP143 SIGHASH_ALL digest of input 0 of a commitment or closing tx spending the funding output.
-Hash256 FundingSigHash(const Transaction& tx, const Script& funding_script, int64_t funding_sat);
-EcdsaSignature SignFundingInput(const Transaction& tx, const Script& funding_script, int64_t funding_sat,
+//! Throws AmountError for a funding amount above kMaxMoney.
+Hash256 FundingSigHash(const Transaction& tx, const Script& funding_script, Sat funding_sat);
+EcdsaSignature SignFundingInput(const Transaction& tx, const Script& funding_script, Sat funding_sat,
                                 const PrivKey& funding_key);
-bool VerifyFundingSignature(const Transaction& tx, const Script& funding_script, int64_t funding_sat,
+bool VerifyFundingSignature(const Transaction& tx, const Script& funding_script, Sat funding_sat,
                             const PubKey& funding_pubkey, const EcdsaSignature& signature);
 
 /**

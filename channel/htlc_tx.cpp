@@ -2,6 +2,7 @@
 
 #include "channel/funding.h"
 #include "channel/scripts.h"
+#include "util/amount.h"
 
 #include <stdexcept>
 
@@ -17,10 +18,10 @@ HtlcTx BuildOne(const CommitmentTx& commitment, const Hash256& commitment_txid, 
     out.is_success = htlc.direction == HtlcDirection::RECEIVED;
     out.htlc_index = *output.htlc_index;
     out.commitment_output = output_index;
-    out.input_sat = commitment.tx.vout[output_index].value;
+    out.input_sat = SatFromTxValue(commitment.tx.vout[output_index].value);
     out.witness_script = output.witness_script;
 
-    const uint64_t fee = out.is_success ? HtlcSuccessFee(spec.format, spec.feerate_per_kw)
+    const Sat fee = out.is_success ? HtlcSuccessFee(spec.format, spec.feerate_per_kw)
                                         : HtlcTimeoutFee(spec.format, spec.feerate_per_kw);
     Transaction& tx = out.tx;
     tx.version = 2;
@@ -30,7 +31,7 @@ HtlcTx BuildOne(const CommitmentTx& commitment, const Hash256& commitment_txid, 
                           .script_sig = {},
                           .sequence = HasAnchors(spec.format) ? 1U : 0U,
                           .witness = {}});
-    tx.vout.push_back(TxOut{out.input_sat - static_cast<int64_t>(fee), output_script});
+    tx.vout.push_back(TxOut{ToTxValue(out.input_sat - fee), output_script});
     return out;
 }
 
@@ -72,7 +73,7 @@ std::vector<HtlcTx> BuildHtlcTxs(const CommitmentTx& commitment, const Commitmen
 
 Hash256 HtlcSigHash(const HtlcTx& htlc_tx, uint8_t sighash_type)
 {
-    return SignatureHashV0(htlc_tx.tx, 0, htlc_tx.witness_script.span(), htlc_tx.input_sat, sighash_type);
+    return SignatureHashV0(htlc_tx.tx, 0, htlc_tx.witness_script.span(), ToTxValue(htlc_tx.input_sat), sighash_type);
 }
 
 EcdsaSignature SignHtlcTx(const HtlcTx& htlc_tx, const PrivKey& htlc_key, uint8_t sighash_type)

@@ -7,6 +7,7 @@
 #include "primitives/sighash.h"
 #include "primitives/tx.h"
 #include "channel/commitment.h"
+#include "util/amount.h"
 
 #include <cstdint>
 #include <vector>
@@ -21,7 +22,7 @@ struct HtlcTx {
     size_t htlc_index{0};
     size_t commitment_output{0};
     //! Amount of the spent commitment output.
-    int64_t input_sat{0};
+    Sat input_sat;
     //! Witness script of the spent commitment output.
     Script witness_script;
 };
@@ -29,7 +30,8 @@ struct HtlcTx {
 /**
  * BOLT 3 "HTLC-Timeout and HTLC-Success Transactions": version 2, locktime cltv_expiry (timeout)
  * or 0 (success), sequence 0 (1 with anchors), one output paying the HTLC amount minus the
- * second-stage fee to the to_local-shaped script.
+ * second-stage fee to the to_local-shaped script. Throws AmountError if the output cannot pay
+ * that fee (never for an untrimmed HTLC of a commitment built from the same spec).
  */
 HtlcTx BuildHtlcTx(const CommitmentTx& commitment, const Hash256& commitment_txid, size_t output_index,
                    const CommitmentSpec& spec, const CommitmentKeys& keys);

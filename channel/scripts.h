@@ -4,13 +4,14 @@
 #include "primitives/hash.h"
 #include "primitives/key.h"
 #include "primitives/script.h"
+#include "util/amount.h"
 
 #include <cstdint>
 
 namespace sidebolt {
 
 //! BOLT 3 anchor outputs carry a fixed 330 satoshis, the P2WSH dust limit.
-inline constexpr int64_t ANCHOR_OUTPUT_SAT = 330;
+inline constexpr Sat ANCHOR_OUTPUT_SAT{330};
 //! After this many confirmations anyone may sweep an anchor with an empty signature.
 inline constexpr uint32_t ANCHOR_ANYONE_CSV = 16;
 

@@ -3,7 +3,9 @@
 #include "primitives/sighash.h"
 #include "channel/scripts.h"
 #include "channel/weights.h"
+#include "util/amount.h"
 
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
@@ -12,12 +14,12 @@ namespace {
 //! Sweeps signal replaceability so they can be fee-bumped.
 constexpr uint32_t SEQUENCE_RBF = 0xfffffffd;
 //! Bitcoin Core's DUST_RELAY_TX_FEE in sat/kvB.
-constexpr int64_t DUST_RELAY_FEE = 3000;
+constexpr uint64_t DUST_RELAY_FEE = 3000;
 
 //! One input of a sweep: its witness is `<sig or empty> extra... [witness_script]`.
 struct SpendInput {
     OutPoint outpoint;
-    int64_t amount_sat{0};
+    Sat amount_sat;
     uint32_t sequence{SEQUENCE_RBF};
     //! BIP143 scriptCode: the witness script, or the P2PKH script for P2WPKH.
     Script script_code;
@@ -32,7 +34,7 @@ std::optional<Transaction> BuildSweep(std::vector<SpendInput> inputs, const Swee
 {
     if (inputs.empty()) throw std::invalid_argument("sweep without inputs");
     std::vector<size_t> witness_sizes;
-    int64_t total = 0;
+    Sat total;
     Transaction tx;
     tx.version = 2;
     tx.locktime = locktime;
@@ -41,17 +43,18 @@ std::optional<Transaction> BuildSweep(std::vector<SpendInput> inputs, const Swee
         total += input.amount_sat;
         tx.vin.push_back(TxIn{.prevout = input.outpoint, .script_sig = {}, .sequence = input.sequence, .witness = {}});
     }
+    if (total > kMaxMoney) throw AmountError("sweep inputs exceed 21 million bitcoin");
     const size_t output_sizes[] = {target.script_pubkey.size()};
-    const auto fee = static_cast<int64_t>(FeeForWeight(target.feerate_per_kw, TransactionWeight(witness_sizes, output_sizes)));
-    const int64_t value = total - fee;
-    if (value < DustThreshold(target.script_pubkey) || value < 0) return std::nullopt;
-    tx.vout.push_back(TxOut{value, target.script_pubkey});
+    const Sat fee = FeeForWeight(target.feerate_per_kw, TransactionWeight(witness_sizes, output_sizes));
+    const std::optional<Sat> value = Sat::CheckedSub(total, fee);
+    if (!value || *value < DustThreshold(target.script_pubkey)) return std::nullopt;
+    tx.vout.push_back(TxOut{ToTxValue(*value), target.script_pubkey});
 
     const SigHashCache cache(tx);
     for (size_t i = 0; i < inputs.size(); ++i) {
         SpendInput& input = inputs[i];
         std::vector<Bytes>& witness = tx.vin[i].witness;
-        witness.push_back(input.key ? SignInputV0(*input.key, tx, i, input.script_code.span(), input.amount_sat,
+        witness.push_back(input.key ? SignInputV0(*input.key, tx, i, input.script_code.span(), ToTxValue(input.amount_sat),
                                                   SIGHASH_ALL, cache)
                                     : Bytes{});
         for (Bytes& item : input.extra_items) witness.push_back(std::move(item));
@@ -60,7 +63,7 @@ std::optional<Transaction> BuildSweep(std::vector<SpendInput> inputs, const Swee
     return tx;
 }
 
-SpendInput P2wpkhInput(const OutPoint& outpoint, int64_t amount_sat, const PrivKey& key, uint32_t sequence)
+SpendInput P2wpkhInput(const OutPoint& outpoint, Sat amount_sat, const PrivKey& key, uint32_t sequence)
 {
     const PubKey pubkey = key.GetPubKey();
     return SpendInput{.outpoint = outpoint,
@@ -97,17 +100,17 @@ std::optional<Transaction> BuildAnchorSweep(const OutPoint& anchor, const PubKey
 }
 } // namespace
 
-int64_t DustThreshold(ByteSpan script_pubkey)
+Sat DustThreshold(ByteSpan script_pubkey)
 {
-    if (!script_pubkey.empty() && script_pubkey[0] == OP_RETURN) return 0;
+    if (!script_pubkey.empty() && script_pubkey[0] == OP_RETURN) return Sat{};
     // Core's GetDustThreshold: the output plus the input spending it, at 3 sat/vB; a segwit
     // input counts 32 + 4 + 1 + 107/4 + 4 bytes, any other 32 + 4 + 1 + 107 + 4.
     const size_t output_size = 8 + CompactSizeLen(script_pubkey.size()) + script_pubkey.size();
     const size_t input_size = GetWitnessProgram(script_pubkey) ? 32 + 4 + 1 + 107 / 4 + 4 : 32 + 4 + 1 + 107 + 4;
-    return static_cast<int64_t>(output_size + input_size) * DUST_RELAY_FEE / 1000;
+    return Sat{(output_size + input_size) * DUST_RELAY_FEE / 1000};
 }
 
-std::optional<Transaction> BuildDelayedSweep(const OutPoint& outpoint, int64_t amount_sat, const Script& witness_script,
+std::optional<Transaction> BuildDelayedSweep(const OutPoint& outpoint, Sat amount_sat, const Script& witness_script,
                                              uint16_t to_self_delay, const PrivKey& delayed_key, const SweepTarget& target)
 {
     std::vector<SpendInput> inputs;
@@ -123,7 +126,7 @@ std::optional<Transaction> BuildDelayedSweep(const OutPoint& outpoint, int64_t a
     return BuildSweep(std::move(inputs), target, 0);
 }
 
-std::optional<Transaction> BuildToRemoteSweep(const OutPoint& outpoint, int64_t amount_sat, CommitmentFormat format,
+std::optional<Transaction> BuildToRemoteSweep(const OutPoint& outpoint, Sat amount_sat, CommitmentFormat format,
                                               const PrivKey& payment_key, const SweepTarget& target)
 {
     std::vector<SpendInput> inputs;

@@ -6,6 +6,7 @@
 #include "primitives/script.h"
 #include "primitives/tx.h"
 #include "channel/commitment.h"
+#include "util/amount.h"
 #include "util/bytes.h"
 
 #include <cstdint>
@@ -25,23 +26,24 @@ struct SweepTarget {
 
 //! Bitcoin Core's dust threshold for an output script at its default 3 sat/vB dust relay fee;
 //! zero for OP_RETURN outputs, which are unspendable.
-int64_t DustThreshold(ByteSpan script_pubkey);
+Sat DustThreshold(ByteSpan script_pubkey);
 
-//! Every sweep returns nullopt when the swept amount minus the fee would be dust.
+//! Every sweep returns nullopt when the swept amount minus the fee would be dust, and throws
+//! AmountError when its inputs add up to more than kMaxMoney (no real outputs do).
 
 /**
  * Spends a to_local-shaped output of the holder's own transactions after the CSV delay: the
  * to_local output of its commitment or the output of its HTLC-timeout/HTLC-success transaction.
  * Input sequence `to_self_delay`, witness `<local_delayedsig> <> <script>`.
  */
-std::optional<Transaction> BuildDelayedSweep(const OutPoint& outpoint, int64_t amount_sat, const Script& witness_script,
+std::optional<Transaction> BuildDelayedSweep(const OutPoint& outpoint, Sat amount_sat, const Script& witness_script,
                                              uint16_t to_self_delay, const PrivKey& delayed_key, const SweepTarget& target);
 
 /**
  * Claims our to_remote output on the counterparty's commitment: P2WPKH, or with anchors the
  * CSV-1 P2WSH `<remotepubkey> OP_CHECKSIGVERIFY 1 OP_CSV` (input sequence 1).
  */
-std::optional<Transaction> BuildToRemoteSweep(const OutPoint& outpoint, int64_t amount_sat, CommitmentFormat format,
+std::optional<Transaction> BuildToRemoteSweep(const OutPoint& outpoint, Sat amount_sat, CommitmentFormat format,
                                               const PrivKey& payment_key, const SweepTarget& target);
 
 enum class RevokedOutputKind : uint8_t {
@@ -56,7 +58,7 @@ enum class RevokedOutputKind : uint8_t {
 
 struct RevokedOutput {
     OutPoint outpoint;
-    int64_t amount_sat{0};
+    Sat amount_sat;
     RevokedOutputKind kind{RevokedOutputKind::TO_LOCAL};
     Script witness_script;
 };
@@ -68,7 +70,7 @@ std::optional<Transaction> BuildPenaltyTx(std::span<const RevokedOutput> outputs
 //! An HTLC output of the counterparty's commitment transaction.
 struct RemoteHtlcOutput {
     OutPoint outpoint;
-    int64_t amount_sat{0};
+    Sat amount_sat;
     Script witness_script;
     uint32_t cltv_expiry{0};
 };
@@ -92,7 +94,7 @@ std::optional<Transaction> BuildHtlcTimeoutClaim(const RemoteHtlcOutput& htlc, C
 //! A P2WPKH wallet output adding fee to a CPFP spend.
 struct WalletInput {
     OutPoint outpoint;
-    int64_t amount_sat{0};
+    Sat amount_sat;
     PrivKey key;
 };
 

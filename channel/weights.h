@@ -1,6 +1,8 @@
 #ifndef SIDEBOLT_CHANNEL_WEIGHTS_H
 #define SIDEBOLT_CHANNEL_WEIGHTS_H
 
+#include "util/amount.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
@@ -29,8 +31,12 @@ inline constexpr size_t MAX_SIGNATURE_SIZE = 73;
 inline constexpr size_t PUBKEY_SIZE = 33;
 inline constexpr size_t PREIMAGE_SIZE = 32;
 
-//! fee = feerate_per_kw * weight / 1000, rounded down (BOLT 3 "Fee Calculation").
-constexpr uint64_t FeeForWeight(uint32_t feerate_per_kw, uint64_t weight) { return feerate_per_kw * weight / 1000; }
+//! fee = feerate_per_kw * weight / 1000, rounded down (BOLT 3 "Fee Calculation"). The product is
+//! checked: AmountError past 2^64 instead of a wrapped, tiny fee.
+constexpr Sat FeeForWeight(uint32_t feerate_per_kw, uint64_t weight)
+{
+    return Sat{(Sat{feerate_per_kw} * weight).value() / 1000};
+}
 
 //! Serialized size of one input's witness whose stack items have the given sizes.
 size_t WitnessSize(std::initializer_list<size_t> item_sizes);

@@ -5,7 +5,7 @@ function(sidebolt_warnings target)
 endfunction()
 
 # sidebolt_library(name SOURCES ... DEPS ...): a static library rooted at the project root so
-# includes read like "chain/tx.h".
+# includes read like "primitives/tx.h".
 function(sidebolt_library name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
   add_library(${name} STATIC ${ARG_SOURCES})

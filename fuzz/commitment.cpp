@@ -1,14 +1,16 @@
 // Builds commitment and HTLC transactions from random channel states, from both parties'
 // points of view. It must never crash; whenever a transaction is built, both views agree, value
 // is conserved, no output is dust, outputs are in BIP69 order and every HTLC is either trimmed
-// or has exactly one output.
+// or has exactly one output. Dust limits are sometimes near 2^64, as a hostile peer may send.
 #include "channel/commitment.h"
 #include "channel/htlc_tx.h"
+#include "util/amount.h"
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <optional>
 
 using namespace sidebolt;
@@ -45,7 +47,13 @@ PubKey KeyFor(uint8_t tag)
     return PrivKey::FromBytes(secret)->GetPubKey();
 }
 
-PartyParams Party(uint8_t base, uint64_t dust, uint16_t delay)
+//! Two input bytes: mostly an ordinary dust limit, 1 in 256 within 2^8 of the largest amount.
+Sat DustLimit(uint64_t raw)
+{
+    return raw >= 0xff00 ? Sat{std::numeric_limits<uint64_t>::max() - (raw & 0xff)} : Sat{raw};
+}
+
+PartyParams Party(uint8_t base, Sat dust, uint16_t delay)
 {
     return PartyParams{.funding_pubkey = KeyFor(base),
                        .basepoints = {KeyFor(base + 1), KeyFor(base + 2), KeyFor(base + 3), KeyFor(base + 4)},
@@ -65,14 +73,14 @@ std::optional<CommitmentTx> TryBuild(const CommitmentSpec& spec)
 void CheckInvariants(const CommitmentSpec& spec, const CommitmentTx& built)
 {
     Require(built.tx.vout.size() == built.outputs.size());
-    int64_t total = 0;
+    Sat total;
     size_t htlc_outputs = 0;
     for (size_t i = 0; i < built.tx.vout.size(); ++i) {
         const TxOut& out = built.tx.vout[i];
-        total += out.value;
+        total += SatFromTxValue(out.value);
         const auto kind = built.outputs[i].kind;
         const bool anchor = kind == CommitmentOutputKind::LOCAL_ANCHOR || kind == CommitmentOutputKind::REMOTE_ANCHOR;
-        Require(anchor ? out.value == 330 : out.value >= static_cast<int64_t>(spec.dust_limit_sat));
+        Require(anchor ? out.value == 330 : SatFromTxValue(out.value) >= spec.dust_limit_sat);
         if (i > 0) {
             const TxOut& prev = built.tx.vout[i - 1];
             Require(prev.value < out.value || (prev.value == out.value && prev.script_pubkey <= out.script_pubkey));
@@ -82,7 +90,7 @@ void CheckInvariants(const CommitmentSpec& spec, const CommitmentTx& built)
             Require(built.OutputOfHtlc(*built.outputs[i].htlc_index) == i);
         }
     }
-    Require(total <= static_cast<int64_t>(spec.funding_sat));
+    Require(total <= spec.funding_sat);
     Require(htlc_outputs + built.trimmed_htlcs.size() == spec.htlcs.size());
     for (const size_t trimmed : built.trimmed_htlcs) {
         Require(IsTrimmed(spec.htlcs[trimmed], spec.format, spec.feerate_per_kw, spec.dust_limit_sat));
@@ -94,19 +102,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 {
     Reader in(data, size);
     const auto format = static_cast<CommitmentFormat>(in.Next(1) % 4);
-    const uint64_t funding_sat = in.Next(4) % 21'000'001;
-    const PartyParams a = Party(10, in.Next(2), static_cast<uint16_t>(in.Next(2)));
-    const PartyParams b = Party(20, in.Next(2), static_cast<uint16_t>(in.Next(2)));
+    const Sat funding_sat{in.Next(4) % 21'000'001};
+    const PartyParams a = Party(10, DustLimit(in.Next(2)), static_cast<uint16_t>(in.Next(2)));
+    const PartyParams b = Party(20, DustLimit(in.Next(2)), static_cast<uint16_t>(in.Next(2)));
     const Side opener = in.Next(1) % 2 ? Side::LOCAL : Side::REMOTE;
     const ChannelParams alice{format, OutPoint{{}, static_cast<uint32_t>(in.Next(1))}, funding_sat, a, b, opener};
     const ChannelParams bob{format, alice.funding_outpoint, funding_sat, b, a, Other(opener)};
     const auto feerate = static_cast<uint32_t>(in.Next(3));
     const uint64_t commitment_number = in.Next(6);
 
-    uint64_t remaining = funding_sat * 1000;
+    Msat remaining = ToMsat(funding_sat);
     std::vector<Htlc> htlcs;
     while (!in.Empty() && htlcs.size() < 483) {
-        const uint64_t amount = std::min(remaining, in.Next(4) * 7);
+        const Msat amount = std::min(remaining, Msat{in.Next(4) * 7});
         remaining -= amount;
         const uint8_t flags = static_cast<uint8_t>(in.Next(1));
         Hash256 hash{};
@@ -114,8 +122,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         htlcs.push_back({flags & 1 ? HtlcDirection::OFFERED : HtlcDirection::RECEIVED, amount, hash,
                          static_cast<uint32_t>(in.Next(2))});
     }
-    const uint64_t alice_msat = remaining / 3;
-    const uint64_t bob_msat = remaining - alice_msat;
+    const Msat alice_msat{remaining.value() / 3};
+    const Msat bob_msat = remaining - alice_msat;
     std::vector<Htlc> mirrored = htlcs;
     for (Htlc& h : mirrored) h.direction = h.direction == HtlcDirection::OFFERED ? HtlcDirection::RECEIVED : HtlcDirection::OFFERED;
 
@@ -134,7 +142,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         const std::vector<HtlcTx> second_stage = BuildHtlcTxs(*built, from_alice, DeriveCommitmentKeys(from_alice));
         Require(second_stage.size() + built->trimmed_htlcs.size() == htlcs.size());
         for (const HtlcTx& htlc_tx : second_stage) {
-            Require(htlc_tx.tx.vout[0].value >= 0 && htlc_tx.tx.vout[0].value <= htlc_tx.input_sat);
+            Require(htlc_tx.tx.vout[0].value >= 0 && SatFromTxValue(htlc_tx.tx.vout[0].value) <= htlc_tx.input_sat);
         }
     }
     return 0;

@@ -44,7 +44,7 @@ std::vector<VectorHtlc> AllHtlcs()
     for (const auto& h : Vectors()["htlcs"]) {
         const Hash256 preimage = Hash256FromHex(Str(h["payment_preimage"]));
         out.push_back({Htlc{.direction = Str(h["direction"]) == "offered" ? HtlcDirection::OFFERED : HtlcDirection::RECEIVED,
-                            .amount_msat = h["amount_msat"].get<uint64_t>(),
+                            .amount_msat = Msat{h["amount_msat"].get<uint64_t>()},
                             .payment_hash = Sha256(preimage),
                             .cltv_expiry = h["cltv_expiry"].get<uint32_t>()},
                        preimage, h["id"].get<uint64_t>()});
@@ -65,7 +65,7 @@ CommitmentSpec BaseSpec(CommitmentFormat format)
     return CommitmentSpec{
         .format = format,
         .funding_outpoint = OutPoint{*funding_txid, params["funding_output_index"].get<uint32_t>()},
-        .funding_sat = params["funding_amount_satoshi"].get<uint64_t>(),
+        .funding_sat = Sat{params["funding_amount_satoshi"].get<uint64_t>()},
         .holder_funding_pubkey = PubFromHex(KeyHex("local_funding_pubkey")),
         .counterparty_funding_pubkey = PubFromHex(KeyHex("remote_funding_pubkey")),
         // The holder's revocation basepoint and the counterparty's delayed basepoint do not
@@ -74,12 +74,12 @@ CommitmentSpec BaseSpec(CommitmentFormat format)
         .counterparty = Basepoints{remote_revocation, remote_payment, remote_payment, remote_payment},
         .holder_is_opener = true,
         .to_self_delay = params["local_delay"].get<uint16_t>(),
-        .dust_limit_sat = params["local_dust_limit_satoshi"].get<uint64_t>(),
+        .dust_limit_sat = Sat{params["local_dust_limit_satoshi"].get<uint64_t>()},
         .feerate_per_kw = 0,
         .commitment_number = params["commitment_number"].get<uint64_t>(),
         .per_commitment_point = PubFromHex(KeyHex("local_per_commitment_point")),
-        .to_local_msat = 0,
-        .to_remote_msat = 0,
+        .to_local_msat = Msat{},
+        .to_remote_msat = Msat{},
         .htlcs = {},
     };
 }
@@ -121,10 +121,10 @@ TEST_CASE("BOLT 3 commitment and HTLC transaction vectors")
             CAPTURE(Str(group["format"]));
             CAPTURE(Str(vector["name"]));
             CommitmentSpec spec = BaseSpec(format);
-            spec.to_local_msat = vector["to_local_msat"].get<uint64_t>();
-            spec.to_remote_msat = vector["to_remote_msat"].get<uint64_t>();
+            spec.to_local_msat = Msat{vector["to_local_msat"].get<uint64_t>()};
+            spec.to_remote_msat = Msat{vector["to_remote_msat"].get<uint64_t>()};
             spec.feerate_per_kw = vector["feerate_per_kw"].get<uint32_t>();
-            spec.dust_limit_sat = vector["dust_limit_satoshis"].get<uint64_t>();
+            spec.dust_limit_sat = Sat{vector["dust_limit_satoshis"].get<uint64_t>()};
             std::vector<const VectorHtlc*> used;
             for (const auto& id : vector["htlcs"]) {
                 used.push_back(&all_htlcs.at(id.get<size_t>()));
@@ -133,14 +133,14 @@ TEST_CASE("BOLT 3 commitment and HTLC transaction vectors")
 
             const CommitmentKeys keys = DeriveCommitmentKeys(spec);
             CommitmentTx commitment = BuildCommitmentTx(spec, keys);
-            const auto funding_sat = static_cast<int64_t>(spec.funding_sat);
+            const Sat funding_sat = spec.funding_sat;
             const EcdsaSignature local_sig = SignFundingInput(commitment.tx, commitment.funding_script, funding_sat, local_funding);
             const EcdsaSignature remote_sig = SignFundingInput(commitment.tx, commitment.funding_script, funding_sat, remote_funding);
             CHECK(VerifyFundingSignature(commitment.tx, commitment.funding_script, funding_sat, keys.remote_funding, remote_sig));
             SetFundingWitness(commitment.tx, commitment.funding_script, keys.local_funding, local_sig, keys.remote_funding,
                               remote_sig);
             CHECK(TxHex(commitment.tx) == Str(vector["commit_tx"]));
-            const TxOut funding_output{funding_sat, P2wshScript(commitment.funding_script).Data()};
+            const TxOut funding_output{ToTxValue(funding_sat), P2wshScript(commitment.funding_script).Data()};
             CHECK(VerifyInput(commitment.tx, 0, funding_output) == ScriptError::OK);
             ++commitments;
 

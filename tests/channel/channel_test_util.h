@@ -5,6 +5,7 @@
 #include "tests/support/interpreter.h"
 #include "primitives/key.h"
 #include "primitives/tx.h"
+#include "util/amount.h"
 #include "util/hex.h"
 
 #include <doctest/doctest.h>
@@ -55,6 +56,11 @@ inline ScriptError VerifyInput(const Transaction& tx, size_t input, const TxOut&
 }
 
 } // namespace sidebolt::test
+
+template <typename Tag>
+struct doctest::StringMaker<sidebolt::Amount<Tag>> {
+    static doctest::String convert(sidebolt::Amount<Tag> amount) { return amount.ToString().c_str(); }
+};
 
 template <>
 struct doctest::StringMaker<sidebolt::ScriptError> {

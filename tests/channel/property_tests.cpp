@@ -14,7 +14,7 @@ using namespace sidebolt;
 using namespace sidebolt::test;
 
 namespace {
-PartyParams Party(const std::string& name, uint64_t dust, uint16_t delay)
+PartyParams Party(const std::string& name, Sat dust, uint16_t delay)
 {
     return PartyParams{.funding_pubkey = NamedKey(name + " funding").GetPubKey(),
                        .basepoints = {NamedKey(name + " revocation").GetPubKey(), NamedKey(name + " payment").GetPubKey(),
@@ -27,8 +27,8 @@ struct RandomState {
     ChannelParams alice;
     ChannelParams bob;
     uint32_t feerate;
-    uint64_t alice_msat;
-    uint64_t bob_msat;
+    Msat alice_msat;
+    Msat bob_msat;
     std::vector<Htlc> alice_htlcs;
     uint64_t commitment_number;
     PubKey alice_point;
@@ -38,9 +38,9 @@ RandomState MakeState(std::mt19937_64& rng)
 {
     auto uniform = [&](uint64_t lo, uint64_t hi) { return std::uniform_int_distribution<uint64_t>(lo, hi)(rng); };
     const CommitmentFormat format = static_cast<CommitmentFormat>(uniform(0, 3));
-    const uint64_t funding_sat = uniform(50'000, 20'000'000);
-    const PartyParams a = Party("alice", uniform(354, 3000), static_cast<uint16_t>(uniform(6, 2016)));
-    const PartyParams b = Party("bob", uniform(354, 3000), static_cast<uint16_t>(uniform(6, 2016)));
+    const Sat funding_sat{uniform(50'000, 20'000'000)};
+    const PartyParams a = Party("alice", Sat{uniform(354, 3000)}, static_cast<uint16_t>(uniform(6, 2016)));
+    const PartyParams b = Party("bob", Sat{uniform(354, 3000)}, static_cast<uint16_t>(uniform(6, 2016)));
     const OutPoint funding{Sha256(Bytes{static_cast<uint8_t>(uniform(0, 255))}), static_cast<uint32_t>(uniform(0, 3))};
     const Side opener = uniform(0, 1) ? Side::LOCAL : Side::REMOTE;
     ChannelParams alice{format, funding, funding_sat, a, b, opener};
@@ -49,19 +49,19 @@ RandomState MakeState(std::mt19937_64& rng)
     // Mostly ordinary feerates, sometimes extreme ones that eat the opener's balance.
     const uint32_t feerate = uniform(0, 9) ? static_cast<uint32_t>(uniform(253, 50'000))
                                            : static_cast<uint32_t>(uniform(50'000, 5'000'000));
-    uint64_t remaining_msat = funding_sat * 1000;
+    Msat remaining_msat = ToMsat(funding_sat);
     std::vector<Htlc> htlcs;
     const size_t count = uniform(0, 9) ? uniform(0, 30) : uniform(400, 483);
-    for (size_t i = 0; i < count && remaining_msat > 0; ++i) {
+    for (size_t i = 0; i < count && remaining_msat > Msat{}; ++i) {
         // Around the trimming thresholds as often as far above them.
-        const uint64_t amount = std::min(remaining_msat, uniform(0, 1) ? uniform(1, 25'000'000) : uniform(1, 200'000'000));
+        const Msat amount = std::min(remaining_msat, Msat{uniform(0, 1) ? uniform(1, 25'000'000) : uniform(1, 200'000'000)});
         remaining_msat -= amount;
         htlcs.push_back(Htlc{.direction = uniform(0, 1) ? HtlcDirection::OFFERED : HtlcDirection::RECEIVED,
                              .amount_msat = amount,
                              .payment_hash = Sha256(Bytes{static_cast<uint8_t>(uniform(0, 3))}), // duplicates on purpose
                              .cltv_expiry = static_cast<uint32_t>(uniform(100, 110))});
     }
-    const uint64_t alice_msat = uniform(0, remaining_msat);
+    const Msat alice_msat{uniform(0, remaining_msat.value())};
     return RandomState{alice, bob, feerate, alice_msat, remaining_msat - alice_msat, htlcs,
                        uniform(0, (uint64_t{1} << 48) - 1), NamedKey("point " + std::to_string(uniform(0, 1000))).GetPubKey()};
 }
@@ -114,14 +114,15 @@ TEST_CASE("random channel states: both sides agree and the BOLT 3 rules hold")
                 // Only a state BOLT 2 forbids has no valid transaction: the opener cannot pay the
                 // anchors, or nothing is left above dust.
                 const uint64_t opener_sat =
-                    (from_alice.holder_is_opener ? from_alice.to_local_msat : from_alice.to_remote_msat) / 1000;
+                    (from_alice.holder_is_opener ? from_alice.to_local_msat : from_alice.to_remote_msat).value() / 1000;
                 const uint64_t other_sat =
-                    (from_alice.holder_is_opener ? from_alice.to_remote_msat : from_alice.to_local_msat) / 1000;
+                    (from_alice.holder_is_opener ? from_alice.to_remote_msat : from_alice.to_local_msat).value() / 1000;
+                const uint64_t dust = from_alice.dust_limit_sat.value();
                 const bool all_trimmed = std::all_of(from_alice.htlcs.begin(), from_alice.htlcs.end(), [&](const Htlc& h) {
-                    return h.amount_msat / 1000 <
-                           from_alice.dust_limit_sat + from_alice.feerate_per_kw * SecondStageWeight(from_alice.format, h.direction) / 1000;
+                    return h.amount_msat.value() / 1000 <
+                           dust + from_alice.feerate_per_kw * SecondStageWeight(from_alice.format, h.direction) / 1000;
                 });
-                const bool empty = all_trimmed && other_sat < from_alice.dust_limit_sat && opener_sat < from_alice.dust_limit_sat;
+                const bool empty = all_trimmed && other_sat < dust && opener_sat < dust;
                 CHECK(((HasAnchors(from_alice.format) && opener_sat < 660) || empty));
                 ++unbuildable;
                 continue;
@@ -140,17 +141,17 @@ TEST_CASE("random channel states: both sides agree and the BOLT 3 rules hold")
             for (size_t i = 0; i < spec.htlcs.size(); ++i) {
                 const Htlc& h = spec.htlcs[i];
                 const uint64_t fee = spec.feerate_per_kw * SecondStageWeight(format, h.direction) / 1000;
-                const bool trimmed = h.amount_msat / 1000 < spec.dust_limit_sat + fee;
+                const bool trimmed = h.amount_msat.value() / 1000 < spec.dust_limit_sat.value() + fee;
                 CHECK(trimmed == std::binary_search(a.trimmed_htlcs.begin(), a.trimmed_htlcs.end(), i));
                 CHECK(trimmed != a.OutputOfHtlc(i).has_value());
                 untrimmed += !trimmed;
             }
             // Base fee and who pays it.
             const uint64_t weight = (anchors ? 1124 : 724) + 172 * untrimmed;
-            CHECK(a.base_fee_sat == spec.feerate_per_kw * weight / 1000);
-            const uint64_t opener_msat = spec.holder_is_opener ? spec.to_local_msat : spec.to_remote_msat;
+            CHECK(a.base_fee_sat.value() == spec.feerate_per_kw * weight / 1000);
+            const uint64_t opener_msat = (spec.holder_is_opener ? spec.to_local_msat : spec.to_remote_msat).value();
             CHECK(a.opener_balance_after_fee_sat ==
-                  static_cast<int64_t>(opener_msat / 1000) - static_cast<int64_t>(a.base_fee_sat) - (anchors ? 660 : 0));
+                  static_cast<int64_t>(opener_msat / 1000) - static_cast<int64_t>(a.base_fee_sat.value()) - (anchors ? 660 : 0));
 
             int64_t total_out = 0;
             size_t main_outputs = 0, anchor_outputs = 0;
@@ -168,17 +169,17 @@ TEST_CASE("random channel states: both sides agree and the BOLT 3 rules hold")
                     continue;
                 }
                 // No output below the holder's dust limit.
-                CHECK(out.value >= static_cast<int64_t>(spec.dust_limit_sat));
+                CHECK(out.value >= static_cast<int64_t>(spec.dust_limit_sat.value()));
                 if (info.kind == CommitmentOutputKind::TO_LOCAL || info.kind == CommitmentOutputKind::TO_REMOTE) ++main_outputs;
                 if (!info.witness_script.empty()) CHECK(out.script_pubkey == P2wshScript(info.witness_script).Data());
             }
             CHECK(a.tx.vout.size() == untrimmed + main_outputs + anchor_outputs);
             // The fee never takes more than the channel: with an unaffordable fee the opener's output
             // is simply gone (BOLT 3 floors it at zero; BOLT 2 forbids reaching such a state).
-            const int64_t actual_fee = static_cast<int64_t>(spec.funding_sat) - total_out;
+            const int64_t actual_fee = static_cast<int64_t>(spec.funding_sat.value()) - total_out;
             CHECK(actual_fee >= 0);
             if (a.opener_balance_after_fee_sat >= 0) {
-                CHECK(actual_fee >= static_cast<int64_t>(a.base_fee_sat));
+                CHECK(actual_fee >= static_cast<int64_t>(a.base_fee_sat.value()));
             } else {
                 const auto opener_kind = spec.holder_is_opener ? CommitmentOutputKind::TO_LOCAL : CommitmentOutputKind::TO_REMOTE;
                 CHECK(std::none_of(a.outputs.begin(), a.outputs.end(), [&](const auto& o) { return o.kind == opener_kind; }));

@@ -12,8 +12,11 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdint>
+
 using namespace sidebolt;
 using namespace sidebolt::test;
+using namespace sidebolt::amount_literals;
 
 namespace {
 struct PartySecrets {
@@ -51,7 +54,7 @@ struct Scenario {
     explicit Scenario(CommitmentFormat f)
         : format(f), spec(MakeSpec()), keys(DeriveCommitmentKeys(spec)), commitment(BuildCommitmentTx(spec, keys))
     {
-        const auto funding_sat = static_cast<int64_t>(spec.funding_sat);
+        const Sat funding_sat = spec.funding_sat;
         SetFundingWitness(commitment.tx, commitment.funding_script, keys.local_funding,
                           SignFundingInput(commitment.tx, commitment.funding_script, funding_sat, alice.funding),
                           keys.remote_funding,
@@ -76,22 +79,22 @@ struct Scenario {
         CommitmentSpec s{
             .format = format,
             .funding_outpoint = OutPoint{Sha256(Bytes{1, 2, 3}), 1},
-            .funding_sat = 2'000'000,
+            .funding_sat = 2'000'000_sat,
             .holder_funding_pubkey = alice.funding.GetPubKey(),
             .counterparty_funding_pubkey = bob.funding.GetPubKey(),
             .holder = alice.Points(),
             .counterparty = bob.Points(),
             .holder_is_opener = true,
             .to_self_delay = 144,
-            .dust_limit_sat = 546,
+            .dust_limit_sat = 546_sat,
             .feerate_per_kw = 2500,
             .commitment_number = 7,
             .per_commitment_point = per_commitment_secret.GetPubKey(),
-            .to_local_msat = 1'200'000'000,
-            .to_remote_msat = 700'000'000,
+            .to_local_msat = 1'200'000'000_msat,
+            .to_remote_msat = 700'000'000_msat,
             .htlcs = {},
         };
-        const uint64_t amounts[] = {20'000'000, 30'000'000, 25'000'000, 25'000'000};
+        const Msat amounts[] = {20'000'000_msat, 30'000'000_msat, 25'000'000_msat, 25'000'000_msat};
         for (int i = 0; i < 4; ++i) {
             s.htlcs.push_back(Htlc{.direction = i % 2 ? HtlcDirection::RECEIVED : HtlcDirection::OFFERED,
                                    .amount_msat = amounts[i],
@@ -139,7 +142,7 @@ TEST_CASE("holder's delayed sweeps: to_local and second-stage outputs after to_s
         const PrivKey delayed_key = DerivePrivKey(s.alice.delayed_payment, s.spec.per_commitment_point);
         const size_t to_local = s.OutputOf(CommitmentOutputKind::TO_LOCAL);
         const Script& script = s.commitment.outputs[to_local].witness_script;
-        const auto sweep = BuildDelayedSweep(s.Out(to_local), s.commitment.tx.vout[to_local].value, script,
+        const auto sweep = BuildDelayedSweep(s.Out(to_local), SatFromTxValue(s.commitment.tx.vout[to_local].value), script,
                                              s.spec.to_self_delay, delayed_key, s.target);
         REQUIRE(sweep);
         CHECK(sweep->vin[0].sequence == 144);
@@ -153,7 +156,7 @@ TEST_CASE("holder's delayed sweeps: to_local and second-stage outputs after to_s
         for (const HtlcTx& htlc_tx : s.htlc_txs) {
             CHECK(VerifyInput(htlc_tx.tx, 0, s.commitment.tx.vout[htlc_tx.commitment_output]) == ScriptError::OK);
             const Script second_stage = ToLocalScript(s.keys.revocation, s.spec.to_self_delay, s.keys.local_delayed);
-            const auto claim = BuildDelayedSweep({htlc_tx.tx.GetTxid(), 0}, htlc_tx.tx.vout[0].value, second_stage,
+            const auto claim = BuildDelayedSweep({htlc_tx.tx.GetTxid(), 0}, SatFromTxValue(htlc_tx.tx.vout[0].value), second_stage,
                                                  s.spec.to_self_delay, delayed_key, s.target);
             REQUIRE(claim);
             CheckSpends(*claim, {htlc_tx.tx.vout[0]}, {DelayedSweepWitnessSize(second_stage.size())});
@@ -184,7 +187,7 @@ TEST_CASE("penalty transactions: each revoked output alone, and all batched in o
             } else {
                 continue;
             }
-            revoked.push_back({s.Out(i), s.commitment.tx.vout[i].value, kind, out.witness_script});
+            revoked.push_back({s.Out(i), SatFromTxValue(s.commitment.tx.vout[i].value), kind, out.witness_script});
             spent.push_back(s.commitment.tx.vout[i]);
             witness_sizes.push_back(kind == RevokedOutputKind::TO_LOCAL ? RevokedDelayedWitnessSize(out.witness_script.size())
                                                                         : RevokedHtlcWitnessSize(out.witness_script.size()));
@@ -192,7 +195,7 @@ TEST_CASE("penalty transactions: each revoked output alone, and all batched in o
         // Revoked second-stage outputs, had Alice already published her HTLC transactions.
         const Script second_stage = ToLocalScript(s.keys.revocation, s.spec.to_self_delay, s.keys.local_delayed);
         for (const HtlcTx& htlc_tx : s.htlc_txs) {
-            revoked.push_back({{htlc_tx.tx.GetTxid(), 0}, htlc_tx.tx.vout[0].value, RevokedOutputKind::SECOND_STAGE, second_stage});
+            revoked.push_back({{htlc_tx.tx.GetTxid(), 0}, SatFromTxValue(htlc_tx.tx.vout[0].value), RevokedOutputKind::SECOND_STAGE, second_stage});
             spent.push_back(htlc_tx.tx.vout[0]);
             witness_sizes.push_back(RevokedDelayedWitnessSize(second_stage.size()));
         }
@@ -221,7 +224,7 @@ TEST_CASE("counterparty claims: to_remote, HTLCs by preimage and after timeout")
         // Bob's payment key: his basepoint secret with static_remotekey, else tweaked.
         const PrivKey payment_key = HasStaticRemoteKey(format) ? s.bob.payment : DerivePrivKey(s.bob.payment, point);
         const size_t to_remote = s.OutputOf(CommitmentOutputKind::TO_REMOTE);
-        const auto sweep = BuildToRemoteSweep(s.Out(to_remote), s.commitment.tx.vout[to_remote].value, format, payment_key, s.target);
+        const auto sweep = BuildToRemoteSweep(s.Out(to_remote), SatFromTxValue(s.commitment.tx.vout[to_remote].value), format, payment_key, s.target);
         REQUIRE(sweep);
         const size_t to_remote_witness = HasAnchors(format)
                                              ? SingleSigWitnessSize(s.commitment.outputs[to_remote].witness_script.size())
@@ -239,7 +242,7 @@ TEST_CASE("counterparty claims: to_remote, HTLCs by preimage and after timeout")
             const CommitmentOutput& out = s.commitment.outputs[i];
             if (!out.htlc_index) continue;
             const Htlc& htlc = s.spec.htlcs[*out.htlc_index];
-            const RemoteHtlcOutput remote_htlc{s.Out(i), s.commitment.tx.vout[i].value, out.witness_script, htlc.cltv_expiry};
+            const RemoteHtlcOutput remote_htlc{s.Out(i), SatFromTxValue(s.commitment.tx.vout[i].value), out.witness_script, htlc.cltv_expiry};
             if (out.kind == CommitmentOutputKind::OFFERED_HTLC) {
                 // Alice offered it: Bob takes it with the preimage.
                 const auto claim = BuildHtlcPreimageClaim(remote_htlc, format, bob_htlc,
@@ -267,7 +270,7 @@ TEST_CASE("anchor spends: with the funding key, and by anyone after 16 blocks")
 {
     Scenario s(CommitmentFormat::ANCHORS);
     const PrivKey wallet_key = NamedKey("fee wallet");
-    const WalletInput fee_input{.outpoint = {Sha256(Bytes{9}), 0}, .amount_sat = 50'000, .key = wallet_key};
+    const WalletInput fee_input{.outpoint = {Sha256(Bytes{9}), 0}, .amount_sat = 50'000_sat, .key = wallet_key};
     const TxOut fee_output{50'000, P2wpkhScript(wallet_key.GetPubKey()).Data()};
     const size_t local_anchor = s.OutputOf(CommitmentOutputKind::LOCAL_ANCHOR);
     const TxOut& anchor_output = s.commitment.tx.vout[local_anchor];
@@ -294,13 +297,29 @@ TEST_CASE("sweeps refuse to create dust outputs")
     const size_t to_local = s.OutputOf(CommitmentOutputKind::TO_LOCAL);
     const PrivKey delayed_key = DerivePrivKey(s.alice.delayed_payment, s.spec.per_commitment_point);
     const Script& script = s.commitment.outputs[to_local].witness_script;
-    CHECK(!BuildDelayedSweep(s.Out(to_local), 500, script, 144, delayed_key, s.target));
-    CHECK(BuildDelayedSweep(s.Out(to_local), 5000, script, 144, delayed_key, s.target));
-    CHECK(DustThreshold(P2wpkhScript(NamedKey("x").GetPubKey()).Data()) == 294);
-    CHECK(DustThreshold(P2wshScript(Script{}.Op(OP_TRUE)).Data()) == 330);
-    CHECK(DustThreshold(P2pkhScript(NamedKey("x").GetPubKey()).Data()) == 546);
-    CHECK(DustThreshold(P2shScript(Script{}.Op(OP_TRUE)).Data()) == 540);
-    CHECK(DustThreshold(Script{}.Op(OP_RETURN).Push(Bytes(8, 1)).Data()) == 0);
+    CHECK(!BuildDelayedSweep(s.Out(to_local), 500_sat, script, 144, delayed_key, s.target));
+    CHECK(BuildDelayedSweep(s.Out(to_local), 5000_sat, script, 144, delayed_key, s.target));
+    CHECK(DustThreshold(P2wpkhScript(NamedKey("x").GetPubKey()).Data()) == 294_sat);
+    CHECK(DustThreshold(P2wshScript(Script{}.Op(OP_TRUE)).Data()) == 330_sat);
+    CHECK(DustThreshold(P2pkhScript(NamedKey("x").GetPubKey()).Data()) == 546_sat);
+    CHECK(DustThreshold(P2shScript(Script{}.Op(OP_TRUE)).Data()) == 540_sat);
+    CHECK(DustThreshold(Script{}.Op(OP_RETURN).Push(Bytes(8, 1)).Data()) == 0_sat);
+}
+
+TEST_CASE("sweeps reject inputs worth more than 21 million bitcoin")
+{
+    Scenario s(CommitmentFormat::ANCHORS);
+    const size_t to_local = s.OutputOf(CommitmentOutputKind::TO_LOCAL);
+    const Script& script = s.commitment.outputs[to_local].witness_script;
+    const PrivKey key = NamedKey("revocation");
+    const RevokedOutput all_money{s.Out(to_local), kMaxMoney, RevokedOutputKind::TO_LOCAL, script};
+    const RevokedOutput too_much[] = {all_money, all_money};
+    CHECK(BuildPenaltyTx({too_much, 1}, key, s.target));
+    CHECK_THROWS_AS(BuildPenaltyTx(too_much, key, s.target), AmountError);
+    // A sum past 2^64 throws instead of wrapping to a small, plausible amount.
+    const RevokedOutput wrapping[] = {{s.Out(to_local), Sat{UINT64_MAX}, RevokedOutputKind::TO_LOCAL, script}, all_money};
+    CHECK_THROWS_AS(BuildPenaltyTx(wrapping, key, s.target), AmountError);
+    CHECK_THROWS_AS(BuildDelayedSweep(s.Out(to_local), kMaxMoney + 1_sat, script, 144, key, s.target), AmountError);
 }
 
 TEST_CASE("expected weights: BOLT 3 and BOLT 5 appendices against signed transactions")
@@ -329,8 +348,8 @@ TEST_CASE("expected weights: BOLT 3 and BOLT 5 appendices against signed transac
             CHECK(expected >= htlc_tx.tx.GetWeight());
             CHECK(expected - htlc_tx.tx.GetWeight() <= 8);
             // The fee paid is exactly the spec's (zero under zero-fee HTLC transactions).
-            const int64_t fee = htlc_tx.input_sat - htlc_tx.tx.vout[0].value;
-            CHECK(static_cast<uint64_t>(fee) == (htlc_tx.is_success ? HtlcSuccessFee(format, s.spec.feerate_per_kw)
+            const Sat fee = htlc_tx.input_sat - SatFromTxValue(htlc_tx.tx.vout[0].value);
+            CHECK(fee == (htlc_tx.is_success ? HtlcSuccessFee(format, s.spec.feerate_per_kw)
                                                                     : HtlcTimeoutFee(format, s.spec.feerate_per_kw)));
         }
     }

@@ -11,6 +11,7 @@
 #include "channel/keys.h"
 #include "channel/scripts.h"
 #include "channel/sweeps.h"
+#include "util/amount.h"
 #include "util/hex.h"
 
 #include <nlohmann/json.hpp>
@@ -107,19 +108,19 @@ json ChannelCommand(const json& req)
     CommitmentSpec spec{
         .format = Format(req.at("format").get<std::string>()),
         .funding_outpoint = OutPoint{*funding_txid, req.at("funding").at("vout").get<uint32_t>()},
-        .funding_sat = req.at("funding").at("amount_sat").get<uint64_t>(),
+        .funding_sat = Sat{req.at("funding").at("amount_sat").get<uint64_t>()},
         .holder_funding_pubkey = holder.funding.GetPubKey(),
         .counterparty_funding_pubkey = counterparty.funding.GetPubKey(),
         .holder = holder.Points(),
         .counterparty = counterparty.Points(),
         .holder_is_opener = req.at("holder_is_opener").get<bool>(),
         .to_self_delay = req.at("to_self_delay").get<uint16_t>(),
-        .dust_limit_sat = req.at("dust_limit_sat").get<uint64_t>(),
+        .dust_limit_sat = Sat{req.at("dust_limit_sat").get<uint64_t>()},
         .feerate_per_kw = req.at("feerate_per_kw").get<uint32_t>(),
         .commitment_number = req.at("commitment_number").get<uint64_t>(),
         .per_commitment_point = per_commitment_secret.GetPubKey(),
-        .to_local_msat = req.at("to_local_msat").get<uint64_t>(),
-        .to_remote_msat = req.at("to_remote_msat").get<uint64_t>(),
+        .to_local_msat = Msat{req.at("to_local_msat").get<uint64_t>()},
+        .to_remote_msat = Msat{req.at("to_remote_msat").get<uint64_t>()},
         .htlcs = {},
     };
     for (const json& h : req.at("htlcs")) {
@@ -128,7 +129,7 @@ json ChannelCommand(const json& req)
         preimages.push_back(*preimage);
         spec.htlcs.push_back(Htlc{.direction = h.at("direction").get<std::string>() == "offered" ? HtlcDirection::OFFERED
                                                                                                   : HtlcDirection::RECEIVED,
-                                  .amount_msat = h.at("amount_msat").get<uint64_t>(),
+                                  .amount_msat = Msat{h.at("amount_msat").get<uint64_t>()},
                                   .payment_hash = Sha256(*preimage),
                                   .cltv_expiry = h.at("cltv_expiry").get<uint32_t>()});
     }
@@ -137,7 +138,7 @@ json ChannelCommand(const json& req)
 
     const CommitmentKeys keys = DeriveCommitmentKeys(spec);
     CommitmentTx commitment = BuildCommitmentTx(spec, keys);
-    const auto funding_sat = static_cast<int64_t>(spec.funding_sat);
+    const Sat funding_sat = spec.funding_sat;
     SetFundingWitness(commitment.tx, commitment.funding_script, keys.local_funding,
                       SignFundingInput(commitment.tx, commitment.funding_script, funding_sat, holder.funding),
                       keys.remote_funding,
@@ -176,10 +177,10 @@ json ChannelCommand(const json& req)
         entry["type"] = htlc_tx.is_success ? "success" : "timeout";
         entry["locktime"] = htlc_tx.tx.locktime;
         const OutPoint second_stage{htlc_tx.tx.GetTxid(), 0};
-        entry["sweep"] = OptionalTx(BuildDelayedSweep(second_stage, htlc_tx.tx.vout[0].value, second_stage_script,
-                                                      spec.to_self_delay, delayed_key, target));
-        const RevokedOutput revoked{second_stage, htlc_tx.tx.vout[0].value, RevokedOutputKind::SECOND_STAGE,
-                                    second_stage_script};
+        const Sat second_stage_sat = SatFromTxValue(htlc_tx.tx.vout[0].value);
+        entry["sweep"] = OptionalTx(BuildDelayedSweep(second_stage, second_stage_sat, second_stage_script, spec.to_self_delay,
+                                                      delayed_key, target));
+        const RevokedOutput revoked{second_stage, second_stage_sat, RevokedOutputKind::SECOND_STAGE, second_stage_script};
         entry["penalty"] = OptionalTx(BuildPenaltyTx({&revoked, 1}, revocation_key, target));
         htlc_txs.push_back(entry);
     }
@@ -192,7 +193,7 @@ json ChannelCommand(const json& req)
     json claims = json::array();
     for (size_t i = 0; i < commitment.outputs.size(); ++i) {
         const CommitmentOutput& o = commitment.outputs[i];
-        const int64_t value = commitment.tx.vout[i].value;
+        const Sat value = SatFromTxValue(commitment.tx.vout[i].value);
         switch (o.kind) {
         case CommitmentOutputKind::TO_LOCAL:
             out["to_local_sweep"] = OptionalTx(BuildDelayedSweep(outpoint(i), value, o.witness_script, spec.to_self_delay,
