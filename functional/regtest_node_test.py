@@ -3,7 +3,8 @@
 
 Checks the RPC, ZMQ and consensus behaviour sidebolt relies on: mining and
 chain queries, wallet sends, Core's sendrawtransaction error codes,
-testmempoolaccept, a P2WSH 2-of-2 spend signed in Python, CSV and CLTV
+testmempoolaccept, channel funding through PSBTs (walletcreatefundedpsbt, walletprocesspsbt,
+finalizepsbt, lockunspent), a P2WSH 2-of-2 spend signed in Python, CSV and CLTV
 timelocks enforced to the block, invalidate/reconsider with ZMQ sequence
 notifications, and kill/restart. Must pass on both backends.
 """
@@ -83,6 +84,7 @@ class RegtestNodeTest(SideboltTest):
         self.test_p2wsh_2of2()
         self.test_csv()
         self.test_cltv()
+        self.test_psbt_funding()  # after the tests that need self.sent_tx's outputs unspent
         self.test_invalidate_reconsider()
         self.test_kill_restart()
 
@@ -184,6 +186,86 @@ class RegtestNodeTest(SideboltTest):
         assert_equal(txid, tx.txid(), "signing does not change the txid")
         node.mine(1)
         assert_equal(node.rpc("getrawtransaction", txid, True)["confirmations"], 1)
+
+    def test_psbt_funding(self):
+        """sideboltd's funding flow: a funded PSBT paying a 2-of-2 P2WSH, inputs locked, signed, finalized."""
+        node = self.bitcoind
+        witness_script = multisig_2of2_script(PrivateKey.from_seed(b"psbt a").pubkey().serialize(),
+                                              PrivateKey.from_seed(b"psbt b").pubkey().serialize())
+        funding_script = p2wsh_script(witness_script)
+        outputs = [{segwit_address(funding_script): 0.004}]
+        options = {"fee_rate": 2, "lockUnspents": True, "changePosition": 1}
+        funded = node.wallet_rpc("walletcreatefundedpsbt", [], outputs, 0, options)
+        assert_equal(funded["changepos"], 1)
+        fee = btc_to_sat(funded["fee"])
+        assert_true(fee > 0, f"fee {funded}")
+        decoded = node.rpc("decodepsbt", funded["psbt"])
+        assert_equal(btc_to_sat(decoded["fee"]), fee, "decodepsbt fee")
+        assert_true(all("witness_utxo" in i for i in decoded["inputs"]), "segwit inputs carry witness_utxo")
+
+        # lockUnspents: the inputs are locked, so a second funding picks other coins or none.
+        locked = {(o["txid"], o["vout"]) for o in node.wallet_rpc("listlockunspent")}
+        assert_true(len(locked) >= 1, "lockUnspents locked the inputs")
+        assert_true(not locked & {(u["txid"], u["vout"]) for u in node.wallet_rpc("listunspent")}, "locked not listed")
+        balance = btc_to_sat(node.wallet_rpc("getbalances")["mine"]["trusted"])
+        self.assert_rpc_error(-4, node.wallet_rpc, "walletcreatefundedpsbt", [], [{node.new_address(): balance / COIN}],
+                              0, {"fee_rate": 1})
+        self.assert_rpc_error(-4, node.wallet_rpc, "walletcreatefundedpsbt", [], [{node.new_address(): 21_000_000}])
+        self.assert_rpc_error(-8, node.wallet_rpc, "walletcreatefundedpsbt", [], outputs, 0,
+                              {"fee_rate": 2, "feeRate": 0.0001})
+        self.assert_rpc_error(-8, node.wallet_rpc, "walletcreatefundedpsbt", [], outputs, 0, {"changePosition": 5})
+        self.assert_rpc_error(-3, node.wallet_rpc, "walletcreatefundedpsbt", [], outputs, 0, {"bogus": 1})
+        self.assert_rpc_error(-5, node.wallet_rpc, "walletcreatefundedpsbt", [], [{"bcrt1qxyz": 0.1}])
+        self.assert_rpc_error(-18, node.rpc, "walletcreatefundedpsbt", [], outputs, wallet="nosuchwallet")
+        self.assert_rpc_error(-22, node.wallet_rpc, "walletprocesspsbt", "not base64!")
+        self.assert_rpc_error(-22, node.rpc, "finalizepsbt", "cHNidP8=")
+
+        # Unsigned, finalizepsbt reports incomplete; sign without finalizing, then finalize.
+        assert_equal(node.rpc("finalizepsbt", funded["psbt"])["complete"], False)
+        signed = node.wallet_rpc("walletprocesspsbt", funded["psbt"], True, "ALL", True, False)
+        assert_equal(signed["complete"], False, "not final without finalize")
+        partial = node.rpc("decodepsbt", signed["psbt"])["inputs"]
+        assert_true(all(len(i.get("partial_signatures", {})) == 1 for i in partial), f"partial sigs {partial}")
+        final = node.rpc("finalizepsbt", signed["psbt"])
+        assert_equal(final["complete"], True)
+        tx = Tx.deserialize(bytes.fromhex(final["hex"]))
+        assert_equal(tx.vout[0].script_pubkey, funding_script)
+        assert_equal(tx.vout[0].value, 400_000)
+        assert_equal({(i.txid, i.vout) for i in tx.vin}, locked, "the locked coins are the inputs")
+        assert_true(all(i.witness and not i.script_sig for i in tx.vin), "native segwit inputs only")
+        # walletprocesspsbt finalizes by default and returns the same transaction.
+        assert_equal(node.wallet_rpc("walletprocesspsbt", funded["psbt"])["hex"], final["hex"])
+
+        [accept] = node.rpc("testmempoolaccept", [final["hex"]])
+        assert_equal(accept["allowed"], True, f"testmempoolaccept: {accept}")
+        assert_equal(btc_to_sat(accept["fees"]["base"]), fee)
+        assert_true(fee >= 2 * accept["vsize"], f"fee {fee} below 2 sat/vB for vsize {accept['vsize']}")
+
+        # Abandon: unlock, lock again by hand, then broadcast; a spent coin is no longer locked.
+        outpoints = [{"txid": t, "vout": n} for t, n in locked]
+        assert_equal(node.wallet_rpc("lockunspent", True, outpoints), True)
+        assert_equal(node.wallet_rpc("listlockunspent"), [])
+        self.assert_rpc_error(-8, node.wallet_rpc, "lockunspent", True, outpoints)  # expected locked output
+        assert_equal(node.wallet_rpc("lockunspent", False, outpoints), True)
+        self.assert_rpc_error(-8, node.wallet_rpc, "lockunspent", False, outpoints)  # already locked
+        self.assert_rpc_error(-8, node.wallet_rpc, "lockunspent", False, [{"txid": "11" * 32, "vout": 0}])
+        self.assert_rpc_error(-8, node.wallet_rpc, "lockunspent", False, [{"txid": outpoints[0]["txid"], "vout": 99}])
+        assert_equal(node.rpc("sendrawtransaction", final["hex"]), tx.txid())
+        assert_equal(node.wallet_rpc("listlockunspent"), [], "broadcast spends (and unlocks) the coins")
+        self.assert_rpc_error(-8, node.wallet_rpc, "lockunspent", False, outpoints)  # expected unspent output
+        node.mine(1)
+        assert_equal(node.rpc("getrawtransaction", tx.txid(), True)["confirmations"], 1)
+
+        # Locked coins are not spent by the wallet's other funding paths either.
+        [coin] = [u for u in node.wallet_rpc("listunspent") if u["txid"] == tx.txid()]
+        node.wallet_rpc("lockunspent", False, [{"txid": coin["txid"], "vout": coin["vout"]}])
+        for _ in range(3):
+            sent = node.rpc("getrawtransaction", node.wallet_rpc("sendtoaddress", node.new_address(), 0.1), True)
+            assert_true((coin["txid"], coin["vout"]) not in {(i["txid"], i["vout"]) for i in sent["vin"]},
+                        "sendtoaddress avoided the locked coin")
+        assert_equal(node.wallet_rpc("lockunspent", True), True)
+        assert_equal(node.wallet_rpc("listlockunspent"), [])
+        node.mine(1)
 
     def test_sendrawtransaction_errors(self):
         node = self.bitcoind

@@ -1,9 +1,13 @@
 #include "rpc/bitcoind.h"
 
-#include "primitives/tx.h"
+#include "primitives/address.h"
+#include "primitives/script.h"
 #include "util/hex.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <stdexcept>
 
 namespace sidebolt::rpc {
 
@@ -67,7 +71,98 @@ Bytes HexResult(const json& value, std::string_view method)
     return std::move(*bytes);
 }
 
+//! A non-negative BTC amount as a Sat.
+Sat SatField(const json& object, std::string_view key, std::string_view method)
+{
+    const double btc = NumberField(object, key, method);
+    if (!(btc >= 0)) Malformed(method, key);
+    return Sat{static_cast<uint64_t>(BtcToSat(btc))};
+}
+
+//! Exact decimal text for bitcoind, which takes amounts as strings too: no binary rounding.
+std::string FormatBtc(Sat amount)
+{
+    char text[32];
+    std::snprintf(text, sizeof(text), "%llu.%08llu", static_cast<unsigned long long>(amount.value() / 100'000'000),
+                  static_cast<unsigned long long>(amount.value() % 100'000'000));
+    return text;
+}
+
+//! sat/kvB as the sat/vB decimal (three places) of the fee_rate option.
+std::string FormatSatPerVb(uint64_t sat_per_kvb)
+{
+    char text[32];
+    std::snprintf(text, sizeof(text), "%llu.%03llu", static_cast<unsigned long long>(sat_per_kvb / 1000),
+                  static_cast<unsigned long long>(sat_per_kvb % 1000));
+    return text;
+}
+
+//! The data of OP_RETURN <data> pushed the way Core's {"data": hex} output builds it, else nullopt.
+std::optional<Bytes> NullData(ByteSpan script)
+{
+    if (script.empty() || script[0] != OP_RETURN) return std::nullopt;
+    size_t pos = 1;
+    ScriptOp op;
+    if (!GetScriptOp(script, pos, op) || op.opcode > OP_PUSHDATA4 || pos != script.size()) return std::nullopt;
+    Bytes expected{OP_RETURN};
+    const size_t size = op.data.size();
+    if (size < OP_PUSHDATA1) {
+        expected.push_back(static_cast<uint8_t>(size));
+    } else if (size <= 0xff) {
+        expected.insert(expected.end(), {OP_PUSHDATA1, static_cast<uint8_t>(size)});
+    } else {
+        expected.insert(expected.end(),
+                        {OP_PUSHDATA2, static_cast<uint8_t>(size & 0xff), static_cast<uint8_t>(size >> 8)});
+    }
+    Append(expected, op.data);
+    if (!std::ranges::equal(expected, script)) return std::nullopt;
+    return Bytes(op.data.begin(), op.data.end());
+}
+
+json OutputJson(const WalletOutput& output, Network network)
+{
+    if (const auto address = EncodeAddress(output.script_pubkey, network)) {
+        return json{{*address, FormatBtc(output.amount)}};
+    }
+    if (const auto data = NullData(output.script_pubkey); data && output.amount == Sat{0}) {
+        return json{{"data", ToHex(*data)}};
+    }
+    throw std::invalid_argument("wallet output script " + ToHex(output.script_pubkey) +
+                                " has no address form and is not a zero-value OP_RETURN");
+}
+
+json OutPointJson(const OutPoint& outpoint)
+{
+    return json{{"txid", HashToHexRev(outpoint.txid)}, {"vout", outpoint.n}};
+}
+
+OutPoint ParseOutPoint(const json& object, std::string_view txid_key, std::string_view vout_key,
+                       std::string_view method)
+{
+    const int64_t vout = IntField(object, vout_key, method);
+    if (vout < 0 || vout > UINT32_MAX) Malformed(method, vout_key);
+    return OutPoint{HashField(object, txid_key, method), static_cast<uint32_t>(vout)};
+}
+
+bool BoolField(const json& object, std::string_view key, std::string_view method)
+{
+    const json& value = Member(object, key, method);
+    if (!value.is_boolean()) Malformed(method, key);
+    return value.get<bool>();
+}
+
 } // namespace
+
+void RequireSegwitInputs(const Transaction& tx)
+{
+    for (const TxIn& input : tx.vin) {
+        if (input.witness.empty()) {
+            throw WalletFundingError(WalletFundingError::Kind::NonSegwitInput,
+                                     "wallet chose non-segwit input " + input.prevout.ToString() +
+                                         ": its txid could be malleated; fund from segwit coins");
+        }
+    }
+}
 
 int64_t BtcToSat(double btc) { return std::llround(btc * 1e8); }
 
@@ -254,6 +349,123 @@ std::vector<Hash256> BitcoindClient::GetRawMempool()
     txids.reserve(r.size());
     for (const json& txid : r) txids.push_back(ParseHash(txid, "txid", method));
     return txids;
+}
+
+json BitcoindClient::WalletCall(std::string_view method, const json& params)
+{
+    return m_client.Call(method, params, m_wallet);
+}
+
+FundedPsbt BitcoindClient::CreateFundedPsbt(std::span<const WalletOutput> outputs, Network network,
+                                            uint64_t feerate_sat_per_kvb, bool lock_unspents)
+{
+    constexpr std::string_view method{"walletcreatefundedpsbt"};
+    json outputs_json = json::array();
+    for (const WalletOutput& output : outputs) outputs_json.push_back(OutputJson(output, network));
+    const json options{{"fee_rate", FormatSatPerVb(feerate_sat_per_kvb)}, {"lockUnspents", lock_unspents}};
+    const json r = WalletCall(method, json::array({json::array(), outputs_json, 0, options}));
+    FundedPsbt funded;
+    funded.psbt = StringField(r, "psbt", method);
+    funded.fee = SatField(r, "fee", method);
+    const int64_t change_pos = IntField(r, "changepos", method);
+    if (change_pos < -1 || change_pos > static_cast<int64_t>(outputs.size())) Malformed(method, "changepos");
+    if (change_pos >= 0) funded.change_pos = static_cast<uint32_t>(change_pos);
+    return funded;
+}
+
+ProcessedPsbt BitcoindClient::ProcessPsbt(std::string_view psbt)
+{
+    constexpr std::string_view method{"walletprocesspsbt"};
+    const json r = WalletCall(method, json::array({std::string{psbt}}));
+    return {StringField(r, "psbt", method), BoolField(r, "complete", method)};
+}
+
+std::optional<Bytes> BitcoindClient::FinalizePsbt(std::string_view psbt)
+{
+    constexpr std::string_view method{"finalizepsbt"};
+    const json r = m_client.Call(method, json::array({std::string{psbt}}));
+    if (!BoolField(r, "complete", method)) return std::nullopt;
+    return HexResult(Member(r, "hex", method), method);
+}
+
+std::vector<OutPoint> BitcoindClient::PsbtInputs(std::string_view psbt)
+{
+    constexpr std::string_view method{"decodepsbt"};
+    const json r = m_client.Call(method, json::array({std::string{psbt}}));
+    std::vector<OutPoint> outpoints;
+    // Version 0 carries the unsigned transaction; version 2 lists each input's outpoint.
+    if (const auto tx = r.find("tx"); tx != r.end()) {
+        const json& vin = Member(*tx, "vin", method);
+        if (!vin.is_array()) Malformed(method, "vin");
+        for (const json& input : vin) outpoints.push_back(ParseOutPoint(input, "txid", "vout", method));
+        return outpoints;
+    }
+    const json& inputs = Member(r, "inputs", method);
+    if (!inputs.is_array()) Malformed(method, "inputs");
+    for (const json& input : inputs) {
+        outpoints.push_back(ParseOutPoint(input, "previous_txid", "previous_vout", method));
+    }
+    return outpoints;
+}
+
+void BitcoindClient::LockUnspent(bool unlock, std::span<const OutPoint> outpoints)
+{
+    json list = json::array();
+    for (const OutPoint& outpoint : outpoints) list.push_back(OutPointJson(outpoint));
+    const json r = WalletCall("lockunspent", json::array({unlock, list}));
+    if (r != true) Malformed("lockunspent", "true");
+}
+
+std::vector<OutPoint> BitcoindClient::ListLockUnspent()
+{
+    constexpr std::string_view method{"listlockunspent"};
+    const json r = WalletCall(method);
+    if (!r.is_array()) Malformed(method, "result array");
+    std::vector<OutPoint> outpoints;
+    for (const json& item : r) outpoints.push_back(ParseOutPoint(item, "txid", "vout", method));
+    return outpoints;
+}
+
+std::string BitcoindClient::GetNewAddress()
+{
+    const json r = WalletCall("getnewaddress");
+    if (!r.is_string()) Malformed("getnewaddress", "address");
+    return r.get<std::string>();
+}
+
+WalletBalances BitcoindClient::GetWalletBalances()
+{
+    constexpr std::string_view method{"getbalances"};
+    const json r = WalletCall(method);
+    const json& mine = Member(r, "mine", method);
+    return {SatField(mine, "trusted", method), SatField(mine, "untrusted_pending", method),
+            SatField(mine, "immature", method)};
+}
+
+WalletFundedTx BitcoindClient::FundFromWallet(std::span<const WalletOutput> outputs, Network network,
+                                              uint64_t feerate_sat_per_kvb)
+{
+    const FundedPsbt funded = CreateFundedPsbt(outputs, network, feerate_sat_per_kvb, /*lock_unspents=*/true);
+    try {
+        const ProcessedPsbt signed_psbt = ProcessPsbt(funded.psbt);
+        std::optional<Bytes> raw;
+        if (signed_psbt.complete) raw = FinalizePsbt(signed_psbt.psbt);
+        if (!raw) {
+            throw WalletFundingError(WalletFundingError::Kind::NotFullySigned,
+                                     "the wallet could not sign every input of the funding transaction");
+        }
+        const auto tx = TryParseTransaction(*raw);
+        if (!tx) Malformed("finalizepsbt", "transaction");
+        RequireSegwitInputs(*tx);
+        return {*tx, funded.fee, funded.change_pos};
+    } catch (...) {
+        // Best effort: the original error is what the user must see.
+        try {
+            LockUnspent(/*unlock=*/true, PsbtInputs(funded.psbt));
+        } catch (const std::exception&) {
+        }
+        throw;
+    }
 }
 
 } // namespace sidebolt::rpc

@@ -7,13 +7,18 @@
 // from the JSON client, and RpcTransportError(BadResponse) when an answer lacks a field.
 
 #include "primitives/hash.h"
+#include "primitives/network.h"
+#include "primitives/tx.h"
 #include "rpc/json_rpc_client.h"
+#include "util/amount.h"
 #include "util/bytes.h"
 
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sidebolt::rpc {
@@ -83,14 +88,84 @@ struct TxOutInfo {
     bool coinbase{false};
 };
 
+//! bitcoind's wallet RPC error codes (src/rpc/protocol.h). They reach the user with bitcoind's
+//! message; code decides, the message is only shown.
+enum WalletRpcErrorCode : int {
+    RPC_WALLET_ERROR = -4,              //!< also "Insufficient funds" from the funding RPCs
+    RPC_WALLET_INSUFFICIENT_FUNDS = -6, //!< "Insufficient funds" from sendtoaddress and friends
+    RPC_WALLET_UNLOCK_NEEDED = -13,     //!< the wallet is encrypted and locked
+    RPC_WALLET_NOT_FOUND = -18,         //!< no wallet loaded, or the named one is not loaded
+    RPC_WALLET_NOT_SPECIFIED = -19,     //!< several wallets loaded and none named
+};
+
+//! An output for the wallet to fund: any script with an address form, or OP_RETURN <data>.
+struct WalletOutput {
+    Bytes script_pubkey;
+    Sat amount;
+};
+
+struct FundedPsbt {
+    std::string psbt; //!< base64, passed back to bitcoind as is (Core may make version 0 or 2)
+    Sat fee;
+    std::optional<uint32_t> change_pos; //!< nullopt when bitcoind added no change output
+};
+
+struct ProcessedPsbt {
+    std::string psbt;
+    //! Every input is final (bitcoind finalizes by default).
+    bool complete{false};
+};
+
+struct WalletBalances {
+    Sat trusted;
+    Sat untrusted_pending;
+    Sat immature;
+};
+
+//! A wallet-funded transaction that is signed and final but not broadcast; its inputs stay
+//! locked in the wallet until it is broadcast or the caller unlocks them (LockUnspent(true, ...)).
+struct WalletFundedTx {
+    Transaction tx;
+    Sat fee;
+    std::optional<uint32_t> change_pos;
+};
+
+//! Why a wallet funding was refused by us rather than by bitcoind (whose refusals are RpcError).
+class WalletFundingError : public std::runtime_error
+{
+public:
+    enum class Kind {
+        NotFullySigned, //!< the wallet could not sign every input (e.g. watch-only coins)
+        NonSegwitInput, //!< an input without a witness: its txid could be malleated
+    };
+    WalletFundingError(Kind kind, const std::string& message) : std::runtime_error{message}, m_kind{kind} {}
+    Kind GetKind() const { return m_kind; }
+
+private:
+    Kind m_kind;
+};
+
+/**
+ * Refuses a transaction with an input that carries no witness. A funding transaction's txid must
+ * not change before it confirms, or the commitment transactions signed against it are void;
+ * only segwit spends (native, or P2SH-wrapped whose scriptSig consensus fixes) guarantee that.
+ */
+void RequireSegwitInputs(const Transaction& tx);
+
 //! Converts BTC amounts as bitcoind prints them (8 decimals) to satoshis, rounding to nearest.
 int64_t BtcToSat(double btc);
 
 class BitcoindClient
 {
 public:
-    //! Does not own the client, which must outlive this object.
-    explicit BitcoindClient(JsonRpcClient& client) : m_client{client} {}
+    //! Does not own the client, which must outlive this object. With a wallet name, wallet calls
+    //! go to /wallet/<name> (-bitcoin.wallet); without, bitcoind's single loaded wallet answers.
+    explicit BitcoindClient(JsonRpcClient& client, std::optional<std::string> wallet = std::nullopt)
+        : m_client{client}, m_wallet{std::move(wallet)}
+    {
+    }
+
+    const std::optional<std::string>& Wallet() const { return m_wallet; }
 
     BlockchainInfo GetBlockchainInfo();
     NetworkInfo GetNetworkInfo();
@@ -119,8 +194,39 @@ public:
     std::optional<TxOutInfo> GetTxOut(const Hash256& txid, uint32_t n, bool include_mempool = true);
     std::vector<Hash256> GetRawMempool();
 
+    // Wallet calls. bitcoind's refusals (RPC_WALLET_* codes, -8 bad parameters, -22 bad PSBT)
+    // propagate as RpcError with its code and message.
+
+    //! walletcreatefundedpsbt with no preset inputs, at `feerate_sat_per_kvb`; with `lock_unspents`
+    //! the chosen coins stay locked. Throws std::invalid_argument for an output script with
+    //! neither an address on `network` nor the OP_RETURN <data> form.
+    FundedPsbt CreateFundedPsbt(std::span<const WalletOutput> outputs, Network network,
+                                uint64_t feerate_sat_per_kvb, bool lock_unspents);
+    //! walletprocesspsbt: signs what the wallet can and finalizes.
+    ProcessedPsbt ProcessPsbt(std::string_view psbt);
+    //! finalizepsbt: the network serialization, or nullopt while signatures are missing.
+    std::optional<Bytes> FinalizePsbt(std::string_view psbt);
+    //! The outpoints a PSBT spends (decodepsbt; version 0 and 2 layouts).
+    std::vector<OutPoint> PsbtInputs(std::string_view psbt);
+    //! Core refuses (-8) unknown or spent outputs, unlocking an unlocked one and locking a locked one.
+    void LockUnspent(bool unlock, std::span<const OutPoint> outpoints);
+    std::vector<OutPoint> ListLockUnspent();
+    std::string GetNewAddress();
+    WalletBalances GetWalletBalances();
+
+    /**
+     * Funds `outputs` from the wallet, leaving the chosen coins locked, then signs and finalizes
+     * without broadcasting. Throws WalletFundingError for a result that is not fully signed or has
+     * a non-segwit input; on any failure after coin selection the coins are unlocked again.
+     */
+    WalletFundedTx FundFromWallet(std::span<const WalletOutput> outputs, Network network,
+                                  uint64_t feerate_sat_per_kvb);
+
 private:
+    nlohmann::json WalletCall(std::string_view method, const nlohmann::json& params = nlohmann::json::array());
+
     JsonRpcClient& m_client;
+    std::optional<std::string> m_wallet;
 };
 
 } // namespace sidebolt::rpc

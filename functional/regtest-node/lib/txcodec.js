@@ -254,4 +254,4 @@ function decodeBlock(hex) {
   throw new RpcError(codes.DESERIALIZATION_ERROR, 'Block decode failed');
 }
 
-module.exports = { decodeTx, decodeBlock, parseHex };
+module.exports = { decodeTx, decodeTxRaw, decodeBlock, parseHex };

@@ -293,6 +293,7 @@ class CoreWallet {
     const changeAddress = changeScript
       ? Address.fromScript(Script.fromRaw(changeScript))
       : await this.wallet.changeAddress();
+    const estimate = prev => this.wallet.estimateSize(prev);
     try {
       await mtx.fund(coins, {
         changeAddress,
@@ -301,7 +302,7 @@ class CoreWallet {
         inputs: presetInputs.map(p => ({ hash: p.hash, index: p.index })),
         subtractFee: subtractIndex !== -1,
         subtractIndex,
-        estimate: prev => this.wallet.estimateSize(prev)
+        estimate
       });
     } catch (err) {
       if (err.type === 'FundingError' || /Not enough funds/.test(err.message))
@@ -309,6 +310,18 @@ class CoreWallet {
       if (/preferred inputs/.test(err.message))
         throw new RpcError(codes.WALLET_ERROR, 'Not solvable pre-selected input');
       throw new RpcError(codes.WALLET_ERROR, err.message);
+    }
+    // bcoin's estimate leaves out each input's scriptSig length byte and the
+    // segwit marker; the change pays for them so the fee meets `rate`, as Core's does.
+    const vsize = await mtx.estimateSize(estimate) + mtx.inputs.length + 1;
+    const shortfall = Math.ceil((rate * vsize) / 1000) - mtx.getFee();
+    if (shortfall > 0 && mtx.changeIndex !== -1) {
+      const change = mtx.outputs[mtx.changeIndex];
+      change.value -= shortfall;
+      if (change.isDust()) {
+        mtx.outputs.splice(mtx.changeIndex, 1);
+        mtx.changeIndex = -1;
+      }
     }
     return mtx.changeIndex;
   }
@@ -347,6 +360,13 @@ class CoreWallet {
     }
     await this.manager.sync();
     return tx;
+  }
+
+  // For the wallet's own outputs whether no wallet transaction (mempool or
+  // block) spends them; null for outputs that are not the wallet's.
+  async ownCoinUnspent(prevout) {
+    const credit = await this.wallet.txdb.getCredit(prevout.hash, prevout.index);
+    return credit ? !credit.spent : null;
   }
 
   async coinFor(prevout) {

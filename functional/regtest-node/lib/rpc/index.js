@@ -10,7 +10,7 @@ function def(name, params, handler, opts = {}) {
   methods[name] = { params, handler, wallet: Boolean(opts.wallet) };
 }
 
-for (const register of [require('./control'), require('./blockchain'), require('./rawtx'), require('./wallet')])
+for (const register of [require('./control'), require('./blockchain'), require('./rawtx'), require('./psbt'), require('./wallet')])
   register(def, methods);
 
 module.exports = { methods };

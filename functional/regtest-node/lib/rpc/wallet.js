@@ -8,9 +8,10 @@ const Outpoint = require('bcoin/lib/primitives/outpoint');
 const Script = require('bcoin/lib/script/script');
 const { codes, RpcError } = require('../errors');
 const { amount, parseAmount } = require('../json');
-const { classify } = require('../address');
+const { classify, toScript } = require('../address');
 const { reverseHex } = require('../consensus');
-const { decodeTx } = require('../txcodec');
+const { decodeTx, parseHex } = require('../txcodec');
+const { Psbt } = require('../psbt');
 const { coinFromPrevTx, moveOutput, randomInt, RBF_SEQUENCE } = require('../wallets');
 const {
   isMissing, typeError, int, bool, str, hash256, scriptFromAddress, SIGHASH_TYPES, coinForInput
@@ -28,6 +29,156 @@ function walletFeeRate(node, feeRateSatPerVb, feeRateBtcPerKvB) {
   if (!isMissing(feeRateBtcPerKvB))
     return parseAmount(feeRateBtcPerKvB);
   return node.fallbackFeeRate;
+}
+
+// Core's fundrawtransaction/walletcreatefundedpsbt option keys; others are -3.
+const FUND_OPTIONS = new Set([
+  'add_inputs', 'include_unsafe', 'changeAddress', 'change_address', 'changePosition', 'change_position',
+  'change_type', 'includeWatching', 'include_watching', 'lockUnspents', 'lock_unspents', 'fee_rate', 'feeRate',
+  'subtractFeeFromOutputs', 'subtract_fee_from_outputs', 'replaceable', 'conf_target', 'estimate_mode',
+  'minconf', 'maxconf', 'input_weights', 'max_tx_weight', 'solving_data'
+]);
+const MIN_RELAY_FEE_RATE = 1000; // sat/kvB, the stand-in mempool's minimum
+
+function option(opts, camel, snake) {
+  return isMissing(opts[camel]) ? opts[snake] : opts[camel];
+}
+
+// Core's outputs argument: [{address: amount}, {"data": hex}] or one such object.
+function addOutputs(mtx, outputs) {
+  if (isMissing(outputs) || typeof outputs !== 'object')
+    throw new RpcError(codes.INVALID_PARAMETER, 'Invalid parameter, output argument must be non-null');
+  const seen = new Set();
+  for (const obj of Array.isArray(outputs) ? outputs : [outputs]) {
+    if (!obj || typeof obj !== 'object' || Array.isArray(obj)) throw typeError(obj, 'object');
+    for (const [key, value] of Object.entries(obj)) {
+      if (seen.has(key))
+        throw new RpcError(codes.INVALID_PARAMETER, `Invalid parameter, duplicated ${key === 'data' ? 'key: data' : 'address: ' + key}`);
+      seen.add(key);
+      if (key === 'data') {
+        const data = parseHex(str(value));
+        if (!data) throw new RpcError(codes.INVALID_PARAMETER, 'Data must be hexadecimal string');
+        mtx.addOutput(Script.fromNulldata(data), 0);
+        continue;
+      }
+      const script = toScript(key);
+      if (!script) throw new RpcError(codes.INVALID_ADDRESS_OR_KEY, `Invalid Bitcoin address: ${key}`);
+      mtx.addOutput(Script.fromRaw(script), parseAmount(value));
+    }
+  }
+  if (mtx.outputs.length === 0)
+    throw new RpcError(codes.INVALID_PARAMETER, 'Invalid parameter, outputs are missing');
+}
+
+// Selects coins for `mtx` (outputs set) the way fundrawtransaction does;
+// presets are wallet outpoints {hash, index, sequence} to spend. Returns changepos.
+async function fundWithOptions(node, wallet, mtx, presets, options) {
+  if (!isMissing(options) && (typeof options !== 'object' || Array.isArray(options)))
+    throw typeError(options, 'object');
+  const opts = options || {};
+  for (const key of Object.keys(opts)) {
+    if (!FUND_OPTIONS.has(key)) throw new RpcError(codes.TYPE_ERROR, `Unexpected key ${key}`);
+  }
+  const rate = walletFeeRate(node, opts.fee_rate, opts.feeRate);
+  if (rate < MIN_RELAY_FEE_RATE)
+    throw new RpcError(codes.WALLET_ERROR, `Fee rate (${(rate / 1000).toFixed(3)} sat/vB) is lower than the minimum fee rate setting (${(MIN_RELAY_FEE_RATE / 1000).toFixed(3)} sat/vB)`);
+  const subtract = option(opts, 'subtractFeeFromOutputs', 'subtract_fee_from_outputs') || [];
+  if (subtract.length > 1)
+    throw new RpcError(codes.INVALID_PARAMETER, 'The stand-in supports at most one subtractFeeFromOutputs index');
+  const changeAddress = option(opts, 'changeAddress', 'change_address');
+  const changeScript = isMissing(changeAddress) ? null : scriptFromAddress(changeAddress);
+  if (mtx.outputs.some(o => !o.script.isNulldata() && o.isDust()))
+    throw new RpcError(codes.WALLET_ERROR, 'Transaction amount too small');
+  for (const p of presets) {
+    if (!await wallet.coinFor(p))
+      throw new RpcError(codes.WALLET_ERROR, `Not solvable pre-selected input COutPoint(${reverseHex(p.hash).slice(0, 10)}, ${p.index})`);
+  }
+
+  const unlock = await wallet.wallet.fundLock.lock();
+  try {
+    let changepos;
+    try {
+      changepos = await wallet.fund(mtx, { rate, presetInputs: presets, subtractIndex: subtract.length ? subtract[0] : -1, changeScript });
+    } catch (err) {
+      // Core's funding RPCs report every coin selection failure as -4 (sendtoaddress uses -6).
+      if (err.code === codes.WALLET_INSUFFICIENT_FUNDS)
+        throw new RpcError(codes.WALLET_ERROR, err.message);
+      throw err;
+    }
+    if (changepos !== -1) {
+      const position = option(opts, 'changePosition', 'change_position');
+      const want = isMissing(position) ? randomInt(mtx.outputs.length) : int(position);
+      if (want < 0 || want >= mtx.outputs.length)
+        throw new RpcError(codes.INVALID_PARAMETER, 'changePosition out of bounds');
+      moveOutput(mtx, changepos, want);
+      changepos = want;
+    }
+    const replaceable = bool(opts.replaceable, true);
+    for (const input of mtx.inputs) {
+      const preset = presets.find(p => p.hash === input.prevout.hash && p.index === input.prevout.index);
+      input.sequence = preset ? preset.sequence : (replaceable ? RBF_SEQUENCE : 0xfffffffe);
+      input.script = new Script();
+      input.witness.clear();
+    }
+    // Locked before the fund lock is released, so no concurrent call picks them.
+    if (bool(option(opts, 'lockUnspents', 'lock_unspents'), false)) {
+      for (const input of mtx.inputs)
+        wallet.lock(input.prevout);
+    }
+    return changepos;
+  } finally {
+    unlock();
+  }
+}
+
+// Adds witness_utxo records for inputs the wallet knows. Core adds the
+// non-witness UTXO (whole previous transaction) too; nothing here needs it.
+async function fillWitnessUtxos(wallet, psbt) {
+  for (let i = 0; i < psbt.tx.inputs.length; i++) {
+    if (psbt.witnessUtxo(i) || psbt.isFinal(i))
+      continue;
+    const coin = await wallet.coinFor(psbt.tx.inputs[i].prevout);
+    if (coin)
+      psbt.setWitnessUtxo(i, coin.value, coin.script.toRaw());
+  }
+}
+
+// Signs every input the wallet has a key for (P2WPKH); with `finalize`
+// writes final witnesses, otherwise partial signatures.
+async function signPsbt(wallet, psbt, hashType, finalize) {
+  const mtx = MTX.fromTX(psbt.tx);
+  for (let i = 0; i < mtx.inputs.length; i++) {
+    const utxo = psbt.witnessUtxo(i);
+    if (utxo && !psbt.isFinal(i))
+      mtx.view.addCoin(coinFromPrevTx({ txid: reverseHex(mtx.inputs[i].prevout.hash), vout: mtx.inputs[i].prevout.index, scriptPubKey: utxo.script.toString('hex'), amount: utxo.value }));
+  }
+  await wallet.signRaw(mtx, [], hashType);
+  mtx.inputs.forEach((input, i) => {
+    const items = input.witness.items;
+    if (psbt.isFinal(i) || items.length !== 2 || !mtx.view.getOutputFor(input))
+      return;
+    psbt.addPartialSig(i, items[1], items[0]);
+  });
+  if (finalize)
+    psbt.finalizeAll();
+}
+
+// Unspent in the wallet, or (for outputs of wallet transactions that are not
+// the wallet's own) in the chain's or mempool's view.
+async function isUnspent(node, wallet, outpoint) {
+  const own = await wallet.ownCoinUnspent(outpoint);
+  if (own !== null)
+    return own;
+  if (node.mempool.isSpent(outpoint.hash, outpoint.index))
+    return false;
+  return Boolean(await coinForInput(node, outpoint));
+}
+
+async function pruneSpentLocks(node, wallet) {
+  for (const outpoint of wallet.locked()) {
+    if (!await isUnspent(node, wallet, outpoint))
+      wallet.unlock(outpoint);
+  }
 }
 
 module.exports = function register(def) {
@@ -136,51 +287,58 @@ module.exports = function register(def) {
 
   def('fundrawtransaction', ['hexstring', 'options', 'iswitness'], async ({ node, wallet }, [hex, options]) => {
     const tx = decodeTx(hex);
-    const opts = (options && typeof options === 'object') ? options : {};
-    const rate = walletFeeRate(node, opts.fee_rate, opts.feeRate);
-    const subtract = opts.subtractFeeFromOutputs || [];
-    if (subtract.length > 1)
-      throw new RpcError(codes.INVALID_PARAMETER, 'The stand-in supports at most one subtractFeeFromOutputs index');
-    const changeScript = isMissing(opts.changeAddress) ? null : scriptFromAddress(opts.changeAddress);
-
     const mtx = new MTX();
     mtx.version = tx.version;
     mtx.locktime = tx.locktime;
     for (const output of tx.outputs)
       mtx.addOutput(output.script, output.value);
     const presets = tx.inputs.map(i => ({ hash: i.prevout.hash, index: i.prevout.index, sequence: i.sequence }));
-    for (const p of presets) {
-      if (!await wallet.coinFor(p))
-        throw new RpcError(codes.WALLET_ERROR, `Not solvable pre-selected input COutPoint(${reverseHex(p.hash).slice(0, 10)}, ${p.index})`);
-    }
-
-    const unlock = await wallet.wallet.fundLock.lock();
-    try {
-      let changepos = await wallet.fund(mtx, { rate, presetInputs: presets, subtractIndex: subtract.length ? subtract[0] : -1, changeScript });
-      if (changepos !== -1) {
-        const want = isMissing(opts.changePosition) ? randomInt(mtx.outputs.length) : int(opts.changePosition);
-        if (want < 0 || want >= mtx.outputs.length)
-          throw new RpcError(codes.INVALID_PARAMETER, 'changePosition out of bounds');
-        moveOutput(mtx, changepos, want);
-        changepos = want;
-      }
-      const replaceable = bool(opts.replaceable, true);
-      for (const input of mtx.inputs) {
-        const preset = presets.find(p => p.hash === input.prevout.hash && p.index === input.prevout.index);
-        input.sequence = preset ? preset.sequence : (replaceable ? RBF_SEQUENCE : 0xfffffffe);
-        input.script = new Script();
-        input.witness.clear();
-      }
-      if (bool(opts.lockUnspents, false)) {
-        for (const input of mtx.inputs)
-          wallet.lock(input.prevout);
-      }
-      return { hex: mtx.toTX().toRaw().toString('hex'), fee: amount(mtx.getFee()), changepos };
-    } finally {
-      unlock();
-    }
+    const changepos = await fundWithOptions(node, wallet, mtx, presets, options);
+    return { hex: mtx.toTX().toRaw().toString('hex'), fee: amount(mtx.getFee()), changepos };
   }, { wallet: true });
 
+  def('walletcreatefundedpsbt', ['inputs', 'outputs', 'locktime', 'options', 'bip32derivs', 'version'],
+    async ({ node, wallet }, [inputs, outputs, locktime, options, , version]) => {
+      if (!Array.isArray(inputs)) throw typeError(inputs, 'array');
+      const mtx = new MTX();
+      mtx.version = int(version, 2);
+      if (mtx.version !== 1 && mtx.version !== 2)
+        throw new RpcError(codes.INVALID_PARAMETER, 'Invalid parameter, version out of range(1~2)');
+      mtx.locktime = int(locktime, 0);
+      if (mtx.locktime < 0 || mtx.locktime > 0xffffffff)
+        throw new RpcError(codes.INVALID_PARAMETER, 'Invalid parameter, locktime out of range');
+      addOutputs(mtx, outputs);
+      const replaceable = bool((options || {}).replaceable, true);
+      const presets = inputs.map((input) => {
+        const hash = hash256(input.txid, 'txid');
+        const index = int(input.vout);
+        if (index < 0) throw new RpcError(codes.INVALID_PARAMETER, 'Invalid parameter, vout cannot be negative');
+        const sequence = isMissing(input.sequence) ? (replaceable ? RBF_SEQUENCE : 0xfffffffe) : int(input.sequence);
+        return { hash, index, sequence };
+      });
+      const changepos = await fundWithOptions(node, wallet, mtx, presets, options);
+      const psbt = Psbt.fromTx(mtx.toTX());
+      await fillWitnessUtxos(wallet, psbt);
+      return { psbt: psbt.toBase64(), fee: amount(mtx.getFee()), changepos };
+    }, { wallet: true });
+
+  def('walletprocesspsbt', ['psbt', 'sign', 'sighashtype', 'bip32derivs', 'finalize'],
+    async ({ wallet }, [text, sign, sighashtype, , finalize]) => {
+      const psbt = Psbt.fromBase64(str(text));
+      const hashType = SIGHASH_TYPES[str(sighashtype, 'DEFAULT')];
+      if (hashType === undefined)
+        throw new RpcError(codes.INVALID_PARAMETER, `${sighashtype} is not a valid sighash parameter.`);
+      await fillWitnessUtxos(wallet, psbt);
+      const doFinalize = bool(finalize, true);
+      if (bool(sign, true))
+        await signPsbt(wallet, psbt, hashType, doFinalize);
+      // As Core: complete means final, so never without finalize (unless already final).
+      const complete = psbt.tx.inputs.every((_, i) => psbt.isFinal(i));
+      const result = { psbt: psbt.toBase64(), complete };
+      if (complete && doFinalize)
+        result.hex = psbt.extract().toRaw().toString('hex');
+      return result;
+    }, { wallet: true });
   def('signrawtransactionwithwallet', ['hexstring', 'prevtxs', 'sighashtype'], async ({ node, wallet }, [hex, prevtxs, sighashtype]) => {
     const tx = decodeTx(hex);
     const hashType = SIGHASH_TYPES[str(sighashtype, 'DEFAULT')];
@@ -221,8 +379,12 @@ module.exports = function register(def) {
     return result;
   }, { wallet: true });
 
-  def('lockunspent', ['unlock', 'transactions', 'persistent'], async ({ wallet }, [unlockArg, transactions]) => {
+  // Core's checks in Core's order; a lock on a coin that has since been spent
+  // is dropped (Core unlocks a coin when a transaction spending it arrives).
+  def('lockunspent', ['unlock', 'transactions', 'persistent'], async ({ node, wallet }, [unlockArg, transactions]) => {
     const unlock = bool(unlockArg);
+    if (unlock === undefined) throw new RpcError(codes.MISC_ERROR, 'Missing required argument unlock');
+    await pruneSpentLocks(node, wallet);
     if (isMissing(transactions)) {
       if (!unlock) throw new RpcError(codes.INVALID_PARAMETER, 'Invalid parameter, transactions is required when locking');
       for (const o of wallet.locked()) wallet.unlock(o);
@@ -231,10 +393,13 @@ module.exports = function register(def) {
     if (!Array.isArray(transactions)) throw typeError(transactions, 'array');
     const outpoints = [];
     for (const t of transactions) {
+      if (!t || typeof t !== 'object' || Array.isArray(t)) throw typeError(t, 'object');
       const outpoint = new Outpoint(hash256(t.txid, 'txid'), int(t.vout));
       if (outpoint.index < 0) throw new RpcError(codes.INVALID_PARAMETER, 'Invalid parameter, vout cannot be negative');
-      const coin = await wallet.coinFor(outpoint);
-      if (!coin) throw new RpcError(codes.INVALID_PARAMETER, 'Invalid parameter, unknown transaction or expected unspent output');
+      const wtx = await wallet.wallet.getTX(outpoint.hash);
+      if (!wtx) throw new RpcError(codes.INVALID_PARAMETER, 'Invalid parameter, unknown transaction');
+      if (outpoint.index >= wtx.tx.outputs.length) throw new RpcError(codes.INVALID_PARAMETER, 'Invalid parameter, vout index out of bounds');
+      if (!await isUnspent(node, wallet, outpoint)) throw new RpcError(codes.INVALID_PARAMETER, 'Invalid parameter, expected unspent output');
       const locked = wallet.isLocked(outpoint);
       if (unlock && !locked) throw new RpcError(codes.INVALID_PARAMETER, 'Invalid parameter, expected locked output');
       if (!unlock && locked) throw new RpcError(codes.INVALID_PARAMETER, 'Invalid parameter, output already locked');
@@ -247,7 +412,10 @@ module.exports = function register(def) {
     return true;
   }, { wallet: true });
 
-  def('listlockunspent', [], async ({ wallet }) => wallet.locked().map(o => ({ txid: reverseHex(o.hash), vout: o.index })), { wallet: true });
+  def('listlockunspent', [], async ({ node, wallet }) => {
+    await pruneSpentLocks(node, wallet);
+    return wallet.locked().map(o => ({ txid: reverseHex(o.hash), vout: o.index }));
+  }, { wallet: true });
 
   def('gettransaction', ['txid', 'include_watchonly', 'verbose'], async ({ node, wallet }, [txid]) => {
     const wtx = await wallet.wallet.getTX(hash256(txid, 'txid'));
