@@ -11,6 +11,7 @@ std::string_view ToString(DecodeError error)
     case DecodeError::kInvalidPoint: return "invalid_point";
     case DecodeError::kTlvNotIncreasing: return "tlv_not_increasing";
     case DecodeError::kUnknownEvenType: return "unknown_even_type";
+    case DecodeError::kInvalidSignature: return "invalid_signature";
     }
     return "unknown";
 }

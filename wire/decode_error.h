@@ -17,6 +17,7 @@ enum class DecodeError : uint8_t {
     kInvalidPoint,     //!< 33 bytes that are not a compressed secp256k1 point
     kTlvNotIncreasing, //!< TLV types not strictly increasing (this includes duplicates)
     kUnknownEvenType,  //!< an even TLV type the stream's reader does not know
+    kInvalidSignature, //!< 64 bytes that are no compact ECDSA signature (r or s not below the order)
 };
 
 //! Stable snake_case names ("truncated", "non_minimal", ...), for logs and test vectors.
