@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The test command: installs what it needs, builds with ASan/UBSan, runs every unit test
-# (ctest), a short libFuzzer run of every fuzz target, and every functional test against a
-# regtest node (real bitcoind when BITCOIND is set or bitcoind is on PATH, else the bcoin
-# stand-in). Exits non-zero on any failure.
+# (ctest), the test suites that spawn threads again under ThreadSanitizer, a short libFuzzer
+# run of every fuzz target, and every functional test on the bcoin stand-in and then on real
+# bitcoind (with the Core Lightning interop tests). Exits non-zero on any failure.
+# Real bitcoind and Core Lightning come from ../shared/anchors/ beside the checkout when it
+# exists (BITCOIND / LIGHTNINGD override); without them only the stand-in pass runs.
 #   FUZZ_SECONDS=N   seconds per fuzz target (default 15; 0 skips the libFuzzer runs)
 #   JOBS=N           parallel build/test jobs (default: number of cores)
 set -euo pipefail
@@ -10,12 +12,45 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 jobs=${JOBS:-$(nproc)}
 fuzz_seconds=${FUZZ_SECONDS:-15}
+anchors="$root/../shared/anchors"
+# The unit-test suites whose code runs threads (RPC server and client, ZMQ listener, chain
+# service, peer manager, LMDB readers): rebuilt and rerun under ThreadSanitizer.
+tsan_suites=(test_chain test_net test_rpc test_store test_plugin)
 
-step() { printf '\n=== %s\n' "$*"; }
+timings=()
+step_name=""
+step_started=0
+end_step() {
+  [ -n "$step_name" ] && timings+=("$(printf '%6ds  %s' $((SECONDS - step_started)) "$step_name")")
+  step_name=""
+}
+step() {
+  end_step
+  step_name="$*"
+  step_started=$SECONDS
+  printf '\n=== %s\n' "$*"
+}
+report_timings() {
+  end_step
+  printf '\n=== time per step\n'
+  printf '%s\n' "${timings[@]}"
+  printf '%6ds  total\n' "$SECONDS"
+}
+trap report_timings EXIT
+
+if [ -z "${BITCOIND:-}" ] && [ -x "$anchors/bitcoin/bin/bitcoind" ]; then
+  BITCOIND="$anchors/bitcoin/bin/bitcoind"
+fi
+if [ -z "${LIGHTNINGD:-}" ] && [ -x "$anchors/cln/bin/lightningd" ]; then
+  LIGHTNINGD="$anchors/cln/bin/lightningd"
+fi
 
 step "dependencies"
 contrib/install-deps.sh
 functional/install-deps.sh
+if [ -d "$anchors" ]; then
+  bash "$anchors/install-runtime-deps.sh"
+fi
 
 step "build (Debug, ASan+UBSan)"
 cmake -S . -B build/test -DCMAKE_BUILD_TYPE=Debug -DSIDEBOLT_SANITIZE=ON -DSIDEBOLT_BENCH=OFF >/dev/null
@@ -25,6 +60,19 @@ step "unit tests and fuzz corpus replay (ctest)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 (cd build/test && ctest --output-on-failure -j"$jobs")
+
+step "build the threaded test suites with ThreadSanitizer (${tsan_suites[*]})"
+cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=Debug -DSIDEBOLT_TSAN=ON -DSIDEBOLT_BENCH=OFF >/dev/null
+cmake --build build/tsan -j"$jobs" --target "${tsan_suites[@]}"
+
+step "unit tests under ThreadSanitizer (${tsan_suites[*]})"
+# halt_on_error: the first race fails the suite; second_deadlock_stack: both stacks of a
+# lock-order inversion. tsan.supp only hides libzmq's internals (not built with TSan).
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/tsan.supp"
+for suite in "${tsan_suites[@]}"; do
+  echo "$suite"
+  build/tsan/tests/"$suite" --minimal
+done
 
 if [ "$fuzz_seconds" -gt 0 ]; then
   step "fuzz (libFuzzer, ${fuzz_seconds}s per target)"
@@ -43,5 +91,20 @@ if [ "$fuzz_seconds" -gt 0 ]; then
   done
 fi
 
-step "functional tests"
-SIDEBOLT_BIN_DIR="$root/build/test" python3 functional/test_runner.py -j "$jobs"
+export SIDEBOLT_BIN_DIR="$root/build/test"
+step "functional tests on the bcoin stand-in"
+python3 functional/test_runner.py -j "$jobs" --backend standin
+
+if [ -n "${BITCOIND:-}" ]; then
+  step "functional tests on real bitcoind ($BITCOIND)"
+  if [ -n "${LIGHTNINGD:-}" ]; then
+    export LIGHTNINGD
+    echo "Core Lightning interop with $LIGHTNINGD"
+  else
+    echo "LIGHTNINGD not set and no $anchors/cln: the Core Lightning interop tests are skipped"
+  fi
+  BITCOIND="$BITCOIND" python3 functional/test_runner.py -j "$jobs" --backend bitcoind
+else
+  step "functional tests on real bitcoind: SKIPPED"
+  echo "no $anchors and BITCOIND unset: the real-bitcoind pass and the Core Lightning interop tests are skipped"
+fi

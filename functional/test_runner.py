@@ -71,6 +71,15 @@ class Job:
         return self.output.read().decode("utf-8", "replace")
 
 
+def skip_reason(text):
+    """The reason a skipped test logged ("... skipped: REASON"), for the one-line report."""
+    for line in reversed(text.splitlines()):
+        _, sep, reason = line.partition("] skipped: ")
+        if sep:
+            return reason.strip()
+    return ""
+
+
 def status_of(job):
     if job.timed_out:
         return "timeout"
@@ -110,8 +119,9 @@ def main():
                 running.remove(job)
                 status = status_of(job)
                 counts["failed" if status == "timeout" else status] += 1
-                print(f"{job.name:<{width}}{status:<8}{job.elapsed():7.1f} s", flush=True)
                 output = job.text().rstrip()
+                reason = f"  ({skip_reason(output)})" if status == "skipped" and skip_reason(output) else ""
+                print(f"{job.name:<{width}}{status:<8}{job.elapsed():7.1f} s{reason}", flush=True)
                 if output and (status in ("failed", "timeout") or args.verbose):
                     print("\n".join("    " + line for line in output.splitlines()), flush=True)
                 job.output.close()

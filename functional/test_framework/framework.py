@@ -25,6 +25,7 @@ import tempfile
 import time
 import traceback
 
+from .lightningd_node import LightningdNode, require_lightningd
 from .regtest_node import RegtestNode, RpcError
 from .sidebolt_node import SideboltNode, require_binary
 from .util import REGISTRY, TestFailure, tail, wait_until
@@ -50,6 +51,9 @@ class SideboltTest:
         self.bitcoind_backend = None  # None: auto (bitcoind if available)
         self.bitcoind = None
         self.nodes = []
+        self.num_cln_nodes = 0
+        self.cln_extra_args = []  # per Core Lightning node: list of lists
+        self.cln_nodes = []
         self.tmpdir = None
         self.nocleanup = False
         self.name = type(self).__name__
@@ -60,12 +64,18 @@ class SideboltTest:
         pass
 
     def setup(self):
-        """Starts the regtest node and `num_nodes` sidebolt daemons."""
+        """Starts the regtest node, `num_nodes` sidebolt daemons and `num_cln_nodes` Core Lightning
+        nodes. A test with Core Lightning nodes is skipped without LIGHTNINGD or on the stand-in."""
         if self.num_nodes > 0:
             require_binary("sideboltd")
             require_binary("sidebolt-cli")
         self.bitcoind = RegtestNode(os.path.join(self.tmpdir, "bitcoind"), backend=self.bitcoind_backend,
                                     extra_args=self.bitcoind_args)
+        if self.num_cln_nodes > 0:
+            if self.bitcoind.is_standin:
+                raise SkipTest("Core Lightning needs a real bitcoind (it drives it with bitcoin-cli); "
+                               "the stand-in backend cannot serve it")
+            require_lightningd()
         self.log(f"starting {self.bitcoind.backend} regtest node")
         self.bitcoind.start()
         self.log(f"{self.bitcoind.backend} RPC ready in {self.bitcoind.startup_seconds:.2f}s")
@@ -74,6 +84,12 @@ class SideboltTest:
             node = SideboltNode(i, os.path.join(self.tmpdir, f"sidebolt{i}"), self.bitcoind, extra_args=extra)
             self.nodes.append(node)
             node.start()
+        for i in range(self.num_cln_nodes):
+            extra = self.cln_extra_args[i] if i < len(self.cln_extra_args) else []
+            cln = LightningdNode(i, os.path.join(self.tmpdir, f"cln{i}"), self.bitcoind, extra_args=extra)
+            self.cln_nodes.append(cln)
+            cln.start()
+            self.log(f"Core Lightning node {i} up: {cln.node_id}")
 
     def run_test(self):
         raise NotImplementedError
@@ -99,7 +115,7 @@ class SideboltTest:
         raise TestFailure(f"expected RPC error {code}, call succeeded")
 
     def all_processes(self):
-        return ([self.bitcoind] if self.bitcoind else []) + self.nodes
+        return ([self.bitcoind] if self.bitcoind else []) + self.nodes + self.cln_nodes
 
     # --- driver ----------------------------------------------------------------
 

@@ -123,7 +123,7 @@ class RegtestNode:
             return ["node", os.path.join(STANDIN_DIR, "launcher.js")] + common + persist + self.extra_args
         return [self.bitcoind_path, "-regtest", "-server", "-txindex", "-listen=1", "-bind=127.0.0.1",
                 "-rpcbind=127.0.0.1", "-rpcallowip=127.0.0.1", "-dnsseed=0", "-fixedseeds=0",
-                "-listenonion=0", "-upnp=0", "-natpmp=0", "-discover=0", "-keypool=10",
+                "-listenonion=0", "-natpmp=0", "-discover=0", "-keypool=10",
                 "-printtoconsole=0", "-debug=zmq", "-debug=rpc"] + common + self.extra_args
 
     def _pick_ports(self):
