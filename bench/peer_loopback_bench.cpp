@@ -111,6 +111,7 @@ PeerHandlers CountingHandlers(DaemonEvents& events)
             events.bench_messages.Add(1);
             return true;
         },
+        .on_notice = nullptr,
     };
 }
 

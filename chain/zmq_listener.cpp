@@ -131,7 +131,6 @@ void ZmqListener::HandleMonitorEvent(size_t endpoint)
     // with new sequence numbers.
     Log("chain")->info("ZMQ connected to {}", address);
     std::erase_if(m_next_sequence, [&](const auto& entry) { return entry.first.first == endpoint; });
-    ++m_gaps;
     if (m_handlers.on_gap) m_handlers.on_gap("connected to " + address);
 }
 
@@ -170,12 +169,17 @@ void ZmqListener::CheckSequence(size_t endpoint, const std::string& topic, uint3
 {
     const auto [it, first] = m_next_sequence.try_emplace({endpoint, topic}, sequence);
     const uint32_t expected = it->second;
+    // Unsigned arithmetic: after 0xffffffff bitcoind's counter wraps to 0, which is no gap.
     it->second = sequence + 1;
     if (!first && expected == sequence) return;
-    ++m_gaps;
+    // A first message (after a start or a reconnection) cannot reveal a loss, but what was
+    // published before it is unknown: reconcile, without counting a gap.
     std::string reason = first ? "first " + topic + " message"
                                : fmt::format("{} sequence gap: expected {}, got {}", topic, expected, sequence);
-    if (!first) Log("chain")->info("ZMQ {}", reason);
+    if (!first) {
+        ++m_gaps;
+        Log("chain")->info("ZMQ {}", reason);
+    }
     if (m_handlers.on_gap) m_handlers.on_gap(reason);
 }
 

@@ -42,6 +42,8 @@ struct ZmqHandlers {
 struct ZmqStats {
     uint64_t received{0};
     uint64_t dropped{0};
+    //! Sequence jumps after a message already seen on the topic (since the last connection):
+    //! messages that were lost. First messages and reconnections are not counted.
     uint64_t gaps{0};
 };
 
@@ -72,7 +74,8 @@ private:
     void Run(const std::stop_token& stop);
     void HandleMessage(size_t endpoint, std::vector<zmq::message_t>& frames);
     void HandleMonitorEvent(size_t endpoint);
-    //! Tracks the per-topic sequence; a gap or a first message asks for reconciliation.
+    //! Tracks the per-topic sequence; a gap or a first message asks for reconciliation, and a
+    //! gap counts in Stats().gaps.
     void CheckSequence(size_t endpoint, const std::string& topic, uint32_t sequence);
     bool ConsumeDrop();
 

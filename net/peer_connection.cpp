@@ -1,5 +1,6 @@
 #include "net/peer_connection.h"
 
+#include "util/hex.h"
 #include "util/logging.h"
 
 #include <algorithm>
@@ -12,6 +13,59 @@ using Clock = std::chrono::steady_clock;
 constexpr char kNotDraining[] = "peer does not drain its messages";
 } // namespace
 
+std::string MessageTypeName(uint16_t type)
+{
+    switch (type) {
+    // BOLT 1
+    case 1: return "warning";
+    case 16: return "init";
+    case 17: return "error";
+    case 18: return "ping";
+    case 19: return "pong";
+    // BOLT 2
+    case 2: return "stfu";
+    case 32: return "open_channel";
+    case 33: return "accept_channel";
+    case 34: return "funding_created";
+    case 35: return "funding_signed";
+    case 36: return "channel_ready";
+    case 38: return "shutdown";
+    case 39: return "closing_signed";
+    case 40: return "closing_complete";
+    case 41: return "closing_sig";
+    case 64: return "open_channel2";
+    case 65: return "accept_channel2";
+    case 66: return "tx_add_input";
+    case 67: return "tx_add_output";
+    case 68: return "tx_remove_input";
+    case 69: return "tx_remove_output";
+    case 70: return "tx_complete";
+    case 71: return "tx_signatures";
+    case 72: return "tx_init_rbf";
+    case 73: return "tx_ack_rbf";
+    case 74: return "tx_abort";
+    case 128: return "update_add_htlc";
+    case 130: return "update_fulfill_htlc";
+    case 131: return "update_fail_htlc";
+    case 132: return "commitment_signed";
+    case 133: return "revoke_and_ack";
+    case 134: return "update_fee";
+    case 135: return "update_fail_malformed_htlc";
+    case 136: return "channel_reestablish";
+    // BOLT 7
+    case 256: return "channel_announcement";
+    case 257: return "node_announcement";
+    case 258: return "channel_update";
+    case 259: return "announcement_signatures";
+    case 261: return "query_short_channel_ids";
+    case 262: return "reply_short_channel_ids_end";
+    case 263: return "query_channel_range";
+    case 264: return "reply_channel_range";
+    case 265: return "gossip_timestamp_filter";
+    default: return "type " + std::to_string(type);
+    }
+}
+
 std::string FormatEndpoint(const asio::ip::tcp::endpoint& endpoint)
 {
     const auto address = endpoint.address();
@@ -23,6 +77,7 @@ PeerConnection::PeerConnection(asio::ip::tcp::socket socket, PeerDirection direc
                                const PeerConnectionOptions& options, Handlers handlers)
     : m_socket(std::move(socket)),
       m_timer(m_socket.get_executor()),
+      m_log(Log("net")),
       m_direction(direction),
       m_options(options),
       m_handlers(std::move(handlers)),
@@ -39,6 +94,7 @@ std::shared_ptr<PeerConnection> PeerConnection::Accept(asio::ip::tcp::socket soc
     asio::error_code ec;
     const auto remote = connection->m_socket.remote_endpoint(ec);
     if (!ec) connection->SetRemote(remote);
+    connection->m_log->debug("accepted a connection from {}", connection->Describe());
     connection->SetNoDelay();
     connection->StartHandshakeTimer();
     connection->RunResponder();
@@ -52,6 +108,8 @@ std::shared_ptr<PeerConnection> PeerConnection::Connect(const asio::any_io_execu
     auto connection = std::make_shared<PeerConnection>(asio::ip::tcp::socket(executor), PeerDirection::kOutbound,
                                                        Handshake::Initiator(local_key, remote_id), options,
                                                        std::move(handlers));
+    connection->m_remote_id = remote_id;
+    connection->m_log->debug("connecting to {}@{}:{}", ToHex(remote_id.span()), host, port);
     connection->StartHandshakeTimer();
     auto resolver = std::make_shared<asio::ip::tcp::resolver>(executor);
     resolver->async_resolve(host, std::to_string(port), [connection, resolver](const asio::error_code& ec, auto results) {
@@ -63,6 +121,7 @@ std::shared_ptr<PeerConnection> PeerConnection::Connect(const asio::any_io_execu
                                 if (connect_ec) return connection->Close("connect failed: " + connect_ec.message());
                                 connection->SetRemote(endpoint);
                                 connection->SetNoDelay();
+                                connection->m_log->debug("handshake with {}: connected, sending act one", connection->Describe());
                                 connection->RunInitiator();
                             });
     });
@@ -73,6 +132,20 @@ void PeerConnection::SetRemote(const asio::ip::tcp::endpoint& endpoint)
 {
     m_remote_endpoint = endpoint;
     m_remote_address = FormatEndpoint(endpoint);
+}
+
+std::string PeerConnection::Describe() const
+{
+    if (!m_remote_id) return m_remote_address;
+    return ToHex(m_remote_id->span()) + "@" + m_remote_address;
+}
+
+void PeerConnection::LogMessage(bool outgoing, ByteSpan message) const
+{
+    if (!m_log->should_log(spdlog::level::debug) || message.size() < 2) return;
+    const auto type = static_cast<uint16_t>(message[0] << 8 | message[1]);
+    m_log->debug("{} {} {} {} ({} bytes)", outgoing ? "sending" : "received", MessageTypeName(type),
+                 outgoing ? "to" : "from", Describe(), message.size());
 }
 
 void PeerConnection::SetNoDelay()
@@ -99,6 +172,7 @@ void PeerConnection::RunResponder()
     ReadAct(Handshake::kActOneSize, [this](ByteSpan act_one) {
         auto act_two = m_handshake->ReadActOne(act_one);
         if (!act_two) return FailHandshake(act_two.error());
+        m_log->debug("handshake with {}: act one received, sending act two", Describe());
         WriteAct(*act_two, [this] {
             ReadAct(Handshake::kActThreeSize, [this](ByteSpan act_three) {
                 if (const auto error = m_handshake->ReadActThree(act_three)) return FailHandshake(*error);
@@ -114,6 +188,7 @@ void PeerConnection::RunInitiator()
         ReadAct(Handshake::kActTwoSize, [this](ByteSpan act_two) {
             auto act_three = m_handshake->ReadActTwo(act_two);
             if (!act_three) return FailHandshake(act_three.error());
+            m_log->debug("handshake with {}: act two received, sending act three", Describe());
             WriteAct(*act_three, [this] { Established(); });
         });
     });
@@ -157,7 +232,9 @@ void PeerConnection::Established()
     auto result = std::move(*m_handshake).Finish();
     m_handshake.reset();
     m_cipher.emplace(std::move(result.cipher));
+    m_remote_id = result.remote_static;
     m_timer.cancel();
+    m_log->debug("handshake with {}: done, transport established", Describe());
     if (m_handlers.on_established) m_handlers.on_established(result.remote_static);
     Read();
 }
@@ -187,6 +264,7 @@ void PeerConnection::DeliverMessages()
         case TransportReader::Status::kTooLarge: return Close("message too large");
         case TransportReader::Status::kBadMessageMac: return Close("bad message MAC");
         }
+        LogMessage(false, m_plain);
         auto message = DecodeMessage(m_plain);
         // BOLT 1: a known message "with insufficient length for the contents" or an invalid
         // extension: "MUST close the connection".
@@ -204,6 +282,7 @@ bool PeerConnection::SendEncoded(ByteSpan message)
         Close("send queue over " + std::to_string(m_options.HardQueueLimit()) + " bytes");
         return false;
     }
+    LogMessage(true, message);
     m_cipher->Encrypt(message, m_pending);
     WatchDrain();
     StartWrite();
@@ -300,6 +379,7 @@ void PeerConnection::Close(const std::string& reason)
 {
     if (m_closed) return;
     m_closed = true;
+    m_log->debug("closing connection {}: {}", Describe(), reason);
     asio::error_code ignored;
     m_timer.cancel();
     m_socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);

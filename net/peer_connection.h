@@ -16,6 +16,10 @@
 #include <optional>
 #include <string>
 
+namespace spdlog {
+class logger;
+}
+
 namespace sidebolt {
 
 enum class PeerDirection { kInbound, kOutbound };
@@ -85,6 +89,9 @@ public:
     const std::optional<asio::ip::tcp::endpoint>& RemoteEndpoint() const { return m_remote_endpoint; }
     bool IsEstablished() const { return m_cipher.has_value(); }
     bool IsClosed() const { return m_closed; }
+    //! "<node id>@<address>" once the node id is known (from the start for outbound), else the
+    //! address: how logs name the connection.
+    std::string Describe() const;
     size_t QueuedBytes() const { return m_pending.size() + m_in_flight.size() - m_in_flight_written; }
     //! Wire bytes, handshake included; readable from any thread.
     uint64_t BytesIn() const { return m_bytes_in.load(std::memory_order_relaxed); }
@@ -95,6 +102,8 @@ public:
 
 private:
     void SetRemote(const asio::ip::tcp::endpoint& endpoint);
+    //! With -loglevel=debug: the type and size of each message, never its content.
+    void LogMessage(bool outgoing, ByteSpan message) const;
     void SetNoDelay();
     void StartHandshakeTimer();
     void RunResponder();
@@ -116,11 +125,14 @@ private:
 
     asio::ip::tcp::socket m_socket;
     asio::steady_timer m_timer;
+    //! Looked up once: the per-message debug check must stay cheap.
+    std::shared_ptr<spdlog::logger> m_log;
     PeerDirection m_direction;
     PeerConnectionOptions m_options;
     Handlers m_handlers;
     std::string m_remote_address;
     std::optional<asio::ip::tcp::endpoint> m_remote_endpoint;
+    std::optional<PubKey> m_remote_id;
 
     std::optional<Handshake> m_handshake;
     ByteArray<Handshake::kActThreeSize> m_act{};
@@ -148,6 +160,9 @@ private:
     std::atomic<uint64_t> m_bytes_in{0};
     std::atomic<uint64_t> m_bytes_out{0};
 };
+
+//! The BOLT name of a message type ("update_add_htlc"), or "type N" for one we do not know.
+std::string MessageTypeName(uint16_t type);
 
 //! "ip:port", with brackets for IPv6.
 std::string FormatEndpoint(const asio::ip::tcp::endpoint& endpoint);

@@ -1,6 +1,7 @@
 #include "net/peer_manager.h"
 
 #include "wire/wire.h"
+#include "util/hex.h"
 #include "util/logging.h"
 
 #include <algorithm>
@@ -53,6 +54,27 @@ std::string JoinBits(const std::vector<size_t>& bits)
         out += std::to_string(bit);
     }
     return out;
+}
+
+//! An `error` or `warning` received.
+struct Notice {
+    MessageType type;
+    const ChannelNotice* notice;
+};
+
+std::optional<Notice> NoticeOf(const Message& message)
+{
+    if (const auto* error = std::get_if<ErrorMessage>(&message)) return Notice{MessageType::kError, error};
+    if (const auto* warning = std::get_if<WarningMessage>(&message)) return Notice{MessageType::kWarning, warning};
+    return std::nullopt;
+}
+
+//! "an error for channel <id>: <data>", with the data only in printable form (BOLT 1).
+std::string DescribeNotice(const Notice& n)
+{
+    const std::string channel = n.notice->IsForAllChannels() ? "all channels" : "channel " + ToHex(n.notice->channel_id);
+    return std::string(n.type == MessageType::kError ? "an error" : "a warning") + " for " + channel + ": " +
+           PrintableNoticeData(n.notice->data);
 }
 
 //! A listening socket, and the timer that paces accepting again after accept failed.
@@ -339,6 +361,7 @@ private:
         const auto peer = PeerOf(link);
         if (!peer) return;
         if (!peer->init_received) return HandleInit(link, peer, message);
+        if (const auto notice = NoticeOf(message)) return HandleNotice(*link->node_id, *notice);
         if (const auto* ping = std::get_if<PingMessage>(&message)) {
             if (auto pong = PongFor(*ping)) peer->connection->SendReply(*pong);
             return;
@@ -357,8 +380,14 @@ private:
     {
         const auto* init = std::get_if<InitMessage>(&message);
         // BOLT 1: the sender "MUST send init as the first Lightning message for any connection".
+        // An error instead usually says why the peer refuses ours: keep its reason.
+        if (const auto notice = NoticeOf(message); !init && notice) {
+            Log("net")->warn("peer {} sent {} instead of init", peer->connection->Describe(), DescribeNotice(*notice));
+            return peer->connection->Close("peer sent " + DescribeNotice(*notice) + " instead of init");
+        }
         if (!init) return peer->connection->Close("first message was not init");
         const FeatureBits features = init->CombinedFeatures();
+        Log("net")->debug("init from {}: features {}", peer->connection->Describe(), DescribeFeatures(features));
         if (const auto unknown = UnknownRequiredFeatures(features, m_options.features); !unknown.empty()) {
             return SendErrorAndClose(*peer, "unknown required feature bits " + JoinBits(unknown));
         }
@@ -380,8 +409,15 @@ private:
         if (m_handlers.on_connected) m_handlers.on_connected(*link->node_id, features);
     }
 
+    void HandleNotice(const PubKey& node_id, const Notice& notice)
+    {
+        Log("net")->warn("peer {} sent {}", ToHex(node_id.span()), DescribeNotice(notice));
+        if (m_handlers.on_notice) m_handlers.on_notice(node_id, notice.type, *notice.notice);
+    }
+
     void SendErrorAndClose(Peer& peer, const std::string& text)
     {
+        Log("net")->debug("sending error to {}: {}", peer.connection->Describe(), text);
         ErrorMessage error;
         error.data.assign(text.begin(), text.end());
         peer.connection->Send(error);
@@ -465,6 +501,7 @@ private:
             if (ping.callback) ping.callback(std::string("disconnected: ") + reason);
         }
         if (auto callback = std::exchange(peer->link->connect_callback, nullptr)) callback(reason);
+        Log("net")->debug("peer {} removed: {}", peer->connection->Describe(), reason);
         if (peer->init_received && m_handlers.on_disconnected) m_handlers.on_disconnected(node_id, reason);
     }
 

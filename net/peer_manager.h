@@ -61,6 +61,11 @@ struct PeerHandlers {
     //! Messages keep coming however much we queue for the peer, so a handler that answers
     //! must not let a peer's requests grow the queue without bound (see Send).
     std::function<bool(const PubKey& node_id, const Message& message)> on_message;
+    //! An `error` or `warning` (`type` says which) from a connected peer, already logged; these
+    //! do not reach on_message. BOLT 1: on an error, the receiver "MUST fail the channel
+    //! referred to by channel_id" (every channel with the peer when it is all zero) and "MUST
+    //! ignore the message" when no channel of that peer is referred to.
+    std::function<void(const PubKey& node_id, MessageType type, const ChannelNotice& notice)> on_notice;
 };
 
 //! Owns the node's peer connections: listens, connects out, keeps one connection per node id

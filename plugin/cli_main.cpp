@@ -34,6 +34,7 @@ std::vector<ConfigKey> CliKeys()
         {"rpcclienttimeout", "seconds to wait for a reply (default 900)"},
         {"named", "pass arguments as key=value pairs"},
         {"help", "show this help"},
+        {"version", "print the version and exit"},
     };
 }
 
@@ -111,6 +112,10 @@ int Run(int argc, char** argv)
 {
     Config config(CliKeys());
     const auto args = config.ParseCommandLine(argc, argv);
+    if (config.GetBool("version", false)) {
+        std::cout << "sidebolt-cli v" << PROJECT_VERSION << "\n";
+        return 0;
+    }
     if (config.GetBool("help", false) || args.empty()) {
         std::cout << "Usage: sidebolt-cli [options] <method> [params]\n"
                      "       sidebolt-cli [options] help   (lists the daemon's methods)\n\nOptions:\n"

@@ -8,16 +8,19 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <initializer_list>
 #include <iostream>
 #include <pthread.h>
 
 namespace {
 using namespace sidebolt;
 
-bool WantsHelp(int argc, char** argv)
+bool HasFlag(int argc, char** argv, std::initializer_list<const char*> names)
 {
     for (int i = 1; i < argc; ++i) {
-        if (!std::strcmp(argv[i], "-help") || !std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) return true;
+        for (const char* name : names) {
+            if (!std::strcmp(argv[i], name)) return true;
+        }
     }
     return false;
 }
@@ -36,8 +39,12 @@ void BlockShutdownSignals()
 
 int main(int argc, char** argv)
 {
-    if (WantsHelp(argc, argv)) {
-        std::cout << "Usage: sideboltd [-key=value ...]\n\nSettings (also accepted as key=value lines in <datadir>/"
+    if (HasFlag(argc, argv, {"-version", "--version"})) {
+        std::cout << "sideboltd v" << PROJECT_VERSION << "\n";
+        return 0;
+    }
+    if (HasFlag(argc, argv, {"-help", "--help", "-h"})) {
+        std::cout << "Usage: sideboltd [-key=value ...]\n       sideboltd -version\n\nSettings (also accepted as key=value lines in <datadir>/"
                   << CONFIG_FILE_NAME << "):\n" << Config(DaemonConfigKeys()).HelpText();
         return 0;
     }

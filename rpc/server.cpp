@@ -6,7 +6,15 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <iterator>
+#include <memory>
 #include <sstream>
+#include <sys/socket.h>
 
 namespace sidebolt {
 namespace {
@@ -35,6 +43,20 @@ std::optional<std::string> DecodeBase64(const std::string& in)
     return out;
 }
 
+bool IsOptional(const std::string& param) { return param.starts_with('[') && param.ends_with(']'); }
+
+//! The name a parameter is passed by: "[len]" is "len".
+std::string NameOf(const std::string& param) { return IsOptional(param) ? param.substr(1, param.size() - 2) : param; }
+
+//! httplib's default also sets SO_REUSEPORT, with which a second daemon could bind the same port
+//! and take half the connections. SO_REUSEADDR alone only lets a restart reuse the port while
+//! old connections linger in TIME_WAIT.
+void SetListenSocketOptions(socket_t sock)
+{
+    const int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+}
+
 int HttpStatusFor(const json& response)
 {
     if (response["error"].is_null()) return 200;
@@ -48,6 +70,10 @@ RpcServer::~RpcServer() { Stop(); }
 
 void RpcServer::Register(RpcMethod method)
 {
+    const auto first_optional = std::find_if(method.params.begin(), method.params.end(), IsOptional);
+    if (std::any_of(first_optional, method.params.end(), [](const std::string& p) { return !IsOptional(p); })) {
+        throw std::logic_error("RPC " + method.name + ": a required parameter follows an optional one");
+    }
     const std::string name = method.name;
     m_methods.emplace(name, std::move(method));
 }
@@ -59,18 +85,20 @@ json RpcServer::Call(const std::string& name, const json& params) const
     const RpcMethod& method = it->second;
     json positional = json::array();
     if (params.is_object()) {
+        std::vector<std::string> names;
+        std::transform(method.params.begin(), method.params.end(), std::back_inserter(names), NameOf);
         for (const auto& [key, value] : params.items()) {
-            if (std::find(method.params.begin(), method.params.end(), key) == method.params.end()) {
+            if (std::find(names.begin(), names.end(), key) == names.end()) {
                 throw RpcException(RPC_INVALID_PARAMETER, "Unknown named parameter " + key);
             }
         }
         // Named parameters fill their positions; trailing unnamed ones are left off.
         size_t last = 0;
-        for (size_t i = 0; i < method.params.size(); ++i) {
-            if (params.contains(method.params[i])) last = i + 1;
+        for (size_t i = 0; i < names.size(); ++i) {
+            if (params.contains(names[i])) last = i + 1;
         }
         for (size_t i = 0; i < last; ++i) {
-            positional.push_back(params.value(method.params[i], json(nullptr)));
+            positional.push_back(params.value(names[i], json(nullptr)));
         }
     } else if (params.is_array()) {
         positional = params;
@@ -107,7 +135,7 @@ std::string RpcServer::HelpText() const
     std::ostringstream out;
     for (const auto& [name, method] : m_methods) {
         out << name;
-        for (const auto& p : method.params) out << " <" << p << ">";
+        for (const auto& p : method.params) out << " " << p;
         out << "\n    " << method.help << "\n";
     }
     return out.str();
@@ -124,6 +152,7 @@ bool RpcServer::Authorized(const std::string& header) const
 int RpcServer::Start(const std::string& host, int port)
 {
     m_http = std::make_unique<httplib::Server>();
+    m_http->set_socket_options(SetListenSocketOptions);
     // httplib owns the queue it is handed (its API takes a raw pointer).
     m_http->new_task_queue = [] { return new httplib::ThreadPool(RPC_THREADS); };
     m_http->Post("/", [this](const httplib::Request& req, httplib::Response& res) {
@@ -142,9 +171,27 @@ int RpcServer::Start(const std::string& host, int port)
         res.status = HttpStatusFor(response);
         res.set_content(response.dump() + "\n", "application/json");
     });
+    // httplib reports failure without a reason; bind()'s errno is what is left of it.
+    errno = 0;
     const int bound = port == 0 ? m_http->bind_to_any_port(host) : (m_http->bind_to_port(host, port) ? port : -1);
-    if (bound < 0) throw std::runtime_error("cannot listen for RPC on " + host + ":" + std::to_string(port));
-    m_thread = std::thread([this] { m_http->listen_after_bind(); });
+    const int bind_errno = errno;
+    if (bound < 0) {
+        std::string message = "Unable to bind RPC server to " + host + ":" + std::to_string(port);
+        if (bind_errno == EADDRINUSE) {
+            message += ": address in use. Is sideboltd already running?";
+        } else if (bind_errno != 0) {
+            message += std::string(": ") + std::strerror(bind_errno);
+        }
+        throw std::runtime_error(message);
+    }
+    auto listening_ended = std::make_shared<std::atomic<bool>>(false);
+    m_thread = std::thread([this, listening_ended] {
+        m_http->listen_after_bind();
+        *listening_ended = true;
+    });
+    // httplib's stop() does nothing until the listening thread has marked the server running:
+    // a Stop() right after Start() would otherwise wait forever for that thread.
+    while (!m_http->is_running() && !*listening_ended) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     return bound;
 }
 

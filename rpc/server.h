@@ -37,6 +37,7 @@ struct RpcException : std::runtime_error {
 struct RpcMethod {
     std::string name;
     //! Parameter names in positional order; object ("named") params are mapped through them.
+    //! Optional ones are written "[name]" (help shows them so) and come after the required ones.
     std::vector<std::string> params;
     std::string help;
     std::function<nlohmann::json(const nlohmann::json& positional_params)> handler;
@@ -52,12 +53,15 @@ public:
     RpcServer(const RpcServer&) = delete;
     RpcServer& operator=(const RpcServer&) = delete;
 
+    //! Throws std::logic_error for a required parameter after an optional one.
     void Register(RpcMethod method);
     //! Handles one parsed request object and returns the response object (never throws).
     nlohmann::json Dispatch(const nlohmann::json& request) const;
     std::string HelpText() const;
 
     //! Binds and serves on a background thread; returns the bound port (port 0 = ephemeral).
+    //! Throws std::runtime_error when the address cannot be bound, e.g. a port in use: the
+    //! socket does not set SO_REUSEPORT, so a second daemon cannot share the port.
     int Start(const std::string& host, int port);
     void Stop();
 

@@ -172,6 +172,37 @@ TEST_CASE("zmq: messages in order are hints; sequence gaps and drops ask for rec
     listener.Stop();
 }
 
+TEST_CASE("zmq: Stats().gaps counts lost messages only, not the connection, first messages or a wrapping counter")
+{
+    TempDir dir;
+    const std::string endpoint = IpcEndpoint(dir);
+    Publisher publisher{endpoint};
+    Counters counters;
+    ZmqListener listener{{{"hashblock", endpoint}, {"rawtx", endpoint}}, counters.Handlers()};
+    listener.Start();
+    WarmUp(publisher, counters);
+    // Connecting and the first hashblock asked for reconciliation, but nothing was lost.
+    CHECK(counters.gaps >= 1);
+    CHECK(listener.Stats().gaps == 0);
+
+    // bitcoind's 32-bit counter wrapping is the next number, not a gap.
+    const Bytes raw = SerializeTransaction(MakeTx({}));
+    publisher.Send("rawtx", raw, 0xffffffff);
+    publisher.Send("rawtx", raw, 0);
+    publisher.Send("rawtx", raw, 1);
+    REQUIRE(WaitFor([&] { return counters.txs == 3; }));
+    CHECK(listener.Stats().gaps == 0);
+
+    publisher.Send("rawtx", raw, 3);
+    REQUIRE(WaitFor([&] { return counters.txs == 4; }));
+    CHECK(listener.Stats().gaps == 1);
+    // Any other jump, backwards too, is a gap.
+    publisher.Send("rawtx", raw, 0);
+    REQUIRE(WaitFor([&] { return counters.txs == 5; }));
+    CHECK(listener.Stats().gaps == 2);
+    listener.Stop();
+}
+
 namespace {
 
 struct ServiceFixture {

@@ -149,8 +149,14 @@ private:
 
 //! Records a manager's events.
 struct Events {
+    struct Notice {
+        PubKey node_id;
+        MessageType type;
+        ChannelNotice notice;
+    };
     std::vector<std::pair<PubKey, std::string>> disconnected;
     std::vector<Message> messages;
+    std::vector<Notice> notices;
     int connected{0};
 
     PeerHandlers Handlers()
@@ -164,6 +170,9 @@ struct Events {
                     // Pretend to handle odd custom types only.
                     return TypeOf(message) % 2 == 1;
                 },
+            .on_notice = [this](const PubKey& id, MessageType type, const ChannelNotice& notice) {
+                notices.push_back(Notice{id, type, notice});
+            },
         };
     }
 };
@@ -271,7 +280,8 @@ TEST_CASE("init checks: unknown required features and foreign chains end the con
            error->find("no common chain") != std::string::npos));
     // a told b why with an error message before closing.
     REQUIRE(RunUntil(io, [&] { return a.ListPeers().empty() && b.ListPeers().empty(); }));
-    if (!b_events.messages.empty()) CHECK(std::holds_alternative<ErrorMessage>(b_events.messages[0]));
+    CHECK(b_events.messages.empty());
+    if (!b_events.notices.empty()) CHECK(b_events.notices[0].type == MessageType::kError);
 }
 
 TEST_CASE("connection failures reach the connect callback")
@@ -438,6 +448,7 @@ struct FloodReceiver {
                     ++received;
                     return true;
                 },
+            .on_notice = nullptr,
         };
     }
 };
@@ -835,4 +846,90 @@ TEST_CASE("out of file descriptors, accept waits before retrying and closes idle
         for (int i = 0; i < 500 && b.ListPeers().empty(); ++i) std::this_thread::sleep_for(10ms);
         CHECK(b.ListPeers().size() == 1);
     });
+}
+
+TEST_CASE("errors and warnings from a peer reach on_notice with their channel id and data")
+{
+    asio::io_context io;
+    Events events;
+    const PeerManagerOptions options = FastOptions();
+    PeerManager b(io, PrivKey::Generate(), options, events.Handlers());
+    const uint16_t port = b.Listen("127.0.0.1", 0).port();
+    Hash256 channel_id;
+    channel_id.fill(0xab);
+    PubKey peer_id = PrivKey::Generate().GetPubKey();
+    RunScript(io, [&] {
+        RawPeer peer(port, b.NodeId());
+        peer_id = peer.NodeId();
+        peer.Greet(options.chain_hash);
+        ErrorMessage error;
+        error.channel_id = channel_id;
+        error.data = {'b', 'a', 'd', ' ', 's', 'i', 'g'};
+        peer.Send(error);
+        WarningMessage warning;
+        warning.data = {0x00, 0xff};
+        peer.Send(warning);
+        // A ping answered proves both notices were read before it.
+        peer.Send(PingMessage{.num_pong_bytes = 1, .ignored = {}, .extension = {}});
+        while (auto message = peer.Receive()) {
+            if (std::holds_alternative<PongMessage>(*message)) break;
+        }
+        // Notices do not end the connection.
+        CHECK(b.ListPeers().size() == 1);
+    });
+    REQUIRE(events.notices.size() == 2);
+    CHECK(events.notices[0].node_id == peer_id);
+    CHECK(events.notices[0].type == MessageType::kError);
+    CHECK(events.notices[0].notice.channel_id == channel_id);
+    CHECK(events.notices[0].notice.data == Bytes{'b', 'a', 'd', ' ', 's', 'i', 'g'});
+    CHECK(events.notices[1].type == MessageType::kWarning);
+    CHECK(events.notices[1].notice.IsForAllChannels());
+    CHECK(events.notices[1].notice.data == Bytes{0x00, 0xff});
+    // Notices are not messages for on_message.
+    CHECK(events.messages.empty());
+}
+
+TEST_CASE("an error instead of init ends the connection with its text as the reason")
+{
+    asio::io_context io;
+    PeerManager a(io, PrivKey::Generate(), FastOptions());
+    std::optional<std::string> outcome;
+    // a connects out; the other side is played raw, to answer a's init with an error.
+    RunScript(io, [&] {
+        asio::io_context raw_io;
+        asio::ip::tcp::acceptor acceptor(raw_io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+        const PrivKey raw_key = PrivKey::Generate();
+        const StaticKeyPair raw_pair(raw_key);
+        a.Connect(raw_key.GetPubKey(), "127.0.0.1", acceptor.local_endpoint().port(),
+                  [&](const std::optional<std::string>& error) { outcome = error.value_or("connected"); });
+        asio::ip::tcp::socket socket = acceptor.accept();
+        auto handshake = Handshake::Responder(raw_pair);
+        ByteArray<Handshake::kActOneSize> act_one;
+        asio::read(socket, asio::buffer(act_one));
+        const auto act_two = handshake.ReadActOne(act_one);
+        REQUIRE(act_two);
+        asio::write(socket, asio::buffer(*act_two));
+        ByteArray<Handshake::kActThreeSize> act_three;
+        asio::read(socket, asio::buffer(act_three));
+        REQUIRE_FALSE(handshake.ReadActThree(act_three));
+        auto cipher = std::move(handshake).Finish().cipher;
+        ErrorMessage error;
+        error.data = {'n', 'o', ' ', 'c', 'h', 'a', 'i', 'n'};
+        const Bytes wire = cipher.Encrypt(EncodeMessage(error));
+        asio::write(socket, asio::buffer(wire));
+        asio::error_code ec;
+        uint8_t byte = 0;
+        while (!ec) asio::read(socket, asio::buffer(&byte, 1), ec);
+    });
+    REQUIRE(RunUntil(io, [&] { return outcome.has_value(); }));
+    CHECK(*outcome == "peer sent an error for all channels: no chain instead of init");
+}
+
+TEST_CASE("a second listener cannot take a peer port in use")
+{
+    asio::io_context io;
+    PeerManager first(io, PrivKey::Generate(), FastOptions());
+    PeerManager second(io, PrivKey::Generate(), FastOptions());
+    const uint16_t port = first.Listen("127.0.0.1", 0).port();
+    CHECK_THROWS_AS(second.Listen("127.0.0.1", port), asio::system_error);
 }

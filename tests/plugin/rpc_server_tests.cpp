@@ -62,3 +62,40 @@ TEST_CASE("HTTP: cookie auth enforced, parse errors answered, 404 for unknown me
     CHECK(none->status == 401);
     server.Stop();
 }
+
+TEST_CASE("help marks optional parameters, which are still passed by name")
+{
+    RpcServer server("__cookie__:secret");
+    server.Register({"ping", {"id", "[len]"}, "ping a peer", [](const json& params) { return params; }});
+    server.Register({"getinfo", {}, "info", [](const json&) { return json(); }});
+    CHECK(server.HelpText() == "getinfo\n    info\nping id [len]\n    ping a peer\n");
+    CHECK(server.Dispatch({{"method", "ping"}, {"params", {{"len", 5}}}})["result"] == json{nullptr, 5});
+    CHECK(server.Dispatch({{"method", "ping"}, {"params", {{"[len]", 5}}}})["error"]["code"] == RPC_INVALID_PARAMETER);
+    CHECK_THROWS_AS(server.Register({"bad", {"[first]", "second"}, "", [](const json&) { return json(); }}), std::logic_error);
+}
+
+TEST_CASE("a second server cannot bind a port in use")
+{
+    RpcServer first("__cookie__:secret");
+    RegisterTestMethods(first);
+    const int port = first.Start("127.0.0.1", 0);
+    REQUIRE(port > 0);
+    RpcServer second("__cookie__:other");
+    RegisterTestMethods(second);
+    const std::string expected = "Unable to bind RPC server to 127.0.0.1:" + std::to_string(port) +
+                                 ": address in use. Is sideboltd already running?";
+    CHECK_THROWS_WITH_AS(second.Start("127.0.0.1", port), expected.c_str(), std::runtime_error);
+    // The first keeps answering every request: none went to a second listener.
+    httplib::Client client("127.0.0.1", port);
+    client.set_basic_auth("__cookie__", "secret");
+    for (int i = 0; i < 4; ++i) {
+        const auto ok = client.Post("/", R"({"method":"echo","params":[1]})", "application/json");
+        REQUIRE(ok);
+        CHECK(ok->status == 200);
+    }
+    first.Stop();
+    // Once the port is free again (connections in TIME_WAIT do not hold it), it can be bound.
+    RpcServer third("__cookie__:secret");
+    CHECK(third.Start("127.0.0.1", port) == port);
+    third.Stop();
+}
