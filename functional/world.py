@@ -5,8 +5,12 @@ connected to each other in a ring.
     functional/world.py [--nodes N] [--blocks B] [--keep]
 
 Mines B blocks, shows each daemon's getinfo once it has followed them, mines one more block
-and shows the daemons catching it, then connects each daemon to the next and pings it. With --keep the world stays up (printing the sidebolt-cli
-commands to reach each daemon) until Ctrl-C. Later milestones add channels and payments here.
+and shows the daemons catching it, then connects each daemon to the next and pings it. Then
+each daemon opens a channel to the next, funded from bitcoind's wallet, the blocks that lock
+them in are mined, and every channel is shown normal on both sides; finally one channel is
+closed cooperatively and its close confirmed. With --keep the world stays up (printing the
+sidebolt-cli commands to reach each daemon and a command that mines a block on the regtest
+node) until Ctrl-C. Payments come with the next milestone.
 """
 
 import argparse
@@ -50,6 +54,68 @@ class World(SideboltTest):
             print(f"node {node.index}: {len(peers)} peers " +
                   json.dumps([{"id": p["id"][:16] + "...", "direction": p["direction"]} for p in peers]))
 
+    def channels(self, node):
+        return node.cli("listchannels")["channels"]
+
+    def open_ring(self):
+        """Each daemon funds a channel to the next from bitcoind's wallet; 3 blocks lock them in."""
+        if len(self.nodes) < 2:
+            return []
+        print("\n--- channels: each node opens 250000 sat to the next (pushing 50000000 msat)")
+        opened = []
+        for node, peer in zip(self.nodes, self.nodes[1:] + self.nodes[:1]):
+            if len(self.nodes) == 2 and node.index == 1:
+                break
+            peer_id = peer.cli("getinfo")["id"]
+            if not any(p["id"] == peer_id for p in node.cli("listpeers")):
+                node.cli("connect", peer.p2p_address)
+            start = time.monotonic()
+            result = node.cli("fundchannel", peer_id, "250000", "253", "0", "50000000")
+            print(f"node {node.index} -> node {peer.index}: channel {result['channel_id'][:16]}... "
+                  f"funding {result['funding_txid'][:16]}...:{result['funding_output']} "
+                  f"signed by both in {time.monotonic() - start:.2f}s")
+            opened.append((node, peer, result["channel_id"]))
+        print("mining 3 blocks for the funding transactions to lock in (channel.confirmations=3)")
+        self.bitcoind.mine(3)
+        start = time.monotonic()
+        for node, peer, cid in opened:
+            for side in (node, peer):
+                self.wait_until(lambda: any(c["channel_id"] == cid and c["state"] == "normal" for c in self.channels(side)),
+                                timeout=60, message=f"channel {cid} never normal on node {side.index}")
+        print(f"all {len(opened)} channels normal on both sides {time.monotonic() - start:.2f}s after the third block")
+        for node in self.nodes:
+            for c in self.channels(node):
+                print(f"node {node.index}: {c['short_channel_id']:>12} {c['state']:<8} capacity {c['capacity_sat']} sat, "
+                      f"ours {c['to_us_msat'] // 1000} sat, theirs {c['to_them_msat'] // 1000} sat")
+        return opened
+
+    def close_one(self, opened):
+        if not opened:
+            return
+        node, peer, cid = opened[0]
+        print(f"\n--- node {node.index} closes its channel to node {peer.index} cooperatively")
+        result = node.cli("close", cid)
+        print(f"closing transaction {result['closing_txid']} agreed and broadcast")
+        self.bitcoind.mine(1)
+        for side in (node, peer):
+            self.wait_until(lambda: any(c["channel_id"] == cid and c["state"] == "closed" for c in self.channels(side)),
+                            timeout=60, message=f"channel {cid} never closed on node {side.index}")
+        print("the close is confirmed; both sides show the channel closed and the funds are back in bitcoind's wallet")
+
+    def mine_command(self):
+        """A ready-to-paste command that mines one block to a wallet address of the regtest node:
+        bitcoin-cli for real bitcoind, curl with the cookie for the stand-in (no bitcoin-cli)."""
+        btc = self.bitcoind
+        address = btc.new_address()
+        if not btc.is_standin:
+            cli = os.path.normpath(os.path.join(os.path.dirname(btc.bitcoind_path), "bitcoin-cli"))
+            return shlex.join([cli, "-regtest", f"-datadir={btc.datadir}", f"-rpcport={btc.rpc_port}",
+                               "generatetoaddress", "1", address])
+        body = json.dumps({"jsonrpc": "1.0", "id": "world", "method": "generatetoaddress", "params": [1, address]})
+        # The cookie changes when the node restarts: read it when the command runs.
+        return (f'curl -s --user "$(cat {shlex.quote(btc.cookie_path)})" --data-binary {shlex.quote(body)} '
+                f"-H 'content-type: application/json' http://127.0.0.1:{btc.rpc_port}/")
+
     def run_test(self):
         btc = self.bitcoind
         self.log(f"{len(self.nodes)} sideboltd beside a {btc.backend} regtest node; mining {self.args.blocks} blocks")
@@ -63,11 +129,14 @@ class World(SideboltTest):
         self.log(f"one more block: every daemon followed it in {time.monotonic() - start:.2f}s")
         self.show("after one more block")
         self.connect_ring()
+        self.close_one(self.open_ring())
         print("\nfull getinfo of node 0:\n" + json.dumps(self.nodes[0].cli("getinfo"), indent=2))
         if self.args.keep:
             print("\nThe world is up. Try:")
             for node in self.nodes:
                 print("  " + shlex.join([node.cli_path, f"-datadir={node.datadir}", "getinfo"]))
+            print(f"Mine a block on the {self.bitcoind.backend} regtest node:")
+            print("  " + self.mine_command())
             print("Ctrl-C to stop everything.")
             try:
                 while True:

@@ -2,6 +2,7 @@
 
 #include "primitives/tx.h"
 #include "plugin/defaults.h"
+#include "plugin/channel_rpc.h"
 #include "plugin/peer_rpc.h"
 #include "plugin/rpc_params.h"
 #include "plugin/seed.h"
@@ -9,6 +10,8 @@
 #include "util/logging.h"
 
 #include <csignal>
+#include <cstring>
+#include <iostream>
 #include <thread>
 
 namespace sidebolt {
@@ -18,12 +21,44 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* DAEMON_DB = "daemon";
 constexpr const char* NETWORK_KEY = "network";
+//! The node id the store was created for: a store never goes with another seed.
+constexpr const char* NODE_ID_KEY = "node_id";
 //! Transient RPC failures are retried this long per call while running; the follower retries too.
 constexpr std::chrono::seconds RUNTIME_RPC_RETRY_BUDGET{3};
+//! While bitcoind does not answer at startup: how often we try, and how often we say so.
+constexpr std::chrono::seconds STARTUP_RETRY_INTERVAL{1};
+constexpr std::chrono::seconds STARTUP_REPORT_INTERVAL{10};
 
 auto Logger() { return Log("daemon"); }
 
 std::runtime_error StartupError(const std::string& message) { return std::runtime_error(message); }
+
+ByteSpan KeyBytes(const char* key) { return {reinterpret_cast<const uint8_t*>(key), std::strlen(key)}; }
+
+//! Waits up to `timeout` for SIGINT or SIGTERM, which every thread blocks (see sideboltd_main);
+//! true when one arrived.
+bool WaitForShutdownSignal(std::chrono::milliseconds timeout)
+{
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(timeout);
+    const timespec wait{seconds.count(), std::chrono::nanoseconds(timeout - seconds).count()};
+    const int sig = sigtimedwait(&signals, nullptr, &wait);
+    if (sig != SIGINT && sig != SIGTERM) return false;
+    Logger()->info("received signal {}, shutting down", sig);
+    return true;
+}
+
+//! bitcoind failures that mean it is not up yet (not listening, no cookie written yet, work queue
+//! full), worth waiting for at startup. Anything else is a configuration error.
+bool IsStartingUp(const rpc::RpcTransportError& e)
+{
+    using rpc::TransportErrorKind;
+    return e.Kind() == TransportErrorKind::ConnectFailed || e.Kind() == TransportErrorKind::CookieUnreadable ||
+           (e.Kind() == TransportErrorKind::HttpStatus && e.HttpStatus() == 503);
+}
 
 json DescribeChainEvent(const ChainEvent& e)
 {
@@ -45,9 +80,7 @@ void Daemon::Start()
     ConnectBitcoind();
     WaitForInitialBlockDownload();
     // Only now, with bitcoind confirmed right for this network, is anything created on disk.
-    OpenStore();
-    m_node_key = NodeSeed::LoadOrCreate(m_settings.datadir).NodeKey();
-    m_node_id = m_node_key->GetPubKey();
+    OpenStoreAndSeed();
     Logger()->info("node id {}", ToHex(m_node_id->span()));
 
     ChainServiceConfig chain_config;
@@ -58,36 +91,61 @@ void Daemon::Start()
     m_chain = std::make_unique<ChainService>(*m_chain_source, *m_store, std::move(chain_config));
     m_watch_journal = std::make_unique<WatchJournal>();
     m_chain->Watches().AddListener(WatchJournal::TAG_PREFIX, *m_watch_journal);
-    m_chain->Start();
     StartPeers();
+    // The channel manager listens to the chain from the first block the follower delivers, and
+    // takes peer events from the moment the peer thread runs.
+    StartChannels();
+    m_chain->Start();
+    m_io_work.emplace(asio::make_work_guard(m_io));
+    m_io_thread = std::thread([this] { m_io.run(); });
     StartRpcServer();
     Logger()->info("sideboltd started");
 }
 
 void Daemon::ConnectBitcoind()
 {
-    // Startup waits patiently for a bitcoind that is still coming up; once running, each call
-    // gives up fast so an outage shows in getinfo instead of stalling the follower.
+    // Startup waits patiently for a bitcoind that is still coming up, saying what it waits for;
+    // once running, each call gives up fast so an outage shows in getinfo instead of stalling
+    // the follower.
     rpc::JsonRpcConfig startup_config = m_settings.bitcoind;
-    startup_config.retry_budget = m_settings.bitcoind_startup_timeout;
+    startup_config.retry_budget = std::chrono::milliseconds{0};
     rpc::JsonRpcClient startup_client(startup_config);
     rpc::BitcoindClient startup_bitcoind(startup_client);
     const std::string where = "bitcoind at " + m_settings.bitcoind_description;
-    try {
-        m_bitcoind_info = startup_bitcoind.RequireSupportedNode();
-        const auto info = startup_bitcoind.GetBlockchainInfo();
-        const auto expected = Params(m_settings.network).bitcoind_chain;
-        if (info.chain != expected) {
-            throw StartupError(where + " is on chain '" + info.chain + "' but sideboltd is configured for '" +
-                               std::string(expected) + "' (-network)");
+    const auto deadline = Clock::now() + m_settings.bitcoind_startup_timeout;
+    auto next_report = Clock::now();
+    for (;;) {
+        std::string waiting_for;
+        try {
+            m_bitcoind_info = startup_bitcoind.RequireSupportedNode();
+            CheckBitcoindChain(startup_bitcoind, where);
+            break;
+        } catch (const rpc::RpcTransportError& e) {
+            if (e.Kind() == rpc::TransportErrorKind::AuthFailed) {
+                throw StartupError(where + " rejected our RPC credentials; check bitcoin.rpcuser/rpcpassword or rpccookiefile");
+            }
+            if (!IsStartingUp(e)) throw StartupError("cannot reach " + where + ": " + e.what());
+            waiting_for = e.what();
+        } catch (const rpc::RpcError& e) {
+            if (e.Code() != rpc::RPC_IN_WARMUP) {
+                throw StartupError(where + " answered with error " + std::to_string(e.Code()) + ": " + e.Message());
+            }
+            waiting_for = "warming up (" + e.Message() + ")";
         }
-    } catch (const rpc::RpcTransportError& e) {
-        if (e.Kind() == rpc::TransportErrorKind::AuthFailed) {
-            throw StartupError(where + " rejected our RPC credentials; check bitcoin.rpcuser/rpcpassword or rpccookiefile");
+        const auto now = Clock::now();
+        if (now >= deadline) {
+            throw StartupError("cannot reach " + where + ": " + waiting_for + " (gave up after " +
+                               std::to_string(m_settings.bitcoind_startup_timeout.count()) + " s, bitcoin.startuptimeout)");
         }
-        throw StartupError("cannot reach " + where + ": " + e.what());
-    } catch (const rpc::RpcError& e) {
-        throw StartupError(where + " answered with error " + std::to_string(e.Code()) + ": " + e.Message());
+        if (now >= next_report) {
+            const auto left = std::chrono::ceil<std::chrono::seconds>(deadline - now);
+            Notice("Waiting for " + where + ": " + waiting_for + "; giving up in " + std::to_string(left.count()) + " s");
+            next_report = now + STARTUP_REPORT_INTERVAL;
+        }
+        const auto pause = std::min<Clock::duration>(STARTUP_RETRY_INTERVAL, deadline - now);
+        if (WaitForShutdownSignal(std::chrono::ceil<std::chrono::milliseconds>(pause))) {
+            throw StartupError("interrupted while waiting for " + where);
+        }
     }
     Logger()->info("connected to {} version {} {}", where, m_bitcoind_info.version, m_bitcoind_info.subversion);
     rpc::JsonRpcConfig runtime_config = m_settings.bitcoind;
@@ -95,6 +153,23 @@ void Daemon::ConnectBitcoind()
     m_rpc_client = std::make_unique<rpc::JsonRpcClient>(runtime_config);
     m_bitcoind = std::make_unique<rpc::BitcoindClient>(*m_rpc_client);
     m_chain_source = std::make_unique<BitcoindChainSource>(*m_bitcoind);
+}
+
+void Daemon::CheckBitcoindChain(rpc::BitcoindClient& bitcoind, const std::string& where)
+{
+    const auto info = bitcoind.GetBlockchainInfo();
+    const auto expected = Params(m_settings.network).bitcoind_chain;
+    if (info.chain != expected) {
+        throw StartupError(where + " is on chain '" + info.chain + "' but sideboltd is configured for '" +
+                           std::string(expected) + "' (-network)");
+    }
+}
+
+void Daemon::Notice(const std::string& message) const
+{
+    Logger()->warn("{}", message);
+    // Without printtoconsole the log line only reaches debug.log; someone at a terminal waits too.
+    if (!m_settings.print_to_console) std::cerr << "sideboltd: " << message << std::endl;
 }
 
 void Daemon::WaitForInitialBlockDownload()
@@ -116,20 +191,37 @@ void Daemon::WaitForInitialBlockDownload()
     }
 }
 
-void Daemon::OpenStore()
+void Daemon::OpenStoreAndSeed()
 {
     m_store = std::make_unique<store::Env>(m_settings.datadir / "store");
     const auto db = m_store->OpenDb(DAEMON_DB);
+    std::optional<Bytes> stored_network;
+    std::optional<Bytes> stored_node_id;
+    {
+        const auto txn = m_store->BeginRead();
+        stored_network = txn.Get(db, KeyBytes(NETWORK_KEY));
+        stored_node_id = txn.Get(db, KeyBytes(NODE_ID_KEY));
+    }
     const std::string network(NetworkName(m_settings.network));
-    const ByteSpan key{reinterpret_cast<const uint8_t*>(NETWORK_KEY), std::strlen(NETWORK_KEY)};
+    if (stored_network && std::string(stored_network->begin(), stored_network->end()) != network) {
+        throw StartupError("datadir " + m_settings.datadir.string() + " belongs to network " +
+                           std::string(stored_network->begin(), stored_network->end()) + ", not " + network);
+    }
+    std::optional<PubKey> recorded;
+    if (stored_node_id) {
+        recorded = PubKey::Parse(*stored_node_id);
+        if (!recorded) throw StartupError("the store in " + m_settings.datadir.string() + " holds a malformed node id");
+    }
+    // A store is new until its network is written; the seed is created (if missing) first, so
+    // a crash in between leaves a seed and a new store, which the next start pairs up.
+    m_seed = NodeSeed::LoadForStore(m_settings.datadir, !stored_network, recorded);
+    m_node_key = m_seed->NodeKey();
+    m_node_id = m_node_key->GetPubKey();
+    if (stored_network && recorded) return;
+    // Stores made before node ids were recorded get theirs from the seed beside them.
     m_store->Write([&](store::WriteTxn& txn) {
-        const auto stored = txn.Get(db, key);
-        if (!stored) {
-            txn.Put(db, key, {reinterpret_cast<const uint8_t*>(network.data()), network.size()});
-        } else if (std::string(stored->begin(), stored->end()) != network) {
-            throw StartupError("datadir " + m_settings.datadir.string() + " belongs to network " +
-                               std::string(stored->begin(), stored->end()) + ", not " + network);
-        }
+        txn.Put(db, KeyBytes(NETWORK_KEY), {reinterpret_cast<const uint8_t*>(network.data()), network.size()});
+        txn.Put(db, KeyBytes(NODE_ID_KEY), m_node_id->span());
     });
 }
 
@@ -158,11 +250,27 @@ void Daemon::StartPeers()
     options.ping_interval = m_settings.ping_interval;
     options.pong_timeout = std::min<std::chrono::milliseconds>(m_settings.ping_interval, std::chrono::seconds(30));
     PeerHandlers handlers;
-    handlers.on_connected = [](const PubKey& id, const FeatureBits& features) {
+    // The handlers run on the peer thread, which starts after the channel manager exists.
+    handlers.on_connected = [this](const PubKey& id, const FeatureBits& features) {
         Log("net")->info("peer {} connected (features {})", ToHex(id.span()), DescribeFeatures(features));
+        m_channels->OnPeerConnected(id, features);
     };
-    handlers.on_disconnected = [](const PubKey& id, const std::string& reason) {
+    handlers.on_disconnected = [this](const PubKey& id, const std::string& reason) {
         Log("net")->info("peer {} disconnected: {}", ToHex(id.span()), reason);
+        m_channels->OnPeerDisconnected(id);
+    };
+    handlers.on_message = [this](const PubKey& id, const Message& message) {
+        const auto* other = std::get_if<OtherMessage>(&message);
+        if (!other) return false;
+        // Gossip is understood once BOLT 7 lands; until then it is read and dropped, not
+        // taken for an unknown even type (which would close the connection).
+        if (IsGossipMessageType(other->type)) return true;
+        return m_channels->OnPeerMessage(id, other->type, other->payload);
+    };
+    handlers.on_notice = [this](const PubKey& id, MessageType type, const ChannelNotice& notice) {
+        // The channel manager fails the named channel (or all, for a zero channel_id) on an
+        // error, as BOLT 1 requires, and ignores one naming no channel of ours.
+        m_channels->OnPeerNotice(id, notice.channel_id, type == MessageType::kError, PrintableNoticeData(notice.data));
     };
     m_peers = std::make_unique<PeerManager>(m_io, *m_node_key, options, std::move(handlers));
     if (m_settings.listen) {
@@ -174,8 +282,23 @@ void Daemon::StartPeers()
         }
         Logger()->info("listening for peers on {}:{}", m_p2p_endpoint->address().to_string(), m_p2p_endpoint->port());
     }
-    m_io_work.emplace(asio::make_work_guard(m_io));
-    m_io_thread = std::thread([this] { m_io.run(); });
+}
+
+void Daemon::StartChannels()
+{
+    m_wallet_rpc = std::make_unique<rpc::BitcoindClient>(*m_rpc_client, m_settings.bitcoin_wallet);
+    m_peer_link = std::make_unique<PeerManagerLink>(*m_peers);
+    m_channel_wallet = std::make_unique<BitcoindWallet>(*m_wallet_rpc, m_settings.network);
+    m_chain_link = std::make_unique<ChainServiceLink>(*m_chain);
+    ChannelManagerOptions options;
+    options.chain_hash = ChainHash(m_settings.network);
+    options.policy = m_settings.channel_policy;
+    options.max_pending_opens_per_peer = m_settings.max_pending_opens;
+    m_channels = std::make_unique<ChannelManager>(
+        *m_store, *m_peer_link, *m_channel_wallet, *m_chain_link,
+        [this](uint64_t index) { return m_seed->DeriveSecret("channel/" + std::to_string(index)); }, options);
+    m_chain->AddChainListener(*m_channels);
+    m_channels->Start(static_cast<uint32_t>(std::max(0, m_chain->Status().chain.tip.height)));
 }
 
 void Daemon::StartRpcServer()
@@ -221,8 +344,11 @@ void Daemon::RegisterRpcMethods()
                     return "sideboltd stopping";
                 }});
     s.Register({"help", {}, "List the methods.", [this](const json&) -> json { return m_rpc_server->HelpText(); }});
-    RegisterPeerRpcs(s, *m_peers);
-    s.Register({"listchainevents", {"count"}, "The most recent block connect/disconnect events, oldest first.",
+    RegisterPeerRpcs(s, *m_peers, [this](const PubKey& id, const std::string& host, uint16_t port) {
+        m_channels->RememberPeerAddress(id, host, port);
+    });
+    RegisterChannelRpcs(s, *m_channels, *m_wallet_rpc, m_settings.network);
+    s.Register({"listchainevents", {"[count]"}, "The most recent block connect/disconnect events, oldest first.",
                 [this](const json& params) {
                     const auto events = m_chain->RecentEvents();
                     const size_t count = static_cast<size_t>(std::max<int64_t>(0, OptionalParamInt(params, 0, "count").value_or(events.size())));
@@ -238,7 +364,7 @@ void Daemon::RegisterRpcMethods()
                     m_chain->Watches().WatchOutpoint(outpoint, std::string(WatchJournal::TAG_PREFIX) + outpoint.ToString());
                     return outpoint.ToString();
                 }});
-    s.Register({"dev-watchtxid", {"txid", "depth"}, "Watch a transaction until it is depth blocks deep.",
+    s.Register({"dev-watchtxid", {"txid", "[depth]"}, "Watch a transaction until it is depth blocks deep.",
                 [this](const json& params) -> json {
                     const Hash256 txid = ParamHash(params, 0, "txid");
                     const int depth = static_cast<int>(OptionalParamInt(params, 1, "depth").value_or(1));
@@ -257,17 +383,8 @@ void Daemon::RegisterRpcMethods()
 
 void Daemon::WaitForShutdown()
 {
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    const timespec tick{0, 100'000'000};
     while (!m_stop_requested) {
-        const int sig = sigtimedwait(&signals, nullptr, &tick);
-        if (sig == SIGINT || sig == SIGTERM) {
-            Logger()->info("received signal {}, shutting down", sig);
-            m_stop_requested = true;
-        }
+        if (WaitForShutdownSignal(std::chrono::milliseconds(100))) m_stop_requested = true;
     }
     // Let the `stop` RPC's reply reach the client before the server goes away.
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -280,8 +397,12 @@ void Daemon::Stop()
     if (m_peers) m_peers->Stop();
     m_io_work.reset();
     if (m_io_thread.joinable()) m_io_thread.join();
+    // No peer event comes now; the channel worker is stopped before what it sends through goes.
+    if (m_channels) m_channels->Stop();
     m_peers.reset();
     if (m_chain) m_chain->Stop();
+    // The follower called into the channel manager as a listener until it stopped.
+    m_channels.reset();
     if (m_rpc_server) {
         RpcCookie::Remove(m_settings.datadir);
         m_rpc_server.reset();

@@ -6,7 +6,10 @@
 #include "primitives/key.h"
 #include "net/asio.h"
 #include "net/peer_manager.h"
+#include "node/adapters.h"
+#include "node/channel_manager.h"
 #include "plugin/datadir.h"
+#include "plugin/seed.h"
 #include "plugin/settings.h"
 #include "plugin/watch_journal.h"
 #include "rpc/bitcoind.h"
@@ -39,10 +42,15 @@ public:
 
 private:
     void ConnectBitcoind();
+    void CheckBitcoindChain(rpc::BitcoindClient& bitcoind, const std::string& where);
+    //! Tells the operator at once: the log, and stderr when the log does not go there.
+    void Notice(const std::string& message) const;
     void WaitForInitialBlockDownload();
-    void OpenStore();
+    //! Opens the store and the seed, and checks they belong together (see NodeSeed::LoadForStore).
+    void OpenStoreAndSeed();
     std::vector<ZmqSubscription> ResolveZmq();
     void StartPeers();
+    void StartChannels();
     void StartRpcServer();
     void RegisterRpcMethods();
     nlohmann::json GetInfo();
@@ -65,6 +73,14 @@ private:
     std::unique_ptr<WatchJournal> m_watch_journal;
     std::unique_ptr<ChainService> m_chain;
     std::unique_ptr<RpcServer> m_rpc_server;
+    //! The node seed: channel keys derive from it (HMAC-SHA256(seed, "channel/<index>")).
+    std::optional<NodeSeed> m_seed;
+    //! bitcoind's wallet (-bitcoin.wallet), which funds channels and receives closes.
+    std::unique_ptr<rpc::BitcoindClient> m_wallet_rpc;
+    std::unique_ptr<PeerManagerLink> m_peer_link;
+    std::unique_ptr<BitcoindWallet> m_channel_wallet;
+    std::unique_ptr<ChainServiceLink> m_chain_link;
+    std::unique_ptr<ChannelManager> m_channels;
     std::atomic<bool> m_stop_requested{false};
 };
 

@@ -93,11 +93,11 @@ bool IsConnected(const PeerManager& peers, const PubKey& id)
 }
 } // namespace
 
-void RegisterPeerRpcs(RpcServer& server, PeerManager& peers)
+void RegisterPeerRpcs(RpcServer& server, PeerManager& peers, ConnectedOutHook on_connected_out)
 {
-    server.Register({"connect", {"id", "host", "port"},
+    server.Register({"connect", {"id", "[host]", "[port]"},
                      "Connect to a Lightning node: id@host:port, or id host [port]; returns once init is exchanged.",
-                     [&peers](const json& params) -> json {
+                     [&peers, on_connected_out](const json& params) -> json {
                          const ConnectTarget target = ParseConnectTarget(params);
                          auto done = std::make_shared<std::promise<std::optional<std::string>>>();
                          auto result = done->get_future();
@@ -107,6 +107,7 @@ void RegisterPeerRpcs(RpcServer& server, PeerManager& peers)
                              throw RpcException(RPC_PEER_CONNECT_FAILED, "connection to " + target.host + ":" +
                                                                              std::to_string(target.port) + " failed: " + *error);
                          }
+                         if (on_connected_out) on_connected_out(target.node_id, target.host, target.port);
                          return {{"id", ToHex(target.node_id.span())}};
                      }});
     server.Register({"disconnect", {"id"}, "Close the connection to a peer.", [&peers](const json& params) -> json {
@@ -121,7 +122,7 @@ void RegisterPeerRpcs(RpcServer& server, PeerManager& peers)
                          for (const auto& peer : peers.ListPeers()) out.push_back(DescribePeer(peer));
                          return out;
                      }});
-    server.Register({"ping", {"id", "len"}, "Send a BOLT 1 ping asking for len bytes back (default 128); returns the round trip.",
+    server.Register({"ping", {"id", "[len]"}, "Send a BOLT 1 ping asking for len bytes back (default 128); returns the round trip.",
                      [&peers](const json& params) -> json {
                          const PubKey id = ParamPubKey(ParamString(params, 0, "id"), "id");
                          const int64_t len = OptionalParamInt(params, 1, "len").value_or(128);

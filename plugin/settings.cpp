@@ -5,6 +5,7 @@
 #include "rpc/bitcoind_auth.h"
 
 #include <charconv>
+#include <limits>
 #include <filesystem>
 
 namespace sidebolt {
@@ -37,6 +38,17 @@ std::vector<ConfigKey> DaemonConfigKeys()
         {"bitcoin.zmq", "0 ignores bitcoind's ZMQ notifications and follows the chain by polling (default 1)"},
         {"bitcoin.pollinterval", "milliseconds between getbestblockhash polls without ZMQ (default 1000)"},
         {"feerate.floor", "lowest feerate ever used, sat per 1000 weight units (default 253)"},
+        {"bitcoin.wallet", "bitcoind wallet that funds channels and receives closes (default: bitcoind's default wallet)"},
+        {"channel.minsize", "smallest channel we open or accept, in satoshis (default 20000)"},
+        {"channel.maxpendingopens", "most channel opens in progress with one peer, both directions (default 4)"},
+        {"channel.confirmations", "confirmations of the funding transaction before channel_ready, as fundee (default 3)"},
+        {"channel.toselfdelay", "blocks the peer must wait for its own funds after a unilateral close (default 144)"},
+        {"channel.maxtoselfdelay", "largest to_self_delay we accept from a peer (default 2016)"},
+        {"channel.maxacceptedhtlcs", "most HTLCs the peer may offer us at once (default 483, the maximum)"},
+        {"channel.htlcminimummsat", "smallest HTLC we accept, msat (default 1)"},
+        {"channel.maxhtlcinflightmsat", "most value in HTLCs the peer may offer us at once, msat (default: the capacity)"},
+        {"channel.reserveppm", "reserve the peer must keep, in millionths of the capacity (default 10000: 1%)"},
+        {"channel.maxdustexposuremsat", "most value in dust HTLCs, msat (default 50000000)"},
         {"debugzmqdrop", "test only: drop this many ZMQ messages to simulate loss", /*hidden=*/true},
     };
 }
@@ -114,6 +126,34 @@ void ParseBitcoind(const Config& config, DaemonSettings& s)
     s.poll_interval = std::chrono::milliseconds(config.GetInt("bitcoin.pollinterval", 1000));
     if (s.poll_interval.count() < 10) throw ConfigError("bitcoin.pollinterval must be at least 10 ms");
 }
+int64_t GetBounded(const Config& config, const std::string& key, int64_t fallback, int64_t min, int64_t max)
+{
+    const int64_t value = config.GetInt(key, fallback);
+    if (value < min || value > max) {
+        throw ConfigError("setting '" + key + "' must be from " + std::to_string(min) + " to " + std::to_string(max));
+    }
+    return value;
+}
+
+void ParseChannelPolicy(const Config& config, DaemonSettings& s)
+{
+    OpenPolicy& p = s.channel_policy;
+    p.min_channel_size = Sat{static_cast<uint64_t>(GetBounded(config, "channel.minsize", 20'000, 1'000, 2'100'000'000'000'000))};
+    s.max_pending_opens = static_cast<size_t>(GetBounded(config, "channel.maxpendingopens", 4, 1, 1000));
+    p.minimum_depth = static_cast<uint32_t>(GetBounded(config, "channel.confirmations", 3, 1, 144));
+    p.to_self_delay = static_cast<uint16_t>(GetBounded(config, "channel.toselfdelay", 144, 6, 2016));
+    p.max_to_self_delay = static_cast<uint16_t>(GetBounded(config, "channel.maxtoselfdelay", 2016, 6, 65535));
+    // BOLT 2: "max_accepted_htlcs is greater than 483" MUST fail, so we never send more.
+    p.max_accepted_htlcs = static_cast<uint16_t>(GetBounded(config, "channel.maxacceptedhtlcs", 483, 1, 483));
+    p.htlc_minimum = Msat{static_cast<uint64_t>(GetBounded(config, "channel.htlcminimummsat", 1, 1, 1'000'000'000))};
+    if (config.Has("channel.maxhtlcinflightmsat")) {
+        p.max_htlc_value_in_flight = Msat{static_cast<uint64_t>(
+            GetBounded(config, "channel.maxhtlcinflightmsat", 0, 1, std::numeric_limits<int64_t>::max()))};
+    }
+    p.channel_reserve_ppm = static_cast<uint32_t>(GetBounded(config, "channel.reserveppm", 10'000, 0, 200'000));
+    p.max_dust_exposure = Msat{static_cast<uint64_t>(
+        GetBounded(config, "channel.maxdustexposuremsat", 50'000'000, 0, std::numeric_limits<int64_t>::max()))};
+}
 } // namespace
 
 DaemonSettings LoadDaemonSettings(int argc, const char* const argv[])
@@ -137,6 +177,8 @@ DaemonSettings LoadDaemonSettings(int argc, const char* const argv[])
     if (floor < 253) throw ConfigError("feerate.floor below 253 sat/kw would make transactions that do not relay");
     s.feerate_floor_per_kw = static_cast<uint32_t>(floor);
     s.debug_zmq_drop = static_cast<unsigned>(config.GetInt("debugzmqdrop", 0));
+    if (const auto wallet = config.Get("bitcoin.wallet")) s.bitcoin_wallet = *wallet;
+    ParseChannelPolicy(config, s);
     return s;
 }
 

@@ -3,6 +3,7 @@
 
 #include "primitives/network.h"
 #include "chain/zmq_listener.h"
+#include "channel/opening.h"
 #include "plugin/config.h"
 #include "rpc/json_rpc_client.h"
 
@@ -43,6 +44,12 @@ struct DaemonSettings {
     std::chrono::milliseconds poll_interval{1000};
     uint32_t feerate_floor_per_kw{253};
     unsigned debug_zmq_drop{0};
+
+    //! bitcoind wallet that funds channels and receives closes; unset: bitcoind's default.
+    std::optional<std::string> bitcoin_wallet;
+    //! What we offer and accept in channel opens (channel.* keys).
+    OpenPolicy channel_policy;
+    size_t max_pending_opens{4};
 };
 
 //! Reads the command line, then <datadir>/sidebolt.conf (or -conf) if it exists, and validates

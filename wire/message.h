@@ -30,6 +30,11 @@ enum class MessageType : uint16_t {
 //! True for the BOLT 1 types DecodeMessage turns into typed structs.
 bool IsKnownMessageType(uint16_t type);
 
+//! BOLT 7 gossip: channel_announcement (256), node_announcement (257), channel_update (258),
+//! announcement_signatures (259) and the queries (261 to 265). Peers send channel_update for
+//! private channels as soon as they are ready.
+constexpr bool IsGossipMessageType(uint16_t type) { return type >= 256 && type <= 265 && type != 260; }
+
 //! What a node does with a message type nobody handles. BOLT 1: odd "MUST ignore the
 //! received message", even "MUST close the connection".
 enum class UnknownMessageAction { kIgnore, kDisconnect };

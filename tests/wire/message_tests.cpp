@@ -163,3 +163,9 @@ TEST_CASE("encoding refuses messages above 65535 bytes")
     CHECK_THROWS_AS(EncodeMessage(pong), std::length_error);
     CHECK_THROWS_AS(EncodeMessage(Message{OtherMessage{.type = 33, .payload = Bytes(65534, 0)}}), std::length_error);
 }
+
+TEST_CASE("BOLT 7 gossip types are recognised, and nothing around them")
+{
+    for (const uint16_t type : {256, 257, 258, 259, 261, 262, 263, 264, 265}) CHECK(IsGossipMessageType(type));
+    for (const uint16_t type : {0, 17, 255, 260, 266, 32768}) CHECK_FALSE(IsGossipMessageType(type));
+}

@@ -1,0 +1,102 @@
+#include "node/adapters.h"
+
+#include "primitives/address.h"
+#include "rpc/json_rpc_client.h"
+#include "util/hex.h"
+#include "util/logging.h"
+#include "wire/message.h"
+
+namespace sidebolt {
+namespace {
+
+//! bitcoind's refusals keep their code; a bitcoind we cannot reach is a misc error (-1).
+template <typename Fn>
+auto WithWalletErrors(const char* what, Fn&& fn)
+{
+    try {
+        return fn();
+    } catch (const rpc::RpcError& e) {
+        throw NodeError(e.Code(), std::string(what) + ": bitcoind refused: " + e.Message());
+    } catch (const rpc::WalletFundingError& e) {
+        throw NodeError(-4, std::string(what) + ": " + e.what());
+    } catch (const rpc::RpcTransportError& e) {
+        throw NodeError(-1, std::string(what) + ": cannot reach bitcoind: " + e.what());
+    }
+}
+
+} // namespace
+
+void PeerManagerLink::Send(const PubKey& peer, Bytes message)
+{
+    // Channel messages travel as OtherMessage: the peer layer frames type and payload as given.
+    if (message.size() < 2) return;
+    const uint16_t type = static_cast<uint16_t>(message[0] << 8 | message[1]);
+    m_peers.Send(peer, OtherMessage{type, Bytes(message.begin() + 2, message.end())});
+}
+
+void PeerManagerLink::Disconnect(const PubKey& peer) { m_peers.Disconnect(peer); }
+
+void PeerManagerLink::Connect(const PubKey& peer, const std::string& host, uint16_t port)
+{
+    m_peers.Connect(peer, host, port, [peer](const std::optional<std::string>& error) {
+        if (error) Log("channel")->debug("reconnect to {} failed: {}", ToHex(peer.span()), *error);
+    });
+}
+
+WalletFunding BitcoindWallet::Fund(const Script& script_pubkey, Sat amount, uint32_t feerate_per_kw)
+{
+    return WithWalletErrors("funding the channel", [&] {
+        const rpc::WalletOutput output{script_pubkey.Data(), amount};
+        // sat per 1000 weight units to sat per 1000 virtual bytes.
+        const uint64_t feerate_sat_per_kvb = uint64_t{feerate_per_kw} * 4;
+        rpc::WalletFundedTx funded = m_bitcoind.FundFromWallet(std::span(&output, 1), m_network, feerate_sat_per_kvb);
+        WalletFunding funding;
+        funding.tx = std::move(funded.tx);
+        for (const TxIn& in : funding.tx.vin) funding.locked_inputs.push_back(in.prevout);
+        bool found = false;
+        for (size_t i = 0; i < funding.tx.vout.size(); ++i) {
+            if (funding.tx.vout[i].script_pubkey == script_pubkey.Data() &&
+                funding.tx.vout[i].value == static_cast<int64_t>(amount.value())) {
+                funding.output_index = static_cast<uint32_t>(i);
+                found = true;
+            }
+        }
+        if (!found) {
+            Unlock(funding.locked_inputs);
+            throw NodeError(-1, "bitcoind's funding transaction lacks the channel output");
+        }
+        return funding;
+    });
+}
+
+void BitcoindWallet::Unlock(std::span<const OutPoint> outpoints)
+{
+    if (outpoints.empty()) return;
+    WithWalletErrors("unlocking funding inputs", [&] {
+        m_bitcoind.LockUnspent(true, outpoints);
+        return 0;
+    });
+}
+
+Bytes BitcoindWallet::NewPayoutScript()
+{
+    return WithWalletErrors("getting a payout address", [&] {
+        const std::string address = m_bitcoind.GetNewAddress();
+        auto script = DecodeAddress(address, m_network);
+        if (!script) throw NodeError(-1, "bitcoind gave an address for another network: " + address);
+        return *script;
+    });
+}
+
+void ChainServiceLink::Broadcast(store::WriteTxn& txn, const Transaction& tx, const std::string& label)
+{
+    m_chain.GetBroadcaster().Broadcast(txn, tx, label);
+}
+
+void ChainServiceLink::SendQueued() { m_chain.GetBroadcaster().SendQueued(); }
+
+uint32_t ChainServiceLink::CommitmentFeerate() { return m_chain.Fees().Estimate(6).per_kw; }
+
+uint32_t ChainServiceLink::ClosingFeerate() { return m_chain.Fees().Estimate(12).per_kw; }
+
+} // namespace sidebolt

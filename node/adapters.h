@@ -1,0 +1,55 @@
+#ifndef SIDEBOLT_NODE_ADAPTERS_H
+#define SIDEBOLT_NODE_ADAPTERS_H
+
+#include "chain/chain_service.h"
+#include "net/peer_manager.h"
+#include "node/interfaces.h"
+#include "primitives/network.h"
+#include "rpc/bitcoind.h"
+
+namespace sidebolt {
+
+//! The channel manager's peers: sideboltd's PeerManager.
+class PeerManagerLink : public PeerLink
+{
+public:
+    explicit PeerManagerLink(PeerManager& peers) : m_peers(peers) {}
+    void Send(const PubKey& peer, Bytes message) override;
+    void Disconnect(const PubKey& peer) override;
+    void Connect(const PubKey& peer, const std::string& host, uint16_t port) override;
+
+private:
+    PeerManager& m_peers;
+};
+
+//! Funding and payouts from bitcoind's wallet (-bitcoin.wallet picks it).
+class BitcoindWallet : public ChannelWallet
+{
+public:
+    BitcoindWallet(rpc::BitcoindClient& bitcoind, Network network) : m_bitcoind(bitcoind), m_network(network) {}
+    WalletFunding Fund(const Script& script_pubkey, Sat amount, uint32_t feerate_per_kw) override;
+    void Unlock(std::span<const OutPoint> outpoints) override;
+    Bytes NewPayoutScript() override;
+
+private:
+    rpc::BitcoindClient& m_bitcoind;
+    const Network m_network;
+};
+
+//! Broadcasts through the chain service's broadcaster; feerates from its estimator.
+class ChainServiceLink : public ChannelChain
+{
+public:
+    explicit ChainServiceLink(ChainService& chain) : m_chain(chain) {}
+    void Broadcast(store::WriteTxn& txn, const Transaction& tx, const std::string& label) override;
+    void SendQueued() override;
+    uint32_t CommitmentFeerate() override;
+    uint32_t ClosingFeerate() override;
+
+private:
+    ChainService& m_chain;
+};
+
+} // namespace sidebolt
+
+#endif

@@ -1,0 +1,1508 @@
+#include "node/channel_manager.h"
+
+#include "channel/funding.h"
+#include "channel/machine.h"
+#include "channel/scripts.h"
+#include "node/commitment_broadcast.h"
+#include "node/worker_queue.h"
+#include "util/hex.h"
+#include "util/logging.h"
+#include "wire/message.h"
+#include "wire/wire.h"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace sidebolt {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+auto Logger() { return Log("channel"); }
+
+std::string Short(const Hash256& id) { return ToHex(id).substr(0, 16); }
+std::string Short(const PubKey& id) { return ToHex(id.span()).substr(0, 16); }
+
+constexpr const char* kChannelsDb = "channels";
+constexpr const char* kInboxDb = "channels.inbox";
+constexpr const char* kMetaDb = "channels.meta";
+constexpr const char* kPeersDb = "channels.peers";
+constexpr std::string_view kNextIndexKey = "next_channel_index";
+//! A connection that lasted this long was healthy: reconnection after it starts fast again.
+constexpr std::chrono::seconds kStableConnection{30};
+
+ByteSpan KeyOf(std::string_view key) { return {reinterpret_cast<const uint8_t*>(key.data()), key.size()}; }
+
+Bytes U64Key(uint64_t value)
+{
+    Bytes out;
+    WireWriter(out).WriteU64(value);
+    return out;
+}
+
+Hash256 RandomId()
+{
+    Hash256 id{};
+    if (RAND_bytes(id.data(), static_cast<int>(id.size())) != 1) throw std::runtime_error("RAND_bytes failed");
+    return id;
+}
+
+// ---- Chain events recorded by the listener (the inbox) ---------------------------------------
+
+enum class InboxKind : uint8_t { BLOCK_CONNECTED = 1, BLOCK_DISCONNECTED = 2 };
+
+struct FundingSeen {
+    Hash256 channel_id{};
+    uint32_t tx_index{0};
+};
+struct SpendSeen {
+    Hash256 channel_id{};
+    Hash256 spending_txid{};
+};
+struct InboxEvent {
+    InboxKind kind{InboxKind::BLOCK_CONNECTED};
+    uint32_t height{0};
+    std::vector<FundingSeen> fundings;
+    std::vector<SpendSeen> spends;
+};
+
+Bytes EncodeInboxEvent(const InboxEvent& event)
+{
+    Bytes out;
+    WireWriter w(out);
+    w.WriteU8(static_cast<uint8_t>(event.kind));
+    w.WriteU32(event.height);
+    w.WriteU32(static_cast<uint32_t>(event.fundings.size()));
+    for (const auto& f : event.fundings) {
+        w.WriteBytes(f.channel_id);
+        w.WriteU32(f.tx_index);
+    }
+    w.WriteU32(static_cast<uint32_t>(event.spends.size()));
+    for (const auto& s : event.spends) {
+        w.WriteBytes(s.channel_id);
+        w.WriteBytes(s.spending_txid);
+    }
+    return out;
+}
+
+std::optional<InboxEvent> DecodeInboxEvent(ByteSpan bytes)
+{
+    WireReader r(bytes);
+    InboxEvent event;
+    const uint8_t kind = r.ReadU8();
+    event.height = r.ReadU32();
+    const uint32_t fundings = r.ReadU32();
+    for (uint32_t i = 0; i < fundings && r.Ok(); ++i) event.fundings.push_back({r.ReadArray<32>(), r.ReadU32()});
+    const uint32_t spends = r.ReadU32();
+    for (uint32_t i = 0; i < spends && r.Ok(); ++i) event.spends.push_back({r.ReadArray<32>(), r.ReadArray<32>()});
+    r.ExpectEnd();
+    if (!r.Ok() || (kind != 1 && kind != 2)) return std::nullopt;
+    event.kind = static_cast<InboxKind>(kind);
+    return event;
+}
+
+// ---- Worker inputs -----------------------------------------------------------------------
+
+template <typename T>
+using Reply = std::shared_ptr<std::promise<T>>;
+
+struct PeerConnectedIn {
+    PubKey peer;
+    FeatureBits features;
+};
+struct PeerDisconnectedIn {
+    PubKey peer;
+};
+struct PeerMessageIn {
+    PubKey peer;
+    ChannelMessage message;
+};
+struct PeerNoticeIn {
+    PubKey peer;
+    Hash256 channel_id{};
+    bool is_error{false};
+    std::string text;
+};
+struct PeerAddressIn {
+    PubKey peer;
+    std::string address;
+};
+struct FundCmd {
+    FundChannelRequest request;
+    Reply<FundChannelResult> reply;
+};
+struct CloseCmd {
+    Hash256 channel_id{};
+    std::optional<Bytes> destination;
+    Reply<CloseResult> reply;
+};
+struct ListCmd {
+    Reply<std::vector<ChannelSummary>> reply;
+};
+struct PeerChannelsCmd {
+    PubKey peer;
+    Reply<std::vector<Hash256>> reply;
+};
+//! The wallet thread built (or failed to build) an opener's funding transaction.
+struct FundingBuiltIn {
+    PubKey peer;
+    Hash256 temporary_channel_id{};
+    std::optional<WalletFunding> funding;
+    std::optional<NodeError> error;
+};
+//! The wallet thread has a payout script for a close the peer started.
+struct PayoutScriptIn {
+    Hash256 channel_id{};
+    std::optional<Bytes> script;
+    std::string error;
+};
+struct ChainWakeIn {};
+
+using Input = std::variant<PeerConnectedIn, PeerDisconnectedIn, PeerMessageIn, PeerNoticeIn, PeerAddressIn, FundCmd,
+                           CloseCmd, ListCmd, PeerChannelsCmd, FundingBuiltIn, PayoutScriptIn, ChainWakeIn>;
+
+template <typename... Fs>
+struct Overloaded : Fs... {
+    using Fs::operator()...;
+};
+template <typename... Fs>
+Overloaded(Fs...) -> Overloaded<Fs...>;
+
+template <typename T>
+T Await(const Reply<T>& reply, std::chrono::milliseconds timeout, const char* what)
+{
+    auto future = reply->get_future();
+    if (future.wait_for(timeout) != std::future_status::ready) {
+        throw NodeError(kErrTimeout, std::string("timed out waiting for ") + what + " (it may still complete)");
+    }
+    return future.get();
+}
+
+template <typename T>
+void Fail(const Reply<T>& reply, int code, const std::string& message)
+{
+    if (!reply) return;
+    try {
+        reply->set_exception(std::make_exception_ptr(NodeError(code, message)));
+    } catch (const std::future_error&) {
+        // Answered already (e.g. by a timeout path): nothing left to tell.
+    }
+}
+
+template <typename T>
+void Succeed(const Reply<T>& reply, T value)
+{
+    if (!reply) return;
+    try {
+        reply->set_value(std::move(value));
+    } catch (const std::future_error&) {
+    }
+}
+
+//! An open not yet stored: it exists only while the connection lasts.
+struct PendingOpen {
+    enum class Stage { AWAIT_ACCEPT, AWAIT_FUNDING_TX, AWAIT_FUNDING_SIGNED, AWAIT_FUNDING_CREATED };
+    explicit PendingOpen(PubKey peer_id) : peer(std::move(peer_id)) {}
+
+    PubKey peer;
+    bool opener{false};
+    uint64_t channel_index{0};
+    Stage stage{Stage::AWAIT_ACCEPT};
+    std::optional<OpenChannelMessage> sent_open;
+    std::optional<PendingChannel> pending;
+    Reply<FundChannelResult> reply;
+};
+
+//! Work done by one batch of inputs, applied in one store transaction and only then sent.
+struct Batch {
+    std::set<Hash256> dirty;
+    std::set<Hash256> erased;
+    std::vector<std::pair<PubKey, Bytes>> outgoing;
+    std::vector<std::pair<Transaction, std::string>> broadcasts;
+    std::vector<std::function<void()>> after_commit;
+    std::vector<Bytes> inbox_done;
+    std::vector<PubKey> disconnect;
+    std::vector<std::pair<PubKey, std::string>> addresses;
+    bool index_dirty{false};
+
+    bool Empty() const
+    {
+        return dirty.empty() && erased.empty() && outgoing.empty() && broadcasts.empty() && after_commit.empty() &&
+               inbox_done.empty() && disconnect.empty() && addresses.empty() && !index_dirty;
+    }
+};
+
+bool IsLive(ChannelPhase phase)
+{
+    return phase == ChannelPhase::AWAITING_LOCKIN || phase == ChannelPhase::NORMAL || phase == ChannelPhase::SHUTTING_DOWN;
+}
+
+} // namespace
+
+class ChannelManager::Impl
+{
+public:
+    Impl(store::Env& env, PeerLink& peers, ChannelWallet& wallet, ChannelChain& chain, SecretForIndex secret,
+         ChannelManagerOptions options)
+        : m_env(env), m_peers(peers), m_wallet(wallet), m_chain(chain), m_secret(std::move(secret)),
+          m_options(std::move(options)), m_channels_db(env.OpenDb(kChannelsDb)), m_inbox_db(env.OpenDb(kInboxDb)),
+          m_meta_db(env.OpenDb(kMetaDb)), m_peers_db(env.OpenDb(kPeersDb))
+    {
+    }
+
+    void Start(uint32_t tip_height);
+    void Stop();
+    void Post(Input input);
+    bool QueueFull();
+
+    void ListenerBlockConnected(store::WriteTxn& txn, int height, const Block& block);
+    void ListenerBlockDisconnected(store::WriteTxn& txn, int height);
+
+    const ChannelManagerOptions& Options() const { return m_options; }
+
+private:
+    // Worker.
+    void Run();
+    void Process(Input& input, Batch& batch);
+    void Dispatch(Input& input, Batch& batch);
+    void Commit(Batch& batch);
+    void Load();
+    void DrainInbox(Batch& batch);
+    void Tick(Batch& batch);
+
+    // Inputs.
+    void OnConnected(const PeerConnectedIn& in, Batch& batch);
+    void OnDisconnected(const PubKey& peer, Batch& batch);
+    void OnMessage(const PeerMessageIn& in, Batch& batch);
+    void OnNotice(const PeerNoticeIn& in, Batch& batch);
+    void OnFund(FundCmd& cmd, Batch& batch);
+    void OnFundingBuilt(FundingBuiltIn& in, Batch& batch);
+    void OnClose(CloseCmd& cmd, Batch& batch);
+    void OnPayoutScript(const PayoutScriptIn& in, Batch& batch);
+    void OnInboxEvent(const InboxEvent& event, Batch& batch);
+
+    // Opening.
+    void OnOpenChannel(const PubKey& peer, const OpenChannelMessage& open, Batch& batch);
+    void OnAcceptChannel(const PubKey& peer, const AcceptChannelMessage& accept, Batch& batch);
+    void OnFundingCreated(const PubKey& peer, const FundingCreatedMessage& message, Batch& batch);
+    void OnFundingSigned(const PubKey& peer, const FundingSignedMessage& message, Batch& batch);
+    void OnChannelReady(ChannelRecord& record, const ChannelReadyMessage& message, Batch& batch);
+    void AbandonOpen(const PubKey& peer, const Hash256& temporary_id, int code, const std::string& why, Batch& batch);
+    size_t PendingOpensWith(const PubKey& peer) const;
+    void MaybeSendChannelReady(ChannelRecord& record, Batch& batch);
+
+    // Normal operation.
+    void StepChannel(ChannelRecord& record, const ChannelInput& input, Batch& batch);
+    void AfterReestablish(ChannelRecord& record, const ChannelReestablishMessage& theirs, Batch& batch);
+
+    // Closing.
+    void StartLocalShutdown(ChannelRecord& record, Bytes script, Batch& batch);
+    void OnShutdown(ChannelRecord& record, const ShutdownMessage& message, Batch& batch);
+    void OnClosingSigned(ChannelRecord& record, const ClosingSignedMessage& message, Batch& batch);
+    void StepCloseAndApply(ChannelRecord& record, const CloseEvent& event, Batch& batch);
+    void MaybeBeginNegotiation(ChannelRecord& record, Batch& batch);
+    void FailChannel(ChannelRecord& record, const std::string& why, bool send_error, Batch& batch);
+
+    // Helpers.
+    const ChannelSigner& Signer(uint64_t index);
+    uint64_t AllocateIndex(Batch& batch);
+    void Send(Batch& batch, const PubKey& peer, const ChannelMessage& message);
+    void SendNotice(Batch& batch, const PubKey& peer, const Hash256& channel_id, bool is_error, const std::string& text);
+    ChannelRecord* FindChannel(const Hash256& channel_id);
+    void WatchFunding(const ChannelRecord& record);
+    void UnwatchFunding(const ChannelRecord& record);
+    ChannelSummary Summarize(const ChannelRecord& record) const;
+    bool Connected(const PubKey& peer) const { return m_connected.contains(peer); }
+    ChannelFeatures FeaturesWith(const PubKey& peer) const;
+    void RunOnWallet(std::function<Input()> job);
+
+    store::Env& m_env;
+    PeerLink& m_peers;
+    ChannelWallet& m_wallet;
+    ChannelChain& m_chain;
+    const SecretForIndex m_secret;
+    const ChannelManagerOptions m_options;
+    const store::Db m_channels_db;
+    const store::Db m_inbox_db;
+    const store::Db m_meta_db;
+    const store::Db m_peers_db;
+
+    // Shared with other threads.
+    std::mutex m_queue_mutex;
+    std::condition_variable m_queue_cv;
+    std::deque<Input> m_queue;
+    bool m_stopping{false};
+    std::thread m_worker;
+    WorkerQueue m_wallet_queue;
+
+    //! What the chain listener looks for in each block: funding txids and funding outpoints.
+    std::mutex m_watch_mutex;
+    std::map<Hash256, Hash256> m_watch_funding_txids;
+    std::map<OutPoint, Hash256> m_watch_funding_outpoints;
+    uint64_t m_inbox_seq{0};
+
+    // Worker thread only.
+    uint32_t m_tip{0};
+    uint64_t m_next_index{0};
+    std::map<Hash256, ChannelRecord> m_channels;
+    std::map<std::pair<PubKey, Hash256>, PendingOpen> m_opens;
+    std::map<Hash256, CloseState> m_closes;
+    //! Closes the peer started, waiting for the wallet's payout script.
+    std::set<Hash256> m_awaiting_payout;
+    std::map<Hash256, Reply<CloseResult>> m_close_replies;
+    std::map<PubKey, FeatureBits> m_connected;
+    std::map<PubKey, std::string> m_addresses;
+    struct Backoff {
+        Clock::time_point next{};
+        std::chrono::milliseconds delay{0};
+        Clock::time_point connected_at{};
+    };
+    std::map<PubKey, Backoff> m_backoff;
+    std::map<uint64_t, ChannelSigner> m_signers;
+};
+
+// ---- Lifecycle ---------------------------------------------------------------------------
+
+void ChannelManager::Impl::Start(uint32_t tip_height)
+{
+    m_tip = tip_height;
+    Load();
+    m_worker = std::thread([this] { Run(); });
+}
+
+void ChannelManager::Impl::Stop()
+{
+    {
+        std::lock_guard lock(m_queue_mutex);
+        m_stopping = true;
+    }
+    m_queue_cv.notify_all();
+    if (m_worker.joinable()) m_worker.join();
+    m_wallet_queue.Stop();
+}
+
+void ChannelManager::Impl::Post(Input input)
+{
+    {
+        std::lock_guard lock(m_queue_mutex);
+        if (m_stopping) return;
+        m_queue.push_back(std::move(input));
+    }
+    m_queue_cv.notify_one();
+}
+
+bool ChannelManager::Impl::QueueFull()
+{
+    std::lock_guard lock(m_queue_mutex);
+    return m_queue.size() >= m_options.max_queued_inputs;
+}
+
+void ChannelManager::Impl::Load()
+{
+    Batch batch;
+    {
+        store::ReadTxn txn(m_env);
+        if (const auto index = txn.Get(m_meta_db, KeyOf(kNextIndexKey)); index && index->size() == 8) {
+            WireReader r(*index);
+            m_next_index = r.ReadU64();
+        }
+        txn.ForEachPrefix(m_channels_db, {}, [&](ByteSpan key, ByteSpan value) {
+            auto record = DeserializeChannelRecord(value);
+            if (!record) {
+                // Never guess about a channel: refuse to run rather than lose track of funds.
+                throw std::runtime_error("channel record " + ToHex(key) + " in the store is corrupt");
+            }
+            m_channels.emplace(record->channel_id, std::move(*record));
+            return true;
+        });
+        txn.ForEachPrefix(m_peers_db, {}, [&](ByteSpan key, ByteSpan value) {
+            if (auto peer = PubKey::Parse(key)) m_addresses[*peer] = std::string(value.begin(), value.end());
+            return true;
+        });
+        store::Cursor cursor = txn.OpenCursor(m_inbox_db);
+        if (cursor.Last()) {
+            WireReader r(cursor.Key());
+            m_inbox_seq = r.ReadU64() + 1;
+        }
+    }
+    for (auto& [id, record] : m_channels) {
+        if (record.phase == ChannelPhase::AWAITING_FUNDING_SIGNED) {
+            // The connection that could have brought funding_signed is gone: BOLT 2 lets the
+            // opener forget it, as the funding transaction was never broadcast.
+            Logger()->info("channel {}: open interrupted before funding_signed; unlocking its inputs", Short(id));
+            const auto inputs = record.locked_inputs;
+            RunOnWallet([this, inputs]() -> Input {
+                try {
+                    m_wallet.Unlock(inputs);
+                } catch (const std::exception& e) {
+                    Logger()->warn("unlocking funding inputs: {}", e.what());
+                }
+                return ChainWakeIn{};
+            });
+            batch.erased.insert(id);
+            continue;
+        }
+        if (record.state && IsLive(record.phase)) {
+            const auto result = Step(*record.state, Signer(record.channel_index), PeerDisconnected{});
+            if (const auto* t = std::get_if<Transition>(&result)) record.state = t->state;
+        }
+        WatchFunding(record);
+    }
+    for (const auto& id : batch.erased) m_channels.erase(id);
+    Commit(batch);
+    Logger()->info("{} channels loaded", m_channels.size());
+}
+
+void ChannelManager::Impl::Run()
+{
+    for (;;) {
+        std::deque<Input> inputs;
+        {
+            std::unique_lock lock(m_queue_mutex);
+            m_queue_cv.wait_for(lock, std::chrono::seconds(1), [&] { return m_stopping || !m_queue.empty(); });
+            if (m_stopping) break;
+            inputs.swap(m_queue);
+        }
+        Batch batch;
+        DrainInbox(batch);
+        for (auto& input : inputs) Process(input, batch);
+        Tick(batch);
+        Commit(batch);
+    }
+    std::lock_guard lock(m_queue_mutex);
+    for (auto& input : m_queue) {
+        std::visit(Overloaded{[](FundCmd& c) { Fail(c.reply, kErrShuttingDown, "sideboltd is shutting down"); },
+                              [](CloseCmd& c) { Fail(c.reply, kErrShuttingDown, "sideboltd is shutting down"); },
+                              [](auto&) {}},
+                   input);
+    }
+}
+
+void ChannelManager::Impl::Commit(Batch& batch)
+{
+    if (batch.Empty()) return;
+    try {
+        m_env.Write([&](store::WriteTxn& txn) {
+            for (const auto& id : batch.dirty) {
+                if (batch.erased.contains(id)) continue;
+                const auto it = m_channels.find(id);
+                if (it != m_channels.end()) txn.Put(m_channels_db, id, SerializeChannelRecord(it->second));
+            }
+            for (const auto& id : batch.erased) txn.Delete(m_channels_db, id);
+            for (const auto& key : batch.inbox_done) txn.Delete(m_inbox_db, key);
+            for (const auto& [peer, address] : batch.addresses) txn.Put(m_peers_db, peer.span(), KeyOf(address));
+            if (batch.index_dirty) txn.Put(m_meta_db, KeyOf(kNextIndexKey), U64Key(m_next_index));
+            for (const auto& [tx, label] : batch.broadcasts) m_chain.Broadcast(txn, tx, label);
+        });
+    } catch (const std::exception& e) {
+        // Nothing was sent, but memory is ahead of the store: continuing could send messages
+        // that depend on state a restart would not have. Stop here; the store is consistent.
+        Logger()->critical("cannot write channel state: {}; stopping to keep the store authoritative", e.what());
+        std::terminate();
+    }
+    if (!batch.broadcasts.empty()) m_chain.SendQueued();
+    for (auto& [peer, message] : batch.outgoing) m_peers.Send(peer, std::move(message));
+    for (const auto& peer : batch.disconnect) m_peers.Disconnect(peer);
+    for (auto& callback : batch.after_commit) callback();
+}
+
+void ChannelManager::Impl::RunOnWallet(std::function<Input()> job)
+{
+    m_wallet_queue.Push([this, job = std::move(job)] { Post(job()); });
+}
+
+// ---- Inputs ------------------------------------------------------------------------------
+
+void ChannelManager::Impl::Process(Input& input, Batch& batch)
+{
+    try {
+        Dispatch(input, batch);
+    } catch (const std::exception& e) {
+        // A bug of ours on one input must not take every other channel down with it; what
+        // the input changed before the throw is still written with the batch, as it stands.
+        Logger()->error("internal error handling a channel input: {}", e.what());
+    }
+}
+
+void ChannelManager::Impl::Dispatch(Input& input, Batch& batch)
+{
+    std::visit(Overloaded{
+                   [&](const PeerConnectedIn& in) { OnConnected(in, batch); },
+                   [&](const PeerDisconnectedIn& in) { OnDisconnected(in.peer, batch); },
+                   [&](const PeerMessageIn& in) { OnMessage(in, batch); },
+                   [&](const PeerNoticeIn& in) { OnNotice(in, batch); },
+                   [&](const PeerAddressIn& in) {
+                       m_addresses[in.peer] = in.address;
+                       batch.addresses.emplace_back(in.peer, in.address);
+                   },
+                   [&](FundCmd& cmd) { OnFund(cmd, batch); },
+                   [&](CloseCmd& cmd) { OnClose(cmd, batch); },
+                   [&](const ListCmd& cmd) {
+                       std::vector<ChannelSummary> out;
+                       for (const auto& [id, record] : m_channels) out.push_back(Summarize(record));
+                       batch.after_commit.push_back([reply = cmd.reply, out = std::move(out)]() mutable {
+                           Succeed(reply, std::move(out));
+                       });
+                   },
+                   [&](const PeerChannelsCmd& cmd) {
+                       std::vector<Hash256> out;
+                       for (const auto& [id, record] : m_channels) {
+                           if (record.peer == cmd.peer) out.push_back(id);
+                       }
+                       Succeed(cmd.reply, std::move(out));
+                   },
+                   [&](FundingBuiltIn& in) { OnFundingBuilt(in, batch); },
+                   [&](const PayoutScriptIn& in) { OnPayoutScript(in, batch); },
+                   [&](const ChainWakeIn&) {},
+               },
+               input);
+}
+
+void ChannelManager::Impl::OnConnected(const PeerConnectedIn& in, Batch& batch)
+{
+    m_connected[in.peer] = in.features;
+    m_backoff[in.peer].connected_at = Clock::now();
+    for (auto& [id, record] : m_channels) {
+        if (record.peer != in.peer || !record.state || !IsLive(record.phase)) continue;
+        m_closes.erase(id);
+        StepChannel(record, PeerReconnected{}, batch);
+    }
+}
+
+void ChannelManager::Impl::OnDisconnected(const PubKey& peer, Batch& batch)
+{
+    m_connected.erase(peer);
+    // Only a connection that lasted resets the backoff: both sides reconnecting, each new
+    // connection replacing the other's, must not become a storm.
+    Backoff& backoff = m_backoff[peer];
+    if (Clock::now() - backoff.connected_at > kStableConnection) backoff.delay = {};
+    backoff.next = Clock::now() + backoff.delay;
+    std::vector<Hash256> abandoned;
+    for (const auto& [key, open] : m_opens) {
+        if (key.first == peer) abandoned.push_back(key.second);
+    }
+    for (const auto& temporary_id : abandoned) {
+        AbandonOpen(peer, temporary_id, kErrOpenRefused, "peer disconnected during the open", batch);
+    }
+    for (auto& [id, record] : m_channels) {
+        if (record.peer != peer || !record.state || !IsLive(record.phase)) continue;
+        // Negotiation restarts from the shutdown messages on reconnection (BOLT 2).
+        m_closes.erase(id);
+        StepChannel(record, PeerDisconnected{}, batch);
+    }
+}
+
+void ChannelManager::Impl::OnMessage(const PeerMessageIn& in, Batch& batch)
+{
+    const PubKey& peer = in.peer;
+    std::visit(Overloaded{
+                   [&](const OpenChannelMessage& m) { OnOpenChannel(peer, m, batch); },
+                   [&](const AcceptChannelMessage& m) { OnAcceptChannel(peer, m, batch); },
+                   [&](const FundingCreatedMessage& m) { OnFundingCreated(peer, m, batch); },
+                   [&](const FundingSignedMessage& m) { OnFundingSigned(peer, m, batch); },
+                   [&](const auto& m) {
+                       ChannelRecord* record = FindChannel(m.channel_id);
+                       if (!record || record->peer != peer || !record->state) {
+                           // BOLT 1: a message for an unknown channel gets an error naming it.
+                           SendNotice(batch, peer, m.channel_id, true, "unknown channel");
+                           return;
+                       }
+                       using M = std::decay_t<decltype(m)>;
+                       if constexpr (std::is_same_v<M, ChannelReadyMessage>) {
+                           OnChannelReady(*record, m, batch);
+                       } else if constexpr (std::is_same_v<M, ShutdownMessage>) {
+                           OnShutdown(*record, m, batch);
+                       } else if constexpr (std::is_same_v<M, ClosingSignedMessage>) {
+                           OnClosingSigned(*record, m, batch);
+                       } else {
+                           if (!IsLive(record->phase)) {
+                               SendNotice(batch, peer, m.channel_id, false, "channel is no longer operating");
+                               return;
+                           }
+                           StepChannel(*record, MessageReceived{m}, batch);
+                           if constexpr (std::is_same_v<M, ChannelReestablishMessage>) AfterReestablish(*record, m, batch);
+                       }
+                   },
+               },
+               in.message);
+}
+
+void ChannelManager::Impl::OnNotice(const PeerNoticeIn& in, Batch& batch)
+{
+    const bool all = std::all_of(in.channel_id.begin(), in.channel_id.end(), [](uint8_t b) { return b == 0; });
+    if (!in.is_error) {
+        Logger()->warn("warning from peer {} for channel {}: {}", Short(in.peer), all ? "(all)" : Short(in.channel_id), in.text);
+        return;
+    }
+    // BOLT 1: "if channel_id is all zero: MUST fail all channels with the sending node.
+    // otherwise: MUST fail the channel referred to by channel_id, if that channel is with the
+    // sending node."
+    std::vector<Hash256> opens;
+    for (const auto& [key, open] : m_opens) {
+        if (key.first == in.peer && (all || key.second == in.channel_id ||
+                                     (open.pending && open.pending->setup.channel_id == in.channel_id))) {
+            opens.push_back(key.second);
+        }
+    }
+    for (const auto& id : opens) AbandonOpen(in.peer, id, kErrOpenRefused, "peer refused: " + in.text, batch);
+    for (auto& [id, record] : m_channels) {
+        if (record.peer != in.peer || (!all && id != in.channel_id)) continue;
+        if (record.phase == ChannelPhase::CLOSED || record.phase == ChannelPhase::FAILED) continue;
+        FailChannel(record, "peer sent error: " + in.text, false, batch);
+    }
+}
+
+// ---- Opening -----------------------------------------------------------------------------
+
+ChannelFeatures ChannelManager::Impl::FeaturesWith(const PubKey& peer) const
+{
+    const auto it = m_connected.find(peer);
+    return ChannelFeatures::Negotiate(m_options.our_features, it == m_connected.end() ? FeatureBits{} : it->second);
+}
+
+size_t ChannelManager::Impl::PendingOpensWith(const PubKey& peer) const
+{
+    size_t count = 0;
+    for (const auto& [key, open] : m_opens) count += key.first == peer;
+    for (const auto& [id, record] : m_channels) count += record.peer == peer && record.phase == ChannelPhase::AWAITING_LOCKIN;
+    return count;
+}
+
+void ChannelManager::Impl::OnFund(FundCmd& cmd, Batch& batch)
+{
+    const auto& request = cmd.request;
+    if (!Connected(request.peer)) {
+        return Fail(cmd.reply, kErrPeerNotConnected, "peer " + ToHex(request.peer.span()) + " is not connected");
+    }
+    if (PendingOpensWith(request.peer) >= m_options.max_pending_opens_per_peer) {
+        return Fail(cmd.reply, kErrTooManyPendingOpens, "too many pending opens with this peer (max-pending-opens)");
+    }
+    const uint64_t index = AllocateIndex(batch);
+    OpenRequest open_request;
+    open_request.chain_hash = m_options.chain_hash;
+    open_request.temporary_channel_id = RandomId();
+    open_request.funding = request.amount;
+    open_request.push = request.push;
+    open_request.feerate_per_kw = request.feerate_per_kw.value_or(m_chain.CommitmentFeerate());
+    open_request.announce = request.announce;
+    auto open = MakeOpenChannel(open_request, m_options.policy, FeaturesWith(request.peer), Signer(index));
+    if (!open) return Fail(cmd.reply, kErrInvalidParameter, open.error().message);
+    PendingOpen pending{request.peer};
+    pending.opener = true;
+    pending.channel_index = index;
+    pending.sent_open = *open;
+    pending.reply = cmd.reply;
+    m_opens.emplace(std::pair{request.peer, open_request.temporary_channel_id}, std::move(pending));
+    Logger()->info("opening channel {} with {}: {} sat, push {} msat", Short(open_request.temporary_channel_id),
+                   Short(request.peer), request.amount.value(), request.push.value());
+    Send(batch, request.peer, *open);
+}
+
+void ChannelManager::Impl::OnOpenChannel(const PubKey& peer, const OpenChannelMessage& open, Batch& batch)
+{
+    const Hash256& temporary_id = open.temporary_channel_id;
+    if (m_opens.contains({peer, temporary_id})) {
+        return SendNotice(batch, peer, temporary_id, true, "temporary_channel_id already in use");
+    }
+    if (PendingOpensWith(peer) >= m_options.max_pending_opens_per_peer) {
+        return SendNotice(batch, peer, temporary_id, true, "too many pending channel opens");
+    }
+    const uint64_t index = AllocateIndex(batch);
+    FundeeContext context;
+    context.chain_hash = m_options.chain_hash;
+    context.feerate_estimate_per_kw = m_chain.CommitmentFeerate();
+    auto accepted = HandleOpenChannel(open, m_options.policy, FeaturesWith(peer), context, Signer(index));
+    if (!accepted) {
+        Logger()->info("refusing channel {} from {}: {}", Short(temporary_id), Short(peer), accepted.error().message);
+        return SendNotice(batch, peer, temporary_id, true, accepted.error().message);
+    }
+    PendingOpen pending{peer};
+    pending.channel_index = index;
+    pending.stage = PendingOpen::Stage::AWAIT_FUNDING_CREATED;
+    pending.pending = accepted->pending;
+    m_opens.emplace(std::pair{peer, temporary_id}, std::move(pending));
+    Logger()->info("accepting channel {} from {}: {} sat", Short(temporary_id), Short(peer), open.funding_satoshis.value());
+    Send(batch, peer, accepted->message);
+}
+
+void ChannelManager::Impl::OnAcceptChannel(const PubKey& peer, const AcceptChannelMessage& accept, Batch& batch)
+{
+    const auto it = m_opens.find({peer, accept.temporary_channel_id});
+    if (it == m_opens.end() || it->second.stage != PendingOpen::Stage::AWAIT_ACCEPT) {
+        return SendNotice(batch, peer, accept.temporary_channel_id, true, "unexpected accept_channel");
+    }
+    PendingOpen& open = it->second;
+    auto pending = HandleAcceptChannel(*open.sent_open, accept, m_options.policy, FeaturesWith(peer));
+    if (!pending) {
+        SendNotice(batch, peer, accept.temporary_channel_id, true, pending.error().message);
+        return AbandonOpen(peer, accept.temporary_channel_id, kErrOpenRefused,
+                           "peer's accept_channel refused: " + pending.error().message, batch);
+    }
+    open.pending = *pending;
+    open.stage = PendingOpen::Stage::AWAIT_FUNDING_TX;
+    const auto& params = pending->setup.params;
+    const Script funding_script = FundingScript(params.local.funding_pubkey, params.remote.funding_pubkey);
+    const Script output = P2wshScript(funding_script);
+    const Sat amount = params.funding_sat;
+    const uint32_t feerate = m_chain.CommitmentFeerate();
+    const Hash256 temporary_id = accept.temporary_channel_id;
+    RunOnWallet([this, peer, temporary_id, output, amount, feerate]() -> Input {
+        FundingBuiltIn built{peer, temporary_id, std::nullopt, std::nullopt};
+        try {
+            built.funding = m_wallet.Fund(output, amount, feerate);
+        } catch (const NodeError& e) {
+            built.error = e;
+        } catch (const std::exception& e) {
+            built.error = NodeError(-1, e.what());
+        }
+        return built;
+    });
+}
+
+void ChannelManager::Impl::OnFundingBuilt(FundingBuiltIn& in, Batch& batch)
+{
+    const auto it = m_opens.find({in.peer, in.temporary_channel_id});
+    if (it == m_opens.end() || it->second.stage != PendingOpen::Stage::AWAIT_FUNDING_TX) {
+        // The open was abandoned meanwhile (disconnect, error): release what the wallet locked.
+        if (in.funding) {
+            const auto inputs = in.funding->locked_inputs;
+            RunOnWallet([this, inputs]() -> Input {
+                try {
+                    m_wallet.Unlock(inputs);
+                } catch (const std::exception& e) {
+                    Logger()->warn("unlocking funding inputs: {}", e.what());
+                }
+                return ChainWakeIn{};
+            });
+        }
+        return;
+    }
+    PendingOpen& open = it->second;
+    if (!in.funding) {
+        SendNotice(batch, in.peer, in.temporary_channel_id, true, "funding failed");
+        return AbandonOpen(in.peer, in.temporary_channel_id, in.error->Code(), in.error->what(), batch);
+    }
+    const Transaction& tx = in.funding->tx;
+    const OutPoint outpoint{tx.GetTxid(), in.funding->output_index};
+    const FundingCreatedMessage created = MakeFundingCreated(*open.pending, outpoint, Signer(open.channel_index));
+    ChannelRecord record{in.peer};
+    record.channel_index = open.channel_index;
+    record.phase = ChannelPhase::AWAITING_FUNDING_SIGNED;
+    record.opener = true;
+    record.channel_id = open.pending->setup.channel_id;
+    record.temporary_channel_id = in.temporary_channel_id;
+    record.funding_tx = SerializeTransaction(tx);
+    record.locked_inputs = in.funding->locked_inputs;
+    record.created_height = m_tip;
+    open.stage = PendingOpen::Stage::AWAIT_FUNDING_SIGNED;
+    batch.dirty.insert(record.channel_id);
+    const Hash256 channel_id = record.channel_id;
+    m_channels.insert_or_assign(channel_id, std::move(record));
+    Send(batch, in.peer, created);
+}
+
+void ChannelManager::Impl::OnFundingCreated(const PubKey& peer, const FundingCreatedMessage& message, Batch& batch)
+{
+    const auto it = m_opens.find({peer, message.temporary_channel_id});
+    if (it == m_opens.end() || it->second.stage != PendingOpen::Stage::AWAIT_FUNDING_CREATED) {
+        return SendNotice(batch, peer, message.temporary_channel_id, true, "unexpected funding_created");
+    }
+    PendingOpen& open = it->second;
+    auto reply = HandleFundingCreated(*open.pending, message, Signer(open.channel_index));
+    if (!reply) {
+        SendNotice(batch, peer, message.temporary_channel_id, true, reply.error().message);
+        return AbandonOpen(peer, message.temporary_channel_id, kErrOpenRefused, reply.error().message, batch);
+    }
+    ChannelRecord record{peer};
+    record.channel_index = open.channel_index;
+    record.phase = ChannelPhase::AWAITING_LOCKIN;
+    record.channel_id = reply->channel.setup.channel_id;
+    record.temporary_channel_id = message.temporary_channel_id;
+    record.state = MakeChannelState(reply->channel);
+    record.state->policy.max_dust_htlc_exposure = m_options.policy.max_dust_exposure;
+    record.created_height = m_tip;
+    m_opens.erase(it);
+    if (m_channels.contains(record.channel_id)) {
+        return SendNotice(batch, peer, message.temporary_channel_id, true, "channel_id already in use");
+    }
+    // Watch before funding_signed leaves: the opener may broadcast the moment it arrives.
+    WatchFunding(record);
+    Logger()->info("channel {} with {} signed; waiting for the funding transaction", Short(record.channel_id), Short(peer));
+    batch.dirty.insert(record.channel_id);
+    const Hash256 channel_id = record.channel_id;
+    m_channels.insert_or_assign(channel_id, std::move(record));
+    Send(batch, peer, reply->message);
+}
+
+void ChannelManager::Impl::OnFundingSigned(const PubKey& peer, const FundingSignedMessage& message, Batch& batch)
+{
+    auto it = std::find_if(m_opens.begin(), m_opens.end(), [&](const auto& entry) {
+        return entry.first.first == peer && entry.second.stage == PendingOpen::Stage::AWAIT_FUNDING_SIGNED &&
+               entry.second.pending->setup.channel_id == message.channel_id;
+    });
+    ChannelRecord* record = FindChannel(message.channel_id);
+    if (it == m_opens.end() || !record) {
+        return SendNotice(batch, peer, message.channel_id, true, "unexpected funding_signed");
+    }
+    PendingOpen& open = it->second;
+    auto opened = HandleFundingSigned(*open.pending, message, Signer(open.channel_index));
+    if (!opened) {
+        SendNotice(batch, peer, message.channel_id, true, opened.error().message);
+        return AbandonOpen(peer, it->first.second, kErrOpenRefused, opened.error().message, batch);
+    }
+    record->phase = ChannelPhase::AWAITING_LOCKIN;
+    record->state = MakeChannelState(*opened);
+    record->state->policy.max_dust_htlc_exposure = m_options.policy.max_dust_exposure;
+    record->locked_inputs.clear();
+    const Transaction funding_tx = ParseTransaction(record->funding_tx);
+    WatchFunding(*record);
+    // BOLT 2: the opener "MUST NOT broadcast the funding transaction" before funding_signed; the
+    // broadcaster persists it in this batch's transaction, with the channel.
+    batch.broadcasts.emplace_back(funding_tx, "funding " + Short(record->channel_id));
+    batch.dirty.insert(record->channel_id);
+    FundChannelResult result{record->channel_id, funding_tx.GetTxid(), opened->setup.params.funding_outpoint.n};
+    batch.after_commit.push_back([reply = open.reply, result] { Succeed(reply, result); });
+    Logger()->info("channel {} with {}: funding transaction {} broadcast", Short(record->channel_id), Short(peer),
+                   HashToHexRev(result.funding_txid));
+    m_opens.erase(it);
+    MaybeSendChannelReady(*record, batch);
+}
+
+void ChannelManager::Impl::AbandonOpen(const PubKey& peer, const Hash256& temporary_id, int code, const std::string& why,
+                                       Batch& batch)
+{
+    const auto it = m_opens.find({peer, temporary_id});
+    if (it == m_opens.end()) return;
+    PendingOpen& open = it->second;
+    Logger()->info("open {} with {} abandoned: {}", Short(temporary_id), Short(peer), why);
+    if (open.pending && open.stage == PendingOpen::Stage::AWAIT_FUNDING_SIGNED) {
+        const Hash256 channel_id = open.pending->setup.channel_id;
+        if (const auto record = m_channels.find(channel_id); record != m_channels.end()) {
+            const auto inputs = record->second.locked_inputs;
+            RunOnWallet([this, inputs]() -> Input {
+                try {
+                    m_wallet.Unlock(inputs);
+                } catch (const std::exception& e) {
+                    Logger()->warn("unlocking funding inputs: {}", e.what());
+                }
+                return ChainWakeIn{};
+            });
+            m_channels.erase(record);
+            batch.erased.insert(channel_id);
+        }
+    }
+    // A funding transaction still being built is unlocked when it arrives (OnFundingBuilt).
+    Fail(open.reply, code, why);
+    m_opens.erase(it);
+}
+
+void ChannelManager::Impl::OnChannelReady(ChannelRecord& record, const ChannelReadyMessage& message, Batch& batch)
+{
+    ChannelState& state = *record.state;
+    if (!record.remote_ready_received && state.remote_commitment_number == 0) {
+        state.remote_next_per_commitment_point = message.second_per_commitment_point;
+        record.remote_ready_received = true;
+        batch.dirty.insert(record.channel_id);
+    }
+    // A retransmitted channel_ready (after reconnection) changes nothing.
+    if (record.phase == ChannelPhase::AWAITING_LOCKIN && record.local_ready_sent && record.remote_ready_received) {
+        record.phase = ChannelPhase::NORMAL;
+        Logger()->info("channel {} is ready", Short(record.channel_id));
+    }
+}
+
+void ChannelManager::Impl::MaybeSendChannelReady(ChannelRecord& record, Batch& batch)
+{
+    if (record.phase != ChannelPhase::AWAITING_LOCKIN || record.local_ready_sent || !record.funding_height) return;
+    const uint32_t depth = m_tip >= *record.funding_height ? m_tip - *record.funding_height + 1 : 0;
+    if (depth < record.state->setup.minimum_depth) return;
+    record.local_ready_sent = true;
+    batch.dirty.insert(record.channel_id);
+    Send(batch, record.peer, MakeChannelReady(record.channel_id, Signer(record.channel_index)));
+    if (record.remote_ready_received) {
+        record.phase = ChannelPhase::NORMAL;
+        Logger()->info("channel {} is ready", Short(record.channel_id));
+    }
+}
+
+// ---- Normal operation --------------------------------------------------------------------
+
+void ChannelManager::Impl::StepChannel(ChannelRecord& record, const ChannelInput& input, Batch& batch)
+{
+    const ChannelSigner& signer = Signer(record.channel_index);
+    auto result = Step(*record.state, signer, input);
+    if (auto* failure = std::get_if<ProtocolFailure>(&result)) {
+        const ChannelNotice notice = FailureNotice(*record.state, *failure);
+        const std::string why(ChannelErrorName(failure->error));
+        Logger()->warn("channel {}: peer broke a rule ({}), {}", Short(record.channel_id), why,
+                       failure->FailsChannel() ? "failing the channel" : "sending a warning and disconnecting");
+        SendNotice(batch, record.peer, record.channel_id, failure->FailsChannel(),
+                   std::string(notice.data.begin(), notice.data.end()));
+        if (failure->FailsChannel()) {
+            FailChannel(record, why, false, batch);
+        } else {
+            batch.disconnect.push_back(record.peer);
+        }
+        return;
+    }
+    if (std::holds_alternative<CommandRejected>(result)) return;
+    auto& transition = std::get<Transition>(result);
+    record.state = std::move(transition.state);
+    batch.dirty.insert(record.channel_id);
+    for (auto& action : transition.actions) {
+        std::visit(Overloaded{
+                       [&](SendMessage& a) { Send(batch, record.peer, a.message); },
+                       [&](const DataLossDetected&) {
+                           record.failure = "peer proved our channel state is old: waiting for its close";
+                           Logger()->error("channel {}: {}", Short(record.channel_id), record.failure);
+                       },
+                       [&](const HtlcLockedIn& a) {
+                           Logger()->debug("channel {}: incoming HTLC {} locked in", Short(record.channel_id), a.id);
+                       },
+                       [&](const HtlcFulfilled& a) {
+                           Logger()->debug("channel {}: HTLC {} fulfilled", Short(record.channel_id), a.id);
+                       },
+                       [&](const HtlcFailed& a) {
+                           Logger()->debug("channel {}: HTLC {} failed", Short(record.channel_id), a.id);
+                       },
+                       [&](const HtlcOffered&) {},
+                   },
+                   action);
+    }
+    // Commit promptly what was received: the machine sends nothing when there is nothing to sign.
+    if (std::holds_alternative<MessageReceived>(input) && Connected(record.peer)) {
+        auto sign = Step(*record.state, signer, SignCommitmentCommand{});
+        if (auto* t = std::get_if<Transition>(&sign)) {
+            record.state = std::move(t->state);
+            for (auto& action : t->actions) {
+                if (auto* send = std::get_if<SendMessage>(&action)) Send(batch, record.peer, send->message);
+            }
+        }
+    }
+    if (record.phase == ChannelPhase::SHUTTING_DOWN) MaybeBeginNegotiation(record, batch);
+}
+
+void ChannelManager::Impl::AfterReestablish(ChannelRecord& record, const ChannelReestablishMessage& theirs, Batch& batch)
+{
+    // BOLT 2: "if next_commitment_number is 1 in both the channel_reestablish it sent and
+    // received: MUST retransmit channel_ready".
+    if (record.local_ready_sent && theirs.next_commitment_number == 1 && record.state->local_commitment_number == 0) {
+        Send(batch, record.peer, MakeChannelReady(record.channel_id, Signer(record.channel_index)));
+    }
+    // "upon reconnection: if it has sent a previous shutdown: MUST retransmit shutdown".
+    const auto close = m_closes.find(record.channel_id);
+    const bool resent = close != m_closes.end() && close->second.local_script;
+    if (record.local_shutdown_script && record.phase == ChannelPhase::SHUTTING_DOWN && !resent) {
+        StepCloseAndApply(record, close_event::LocalShutdown{*record.local_shutdown_script}, batch);
+    }
+}
+
+// ---- Closing -----------------------------------------------------------------------------
+
+void ChannelManager::Impl::OnClose(CloseCmd& cmd, Batch& batch)
+{
+    ChannelRecord* record = FindChannel(cmd.channel_id);
+    if (!record) return Fail(cmd.reply, kErrUnknownChannel, "unknown channel " + ToHex(cmd.channel_id));
+    if (record->phase == ChannelPhase::CLOSING || record->phase == ChannelPhase::CLOSED) {
+        if (!record->closing_tx.empty()) {
+            return Succeed(cmd.reply, CloseResult{record->channel_id, ParseTransaction(record->closing_tx)});
+        }
+    }
+    if (record->phase != ChannelPhase::NORMAL && record->phase != ChannelPhase::SHUTTING_DOWN) {
+        return Fail(cmd.reply, kErrChannelState,
+                    "channel is " + std::string(ChannelPhaseName(record->phase)) + ", not open: it cannot be closed cooperatively");
+    }
+    if (!Connected(record->peer)) {
+        return Fail(cmd.reply, kErrPeerNotConnected, "peer is not connected: a cooperative close needs it");
+    }
+    m_close_replies[record->channel_id] = cmd.reply;
+    if (record->local_shutdown_script) return; // Already closing: the reply comes with the transaction.
+    if (cmd.destination) return StartLocalShutdown(*record, std::move(*cmd.destination), batch);
+    const Hash256 channel_id = record->channel_id;
+    RunOnWallet([this, channel_id]() -> Input {
+        try {
+            return PayoutScriptIn{channel_id, m_wallet.NewPayoutScript(), {}};
+        } catch (const std::exception& e) {
+            return PayoutScriptIn{channel_id, std::nullopt, e.what()};
+        }
+    });
+}
+
+void ChannelManager::Impl::OnPayoutScript(const PayoutScriptIn& in, Batch& batch)
+{
+    m_awaiting_payout.erase(in.channel_id);
+    ChannelRecord* record = FindChannel(in.channel_id);
+    if (!record || record->local_shutdown_script) return;
+    if (!in.script) {
+        if (auto it = m_close_replies.find(in.channel_id); it != m_close_replies.end()) {
+            Fail(it->second, -4, "cannot get a payout address from bitcoind's wallet: " + in.error);
+            m_close_replies.erase(it);
+        }
+        Logger()->error("channel {}: no payout address for the close: {}", Short(in.channel_id), in.error);
+        return;
+    }
+    StartLocalShutdown(*record, *in.script, batch);
+}
+
+void ChannelManager::Impl::StartLocalShutdown(ChannelRecord& record, Bytes script, Batch& batch)
+{
+    if (!IsValidShutdownScript(script, FeaturesWith(record.peer).shutdown_anysegwit)) {
+        if (auto it = m_close_replies.find(record.channel_id); it != m_close_replies.end()) {
+            Fail(it->second, kErrInvalidParameter, "destination is not a script a close may pay (BOLT 2 shutdown)");
+            m_close_replies.erase(it);
+        }
+        return;
+    }
+    record.local_shutdown_script = script;
+    record.phase = ChannelPhase::SHUTTING_DOWN;
+    record.state->local_shutdown_sent = true;
+    batch.dirty.insert(record.channel_id);
+    Logger()->info("channel {}: sending shutdown", Short(record.channel_id));
+    StepCloseAndApply(record, close_event::LocalShutdown{std::move(script)}, batch);
+}
+
+void ChannelManager::Impl::OnShutdown(ChannelRecord& record, const ShutdownMessage& message, Batch& batch)
+{
+    if (record.phase != ChannelPhase::NORMAL && record.phase != ChannelPhase::SHUTTING_DOWN) {
+        return SendNotice(batch, record.peer, record.channel_id, false, "unexpected shutdown");
+    }
+    record.phase = ChannelPhase::SHUTTING_DOWN;
+    record.state->remote_shutdown_received = true;
+    batch.dirty.insert(record.channel_id);
+    StepCloseAndApply(record, close_event::ShutdownReceived{message}, batch);
+    // BOLT 2: "if it hasn't sent a shutdown: ... MUST reply to a shutdown message with a shutdown".
+    if (!record.local_shutdown_script && !m_awaiting_payout.contains(record.channel_id)) {
+        m_awaiting_payout.insert(record.channel_id);
+        const Hash256 channel_id = record.channel_id;
+        RunOnWallet([this, channel_id]() -> Input {
+            try {
+                return PayoutScriptIn{channel_id, m_wallet.NewPayoutScript(), {}};
+            } catch (const std::exception& e) {
+                return PayoutScriptIn{channel_id, std::nullopt, e.what()};
+            }
+        });
+    }
+}
+
+void ChannelManager::Impl::OnClosingSigned(ChannelRecord& record, const ClosingSignedMessage& message, Batch& batch)
+{
+    if (!m_closes.contains(record.channel_id)) {
+        return SendNotice(batch, record.peer, record.channel_id, false, "unexpected closing_signed");
+    }
+    StepCloseAndApply(record, close_event::ClosingSignedReceived{message}, batch);
+}
+
+void ChannelManager::Impl::MaybeBeginNegotiation(ChannelRecord& record, Batch& batch)
+{
+    const auto it = m_closes.find(record.channel_id);
+    if (it == m_closes.end() || it->second.phase != ClosePhase::kShuttingDown) return;
+    if (!it->second.local_script || !it->second.remote_script) return;
+    const ChannelState& state = *record.state;
+    CommitmentActivity activity;
+    activity.htlcs_in_local_commitment = state.htlcs.size();
+    activity.htlcs_in_remote_commitment = state.htlcs.size();
+    activity.uncommitted_updates = !state.fee_updates.empty();
+    activity.revocation_owed = state.AwaitingRevocation();
+    if (!MayNegotiateClosingFee(activity)) return;
+    close_event::BeginNegotiation begin;
+    begin.local_balance = state.local_balance;
+    begin.remote_balance = state.remote_balance;
+    const uint32_t target = std::max<uint32_t>(m_chain.ClosingFeerate(), 253);
+    begin.preferences.target_feerate_per_kw = target;
+    begin.preferences.min_feerate_per_kw = 253;
+    begin.preferences.max_feerate_per_kw = std::max(target * 10, state.feerate_per_kw);
+    StepCloseAndApply(record, begin, batch);
+}
+
+void ChannelManager::Impl::StepCloseAndApply(ChannelRecord& record, const CloseEvent& event, Batch& batch)
+{
+    auto it = m_closes.find(record.channel_id);
+    if (it == m_closes.end()) {
+        it = m_closes.emplace(record.channel_id,
+                              MakeCloseState(CloseChannel::FromSetup(record.state->setup, FeaturesWith(record.peer).shutdown_anysegwit)))
+                 .first;
+    }
+    CloseStep step = StepClose(it->second, event, Signer(record.channel_index).FundingKey());
+    it->second = std::move(step.state);
+    for (auto& action : step.actions) {
+        std::visit(Overloaded{
+                       [&](close_action::SendShutdown& a) { Send(batch, record.peer, a.message); },
+                       [&](close_action::SendClosingSigned& a) { Send(batch, record.peer, a.message); },
+                       [&](close_action::Broadcast& a) {
+                           record.closing_tx = SerializeTransaction(a.tx);
+                           record.phase = ChannelPhase::CLOSING;
+                           batch.dirty.insert(record.channel_id);
+                           batch.broadcasts.emplace_back(a.tx, "mutual close " + Short(record.channel_id));
+                           Logger()->info("channel {}: mutual close {} agreed", Short(record.channel_id),
+                                          HashToHexRev(a.tx.GetTxid()));
+                           if (auto reply = m_close_replies.find(record.channel_id); reply != m_close_replies.end()) {
+                               batch.after_commit.push_back([r = reply->second, result = CloseResult{record.channel_id, a.tx}] {
+                                   Succeed(r, result);
+                               });
+                               m_close_replies.erase(reply);
+                           }
+                       },
+                       [&](close_action::SendWarning& a) { SendNotice(batch, record.peer, record.channel_id, false, a.message); },
+                       [&](close_action::Fail& a) {
+                           SendNotice(batch, record.peer, record.channel_id, a.fail_channel, a.message);
+                           if (a.fail_channel) {
+                               FailChannel(record, "close negotiation failed: " + a.message, false, batch);
+                           } else {
+                               batch.disconnect.push_back(record.peer);
+                           }
+                           if (auto reply = m_close_replies.find(record.channel_id); reply != m_close_replies.end()) {
+                               Fail(reply->second, kErrChannelState, "close negotiation failed: " + a.message);
+                               m_close_replies.erase(reply);
+                           }
+                       },
+                   },
+                   action);
+    }
+    if (it->second.phase == ClosePhase::kShuttingDown) MaybeBeginNegotiation(record, batch);
+}
+
+void ChannelManager::Impl::FailChannel(ChannelRecord& record, const std::string& why, bool send_error, Batch& batch)
+{
+    if (send_error) SendNotice(batch, record.peer, record.channel_id, true, why);
+    Logger()->error("channel {} failed: {}", Short(record.channel_id), why);
+    record.failure = why;
+    const bool had_state = record.state.has_value() && record.phase != ChannelPhase::AWAITING_FUNDING_SIGNED;
+    record.phase = ChannelPhase::FAILED;
+    batch.dirty.insert(record.channel_id);
+    m_closes.erase(record.channel_id);
+    if (auto reply = m_close_replies.find(record.channel_id); reply != m_close_replies.end()) {
+        Fail(reply->second, kErrChannelState, "channel failed: " + why);
+        m_close_replies.erase(reply);
+    }
+    // BOLT 2 "fail the channel": publish our latest commitment, unless the peer proved it old
+    // ("MUST NOT broadcast its commitment transaction").
+    if (had_state && !record.state->data_loss_detected && record.closing_tx.empty()) {
+        const Transaction commitment = SignedLocalCommitment(*record.state, Signer(record.channel_index));
+        batch.broadcasts.emplace_back(commitment, "commitment " + Short(record.channel_id));
+        Logger()->warn("channel {}: broadcasting our commitment {}", Short(record.channel_id),
+                       HashToHexRev(commitment.GetTxid()));
+    }
+}
+
+// ---- Chain -------------------------------------------------------------------------------
+
+void ChannelManager::Impl::ListenerBlockConnected(store::WriteTxn& txn, int height, const Block& block)
+{
+    InboxEvent event;
+    event.kind = InboxKind::BLOCK_CONNECTED;
+    event.height = static_cast<uint32_t>(height);
+    {
+        std::lock_guard lock(m_watch_mutex);
+        for (size_t i = 0; i < block.txs.size(); ++i) {
+            if (const auto f = m_watch_funding_txids.find(block.txids[i]); f != m_watch_funding_txids.end()) {
+                event.fundings.push_back({f->second, static_cast<uint32_t>(i)});
+            }
+            for (const TxIn& in : block.txs[i].vin) {
+                if (const auto s = m_watch_funding_outpoints.find(in.prevout); s != m_watch_funding_outpoints.end()) {
+                    event.spends.push_back({s->second, block.txids[i]});
+                }
+            }
+        }
+    }
+    txn.Put(m_inbox_db, U64Key(m_inbox_seq++), EncodeInboxEvent(event));
+}
+
+void ChannelManager::Impl::ListenerBlockDisconnected(store::WriteTxn& txn, int height)
+{
+    InboxEvent event;
+    event.kind = InboxKind::BLOCK_DISCONNECTED;
+    event.height = static_cast<uint32_t>(height);
+    txn.Put(m_inbox_db, U64Key(m_inbox_seq++), EncodeInboxEvent(event));
+}
+
+void ChannelManager::Impl::DrainInbox(Batch& batch)
+{
+    std::vector<std::pair<Bytes, InboxEvent>> events;
+    {
+        store::ReadTxn txn(m_env);
+        txn.ForEachPrefix(m_inbox_db, {}, [&](ByteSpan key, ByteSpan value) {
+            auto event = DecodeInboxEvent(value);
+            if (!event) throw std::runtime_error("corrupt chain event in the channel inbox");
+            events.emplace_back(Bytes(key.begin(), key.end()), std::move(*event));
+            return true;
+        });
+    }
+    for (auto& [key, event] : events) {
+        OnInboxEvent(event, batch);
+        batch.inbox_done.push_back(std::move(key));
+    }
+}
+
+void ChannelManager::Impl::OnInboxEvent(const InboxEvent& event, Batch& batch)
+{
+    if (event.kind == InboxKind::BLOCK_DISCONNECTED) {
+        m_tip = event.height > 0 ? event.height - 1 : 0;
+        for (auto& [id, record] : m_channels) {
+            if (record.funding_height && *record.funding_height >= event.height) {
+                Logger()->warn("channel {}: funding transaction unconfirmed by a reorg", Short(id));
+                record.funding_height.reset();
+                batch.dirty.insert(id);
+            }
+            if (record.spend_height && *record.spend_height >= event.height) {
+                record.spend_height.reset();
+                if (record.phase == ChannelPhase::CLOSED) record.phase = ChannelPhase::CLOSING;
+                batch.dirty.insert(id);
+            }
+        }
+        return;
+    }
+    m_tip = event.height;
+    for (const auto& seen : event.fundings) {
+        ChannelRecord* record = FindChannel(seen.channel_id);
+        if (!record) continue;
+        record->funding_height = event.height;
+        record->funding_tx_index = seen.tx_index;
+        batch.dirty.insert(seen.channel_id);
+        Logger()->info("channel {}: funding transaction confirmed at height {}", Short(seen.channel_id), event.height);
+    }
+    for (const auto& spend : event.spends) {
+        ChannelRecord* record = FindChannel(spend.channel_id);
+        if (!record) continue;
+        record->spending_txid = spend.spending_txid;
+        record->spend_height = event.height;
+        batch.dirty.insert(spend.channel_id);
+        const bool mutual = !record->closing_tx.empty() && ParseTransaction(record->closing_tx).GetTxid() == spend.spending_txid;
+        if (mutual) {
+            record->phase = ChannelPhase::CLOSED;
+            Logger()->info("channel {}: mutual close confirmed at height {}", Short(spend.channel_id), event.height);
+        } else if (record->phase != ChannelPhase::FAILED) {
+            // Someone published a commitment: on-chain resolution (BOLT 5) takes over from here.
+            record->phase = ChannelPhase::FAILED;
+            record->failure = "funding output spent by " + HashToHexRev(spend.spending_txid);
+            Logger()->warn("channel {}: {}", Short(spend.channel_id), record->failure);
+        }
+    }
+    std::vector<Hash256> forget;
+    for (auto& [id, record] : m_channels) {
+        if (record.phase == ChannelPhase::AWAITING_LOCKIN) {
+            MaybeSendChannelReady(record, batch);
+            if (!record.opener && !record.funding_height &&
+                event.height >= record.created_height + m_options.fundee_forget_blocks) {
+                forget.push_back(id);
+            }
+        } else if (record.phase == ChannelPhase::NORMAL && record.state) {
+            StepChannel(record, BlockHeightChanged{event.height}, batch);
+        }
+    }
+    for (const auto& id : forget) {
+        Logger()->info("channel {}: funding never confirmed in {} blocks; forgetting it", Short(id), m_options.fundee_forget_blocks);
+        UnwatchFunding(m_channels.at(id));
+        m_channels.erase(id);
+        batch.erased.insert(id);
+    }
+}
+
+void ChannelManager::Impl::Tick(Batch&)
+{
+    const auto now = Clock::now();
+    std::set<PubKey> wanted;
+    for (const auto& [id, record] : m_channels) {
+        if (IsLive(record.phase) && !Connected(record.peer) && m_addresses.contains(record.peer)) wanted.insert(record.peer);
+    }
+    for (const PubKey& peer : wanted) {
+        Backoff& backoff = m_backoff[peer];
+        if (now < backoff.next) continue;
+        backoff.delay = backoff.delay.count() == 0 ? m_options.reconnect_min
+                                                   : std::min(backoff.delay * 2, m_options.reconnect_max);
+        backoff.next = now + backoff.delay;
+        const std::string& address = m_addresses.at(peer);
+        const auto colon = address.rfind(':');
+        if (colon == std::string::npos) continue;
+        const auto port = static_cast<uint16_t>(std::strtoul(address.c_str() + colon + 1, nullptr, 10));
+        Logger()->debug("reconnecting to {} at {} (next try in {} ms)", Short(peer), address, backoff.delay.count());
+        m_peers.Connect(peer, address.substr(0, colon), port);
+    }
+}
+
+// ---- Helpers -----------------------------------------------------------------------------
+
+const ChannelSigner& ChannelManager::Impl::Signer(uint64_t index)
+{
+    auto it = m_signers.find(index);
+    if (it == m_signers.end()) it = m_signers.emplace(index, ChannelSigner(m_secret(index))).first;
+    return it->second;
+}
+
+uint64_t ChannelManager::Impl::AllocateIndex(Batch& batch)
+{
+    batch.index_dirty = true;
+    return m_next_index++;
+}
+
+void ChannelManager::Impl::Send(Batch& batch, const PubKey& peer, const ChannelMessage& message)
+{
+    batch.outgoing.emplace_back(peer, EncodeChannelMessage(message));
+}
+
+void ChannelManager::Impl::SendNotice(Batch& batch, const PubKey& peer, const Hash256& channel_id, bool is_error,
+                                      const std::string& text)
+{
+    ChannelNotice notice;
+    notice.channel_id = channel_id;
+    notice.data.assign(text.begin(), text.end());
+    if (is_error) {
+        batch.outgoing.emplace_back(peer, EncodeMessage(ErrorMessage{notice}));
+    } else {
+        batch.outgoing.emplace_back(peer, EncodeMessage(WarningMessage{notice}));
+    }
+}
+
+ChannelRecord* ChannelManager::Impl::FindChannel(const Hash256& channel_id)
+{
+    const auto it = m_channels.find(channel_id);
+    return it == m_channels.end() ? nullptr : &it->second;
+}
+
+void ChannelManager::Impl::WatchFunding(const ChannelRecord& record)
+{
+    if (!record.state || record.phase == ChannelPhase::CLOSED) return;
+    const OutPoint& outpoint = record.state->setup.params.funding_outpoint;
+    std::lock_guard lock(m_watch_mutex);
+    m_watch_funding_txids[outpoint.txid] = record.channel_id;
+    m_watch_funding_outpoints[outpoint] = record.channel_id;
+}
+
+void ChannelManager::Impl::UnwatchFunding(const ChannelRecord& record)
+{
+    if (!record.state) return;
+    const OutPoint& outpoint = record.state->setup.params.funding_outpoint;
+    std::lock_guard lock(m_watch_mutex);
+    m_watch_funding_txids.erase(outpoint.txid);
+    m_watch_funding_outpoints.erase(outpoint);
+}
+
+ChannelSummary ChannelManager::Impl::Summarize(const ChannelRecord& record) const
+{
+    ChannelSummary s{record.peer};
+    s.peer_connected = Connected(record.peer);
+    s.channel_id = record.channel_id;
+    s.phase = record.phase;
+    s.opener = record.opener;
+    s.failure = record.failure;
+    if (!record.closing_tx.empty()) s.closing_txid = ParseTransaction(record.closing_tx).GetTxid();
+    if (record.spending_txid) s.closing_txid = record.spending_txid;
+    if (!record.state) return s;
+    const ChannelState& state = *record.state;
+    const auto& params = state.setup.params;
+    s.format = params.format;
+    s.capacity = params.funding_sat;
+    s.local_balance = state.local_balance;
+    s.remote_balance = state.remote_balance;
+    s.local_limits = state.setup.local_limits;
+    s.remote_limits = state.setup.remote_limits;
+    s.feerate_per_kw = state.feerate_per_kw;
+    s.pending_htlcs = state.htlcs.size();
+    s.funding_outpoint = params.funding_outpoint;
+    s.minimum_depth = state.setup.minimum_depth;
+    if (record.funding_height) {
+        s.funding_confirmations = m_tip >= *record.funding_height ? m_tip - *record.funding_height + 1 : 0;
+        s.short_channel_id = ShortChannelId{*record.funding_height, record.funding_tx_index,
+                                            static_cast<uint16_t>(params.funding_outpoint.n)};
+    }
+    return s;
+}
+
+// ---- Public API --------------------------------------------------------------------------
+
+ChannelManager::ChannelManager(store::Env& env, PeerLink& peers, ChannelWallet& wallet, ChannelChain& chain,
+                               SecretForIndex channel_secret, ChannelManagerOptions options)
+    : m_impl(std::make_unique<Impl>(env, peers, wallet, chain, std::move(channel_secret), std::move(options)))
+{
+}
+
+ChannelManager::~ChannelManager() { m_impl->Stop(); }
+
+void ChannelManager::Start(uint32_t tip_height) { m_impl->Start(tip_height); }
+void ChannelManager::Stop() { m_impl->Stop(); }
+
+void ChannelManager::OnPeerConnected(const PubKey& peer, const FeatureBits& features)
+{
+    m_impl->Post(PeerConnectedIn{peer, features});
+}
+
+void ChannelManager::OnPeerDisconnected(const PubKey& peer) { m_impl->Post(PeerDisconnectedIn{peer}); }
+
+bool ChannelManager::OnPeerMessage(const PubKey& peer, uint16_t type, ByteSpan payload)
+{
+    if (!IsChannelMessageType(type)) return false;
+    auto decoded = DecodeChannelMessage(type, payload);
+    if (!decoded) {
+        // BOLT 1: a message "with insufficient length for the contents" is a protocol
+        // violation; the transport is dropped and channel_reestablish repairs the rest.
+        Logger()->warn("peer {} sent a malformed message of type {}: {}", Short(peer), type, ToString(decoded.error()));
+        m_impl->Post(PeerDisconnectedIn{peer});
+        return false;
+    }
+    if (m_impl->QueueFull()) {
+        Logger()->warn("peer {}: channel work queue full, dropping the connection", Short(peer));
+        m_impl->Post(PeerDisconnectedIn{peer});
+        return false;
+    }
+    m_impl->Post(PeerMessageIn{peer, std::move(*decoded)});
+    return true;
+}
+
+void ChannelManager::OnPeerNotice(const PubKey& peer, const Hash256& channel_id, bool is_error, const std::string& text)
+{
+    m_impl->Post(PeerNoticeIn{peer, channel_id, is_error, text});
+}
+
+void ChannelManager::RememberPeerAddress(const PubKey& peer, const std::string& host, uint16_t port)
+{
+    m_impl->Post(PeerAddressIn{peer, host + ":" + std::to_string(port)});
+}
+
+FundChannelResult ChannelManager::FundChannel(const FundChannelRequest& request)
+{
+    auto reply = std::make_shared<std::promise<FundChannelResult>>();
+    m_impl->Post(FundCmd{request, reply});
+    return Await(reply, m_impl->Options().rpc_timeout, "the channel open");
+}
+
+CloseResult ChannelManager::Close(const Hash256& channel_id, std::optional<Bytes> destination)
+{
+    auto reply = std::make_shared<std::promise<CloseResult>>();
+    m_impl->Post(CloseCmd{channel_id, std::move(destination), reply});
+    return Await(reply, m_impl->Options().rpc_timeout, "the close negotiation");
+}
+
+std::vector<Hash256> ChannelManager::ChannelsWithPeer(const PubKey& peer)
+{
+    auto reply = std::make_shared<std::promise<std::vector<Hash256>>>();
+    m_impl->Post(PeerChannelsCmd{peer, reply});
+    return Await(reply, std::chrono::seconds(30), "the channel list");
+}
+
+std::vector<ChannelSummary> ChannelManager::ListChannels()
+{
+    auto reply = std::make_shared<std::promise<std::vector<ChannelSummary>>>();
+    m_impl->Post(ListCmd{reply});
+    return Await(reply, std::chrono::seconds(30), "the channel list");
+}
+
+void ChannelManager::OnBlockConnected(store::WriteTxn& txn, int height, const Hash256&, const Block& block)
+{
+    m_impl->ListenerBlockConnected(txn, height, block);
+}
+
+void ChannelManager::OnBlockDisconnected(store::WriteTxn& txn, int height, const Hash256&)
+{
+    m_impl->ListenerBlockDisconnected(txn, height);
+}
+
+void ChannelManager::OnTipChanged(const BlockRef&) { m_impl->Post(ChainWakeIn{}); }
+
+void ChannelManager::OnBlockAborted()
+{
+    // The inbox entry was written in the aborted transaction and is gone with it; the block is
+    // delivered again. Nothing in memory changed.
+}
+
+} // namespace sidebolt

@@ -1,0 +1,158 @@
+#ifndef SIDEBOLT_NODE_CHANNEL_MANAGER_H
+#define SIDEBOLT_NODE_CHANNEL_MANAGER_H
+
+#include "chain/follower.h"
+#include "channel/close.h"
+#include "channel/opening.h"
+#include "channel/signer.h"
+#include "node/channel_record.h"
+#include "node/interfaces.h"
+#include "primitives/hash.h"
+#include "primitives/key.h"
+#include "store/env.h"
+#include "util/amount.h"
+#include "util/secure.h"
+#include "wire/features.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+namespace sidebolt {
+
+struct ChannelManagerOptions {
+    Hash256 chain_hash{};
+    FeatureBits our_features = OurInitFeatures();
+    OpenPolicy policy;
+    //! max-pending-opens per peer (opens not yet locked in), both directions.
+    size_t max_pending_opens_per_peer{4};
+    //! BOLT 2: the fundee "SHOULD forget the channel if it does not see the correct funding
+    //! transaction after a timeout of 2016 blocks".
+    uint32_t fundee_forget_blocks{2016};
+    //! How long an RPC waits for the peer's answers (open and close) before it gives up waiting;
+    //! the channel itself goes on.
+    std::chrono::milliseconds rpc_timeout{std::chrono::seconds(60)};
+    //! Reconnection backoff to channel peers: doubles from min to max.
+    std::chrono::milliseconds reconnect_min{std::chrono::seconds(1)};
+    std::chrono::milliseconds reconnect_max{std::chrono::seconds(60)};
+    //! Inputs queued for the worker past this many: the peer that sent the latest is dropped
+    //! (its messages come again after channel_reestablish), so a flood cannot grow memory.
+    size_t max_queued_inputs{10'000};
+};
+
+struct FundChannelRequest {
+    explicit FundChannelRequest(PubKey peer_id) : peer(std::move(peer_id)) {}
+
+    PubKey peer;
+    Sat amount{0};
+    Msat push{0};
+    //! Commitment feerate; nullopt takes the estimate.
+    std::optional<uint32_t> feerate_per_kw;
+    bool announce{false};
+};
+
+struct FundChannelResult {
+    Hash256 channel_id{};
+    Hash256 funding_txid{};
+    uint32_t funding_output{0};
+};
+
+struct CloseResult {
+    Hash256 channel_id{};
+    Transaction closing_tx;
+};
+
+//! One channel as listchannels shows it.
+struct ChannelSummary {
+    explicit ChannelSummary(PubKey peer_id) : peer(std::move(peer_id)) {}
+
+    PubKey peer;
+    bool peer_connected{false};
+    Hash256 channel_id{};
+    std::optional<ShortChannelId> short_channel_id;
+    ChannelPhase phase{ChannelPhase::AWAITING_LOCKIN};
+    bool opener{false};
+    CommitmentFormat format{CommitmentFormat::ANCHORS};
+    Sat capacity{0};
+    Msat local_balance{0};
+    Msat remote_balance{0};
+    HtlcLimits local_limits;
+    HtlcLimits remote_limits;
+    uint32_t feerate_per_kw{0};
+    size_t pending_htlcs{0};
+    OutPoint funding_outpoint;
+    uint32_t funding_confirmations{0};
+    uint32_t minimum_depth{0};
+    std::optional<Hash256> closing_txid;
+    std::string failure;
+};
+
+/**
+ * The one owner of all channel state. Peer messages, RPC commands and chain events become
+ * inputs to one worker thread, which steps the pure channel logic, writes every changed channel
+ * in one LMDB transaction per batch of inputs (one fsync for many channels) and only after that
+ * commit sends the messages that depend on it: persist before send. The chain listener side
+ * runs on the follower's thread and only records what it saw, in the follower's transaction,
+ * in an inbox the worker drains, so no block's effect on a channel is lost to a crash.
+ */
+class ChannelManager : public ChainListener
+{
+public:
+    using SecretForIndex = std::function<Secret<32>(uint64_t channel_index)>;
+
+    ChannelManager(store::Env& env, PeerLink& peers, ChannelWallet& wallet, ChannelChain& chain,
+                   SecretForIndex channel_secret, ChannelManagerOptions options);
+    ~ChannelManager() override;
+    ChannelManager(const ChannelManager&) = delete;
+    ChannelManager& operator=(const ChannelManager&) = delete;
+
+    //! Loads the channels and starts the worker. Register as a chain listener before the
+    //! chain service starts, with the follower's current tip height.
+    void Start(uint32_t tip_height);
+    void Stop();
+
+    // Peer events (any thread; usually the peer event loop's). OnPeerMessage returns whether
+    // the type is a channel message (BOLT 1: the caller closes the connection on an unknown
+    // even type).
+    void OnPeerConnected(const PubKey& peer, const FeatureBits& features);
+    void OnPeerDisconnected(const PubKey& peer);
+    bool OnPeerMessage(const PubKey& peer, uint16_t type, ByteSpan payload);
+    //! An `error` (fails the named channel, or all with the peer) or a `warning` (logged).
+    void OnPeerNotice(const PubKey& peer, const Hash256& channel_id, bool is_error, const std::string& text);
+    //! Where a peer can be reached, for reconnection (remembered in the store).
+    void RememberPeerAddress(const PubKey& peer, const std::string& host, uint16_t port);
+
+    // RPC commands (any thread; they block until the answer, at most options.rpc_timeout).
+    // Throw NodeError.
+    FundChannelResult FundChannel(const FundChannelRequest& request);
+    CloseResult Close(const Hash256& channel_id, std::optional<Bytes> destination);
+    //! The channel ids with `peer`, for RPCs naming a peer instead of a channel.
+    std::vector<Hash256> ChannelsWithPeer(const PubKey& peer);
+    std::vector<ChannelSummary> ListChannels();
+
+    // ChainListener (the follower's thread, inside its write transaction).
+    void OnBlockConnected(store::WriteTxn& txn, int height, const Hash256& hash, const Block& block) override;
+    void OnBlockDisconnected(store::WriteTxn& txn, int height, const Hash256& hash) override;
+    void OnBlockAborted() override;
+    //! After the follower committed: wakes the worker to act on the blocks at once.
+    void OnTipChanged(const BlockRef& tip) override;
+
+private:
+    class Impl;
+    std::unique_ptr<Impl> m_impl;
+};
+
+} // namespace sidebolt
+
+#endif

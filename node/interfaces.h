@@ -1,0 +1,94 @@
+#ifndef SIDEBOLT_NODE_INTERFACES_H
+#define SIDEBOLT_NODE_INTERFACES_H
+
+#include "primitives/key.h"
+#include "primitives/script.h"
+#include "primitives/tx.h"
+#include "store/env.h"
+#include "util/amount.h"
+#include "util/bytes.h"
+
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace sidebolt {
+
+// What the channel manager needs from the rest of the daemon, as narrow interfaces so that
+// node/ can be driven by fakes in unit tests and by the real peers, chain and wallet in sideboltd.
+
+//! A refusal with a code an RPC caller sees: bitcoind's own code for wallet refusals, or one
+//! of sidebolt's (plugin/ maps them), with an operator-facing message.
+class NodeError : public std::runtime_error
+{
+public:
+    NodeError(int code, const std::string& message) : std::runtime_error(message), m_code(code) {}
+    int Code() const { return m_code; }
+
+private:
+    int m_code;
+};
+
+//! sidebolt's own RPC error codes for channel operations (bitcoind's wallet codes pass through).
+enum NodeErrorCode : int {
+    kErrInvalidParameter = -8,
+    kErrPeerNotConnected = -101,
+    //! The peer refused the open (its error message is in ours) or broke the protocol.
+    kErrOpenRefused = -102,
+    kErrUnknownChannel = -103,
+    //! The channel is not in a state that allows the request (e.g. close while opening).
+    kErrChannelState = -104,
+    kErrTimeout = -105,
+    kErrTooManyPendingOpens = -106,
+    kErrShuttingDown = -107,
+};
+
+class PeerLink
+{
+public:
+    virtual ~PeerLink() = default;
+    //! Queues an encoded message (type + payload) to a connected peer; dropped if not connected.
+    virtual void Send(const PubKey& peer, Bytes message) = 0;
+    virtual void Disconnect(const PubKey& peer) = 0;
+    //! Starts an outgoing connection; the result arrives as a PeerConnected input (or nothing).
+    virtual void Connect(const PubKey& peer, const std::string& host, uint16_t port) = 0;
+};
+
+struct WalletFunding {
+    Transaction tx;
+    uint32_t output_index{0};
+    //! The wallet outputs the transaction spends, locked until it is broadcast or abandoned.
+    std::vector<OutPoint> locked_inputs;
+};
+
+class ChannelWallet
+{
+public:
+    virtual ~ChannelWallet() = default;
+    //! A signed, unbroadcast transaction paying `amount` to `script_pubkey`, its inputs locked.
+    //! Throws NodeError (with bitcoind's code for its refusals).
+    virtual WalletFunding Fund(const Script& script_pubkey, Sat amount, uint32_t feerate_per_kw) = 0;
+    virtual void Unlock(std::span<const OutPoint> outpoints) = 0;
+    //! A fresh scriptpubkey of the wallet, where closes pay us.
+    virtual Bytes NewPayoutScript() = 0;
+};
+
+class ChannelChain
+{
+public:
+    virtual ~ChannelChain() = default;
+    //! Persists tx in txn for (re)broadcast until it confirms; it is sent after txn commits
+    //! and SendQueued is called.
+    virtual void Broadcast(store::WriteTxn& txn, const Transaction& tx, const std::string& label) = 0;
+    virtual void SendQueued() = 0;
+    //! The feerate for commitment transactions now, in sat per 1000 weight units.
+    virtual uint32_t CommitmentFeerate() = 0;
+    //! The feerate a mutual close should pay.
+    virtual uint32_t ClosingFeerate() = 0;
+};
+
+} // namespace sidebolt
+
+#endif

@@ -1,0 +1,183 @@
+#include "plugin/channel_rpc.h"
+
+#include "plugin/rpc_params.h"
+#include "primitives/address.h"
+#include "rpc/json_rpc_client.h"
+#include "util/hex.h"
+
+namespace sidebolt {
+namespace {
+using json = nlohmann::json;
+
+//! NodeError carries bitcoind's code for wallet refusals and sidebolt's own otherwise.
+template <typename Fn>
+auto Translate(Fn&& fn)
+{
+    try {
+        return fn();
+    } catch (const NodeError& e) {
+        throw RpcException(e.Code(), e.what());
+    }
+}
+
+std::string ChannelTypeName(CommitmentFormat format)
+{
+    switch (format) {
+    case CommitmentFormat::ANCHORS: return "anchors_zero_fee_htlc_tx+static_remotekey";
+    case CommitmentFormat::STATIC_REMOTEKEY: return "static_remotekey";
+    case CommitmentFormat::ANCHOR_OUTPUTS: return "anchor_outputs+static_remotekey";
+    case CommitmentFormat::LEGACY: return "legacy";
+    }
+    return "unknown";
+}
+
+json Describe(const ChannelSummary& c)
+{
+    json out{{"peer_id", ToHex(c.peer.span())},
+             {"peer_connected", c.peer_connected},
+             {"channel_id", ToHex(c.channel_id)},
+             {"state", std::string(ChannelPhaseName(c.phase))},
+             {"opener", c.opener ? "local" : "remote"}};
+    if (c.short_channel_id) out["short_channel_id"] = c.short_channel_id->ToString();
+    if (c.capacity.value() > 0) {
+        out["channel_type"] = ChannelTypeName(c.format);
+        out["capacity_sat"] = c.capacity.value();
+        out["to_us_msat"] = c.local_balance.value();
+        out["to_them_msat"] = c.remote_balance.value();
+        // Each side's reserve is set by the other: ours is in the peer's limits.
+        out["our_reserve_sat"] = c.remote_limits.channel_reserve.value();
+        out["their_reserve_sat"] = c.local_limits.channel_reserve.value();
+        out["our_htlc_minimum_msat"] = c.local_limits.htlc_minimum.value();
+        out["their_htlc_minimum_msat"] = c.remote_limits.htlc_minimum.value();
+        out["our_max_htlc_value_in_flight_msat"] = c.local_limits.max_htlc_value_in_flight.value();
+        out["their_max_htlc_value_in_flight_msat"] = c.remote_limits.max_htlc_value_in_flight.value();
+        out["our_max_accepted_htlcs"] = c.local_limits.max_accepted_htlcs;
+        out["their_max_accepted_htlcs"] = c.remote_limits.max_accepted_htlcs;
+        out["feerate_per_kw"] = c.feerate_per_kw;
+        out["pending_htlcs"] = c.pending_htlcs;
+        out["funding_txid"] = HashToHexRev(c.funding_outpoint.txid);
+        out["funding_output"] = c.funding_outpoint.n;
+        out["funding_confirmations"] = c.funding_confirmations;
+        out["minimum_depth"] = c.minimum_depth;
+    }
+    if (c.closing_txid) out["closing_txid"] = HashToHexRev(*c.closing_txid);
+    if (!c.failure.empty()) out["failure"] = c.failure;
+    return out;
+}
+
+//! A channel id (64 hex) or a peer id (66 hex) with exactly one channel.
+Hash256 ResolveChannel(ChannelManager& channels, const std::string& text)
+{
+    const Bytes bytes = ParseHex(text);
+    if (bytes.size() == 32 && ToHex(bytes) == text) {
+        Hash256 id{};
+        std::copy(bytes.begin(), bytes.end(), id.begin());
+        return id;
+    }
+    const PubKey peer = ParamPubKey(text, "id");
+    if (Translate([&] { return channels.ChannelsWithPeer(peer); }).empty()) {
+        throw RpcException(kErrUnknownChannel, "no channel with peer " + text);
+    }
+    std::vector<Hash256> open;
+    for (const auto& summary : Translate([&] { return channels.ListChannels(); })) {
+        if (summary.peer == peer && (summary.phase == ChannelPhase::NORMAL || summary.phase == ChannelPhase::SHUTTING_DOWN ||
+                                     summary.phase == ChannelPhase::AWAITING_LOCKIN)) {
+            open.push_back(summary.channel_id);
+        }
+    }
+    if (open.size() != 1) {
+        throw RpcException(RPC_INVALID_PARAMETER, "peer has " + std::to_string(open.size()) + " open channels: name the channel_id");
+    }
+    return open.front();
+}
+
+json FundChannel(ChannelManager& channels, const json& params)
+{
+    FundChannelRequest request{ParamPubKey(ParamString(params, 0, "id"), "id")};
+    const int64_t amount = ParamInt(params, 1, "amount_sat");
+    if (amount <= 0) throw RpcException(RPC_INVALID_PARAMETER, "amount_sat must be positive");
+    request.amount = Sat{static_cast<uint64_t>(amount)};
+    if (const auto feerate = OptionalParamInt(params, 2, "feerate")) {
+        if (*feerate < 253 || *feerate > 1'000'000) throw RpcException(RPC_INVALID_PARAMETER, "feerate must be 253 to 1000000 sat per 1000 weight");
+        request.feerate_per_kw = static_cast<uint32_t>(*feerate);
+    }
+    if (const auto announce = OptionalParamInt(params, 3, "announce")) request.announce = *announce != 0;
+    if (const auto push = OptionalParamInt(params, 4, "push_msat")) {
+        if (*push < 0) throw RpcException(RPC_INVALID_PARAMETER, "push_msat must not be negative");
+        request.push = Msat{static_cast<uint64_t>(*push)};
+    }
+    return Translate([&] {
+        const FundChannelResult result = channels.FundChannel(request);
+        return json{{"channel_id", ToHex(result.channel_id)},
+                    {"funding_txid", HashToHexRev(result.funding_txid)},
+                    {"funding_output", result.funding_output}};
+    });
+}
+
+json Close(ChannelManager& channels, Network network, const json& params)
+{
+    const Hash256 channel_id = ResolveChannel(channels, ParamString(params, 0, "id"));
+    std::optional<Bytes> destination;
+    if (params.size() > 1 && !params[1].is_null()) {
+        destination = DecodeAddress(ParamString(params, 1, "destination"), network);
+        if (!destination) throw RpcException(RPC_INVALID_PARAMETER, "destination is not an address of this network");
+    }
+    return Translate([&] {
+        const CloseResult result = channels.Close(channel_id, destination);
+        return json{{"channel_id", ToHex(result.channel_id)},
+                    {"closing_txid", HashToHexRev(result.closing_tx.GetTxid())},
+                    {"tx", ToHex(SerializeTransaction(result.closing_tx))},
+                    {"type", "mutual"}};
+    });
+}
+
+json ListFunds(ChannelManager& channels, rpc::BitcoindClient& bitcoind)
+{
+    json wallet;
+    try {
+        const auto balances = bitcoind.GetWalletBalances();
+        wallet = {{"trusted_sat", balances.trusted.value()},
+                  {"untrusted_pending_sat", balances.untrusted_pending.value()},
+                  {"immature_sat", balances.immature.value()}};
+    } catch (const rpc::RpcError& e) {
+        wallet = {{"error", e.Message()}, {"code", e.Code()}};
+    } catch (const std::exception& e) {
+        wallet = {{"error", std::string("cannot reach bitcoind: ") + e.what()}, {"code", -1}};
+    }
+    json list = json::array();
+    uint64_t total_msat = 0;
+    for (const auto& c : channels.ListChannels()) {
+        if (c.phase == ChannelPhase::CLOSED || c.capacity.value() == 0) continue;
+        total_msat += c.local_balance.value();
+        list.push_back({{"peer_id", ToHex(c.peer.span())},
+                        {"channel_id", ToHex(c.channel_id)},
+                        {"state", std::string(ChannelPhaseName(c.phase))},
+                        {"capacity_sat", c.capacity.value()},
+                        {"our_amount_msat", c.local_balance.value()}});
+    }
+    return {{"wallet", wallet}, {"channels", list}, {"channels_total_msat", total_msat}};
+}
+
+} // namespace
+
+void RegisterChannelRpcs(RpcServer& server, ChannelManager& channels, rpc::BitcoindClient& bitcoind, Network network)
+{
+    server.Register({"fundchannel", {"id", "amount_sat", "[feerate]", "[announce]", "[push_msat]"},
+                     "Open a channel to a connected peer, funded from bitcoind's wallet; returns once both "
+                     "sides signed and the funding transaction is broadcast.",
+                     [&channels](const json& params) { return FundChannel(channels, params); }});
+    server.Register({"listchannels", {}, "Every channel: peer, state, type, capacity, balances, reserves, limits, funding.",
+                     [&channels](const json&) {
+                         json out = json::array();
+                         for (const auto& c : channels.ListChannels()) out.push_back(Describe(c));
+                         return json{{"channels", out}};
+                     }});
+    server.Register({"close", {"id", "[destination]"},
+                     "Cooperatively close a channel (id: channel_id, or the peer's id when it has one channel); "
+                     "pays to a new bitcoind wallet address unless a destination is given.",
+                     [&channels, network](const json& params) { return Close(channels, network, params); }});
+    server.Register({"listfunds", {}, "bitcoind's wallet balance and our balance in each channel.",
+                     [&channels, &bitcoind](const json&) { return ListFunds(channels, bitcoind); }});
+}
+
+} // namespace sidebolt

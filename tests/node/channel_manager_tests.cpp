@@ -1,0 +1,349 @@
+// Two channel managers wired to each other in one process: fake peers deliver each one's
+// messages to the other, a fake wallet funds, a fake chain records broadcasts and blocks are
+// fed through the listener interface. Covers the open, lock-in, restart with reestablish and
+// the cooperative close end to end, and the open's refusals, without bitcoind.
+
+#include "node/channel_manager.h"
+
+#include "channel/scripts.h"
+#include "primitives/script.h"
+#include "store/env.h"
+#include "wire/message.h"
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+namespace sidebolt {
+namespace {
+
+using namespace std::chrono_literals;
+
+class ScratchDir
+{
+public:
+    ScratchDir()
+    {
+        std::string pattern = (std::filesystem::temp_directory_path() / "sidebolt-node-XXXXXX").string();
+        if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+        m_path = pattern;
+    }
+    ~ScratchDir() { std::filesystem::remove_all(m_path); }
+    const std::filesystem::path& Path() const { return m_path; }
+
+private:
+    std::filesystem::path m_path;
+};
+
+store::EnvOptions FastEnv()
+{
+    store::EnvOptions options;
+    options.durable = false;
+    return options;
+}
+
+PrivKey KeyOf(uint8_t byte) { return *PrivKey::FromBytes(Bytes(32, byte)); }
+
+class FakeWallet : public ChannelWallet
+{
+public:
+    WalletFunding Fund(const Script& script_pubkey, Sat amount, uint32_t) override
+    {
+        std::lock_guard lock(m_mutex);
+        if (fail_with) throw NodeError(*fail_with, "Insufficient funds");
+        WalletFunding funding;
+        TxIn in;
+        in.prevout = OutPoint{Sha256(Bytes{'c', 'o', 'i', 'n', static_cast<uint8_t>(m_funded)}), 0};
+        in.witness = {Bytes(71, 1), Bytes(33, 2)};
+        funding.tx.vin.push_back(in);
+        funding.tx.vout.push_back(TxOut{static_cast<int64_t>(amount.value()), script_pubkey.Data()});
+        funding.tx.vout.push_back(TxOut{50'000, P2wpkhScript(KeyOf(9).GetPubKey()).Data()});
+        funding.locked_inputs = {in.prevout};
+        ++m_funded;
+        return funding;
+    }
+    void Unlock(std::span<const OutPoint> outpoints) override
+    {
+        std::lock_guard lock(m_mutex);
+        unlocked += outpoints.size();
+    }
+    Bytes NewPayoutScript() override { return P2wpkhScript(KeyOf(8).GetPubKey()).Data(); }
+
+    std::mutex m_mutex;
+    std::optional<int> fail_with;
+    size_t unlocked{0};
+    int m_funded{0};
+};
+
+class FakeChain : public ChannelChain
+{
+public:
+    void Broadcast(store::WriteTxn&, const Transaction& tx, const std::string&) override
+    {
+        std::lock_guard lock(m_mutex);
+        broadcasts.push_back(tx);
+    }
+    void SendQueued() override {}
+    uint32_t CommitmentFeerate() override { return 1000; }
+    uint32_t ClosingFeerate() override { return 500; }
+
+    std::vector<Transaction> Broadcasts()
+    {
+        std::lock_guard lock(m_mutex);
+        return broadcasts;
+    }
+
+    std::mutex m_mutex;
+    std::vector<Transaction> broadcasts;
+};
+
+struct Node;
+
+//! Delivers what one node sends to the other, as the peer layer would (type, then payload).
+class FakeLink : public PeerLink
+{
+public:
+    void Send(const PubKey&, Bytes message) override;
+    void Disconnect(const PubKey&) override {}
+    void Connect(const PubKey&, const std::string&, uint16_t) override {}
+
+    PubKey self = KeyOf(1).GetPubKey();
+    Node* other{nullptr};
+    bool connected{true};
+};
+
+struct Node {
+    explicit Node(uint8_t key_byte) : id(KeyOf(key_byte).GetPubKey()), env(std::make_unique<store::Env>(dir.Path(), FastEnv()))
+    {
+        link.self = id;
+        Make();
+    }
+
+    void Make()
+    {
+        ChannelManagerOptions options;
+        options.rpc_timeout = 20s;
+        options.policy.minimum_depth = 3;
+        const uint8_t salt = id.span()[1];
+        manager = std::make_unique<ChannelManager>(*env, link, wallet, chain,
+                                                   [salt](uint64_t index) {
+                                                       Bytes secret(32, salt);
+                                                       secret[0] = static_cast<uint8_t>(index);
+                                                       return Secret<32>(secret);
+                                                   },
+                                                   options);
+        chain_listener_height = height;
+        manager->Start(height);
+    }
+
+    //! Drops the manager (as a crash would drop memory) and builds a new one on the same store.
+    void Restart()
+    {
+        manager.reset();
+        Make();
+    }
+
+    void MineBlock(const std::vector<Transaction>& txs)
+    {
+        Block block;
+        block.txs.push_back(Transaction{});
+        block.txids.push_back(Sha256(Bytes{'c', 'b', static_cast<uint8_t>(height)}));
+        for (const auto& tx : txs) {
+            block.txs.push_back(tx);
+            block.txids.push_back(tx.GetTxid());
+        }
+        ++height;
+        env->Write([&](store::WriteTxn& txn) { manager->OnBlockConnected(txn, height, Hash256{}, block); });
+        manager->OnTipChanged(BlockRef{});
+    }
+
+    ChannelSummary WaitFor(const Hash256& channel_id, ChannelPhase phase)
+    {
+        for (int i = 0; i < 400; ++i) {
+            for (const auto& c : manager->ListChannels()) {
+                if (c.channel_id == channel_id && c.phase == phase) return c;
+            }
+            std::this_thread::sleep_for(10ms);
+        }
+        FAIL("channel never reached ", ChannelPhaseName(phase));
+        return manager->ListChannels().front();
+    }
+
+    PubKey id;
+    ScratchDir dir;
+    std::unique_ptr<store::Env> env;
+    FakeLink link;
+    FakeWallet wallet;
+    FakeChain chain;
+    std::unique_ptr<ChannelManager> manager;
+    int height{100};
+    int chain_listener_height{100};
+};
+
+void FakeLink::Send(const PubKey&, Bytes message)
+{
+    if (!connected || !other || message.size() < 2) return;
+    const uint16_t type = static_cast<uint16_t>(message[0] << 8 | message[1]);
+    const ByteSpan payload = ByteSpan(message).subspan(2);
+    if (type == static_cast<uint16_t>(MessageType::kError)) {
+        const auto error = ErrorMessage::DecodePayload(payload);
+        if (error) other->manager->OnPeerNotice(self, error->channel_id, true, std::string(error->data.begin(), error->data.end()));
+        return;
+    }
+    if (type == static_cast<uint16_t>(MessageType::kWarning)) return;
+    other->manager->OnPeerMessage(self, type, payload);
+}
+
+void Connect(Node& a, Node& b)
+{
+    a.link.other = &b;
+    b.link.other = &a;
+    a.link.connected = b.link.connected = true;
+    a.manager->OnPeerConnected(b.id, OurInitFeatures());
+    b.manager->OnPeerConnected(a.id, OurInitFeatures());
+}
+
+void Disconnect(Node& a, Node& b)
+{
+    a.link.connected = b.link.connected = false;
+    a.manager->OnPeerDisconnected(b.id);
+    b.manager->OnPeerDisconnected(a.id);
+}
+
+Transaction FundingOf(Node& opener)
+{
+    const auto broadcasts = opener.chain.Broadcasts();
+    REQUIRE(broadcasts.size() >= 1);
+    return broadcasts.front();
+}
+
+} // namespace
+
+TEST_CASE("open, lock in, restart with reestablish, and close cooperatively")
+{
+    Node a(1), b(2);
+    Connect(a, b);
+    FundChannelRequest request{b.id};
+    request.amount = Sat{500'000};
+    request.push = Msat{100'000'000};
+    const FundChannelResult opened = a.manager->FundChannel(request);
+    const Transaction funding = FundingOf(a);
+    CHECK(funding.GetTxid() == opened.funding_txid);
+    CHECK(funding.vout[opened.funding_output].value == 500'000);
+    CHECK(a.wallet.unlocked == 0);
+    b.WaitFor(opened.channel_id, ChannelPhase::AWAITING_LOCKIN);
+
+    // minimum_depth 3: two blocks are not enough.
+    a.MineBlock({funding});
+    b.MineBlock({funding});
+    a.MineBlock({});
+    b.MineBlock({});
+    auto summary = a.WaitFor(opened.channel_id, ChannelPhase::AWAITING_LOCKIN);
+    CHECK(summary.funding_confirmations == 2);
+    a.MineBlock({});
+    b.MineBlock({});
+    summary = a.WaitFor(opened.channel_id, ChannelPhase::NORMAL);
+    const auto theirs = b.WaitFor(opened.channel_id, ChannelPhase::NORMAL);
+    CHECK(summary.local_balance == Msat{400'000'000});
+    CHECK(summary.remote_balance == Msat{100'000'000});
+    CHECK(theirs.local_balance == Msat{100'000'000});
+    REQUIRE(summary.short_channel_id);
+    CHECK(summary.short_channel_id->block_height == 101);
+    CHECK(summary.short_channel_id->tx_index == 1);
+
+    // B loses its memory and comes back from the store; reestablish keeps the channel normal.
+    Disconnect(a, b);
+    b.Restart();
+    Connect(a, b);
+    b.WaitFor(opened.channel_id, ChannelPhase::NORMAL);
+
+    const CloseResult closed = b.manager->Close(opened.channel_id, std::nullopt);
+    a.WaitFor(opened.channel_id, ChannelPhase::CLOSING);
+    b.WaitFor(opened.channel_id, ChannelPhase::CLOSING);
+    REQUIRE(closed.closing_tx.vin.size() == 1);
+    CHECK(closed.closing_tx.vin[0].prevout == OutPoint{opened.funding_txid, opened.funding_output});
+    // Both pay to the fake wallet's script; the opener pays the fee, so B's output is exact.
+    bool found_b = false;
+    for (const auto& out : closed.closing_tx.vout) found_b |= out.value == 100'000;
+    CHECK(found_b);
+    a.MineBlock({closed.closing_tx});
+    b.MineBlock({closed.closing_tx});
+    a.WaitFor(opened.channel_id, ChannelPhase::CLOSED);
+    b.WaitFor(opened.channel_id, ChannelPhase::CLOSED);
+}
+
+TEST_CASE("open refusals leave nothing behind")
+{
+    Node a(3), b(4);
+    FundChannelRequest request{b.id};
+    request.amount = Sat{500'000};
+
+    SUBCASE("peer not connected")
+    {
+        CHECK_THROWS_AS(a.manager->FundChannel(request), NodeError);
+    }
+    SUBCASE("too small for our own policy")
+    {
+        Connect(a, b);
+        request.amount = Sat{1'000};
+        try {
+            a.manager->FundChannel(request);
+            FAIL("a tiny channel was opened");
+        } catch (const NodeError& e) {
+            CHECK(e.Code() == kErrInvalidParameter);
+        }
+    }
+    SUBCASE("the wallet cannot fund it: bitcoind's code reaches the caller, the peer hears why")
+    {
+        Connect(a, b);
+        a.wallet.fail_with = -4;
+        try {
+            a.manager->FundChannel(request);
+            FAIL("an unfunded channel was opened");
+        } catch (const NodeError& e) {
+            CHECK(e.Code() == -4);
+        }
+        CHECK(a.chain.Broadcasts().empty());
+        CHECK(a.manager->ListChannels().empty());
+    }
+    SUBCASE("disconnect during the open fails it and unlocks nothing that was never locked")
+    {
+        Connect(a, b);
+        b.link.connected = false; // B never answers
+        std::thread disconnect([&] {
+            std::this_thread::sleep_for(100ms);
+            a.manager->OnPeerDisconnected(b.id);
+        });
+        CHECK_THROWS_AS(a.manager->FundChannel(request), NodeError);
+        disconnect.join();
+        CHECK(a.manager->ListChannels().empty());
+    }
+}
+
+TEST_CASE("a peer's error fails the channel and publishes our commitment")
+{
+    Node a(5), b(6);
+    Connect(a, b);
+    FundChannelRequest request{b.id};
+    request.amount = Sat{300'000};
+    const FundChannelResult opened = a.manager->FundChannel(request);
+    const Transaction funding = FundingOf(a);
+    for (int i = 0; i < 3; ++i) {
+        a.MineBlock(i == 0 ? std::vector<Transaction>{funding} : std::vector<Transaction>{});
+        b.MineBlock(i == 0 ? std::vector<Transaction>{funding} : std::vector<Transaction>{});
+    }
+    a.WaitFor(opened.channel_id, ChannelPhase::NORMAL);
+    a.manager->OnPeerNotice(b.id, opened.channel_id, true, "something broke");
+    const auto failed = a.WaitFor(opened.channel_id, ChannelPhase::FAILED);
+    CHECK(failed.failure.find("something broke") != std::string::npos);
+    const auto broadcasts = a.chain.Broadcasts();
+    REQUIRE(broadcasts.size() == 2);
+    CHECK(broadcasts[1].vin[0].prevout == OutPoint{opened.funding_txid, opened.funding_output});
+    CHECK(broadcasts[1].vin[0].witness.size() == 4); // 0, two signatures, the funding script
+}
+
+} // namespace sidebolt
