@@ -28,15 +28,11 @@ import traceback
 from .lightningd_node import LightningdNode, require_lightningd
 from .regtest_node import RegtestNode, RpcError
 from .sidebolt_node import SideboltNode, require_binary
-from .util import REGISTRY, TestFailure, tail, wait_until
+from .util import REGISTRY, SkipTest, TestFailure, tail, wait_until
 
 EXIT_PASSED = 0
 EXIT_FAILED = 1
 EXIT_SKIPPED = 77
-
-
-class SkipTest(Exception):
-    pass
 
 
 def _raise_keyboard_interrupt(signum, frame):

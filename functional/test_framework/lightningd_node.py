@@ -16,7 +16,7 @@ import os
 import subprocess
 import time
 
-from .util import REGISTRY, TestFailure, free_port, kill_process, stop_process, tail
+from .util import REGISTRY, SkipTest, TestFailure, free_port, kill_process, stop_process, tail
 
 
 class LightningCliError(Exception):
@@ -34,7 +34,6 @@ def find_lightningd():
 
 def require_lightningd():
     """Path of lightningd from LIGHTNINGD, or SkipTest saying how to enable the test."""
-    from .framework import SkipTest
     path = find_lightningd()
     if not path:
         raise SkipTest("Core Lightning interop needs LIGHTNINGD (path of lightningd, lightning-cli beside it)")

@@ -15,7 +15,7 @@ import re
 import subprocess
 import time
 
-from .util import REGISTRY, TestFailure, free_port, kill_process, stop_process, tail, wait_until
+from .util import REGISTRY, SkipTest, TestFailure, free_port, kill_process, stop_process, tail, wait_until
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -49,7 +49,6 @@ def require_binary(name):
     path = find_binary(name)
     if path:
         return path
-    from .framework import SkipTest
     if os.environ.get("SIDEBOLT_BIN_DIR"):
         raise TestFailure(f"{name} not found under SIDEBOLT_BIN_DIR={os.environ['SIDEBOLT_BIN_DIR']}")
     raise SkipTest(f"{name} not built (set SIDEBOLT_BIN_DIR)")

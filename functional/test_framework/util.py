@@ -16,6 +16,10 @@ class TestFailure(AssertionError):
     pass
 
 
+class SkipTest(Exception):
+    """The test cannot run here (a binary is missing); the runner reports it as skipped."""
+
+
 def free_port():
     """A TCP port that was free a moment ago (bind-to-0). Callers retry on a bind race."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
