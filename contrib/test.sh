@@ -10,6 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+# With ccache installed, paths relative to the checkout let a fresh clone elsewhere reuse the
+# objects of an earlier run on this machine.
+export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=1
 jobs=${JOBS:-$(nproc)}
 fuzz_seconds=${FUZZ_SECONDS:-15}
 anchors="$root/../shared/anchors"
