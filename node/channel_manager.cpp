@@ -256,6 +256,8 @@ public:
     void Stop();
     void Post(Input input);
     bool QueueFull();
+    //! Closes the transport (any thread); the peer layer reports the disconnection as usual.
+    void DropPeer(const PubKey& peer) { m_peers.Disconnect(peer); }
 
     void ListenerBlockConnected(store::WriteTxn& txn, int height, const Block& block);
     void ListenerBlockDisconnected(store::WriteTxn& txn, int height);
@@ -1435,15 +1437,16 @@ bool ChannelManager::OnPeerMessage(const PubKey& peer, uint16_t type, ByteSpan p
     auto decoded = DecodeChannelMessage(type, payload);
     if (!decoded) {
         // BOLT 1: a message "with insufficient length for the contents" is a protocol
-        // violation; the transport is dropped and channel_reestablish repairs the rest.
+        // violation; the transport is dropped (the peer layer then reports the disconnection)
+        // and channel_reestablish repairs the rest.
         Logger()->warn("peer {} sent a malformed message of type {}: {}", Short(peer), type, ToString(decoded.error()));
-        m_impl->Post(PeerDisconnectedIn{peer});
-        return false;
+        m_impl->DropPeer(peer);
+        return true;
     }
     if (m_impl->QueueFull()) {
         Logger()->warn("peer {}: channel work queue full, dropping the connection", Short(peer));
-        m_impl->Post(PeerDisconnectedIn{peer});
-        return false;
+        m_impl->DropPeer(peer);
+        return true;
     }
     m_impl->Post(PeerMessageIn{peer, std::move(*decoded)});
     return true;

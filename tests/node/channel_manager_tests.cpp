@@ -12,6 +12,7 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -108,12 +109,13 @@ class FakeLink : public PeerLink
 {
 public:
     void Send(const PubKey&, Bytes message) override;
-    void Disconnect(const PubKey&) override {}
+    void Disconnect(const PubKey&) override { ++disconnects; }
     void Connect(const PubKey&, const std::string&, uint16_t) override {}
 
     PubKey self = KeyOf(1).GetPubKey();
     Node* other{nullptr};
     bool connected{true};
+    std::atomic<int> disconnects{0};
 };
 
 struct Node {
@@ -322,6 +324,19 @@ TEST_CASE("open refusals leave nothing behind")
         disconnect.join();
         CHECK(a.manager->ListChannels().empty());
     }
+}
+
+TEST_CASE("a malformed channel message drops the transport; other types are not ours")
+{
+    Node a(7), b(8);
+    Connect(a, b);
+    const Bytes garbage{1, 2, 3};
+    // commitment_signed (132) cut short: BOLT 1 makes it a protocol violation.
+    CHECK(a.manager->OnPeerMessage(b.id, 132, garbage));
+    CHECK(a.link.disconnects == 1);
+    // A type that is no channel message is left to the peer layer (BOLT 1's odd/even rule).
+    CHECK_FALSE(a.manager->OnPeerMessage(b.id, 18, garbage));
+    CHECK(a.link.disconnects == 1);
 }
 
 TEST_CASE("a peer's error fails the channel and publishes our commitment")
