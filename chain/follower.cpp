@@ -67,6 +67,9 @@ bool ChainFollower::Step(const std::stop_token& stop)
     const Hash256 best = m_source.BestBlockHash();
     if (best == tip.hash) {
         m_source_height = tip.height;
+        // Listeners hear the tip at least once per run, even without a new block: the
+        // broadcaster resends what it stored before a restart, at once.
+        if (!m_tip_announced) NotifyTipChanged();
         return true;
     }
     ChainHeader target = FetchHeader(best);
@@ -188,6 +191,7 @@ void ChainFollower::DisconnectBlock(BlockRef ref, const BlockRef& new_tip)
 
 void ChainFollower::NotifyTipChanged()
 {
+    m_tip_announced = true;
     for (ChainListener* listener : m_listeners) {
         try {
             listener->OnTipChanged(m_state->tip);

@@ -136,6 +136,8 @@ private:
     //! Only touched by the syncing thread.
     std::optional<ChainState> m_state;
     std::optional<int> m_source_height;
+    //! Whether listeners heard the tip since this follower was made (see Step).
+    bool m_tip_announced{false};
 
     mutable std::mutex m_status_mutex;
     FollowerStatus m_status;
