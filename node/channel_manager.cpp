@@ -60,7 +60,15 @@ struct FundingSeen {
 struct SpendSeen {
     Hash256 channel_id{};
     Hash256 spending_txid{};
+    //! Of the spending transaction: they tell a commitment from a mutual close (BOLT 3).
+    uint32_t locktime{0};
+    uint32_t sequence{0};
 };
+
+//! BOLT 3: a commitment transaction's locktime has 0x20 in its upper byte and its input's
+//! sequence 0x80; a closing transaction has locktime 0 and a final sequence. A mutual close
+//! we never stored (the peer broadcast it after we crashed mid-negotiation) is still one.
+bool IsMutualCloseShape(const SpendSeen& spend) { return spend.locktime >> 24 != 0x20 && spend.sequence >> 24 != 0x80; }
 struct InboxEvent {
     InboxKind kind{InboxKind::BLOCK_CONNECTED};
     uint32_t height{0};
@@ -83,6 +91,8 @@ Bytes EncodeInboxEvent(const InboxEvent& event)
     for (const auto& s : event.spends) {
         w.WriteBytes(s.channel_id);
         w.WriteBytes(s.spending_txid);
+        w.WriteU32(s.locktime);
+        w.WriteU32(s.sequence);
     }
     return out;
 }
@@ -96,7 +106,12 @@ std::optional<InboxEvent> DecodeInboxEvent(ByteSpan bytes)
     const uint32_t fundings = r.ReadU32();
     for (uint32_t i = 0; i < fundings && r.Ok(); ++i) event.fundings.push_back({r.ReadArray<32>(), r.ReadU32()});
     const uint32_t spends = r.ReadU32();
-    for (uint32_t i = 0; i < spends && r.Ok(); ++i) event.spends.push_back({r.ReadArray<32>(), r.ReadArray<32>()});
+    for (uint32_t i = 0; i < spends && r.Ok(); ++i) {
+        SpendSeen spend{r.ReadArray<32>(), r.ReadArray<32>()};
+        spend.locktime = r.ReadU32();
+        spend.sequence = r.ReadU32();
+        event.spends.push_back(spend);
+    }
     r.ExpectEnd();
     if (!r.Ok() || (kind != 1 && kind != 2)) return std::nullopt;
     event.kind = static_cast<InboxKind>(kind);
@@ -866,8 +881,10 @@ void ChannelManager::Impl::OnFundingSigned(const PubKey& peer, const FundingSign
     batch.dirty.insert(record->channel_id);
     FundChannelResult result{record->channel_id, funding_tx.GetTxid(), opened->setup.params.funding_outpoint.n};
     batch.after_commit.push_back([reply = open.reply, result] { Succeed(reply, result); });
-    Logger()->info("channel {} with {}: funding transaction {} broadcast", Short(record->channel_id), Short(peer),
-                   HashToHexRev(result.funding_txid));
+    batch.after_commit.push_back([id = record->channel_id, peer, txid = result.funding_txid] {
+        Logger()->info("channel {} with {}: funding transaction {} stored and broadcast", Short(id), Short(peer),
+                       HashToHexRev(txid));
+    });
     m_opens.erase(it);
     MaybeSendChannelReady(*record, batch);
 }
@@ -1137,8 +1154,10 @@ void ChannelManager::Impl::StepCloseAndApply(ChannelRecord& record, const CloseE
                            record.phase = ChannelPhase::CLOSING;
                            batch.dirty.insert(record.channel_id);
                            batch.broadcasts.emplace_back(a.tx, "mutual close " + Short(record.channel_id));
-                           Logger()->info("channel {}: mutual close {} agreed", Short(record.channel_id),
-                                          HashToHexRev(a.tx.GetTxid()));
+                           batch.after_commit.push_back([id = record.channel_id, txid = a.tx.GetTxid()] {
+                               Logger()->info("channel {}: mutual close {} agreed, stored and broadcast", Short(id),
+                                              HashToHexRev(txid));
+                           });
                            if (auto reply = m_close_replies.find(record.channel_id); reply != m_close_replies.end()) {
                                batch.after_commit.push_back([r = reply->second, result = CloseResult{record.channel_id, a.tx}] {
                                    Succeed(r, result);
@@ -1180,7 +1199,9 @@ void ChannelManager::Impl::FailChannel(ChannelRecord& record, const std::string&
     }
     // BOLT 2 "fail the channel": publish our latest commitment, unless the peer proved it old
     // ("MUST NOT broadcast its commitment transaction").
-    if (had_state && !record.state->data_loss_detected && record.closing_tx.empty()) {
+    // A funding transaction never seen confirmed may never exist (the opener forgot the open):
+    // a commitment spending it would be resent for nothing at every block.
+    if (had_state && record.funding_height && !record.state->data_loss_detected && record.closing_tx.empty()) {
         const Transaction commitment = SignedLocalCommitment(*record.state, Signer(record.channel_index));
         batch.broadcasts.emplace_back(commitment, "commitment " + Short(record.channel_id));
         Logger()->warn("channel {}: broadcasting our commitment {}", Short(record.channel_id),
@@ -1203,7 +1224,7 @@ void ChannelManager::Impl::ListenerBlockConnected(store::WriteTxn& txn, int heig
             }
             for (const TxIn& in : block.txs[i].vin) {
                 if (const auto s = m_watch_funding_outpoints.find(in.prevout); s != m_watch_funding_outpoints.end()) {
-                    event.spends.push_back({s->second, block.txids[i]});
+                    event.spends.push_back({s->second, block.txids[i], block.txs[i].locktime, in.sequence});
                 }
             }
         }
@@ -1270,8 +1291,8 @@ void ChannelManager::Impl::OnInboxEvent(const InboxEvent& event, Batch& batch)
         record->spending_txid = spend.spending_txid;
         record->spend_height = event.height;
         batch.dirty.insert(spend.channel_id);
-        const bool mutual = !record->closing_tx.empty() && ParseTransaction(record->closing_tx).GetTxid() == spend.spending_txid;
-        if (mutual) {
+        const bool ours = !record->closing_tx.empty() && ParseTransaction(record->closing_tx).GetTxid() == spend.spending_txid;
+        if (ours || IsMutualCloseShape(spend)) {
             record->phase = ChannelPhase::CLOSED;
             Logger()->info("channel {}: mutual close confirmed at height {}", Short(spend.channel_id), event.height);
         } else if (record->phase != ChannelPhase::FAILED) {
