@@ -156,10 +156,6 @@ struct CloseCmd {
 struct ListCmd {
     Reply<std::vector<ChannelSummary>> reply;
 };
-struct PeerChannelsCmd {
-    PubKey peer;
-    Reply<std::vector<Hash256>> reply;
-};
 //! The wallet thread built (or failed to build) an opener's funding transaction.
 struct FundingBuiltIn {
     PubKey peer;
@@ -176,7 +172,7 @@ struct PayoutScriptIn {
 struct ChainWakeIn {};
 
 using Input = std::variant<PeerConnectedIn, PeerDisconnectedIn, PeerMessageIn, PeerNoticeIn, PeerAddressIn, FundCmd,
-                           CloseCmd, ListCmd, PeerChannelsCmd, FundingBuiltIn, PayoutScriptIn, ChainWakeIn>;
+                           CloseCmd, ListCmd, FundingBuiltIn, PayoutScriptIn, ChainWakeIn>;
 
 template <typename... Fs>
 struct Overloaded : Fs... {
@@ -334,6 +330,11 @@ private:
     bool Connected(const PubKey& peer) const { return m_connected.contains(peer); }
     ChannelFeatures FeaturesWith(const PubKey& peer) const;
     void RunOnWallet(std::function<Input()> job);
+    //! Releases coins of an abandoned open in bitcoind's wallet (a failure is only logged:
+    //! Core also releases a lock once the coin is spent).
+    void UnlockOnWallet(std::vector<OutPoint> inputs);
+    //! Asks the wallet for a payout script; the answer comes back as a PayoutScriptIn.
+    void RequestPayoutScript(const Hash256& channel_id);
 
     store::Env& m_env;
     PeerLink& m_peers;
@@ -449,15 +450,7 @@ void ChannelManager::Impl::Load()
             // The connection that could have brought funding_signed is gone: BOLT 2 lets the
             // opener forget it, as the funding transaction was never broadcast.
             Logger()->info("channel {}: open interrupted before funding_signed; unlocking its inputs", Short(id));
-            const auto inputs = record.locked_inputs;
-            RunOnWallet([this, inputs]() -> Input {
-                try {
-                    m_wallet.Unlock(inputs);
-                } catch (const std::exception& e) {
-                    Logger()->warn("unlocking funding inputs: {}", e.what());
-                }
-                return ChainWakeIn{};
-            });
+            UnlockOnWallet(record.locked_inputs);
             batch.erased.insert(id);
             continue;
         }
@@ -530,6 +523,29 @@ void ChannelManager::Impl::RunOnWallet(std::function<Input()> job)
     m_wallet_queue.Push([this, job = std::move(job)] { Post(job()); });
 }
 
+void ChannelManager::Impl::UnlockOnWallet(std::vector<OutPoint> inputs)
+{
+    RunOnWallet([this, inputs = std::move(inputs)]() -> Input {
+        try {
+            m_wallet.Unlock(inputs);
+        } catch (const std::exception& e) {
+            Logger()->warn("unlocking funding inputs: {}", e.what());
+        }
+        return ChainWakeIn{};
+    });
+}
+
+void ChannelManager::Impl::RequestPayoutScript(const Hash256& channel_id)
+{
+    RunOnWallet([this, channel_id]() -> Input {
+        try {
+            return PayoutScriptIn{channel_id, m_wallet.NewPayoutScript(), {}};
+        } catch (const std::exception& e) {
+            return PayoutScriptIn{channel_id, std::nullopt, e.what()};
+        }
+    });
+}
+
 // ---- Inputs ------------------------------------------------------------------------------
 
 void ChannelManager::Impl::Process(Input& input, Batch& batch)
@@ -562,13 +578,6 @@ void ChannelManager::Impl::Dispatch(Input& input, Batch& batch)
                        batch.after_commit.push_back([reply = cmd.reply, out = std::move(out)]() mutable {
                            Succeed(reply, std::move(out));
                        });
-                   },
-                   [&](const PeerChannelsCmd& cmd) {
-                       std::vector<Hash256> out;
-                       for (const auto& [id, record] : m_channels) {
-                           if (record.peer == cmd.peer) out.push_back(id);
-                       }
-                       Succeed(cmd.reply, std::move(out));
                    },
                    [&](FundingBuiltIn& in) { OnFundingBuilt(in, batch); },
                    [&](const PayoutScriptIn& in) { OnPayoutScript(in, batch); },
@@ -784,15 +793,7 @@ void ChannelManager::Impl::OnFundingBuilt(FundingBuiltIn& in, Batch& batch)
     if (it == m_opens.end() || it->second.stage != PendingOpen::Stage::AWAIT_FUNDING_TX) {
         // The open was abandoned meanwhile (disconnect, error): release what the wallet locked.
         if (in.funding) {
-            const auto inputs = in.funding->locked_inputs;
-            RunOnWallet([this, inputs]() -> Input {
-                try {
-                    m_wallet.Unlock(inputs);
-                } catch (const std::exception& e) {
-                    Logger()->warn("unlocking funding inputs: {}", e.what());
-                }
-                return ChainWakeIn{};
-            });
+            UnlockOnWallet(in.funding->locked_inputs);
         }
         return;
     }
@@ -899,15 +900,7 @@ void ChannelManager::Impl::AbandonOpen(const PubKey& peer, const Hash256& tempor
     if (open.pending && open.stage == PendingOpen::Stage::AWAIT_FUNDING_SIGNED) {
         const Hash256 channel_id = open.pending->setup.channel_id;
         if (const auto record = m_channels.find(channel_id); record != m_channels.end()) {
-            const auto inputs = record->second.locked_inputs;
-            RunOnWallet([this, inputs]() -> Input {
-                try {
-                    m_wallet.Unlock(inputs);
-                } catch (const std::exception& e) {
-                    Logger()->warn("unlocking funding inputs: {}", e.what());
-                }
-                return ChainWakeIn{};
-            });
+            UnlockOnWallet(record->second.locked_inputs);
             m_channels.erase(record);
             batch.erased.insert(channel_id);
         }
@@ -1040,13 +1033,7 @@ void ChannelManager::Impl::OnClose(CloseCmd& cmd, Batch& batch)
     if (record->local_shutdown_script) return; // Already closing: the reply comes with the transaction.
     if (cmd.destination) return StartLocalShutdown(*record, std::move(*cmd.destination), batch);
     const Hash256 channel_id = record->channel_id;
-    RunOnWallet([this, channel_id]() -> Input {
-        try {
-            return PayoutScriptIn{channel_id, m_wallet.NewPayoutScript(), {}};
-        } catch (const std::exception& e) {
-            return PayoutScriptIn{channel_id, std::nullopt, e.what()};
-        }
-    });
+    RequestPayoutScript(channel_id);
 }
 
 void ChannelManager::Impl::OnPayoutScript(const PayoutScriptIn& in, Batch& batch)
@@ -1095,13 +1082,7 @@ void ChannelManager::Impl::OnShutdown(ChannelRecord& record, const ShutdownMessa
     if (!record.local_shutdown_script && !m_awaiting_payout.contains(record.channel_id)) {
         m_awaiting_payout.insert(record.channel_id);
         const Hash256 channel_id = record.channel_id;
-        RunOnWallet([this, channel_id]() -> Input {
-            try {
-                return PayoutScriptIn{channel_id, m_wallet.NewPayoutScript(), {}};
-            } catch (const std::exception& e) {
-                return PayoutScriptIn{channel_id, std::nullopt, e.what()};
-            }
-        });
+        RequestPayoutScript(channel_id);
     }
 }
 
@@ -1495,13 +1476,6 @@ CloseResult ChannelManager::Close(const Hash256& channel_id, std::optional<Bytes
     auto reply = std::make_shared<std::promise<CloseResult>>();
     m_impl->Post(CloseCmd{channel_id, std::move(destination), reply});
     return Await(reply, m_impl->Options().rpc_timeout, "the close negotiation");
-}
-
-std::vector<Hash256> ChannelManager::ChannelsWithPeer(const PubKey& peer)
-{
-    auto reply = std::make_shared<std::promise<std::vector<Hash256>>>();
-    m_impl->Post(PeerChannelsCmd{peer, reply});
-    return Await(reply, std::chrono::seconds(30), "the channel list");
 }
 
 std::vector<ChannelSummary> ChannelManager::ListChannels()

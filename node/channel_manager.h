@@ -137,8 +137,6 @@ public:
     // Throw NodeError.
     FundChannelResult FundChannel(const FundChannelRequest& request);
     CloseResult Close(const Hash256& channel_id, std::optional<Bytes> destination);
-    //! The channel ids with `peer`, for RPCs naming a peer instead of a channel.
-    std::vector<Hash256> ChannelsWithPeer(const PubKey& peer);
     std::vector<ChannelSummary> ListChannels();
 
     // ChainListener (the follower's thread, inside its write transaction).

@@ -5,6 +5,8 @@
 #include "rpc/json_rpc_client.h"
 #include "util/hex.h"
 
+#include <algorithm>
+
 namespace sidebolt {
 namespace {
 using json = nlohmann::json;
@@ -75,11 +77,12 @@ Hash256 ResolveChannel(ChannelManager& channels, const std::string& text)
         return id;
     }
     const PubKey peer = ParamPubKey(text, "id");
-    if (Translate([&] { return channels.ChannelsWithPeer(peer); }).empty()) {
+    const auto summaries = Translate([&] { return channels.ListChannels(); });
+    if (std::none_of(summaries.begin(), summaries.end(), [&](const auto& c) { return c.peer == peer; })) {
         throw RpcException(kErrUnknownChannel, "no channel with peer " + text);
     }
     std::vector<Hash256> open;
-    for (const auto& summary : Translate([&] { return channels.ListChannels(); })) {
+    for (const auto& summary : summaries) {
         if (summary.peer == peer && (summary.phase == ChannelPhase::NORMAL || summary.phase == ChannelPhase::SHUTTING_DOWN ||
                                      summary.phase == ChannelPhase::AWAITING_LOCKIN)) {
             open.push_back(summary.channel_id);
