@@ -1,6 +1,7 @@
 #include "primitives/key.h"
 
 #include <secp256k1_ecdh.h>
+#include <secp256k1_recovery.h>
 
 #include <openssl/rand.h>
 
@@ -159,6 +160,19 @@ EcdsaSignature PrivKey::Sign(const Hash256& msg) const
     return EcdsaSignature::FromSecp(sig);
 }
 
+RecoverableSignature PrivKey::SignRecoverable(const Hash256& msg) const
+{
+    secp256k1_ecdsa_recoverable_signature sig;
+    if (!secp256k1_ecdsa_sign_recoverable(SecpContext(), &sig, msg.data(), m_secret.data(), nullptr, nullptr)) {
+        throw std::logic_error("ECDSA signing failed");
+    }
+    RecoverableSignature out;
+    int recovery_id = 0;
+    secp256k1_ecdsa_recoverable_signature_serialize_compact(SecpContext(), out.compact.data(), &recovery_id, &sig);
+    out.recovery_id = static_cast<uint8_t>(recovery_id);
+    return out;
+}
+
 std::optional<PrivKey> PrivKey::TweakAdd(const Hash256& tweak) const
 {
     PrivKey out = *this;
@@ -184,6 +198,19 @@ PrivKey PrivKey::Negate() const
 bool VerifyEcdsa(const PubKey& key, const Hash256& msg, const EcdsaSignature& sig)
 {
     return secp256k1_ecdsa_verify(SecpContext(), &sig.Secp(), msg.data(), &key.Secp()) == 1;
+}
+
+std::optional<PubKey> RecoverPubKey(const Hash256& msg, const RecoverableSignature& sig)
+{
+    // libsecp256k1 aborts (illegal argument) on a recovery id outside 0..3, so check it first.
+    if (sig.recovery_id > 3) return std::nullopt;
+    secp256k1_ecdsa_recoverable_signature parsed;
+    if (!secp256k1_ecdsa_recoverable_signature_parse_compact(SecpContext(), &parsed, sig.compact.data(), sig.recovery_id)) {
+        return std::nullopt;
+    }
+    secp256k1_pubkey key;
+    if (!secp256k1_ecdsa_recover(SecpContext(), &key, &parsed, msg.data())) return std::nullopt;
+    return PubKey::FromSecp(key);
 }
 
 Secret<32> Ecdh(const PrivKey& priv, const PubKey& pub)

@@ -68,6 +68,13 @@ private:
     secp256k1_ecdsa_signature m_sig{};
 };
 
+//! Compact (r || s) ECDSA signature plus the recovery id 0..3 that selects the public key.
+struct RecoverableSignature {
+    ByteArray<64> compact{};
+    uint8_t recovery_id{0};
+    bool operator==(const RecoverableSignature&) const = default;
+};
+
 //! A secret scalar in [1, n-1]; wiped on destruction, never printed.
 class PrivKey
 {
@@ -81,6 +88,8 @@ public:
     PubKey GetPubKey() const;
     //! Deterministic (RFC6979) low-S signature over a 32-byte message hash.
     EcdsaSignature Sign(const Hash256& msg) const;
+    //! The same signature with the recovery id that lets a verifier recover our key (BOLT 11).
+    RecoverableSignature SignRecoverable(const Hash256& msg) const;
     //! (k + tweak) mod n; nullopt when the tweak is out of range or the result is zero.
     std::optional<PrivKey> TweakAdd(const Hash256& tweak) const;
     //! (k * tweak) mod n; nullopt when the tweak is zero or out of range.
@@ -96,6 +105,10 @@ private:
 };
 
 bool VerifyEcdsa(const PubKey& key, const Hash256& msg, const EcdsaSignature& sig);
+
+//! The key that made `sig` over `msg`; nullopt when the recovery id is above 3, r or s is out of
+//! range, or no key matches. Like libsecp256k1, accepts high-S signatures.
+std::optional<PubKey> RecoverPubKey(const Hash256& msg, const RecoverableSignature& sig);
 
 //! ECDH as BOLT 8 and BOLT 4 use it: SHA256 of the compressed shared point.
 Secret<32> Ecdh(const PrivKey& priv, const PubKey& pub);
