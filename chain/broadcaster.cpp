@@ -70,7 +70,7 @@ Hash256 Broadcaster::Broadcast(store::WriteTxn& txn, const Transaction& tx, cons
 {
     const Hash256 txid = tx.GetTxid();
     Persist(txn, txid, SerializeTransaction(tx), label);
-    const std::lock_guard lock{m_mutex};
+    const MutexLock lock{m_mutex};
     m_queued.push_back(txid);
     return txid;
 }
@@ -79,7 +79,7 @@ void Broadcaster::SendQueued()
 {
     std::vector<Hash256> queued;
     {
-        const std::lock_guard lock{m_mutex};
+        const MutexLock lock{m_mutex};
         queued.swap(m_queued);
     }
     for (const Hash256& txid : queued) {
@@ -133,7 +133,7 @@ bool Broadcaster::ConfirmedBeforeWatch(const Hash256& txid)
     if (watch && watch->confirm_height) return false;
     std::optional<Hash256> tip;
     {
-        const std::lock_guard lock{m_mutex};
+        const MutexLock lock{m_mutex};
         tip = m_tip;
     }
     try {
@@ -175,7 +175,7 @@ void Broadcaster::RebroadcastPending()
 {
     {
         // Everything queued is pending too, so it is sent below.
-        const std::lock_guard lock{m_mutex};
+        const MutexLock lock{m_mutex};
         m_queued.clear();
     }
     for (const PendingBroadcast& pending : Pending()) {
@@ -187,7 +187,7 @@ void Broadcaster::RebroadcastPending()
 void Broadcaster::OnTipChanged(const BlockRef& tip)
 {
     {
-        const std::lock_guard lock{m_mutex};
+        const MutexLock lock{m_mutex};
         m_tip = tip.hash;
     }
     RebroadcastPending();

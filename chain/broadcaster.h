@@ -9,10 +9,10 @@
 #include "primitives/tx.h"
 #include "chain/watches.h"
 #include "store/env.h"
+#include "util/sync.h"
 
 #include <spdlog/common.h>
 
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -86,10 +86,10 @@ private:
     //! Sends once; forgets a persisted transaction the node says is confirmed already, if it
     //! confirmed before its watch existed (ConfirmedBeforeWatch).
     BroadcastResult Send(const Hash256& txid, const Bytes& raw, const std::string& label, bool persisted,
-                         spdlog::level::level_enum log_level);
+                         spdlog::level::level_enum log_level) EXCLUDES(m_mutex);
     //! For a transaction the node has in its chain: whether our watch can never report it,
     //! because our follower had processed the node's tip (told by OnTipChanged) without it.
-    bool ConfirmedBeforeWatch(const Hash256& txid);
+    bool ConfirmedBeforeWatch(const Hash256& txid) EXCLUDES(m_mutex);
     //! Drops the record and its watch, in a transaction of our own.
     bool Forget(const Hash256& txid);
     void Put(store::WriteTxn& txn, const PendingBroadcast& pending);
@@ -99,10 +99,10 @@ private:
     WatchManager& m_watches;
     const BroadcasterConfig m_config;
     const store::Db m_db;
-    std::mutex m_mutex;
-    std::vector<Hash256> m_queued;
+    Mutex m_mutex;
+    std::vector<Hash256> m_queued GUARDED_BY(m_mutex);
     //! The follower's tip at the last OnTipChanged.
-    std::optional<Hash256> m_tip;
+    std::optional<Hash256> m_tip GUARDED_BY(m_mutex);
 };
 
 } // namespace sidebolt

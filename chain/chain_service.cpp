@@ -43,7 +43,7 @@ void ChainService::Stop()
 void ChainService::RequestSync()
 {
     {
-        const std::lock_guard lock{m_mutex};
+        const MutexLock lock{m_mutex};
         m_sync_requested = true;
     }
     m_wake.notify_one();
@@ -52,7 +52,7 @@ void ChainService::RequestSync()
 void ChainService::RequestReconcile()
 {
     {
-        const std::lock_guard lock{m_mutex};
+        const MutexLock lock{m_mutex};
         m_reconcile_requested = true;
     }
     m_wake.notify_one();
@@ -88,7 +88,7 @@ void ChainService::OnRawTx(ByteSpan raw)
     }
     const Hash256 txid = tx->GetTxid();
     {
-        const std::lock_guard lock{m_mutex};
+        const MutexLock lock{m_mutex};
         if (m_queued_txs.size() < m_config.max_queued_txs) {
             m_queued_txs.push_back({std::move(*tx), txid});
         } else {
@@ -111,8 +111,8 @@ void ChainService::Run(const std::stop_token& stop)
         std::deque<QueuedTx> txs;
         bool requested = false;
         {
-            std::unique_lock lock{m_mutex};
-            m_wake.wait_until(lock, stop, std::min(next_sync, next_scan), [&] {
+            UniqueLock lock{m_mutex};
+            lock.WaitUntil(m_wake, stop, std::min(next_sync, next_scan), [&]() REQUIRES(m_mutex) {
                 return m_sync_requested || m_reconcile_requested || !m_queued_txs.empty();
             });
             if (stop.stop_requested()) break;

@@ -12,6 +12,7 @@
 #include "chain/watches.h"
 #include "chain/zmq_listener.h"
 #include "store/env.h"
+#include "util/sync.h"
 
 #include <atomic>
 #include <chrono>
@@ -19,7 +20,6 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
@@ -112,11 +112,11 @@ private:
     Broadcaster m_broadcaster;
     std::unique_ptr<ZmqListener> m_zmq;
 
-    mutable std::mutex m_mutex;
+    mutable Mutex m_mutex;
     std::condition_variable_any m_wake;
-    bool m_sync_requested{false};
-    bool m_reconcile_requested{false};
-    std::deque<QueuedTx> m_queued_txs;
+    bool m_sync_requested GUARDED_BY(m_mutex){false};
+    bool m_reconcile_requested GUARDED_BY(m_mutex){false};
+    std::deque<QueuedTx> m_queued_txs GUARDED_BY(m_mutex);
     std::atomic<bool> m_running{false};
     std::jthread m_thread;
 };

@@ -12,7 +12,7 @@ Feerate FeeEstimator::Estimate(int conf_target)
 {
     uint64_t tip_generation;
     {
-        const std::lock_guard lock{m_mutex};
+        const MutexLock lock{m_mutex};
         if (const auto it = m_cache.find(conf_target); it != m_cache.end()) return it->second;
         tip_generation = m_tip_generation;
     }
@@ -21,13 +21,13 @@ Feerate FeeEstimator::Estimate(int conf_target)
         sat_per_kvb = m_source.EstimateSmartFee(conf_target);
     } catch (const ChainSourceUnavailable& e) {
         Log("chain")->warn("cannot estimate fees, bitcoind unreachable: {}", e.what());
-        const std::lock_guard lock{m_mutex};
+        const MutexLock lock{m_mutex};
         const auto it = m_last_known.find(conf_target);
         return it != m_last_known.end() ? it->second : Fallback();
     }
     const Feerate feerate =
         sat_per_kvb ? Feerate{std::max(SatPerKvbToSatPerKw(*sat_per_kvb), m_config.floor_per_kw), true} : Fallback();
-    const std::lock_guard lock{m_mutex};
+    const MutexLock lock{m_mutex};
     // An answer asked for before a new tip may predate it: use it, but do not cache it.
     if (tip_generation == m_tip_generation) m_cache[conf_target] = feerate;
     if (feerate.estimated) m_last_known[conf_target] = feerate;
@@ -36,7 +36,7 @@ Feerate FeeEstimator::Estimate(int conf_target)
 
 void FeeEstimator::OnTipChanged(const BlockRef&)
 {
-    const std::lock_guard lock{m_mutex};
+    const MutexLock lock{m_mutex};
     m_cache.clear();
     ++m_tip_generation;
 }

@@ -5,11 +5,11 @@
 
 #include "chain/chain_source.h"
 #include "chain/follower.h"
+#include "util/sync.h"
 
 #include <algorithm>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <optional>
 
 namespace sidebolt {
@@ -46,20 +46,20 @@ public:
 
     //! The feerate to confirm within conf_target blocks; asks the node at most once per block
     //! and target. When the node cannot be asked, the last answer or the fallback is used.
-    Feerate Estimate(int conf_target);
+    Feerate Estimate(int conf_target) EXCLUDES(m_mutex);
 
-    void OnTipChanged(const BlockRef& tip) override;
+    void OnTipChanged(const BlockRef& tip) override EXCLUDES(m_mutex);
 
 private:
     Feerate Fallback() const;
 
     ChainSource& m_source;
     const FeeConfig m_config;
-    std::mutex m_mutex;
-    std::map<int, Feerate> m_cache;
-    std::map<int, Feerate> m_last_known;
+    Mutex m_mutex;
+    std::map<int, Feerate> m_cache GUARDED_BY(m_mutex);
+    std::map<int, Feerate> m_last_known GUARDED_BY(m_mutex);
     //! Counts tip changes, so that an answer to a question asked before one is not cached.
-    uint64_t m_tip_generation{0};
+    uint64_t m_tip_generation GUARDED_BY(m_mutex){0};
 };
 
 } // namespace sidebolt

@@ -206,7 +206,7 @@ void ChainFollower::RecordEvent(ChainEventType type, const BlockRef& ref)
     const bool connected = type == ChainEventType::CONNECTED;
     Log("chain")->info("block {} height={} hash={}", connected ? "connected" : "disconnected", ref.height,
                        HashToHexRev(ref.hash));
-    const std::lock_guard lock{m_status_mutex};
+    const MutexLock lock{m_status_mutex};
     m_events.push_back(ChainEvent{type, ref.height, ref.hash, std::chrono::system_clock::now()});
     while (m_events.size() > m_config.event_ring_size) m_events.pop_front();
     m_status.tip = m_state->tip;
@@ -214,7 +214,7 @@ void ChainFollower::RecordEvent(ChainEventType type, const BlockRef& ref)
 
 void ChainFollower::UpdateStatus(bool synced, bool reachable, std::string error)
 {
-    const std::lock_guard lock{m_status_mutex};
+    const MutexLock lock{m_status_mutex};
     if (!error.empty() && error != m_status.last_error) Log("chain")->warn("chain sync failed: {}", error);
     if (error.empty() && !m_status.last_error.empty()) Log("chain")->info("chain sync recovered");
     if (m_state) m_status.tip = m_state->tip;
@@ -226,13 +226,13 @@ void ChainFollower::UpdateStatus(bool synced, bool reachable, std::string error)
 
 FollowerStatus ChainFollower::Status() const
 {
-    const std::lock_guard lock{m_status_mutex};
+    const MutexLock lock{m_status_mutex};
     return m_status;
 }
 
 std::vector<ChainEvent> ChainFollower::RecentEvents() const
 {
-    const std::lock_guard lock{m_status_mutex};
+    const MutexLock lock{m_status_mutex};
     return {m_events.begin(), m_events.end()};
 }
 

@@ -12,11 +12,11 @@
 #include "chain/chain_store.h"
 #include "primitives/tx.h"
 #include "store/env.h"
+#include "util/sync.h"
 
 #include <chrono>
 #include <cstddef>
 #include <deque>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <stop_token>
@@ -124,8 +124,8 @@ private:
     template <typename Fn>
     void CommitBlock(Fn&& fn);
     void NotifyTipChanged();
-    void RecordEvent(ChainEventType type, const BlockRef& ref);
-    void UpdateStatus(bool synced, bool reachable, std::string error);
+    void RecordEvent(ChainEventType type, const BlockRef& ref) EXCLUDES(m_status_mutex);
+    void UpdateStatus(bool synced, bool reachable, std::string error) EXCLUDES(m_status_mutex);
 
     ChainSource& m_source;
     store::Env& m_env;
@@ -139,9 +139,9 @@ private:
     //! Whether listeners heard the tip since this follower was made (see Step).
     bool m_tip_announced{false};
 
-    mutable std::mutex m_status_mutex;
-    FollowerStatus m_status;
-    std::deque<ChainEvent> m_events;
+    mutable Mutex m_status_mutex;
+    FollowerStatus m_status GUARDED_BY(m_status_mutex);
+    std::deque<ChainEvent> m_events GUARDED_BY(m_status_mutex);
 };
 
 } // namespace sidebolt

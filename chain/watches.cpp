@@ -104,7 +104,7 @@ const std::string& EventTag(const WatchEvent& event)
 WatchManager::WatchManager(store::Env& env)
     : m_env{env}, m_outpoint_db{env.OpenDb("watch_outpoints")}, m_txid_db{env.OpenDb("watch_txids")}
 {
-    const Lock lock{m_mutex};
+    const MutexLock lock{m_mutex};
     LoadLocked(m_env.BeginRead());
 }
 
@@ -135,7 +135,7 @@ template <typename Fn>
 void WatchManager::ApplyAndDeliver(store::WriteTxn& txn, Delivering delivering, Fn&& apply)
 {
     {
-        const Lock lock{m_mutex};
+        const MutexLock lock{m_mutex};
         m_delivering = delivering;
         apply();
     }
@@ -151,29 +151,34 @@ void WatchManager::Deliver(store::WriteTxn& txn)
     try {
         // Listeners may add watches, which queue more events: index, don't iterate.
         for (size_t i = 0;; ++i) {
-            Lock lock{m_mutex};
-            if (i == m_queue.size()) break;
-            const WatchEvent event = m_queue[i];
-            lock.unlock();
-            const std::string& tag = EventTag(event);
+            const auto event = QueuedEvent(i);
+            if (!event) break;
+            const std::string& tag = EventTag(*event);
             for (const auto& [prefix, listener] : m_listeners) {
-                if (tag.starts_with(prefix)) listener->OnWatchEvent(txn, event);
+                if (tag.starts_with(prefix)) listener->OnWatchEvent(txn, *event);
             }
         }
     } catch (...) {
-        const Lock lock{m_mutex};
+        const MutexLock lock{m_mutex};
         m_queue.clear();
         m_delivering = std::monostate{};
         throw;
     }
-    const Lock lock{m_mutex};
+    const MutexLock lock{m_mutex};
     m_queue.clear();
     m_delivering = std::monostate{};
 }
 
+std::optional<WatchEvent> WatchManager::QueuedEvent(size_t i) const
+{
+    const MutexLock lock{m_mutex};
+    if (i >= m_queue.size()) return std::nullopt;
+    return m_queue[i];
+}
+
 void WatchManager::WatchOutpoint(store::WriteTxn& txn, const OutPoint& outpoint, const std::string& tag)
 {
-    const Lock lock{m_mutex};
+    const MutexLock lock{m_mutex};
     if (!m_outpoints[outpoint].try_emplace(tag).second) return;
     PutOutpoint(txn, outpoint, tag, {});
     m_fresh_outpoints.push_back(outpoint);
@@ -191,7 +196,7 @@ void WatchManager::WatchOutpoint(const OutPoint& outpoint, const std::string& ta
 
 void WatchManager::WatchTxid(store::WriteTxn& txn, const Hash256& txid, int depth, const std::string& tag)
 {
-    const Lock lock{m_mutex};
+    const MutexLock lock{m_mutex};
     auto [it, added] = m_txids[txid].try_emplace(tag);
     TxidWatchState& state = it->second;
     const int new_depth = std::max(depth, 1);
@@ -212,7 +217,7 @@ void WatchManager::WatchTxid(const Hash256& txid, int depth, const std::string& 
 
 bool WatchManager::UnwatchOutpoint(store::WriteTxn& txn, const OutPoint& outpoint, const std::string& tag)
 {
-    const Lock lock{m_mutex};
+    const MutexLock lock{m_mutex};
     const auto it = m_outpoints.find(outpoint);
     if (it == m_outpoints.end() || it->second.erase(tag) == 0) return false;
     if (it->second.empty()) m_outpoints.erase(it);
@@ -227,7 +232,7 @@ bool WatchManager::UnwatchOutpoint(const OutPoint& outpoint, const std::string& 
 
 bool WatchManager::UnwatchTxid(store::WriteTxn& txn, const Hash256& txid, const std::string& tag)
 {
-    const Lock lock{m_mutex};
+    const MutexLock lock{m_mutex};
     const auto it = m_txids.find(txid);
     if (it == m_txids.end() || it->second.erase(tag) == 0) return false;
     if (it->second.empty()) m_txids.erase(it);
@@ -242,7 +247,7 @@ bool WatchManager::UnwatchTxid(const Hash256& txid, const std::string& tag)
 
 std::optional<OutpointWatchState> WatchManager::GetOutpointWatch(const OutPoint& outpoint, const std::string& tag) const
 {
-    const Lock lock{m_mutex};
+    const MutexLock lock{m_mutex};
     const auto it = m_outpoints.find(outpoint);
     if (it == m_outpoints.end()) return std::nullopt;
     const auto watch = it->second.find(tag);
@@ -252,7 +257,7 @@ std::optional<OutpointWatchState> WatchManager::GetOutpointWatch(const OutPoint&
 
 std::optional<TxidWatchState> WatchManager::GetTxidWatch(const Hash256& txid, const std::string& tag) const
 {
-    const Lock lock{m_mutex};
+    const MutexLock lock{m_mutex};
     const auto it = m_txids.find(txid);
     if (it == m_txids.end()) return std::nullopt;
     const auto watch = it->second.find(tag);
@@ -262,7 +267,7 @@ std::optional<TxidWatchState> WatchManager::GetTxidWatch(const Hash256& txid, co
 
 size_t WatchManager::WatchCount() const
 {
-    const Lock lock{m_mutex};
+    const MutexLock lock{m_mutex};
     size_t count = 0;
     for (const auto& [outpoint, by_tag] : m_outpoints) count += by_tag.size();
     for (const auto& [txid, by_tag] : m_txids) count += by_tag.size();
@@ -271,7 +276,7 @@ size_t WatchManager::WatchCount() const
 
 bool WatchManager::HasWatches() const
 {
-    const Lock lock{m_mutex};
+    const MutexLock lock{m_mutex};
     return !m_outpoints.empty() || !m_txids.empty();
 }
 
@@ -279,25 +284,25 @@ bool WatchManager::TouchesWatch(const Transaction& tx, const Hash256& txid) cons
 {
     if (m_txids.contains(txid)) return true;
     return std::any_of(tx.vin.begin(), tx.vin.end(),
-                       [&](const TxIn& in) { return m_outpoints.contains(in.prevout); });
+                       [&](const TxIn& in) REQUIRES(m_mutex) { return m_outpoints.contains(in.prevout); });
 }
 
 void WatchManager::ProcessMempoolTx(const Transaction& tx, const Hash256& txid)
 {
     {
-        const Lock lock{m_mutex};
+        const MutexLock lock{m_mutex};
         if (m_seen.size() >= MAX_SEEN) m_seen.clear();
         m_seen.insert(txid);
         if (!TouchesWatch(tx, txid)) return;
     }
     try {
         WithOwnTxn([&](store::WriteTxn& txn) {
-            ApplyAndDeliver(txn, DeliveringTx{&tx, txid}, [&] { ApplyTx(txn, tx, txid, std::nullopt); });
+            ApplyAndDeliver(txn, DeliveringTx{&tx, txid}, [&]() REQUIRES(m_mutex) { ApplyTx(txn, tx, txid, std::nullopt); });
             return true;
         });
     } catch (...) {
         // Not processed after all: let the next mempool scan offer it again.
-        const Lock lock{m_mutex};
+        const MutexLock lock{m_mutex};
         m_seen.erase(txid);
         throw;
     }
@@ -308,7 +313,7 @@ bool WatchManager::ScanMempool(ChainSource& source, size_t fetch_limit)
     std::vector<OutPoint> fresh_outpoints;
     std::vector<Hash256> fresh_txids;
     {
-        const Lock lock{m_mutex};
+        const MutexLock lock{m_mutex};
         if (m_outpoints.empty() && m_txids.empty()) {
             m_seen.clear();
             return false;
@@ -334,7 +339,7 @@ bool WatchManager::ScanMempool(ChainSource& source, size_t fetch_limit)
         }
     }
     {
-        const Lock lock{m_mutex};
+        const MutexLock lock{m_mutex};
         std::unordered_set<Hash256, Hash256Hasher> still_seen;
         if (!rescan) {
             for (const Hash256& txid : mempool) {
@@ -353,7 +358,7 @@ bool WatchManager::ScanMempool(ChainSource& source, size_t fetch_limit)
     size_t fetched = 0;
     for (const Hash256& txid : mempool) {
         {
-            const Lock lock{m_mutex};
+            const MutexLock lock{m_mutex};
             if (m_seen.contains(txid)) continue;
         }
         if (fetched == fetch_limit) return true;
@@ -364,7 +369,7 @@ bool WatchManager::ScanMempool(ChainSource& source, size_t fetch_limit)
             ProcessMempoolTx(*tx, txid);
         } else {
             // Mined or evicted meanwhile: blocks will tell.
-            const Lock lock{m_mutex};
+            const MutexLock lock{m_mutex};
             m_seen.insert(txid);
         }
     }
@@ -374,12 +379,12 @@ bool WatchManager::ScanMempool(ChainSource& source, size_t fetch_limit)
 void WatchManager::OnBlockConnected(store::WriteTxn& txn, int height, const Hash256&, const Block& block)
 {
     const DeliveringBlock delivering{height, &block};
-    ApplyAndDeliver(txn, delivering, [&] { ApplyBlock(txn, delivering); });
+    ApplyAndDeliver(txn, delivering, [&]() REQUIRES(m_mutex) { ApplyBlock(txn, delivering); });
 }
 
 void WatchManager::OnBlockDisconnected(store::WriteTxn& txn, int height, const Hash256&)
 {
-    ApplyAndDeliver(txn, std::monostate{}, [&] {
+    ApplyAndDeliver(txn, std::monostate{}, [&]() REQUIRES(m_mutex) {
         // Reorgs are rare and watches few: a scan is simpler than a per-height index.
         for (auto& [outpoint, by_tag] : m_outpoints) {
             for (auto& [tag, state] : by_tag) {
@@ -482,7 +487,7 @@ void WatchManager::Reload()
 {
     // Inside a write transaction, so that no other writer has uncommitted changes in memory.
     const store::WriteTxn txn{m_env};
-    const Lock lock{m_mutex};
+    const MutexLock lock{m_mutex};
     LoadLocked(txn);
 }
 

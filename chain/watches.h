@@ -10,11 +10,11 @@
 #include "chain/follower.h"
 #include "primitives/tx.h"
 #include "store/env.h"
+#include "util/sync.h"
 
 #include <cstdint>
 #include <cstring>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -168,7 +168,6 @@ public:
     void OnBlockAborted() override;
 
 private:
-    using Lock = std::unique_lock<std::mutex>;
     //! What is being delivered right now, so that watches added by listeners see it too.
     struct DeliveringBlock {
         int height;
@@ -180,17 +179,20 @@ private:
     };
     using Delivering = std::variant<std::monostate, DeliveringBlock, DeliveringTx>;
 
-    // The Apply* functions need m_mutex held; they update memory and txn and queue events.
-    void ApplyTx(store::WriteTxn& txn, const Transaction& tx, const Hash256& txid, std::optional<int> height);
-    void ApplyBlock(store::WriteTxn& txn, const DeliveringBlock& delivering);
-    void ApplyDepths(store::WriteTxn& txn, int height);
-    void ApplyDelivering(store::WriteTxn& txn);
-    bool TouchesWatch(const Transaction& tx, const Hash256& txid) const;
+    // The Apply* functions update memory and txn and queue events.
+    void ApplyTx(store::WriteTxn& txn, const Transaction& tx, const Hash256& txid, std::optional<int> height)
+        REQUIRES(m_mutex);
+    void ApplyBlock(store::WriteTxn& txn, const DeliveringBlock& delivering) REQUIRES(m_mutex);
+    void ApplyDepths(store::WriteTxn& txn, int height) REQUIRES(m_mutex);
+    void ApplyDelivering(store::WriteTxn& txn) REQUIRES(m_mutex);
+    bool TouchesWatch(const Transaction& tx, const Hash256& txid) const REQUIRES(m_mutex);
     //! Runs apply under the lock, then delivers the queued events (without the lock).
     template <typename Fn>
-    void ApplyAndDeliver(store::WriteTxn& txn, Delivering delivering, Fn&& apply);
-    void Deliver(store::WriteTxn& txn);
-    void LoadLocked(const store::Txn& txn);
+    void ApplyAndDeliver(store::WriteTxn& txn, Delivering delivering, Fn&& apply) EXCLUDES(m_mutex);
+    void Deliver(store::WriteTxn& txn) EXCLUDES(m_mutex);
+    //! A copy of the i-th queued event; nullopt past the end.
+    std::optional<WatchEvent> QueuedEvent(size_t i) const EXCLUDES(m_mutex);
+    void LoadLocked(const store::Txn& txn) REQUIRES(m_mutex);
     void PutOutpoint(store::WriteTxn& txn, const OutPoint& outpoint, const std::string& tag,
                      const OutpointWatchState& state);
     void PutTxid(store::WriteTxn& txn, const Hash256& txid, const std::string& tag, const TxidWatchState& state);
@@ -203,16 +205,16 @@ private:
     const store::Db m_txid_db;
     std::vector<std::pair<std::string, WatchListener*>> m_listeners;
 
-    mutable std::mutex m_mutex;
-    std::unordered_map<OutPoint, std::map<std::string, OutpointWatchState>, OutPointHasher> m_outpoints;
-    std::unordered_map<Hash256, std::map<std::string, TxidWatchState>, Hash256Hasher> m_txids;
-    std::vector<WatchEvent> m_queue;
-    Delivering m_delivering;
+    mutable Mutex m_mutex;
+    std::unordered_map<OutPoint, std::map<std::string, OutpointWatchState>, OutPointHasher> m_outpoints GUARDED_BY(m_mutex);
+    std::unordered_map<Hash256, std::map<std::string, TxidWatchState>, Hash256Hasher> m_txids GUARDED_BY(m_mutex);
+    std::vector<WatchEvent> m_queue GUARDED_BY(m_mutex);
+    Delivering m_delivering GUARDED_BY(m_mutex);
     //! Mempool txids already processed, pruned to the mempool at each scan.
-    std::unordered_set<Hash256, Hash256Hasher> m_seen;
+    std::unordered_set<Hash256, Hash256Hasher> m_seen GUARDED_BY(m_mutex);
     //! Watches added since the last mempool scan: their spender may be in the mempool already.
-    std::vector<OutPoint> m_fresh_outpoints;
-    std::vector<Hash256> m_fresh_txids;
+    std::vector<OutPoint> m_fresh_outpoints GUARDED_BY(m_mutex);
+    std::vector<Hash256> m_fresh_txids GUARDED_BY(m_mutex);
 };
 
 } // namespace sidebolt

@@ -2,6 +2,11 @@
 function(sidebolt_warnings target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
     -Wcast-align -Wunused -Woverloaded-virtual -Wnull-dereference -Wformat=2 -Werror=return-type)
+  # Clang checks the GUARDED_BY/REQUIRES annotations (util/thread_annotations.h): touching
+  # guarded state without its mutex fails the build.
+  if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    target_compile_options(${target} PRIVATE -Wthread-safety -Werror=thread-safety)
+  endif()
 endfunction()
 
 # sidebolt_library(name SOURCES ... DEPS ...): a static library rooted at the project root so

@@ -242,9 +242,11 @@ void PeerConnection::Established()
 void PeerConnection::Read()
 {
     // Once closing, what the peer still says no longer matters.
-    if (m_closed || m_close_after_flush) return;
+    if (m_closed || m_close_after_flush || m_read_paused || m_reading) return;
     const MutableByteSpan space = m_reader.FreeSpace();
+    m_reading = true;
     m_socket.async_read_some(asio::buffer(space.data(), space.size()), [self = shared_from_this()](const asio::error_code& ec, size_t read) {
+        self->m_reading = false;
         if (self->m_closed) return;
         if (ec) return self->Close("read failed: " + ec.message());
         self->m_bytes_in += read;
@@ -254,9 +256,23 @@ void PeerConnection::Read()
     });
 }
 
+void PeerConnection::PauseReading() { m_read_paused = true; }
+
+void PeerConnection::ResumeReading()
+{
+    if (!m_read_paused) return;
+    m_read_paused = false;
+    m_reading_since = Clock::now();
+    // Before the transport is up the handshake does the reading; with a read in progress, its
+    // completion delivers what is buffered and reads on.
+    if (!m_cipher || m_reading) return;
+    DeliverMessages();
+    Read();
+}
+
 void PeerConnection::DeliverMessages()
 {
-    while (!m_closed && !m_close_after_flush) {
+    while (!m_closed && !m_close_after_flush && !m_read_paused) {
         switch (m_reader.Next(*m_cipher, m_plain)) {
         case TransportReader::Status::kMessage: break;
         case TransportReader::Status::kNeedMore: return;

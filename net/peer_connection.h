@@ -82,6 +82,16 @@ public:
     void Close(const std::string& reason);
     //! Stops reading and closes once everything queued is written (bounded by drain_timeout).
     void CloseAfterFlush(const std::string& reason);
+    //! Flow control, for a receiver that cannot keep up: no message is handed over and the
+    //! socket is not read until ResumeReading, so the peer's data waits in the kernel and the
+    //! TCP window rather than in our memory. Takes effect before the next message is handed
+    //! over; a read already in progress still completes into our bounded read buffer.
+    void PauseReading();
+    void ResumeReading();
+    bool IsReadPaused() const { return m_read_paused; }
+    //! When reading last resumed (or the connection was made): a timeout waiting for the
+    //! peer's answer counts from here, as nothing it sent while paused was read.
+    std::chrono::steady_clock::time_point ReadingSince() const { return m_reading_since; }
 
     PeerDirection Direction() const { return m_direction; }
     //! "ip:port" of the other end ("" until the socket is connected).
@@ -140,6 +150,10 @@ private:
 
     TransportReader m_reader;
     Bytes m_plain;
+    //! A read is issued and not completed yet.
+    bool m_reading{false};
+    bool m_read_paused{false};
+    std::chrono::steady_clock::time_point m_reading_since{std::chrono::steady_clock::now()};
 
     //! Encrypted frames not yet handed to the socket, and the ones being written (the first
     //! m_in_flight_written bytes already are); swapped so the buffers keep their capacity.

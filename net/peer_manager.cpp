@@ -3,12 +3,13 @@
 #include "wire/wire.h"
 #include "util/hex.h"
 #include "util/logging.h"
+#include "util/sync.h"
 
 #include <algorithm>
 #include <cerrno>
 #include <deque>
 #include <map>
-#include <mutex>
+#include <set>
 #include <utility>
 
 namespace sidebolt {
@@ -147,7 +148,7 @@ public:
         // The handshake would succeed with ourselves, and the inbound half would then replace
         // the outbound one as "a new connection" from the same node id.
         if (node_id == m_key.Pub()) return callback("cannot connect to our own node id");
-        if (const auto it = m_peers.find(node_id); it != m_peers.end() && it->second->init_received) return callback(std::nullopt);
+        if (const auto peer = FindPeer(node_id); peer && peer->init_received) return callback(std::nullopt);
         auto link = std::make_shared<Link>();
         link->connect_callback = std::move(callback);
         auto connection = PeerConnection::Connect(m_io.get_executor(), host, port, m_key, node_id, m_options.connection,
@@ -157,12 +158,12 @@ public:
 
     void Disconnect(const PubKey& node_id)
     {
-        if (const auto it = m_peers.find(node_id); it != m_peers.end()) it->second->connection->Close("disconnect requested");
+        if (const auto peer = FindPeer(node_id)) peer->connection->Close("disconnect requested");
     }
 
-    std::vector<PeerInfo> ListPeers() const
+    std::vector<PeerInfo> ListPeers() const EXCLUDES(m_mutex)
     {
-        const std::lock_guard lock(m_mutex);
+        const MutexLock lock(m_mutex);
         std::vector<PeerInfo> out;
         for (const auto& [node_id, peer] : m_peers) {
             if (!peer->init_received) continue;
@@ -175,6 +176,7 @@ public:
                 .bytes_in = peer->connection->BytesIn(),
                 .bytes_out = peer->connection->BytesOut(),
                 .last_ping_rtt = peer->last_ping_rtt,
+                .reading_paused = m_read_paused.contains(node_id),
             });
         }
         return out;
@@ -182,16 +184,30 @@ public:
 
     void Ping(const PubKey& node_id, uint16_t num_pong_bytes, PingCallback callback)
     {
-        const auto it = m_peers.find(node_id);
-        if (it == m_peers.end() || !it->second->init_received) return callback(std::string("peer not connected"));
+        const auto peer = FindPeer(node_id);
+        if (!peer || !peer->init_received) return callback(std::string("peer not connected"));
         if (num_pong_bytes >= PingMessage::kNoPongThreshold) return callback(std::string("num_pong_bytes must be below 65532"));
-        SendPing(it->second, num_pong_bytes, std::move(callback));
+        SendPing(peer, num_pong_bytes, std::move(callback));
     }
 
     void Send(const PubKey& node_id, const Message& message)
     {
-        const auto it = m_peers.find(node_id);
-        if (it != m_peers.end() && it->second->init_received) it->second->connection->Send(message);
+        if (const auto peer = FindPeer(node_id); peer && peer->init_received) peer->connection->Send(message);
+    }
+
+    void SetReadPaused(const PubKey& node_id, bool paused) EXCLUDES(m_mutex)
+    {
+        {
+            const MutexLock lock(m_mutex);
+            if (paused ? !m_read_paused.insert(node_id).second : m_read_paused.erase(node_id) == 0) return;
+        }
+        // Before init the pause waits for it (HandleInit), so that init still arrives.
+        const auto peer = FindPeer(node_id);
+        if (!peer || !peer->init_received) return;
+        if (paused) return peer->connection->PauseReading();
+        peer->connection->ResumeReading();
+        // The pong timer waited while we read nothing; it counts from now.
+        if (!peer->pings.empty()) ArmPongTimer(peer);
     }
 
     void Stop()
@@ -205,7 +221,7 @@ public:
         m_listeners.clear();
         // Closing posts each connection's on_closed, which removes it from these containers.
         for (const auto& [serial, connection] : m_handshaking) connection->Close("shutting down");
-        for (const auto& [node_id, peer] : m_peers) peer->connection->Close("shutting down");
+        for (const auto& peer : AllPeers()) peer->connection->Close("shutting down");
     }
 
     const PubKey& NodeId() const { return m_key.Pub(); }
@@ -310,12 +326,35 @@ private:
         return closing;
     }
 
+    //! Only this thread changes m_peers, but reading it locked too keeps the rule simple (and
+    //! checked): m_peers is only touched with m_mutex held.
+    std::shared_ptr<Peer> FindPeer(const PubKey& node_id) const EXCLUDES(m_mutex)
+    {
+        const MutexLock lock(m_mutex);
+        const auto it = m_peers.find(node_id);
+        return it != m_peers.end() ? it->second : nullptr;
+    }
+
+    std::vector<std::shared_ptr<Peer>> AllPeers() const EXCLUDES(m_mutex)
+    {
+        const MutexLock lock(m_mutex);
+        std::vector<std::shared_ptr<Peer>> out;
+        for (const auto& [node_id, peer] : m_peers) out.push_back(peer);
+        return out;
+    }
+
+    bool IsReadPaused(const PubKey& node_id) const EXCLUDES(m_mutex)
+    {
+        const MutexLock lock(m_mutex);
+        return m_read_paused.contains(node_id);
+    }
+
     //! The live peer entry of `link`, or nullptr when the link is stale (replaced or closed).
     std::shared_ptr<Peer> PeerOf(const std::shared_ptr<Link>& link) const
     {
         if (!link->node_id) return nullptr;
-        const auto it = m_peers.find(*link->node_id);
-        return it != m_peers.end() && it->second->link == link ? it->second : nullptr;
+        const auto peer = FindPeer(*link->node_id);
+        return peer && peer->link == link ? peer : nullptr;
     }
 
     void OnEstablished(const std::shared_ptr<Link>& link, const PubKey& remote)
@@ -327,11 +366,11 @@ private:
         if (m_stopped) return connection->Close("shutting down");
         // BOLT 1: "MUST use a single connection per peer"; the newer one wins, as the older one
         // is usually a connection the peer has already given up on.
-        if (m_peers.count(remote)) RemovePeer(remote, "replaced by a new connection", true);
+        if (FindPeer(remote)) RemovePeer(remote, "replaced by a new connection", true);
         link->node_id = remote;
         auto peer = std::make_shared<Peer>(m_io.get_executor(), link, connection);
         {
-            const std::lock_guard lock(m_mutex);
+            const MutexLock lock(m_mutex);
             m_peers.emplace(remote, peer);
         }
         SendInit(*peer);
@@ -400,10 +439,13 @@ private:
             return SendErrorAndClose(*peer, "no common chain");
         }
         {
-            const std::lock_guard lock(m_mutex);
+            const MutexLock lock(m_mutex);
             peer->init_received = true;
             peer->features = features;
         }
+        // A node paused on an earlier connection stays paused: what it sent there may still be
+        // waiting for our consumer. Pausing here holds back the messages read along with init.
+        if (IsReadPaused(*link->node_id)) peer->connection->PauseReading();
         SchedulePing(peer);
         if (auto callback = std::exchange(link->connect_callback, nullptr)) callback(std::nullopt);
         if (m_handlers.on_connected) m_handlers.on_connected(*link->node_id, features);
@@ -444,12 +486,23 @@ private:
         if (peer->pings.size() == 1) ArmPongTimer(peer);
     }
 
+    //! The pong is due pong_timeout after the ping, or after we resumed reading: while our
+    //! reading was paused (flow control), the pong may have been sitting unread.
+    Clock::time_point PongDeadline(const Peer& peer) const
+    {
+        return std::max(peer.pings.front().sent, peer.connection->ReadingSince()) + m_options.pong_timeout;
+    }
+
     void ArmPongTimer(const std::shared_ptr<Peer>& peer)
     {
-        peer->pong_timer.expires_at(peer->pings.front().sent + m_options.pong_timeout);
-        peer->pong_timer.async_wait([weak_peer = std::weak_ptr(peer), timeout = m_options.pong_timeout](const asio::error_code& ec) {
+        peer->pong_timer.expires_at(PongDeadline(*peer));
+        peer->pong_timer.async_wait([weak = weak_from_this(), weak_peer = std::weak_ptr(peer)](const asio::error_code& ec) {
+            const auto self = weak.lock();
             const auto p = weak_peer.lock();
-            if (ec || !p || p->pings.empty() || Clock::now() < p->pings.front().sent + timeout) return;
+            if (ec || !self || !p || p->pings.empty()) return;
+            // Resuming re-arms the timer.
+            if (p->connection->IsReadPaused()) return;
+            if (Clock::now() < self->PongDeadline(*p)) return self->ArmPongTimer(p);
             p->connection->Close("ping timeout");
         });
     }
@@ -466,7 +519,7 @@ private:
         }
         const auto rtt = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - ping.sent);
         {
-            const std::lock_guard lock(m_mutex);
+            const MutexLock lock(m_mutex);
             peer->last_ping_rtt = rtt;
         }
         if (peer->pings.empty()) {
@@ -485,11 +538,11 @@ private:
     }
 
     //! Forgets a peer: fails what waited on it and tells the layers above.
-    void RemovePeer(const PubKey& node_id, const std::string& reason, bool close_connection)
+    void RemovePeer(const PubKey& node_id, const std::string& reason, bool close_connection) EXCLUDES(m_mutex)
     {
         std::shared_ptr<Peer> peer;
         {
-            const std::lock_guard lock(m_mutex);
+            const MutexLock lock(m_mutex);
             const auto it = m_peers.find(node_id);
             peer = it->second;
             m_peers.erase(it);
@@ -519,9 +572,12 @@ private:
     size_t m_accept_failures{0};
     size_t m_closed_for_descriptors{0};
     Clock::time_point m_next_accept_warning{};
-    //! Guards m_peers' structure and the Peer fields ListPeers reads.
-    mutable std::mutex m_mutex;
-    std::map<PubKey, std::shared_ptr<Peer>> m_peers;
+    //! Guards m_peers' structure, m_read_paused and the Peer fields ListPeers reads (those are
+    //! members of Peer, so the analysis cannot check them: they are written under it by hand).
+    mutable Mutex m_mutex;
+    std::map<PubKey, std::shared_ptr<Peer>> m_peers GUARDED_BY(m_mutex);
+    //! Nodes whose reading is paused (PauseReading), connected or not.
+    std::set<PubKey> m_read_paused GUARDED_BY(m_mutex);
 };
 
 std::optional<Bytes> PublicAddressDescriptor(const asio::ip::tcp::endpoint& endpoint)
@@ -575,6 +631,16 @@ void PeerManager::Ping(const PubKey& node_id, uint16_t num_pong_bytes, PingCallb
 void PeerManager::Send(const PubKey& node_id, Message message)
 {
     m_impl->Post([node_id, message = std::move(message)](Impl& impl) { impl.Send(node_id, message); });
+}
+
+void PeerManager::PauseReading(const PubKey& node_id)
+{
+    m_impl->Post([node_id](Impl& impl) { impl.SetReadPaused(node_id, true); });
+}
+
+void PeerManager::ResumeReading(const PubKey& node_id)
+{
+    m_impl->Post([node_id](Impl& impl) { impl.SetReadPaused(node_id, false); });
 }
 
 void PeerManager::Stop()

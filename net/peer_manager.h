@@ -50,6 +50,8 @@ struct PeerInfo {
     uint64_t bytes_in{0};
     uint64_t bytes_out{0};
     std::optional<std::chrono::microseconds> last_ping_rtt;
+    //! Reading from the peer is paused (PauseReading): our side cannot keep up with it.
+    bool reading_paused{false};
 };
 
 //! Events for the layers above (channels, gossip). All run on the io_context's thread.
@@ -76,8 +78,9 @@ struct PeerHandlers {
 //! of them wait in their handshake, and once accept fails for lack of descriptors the oldest
 //! ones are closed, so the rest of the daemon (RPC clients, bitcoind) is not left without.
 //!
-//! Connect, Disconnect, Ping, Send and Stop may be called from any thread (they are posted to
-//! the io_context); ListPeers is thread-safe; callbacks run on the io_context's thread. Listen
+//! Connect, Disconnect, Ping, Send, PauseReading, ResumeReading and Stop may be called from any
+//! thread (they are posted to the io_context, and run in the order they were called);
+//! ListPeers is thread-safe; callbacks run on the io_context's thread. Listen
 //! must be called before the io_context runs or on its thread, and the manager destroyed after
 //! the io_context stopped or on its thread.
 class PeerManager
@@ -105,6 +108,14 @@ public:
     //! would grow past PeerConnectionOptions::HardQueueLimit() is disconnected instead: keep
     //! what is sent but not yet received under max_queued_bytes.
     void Send(const PubKey& node_id, Message message);
+    //! Flow control for a consumer of on_message that cannot keep up: stops reading from the
+    //! node (its data waits in the kernel and TCP window; the connection stays up) until
+    //! ResumeReading. Messages already read are still delivered: at most one read buffer
+    //! (TransportReader::kBufferSize bytes) more arrives after this call. The pause belongs to
+    //! the node, not the connection: a new connection from it stays paused after init. While
+    //! paused, pongs are not read: the pong timeout counts from when reading resumes.
+    void PauseReading(const PubKey& node_id);
+    void ResumeReading(const PubKey& node_id);
     //! Stops listening and closes every connection.
     void Stop();
 

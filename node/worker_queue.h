@@ -1,10 +1,11 @@
 #ifndef SIDEBOLT_NODE_WORKER_QUEUE_H
 #define SIDEBOLT_NODE_WORKER_QUEUE_H
 
+#include "util/sync.h"
+
 #include <condition_variable>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 
 namespace sidebolt {
@@ -21,20 +22,20 @@ public:
     WorkerQueue(const WorkerQueue&) = delete;
     WorkerQueue& operator=(const WorkerQueue&) = delete;
 
-    void Push(std::function<void()> job)
+    void Push(std::function<void()> job) EXCLUDES(m_mutex)
     {
         {
-            std::lock_guard lock(m_mutex);
+            const MutexLock lock(m_mutex);
             if (m_stopping) return;
             m_jobs.push_back(std::move(job));
         }
         m_cv.notify_one();
     }
 
-    void Stop()
+    void Stop() EXCLUDES(m_mutex)
     {
         {
-            std::lock_guard lock(m_mutex);
+            const MutexLock lock(m_mutex);
             m_stopping = true;
         }
         m_cv.notify_all();
@@ -42,13 +43,13 @@ public:
     }
 
 private:
-    void Run()
+    void Run() EXCLUDES(m_mutex)
     {
         for (;;) {
             std::function<void()> job;
             {
-                std::unique_lock lock(m_mutex);
-                m_cv.wait(lock, [&] { return m_stopping || !m_jobs.empty(); });
+                UniqueLock lock(m_mutex);
+                lock.Wait(m_cv, [&]() REQUIRES(m_mutex) { return m_stopping || !m_jobs.empty(); });
                 if (m_stopping) return;
                 job = std::move(m_jobs.front());
                 m_jobs.pop_front();
@@ -57,10 +58,10 @@ private:
         }
     }
 
-    std::mutex m_mutex;
+    Mutex m_mutex;
     std::condition_variable m_cv;
-    std::deque<std::function<void()>> m_jobs;
-    bool m_stopping{false};
+    std::deque<std::function<void()>> m_jobs GUARDED_BY(m_mutex);
+    bool m_stopping GUARDED_BY(m_mutex){false};
     std::thread m_thread;
 };
 

@@ -40,14 +40,14 @@ json Describe(const WatchEvent& event)
 
 void WatchJournal::OnWatchEvent(store::WriteTxn&, const WatchEvent& event)
 {
-    std::lock_guard lock(m_mutex);
+    const MutexLock lock(m_mutex);
     m_events.push_back(Describe(event));
     if (m_events.size() > MAX_EVENTS) m_events.pop_front();
 }
 
 json WatchJournal::Events() const
 {
-    std::lock_guard lock(m_mutex);
+    const MutexLock lock(m_mutex);
     return json(m_events);
 }
 

@@ -2,11 +2,11 @@
 #define SIDEBOLT_PLUGIN_WATCH_JOURNAL_H
 
 #include "chain/watches.h"
+#include "util/sync.h"
 
 #include <nlohmann/json.hpp>
 
 #include <deque>
-#include <mutex>
 
 namespace sidebolt {
 
@@ -23,8 +23,8 @@ public:
     nlohmann::json Events() const;
 
 private:
-    mutable std::mutex m_mutex;
-    std::deque<nlohmann::json> m_events;
+    mutable Mutex m_mutex;
+    std::deque<nlohmann::json> m_events GUARDED_BY(m_mutex);
 };
 
 } // namespace sidebolt

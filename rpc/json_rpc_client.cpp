@@ -2,6 +2,7 @@
 
 #include "util/logging.h"
 #include "util/secure.h"
+#include "util/sync.h"
 
 #include <curl/curl.h>
 
@@ -10,7 +11,6 @@
 #include <cctype>
 #include <condition_variable>
 #include <fstream>
-#include <mutex>
 #include <semaphore>
 #include <vector>
 
@@ -195,8 +195,8 @@ struct JsonRpcClient::Impl {
 
     void SleepFor(std::chrono::milliseconds duration)
     {
-        std::unique_lock lock{sleep_mutex};
-        if (sleep_cv.wait_for(lock, duration, [&] { return interrupted.load(); })) {
+        UniqueLock lock{sleep_mutex};
+        if (lock.WaitFor(sleep_cv, duration, [&] { return interrupted.load(); })) {
             throw Interrupted();
         }
     }
@@ -204,7 +204,7 @@ struct JsonRpcClient::Impl {
     void Interrupt()
     {
         {
-            std::lock_guard lock{sleep_mutex};
+            const MutexLock lock{sleep_mutex};
             interrupted = true;
         }
         sleep_cv.notify_all();
@@ -328,7 +328,7 @@ struct JsonRpcClient::Impl {
     CurlPtr TakeHandle()
     {
         {
-            std::lock_guard lock{pool_mutex};
+            const MutexLock lock{pool_mutex};
             if (!idle.empty()) {
                 CurlPtr curl = std::move(idle.back());
                 idle.pop_back();
@@ -342,7 +342,7 @@ struct JsonRpcClient::Impl {
 
     void ReturnHandle(CurlPtr curl)
     {
-        std::lock_guard lock{pool_mutex};
+        const MutexLock lock{pool_mutex};
         idle.push_back(std::move(curl));
     }
 
@@ -351,7 +351,7 @@ struct JsonRpcClient::Impl {
     Credentials CurrentCredentials()
     {
         if (const auto* auth = std::get_if<PasswordAuth>(&config.auth)) return {auth->user, auth->password, 0};
-        std::lock_guard lock{cookie_mutex};
+        const MutexLock lock{cookie_mutex};
         if (!cookie) cookie.emplace(ReadCookie());
         return {cookie->user, cookie->password, cookie_generation};
     }
@@ -365,7 +365,7 @@ struct JsonRpcClient::Impl {
                                            HTTP_UNAUTHORIZED),
                             false);
         }
-        std::lock_guard lock{cookie_mutex};
+        const MutexLock lock{cookie_mutex};
         if (cookie_generation != generation_used) return RetryNow(); // another call already re-read it
         try {
             Credentials fresh = ReadCookie();
@@ -421,15 +421,16 @@ struct JsonRpcClient::Impl {
     std::atomic<uint64_t> next_id{1};
 
     std::counting_semaphore<> slots;
-    std::mutex pool_mutex;
-    std::vector<CurlPtr> idle;
+    Mutex pool_mutex;
+    std::vector<CurlPtr> idle GUARDED_BY(pool_mutex);
 
-    std::mutex cookie_mutex;
-    std::optional<Credentials> cookie;
-    uint64_t cookie_generation{0};
+    Mutex cookie_mutex;
+    std::optional<Credentials> cookie GUARDED_BY(cookie_mutex);
+    uint64_t cookie_generation GUARDED_BY(cookie_mutex){0};
 
     std::atomic<bool> interrupted{false};
-    std::mutex sleep_mutex;
+    //! Guards nothing: what Interrupt sets is atomic, the mutex only pairs with sleep_cv.
+    Mutex sleep_mutex;
     std::condition_variable sleep_cv;
 };
 

@@ -272,7 +272,7 @@ void Env::CheckSchema(const EnvOptions& options)
 
 Db Env::OpenDb(std::string_view name)
 {
-    std::lock_guard lock{m_dbs_mutex};
+    const MutexLock lock{m_dbs_mutex};
     if (const auto it = m_dbs.find(name); it != m_dbs.end()) return Db{it->second, it->first};
 
     const std::string name_str{name};
@@ -295,17 +295,15 @@ size_t Env::MapSize() const
 void Env::BeginTxnSlot(bool write)
 {
     int& mine = t_open_txns[this];
-    std::unique_lock lock{m_txn_mutex};
-    if (write && m_grow_pending) {
+    if (write && GrowPending()) {
         if (mine > 0) {
             throw StoreError("grow map", "map is full and this thread holds another transaction");
         }
-        lock.unlock();
         GrowMapIfNeeded();
-        lock.lock();
     }
+    UniqueLock lock{m_txn_mutex};
     // A thread that already holds a txn must not wait: the resize is waiting for it.
-    if (mine == 0) m_txn_cv.wait(lock, [&] { return !m_resizing; });
+    if (mine == 0) lock.Wait(m_txn_cv, [&]() REQUIRES(m_txn_mutex) { return !m_resizing; });
     ++m_open_txns;
     ++mine;
 }
@@ -313,7 +311,7 @@ void Env::BeginTxnSlot(bool write)
 void Env::EndTxnSlot()
 {
     {
-        std::lock_guard lock{m_txn_mutex};
+        const MutexLock lock{m_txn_mutex};
         --m_open_txns;
     }
     if (--t_open_txns[this] == 0) t_open_txns.erase(this);
@@ -322,30 +320,38 @@ void Env::EndTxnSlot()
 
 void Env::NoteMapFull()
 {
-    std::lock_guard lock{m_txn_mutex};
+    const MutexLock lock{m_txn_mutex};
     m_grow_pending = true;
+}
+
+bool Env::GrowPending()
+{
+    const MutexLock lock{m_txn_mutex};
+    return m_grow_pending;
 }
 
 void Env::GrowMapIfNeeded()
 {
-    std::unique_lock lock{m_txn_mutex};
-    // Another writer may be growing it already; wait for that and re-check.
-    m_txn_cv.wait(lock, [&] { return !m_resizing; });
-    if (!m_grow_pending) return;
-    m_grow_pending = false;
+    int rc{MDB_SUCCESS};
+    {
+        UniqueLock lock{m_txn_mutex};
+        // Another writer may be growing it already; wait for that and re-check.
+        lock.Wait(m_txn_cv, [&]() REQUIRES(m_txn_mutex) { return !m_resizing; });
+        if (!m_grow_pending) return;
+        m_grow_pending = false;
 
-    const size_t current = MapSize();
-    if (current >= m_max_map_size) {
-        throw StoreError("grow map", "map size limit of " + std::to_string(m_max_map_size) + " bytes reached");
+        const size_t current = MapSize();
+        if (current >= m_max_map_size) {
+            throw StoreError("grow map", "map size limit of " + std::to_string(m_max_map_size) + " bytes reached");
+        }
+        const size_t target = std::min(current * 2, m_max_map_size);
+
+        // LMDB: the map size may only change while this process has no transaction open.
+        m_resizing = true;
+        lock.Wait(m_txn_cv, [&]() REQUIRES(m_txn_mutex) { return m_open_txns == 0; });
+        rc = mdb_env_set_mapsize(m_env, target);
+        m_resizing = false;
     }
-    const size_t target = std::min(current * 2, m_max_map_size);
-
-    // LMDB: the map size may only change while this process has no transaction open.
-    m_resizing = true;
-    m_txn_cv.wait(lock, [&] { return m_open_txns == 0; });
-    const int rc = mdb_env_set_mapsize(m_env, target);
-    m_resizing = false;
-    lock.unlock();
     m_txn_cv.notify_all();
     Check(rc, "grow map");
 }

@@ -18,6 +18,7 @@
 // - Open every Db once at startup (OpenDb), before sharing the Env between threads.
 
 #include "util/bytes.h"
+#include "util/sync.h"
 
 #include <lmdb.h>
 
@@ -27,7 +28,6 @@
 #include <filesystem>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -223,10 +223,11 @@ private:
     friend class WriteTxn;
 
     //! Transaction bookkeeping so that the map can be resized with no transaction open.
-    void BeginTxnSlot(bool write);
-    void EndTxnSlot();
-    void GrowMapIfNeeded();
-    void NoteMapFull();
+    void BeginTxnSlot(bool write) EXCLUDES(m_txn_mutex);
+    void EndTxnSlot() EXCLUDES(m_txn_mutex);
+    void GrowMapIfNeeded() EXCLUDES(m_txn_mutex);
+    void NoteMapFull() EXCLUDES(m_txn_mutex);
+    bool GrowPending() EXCLUDES(m_txn_mutex);
     void CheckSchema(const EnvOptions& options);
 
     std::filesystem::path m_path;
@@ -235,14 +236,14 @@ private:
     MDB_env* m_env{nullptr};
     uint32_t m_schema_version{0};
 
-    std::mutex m_dbs_mutex;
-    std::map<std::string, MDB_dbi, std::less<>> m_dbs;
+    Mutex m_dbs_mutex;
+    std::map<std::string, MDB_dbi, std::less<>> m_dbs GUARDED_BY(m_dbs_mutex);
 
-    std::mutex m_txn_mutex;
+    Mutex m_txn_mutex;
     std::condition_variable m_txn_cv;
-    int m_open_txns{0};
-    bool m_resizing{false};
-    bool m_grow_pending{false};
+    int m_open_txns GUARDED_BY(m_txn_mutex){0};
+    bool m_resizing GUARDED_BY(m_txn_mutex){false};
+    bool m_grow_pending GUARDED_BY(m_txn_mutex){false};
 };
 
 } // namespace sidebolt::store

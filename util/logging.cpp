@@ -1,20 +1,20 @@
 #include "util/logging.h"
+#include "util/sync.h"
 
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <mutex>
 #include <stdexcept>
 #include <vector>
 
 namespace sidebolt {
 namespace {
-std::mutex g_mutex;
-std::vector<spdlog::sink_ptr> g_sinks;
-spdlog::level::level_enum g_level = spdlog::level::warn;
+Mutex g_mutex;
+std::vector<spdlog::sink_ptr> g_sinks GUARDED_BY(g_mutex);
+spdlog::level::level_enum g_level GUARDED_BY(g_mutex) = spdlog::level::warn;
 
-std::shared_ptr<spdlog::logger> MakeLogger(const std::string& component)
+std::shared_ptr<spdlog::logger> MakeLogger(const std::string& component) REQUIRES(g_mutex)
 {
     std::vector<spdlog::sink_ptr> sinks = g_sinks;
     if (sinks.empty()) sinks.push_back(std::make_shared<spdlog::sinks::stderr_sink_mt>());
@@ -28,7 +28,7 @@ std::shared_ptr<spdlog::logger> MakeLogger(const std::string& component)
 
 std::shared_ptr<spdlog::logger> Log(const std::string& component)
 {
-    std::lock_guard lock(g_mutex);
+    const MutexLock lock(g_mutex);
     if (auto existing = spdlog::get(component)) return existing;
     auto logger = MakeLogger(component);
     spdlog::register_logger(logger);
@@ -39,7 +39,7 @@ void InitLogging(const std::string& file_path, const std::string& level, bool co
 {
     const auto parsed = spdlog::level::from_str(level);
     if (parsed == spdlog::level::off && level != "off") throw std::invalid_argument("unknown log level '" + level + "'");
-    std::lock_guard lock(g_mutex);
+    const MutexLock lock(g_mutex);
     g_sinks.clear();
     g_sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(file_path, /*truncate=*/false));
     if (console) g_sinks.push_back(std::make_shared<spdlog::sinks::stderr_sink_mt>());

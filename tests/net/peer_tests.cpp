@@ -4,6 +4,7 @@
 #include "net/peer_manager.h"
 #include "util/hex.h"
 #include "util/logging.h"
+#include "util/sync.h"
 
 #include <doctest/doctest.h>
 
@@ -22,6 +23,7 @@
 #include <cerrno>
 #include <chrono>
 #include <ctime>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -506,6 +508,196 @@ TEST_CASE("two peers flooding each other at once keep reading, so both queues dr
     CHECK(pongs == 4);
     CHECK(a.ListPeers().size() == 1);
     CHECK(b.ListPeers().size() == 1);
+}
+
+namespace {
+//! A consumer of one peer's messages on a worker thread, held back until released: it pauses
+//! the peer's reading at kHigh queued messages and resumes it at kLow, as the channel manager does.
+class SlowConsumer
+{
+public:
+    static constexpr size_t kHigh = 50;
+    static constexpr size_t kLow = 10;
+
+    SlowConsumer(PeerManager& manager, size_t expected)
+        : m_manager(manager), m_expected(expected), m_worker([this](const std::stop_token& stop) { Run(stop); })
+    {
+    }
+
+    //! on_message (the io_context's thread).
+    void Push(const PubKey& from, const Message& message) EXCLUDES(m_mutex)
+    {
+        const MutexLock lock(m_mutex);
+        m_from = from;
+        m_queue.push_back(message);
+        m_most_queued = std::max(m_most_queued, m_queue.size());
+        // Told with the lock held, so that pauses and resumes are posted in the order decided.
+        if (m_queue.size() >= kHigh && !m_paused) {
+            m_paused = true;
+            ++m_pauses;
+            m_manager.PauseReading(from);
+        }
+    }
+
+    void Release() { m_released = true; }
+    size_t Consumed() const { return m_consumed; }
+    bool InOrder() const { return m_in_order; }
+    size_t MostQueued() const EXCLUDES(m_mutex)
+    {
+        const MutexLock lock(m_mutex);
+        return m_most_queued;
+    }
+    int Pauses() const EXCLUDES(m_mutex)
+    {
+        const MutexLock lock(m_mutex);
+        return m_pauses;
+    }
+
+private:
+    void Run(const std::stop_token& stop) EXCLUDES(m_mutex)
+    {
+        while (!stop.stop_requested() && m_consumed < m_expected) {
+            if (!m_released || !TakeOne()) std::this_thread::sleep_for(1ms);
+        }
+    }
+
+    bool TakeOne() EXCLUDES(m_mutex)
+    {
+        const MutexLock lock(m_mutex);
+        if (m_queue.empty()) return false;
+        const auto& payload = std::get<OtherMessage>(m_queue.front()).payload;
+        m_in_order = m_in_order && payload.size() >= 4 && ReadIndex(payload) == m_consumed;
+        m_queue.pop_front();
+        ++m_consumed;
+        if (m_paused && m_queue.size() <= kLow) {
+            m_paused = false;
+            m_manager.ResumeReading(*m_from);
+        }
+        return true;
+    }
+
+    static size_t ReadIndex(const Bytes& payload)
+    {
+        return size_t{payload[0]} << 24 | size_t{payload[1]} << 16 | size_t{payload[2]} << 8 | payload[3];
+    }
+
+    PeerManager& m_manager;
+    const size_t m_expected;
+    mutable Mutex m_mutex;
+    std::deque<Message> m_queue GUARDED_BY(m_mutex);
+    std::optional<PubKey> m_from GUARDED_BY(m_mutex);
+    bool m_paused GUARDED_BY(m_mutex){false};
+    int m_pauses GUARDED_BY(m_mutex){0};
+    size_t m_most_queued GUARDED_BY(m_mutex){0};
+    std::atomic<bool> m_released{false};
+    std::atomic<size_t> m_consumed{0};
+    std::atomic<bool> m_in_order{true};
+    std::jthread m_worker;
+};
+
+Message IndexedMessage(size_t index, size_t payload_size)
+{
+    Bytes payload(payload_size, 0x33);
+    for (size_t i = 0; i < 4; ++i) payload[i] = static_cast<uint8_t>(index >> (24 - 8 * i));
+    return OtherMessage{.type = 32769, .payload = std::move(payload)};
+}
+} // namespace
+
+TEST_CASE("flow control: a consumer that cannot keep up pauses reading; all arrives in order, nobody is dropped")
+{
+    constexpr size_t kCount = 3000;
+    constexpr size_t kPayload = 1000;
+    // What may still be handed over after PauseReading: the rest of the read buffer being delivered.
+    constexpr size_t kFramesPerBuffer = TransportReader::kBufferSize / TransportCipher::EncryptedSize(kPayload + 2) + 1;
+    asio::io_context io;
+    PeerManagerOptions options = FastOptions();
+    // Shorter than the pause: the pong to a ping sent while paused must not count as missing.
+    options.pong_timeout = 200ms;
+    std::vector<std::string> disconnects;
+    const auto on_disconnected = [&](const PubKey&, const std::string& reason) { disconnects.push_back(reason); };
+    SlowConsumer* consumer_of_receiver = nullptr;
+    PeerManager sender(io, PrivKey::Generate(), options,
+                       PeerHandlers{.on_connected = nullptr, .on_disconnected = on_disconnected, .on_message = nullptr, .on_notice = nullptr});
+    PeerManager receiver(io, PrivKey::Generate(), options,
+                         PeerHandlers{.on_connected = nullptr,
+                                      .on_disconnected = on_disconnected,
+                                      .on_message = [&](const PubKey& from, const Message& message) {
+                                          consumer_of_receiver->Push(from, message);
+                                          return true;
+                                      },
+                                      .on_notice = nullptr});
+    // Declared last, so its worker thread stops before the managers go.
+    const auto consumer = std::make_unique<SlowConsumer>(receiver, kCount);
+    consumer_of_receiver = consumer.get();
+    const uint16_t port = receiver.Listen("127.0.0.1", 0).port();
+    bool connected = false;
+    sender.Connect(receiver.NodeId(), "127.0.0.1", port, [&](const std::optional<std::string>& error) { connected = !error; });
+    REQUIRE(RunUntil(io, [&] { return connected && receiver.ListPeers().size() == 1; }));
+
+    for (size_t i = 0; i < kCount; ++i) sender.Send(receiver.NodeId(), IndexedMessage(i, kPayload));
+    REQUIRE(RunUntil(io, [&] { return !receiver.ListPeers().empty() && receiver.ListPeers()[0].reading_paused; }));
+    // A ping whose pong arrives while we do not read: answered once reading resumes.
+    std::optional<Expected<std::chrono::microseconds, std::string>> rtt;
+    receiver.Ping(sender.NodeId(), 8, [&](const auto& result) { rtt = result; });
+
+    // Paused: reads stop (a read in progress may still complete), the connection stays up for
+    // longer than the pong timeout, and what waits for the consumer stays bounded.
+    const auto run_for = [&](std::chrono::milliseconds duration) {
+        const auto until = std::chrono::steady_clock::now() + duration;
+        RunUntil(io, [&] { return std::chrono::steady_clock::now() >= until; });
+    };
+    run_for(300ms);
+    const uint64_t bytes_in = receiver.ListPeers().at(0).bytes_in;
+    run_for(300ms);
+    const auto paused = receiver.ListPeers();
+    REQUIRE(paused.size() == 1);
+    CHECK(paused[0].reading_paused);
+    CHECK(paused[0].bytes_in == bytes_in);
+    CHECK(bytes_in < kCount * kPayload / 2);
+    CHECK(consumer->Consumed() == 0);
+    CHECK(consumer->MostQueued() >= SlowConsumer::kHigh);
+    CHECK(consumer->MostQueued() <= SlowConsumer::kHigh + kFramesPerBuffer);
+    CHECK_FALSE(rtt.has_value());
+    CHECK(disconnects.empty());
+
+    consumer->Release();
+    REQUIRE(RunUntil(io, [&] { return consumer->Consumed() == kCount && rtt.has_value(); }, 30s));
+    CHECK(consumer->InOrder());
+    CHECK(rtt->has_value());
+    CHECK(consumer->Pauses() >= 1);
+    CHECK(consumer->MostQueued() <= SlowConsumer::kHigh + kFramesPerBuffer);
+    CHECK(disconnects.empty());
+    REQUIRE(RunUntil(io, [&] { return !receiver.ListPeers().at(0).reading_paused; }));
+    CHECK(sender.ListPeers().size() == 1);
+}
+
+TEST_CASE("a pause belongs to the node: a new connection exchanges init, then stays paused until resumed")
+{
+    asio::io_context io;
+    Events sender_events;
+    Events receiver_events;
+    PeerManager sender(io, PrivKey::Generate(), FastOptions(), sender_events.Handlers());
+    PeerManager receiver(io, PrivKey::Generate(), FastOptions(), receiver_events.Handlers());
+    const uint16_t port = receiver.Listen("127.0.0.1", 0).port();
+    // Paused before it ever connects, as after a reconnection while its old messages still wait.
+    receiver.PauseReading(sender.NodeId());
+    bool connected = false;
+    sender.Connect(receiver.NodeId(), "127.0.0.1", port, [&](const std::optional<std::string>& error) { connected = !error; });
+    REQUIRE(RunUntil(io, [&] { return connected && receiver.ListPeers().size() == 1; }));
+    CHECK(receiver.ListPeers()[0].reading_paused);
+    CHECK_FALSE(sender.ListPeers().at(0).reading_paused);
+
+    for (uint8_t i = 0; i < 10; ++i) sender.Send(receiver.NodeId(), OtherMessage{.type = 32769, .payload = {i}});
+    const auto until = std::chrono::steady_clock::now() + 300ms;
+    RunUntil(io, [&] { return std::chrono::steady_clock::now() >= until; });
+    CHECK(receiver_events.messages.empty());
+
+    receiver.ResumeReading(sender.NodeId());
+    REQUIRE(RunUntil(io, [&] { return receiver_events.messages.size() == 10; }));
+    for (uint8_t i = 0; i < 10; ++i) CHECK(receiver_events.messages[i] == Message{OtherMessage{.type = 32769, .payload = {i}}});
+    CHECK_FALSE(receiver.ListPeers().at(0).reading_paused);
+    CHECK(receiver_events.disconnected.empty());
+    CHECK(sender_events.disconnected.empty());
 }
 
 TEST_CASE("our queue toward a peer that reads nothing: dropped after drain_timeout, never past the hard limit")
