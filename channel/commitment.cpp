@@ -34,10 +34,11 @@ bool OutputLess(const PendingOutput& a, const PendingOutput& b)
 
 Script HtlcScript(const Htlc& htlc, const CommitmentKeys& keys, bool anchors)
 {
+    if (!keys.local_htlc || !keys.remote_htlc) throw CommitmentError("htlc keys were not derived for an HTLC output");
     if (htlc.direction == HtlcDirection::OFFERED) {
-        return OfferedHtlcScript(keys.revocation, keys.local_htlc, keys.remote_htlc, htlc.payment_hash, anchors);
+        return OfferedHtlcScript(keys.revocation, *keys.local_htlc, *keys.remote_htlc, htlc.payment_hash, anchors);
     }
-    return ReceivedHtlcScript(keys.revocation, keys.local_htlc, keys.remote_htlc, htlc.payment_hash, htlc.cltv_expiry,
+    return ReceivedHtlcScript(keys.revocation, *keys.local_htlc, *keys.remote_htlc, htlc.payment_hash, htlc.cltv_expiry,
                               anchors);
 }
 
@@ -77,14 +78,20 @@ void CheckAmounts(const CommitmentSpec& spec)
 }
 } // namespace
 
-CommitmentKeys DeriveCommitmentKeys(const CommitmentSpec& spec)
+CommitmentKeys DeriveCommitmentKeys(const CommitmentSpec& spec, HtlcKeys htlc_keys)
+{
+    return DeriveCommitmentKeys(spec, htlc_keys, DeriveRevocationPubKey(spec.counterparty.revocation, spec.per_commitment_point));
+}
+
+CommitmentKeys DeriveCommitmentKeys(const CommitmentSpec& spec, HtlcKeys htlc_keys, const PubKey& revocation)
 {
     const PubKey& point = spec.per_commitment_point;
+    const bool with_htlc_keys = htlc_keys == HtlcKeys::ALWAYS || HasUntrimmedHtlc(spec);
     return CommitmentKeys{
-        .revocation = DeriveRevocationPubKey(spec.counterparty.revocation, point),
+        .revocation = revocation,
         .local_delayed = DerivePubKey(spec.holder.delayed_payment, point),
-        .local_htlc = DerivePubKey(spec.holder.htlc, point),
-        .remote_htlc = DerivePubKey(spec.counterparty.htlc, point),
+        .local_htlc = with_htlc_keys ? std::optional{DerivePubKey(spec.holder.htlc, point)} : std::nullopt,
+        .remote_htlc = with_htlc_keys ? std::optional{DerivePubKey(spec.counterparty.htlc, point)} : std::nullopt,
         // BOLT 3: "If option_static_remotekey or option_anchors is negotiated, the remotepubkey
         // is simply the remote node's payment_basepoint".
         .remote_payment = HasStaticRemoteKey(spec.format) ? spec.counterparty.payment
@@ -122,6 +129,13 @@ Sat CommitmentFee(CommitmentFormat format, uint32_t feerate_per_kw, size_t untri
 {
     const uint64_t base = HasAnchors(format) ? COMMITMENT_BASE_WEIGHT_ANCHORS : COMMITMENT_BASE_WEIGHT;
     return FeeForWeight(feerate_per_kw, base + COMMITMENT_WEIGHT_PER_HTLC * untrimmed_htlcs);
+}
+
+bool HasUntrimmedHtlc(const CommitmentSpec& spec)
+{
+    return std::ranges::any_of(spec.htlcs, [&](const Htlc& htlc) {
+        return !IsTrimmed(htlc, spec.format, spec.feerate_per_kw, spec.dust_limit_sat);
+    });
 }
 
 uint64_t CommitmentNumberObscurer(const PubKey& opener_payment_basepoint, const PubKey& acceptor_payment_basepoint)

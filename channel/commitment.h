@@ -93,16 +93,24 @@ struct CommitmentSpec {
 struct CommitmentKeys {
     PubKey revocation;
     PubKey local_delayed;
-    PubKey local_htlc;
-    PubKey remote_htlc;
+    //! nullopt only when derived with HtlcKeys::IF_UNTRIMMED for a commitment without HTLC
+    //! outputs: no script of it (nor any HTLC transaction) uses them.
+    std::optional<PubKey> local_htlc;
+    std::optional<PubKey> remote_htlc;
     //! remotepubkey, which receives to_remote.
     PubKey remote_payment;
     PubKey local_funding;
     PubKey remote_funding;
 };
 
+//! Whether DeriveCommitmentKeys derives the two htlc keys always or only when an HTLC of the
+//! spec is untrimmed (each is an EC multiplication, wasted on a commitment without HTLC outputs).
+enum class HtlcKeys : uint8_t { ALWAYS, IF_UNTRIMMED };
+
 //! Derives every key of the commitment from the basepoints and the per_commitment_point.
-CommitmentKeys DeriveCommitmentKeys(const CommitmentSpec& spec);
+CommitmentKeys DeriveCommitmentKeys(const CommitmentSpec& spec, HtlcKeys htlc_keys = HtlcKeys::ALWAYS);
+//! The same with the revocationpubkey already derived (by a party knowing one of its secrets).
+CommitmentKeys DeriveCommitmentKeys(const CommitmentSpec& spec, HtlcKeys htlc_keys, const PubKey& revocation);
 
 //! Fee of the holder's HTLC-timeout/HTLC-success transactions (zero with zero-fee HTLC txs).
 Sat HtlcTimeoutFee(CommitmentFormat format, uint32_t feerate_per_kw);
@@ -112,6 +120,8 @@ Sat HtlcSuccessFee(CommitmentFormat format, uint32_t feerate_per_kw);
 bool IsTrimmed(const Htlc& htlc, CommitmentFormat format, uint32_t feerate_per_kw, Sat dust_limit_sat);
 //! Base commitment fee for the given number of untrimmed HTLCs (AmountError past 2^64 sat).
 Sat CommitmentFee(CommitmentFormat format, uint32_t feerate_per_kw, size_t untrimmed_htlcs);
+//! Whether the commitment of `spec` has an HTLC output (an HTLC that IsTrimmed keeps).
+bool HasUntrimmedHtlc(const CommitmentSpec& spec);
 //! Lower 48 bits of SHA256(opener payment_basepoint || acceptor payment_basepoint).
 uint64_t CommitmentNumberObscurer(const PubKey& opener_payment_basepoint, const PubKey& acceptor_payment_basepoint);
 

@@ -48,7 +48,11 @@ PubKey DerivePubKey(const PubKey& basepoint, const PubKey& per_commitment_point)
 
 PrivKey DerivePrivKey(const PrivKey& basepoint_secret, const PubKey& per_commitment_point)
 {
-    const PubKey basepoint = basepoint_secret.GetPubKey();
+    return DerivePrivKey(basepoint_secret, basepoint_secret.GetPubKey(), per_commitment_point);
+}
+
+PrivKey DerivePrivKey(const PrivKey& basepoint_secret, const PubKey& basepoint, const PubKey& per_commitment_point)
+{
     return Require(basepoint_secret.TweakAdd(DerivationTweak(per_commitment_point, basepoint)),
                    "derived privkey is invalid");
 }
@@ -60,6 +64,34 @@ PubKey DeriveRevocationPubKey(const PubKey& revocation_basepoint, const PubKey& 
                 "revocation basepoint tweak failed"),
         Require(per_commitment_point.TweakMul(HashPair(per_commitment_point, revocation_basepoint)),
                 "per-commitment point tweak failed"),
+    };
+    return Require(PubKey::Combine(parts), "revocation pubkey is infinity");
+}
+
+PubKey DeriveRevocationPubKeyWithBasepointSecret(const PrivKey& revocation_basepoint_secret, const PubKey& revocation_basepoint,
+                                                 const PubKey& per_commitment_point)
+{
+    // revocation_basepoint * h = (revocation_basepoint_secret * h) * G.
+    const std::array<PubKey, 2> parts{
+        Require(revocation_basepoint_secret.TweakMul(HashPair(revocation_basepoint, per_commitment_point)),
+                "revocation basepoint secret tweak failed")
+            .GetPubKey(),
+        Require(per_commitment_point.TweakMul(HashPair(per_commitment_point, revocation_basepoint)),
+                "per-commitment point tweak failed"),
+    };
+    return Require(PubKey::Combine(parts), "revocation pubkey is infinity");
+}
+
+PubKey DeriveRevocationPubKeyWithCommitmentSecret(const PubKey& revocation_basepoint, const PrivKey& per_commitment_secret,
+                                                  const PubKey& per_commitment_point)
+{
+    // per_commitment_point * h = (per_commitment_secret * h) * G.
+    const std::array<PubKey, 2> parts{
+        Require(revocation_basepoint.TweakMul(HashPair(revocation_basepoint, per_commitment_point)),
+                "revocation basepoint tweak failed"),
+        Require(per_commitment_secret.TweakMul(HashPair(per_commitment_point, revocation_basepoint)),
+                "per-commitment secret tweak failed")
+            .GetPubKey(),
     };
     return Require(PubKey::Combine(parts), "revocation pubkey is infinity");
 }

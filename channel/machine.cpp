@@ -431,7 +431,7 @@ void Machine::On(const CommitmentSignedMessage& message)
     // "MUST NOT send a commitment_signed message that does not include any updates".
     Require(updates > 0, ChannelError::NOTHING_TO_SIGN);
     const CommitmentView view = MakeCommitmentView(m_state, Side::LOCAL, number, m_signer.PerCommitmentPoint(number));
-    switch (CheckCommitmentSignatures(m_state, view, message.signature, message.htlc_signatures)) {
+    switch (CheckCommitmentSignatures(m_state, m_signer, view, message.signature, message.htlc_signatures)) {
     case SignatureCheck::OK: break;
     case SignatureCheck::WRONG_HTLC_SIGNATURE_COUNT: throw StepError{ChannelError::WRONG_HTLC_SIGNATURE_COUNT, Response::ERROR};
     case SignatureCheck::BAD_COMMITMENT_SIGNATURE: throw StepError{ChannelError::BAD_COMMITMENT_SIGNATURE, Response::ERROR};

@@ -2,6 +2,7 @@
 
 #include "channel/shachain.h"
 
+#include <optional>
 #include <string_view>
 
 namespace sidebolt {
@@ -37,30 +38,54 @@ ChannelSigner::ChannelSigner(const Secret<32>& channel_secret)
       m_payment(DeriveKey(channel_secret, "payment")),
       m_delayed_payment(DeriveKey(channel_secret, "delayed_payment")),
       m_htlc(DeriveKey(channel_secret, "htlc")),
-      m_per_commitment_seed(DeriveSeed(channel_secret, "per_commitment_seed"))
+      m_per_commitment_seed(DeriveSeed(channel_secret, "per_commitment_seed")),
+      m_funding_pubkey(m_funding.GetPubKey()),
+      m_basepoints{
+          .revocation = m_revocation.GetPubKey(),
+          .payment = m_payment.GetPubKey(),
+          .delayed_payment = m_delayed_payment.GetPubKey(),
+          .htlc = m_htlc.GetPubKey(),
+      }
 {
-}
-
-PubKey ChannelSigner::FundingPubKey() const { return m_funding.GetPubKey(); }
-
-Basepoints ChannelSigner::GetBasepoints() const
-{
-    return Basepoints{
-        .revocation = m_revocation.GetPubKey(),
-        .payment = m_payment.GetPubKey(),
-        .delayed_payment = m_delayed_payment.GetPubKey(),
-        .htlc = m_htlc.GetPubKey(),
-    };
 }
 
 Secret<32> ChannelSigner::PerCommitmentSecret(uint64_t commitment_number) const
 {
-    return GeneratePerCommitmentSecret(m_per_commitment_seed, CommitmentIndex(commitment_number));
+    return m_memo.GetSecret(m_per_commitment_seed, commitment_number);
 }
 
 PubKey ChannelSigner::PerCommitmentPoint(uint64_t commitment_number) const
 {
-    return sidebolt::PerCommitmentPoint(PerCommitmentSecret(commitment_number));
+    return m_memo.GetPoint(m_per_commitment_seed, commitment_number);
+}
+
+Secret<32> ChannelSigner::PerCommitmentMemo::GetSecret(const Secret<32>& seed, uint64_t commitment_number)
+{
+    const MutexLock lock(m_mutex);
+    return Find(seed, commitment_number).secret;
+}
+
+PubKey ChannelSigner::PerCommitmentMemo::GetPoint(const Secret<32>& seed, uint64_t commitment_number)
+{
+    const MutexLock lock(m_mutex);
+    Entry& entry = Find(seed, commitment_number);
+    if (!entry.point) entry.point = sidebolt::PerCommitmentPoint(entry.secret);
+    return *entry.point;
+}
+
+ChannelSigner::PerCommitmentMemo::Entry& ChannelSigner::PerCommitmentMemo::Find(const Secret<32>& seed,
+                                                                                uint64_t commitment_number)
+{
+    std::optional<Entry>* slot = &m_entries[0];
+    for (std::optional<Entry>& entry : m_entries) {
+        if (entry && entry->commitment_number == commitment_number) return *entry;
+        // An empty slot first, otherwise the lowest number: the dance only moves forward.
+        if (!entry || (*slot && entry->commitment_number < (*slot)->commitment_number)) slot = &entry;
+    }
+    slot->emplace(Entry{.commitment_number = commitment_number,
+                        .secret = GeneratePerCommitmentSecret(seed, CommitmentIndex(commitment_number)),
+                        .point = std::nullopt});
+    return **slot;
 }
 
 } // namespace sidebolt

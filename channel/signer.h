@@ -5,8 +5,11 @@
 #include "primitives/hash.h"
 #include "primitives/key.h"
 #include "util/secure.h"
+#include "util/sync.h"
 
+#include <array>
 #include <cstdint>
+#include <optional>
 
 namespace sidebolt {
 
@@ -20,14 +23,20 @@ namespace sidebolt {
  *   funding key "funding", revocation basepoint "revocation", payment basepoint "payment",
  *   delayed payment basepoint "delayed_payment", htlc basepoint "htlc",
  *   per-commitment seed "per_commitment_seed" (BOLT 3 shachain generation seed).
+ *
+ * The public keys are computed once at construction, and the last few per-commitment secrets
+ * and points are memoized: the commitment dance asks for each of them two or three times (the
+ * point when it is announced and again when its commitment is checked, the secret for the
+ * point and again when it is revealed), and each is a shachain walk plus an EC multiplication.
+ * The memo is guarded, so concurrent const calls stay safe.
  */
 class ChannelSigner
 {
 public:
     explicit ChannelSigner(const Secret<32>& channel_secret);
 
-    PubKey FundingPubKey() const;
-    Basepoints GetBasepoints() const;
+    const PubKey& FundingPubKey() const { return m_funding_pubkey; }
+    const Basepoints& GetBasepoints() const { return m_basepoints; }
 
     //! BOLT 3 per-commitment secret and point for a commitment *number* (0, 1, 2, ...).
     Secret<32> PerCommitmentSecret(uint64_t commitment_number) const;
@@ -40,12 +49,43 @@ public:
     const PrivKey& HtlcBasepointSecret() const { return m_htlc; }
 
 private:
+    //! The per-commitment secrets (and points, once asked for) of the last few numbers used.
+    class PerCommitmentMemo
+    {
+    public:
+        PerCommitmentMemo() = default;
+        //! A copy starts empty: the memo is only a cache, and Mutex cannot be copied.
+        PerCommitmentMemo(const PerCommitmentMemo&) {}
+        PerCommitmentMemo& operator=(const PerCommitmentMemo&) { return *this; }
+
+        Secret<32> GetSecret(const Secret<32>& seed, uint64_t commitment_number) EXCLUDES(m_mutex);
+        PubKey GetPoint(const Secret<32>& seed, uint64_t commitment_number) EXCLUDES(m_mutex);
+
+    private:
+        struct Entry {
+            uint64_t commitment_number{0};
+            Secret<32> secret;
+            std::optional<PubKey> point;
+        };
+        //! Enough for the dance: the commitment just revoked, the current one and the next.
+        static constexpr size_t CAPACITY = 4;
+
+        //! The entry for `commitment_number`, derived (replacing the lowest number) if absent.
+        Entry& Find(const Secret<32>& seed, uint64_t commitment_number) REQUIRES(m_mutex);
+
+        Mutex m_mutex;
+        std::array<std::optional<Entry>, CAPACITY> m_entries GUARDED_BY(m_mutex);
+    };
+
     PrivKey m_funding;
     PrivKey m_revocation;
     PrivKey m_payment;
     PrivKey m_delayed_payment;
     PrivKey m_htlc;
     Secret<32> m_per_commitment_seed;
+    PubKey m_funding_pubkey;
+    Basepoints m_basepoints;
+    mutable PerCommitmentMemo m_memo;
 };
 
 } // namespace sidebolt

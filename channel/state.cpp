@@ -129,28 +129,35 @@ CommitmentView RemoteCommitmentView(const ChannelState& state)
     return MakeCommitmentView(state, Side::REMOTE, state.remote_commitment_number, state.remote_per_commitment_point);
 }
 
-CommitmentSignatures SignCommitmentView(const ChannelState& state, const ChannelSigner& signer, const CommitmentView& view)
+namespace {
+//! The keys of a commitment the peer holds and we sign: our revocation basepoint secret makes
+//! its revocationpubkey cheaper (unless the spec was made with other basepoints than ours).
+CommitmentKeys KeysToSign(const ChannelSigner& signer, const CommitmentSpec& spec)
 {
-    const CommitmentKeys keys = DeriveCommitmentKeys(view.spec);
-    const CommitmentTx commitment = BuildCommitmentTx(view.spec, keys);
-    CommitmentSignatures out{
-        .signature = SignFundingInput(commitment.tx, commitment.funding_script, state.setup.params.funding_sat,
-                                      signer.FundingKey()),
-        .htlc_signatures = {},
-    };
-    // The peer holds this commitment: our htlc key is its "remote_htlc".
-    const PrivKey htlc_key = DerivePrivKey(signer.HtlcBasepointSecret(), view.spec.per_commitment_point);
-    const uint8_t sighash_type = CounterpartyHtlcSigHashType(view.spec.format);
-    for (const HtlcTx& htlc_tx : BuildHtlcTxs(commitment, view.spec, keys)) {
-        out.htlc_signatures.push_back(SignHtlcTx(htlc_tx, htlc_key, sighash_type));
-    }
-    return out;
+    const PubKey& ours = signer.GetBasepoints().revocation;
+    if (spec.counterparty.revocation != ours) return DeriveCommitmentKeys(spec, HtlcKeys::IF_UNTRIMMED);
+    return DeriveCommitmentKeys(spec, HtlcKeys::IF_UNTRIMMED,
+                                DeriveRevocationPubKeyWithBasepointSecret(signer.RevocationBasepointSecret(), ours,
+                                                                          spec.per_commitment_point));
 }
 
-SignatureCheck CheckCommitmentSignatures(const ChannelState& state, const CommitmentView& view,
-                                         const EcdsaSignature& signature, std::span<const EcdsaSignature> htlc_signatures)
+//! The keys of our own commitment: our per_commitment_secret makes its revocationpubkey
+//! cheaper (unless the spec's point is not the one of its commitment number).
+CommitmentKeys KeysToCheck(const ChannelSigner& signer, const CommitmentSpec& spec)
 {
-    const CommitmentKeys keys = DeriveCommitmentKeys(view.spec);
+    if (signer.PerCommitmentPoint(spec.commitment_number) != spec.per_commitment_point) {
+        return DeriveCommitmentKeys(spec, HtlcKeys::IF_UNTRIMMED);
+    }
+    const auto secret = PrivKey::FromBytes(signer.PerCommitmentSecret(spec.commitment_number).span());
+    // A valid scalar: the point above was derived from it.
+    return DeriveCommitmentKeys(spec, HtlcKeys::IF_UNTRIMMED,
+                                DeriveRevocationPubKeyWithCommitmentSecret(spec.counterparty.revocation, secret.value(),
+                                                                           spec.per_commitment_point));
+}
+
+SignatureCheck CheckSignatures(const ChannelState& state, const CommitmentView& view, const CommitmentKeys& keys,
+                               const EcdsaSignature& signature, std::span<const EcdsaSignature> htlc_signatures)
+{
     const CommitmentTx commitment = BuildCommitmentTx(view.spec, keys);
     // "if signature is not valid for its local commitment transaction ... if num_htlcs is not
     // equal to the number of HTLC outputs in the local commitment transaction ... if any
@@ -163,11 +170,44 @@ SignatureCheck CheckCommitmentSignatures(const ChannelState& state, const Commit
     if (htlc_txs.size() != htlc_signatures.size()) return SignatureCheck::WRONG_HTLC_SIGNATURE_COUNT;
     const uint8_t sighash_type = CounterpartyHtlcSigHashType(view.spec.format);
     for (size_t i = 0; i < htlc_txs.size(); ++i) {
-        if (!VerifyHtlcSignature(htlc_txs[i], keys.remote_htlc, htlc_signatures[i], sighash_type)) {
+        // keys.remote_htlc is set: an HTLC transaction means an untrimmed HTLC.
+        if (!VerifyHtlcSignature(htlc_txs[i], keys.remote_htlc.value(), htlc_signatures[i], sighash_type)) {
             return SignatureCheck::BAD_HTLC_SIGNATURE;
         }
     }
     return SignatureCheck::OK;
+}
+} // namespace
+
+CommitmentSignatures SignCommitmentView(const ChannelState& state, const ChannelSigner& signer, const CommitmentView& view)
+{
+    const CommitmentKeys keys = KeysToSign(signer, view.spec);
+    const CommitmentTx commitment = BuildCommitmentTx(view.spec, keys);
+    CommitmentSignatures out{
+        .signature = SignFundingInput(commitment.tx, commitment.funding_script, state.setup.params.funding_sat,
+                                      signer.FundingKey()),
+        .htlc_signatures = {},
+    };
+    const std::vector<HtlcTx> htlc_txs = BuildHtlcTxs(commitment, view.spec, keys);
+    if (htlc_txs.empty()) return out;
+    // The peer holds this commitment: our htlc key is its "remote_htlc".
+    const PrivKey htlc_key = DerivePrivKey(signer.HtlcBasepointSecret(), signer.GetBasepoints().htlc, view.spec.per_commitment_point);
+    const uint8_t sighash_type = CounterpartyHtlcSigHashType(view.spec.format);
+    out.htlc_signatures.reserve(htlc_txs.size());
+    for (const HtlcTx& htlc_tx : htlc_txs) out.htlc_signatures.push_back(SignHtlcTx(htlc_tx, htlc_key, sighash_type));
+    return out;
+}
+
+SignatureCheck CheckCommitmentSignatures(const ChannelState& state, const CommitmentView& view,
+                                         const EcdsaSignature& signature, std::span<const EcdsaSignature> htlc_signatures)
+{
+    return CheckSignatures(state, view, DeriveCommitmentKeys(view.spec, HtlcKeys::IF_UNTRIMMED), signature, htlc_signatures);
+}
+
+SignatureCheck CheckCommitmentSignatures(const ChannelState& state, const ChannelSigner& signer, const CommitmentView& view,
+                                         const EcdsaSignature& signature, std::span<const EcdsaSignature> htlc_signatures)
+{
+    return CheckSignatures(state, view, KeysToCheck(signer, view.spec), signature, htlc_signatures);
 }
 
 EcdsaSignature SignRemoteCommitment(const ChannelState& state, const ChannelSigner& signer)
@@ -180,7 +220,7 @@ bool VerifyLocalCommitmentSig(const ChannelState& state, const ChannelSigner& si
     // Only valid where our commitment carries no HTLC (number 0): otherwise HTLC signatures
     // belong to the check as well.
     const CommitmentView view = LocalCommitmentView(state, signer);
-    const CommitmentKeys keys = DeriveCommitmentKeys(view.spec);
+    const CommitmentKeys keys = KeysToCheck(signer, view.spec);
     const CommitmentTx commitment = BuildCommitmentTx(view.spec, keys);
     return VerifyFundingSignature(commitment.tx, commitment.funding_script, state.setup.params.funding_sat,
                                   state.setup.params.remote.funding_pubkey, signature);

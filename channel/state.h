@@ -256,6 +256,9 @@ enum class SignatureCheck : uint8_t { OK, WRONG_HTLC_SIGNATURE_COUNT, BAD_COMMIT
 //! Checks the peer's signatures on one of our commitments (a view with holder LOCAL).
 SignatureCheck CheckCommitmentSignatures(const ChannelState& state, const CommitmentView& view,
                                          const EcdsaSignature& signature, std::span<const EcdsaSignature> htlc_signatures);
+//! The same with our signer, whose per_commitment_secret makes the key derivation cheaper.
+SignatureCheck CheckCommitmentSignatures(const ChannelState& state, const ChannelSigner& signer, const CommitmentView& view,
+                                         const EcdsaSignature& signature, std::span<const EcdsaSignature> htlc_signatures);
 
 //! Our signature on the peer's current commitment (funding_created / funding_signed sign
 //! commitment number 0 with this).

@@ -22,19 +22,29 @@ bool IsDefinedSigHashType(uint8_t sighash_type)
     return base >= SIGHASH_ALL && base <= SIGHASH_SINGLE;
 }
 
-SigHashCache::SigHashCache(const Transaction& tx)
+SigHashCache::SigHashCache(const Transaction& tx) : SigHashCache(tx, SIGHASH_ALL) {}
+
+SigHashCache::SigHashCache(const Transaction& tx, uint8_t sighash_type) : hash_prevouts{}, hash_sequence{}, hash_outputs{}
 {
-    ByteWriter prevouts(36 * tx.vin.size());
-    ByteWriter sequences(4 * tx.vin.size());
-    for (const TxIn& txin : tx.vin) {
-        prevouts.Raw(txin.prevout.txid).U32(txin.prevout.n);
-        sequences.U32(txin.sequence);
+    // The same conditions as SignatureHashV0's use of each part.
+    const bool anyone_can_pay = sighash_type & SIGHASH_ANYONECANPAY;
+    const uint8_t base = BaseType(sighash_type);
+    const bool single_or_none = base == SIGHASH_SINGLE || base == SIGHASH_NONE;
+    if (!anyone_can_pay) {
+        ByteWriter prevouts(36 * tx.vin.size());
+        for (const TxIn& txin : tx.vin) prevouts.Raw(txin.prevout.txid).U32(txin.prevout.n);
+        hash_prevouts = Sha256d(prevouts.Data());
     }
-    ByteWriter outputs;
-    for (const TxOut& txout : tx.vout) outputs.I64(txout.value).VarBytes(txout.script_pubkey);
-    hash_prevouts = Sha256d(prevouts.Data());
-    hash_sequence = Sha256d(sequences.Data());
-    hash_outputs = Sha256d(outputs.Data());
+    if (!anyone_can_pay && !single_or_none) {
+        ByteWriter sequences(4 * tx.vin.size());
+        for (const TxIn& txin : tx.vin) sequences.U32(txin.sequence);
+        hash_sequence = Sha256d(sequences.Data());
+    }
+    if (!single_or_none) {
+        ByteWriter outputs;
+        for (const TxOut& txout : tx.vout) outputs.I64(txout.value).VarBytes(txout.script_pubkey);
+        hash_outputs = Sha256d(outputs.Data());
+    }
 }
 
 Hash256 SignatureHashV0(const Transaction& tx, size_t input_index, ByteSpan script_code, int64_t amount,
@@ -72,7 +82,7 @@ Hash256 SignatureHashV0(const Transaction& tx, size_t input_index, ByteSpan scri
 Hash256 SignatureHashV0(const Transaction& tx, size_t input_index, ByteSpan script_code, int64_t amount,
                         uint8_t sighash_type)
 {
-    return SignatureHashV0(tx, input_index, script_code, amount, sighash_type, SigHashCache(tx));
+    return SignatureHashV0(tx, input_index, script_code, amount, sighash_type, SigHashCache(tx, sighash_type));
 }
 
 Script P2wpkhScriptCode(const Hash160& key_hash) { return P2pkhScript(key_hash); }

@@ -27,6 +27,9 @@ bool IsDefinedSigHashType(uint8_t sighash_type);
  */
 struct SigHashCache {
     explicit SigHashCache(const Transaction& tx);
+    //! Only the parts a signature of `sighash_type` commits to; the others stay zero (for one
+    //! signature: SINGLE|ANYONECANPAY, as on anchor HTLC transactions, needs none of them).
+    SigHashCache(const Transaction& tx, uint8_t sighash_type);
 
     Hash256 hash_prevouts;
     Hash256 hash_sequence;

@@ -88,8 +88,8 @@ CommitmentSpec BaseSpec(CommitmentFormat format)
 TEST_CASE("BOLT 3 Appendix C keys derive from the basepoints")
 {
     const CommitmentKeys keys = DeriveCommitmentKeys(BaseSpec(CommitmentFormat::LEGACY));
-    CHECK(ToHex(keys.local_htlc.span()) == KeyHex("localpubkey"));
-    CHECK(ToHex(keys.remote_htlc.span()) == KeyHex("remotepubkey"));
+    CHECK(ToHex(keys.local_htlc.value().span()) == KeyHex("localpubkey"));
+    CHECK(ToHex(keys.remote_htlc.value().span()) == KeyHex("remotepubkey"));
     CHECK(ToHex(keys.remote_payment.span()) == KeyHex("remotepubkey"));
     CHECK(ToHex(keys.local_delayed.span()) == KeyHex("local_delayedpubkey"));
     CHECK(ToHex(keys.revocation.span()) == KeyHex("local_revocation_pubkey"));
@@ -158,7 +158,7 @@ TEST_CASE("BOLT 3 commitment and HTLC transaction vectors")
                 }
                 const EcdsaSignature remote = SignHtlcTx(htlc_tx, remote_htlc_key, remote_type);
                 const EcdsaSignature local = SignHtlcTx(htlc_tx, local_htlc_key, SIGHASH_ALL);
-                CHECK(VerifyHtlcSignature(htlc_tx, keys.remote_htlc, remote, remote_type));
+                CHECK(VerifyHtlcSignature(htlc_tx, keys.remote_htlc.value(), remote, remote_type));
                 if (htlc_tx.is_success) {
                     SetHtlcSuccessWitness(htlc_tx, remote, remote_type, local, source.preimage);
                 } else {

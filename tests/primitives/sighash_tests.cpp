@@ -1,3 +1,4 @@
+#include "primitives/hash.h"
 #include "primitives/sighash.h"
 #include "tests/test_util.h"
 #include "util/hex.h"
@@ -140,4 +141,36 @@ TEST_CASE("signing many inputs with one cache matches per-input hashing")
         REQUIRE(parsed);
         CHECK(VerifyEcdsa(key.GetPubKey(), SignatureHashV0(tx, i, script_code, 1000, SIGHASH_ALL), *parsed));
     }
+}
+
+TEST_CASE("a sighash cache for one type holds just what that type commits to, and hashes the same")
+{
+    Transaction tx;
+    tx.version = 2;
+    tx.locktime = 77;
+    for (uint8_t i = 0; i < 2; ++i) {
+        tx.vin.push_back(TxIn{.prevout = OutPoint{Sha256(Bytes{i}), i}, .script_sig = {}, .sequence = 5U + i, .witness = {}});
+    }
+    for (uint8_t i = 0; i < 3; ++i) tx.vout.push_back(TxOut{.value = 1000 * (i + 1), .script_pubkey = Bytes(22, i)});
+    const SigHashCache full(tx);
+    const Bytes script_code{0x51};
+    for (const uint8_t base : {SIGHASH_ALL, SIGHASH_NONE, SIGHASH_SINGLE}) {
+        for (const uint8_t acp : {uint8_t{0}, SIGHASH_ANYONECANPAY}) {
+            const uint8_t type = base | acp;
+            CAPTURE(int{type});
+            const SigHashCache partial(tx, type);
+            CHECK(partial.hash_prevouts == (acp ? Hash256{} : full.hash_prevouts));
+            CHECK(partial.hash_sequence == (acp || base != SIGHASH_ALL ? Hash256{} : full.hash_sequence));
+            CHECK(partial.hash_outputs == (base != SIGHASH_ALL ? Hash256{} : full.hash_outputs));
+            for (size_t input = 0; input < tx.vin.size(); ++input) {
+                const Hash256 expected = SignatureHashV0(tx, input, script_code, 4000, type, full);
+                CHECK(SignatureHashV0(tx, input, script_code, 4000, type, partial) == expected);
+                CHECK(SignatureHashV0(tx, input, script_code, 4000, type) == expected);
+            }
+        }
+    }
+    const SigHashCache all(tx, SIGHASH_ALL);
+    CHECK(all.hash_prevouts == full.hash_prevouts);
+    CHECK(all.hash_sequence == full.hash_sequence);
+    CHECK(all.hash_outputs == full.hash_outputs);
 }
