@@ -36,6 +36,10 @@ void PeerManagerLink::Send(const PubKey& peer, Bytes message)
 
 void PeerManagerLink::Disconnect(const PubKey& peer) { m_peers.Disconnect(peer); }
 
+void PeerManagerLink::PauseReading(const PubKey& peer) { m_peers.PauseReading(peer); }
+
+void PeerManagerLink::ResumeReading(const PubKey& peer) { m_peers.ResumeReading(peer); }
+
 void PeerManagerLink::Connect(const PubKey& peer, const std::string& host, uint16_t port)
 {
     m_peers.Connect(peer, host, port, [peer](const std::optional<std::string>& error) {
@@ -43,13 +47,14 @@ void PeerManagerLink::Connect(const PubKey& peer, const std::string& host, uint1
     });
 }
 
-WalletFunding BitcoindWallet::Fund(const Script& script_pubkey, Sat amount, uint32_t feerate_per_kw)
+WalletFunding BitcoindWallet::Fund(const Script& script_pubkey, Sat amount, uint32_t feerate_per_kw,
+                                   std::optional<uint32_t> minconf)
 {
     return WithWalletErrors("funding the channel", [&] {
         const rpc::WalletOutput output{script_pubkey.Data(), amount};
         // sat per 1000 weight units to sat per 1000 virtual bytes.
         const uint64_t feerate_sat_per_kvb = uint64_t{feerate_per_kw} * 4;
-        rpc::WalletFundedTx funded = m_bitcoind.FundFromWallet(std::span(&output, 1), m_network, feerate_sat_per_kvb);
+        rpc::WalletFundedTx funded = m_bitcoind.FundFromWallet(std::span(&output, 1), m_network, feerate_sat_per_kvb, minconf);
         WalletFunding funding;
         funding.tx = std::move(funded.tx);
         for (const TxIn& in : funding.tx.vin) funding.locked_inputs.push_back(in.prevout);

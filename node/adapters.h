@@ -17,6 +17,8 @@ public:
     void Send(const PubKey& peer, Bytes message) override;
     void Disconnect(const PubKey& peer) override;
     void Connect(const PubKey& peer, const std::string& host, uint16_t port) override;
+    void PauseReading(const PubKey& peer) override;
+    void ResumeReading(const PubKey& peer) override;
 
 private:
     PeerManager& m_peers;
@@ -27,7 +29,8 @@ class BitcoindWallet : public ChannelWallet
 {
 public:
     BitcoindWallet(rpc::BitcoindClient& bitcoind, Network network) : m_bitcoind(bitcoind), m_network(network) {}
-    WalletFunding Fund(const Script& script_pubkey, Sat amount, uint32_t feerate_per_kw) override;
+    WalletFunding Fund(const Script& script_pubkey, Sat amount, uint32_t feerate_per_kw,
+                       std::optional<uint32_t> minconf) override;
     void Unlock(std::span<const OutPoint> outpoints) override;
     Bytes NewPayoutScript() override;
 

@@ -1,12 +1,15 @@
 #include "node/channel_manager.h"
 
+#include "channel/commitment.h"
 #include "channel/funding.h"
 #include "channel/machine.h"
 #include "channel/scripts.h"
 #include "node/commitment_broadcast.h"
+#include "node/htlc_router.h"
 #include "node/worker_queue.h"
 #include "util/hex.h"
 #include "util/logging.h"
+#include "util/sync.h"
 #include "wire/message.h"
 #include "wire/wire.h"
 
@@ -151,6 +154,7 @@ struct FundCmd {
 struct CloseCmd {
     Hash256 channel_id{};
     std::optional<Bytes> destination;
+    std::optional<uint32_t> feerate_per_kw;
     Reply<CloseResult> reply;
 };
 struct ListCmd {
@@ -170,9 +174,31 @@ struct PayoutScriptIn {
     std::string error;
 };
 struct ChainWakeIn {};
+struct PayCmd {
+    PayRequest request;
+    Reply<PaymentRecord> reply;
+};
+struct ListPaysCmd {
+    Reply<std::vector<PaymentRecord>> reply;
+};
+struct SetPolicyCmd {
+    ForwardPolicy policy;
+    Reply<ForwardPolicy> reply;
+};
+struct HintsCmd {
+    ForwardPolicy assumed;
+    Reply<std::vector<std::vector<HintHop>>> reply;
+};
 
 using Input = std::variant<PeerConnectedIn, PeerDisconnectedIn, PeerMessageIn, PeerNoticeIn, PeerAddressIn, FundCmd,
-                           CloseCmd, ListCmd, FundingBuiltIn, PayoutScriptIn, ChainWakeIn>;
+                           CloseCmd, ListCmd, FundingBuiltIn, PayoutScriptIn, ChainWakeIn, PayCmd, ListPaysCmd, SetPolicyCmd,
+                           HintsCmd>;
+
+//! An HTLC event a channel step reported, handed to the router once the step is done.
+struct HtlcEvent {
+    Hash256 channel_id{};
+    std::variant<HtlcLockedIn, HtlcFulfilled, HtlcFailed> event;
+};
 
 template <typename... Fs>
 struct Overloaded : Fs... {
@@ -221,6 +247,7 @@ struct PendingOpen {
     bool opener{false};
     uint64_t channel_index{0};
     Stage stage{Stage::AWAIT_ACCEPT};
+    std::optional<uint32_t> minconf;
     std::optional<OpenChannelMessage> sent_open;
     std::optional<PendingChannel> pending;
     Reply<FundChannelResult> reply;
@@ -236,14 +263,41 @@ struct Batch {
     std::vector<Bytes> inbox_done;
     std::vector<PubKey> disconnect;
     std::vector<std::pair<PubKey, std::string>> addresses;
+    //! Payment-layer records (HTLC links, payments, invoices) written in the same transaction.
+    std::vector<std::function<void(store::WriteTxn&)>> writes;
+    //! Channels with updates of ours to sign: one commitment_signed each at the end of the batch.
+    std::set<Hash256> to_sign;
     bool index_dirty{false};
 
     bool Empty() const
     {
         return dirty.empty() && erased.empty() && outgoing.empty() && broadcasts.empty() && after_commit.empty() &&
-               inbox_done.empty() && disconnect.empty() && addresses.empty() && !index_dirty;
+               inbox_done.empty() && disconnect.empty() && addresses.empty() && writes.empty() && !index_dirty;
     }
 };
+
+/**
+ * What we could still offer in a new HTLC: our balance less our HTLCs in flight, the reserve the
+ * peer asked us to keep and, when we opened the channel, twice the commitment fee with one more
+ * HTLC (BOLT 2's fee spike buffer) and the anchors. An estimate for choosing routes: the state
+ * machine checks every rule when the HTLC is offered.
+ */
+Msat SpendableEstimate(const ChannelState& state)
+{
+    Msat committed{0};
+    size_t htlcs = 0;
+    for (const ChannelHtlc& htlc : state.htlcs) {
+        ++htlcs;
+        if (htlc.offerer == Side::LOCAL) committed = committed + htlc.amount_msat;
+    }
+    Msat keep = committed + ToMsat(state.setup.remote_limits.channel_reserve);
+    const ChannelParams& params = state.setup.params;
+    if (params.opener == Side::LOCAL) {
+        const Sat fee = CommitmentFee(params.format, state.feerate_per_kw * 2, htlcs + 1);
+        keep = keep + ToMsat(fee) + ToMsat(HasAnchors(params.format) ? Sat{660} : Sat{0});
+    }
+    return state.local_balance > keep ? state.local_balance - keep : Msat{0};
+}
 
 bool IsLive(ChannelPhase phase)
 {
@@ -265,8 +319,7 @@ public:
 
     void Start(uint32_t tip_height);
     void Stop();
-    void Post(Input input);
-    bool QueueFull();
+    void Post(Input input) EXCLUDES(m_queue_mutex);
     //! Closes the transport (any thread); the peer layer reports the disconnection as usual.
     void DropPeer(const PubKey& peer) { m_peers.Disconnect(peer); }
 
@@ -274,10 +327,16 @@ public:
     void ListenerBlockDisconnected(store::WriteTxn& txn, int height);
 
     const ChannelManagerOptions& Options() const { return m_options; }
+    void SetRouter(HtlcRouter& router) { m_router = &router; }
 
 private:
+    class BatchChannels;
     // Worker.
-    void Run();
+    void Run() EXCLUDES(m_queue_mutex);
+    //! Flow control: counts a peer's message in, pausing its reading at the high-water mark...
+    void CountQueued(const PubKey& peer) REQUIRES(m_queue_mutex);
+    //! ...and out once processed, resuming its reading at the low-water mark.
+    void CountProcessed(const std::deque<Input>& inputs) EXCLUDES(m_queue_mutex);
     void Process(Input& input, Batch& batch);
     void Dispatch(Input& input, Batch& batch);
     void Commit(Batch& batch);
@@ -308,6 +367,15 @@ private:
 
     // Normal operation.
     void StepChannel(ChannelRecord& record, const ChannelInput& input, Batch& batch);
+
+    // Payments (the router decides; these carry its decisions out).
+    void RouteHtlcEvents(Batch& batch);
+    void ResumeIncomingHtlcs(Batch& batch);
+    void SignTouched(Batch& batch);
+    std::optional<uint64_t> OfferHtlc(const Hash256& channel_id, const AddHtlcCommand& command, Batch& batch);
+    void CommandChannel(const Hash256& channel_id, const ChannelInput& command, Batch& batch);
+    std::vector<RouterChannel> RouterView() const;
+    void OnPay(PayCmd& cmd, Batch& batch);
     void AfterReestablish(ChannelRecord& record, const ChannelReestablishMessage& theirs, Batch& batch);
 
     // Closing.
@@ -348,21 +416,31 @@ private:
     const store::Db m_peers_db;
 
     // Shared with other threads.
-    std::mutex m_queue_mutex;
+    Mutex m_queue_mutex;
     std::condition_variable m_queue_cv;
-    std::deque<Input> m_queue;
-    bool m_stopping{false};
+    std::deque<Input> m_queue GUARDED_BY(m_queue_mutex);
+    bool m_stopping GUARDED_BY(m_queue_mutex){false};
+    //! Each peer's messages posted and not yet processed (queued, or in the batch being run).
+    std::map<PubKey, size_t> m_queued_peer_messages GUARDED_BY(m_queue_mutex);
+    //! Peers whose reading we paused (flow control; see ChannelManagerOptions).
+    std::set<PubKey> m_reading_paused GUARDED_BY(m_queue_mutex);
     std::thread m_worker;
     WorkerQueue m_wallet_queue;
 
     //! What the chain listener looks for in each block: funding txids and funding outpoints.
-    std::mutex m_watch_mutex;
-    std::map<Hash256, Hash256> m_watch_funding_txids;
-    std::map<OutPoint, Hash256> m_watch_funding_outpoints;
+    Mutex m_watch_mutex;
+    std::map<Hash256, Hash256> m_watch_funding_txids GUARDED_BY(m_watch_mutex);
+    std::map<OutPoint, Hash256> m_watch_funding_outpoints GUARDED_BY(m_watch_mutex);
+    //! The chain listener's thread only (after Load).
     uint64_t m_inbox_seq{0};
 
     // Worker thread only.
     uint32_t m_tip{0};
+    HtlcRouter* m_router{nullptr};
+    //! HTLC events of the steps of the input being processed.
+    std::vector<HtlcEvent> m_htlc_events;
+    //! Incoming HTLCs locked in before a restart are decided again at the first tick.
+    bool m_htlcs_resumed{false};
     uint64_t m_next_index{0};
     std::map<Hash256, ChannelRecord> m_channels;
     std::map<std::pair<PubKey, Hash256>, PendingOpen> m_opens;
@@ -370,6 +448,9 @@ private:
     //! Closes the peer started, waiting for the wallet's payout script.
     std::set<Hash256> m_awaiting_payout;
     std::map<Hash256, Reply<CloseResult>> m_close_replies;
+    //! The closing feerate the operator asked for (`close ... feerate`); the estimate otherwise.
+    //! Not stored: after a restart the negotiation starts again from the estimate.
+    std::map<Hash256, uint32_t> m_close_feerates;
     std::map<PubKey, FeatureBits> m_connected;
     std::map<PubKey, std::string> m_addresses;
     struct Backoff {
@@ -387,13 +468,14 @@ void ChannelManager::Impl::Start(uint32_t tip_height)
 {
     m_tip = tip_height;
     Load();
+    if (m_router) m_router->Load();
     m_worker = std::thread([this] { Run(); });
 }
 
 void ChannelManager::Impl::Stop()
 {
     {
-        std::lock_guard lock(m_queue_mutex);
+        const MutexLock lock(m_queue_mutex);
         m_stopping = true;
     }
     m_queue_cv.notify_all();
@@ -404,17 +486,37 @@ void ChannelManager::Impl::Stop()
 void ChannelManager::Impl::Post(Input input)
 {
     {
-        std::lock_guard lock(m_queue_mutex);
+        const MutexLock lock(m_queue_mutex);
         if (m_stopping) return;
+        if (const auto* message = std::get_if<PeerMessageIn>(&input)) CountQueued(message->peer);
         m_queue.push_back(std::move(input));
     }
     m_queue_cv.notify_one();
 }
 
-bool ChannelManager::Impl::QueueFull()
+// Flow control. The peer layer is told with the queue locked, so that it gets the pauses and
+// resumes of a peer in the order they were decided here.
+void ChannelManager::Impl::CountQueued(const PubKey& peer)
 {
-    std::lock_guard lock(m_queue_mutex);
-    return m_queue.size() >= m_options.max_queued_inputs;
+    if (++m_queued_peer_messages[peer] < m_options.max_queued_peer_messages || !m_reading_paused.insert(peer).second) return;
+    Logger()->debug("peer {}: {} messages wait for the channel worker; reading from it paused", Short(peer),
+                    m_options.max_queued_peer_messages);
+    m_peers.PauseReading(peer);
+}
+
+void ChannelManager::Impl::CountProcessed(const std::deque<Input>& inputs)
+{
+    const MutexLock lock(m_queue_mutex);
+    for (const auto& input : inputs) {
+        const auto* message = std::get_if<PeerMessageIn>(&input);
+        if (!message) continue;
+        const auto it = m_queued_peer_messages.find(message->peer);
+        const size_t left = --it->second;
+        if (left == 0) m_queued_peer_messages.erase(it);
+        if (left <= m_options.resume_queued_peer_messages && m_reading_paused.erase(message->peer) > 0) {
+            m_peers.ResumeReading(message->peer);
+        }
+    }
 }
 
 void ChannelManager::Impl::Load()
@@ -470,8 +572,8 @@ void ChannelManager::Impl::Run()
     for (;;) {
         std::deque<Input> inputs;
         {
-            std::unique_lock lock(m_queue_mutex);
-            m_queue_cv.wait_for(lock, std::chrono::seconds(1), [&] { return m_stopping || !m_queue.empty(); });
+            UniqueLock lock(m_queue_mutex);
+            lock.WaitFor(m_queue_cv, std::chrono::seconds(1), [&]() REQUIRES(m_queue_mutex) { return m_stopping || !m_queue.empty(); });
             if (m_stopping) break;
             inputs.swap(m_queue);
         }
@@ -479,12 +581,15 @@ void ChannelManager::Impl::Run()
         DrainInbox(batch);
         for (auto& input : inputs) Process(input, batch);
         Tick(batch);
+        SignTouched(batch);
         Commit(batch);
+        CountProcessed(inputs);
     }
-    std::lock_guard lock(m_queue_mutex);
+    const MutexLock lock(m_queue_mutex);
     for (auto& input : m_queue) {
         std::visit(Overloaded{[](FundCmd& c) { Fail(c.reply, kErrShuttingDown, "sideboltd is shutting down"); },
                               [](CloseCmd& c) { Fail(c.reply, kErrShuttingDown, "sideboltd is shutting down"); },
+                              [](PayCmd& c) { Fail(c.reply, kErrShuttingDown, "sideboltd is shutting down"); },
                               [](auto&) {}},
                    input);
     }
@@ -505,6 +610,7 @@ void ChannelManager::Impl::Commit(Batch& batch)
             for (const auto& [peer, address] : batch.addresses) txn.Put(m_peers_db, peer.span(), KeyOf(address));
             if (batch.index_dirty) txn.Put(m_meta_db, KeyOf(kNextIndexKey), U64Key(m_next_index));
             for (const auto& [tx, label] : batch.broadcasts) m_chain.Broadcast(txn, tx, label);
+            for (const auto& write : batch.writes) write(txn);
         });
     } catch (const std::exception& e) {
         // Nothing was sent, but memory is ahead of the store: continuing could send messages
@@ -552,6 +658,7 @@ void ChannelManager::Impl::Process(Input& input, Batch& batch)
 {
     try {
         Dispatch(input, batch);
+        RouteHtlcEvents(batch);
     } catch (const std::exception& e) {
         // A bug of ours on one input must not take every other channel down with it; what
         // the input changed before the throw is still written with the batch, as it stands.
@@ -582,8 +689,195 @@ void ChannelManager::Impl::Dispatch(Input& input, Batch& batch)
                    [&](FundingBuiltIn& in) { OnFundingBuilt(in, batch); },
                    [&](const PayoutScriptIn& in) { OnPayoutScript(in, batch); },
                    [&](const ChainWakeIn&) {},
+                   [&](PayCmd& cmd) { OnPay(cmd, batch); },
+                   [&](const ListPaysCmd& cmd) {
+                       auto out = m_router ? m_router->ListPayments() : std::vector<PaymentRecord>{};
+                       batch.after_commit.push_back([reply = cmd.reply, out = std::move(out)]() mutable {
+                           Succeed(reply, std::move(out));
+                       });
+                   },
+                   [&](const HintsCmd& cmd) {
+                       std::vector<std::vector<HintHop>> hints;
+                       for (const auto& channel : RouterView()) {
+                           if (!channel.usable) continue;
+                           hints.push_back({HintHop{channel.peer, channel.short_channel_id, cmd.assumed.fee_base_msat,
+                                                    cmd.assumed.fee_proportional_millionths, cmd.assumed.cltv_expiry_delta}});
+                       }
+                       Succeed(cmd.reply, std::move(hints));
+                   },
+                   [&](const SetPolicyCmd& cmd) {
+                       if (!m_router) return Fail(cmd.reply, kErrChannelState, "payments are not enabled");
+                       m_router->Policy() = cmd.policy;
+                       Succeed(cmd.reply, cmd.policy);
+                   },
                },
                input);
+}
+
+// ---- Payments ----------------------------------------------------------------------------
+
+//! The router's view of and hands on the channels, for the batch being built.
+class ChannelManager::Impl::BatchChannels : public RouterChannels
+{
+public:
+    BatchChannels(Impl& impl, Batch& batch) : m_impl(impl), m_batch(batch) {}
+
+    std::vector<RouterChannel> Channels() override { return m_impl.RouterView(); }
+    std::optional<uint64_t> Offer(const Hash256& channel_id, const AddHtlcCommand& command) override
+    {
+        return m_impl.OfferHtlc(channel_id, command, m_batch);
+    }
+    void Fulfill(const Hash256& channel_id, uint64_t htlc_id, const Hash256& preimage) override
+    {
+        m_impl.CommandChannel(channel_id, FulfillHtlcCommand{htlc_id, preimage}, m_batch);
+    }
+    void Fail(const Hash256& channel_id, uint64_t htlc_id, Bytes reason) override
+    {
+        m_impl.CommandChannel(channel_id, FailHtlcCommand{htlc_id, std::move(reason)}, m_batch);
+    }
+    void FailMalformed(const Hash256& channel_id, uint64_t htlc_id, const Hash256& sha256_of_onion, uint16_t code) override
+    {
+        m_impl.CommandChannel(channel_id, FailMalformedHtlcCommand{htlc_id, sha256_of_onion, code}, m_batch);
+    }
+    void Write(std::function<void(store::WriteTxn&)> write) override { m_batch.writes.push_back(std::move(write)); }
+    void AfterCommit(std::function<void()> callback) override { m_batch.after_commit.push_back(std::move(callback)); }
+
+private:
+    Impl& m_impl;
+    Batch& m_batch;
+};
+
+uint64_t NowSeconds()
+{
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+}
+
+void ChannelManager::Impl::RouteHtlcEvents(Batch& batch)
+{
+    // The router's own commands may produce events in turn (never many): drain until none.
+    while (!m_htlc_events.empty()) {
+        auto events = std::move(m_htlc_events);
+        m_htlc_events.clear();
+        if (!m_router) continue;
+        BatchChannels channels(*this, batch);
+        const uint64_t now = NowSeconds();
+        for (const auto& [channel_id, event] : events) {
+            std::visit(Overloaded{
+                           [&](const HtlcLockedIn& e) { m_router->OnIncomingLockedIn(channels, channel_id, e, m_tip, now); },
+                           [&](const HtlcFulfilled& e) { m_router->OnOutgoingFulfilled(channels, channel_id, e, now); },
+                           [&](const HtlcFailed& e) { m_router->OnOutgoingFailed(channels, channel_id, e, m_tip, now); },
+                       },
+                       event);
+        }
+    }
+}
+
+void ChannelManager::Impl::ResumeIncomingHtlcs(Batch& batch)
+{
+    // An incoming HTLC locked in before a restart whose decision never committed (the crash
+    // came first, or it was a held multi-part set) is decided again, exactly as on arrival.
+    for (const auto& [id, record] : m_channels) {
+        if (record.phase != ChannelPhase::NORMAL && record.phase != ChannelPhase::SHUTTING_DOWN) continue;
+        const ChannelState& state = *record.state;
+        for (const ChannelHtlc& htlc : state.htlcs) {
+            if (htlc.offerer != Side::REMOTE || htlc.removal || !htlc.added.remote_commitment ||
+                *htlc.added.remote_commitment > state.IrrevocableRemoteCommitment()) {
+                continue;
+            }
+            m_htlc_events.push_back({id, HtlcLockedIn{.id = htlc.id,
+                                                      .amount_msat = htlc.amount_msat,
+                                                      .payment_hash = htlc.payment_hash,
+                                                      .cltv_expiry = htlc.cltv_expiry,
+                                                      .onion_routing_packet = htlc.onion_routing_packet,
+                                                      .blinding_point = htlc.blinding_point,
+                                                      .exceeds_dust_exposure = htlc.exceeds_dust_exposure}});
+        }
+    }
+    RouteHtlcEvents(batch);
+}
+
+std::vector<RouterChannel> ChannelManager::Impl::RouterView() const
+{
+    std::vector<RouterChannel> out;
+    for (const auto& [id, record] : m_channels) {
+        if (!record.state || !record.funding_height || record.phase != ChannelPhase::NORMAL) continue;
+        const ChannelState& state = *record.state;
+        RouterChannel channel(record.peer);
+        channel.channel_id = id;
+        channel.short_channel_id = ShortChannelId{*record.funding_height, record.funding_tx_index,
+                                                  static_cast<uint16_t>(state.setup.params.funding_outpoint.n)};
+        channel.usable = Connected(record.peer);
+        channel.spendable_msat = SpendableEstimate(state);
+        channel.htlc_minimum_msat = state.setup.remote_limits.htlc_minimum;
+        out.push_back(std::move(channel));
+    }
+    return out;
+}
+
+std::optional<uint64_t> ChannelManager::Impl::OfferHtlc(const Hash256& channel_id, const AddHtlcCommand& command, Batch& batch)
+{
+    ChannelRecord* record = FindChannel(channel_id);
+    if (!record || !record->state || record->phase != ChannelPhase::NORMAL) return std::nullopt;
+    auto result = Step(*record->state, Signer(record->channel_index), command);
+    auto* transition = std::get_if<Transition>(&result);
+    if (!transition) {
+        if (const auto* rejected = std::get_if<CommandRejected>(&result)) {
+            Logger()->info("channel {}: HTLC refused ({})", Short(channel_id), ChannelErrorName(rejected->error));
+        }
+        return std::nullopt;
+    }
+    std::optional<uint64_t> id;
+    record->state = std::move(transition->state);
+    batch.dirty.insert(channel_id);
+    for (auto& action : transition->actions) {
+        if (auto* send = std::get_if<SendMessage>(&action)) Send(batch, record->peer, send->message);
+        if (const auto* offered = std::get_if<HtlcOffered>(&action)) id = offered->id;
+    }
+    batch.to_sign.insert(channel_id);
+    return id;
+}
+
+void ChannelManager::Impl::CommandChannel(const Hash256& channel_id, const ChannelInput& command, Batch& batch)
+{
+    ChannelRecord* record = FindChannel(channel_id);
+    if (!record || !record->state) {
+        Logger()->warn("channel {} is gone: cannot settle its HTLC", Short(channel_id));
+        return;
+    }
+    StepChannel(*record, command, batch);
+    batch.to_sign.insert(channel_id);
+}
+
+void ChannelManager::Impl::SignTouched(Batch& batch)
+{
+    if (!m_htlcs_resumed) {
+        m_htlcs_resumed = true;
+        ResumeIncomingHtlcs(batch);
+    }
+    if (m_router) {
+        BatchChannels channels(*this, batch);
+        m_router->OnTimer(channels, NowSeconds());
+        RouteHtlcEvents(batch);
+    }
+    for (const auto& id : std::exchange(batch.to_sign, {})) {
+        ChannelRecord* record = FindChannel(id);
+        if (!record || !record->state || !Connected(record->peer)) continue;
+        StepChannel(*record, SignCommitmentCommand{}, batch);
+    }
+}
+
+void ChannelManager::Impl::OnPay(PayCmd& cmd, Batch& batch)
+{
+    if (!m_router) return Fail(cmd.reply, kErrChannelState, "payments are not enabled");
+    BatchChannels channels(*this, batch);
+    try {
+        m_router->Pay(channels, std::move(cmd.request), m_tip, NowSeconds(),
+                      [reply = cmd.reply](const PaymentRecord& record) { Succeed(reply, record); });
+    } catch (const NodeError& e) {
+        Fail(cmd.reply, e.Code(), e.what());
+    }
 }
 
 void ChannelManager::Impl::OnConnected(const PeerConnectedIn& in, Batch& batch)
@@ -593,6 +887,7 @@ void ChannelManager::Impl::OnConnected(const PeerConnectedIn& in, Batch& batch)
     for (auto& [id, record] : m_channels) {
         if (record.peer != in.peer || !record.state || !IsLive(record.phase)) continue;
         m_closes.erase(id);
+        m_close_feerates.erase(id);
         StepChannel(record, PeerReconnected{}, batch);
     }
 }
@@ -616,6 +911,7 @@ void ChannelManager::Impl::OnDisconnected(const PubKey& peer, Batch& batch)
         if (record.peer != peer || !record.state || !IsLive(record.phase)) continue;
         // Negotiation restarts from the shutdown messages on reconnection (BOLT 2).
         m_closes.erase(id);
+        m_close_feerates.erase(id);
         StepChannel(record, PeerDisconnected{}, batch);
     }
 }
@@ -719,6 +1015,7 @@ void ChannelManager::Impl::OnFund(FundCmd& cmd, Batch& batch)
     pending.opener = true;
     pending.channel_index = index;
     pending.sent_open = *open;
+    pending.minconf = request.minconf;
     pending.reply = cmd.reply;
     m_opens.emplace(std::pair{request.peer, open_request.temporary_channel_id}, std::move(pending));
     Logger()->info("opening channel {} with {}: {} sat, push {} msat", Short(open_request.temporary_channel_id),
@@ -774,10 +1071,11 @@ void ChannelManager::Impl::OnAcceptChannel(const PubKey& peer, const AcceptChann
     const Sat amount = params.funding_sat;
     const uint32_t feerate = m_chain.CommitmentFeerate();
     const Hash256 temporary_id = accept.temporary_channel_id;
-    RunOnWallet([this, peer, temporary_id, output, amount, feerate]() -> Input {
+    const std::optional<uint32_t> minconf = open.minconf;
+    RunOnWallet([this, peer, temporary_id, output, amount, feerate, minconf]() -> Input {
         FundingBuiltIn built{peer, temporary_id, std::nullopt, std::nullopt};
         try {
-            built.funding = m_wallet.Fund(output, amount, feerate);
+            built.funding = m_wallet.Fund(output, amount, feerate, minconf);
         } catch (const NodeError& e) {
             built.error = e;
         } catch (const std::exception& e) {
@@ -972,12 +1270,15 @@ void ChannelManager::Impl::StepChannel(ChannelRecord& record, const ChannelInput
                        },
                        [&](const HtlcLockedIn& a) {
                            Logger()->debug("channel {}: incoming HTLC {} locked in", Short(record.channel_id), a.id);
+                           m_htlc_events.push_back({record.channel_id, a});
                        },
                        [&](const HtlcFulfilled& a) {
                            Logger()->debug("channel {}: HTLC {} fulfilled", Short(record.channel_id), a.id);
+                           m_htlc_events.push_back({record.channel_id, a});
                        },
                        [&](const HtlcFailed& a) {
                            Logger()->debug("channel {}: HTLC {} failed", Short(record.channel_id), a.id);
+                           m_htlc_events.push_back({record.channel_id, a});
                        },
                        [&](const HtlcOffered&) {},
                    },
@@ -1030,6 +1331,7 @@ void ChannelManager::Impl::OnClose(CloseCmd& cmd, Batch& batch)
         return Fail(cmd.reply, kErrPeerNotConnected, "peer is not connected: a cooperative close needs it");
     }
     m_close_replies[record->channel_id] = cmd.reply;
+    if (cmd.feerate_per_kw) m_close_feerates[record->channel_id] = *cmd.feerate_per_kw;
     if (record->local_shutdown_script) return; // Already closing: the reply comes with the transaction.
     if (cmd.destination) return StartLocalShutdown(*record, std::move(*cmd.destination), batch);
     const Hash256 channel_id = record->channel_id;
@@ -1109,7 +1411,8 @@ void ChannelManager::Impl::MaybeBeginNegotiation(ChannelRecord& record, Batch& b
     close_event::BeginNegotiation begin;
     begin.local_balance = state.local_balance;
     begin.remote_balance = state.remote_balance;
-    const uint32_t target = std::max<uint32_t>(m_chain.ClosingFeerate(), 253);
+    const auto requested = m_close_feerates.find(record.channel_id);
+    const uint32_t target = std::max<uint32_t>(requested != m_close_feerates.end() ? requested->second : m_chain.ClosingFeerate(), 253);
     begin.preferences.target_feerate_per_kw = target;
     begin.preferences.min_feerate_per_kw = 253;
     begin.preferences.max_feerate_per_kw = std::max(target * 10, state.feerate_per_kw);
@@ -1174,6 +1477,7 @@ void ChannelManager::Impl::FailChannel(ChannelRecord& record, const std::string&
     record.phase = ChannelPhase::FAILED;
     batch.dirty.insert(record.channel_id);
     m_closes.erase(record.channel_id);
+    m_close_feerates.erase(record.channel_id);
     if (auto reply = m_close_replies.find(record.channel_id); reply != m_close_replies.end()) {
         Fail(reply->second, kErrChannelState, "channel failed: " + why);
         m_close_replies.erase(reply);
@@ -1198,7 +1502,7 @@ void ChannelManager::Impl::ListenerBlockConnected(store::WriteTxn& txn, int heig
     event.kind = InboxKind::BLOCK_CONNECTED;
     event.height = static_cast<uint32_t>(height);
     {
-        std::lock_guard lock(m_watch_mutex);
+        const MutexLock lock(m_watch_mutex);
         for (size_t i = 0; i < block.txs.size(); ++i) {
             if (const auto f = m_watch_funding_txids.find(block.txids[i]); f != m_watch_funding_txids.end()) {
                 event.fundings.push_back({f->second, static_cast<uint32_t>(i)});
@@ -1368,7 +1672,7 @@ void ChannelManager::Impl::WatchFunding(const ChannelRecord& record)
 {
     if (!record.state || record.phase == ChannelPhase::CLOSED) return;
     const OutPoint& outpoint = record.state->setup.params.funding_outpoint;
-    std::lock_guard lock(m_watch_mutex);
+    const MutexLock lock(m_watch_mutex);
     m_watch_funding_txids[outpoint.txid] = record.channel_id;
     m_watch_funding_outpoints[outpoint] = record.channel_id;
 }
@@ -1377,7 +1681,7 @@ void ChannelManager::Impl::UnwatchFunding(const ChannelRecord& record)
 {
     if (!record.state) return;
     const OutPoint& outpoint = record.state->setup.params.funding_outpoint;
-    std::lock_guard lock(m_watch_mutex);
+    const MutexLock lock(m_watch_mutex);
     m_watch_funding_txids.erase(outpoint.txid);
     m_watch_funding_outpoints.erase(outpoint);
 }
@@ -1445,11 +1749,7 @@ bool ChannelManager::OnPeerMessage(const PubKey& peer, uint16_t type, ByteSpan p
         m_impl->DropPeer(peer);
         return true;
     }
-    if (m_impl->QueueFull()) {
-        Logger()->warn("peer {}: channel work queue full, dropping the connection", Short(peer));
-        m_impl->DropPeer(peer);
-        return true;
-    }
+    // Never refused for a full queue: the peer's reading pauses instead (flow control, Post).
     m_impl->Post(PeerMessageIn{peer, std::move(*decoded)});
     return true;
 }
@@ -1471,11 +1771,42 @@ FundChannelResult ChannelManager::FundChannel(const FundChannelRequest& request)
     return Await(reply, m_impl->Options().rpc_timeout, "the channel open");
 }
 
-CloseResult ChannelManager::Close(const Hash256& channel_id, std::optional<Bytes> destination)
+CloseResult ChannelManager::Close(const Hash256& channel_id, std::optional<Bytes> destination,
+                                  std::optional<uint32_t> feerate_per_kw)
 {
     auto reply = std::make_shared<std::promise<CloseResult>>();
-    m_impl->Post(CloseCmd{channel_id, std::move(destination), reply});
+    m_impl->Post(CloseCmd{channel_id, std::move(destination), feerate_per_kw, reply});
     return Await(reply, m_impl->Options().rpc_timeout, "the close negotiation");
+}
+
+void ChannelManager::SetRouter(HtlcRouter& router) { m_impl->SetRouter(router); }
+
+PaymentRecord ChannelManager::Pay(PayRequest request, std::chrono::milliseconds timeout)
+{
+    auto reply = std::make_shared<std::promise<PaymentRecord>>();
+    m_impl->Post(PayCmd{std::move(request), reply});
+    return Await(reply, timeout, "the payment");
+}
+
+std::vector<PaymentRecord> ChannelManager::ListPayments()
+{
+    auto reply = std::make_shared<std::promise<std::vector<PaymentRecord>>>();
+    m_impl->Post(ListPaysCmd{reply});
+    return Await(reply, std::chrono::seconds(30), "the payment list");
+}
+
+std::vector<std::vector<HintHop>> ChannelManager::RouteHints(const ForwardPolicy& assumed)
+{
+    auto reply = std::make_shared<std::promise<std::vector<std::vector<HintHop>>>>();
+    m_impl->Post(HintsCmd{assumed, reply});
+    return Await(reply, std::chrono::seconds(30), "the route hints");
+}
+
+ForwardPolicy ChannelManager::SetForwardPolicy(const ForwardPolicy& policy)
+{
+    auto reply = std::make_shared<std::promise<ForwardPolicy>>();
+    m_impl->Post(SetPolicyCmd{policy, reply});
+    return Await(reply, std::chrono::seconds(30), "the policy change");
 }
 
 std::vector<ChannelSummary> ChannelManager::ListChannels()

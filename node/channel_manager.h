@@ -6,6 +6,7 @@
 #include "channel/opening.h"
 #include "channel/signer.h"
 #include "node/channel_record.h"
+#include "node/htlc_router.h"
 #include "node/interfaces.h"
 #include "primitives/hash.h"
 #include "primitives/key.h"
@@ -46,9 +47,13 @@ struct ChannelManagerOptions {
     //! Reconnection backoff to channel peers: doubles from min to max.
     std::chrono::milliseconds reconnect_min{std::chrono::seconds(1)};
     std::chrono::milliseconds reconnect_max{std::chrono::seconds(60)};
-    //! Inputs queued for the worker past this many: the peer that sent the latest is dropped
-    //! (its messages come again after channel_reestablish), so a flood cannot grow memory.
-    size_t max_queued_inputs{10'000};
+    //! Flow control: once this many of a peer's messages wait for the worker, its connection
+    //! stops being read (PeerLink::PauseReading) until the worker has taken them down to
+    //! resume_queued_peer_messages. Nothing is dropped and the connection stays up; a flood
+    //! waits in the peer's socket, not in our memory. A few more messages may arrive after
+    //! the pause (those the peer layer had read already).
+    size_t max_queued_peer_messages{256};
+    size_t resume_queued_peer_messages{64};
 };
 
 struct FundChannelRequest {
@@ -60,6 +65,8 @@ struct FundChannelRequest {
     //! Commitment feerate; nullopt takes the estimate.
     std::optional<uint32_t> feerate_per_kw;
     bool announce{false};
+    //! Spend only wallet coins with at least this many confirmations (bitcoind's default otherwise).
+    std::optional<uint32_t> minconf;
 };
 
 struct FundChannelResult {
@@ -136,8 +143,26 @@ public:
     // RPC commands (any thread; they block until the answer, at most options.rpc_timeout).
     // Throw NodeError.
     FundChannelResult FundChannel(const FundChannelRequest& request);
-    CloseResult Close(const Hash256& channel_id, std::optional<Bytes> destination);
+    //! `feerate_per_kw`: the closing fee we aim for (the estimate otherwise); the negotiation
+    //! with the peer still settles inside both fee ranges.
+    CloseResult Close(const Hash256& channel_id, std::optional<Bytes> destination,
+                      std::optional<uint32_t> feerate_per_kw = std::nullopt);
     std::vector<ChannelSummary> ListChannels();
+
+    // Payments (BOLT 4): the router decides, the manager carries it out on the channels.
+    //! Before Start: incoming HTLCs are peeled, paid or forwarded, and Pay works.
+    void SetRouter(HtlcRouter& router);
+    //! Sends a payment and waits (at most `timeout`) for its outcome: complete or failed.
+    PaymentRecord Pay(PayRequest request, std::chrono::milliseconds timeout);
+    std::vector<PaymentRecord> ListPayments();
+    //! Our forwarding policy (setchannelfee); returns the policy now in force.
+    ForwardPolicy SetForwardPolicy(const ForwardPolicy& policy);
+    /**
+     * Route hints for our invoices: one per usable channel, from its peer to us. Until gossip
+     * (BOLT 7) tells us the peer's own channel_update, each carries `assumed`, the policy sidebolt
+     * nodes have by default.
+     */
+    std::vector<std::vector<HintHop>> RouteHints(const ForwardPolicy& assumed);
 
     // ChainListener (the follower's thread, inside its write transaction).
     void OnBlockConnected(store::WriteTxn& txn, int height, const Hash256& hash, const Block& block) override;

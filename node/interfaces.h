@@ -43,6 +43,14 @@ enum NodeErrorCode : int {
     kErrTimeout = -105,
     kErrTooManyPendingOpens = -106,
     kErrShuttingDown = -107,
+    // Payments.
+    //! The payment hash was paid before (never pay twice), or a payment for it is in flight.
+    kErrAlreadyPaid = -130,
+    kErrPaymentPending = -131,
+    //! No route over our channels and the invoice's hints fits the amount and the limits.
+    kErrNoRoute = -132,
+    //! Every attempt failed; the message names the failing hop and its BOLT 4 code.
+    kErrPaymentFailed = -133,
 };
 
 class PeerLink
@@ -54,6 +62,11 @@ public:
     virtual void Disconnect(const PubKey& peer) = 0;
     //! Starts an outgoing connection; the result arrives as a PeerConnected input (or nothing).
     virtual void Connect(const PubKey& peer, const std::string& host, uint16_t port) = 0;
+    //! Flow control: stop reading the peer's messages (the connection stays up) until
+    //! ResumeReading; a few already read may still come. Applied in the order called; called
+    //! with the manager's queue locked, so they must not call back into the manager.
+    virtual void PauseReading(const PubKey& peer) = 0;
+    virtual void ResumeReading(const PubKey& peer) = 0;
 };
 
 struct WalletFunding {
@@ -67,9 +80,11 @@ class ChannelWallet
 {
 public:
     virtual ~ChannelWallet() = default;
-    //! A signed, unbroadcast transaction paying `amount` to `script_pubkey`, its inputs locked.
+    //! A signed, unbroadcast transaction paying `amount` to `script_pubkey`, its inputs locked,
+    //! spending only coins at least `minconf` deep when given (bitcoind's default otherwise).
     //! Throws NodeError (with bitcoind's code for its refusals).
-    virtual WalletFunding Fund(const Script& script_pubkey, Sat amount, uint32_t feerate_per_kw) = 0;
+    virtual WalletFunding Fund(const Script& script_pubkey, Sat amount, uint32_t feerate_per_kw,
+                               std::optional<uint32_t> minconf) = 0;
     virtual void Unlock(std::span<const OutPoint> outpoints) = 0;
     //! A fresh scriptpubkey of the wallet, where closes pay us.
     virtual Bytes NewPayoutScript() = 0;

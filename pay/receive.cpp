@@ -58,7 +58,7 @@ PartialPayment::Outcome PartialPayment::FailAll(FailureCode code)
     return fail;
 }
 
-PartialPayment::Outcome PartialPayment::AddPart(const HtlcKey& key, Msat amount_msat, Msat total_msat, uint64_t now_seconds)
+PartialPayment::Outcome PartialPayment::AddPart(const IncomingHtlcKey& key, Msat amount_msat, Msat total_msat, uint64_t now_seconds)
 {
     const auto same_key = [&](const HeldPart& part) { return part.key == key; };
     if (std::any_of(m_parts.begin(), m_parts.end(), same_key)) throw std::logic_error("HTLC added twice to a payment");

@@ -62,14 +62,14 @@ std::optional<FinalFailure> CheckFinalHtlc(const FinalHtlcCheck& htlc, const std
                                            uint32_t current_height);
 
 //! Identifies one incoming HTLC: its channel and the id its sender gave it.
-struct HtlcKey {
+struct IncomingHtlcKey {
     ByteArray<32> channel_id{};
     uint64_t htlc_id{0};
-    auto operator<=>(const HtlcKey&) const = default;
+    auto operator<=>(const IncomingHtlcKey&) const = default;
 };
 
 struct HeldPart {
-    HtlcKey key;
+    IncomingHtlcKey key;
     Msat amount_msat;
     bool operator==(const HeldPart&) const = default;
 };
@@ -110,7 +110,7 @@ public:
      * arriving after the set completed is failed alone, as for a hash already paid. Adding the
      * same key twice is a local bug and throws std::logic_error.
      */
-    Outcome AddPart(const HtlcKey& key, Msat amount_msat, Msat total_msat, uint64_t now_seconds);
+    Outcome AddPart(const IncomingHtlcKey& key, Msat amount_msat, Msat total_msat, uint64_t now_seconds);
 
     /**
      * The parts to fail with mpp_timeout once kTimeoutSeconds have passed since the first part

@@ -109,6 +109,10 @@ json FundChannel(ChannelManager& channels, const json& params)
         if (*push < 0) throw RpcException(RPC_INVALID_PARAMETER, "push_msat must not be negative");
         request.push = Msat{static_cast<uint64_t>(*push)};
     }
+    if (const auto minconf = OptionalParamInt(params, 5, "minconf")) {
+        if (*minconf < 0 || *minconf > 9'999'999) throw RpcException(RPC_INVALID_PARAMETER, "minconf must be 0 to 9999999");
+        request.minconf = static_cast<uint32_t>(*minconf);
+    }
     return Translate([&] {
         const FundChannelResult result = channels.FundChannel(request);
         return json{{"channel_id", ToHex(result.channel_id)},
@@ -125,8 +129,13 @@ json Close(ChannelManager& channels, Network network, const json& params)
         destination = DecodeAddress(ParamString(params, 1, "destination"), network);
         if (!destination) throw RpcException(RPC_INVALID_PARAMETER, "destination is not an address of this network");
     }
+    std::optional<uint32_t> feerate;
+    if (const auto requested = OptionalParamInt(params, 2, "feerate")) {
+        if (*requested < 253 || *requested > 1'000'000) throw RpcException(RPC_INVALID_PARAMETER, "feerate must be 253 to 1000000 sat per 1000 weight");
+        feerate = static_cast<uint32_t>(*requested);
+    }
     return Translate([&] {
-        const CloseResult result = channels.Close(channel_id, destination);
+        const CloseResult result = channels.Close(channel_id, destination, feerate);
         return json{{"channel_id", ToHex(result.channel_id)},
                     {"closing_txid", HashToHexRev(result.closing_tx.GetTxid())},
                     {"tx", ToHex(SerializeTransaction(result.closing_tx))},
@@ -165,8 +174,9 @@ json ListFunds(ChannelManager& channels, rpc::BitcoindClient& bitcoind)
 
 void RegisterChannelRpcs(RpcServer& server, ChannelManager& channels, rpc::BitcoindClient& bitcoind, Network network)
 {
-    server.Register({"fundchannel", {"id", "amount_sat", "[feerate]", "[announce]", "[push_msat]"},
-                     "Open a channel to a connected peer, funded from bitcoind's wallet; returns once both "
+    server.Register({"fundchannel", {"id", "amount_sat", "[feerate]", "[announce]", "[push_msat]", "[minconf]"},
+                     "Open a channel to a connected peer, funded from bitcoind's wallet (coins at least minconf "
+                     "deep when given); feerate is the commitment's, in sat per 1000 weight. Returns once both "
                      "sides signed and the funding transaction is broadcast.",
                      [&channels](const json& params) { return FundChannel(channels, params); }});
     server.Register({"listchannels", {}, "Every channel: peer, state, type, capacity, balances, reserves, limits, funding.",
@@ -175,9 +185,10 @@ void RegisterChannelRpcs(RpcServer& server, ChannelManager& channels, rpc::Bitco
                          for (const auto& c : channels.ListChannels()) out.push_back(Describe(c));
                          return json{{"channels", out}};
                      }});
-    server.Register({"close", {"id", "[destination]"},
+    server.Register({"close", {"id", "[destination]", "[feerate]"},
                      "Cooperatively close a channel (id: channel_id, or the peer's id when it has one channel); "
-                     "pays to a new bitcoind wallet address unless a destination is given.",
+                     "pays to a new bitcoind wallet address unless a destination is given; feerate (sat per 1000 "
+                     "weight) is the closing fee we aim for, the estimate otherwise.",
                      [&channels, network](const json& params) { return Close(channels, network, params); }});
     server.Register({"listfunds", {}, "bitcoind's wallet balance and our balance in each channel.",
                      [&channels, &bitcoind](const json&) { return ListFunds(channels, bitcoind); }});

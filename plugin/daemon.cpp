@@ -3,6 +3,8 @@
 #include "primitives/tx.h"
 #include "plugin/defaults.h"
 #include "plugin/channel_rpc.h"
+#include "plugin/invoice_rpc.h"
+#include "plugin/pay_rpc.h"
 #include "plugin/peer_rpc.h"
 #include "plugin/rpc_params.h"
 #include "plugin/seed.h"
@@ -82,6 +84,11 @@ void Daemon::Start()
     // Only now, with bitcoind confirmed right for this network, is anything created on disk.
     OpenStoreAndSeed();
     Logger()->info("node id {}", ToHex(m_node_id->span()));
+    m_invoice_store = std::make_unique<InvoiceStore>(*m_store);
+    m_invoices = std::make_unique<InvoiceService>(*m_store, *m_invoice_store, *m_node_key, m_settings.network, [] {
+        return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                         std::chrono::system_clock::now().time_since_epoch()).count());
+    });
 
     ChainServiceConfig chain_config;
     chain_config.zmq = ResolveZmq();
@@ -297,6 +304,24 @@ void Daemon::StartChannels()
     m_channels = std::make_unique<ChannelManager>(
         *m_store, *m_peer_link, *m_channel_wallet, *m_chain_link,
         [this](uint64_t index) { return m_seed->DeriveSecret("channel/" + std::to_string(index)); }, options);
+    RouterOptions router_options;
+    router_options.policy = m_settings.forward_policy;
+    m_router = std::make_unique<HtlcRouter>(*m_store, *m_invoice_store, *m_node_key, router_options);
+    m_router->on_invoice_paid = [this](const Hash256& payment_hash) { m_invoices->NotifyPaid(payment_hash); };
+    m_channels->SetRouter(*m_router);
+    m_invoices->SetRouteHintSource([this] {
+        // The peer's fees are not known before gossip (BOLT 7): hints assume sidebolt's defaults.
+        std::vector<std::vector<RouteHintHop>> hints;
+        for (const auto& path : m_channels->RouteHints(DefaultForwardPolicy())) {
+            std::vector<RouteHintHop> hops;
+            for (const auto& hop : path) {
+                hops.push_back(RouteHintHop{hop.node_id, hop.short_channel_id, static_cast<uint32_t>(hop.fee_base_msat.value()),
+                                            hop.fee_proportional_millionths, hop.cltv_expiry_delta});
+            }
+            hints.push_back(std::move(hops));
+        }
+        return hints;
+    });
     m_chain->AddChainListener(*m_channels);
     m_channels->Start(static_cast<uint32_t>(std::max(0, m_chain->Status().chain.tip.height)));
 }
@@ -348,6 +373,8 @@ void Daemon::RegisterRpcMethods()
         m_channels->RememberPeerAddress(id, host, port);
     });
     RegisterChannelRpcs(s, *m_channels, *m_wallet_rpc, m_settings.network);
+    RegisterInvoiceRpcs(s, *m_invoices);
+    RegisterPayRpcs(s, *m_channels, m_settings.network);
     s.Register({"listchainevents", {"[count]"}, "The most recent block connect/disconnect events, oldest first.",
                 [this](const json& params) {
                     const auto events = m_chain->RecentEvents();
@@ -392,6 +419,8 @@ void Daemon::WaitForShutdown()
 
 void Daemon::Stop()
 {
+    // waitinvoice and waitanyinvoice may block an RPC thread for ever: end them first.
+    if (m_invoices) m_invoices->Shutdown();
     if (m_rpc_server) m_rpc_server->Stop();
     if (m_rpc_client) m_rpc_client->Interrupt();
     if (m_peers) m_peers->Stop();
@@ -409,6 +438,9 @@ void Daemon::Stop()
         Logger()->info("sideboltd stopped");
     }
     m_chain.reset();
+    m_router.reset();
+    m_invoices.reset();
+    m_invoice_store.reset();
     m_store.reset();
     m_lock.reset();
 }

@@ -8,6 +8,7 @@
 #include "net/peer_manager.h"
 #include "node/adapters.h"
 #include "node/channel_manager.h"
+#include "node/invoice_store.h"
 #include "plugin/datadir.h"
 #include "plugin/seed.h"
 #include "plugin/settings.h"
@@ -81,6 +82,10 @@ private:
     std::unique_ptr<BitcoindWallet> m_channel_wallet;
     std::unique_ptr<ChainServiceLink> m_chain_link;
     std::unique_ptr<ChannelManager> m_channels;
+    std::unique_ptr<InvoiceStore> m_invoice_store;
+    std::unique_ptr<InvoiceService> m_invoices;
+    //! Decides every HTLC: pays our invoices, forwards, sends our payments.
+    std::unique_ptr<HtlcRouter> m_router;
     std::atomic<bool> m_stop_requested{false};
 };
 

@@ -49,6 +49,9 @@ std::vector<ConfigKey> DaemonConfigKeys()
         {"channel.maxhtlcinflightmsat", "most value in HTLCs the peer may offer us at once, msat (default: the capacity)"},
         {"channel.reserveppm", "reserve the peer must keep, in millionths of the capacity (default 10000: 1%)"},
         {"channel.maxdustexposuremsat", "most value in dust HTLCs, msat (default 50000000)"},
+        {"feebase", "base fee we charge to forward a payment, msat (default 1000)"},
+        {"feeppm", "proportional fee we charge to forward, millionths of the amount (default 10)"},
+        {"cltvdelta", "blocks we add to an HTLC's expiry when we forward it (default 34, at least 18)"},
         {"debugzmqdrop", "test only: drop this many ZMQ messages to simulate loss", /*hidden=*/true},
     };
 }
@@ -153,6 +156,12 @@ void ParseChannelPolicy(const Config& config, DaemonSettings& s)
     p.channel_reserve_ppm = static_cast<uint32_t>(GetBounded(config, "channel.reserveppm", 10'000, 0, 200'000));
     p.max_dust_exposure = Msat{static_cast<uint64_t>(
         GetBounded(config, "channel.maxdustexposuremsat", 50'000'000, 0, std::numeric_limits<int64_t>::max()))};
+    ForwardPolicy& f = s.forward_policy;
+    f.fee_base_msat = Msat{static_cast<uint64_t>(GetBounded(config, "feebase", 1000, 0, 4'294'967'295))};
+    f.fee_proportional_millionths = static_cast<uint32_t>(GetBounded(config, "feeppm", 10, 0, 1'000'000));
+    // BOLT 2 "cltv_expiry_delta Selection": below 18 blocks is too little to act on chain in time.
+    f.cltv_expiry_delta = static_cast<uint16_t>(GetBounded(config, "cltvdelta", 34, 18, 2016));
+    f.htlc_minimum_msat = p.htlc_minimum;
 }
 } // namespace
 

@@ -4,6 +4,7 @@
 #include "primitives/network.h"
 #include "chain/zmq_listener.h"
 #include "channel/opening.h"
+#include "pay/route.h"
 #include "plugin/config.h"
 #include "rpc/json_rpc_client.h"
 
@@ -19,6 +20,16 @@ namespace sidebolt {
 std::vector<ConfigKey> DaemonConfigKeys();
 
 //! The validated daemon configuration. Parsing it touches no file but the config file.
+//! sidebolt's default forwarding policy (-feebase 1000, -feeppm 10, -cltvdelta 34).
+inline ForwardPolicy DefaultForwardPolicy()
+{
+    ForwardPolicy policy;
+    policy.fee_base_msat = Msat{1000};
+    policy.fee_proportional_millionths = 10;
+    policy.cltv_expiry_delta = 34;
+    return policy;
+}
+
 struct DaemonSettings {
     std::filesystem::path datadir;
     Network network{Network::Mainnet};
@@ -50,6 +61,8 @@ struct DaemonSettings {
     //! What we offer and accept in channel opens (channel.* keys).
     OpenPolicy channel_policy;
     size_t max_pending_opens{4};
+    //! Our forwarding policy (-feebase, -feeppm, -cltvdelta).
+    ForwardPolicy forward_policy = DefaultForwardPolicy();
 };
 
 //! Reads the command line, then <datadir>/sidebolt.conf (or -conf) if it exists, and validates

@@ -357,12 +357,14 @@ json BitcoindClient::WalletCall(std::string_view method, const json& params)
 }
 
 FundedPsbt BitcoindClient::CreateFundedPsbt(std::span<const WalletOutput> outputs, Network network,
-                                            uint64_t feerate_sat_per_kvb, bool lock_unspents)
+                                            uint64_t feerate_sat_per_kvb, bool lock_unspents,
+                                            std::optional<uint32_t> minconf)
 {
     constexpr std::string_view method{"walletcreatefundedpsbt"};
     json outputs_json = json::array();
     for (const WalletOutput& output : outputs) outputs_json.push_back(OutputJson(output, network));
-    const json options{{"fee_rate", FormatSatPerVb(feerate_sat_per_kvb)}, {"lockUnspents", lock_unspents}};
+    json options{{"fee_rate", FormatSatPerVb(feerate_sat_per_kvb)}, {"lockUnspents", lock_unspents}};
+    if (minconf) options["minconf"] = *minconf;
     const json r = WalletCall(method, json::array({json::array(), outputs_json, 0, options}));
     FundedPsbt funded;
     funded.psbt = StringField(r, "psbt", method);
@@ -443,9 +445,9 @@ WalletBalances BitcoindClient::GetWalletBalances()
 }
 
 WalletFundedTx BitcoindClient::FundFromWallet(std::span<const WalletOutput> outputs, Network network,
-                                              uint64_t feerate_sat_per_kvb)
+                                              uint64_t feerate_sat_per_kvb, std::optional<uint32_t> minconf)
 {
-    const FundedPsbt funded = CreateFundedPsbt(outputs, network, feerate_sat_per_kvb, /*lock_unspents=*/true);
+    const FundedPsbt funded = CreateFundedPsbt(outputs, network, feerate_sat_per_kvb, /*lock_unspents=*/true, minconf);
     try {
         const ProcessedPsbt signed_psbt = ProcessPsbt(funded.psbt);
         std::optional<Bytes> raw;

@@ -201,7 +201,8 @@ public:
     //! the chosen coins stay locked. Throws std::invalid_argument for an output script with
     //! neither an address on `network` nor the OP_RETURN <data> form.
     FundedPsbt CreateFundedPsbt(std::span<const WalletOutput> outputs, Network network,
-                                uint64_t feerate_sat_per_kvb, bool lock_unspents);
+                                uint64_t feerate_sat_per_kvb, bool lock_unspents,
+                                std::optional<uint32_t> minconf = std::nullopt);
     //! walletprocesspsbt: signs what the wallet can and finalizes.
     ProcessedPsbt ProcessPsbt(std::string_view psbt);
     //! finalizepsbt: the network serialization, or nullopt while signatures are missing.
@@ -220,7 +221,7 @@ public:
      * a non-segwit input; on any failure after coin selection the coins are unlocked again.
      */
     WalletFundedTx FundFromWallet(std::span<const WalletOutput> outputs, Network network,
-                                  uint64_t feerate_sat_per_kvb);
+                                  uint64_t feerate_sat_per_kvb, std::optional<uint32_t> minconf = std::nullopt);
 
 private:
     nlohmann::json WalletCall(std::string_view method, const nlohmann::json& params = nlohmann::json::array());

@@ -5,9 +5,11 @@
 
 #include "node/channel_manager.h"
 
+#include "channel/close.h"
 #include "channel/scripts.h"
 #include "primitives/script.h"
 #include "store/env.h"
+#include "util/sync.h"
 #include "wire/message.h"
 
 #include <doctest/doctest.h>
@@ -52,9 +54,10 @@ PrivKey KeyOf(uint8_t byte) { return *PrivKey::FromBytes(Bytes(32, byte)); }
 class FakeWallet : public ChannelWallet
 {
 public:
-    WalletFunding Fund(const Script& script_pubkey, Sat amount, uint32_t) override
+    WalletFunding Fund(const Script& script_pubkey, Sat amount, uint32_t, std::optional<uint32_t> minconf) override
     {
         std::lock_guard lock(m_mutex);
+        last_minconf = minconf;
         if (fail_with) throw NodeError(*fail_with, "Insufficient funds");
         WalletFunding funding;
         TxIn in;
@@ -76,6 +79,7 @@ public:
 
     std::mutex m_mutex;
     std::optional<int> fail_with;
+    std::optional<uint32_t> last_minconf;
     size_t unlocked{0};
     int m_funded{0};
 };
@@ -111,11 +115,25 @@ public:
     void Send(const PubKey&, Bytes message) override;
     void Disconnect(const PubKey&) override { ++disconnects; }
     void Connect(const PubKey&, const std::string&, uint16_t) override {}
+    void PauseReading(const PubKey&) override { ++pauses; }
+    void ResumeReading(const PubKey&) override { ++resumes; }
+    //! What was sent while no other node is set, in order.
+    std::vector<Bytes> Unrouted() EXCLUDES(m_mutex)
+    {
+        const MutexLock lock(m_mutex);
+        return m_unrouted;
+    }
 
     PubKey self = KeyOf(1).GetPubKey();
     Node* other{nullptr};
     bool connected{true};
     std::atomic<int> disconnects{0};
+    std::atomic<int> pauses{0};
+    std::atomic<int> resumes{0};
+
+private:
+    Mutex m_mutex;
+    std::vector<Bytes> m_unrouted GUARDED_BY(m_mutex);
 };
 
 struct Node {
@@ -188,7 +206,12 @@ struct Node {
 
 void FakeLink::Send(const PubKey&, Bytes message)
 {
-    if (!connected || !other || message.size() < 2) return;
+    if (!other) {
+        const MutexLock lock(m_mutex);
+        m_unrouted.push_back(std::move(message));
+        return;
+    }
+    if (!connected || message.size() < 2) return;
     const uint16_t type = static_cast<uint16_t>(message[0] << 8 | message[1]);
     const ByteSpan payload = ByteSpan(message).subspan(2);
     if (type == static_cast<uint16_t>(MessageType::kError)) {
@@ -232,8 +255,10 @@ TEST_CASE("open, lock in, restart with reestablish, and close cooperatively")
     FundChannelRequest request{b.id};
     request.amount = Sat{500'000};
     request.push = Msat{100'000'000};
+    request.minconf = 2;
     const FundChannelResult opened = a.manager->FundChannel(request);
     const Transaction funding = FundingOf(a);
+    CHECK(a.wallet.last_minconf == std::optional<uint32_t>{2});
     CHECK(funding.GetTxid() == opened.funding_txid);
     CHECK(funding.vout[opened.funding_output].value == 500'000);
     CHECK(a.wallet.unlocked == 0);
@@ -263,10 +288,19 @@ TEST_CASE("open, lock in, restart with reestablish, and close cooperatively")
     Connect(a, b);
     b.WaitFor(opened.channel_id, ChannelPhase::NORMAL);
 
-    const CloseResult closed = b.manager->Close(opened.channel_id, std::nullopt);
+    // A (the opener, who proposes the fee) asks for 2000 sat/kw over its estimate of 500; B's
+    // range reaches 5000, so it accepts A's first offer.
+    const CloseResult closed = a.manager->Close(opened.channel_id, std::nullopt, 2000);
     a.WaitFor(opened.channel_id, ChannelPhase::CLOSING);
     b.WaitFor(opened.channel_id, ChannelPhase::CLOSING);
     REQUIRE(closed.closing_tx.vin.size() == 1);
+    std::vector<ByteSpan> paid;
+    int64_t paid_total = 0;
+    for (const auto& out : closed.closing_tx.vout) {
+        paid.emplace_back(out.script_pubkey);
+        paid_total += out.value;
+    }
+    CHECK(Sat{static_cast<uint64_t>(500'000 - paid_total)} == ClosingFeeFor(paid, 2000));
     CHECK(closed.closing_tx.vin[0].prevout == OutPoint{opened.funding_txid, opened.funding_output});
     // Both pay to the fake wallet's script; the opener pays the fee, so B's output is exact.
     bool found_b = false;
@@ -324,6 +358,48 @@ TEST_CASE("open refusals leave nothing behind")
         disconnect.join();
         CHECK(a.manager->ListChannels().empty());
     }
+}
+
+TEST_CASE("a peer flooding a stalled worker has its reading paused, not dropped; all is handled in order")
+{
+    Node a(9);
+    const PubKey peer = KeyOf(10).GetPubKey();
+    a.manager->OnPeerConnected(peer, OurInitFeatures());
+    const size_t count = 4 * 256; // four times ChannelManagerOptions::max_queued_peer_messages
+    const auto channel_id = [](size_t i) {
+        Hash256 id{};
+        id[0] = static_cast<uint8_t>(i >> 8);
+        id[1] = static_cast<uint8_t>(i);
+        id[2] = 1; // never all zero, which would name every channel
+        return id;
+    };
+    {
+        // The worker's commits wait for this write transaction: it stands for a slow fsync.
+        store::WriteTxn stall(*a.env);
+        for (size_t i = 0; i < count; ++i) {
+            const Bytes message = EncodeChannelMessage(ShutdownMessage{.channel_id = channel_id(i), .scriptpubkey = {}, .extension = {}});
+            const uint16_t type = static_cast<uint16_t>(message[0] << 8 | message[1]);
+            CHECK(a.manager->OnPeerMessage(peer, type, ByteSpan(message).subspan(2)));
+        }
+        // Paused once at the high-water mark; never resumed while the worker cannot commit.
+        std::this_thread::sleep_for(100ms);
+        CHECK(a.link.pauses == 1);
+        CHECK(a.link.resumes == 0);
+        CHECK(a.link.Unrouted().empty());
+    }
+    // Each message, for a channel we do not have, gets its error (BOLT 1), in the order sent.
+    for (int i = 0; i < 1000 && a.link.Unrouted().size() < count; ++i) std::this_thread::sleep_for(10ms);
+    const auto sent = a.link.Unrouted();
+    REQUIRE(sent.size() == count);
+    for (size_t i = 0; i < count; ++i) {
+        REQUIRE(sent[i].size() >= 2 + 32);
+        CHECK((sent[i][0] << 8 | sent[i][1]) == static_cast<int>(MessageType::kError));
+        CHECK(ErrorMessage::DecodePayload(ByteSpan(sent[i]).subspan(2))->channel_id == channel_id(i));
+    }
+    for (int i = 0; i < 200 && a.link.resumes == 0; ++i) std::this_thread::sleep_for(10ms);
+    CHECK(a.link.resumes == 1);
+    CHECK(a.link.pauses == 1);
+    CHECK(a.link.disconnects == 0);
 }
 
 TEST_CASE("a malformed channel message drops the transport; other types are not ours")

@@ -33,7 +33,7 @@ struct FinalCase {
     }
 };
 
-HtlcKey Key(uint64_t id, uint8_t channel = 1) { return {SecretOf(channel), id}; }
+IncomingHtlcKey Key(uint64_t id, uint8_t channel = 1) { return {SecretOf(channel), id}; }
 
 } // namespace
 

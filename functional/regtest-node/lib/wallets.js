@@ -288,8 +288,10 @@ class CoreWallet {
 
   // Funds `mtx` (outputs set, optional preset wallet inputs) at `rate`
   // sat/kvB. Returns the change output index or -1.
-  async fund(mtx, { rate, presetInputs = [], subtractIndex = -1, changeScript = null }) {
-    const coins = await this.wallet.getSmartCoins();
+  // minconf (Core's option): only coins at least that deep are selected.
+  async fund(mtx, { rate, presetInputs = [], subtractIndex = -1, changeScript = null, minconf = null }) {
+    const smart = await this.wallet.getSmartCoins();
+    const coins = minconf === null ? smart : smart.filter(coin => this.depth(coin) >= minconf);
     const changeAddress = changeScript
       ? Address.fromScript(Script.fromRaw(changeScript))
       : await this.wallet.changeAddress();

@@ -98,7 +98,10 @@ async function fundWithOptions(node, wallet, mtx, presets, options) {
   try {
     let changepos;
     try {
-      changepos = await wallet.fund(mtx, { rate, presetInputs: presets, subtractIndex: subtract.length ? subtract[0] : -1, changeScript });
+      const minconf = isMissing(opts.minconf) ? null : int(opts.minconf);
+      if (minconf !== null && minconf < 0)
+        throw new RpcError(codes.INVALID_PARAMETER, 'Invalid parameter, minconf cannot be negative');
+      changepos = await wallet.fund(mtx, { rate, presetInputs: presets, subtractIndex: subtract.length ? subtract[0] : -1, changeScript, minconf });
     } catch (err) {
       // Core's funding RPCs report every coin selection failure as -4 (sendtoaddress uses -6).
       if (err.code === codes.WALLET_INSUFFICIENT_FUNDS)

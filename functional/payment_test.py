@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Payments between three sidebolt daemons in a line, A - B - C: C issues invoices, A pays
+them through B, which forwards for a fee; keysend from A to C; the same invoice is never paid
+twice; a payment with no route fails clearly; listinvoices, waitanyinvoice, listpays and
+listsendpays report what happened; balances move by exactly the amounts and fees."""
+
+import json
+
+from test_framework.framework import SideboltTest
+from test_framework.sidebolt_node import CliError
+from test_framework.util import TestFailure, assert_equal, assert_true
+
+ERR_ALREADY_PAID = -130
+ERR_NO_ROUTE = -132
+
+
+def cli_error(node, method, *args):
+    try:
+        result = node.cli(method, *args)
+    except CliError as e:
+        return json.loads(e.stderr)
+    raise TestFailure(f"{method} {args}: expected an error, got {result!r}")
+
+
+def channel(node, channel_id):
+    return next((c for c in node.cli("listchannels")["channels"] if c["channel_id"] == channel_id), None)
+
+
+class PaymentTest(SideboltTest):
+    def set_test_params(self):
+        self.num_nodes = 3
+        # B forwards with sidebolt's defaults (1000 msat + 10 ppm), which C's route hints assume.
+        self.extra_args = [[], ["-feebase=1000", "-feeppm=10"], []]
+
+    def wait_normal(self, node, channel_id):
+        self.wait_until(lambda: (c := channel(node, channel_id)) and c["state"] == "normal" and c["peer_connected"],
+                        timeout=90, message=f"node {node.index}: channel {channel_id} never normal")
+
+    def run_test(self):
+        a, b, c = self.nodes
+        ids = [n.cli("getinfo")["id"] for n in self.nodes]
+        self.bitcoind.mine(101)
+        a.cli("connect", b.p2p_address)
+        b.cli("connect", c.p2p_address)
+        self.log("channels A-B and B-C, 500000 sat each, opened by the left side")
+        ab = a.cli("fundchannel", ids[1], "500000")["channel_id"]
+        bc = b.cli("fundchannel", ids[2], "500000")["channel_id"]
+        self.bitcoind.mine(3)
+        for node, cid in ((a, ab), (b, ab), (b, bc), (c, bc)):
+            self.wait_normal(node, cid)
+
+        self.log("C invoices 100000 sat; A pays it directly over B... once B forwards")
+        inv = c.cli("invoice", "100000000", "first", "coffee")
+        paid = a.cli("pay", inv["bolt11"])
+        assert_equal(paid["status"], "complete")
+        assert_equal(paid["amount_msat"], 100000000)
+        # B's fee: 1000 msat + 10 ppm of 100000000 msat.
+        assert_equal(paid["fee_msat"], 1000 + 1000, f"B's forwarding fee: {paid}")
+        assert_equal(paid["amount_sent_msat"], 100000000 + 2000)
+        preimage = paid["payment_preimage"]
+        import hashlib
+        assert_equal(hashlib.sha256(bytes.fromhex(preimage)).hexdigest(), inv["payment_hash"], "the preimage pays the hash")
+        got = c.cli("waitanyinvoice", "0", "30")
+        assert_equal(got["label"], "first")
+        assert_equal(got["status"], "paid")
+        listed = c.cli("listinvoices", "first")["invoices"][0]
+        assert_equal(listed["status"], "paid")
+        assert_equal(listed["amount_received_msat"], 100000000)
+
+        self.log("balances moved by the amount and the fee")
+        self.wait_until(lambda: channel(c, bc)["to_us_msat"] == 100000000, timeout=30,
+                        message="C's balance never reached the payment")
+        self.wait_until(lambda: channel(b, ab)["to_us_msat"] == 100002000, timeout=30,
+                        message="B never received amount plus fee from A")
+        assert_equal(channel(b, bc)["to_them_msat"], 100000000)
+        assert_equal(channel(a, ab)["pending_htlcs"], 0)
+
+        self.log("the same invoice is never paid twice")
+        err = cli_error(a, "pay", inv["bolt11"])
+        assert_equal(err["code"], ERR_ALREADY_PAID, f"second pay: {err}")
+
+        self.log("keysend A -> B (a keysend needs a route without hints: a channel of ours until gossip)")
+        sent = a.cli("keysend", ids[1], "5000000")
+        assert_equal(sent["status"], "complete")
+        assert_equal(sent["amount_msat"], 5000000)
+        assert_equal(sent["fee_msat"], 0)
+        self.wait_until(lambda: channel(b, ab)["to_us_msat"] == 105002000, timeout=30,
+                        message="B never received the keysend")
+        err = cli_error(a, "keysend", ids[2], "5000000")
+        assert_equal(err["code"], ERR_NO_ROUTE, f"keysend to a node we have no route to: {err}")
+
+        self.log("C pays back to A through B (C's balance is what A paid)")
+        inv_a = a.cli("invoice", "20000000", "back", "change")
+        back = c.cli("pay", inv_a["bolt11"])
+        assert_equal(back["status"], "complete")
+
+        self.log("an amount larger than any channel can carry fails with no route")
+        big = c.cli("invoice", "900000000", "too-big", "too much")
+        err = cli_error(a, "pay", big["bolt11"])
+        assert_true(err["code"] in (ERR_NO_ROUTE, -133), f"too big: {err}")
+        pays = a.cli("listpays")["pays"]
+        statuses = {p["payment_hash"]: p["status"] for p in pays}
+        assert_equal(statuses[inv["payment_hash"]], "complete")
+        parts = a.cli("listsendpays", inv["payment_hash"])["payments"]
+        assert_true(len(parts) >= 1 and parts[0]["status"] == "complete", f"listsendpays: {parts}")
+
+        self.log("restart C: the paid invoice stays paid; a new invoice is paid after reestablish")
+        c.stop()
+        c.start()
+        for node, cid in ((b, bc), (c, bc)):
+            self.wait_normal(node, cid)
+        assert_equal(c.cli("listinvoices", "first")["invoices"][0]["status"], "paid")
+        inv2 = c.cli("invoice", "1000000", "after-restart", "tea")
+        assert_equal(a.cli("pay", inv2["bolt11"])["status"], "complete")
+
+        self.log("B raises its fee above what C's hints say: B refuses with fee_insufficient, attributed to B")
+        assert_equal(b.cli("setchannelfee", "5000", "0")["feebase_msat"], 5000)
+        inv3 = c.cli("invoice", "1000000", "new-fee", "cake")
+        err = cli_error(a, "pay", inv3["bolt11"])
+        assert_equal(err["code"], -133, f"refused: {err}")
+        assert_true("fee_insufficient" in err["message"] and ids[1] in err["message"], f"names B and the code: {err}")
+        failed = next(p for p in a.cli("listpays", inv3["payment_hash"])["pays"])
+        assert_equal(failed["status"], "failed")
+        assert_equal(failed["erring_index"], 0)
+
+
+if __name__ == "__main__":
+    PaymentTest().main()

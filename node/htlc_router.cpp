@@ -1,0 +1,609 @@
+#include "node/htlc_router.h"
+
+#include "node/interfaces.h"
+#include "pay/failure_codes.h"
+#include "pay/forward.h"
+#include "primitives/hash.h"
+#include "util/hex.h"
+#include "util/logging.h"
+
+#include <algorithm>
+
+namespace sidebolt {
+namespace {
+
+constexpr const char* kLinksDb = "htlc_links";
+constexpr const char* kPaymentsDb = "payments";
+//! The smallest part a payment is split into.
+constexpr Msat kMinPartMsat{10'000};
+//! Blocks added to the payee's min_final_cltv_expiry_delta, so a block found while the HTLC
+//! travels does not make it too close to expiry at the payee.
+constexpr uint32_t kFinalCltvSlack = 2;
+
+auto Logger() { return Log("pay"); }
+
+std::string Short(const Hash256& id) { return ToHex(ByteSpan(id).first(4)); }
+
+Bytes LinkKey(const Hash256& channel_id, uint64_t htlc_id)
+{
+    Bytes key(channel_id.begin(), channel_id.end());
+    for (int shift = 56; shift >= 0; shift -= 8) key.push_back(static_cast<uint8_t>(htlc_id >> shift));
+    return key;
+}
+
+std::string RouteText(const Route& route)
+{
+    std::string text;
+    for (const auto& hop : route.hops) {
+        if (!text.empty()) text += '>';
+        text += hop.short_channel_id.ToString();
+    }
+    return text;
+}
+
+//! The BOLT 4 shared secret of an onion whose ephemeral key parses, for failing it with an
+//! encrypted failure (payload errors come after the HMAC checked, so the key is good).
+std::optional<Secret<32>> OnionSharedSecret(const PrivKey& node_key, ByteSpan packet)
+{
+    if (packet.size() < 34) return std::nullopt;
+    const auto key = PubKey::Parse(packet.subspan(1, 33));
+    if (!key) return std::nullopt;
+    return Ecdh(node_key, *key);
+}
+
+FailureMessage ForwardFailureMessage(const ForwardFailure& failure)
+{
+    // Without gossip (BOLT 7, a later issue) we have no channel_update to attach: an empty one.
+    const ByteSpan no_update{};
+    switch (failure.code) {
+    case FailureCode::AMOUNT_BELOW_MINIMUM: return MakeAmountBelowMinimum(failure.htlc_msat.value_or(Msat{0}), no_update);
+    case FailureCode::FEE_INSUFFICIENT: return MakeFeeInsufficient(failure.htlc_msat.value_or(Msat{0}), no_update);
+    case FailureCode::INCORRECT_CLTV_EXPIRY: return MakeIncorrectCltvExpiry(failure.cltv_expiry.value_or(0), no_update);
+    case FailureCode::CHANNEL_DISABLED: return MakeChannelDisabled(0, no_update);
+    case FailureCode::TEMPORARY_CHANNEL_FAILURE:
+    case FailureCode::EXPIRY_TOO_SOON: return MakeFailureWithUpdate(failure.code, no_update);
+    default: return MakeFailure(failure.code);
+    }
+}
+
+FailureMessage FinalFailureMessage(const FinalFailure& failure, Msat htlc_msat, uint32_t height)
+{
+    switch (failure.code) {
+    case FailureCode::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS:
+        return MakeIncorrectPaymentDetails(failure.htlc_msat.value_or(htlc_msat), failure.height.value_or(height));
+    case FailureCode::FINAL_INCORRECT_CLTV_EXPIRY: return MakeFinalIncorrectCltvExpiry(failure.cltv_expiry.value_or(0));
+    case FailureCode::FINAL_INCORRECT_HTLC_AMOUNT: return MakeFinalIncorrectHtlcAmount(failure.htlc_msat.value_or(htlc_msat));
+    default: return MakeFailure(failure.code);
+    }
+}
+
+//! Whether a failure reported by the payee ends the payment (BOLT 4: the payee refused the
+//! payment itself, not a route): all but the multi-part timeout.
+bool FinalRefusal(uint16_t code) { return code != static_cast<uint16_t>(FailureCode::MPP_TIMEOUT); }
+
+} // namespace
+
+HtlcRouter::HtlcRouter(store::Env& env, InvoiceStore& invoices, PrivKey node_key, RouterOptions options)
+    : m_env(env), m_invoices(invoices), m_node_key(std::move(node_key)), m_options(std::move(options)),
+      m_links_db(env.OpenDb(kLinksDb)), m_payments_db(env.OpenDb(kPaymentsDb))
+{
+}
+
+void HtlcRouter::Load()
+{
+    store::ReadTxn txn(m_env);
+    for (auto cursor = txn.OpenCursor(m_links_db); cursor.Valid(); cursor.Next()) {
+        const ByteSpan key = cursor.Key();
+        const auto link = DeserializeHtlcLink(cursor.Value());
+        if (key.size() != 40 || !link) {
+            Logger()->error("skipping an unreadable HTLC link record ({} bytes)", cursor.Value().size());
+            continue;
+        }
+        Hash256 channel_id{};
+        std::copy(key.begin(), key.begin() + 32, channel_id.begin());
+        uint64_t htlc_id = 0;
+        for (size_t i = 32; i < 40; ++i) htlc_id = htlc_id << 8 | key[i];
+        if (const auto* forward = std::get_if<ForwardLink>(&*link)) {
+            m_forwarded_incoming.insert({forward->incoming_channel_id, forward->incoming_htlc_id});
+        }
+        m_links.emplace(std::pair{channel_id, htlc_id}, *link);
+    }
+    for (auto cursor = txn.OpenCursor(m_payments_db); cursor.Valid(); cursor.Next()) {
+        const auto record = DeserializePaymentRecord(cursor.Value());
+        if (!record) {
+            Logger()->error("skipping an unreadable payment record");
+            continue;
+        }
+        m_payments.emplace(record->payment_hash, *record);
+    }
+}
+
+bool HtlcRouter::HandledIncoming(const Hash256& channel_id, uint64_t htlc_id) const
+{
+    if (m_forwarded_incoming.contains({channel_id, htlc_id})) return true;
+    return std::any_of(m_held.begin(), m_held.end(), [&](const auto& held) {
+        return held.second.secrets.contains(IncomingHtlcKey{channel_id, htlc_id});
+    });
+}
+
+// ---- Incoming HTLCs ----------------------------------------------------------------------
+
+void HtlcRouter::OnIncomingLockedIn(RouterChannels& channels, const Hash256& channel_id, const HtlcLockedIn& htlc,
+                                    uint32_t height, uint64_t now)
+{
+    if (HandledIncoming(channel_id, htlc.id)) return;
+    auto peeled = PeelOnion(m_node_key, htlc.onion_routing_packet, htlc.payment_hash);
+    if (!peeled) {
+        const uint16_t code = FailureCodeFor(peeled.error());
+        Logger()->info("HTLC {} on {}: bad onion ({})", htlc.id, Short(channel_id), FailureCodeName(code));
+        // BOLT 4: a BADONION failure goes back as update_fail_malformed_htlc with the onion's hash.
+        if (HasFlag(code, failure_flag::BADONION)) {
+            return channels.FailMalformed(channel_id, htlc.id, Sha256(htlc.onion_routing_packet), code);
+        }
+        const auto secret = OnionSharedSecret(m_node_key, htlc.onion_routing_packet);
+        if (!secret) return channels.FailMalformed(channel_id, htlc.id, Sha256(htlc.onion_routing_packet),
+                                                    static_cast<uint16_t>(FailureCode::INVALID_ONION_KEY));
+        return FailIncoming(channels, channel_id, htlc.id, *secret, MakeFailure(FailureCode::INVALID_ONION_PAYLOAD));
+    }
+    if (htlc.exceeds_dust_exposure) {
+        return FailIncoming(channels, channel_id, htlc.id, peeled->shared_secret,
+                            MakeFailureWithUpdate(FailureCode::TEMPORARY_CHANNEL_FAILURE, {}));
+    }
+    const auto payload = DecodeHopPayload(peeled->payload);
+    if (!payload) {
+        return FailIncoming(channels, channel_id, htlc.id, peeled->shared_secret,
+                            MakeInvalidOnionPayload(payload.error().tlv_type, payload.error().offset));
+    }
+    if (peeled->next_packet) return Forward(channels, channel_id, htlc, *peeled, *payload, height);
+    Receive(channels, channel_id, htlc, *peeled, *payload, height, now);
+}
+
+void HtlcRouter::FailIncoming(RouterChannels& channels, const Hash256& channel_id, uint64_t htlc_id,
+                              const Secret<32>& secret, const FailureMessage& message)
+{
+    Logger()->info("failing HTLC {} on {}: {}", htlc_id, Short(channel_id), FailureCodeName(message.code));
+    channels.Fail(channel_id, htlc_id, CreateFailureOnion(secret, message));
+}
+
+void HtlcRouter::Forward(RouterChannels& channels, const Hash256& channel_id, const HtlcLockedIn& htlc,
+                         const PeeledOnion& peeled, const HopPayload& payload, uint32_t height)
+{
+    if (const auto error = CheckForwardPayload(payload)) {
+        return FailIncoming(channels, channel_id, htlc.id, peeled.shared_secret,
+                            MakeInvalidOnionPayload(error->tlv_type, error->offset));
+    }
+    const ShortChannelId next = *payload.short_channel_id;
+    OutgoingChannelView view;
+    view.policy = m_options.policy;
+    std::optional<RouterChannel> outgoing;
+    for (auto& channel : channels.Channels()) {
+        if (channel.short_channel_id == next) outgoing = channel;
+    }
+    if (outgoing) {
+        view.exists = true;
+        view.usable = outgoing->usable;
+        view.spendable_msat = outgoing->spendable_msat;
+        view.policy.htlc_minimum_msat = std::max(view.policy.htlc_minimum_msat, outgoing->htlc_minimum_msat);
+    }
+    const IncomingHtlc incoming{htlc.amount_msat, htlc.cltv_expiry};
+    const ForwardRequest request{*payload.amt_to_forward, *payload.outgoing_cltv_value};
+    if (const auto failure = CheckForward(incoming, request, view, height)) {
+        return FailIncoming(channels, channel_id, htlc.id, peeled.shared_secret, ForwardFailureMessage(*failure));
+    }
+    AddHtlcCommand add;
+    add.amount_msat = request.amt_to_forward;
+    add.payment_hash = htlc.payment_hash;
+    add.cltv_expiry = request.outgoing_cltv_value;
+    add.onion_routing_packet = *peeled.next_packet;
+    const auto offered = channels.Offer(outgoing->channel_id, add);
+    if (!offered) {
+        return FailIncoming(channels, channel_id, htlc.id, peeled.shared_secret,
+                            MakeFailureWithUpdate(FailureCode::TEMPORARY_CHANNEL_FAILURE, {}));
+    }
+    ForwardLink link{channel_id, htlc.id, peeled.shared_secret, htlc.amount_msat, request.amt_to_forward};
+    m_forwarded_incoming.insert({channel_id, htlc.id});
+    SaveLink(channels, outgoing->channel_id, *offered, link);
+    Logger()->info("forwarding HTLC {} on {} as {} on {} ({} msat, fee {} msat)", htlc.id, Short(channel_id), *offered,
+                   Short(outgoing->channel_id), request.amt_to_forward.value(),
+                   (htlc.amount_msat - request.amt_to_forward).value());
+}
+
+void HtlcRouter::Receive(RouterChannels& channels, const Hash256& channel_id, const HtlcLockedIn& htlc,
+                         const PeeledOnion& peeled, const HopPayload& payload, uint32_t height, uint64_t now)
+{
+    if (const auto error = CheckFinalPayload(payload)) {
+        return FailIncoming(channels, channel_id, htlc.id, peeled.shared_secret,
+                            MakeInvalidOnionPayload(error->tlv_type, error->offset));
+    }
+    std::optional<InvoiceRecord> invoice;
+    {
+        store::ReadTxn txn(m_env);
+        invoice = m_invoices.FindByHash(txn, htlc.payment_hash);
+    }
+    std::optional<ExpectedPayment> expected;
+    std::optional<Hash256> preimage;
+    if (invoice) {
+        expected = ExpectedPayment{invoice->amount_msat, invoice->payment_secret, invoice->min_final_cltv_expiry_delta,
+                                   invoice->Status(now) == InvoiceStatus::EXPIRED,
+                                   invoice->paid || m_paid_this_run.contains(htlc.payment_hash)};
+        preimage = invoice->preimage;
+    } else if (payload.keysend_preimage && Sha256(*payload.keysend_preimage) == htlc.payment_hash) {
+        // keysend: the payer chose the preimage and sent it in the onion; any amount is welcome.
+        expected = ExpectedPayment{std::nullopt, std::nullopt, kDefaultMinFinalCltvExpiryDelta, false,
+                                   m_paid_this_run.contains(htlc.payment_hash)};
+        preimage = *payload.keysend_preimage;
+    }
+    FinalHtlcCheck check{htlc.amount_msat, htlc.cltv_expiry, *payload.amt_to_forward, *payload.outgoing_cltv_value,
+                         std::nullopt, std::nullopt};
+    if (payload.payment_data) {
+        check.payment_secret = payload.payment_data->payment_secret;
+        check.total_msat = payload.payment_data->total_msat;
+    }
+    if (const auto failure = CheckFinalHtlc(check, expected, height)) {
+        return FailIncoming(channels, channel_id, htlc.id, peeled.shared_secret,
+                            FinalFailureMessage(*failure, htlc.amount_msat, height));
+    }
+    HeldSet& held = m_held[htlc.payment_hash];
+    const IncomingHtlcKey key{channel_id, htlc.id};
+    held.secrets.emplace(key, peeled.shared_secret);
+    const auto outcome = held.parts.AddPart(key, htlc.amount_msat, FinalTotalMsat(payload), now);
+    if (const auto* fail = std::get_if<PartialPayment::Fail>(&outcome)) {
+        for (const auto& part : fail->parts) {
+            const auto secret = held.secrets.at(part.key);
+            FailIncoming(channels, part.key.channel_id, part.key.htlc_id, secret,
+                         FinalFailureMessage(FinalFailure{fail->code, part.amount_msat, height, std::nullopt},
+                                             part.amount_msat, height));
+            held.secrets.erase(part.key);
+        }
+    } else if (const auto* complete = std::get_if<PartialPayment::Complete>(&outcome)) {
+        Msat received{0};
+        for (const auto& part : complete->parts) received = received + part.amount_msat;
+        for (const auto& part : complete->parts) channels.Fulfill(part.key.channel_id, part.key.htlc_id, *preimage);
+        m_held.erase(htlc.payment_hash);
+        m_paid_this_run.insert(htlc.payment_hash);
+        Logger()->info("payment {} received: {} msat in {} part(s)", Short(htlc.payment_hash), received.value(),
+                       complete->parts.size());
+        if (invoice) {
+            const Hash256 hash = htlc.payment_hash;
+            channels.Write([this, hash, received, now](store::WriteTxn& txn) { m_invoices.MarkPaid(txn, hash, received, now); });
+            channels.AfterCommit([this, hash] {
+                if (on_invoice_paid) on_invoice_paid(hash);
+            });
+        }
+    }
+}
+
+void HtlcRouter::OnTimer(RouterChannels& channels, uint64_t now)
+{
+    for (auto it = m_held.begin(); it != m_held.end();) {
+        for (const auto& part : it->second.parts.Expire(now)) {
+            FailIncoming(channels, part.key.channel_id, part.key.htlc_id, it->second.secrets.at(part.key),
+                         MakeFailure(FailureCode::MPP_TIMEOUT));
+            it->second.secrets.erase(part.key);
+        }
+        it = it->second.secrets.empty() ? m_held.erase(it) : std::next(it);
+    }
+}
+
+// ---- Outgoing HTLCs settle ---------------------------------------------------------------
+
+void HtlcRouter::OnOutgoingFulfilled(RouterChannels& channels, const Hash256& channel_id, const HtlcFulfilled& htlc, uint64_t now)
+{
+    const auto it = m_links.find({channel_id, htlc.id});
+    if (it == m_links.end()) return;
+    const HtlcLink link = it->second;
+    m_links.erase(it);
+    channels.Write([this, key = LinkKey(channel_id, htlc.id)](store::WriteTxn& txn) { txn.Delete(m_links_db, key); });
+    if (const auto* forward = std::get_if<ForwardLink>(&link)) {
+        // BOLT 4/2: settle upstream at once; the preimage is in the outgoing channel's state,
+        // written in this same batch.
+        m_forwarded_incoming.erase({forward->incoming_channel_id, forward->incoming_htlc_id});
+        Logger()->info("forward {} -> {} settled, earned {} msat", Short(forward->incoming_channel_id), Short(channel_id),
+                       (forward->incoming_msat - forward->outgoing_msat).value());
+        return channels.Fulfill(forward->incoming_channel_id, forward->incoming_htlc_id, htlc.preimage);
+    }
+    const auto& part_link = std::get<PaymentLink>(link);
+    const auto payment = m_payments.find(part_link.payment_hash);
+    if (payment == m_payments.end()) return;
+    PaymentRecord& record = payment->second;
+    for (auto& part : record.parts) {
+        if (part.part_id == part_link.part_id) part.status = PaymentStatus::COMPLETE;
+    }
+    record.preimage = htlc.preimage;
+    if (record.status != PaymentStatus::COMPLETE) {
+        record.status = PaymentStatus::COMPLETE;
+        record.completed_at = now;
+        record.failure.clear();
+        Logger()->info("payment {} complete", Short(record.payment_hash));
+    }
+    FinishPayment(channels, record);
+}
+
+void HtlcRouter::OnOutgoingFailed(RouterChannels& channels, const Hash256& channel_id, const HtlcFailed& htlc,
+                                  uint32_t height, uint64_t now)
+{
+    const auto it = m_links.find({channel_id, htlc.id});
+    if (it == m_links.end()) return;
+    const HtlcLink link = it->second;
+    m_links.erase(it);
+    channels.Write([this, key = LinkKey(channel_id, htlc.id)](store::WriteTxn& txn) { txn.Delete(m_links_db, key); });
+    if (const auto* forward = std::get_if<ForwardLink>(&link)) {
+        m_forwarded_incoming.erase({forward->incoming_channel_id, forward->incoming_htlc_id});
+        // BOLT 4: a malformed failure from downstream becomes our own failure with its code;
+        // any other is wrapped with the incoming onion's secret on its way back.
+        Bytes reason = htlc.malformed ? CreateFailureOnion(forward->shared_secret,
+                                                           MakeBadOnion(static_cast<FailureCode>(htlc.malformed->failure_code),
+                                                                        htlc.malformed->sha256_of_onion))
+                                      : WrapFailureOnion(forward->shared_secret, htlc.reason);
+        return channels.Fail(forward->incoming_channel_id, forward->incoming_htlc_id, std::move(reason));
+    }
+    const auto& part_link = std::get<PaymentLink>(link);
+    const auto payment = m_payments.find(part_link.payment_hash);
+    if (payment == m_payments.end()) return;
+    PaymentRecord& record = payment->second;
+    Msat failed_amount{0};
+    for (auto& part : record.parts) {
+        if (part.part_id != part_link.part_id) continue;
+        part.status = PaymentStatus::FAILED;
+        failed_amount = part.amount_msat;
+    }
+    const auto active = m_active.find(record.payment_hash);
+    bool retry = false;
+    if (active != m_active.end()) {
+        ActivePayment& pay = active->second;
+        const auto route = pay.part_routes.find(part_link.part_id);
+        const auto secrets = pay.part_secrets.find(part_link.part_id);
+        std::optional<AttributedFailure> failure;
+        if (!htlc.malformed && secrets != pay.part_secrets.end()) failure = DecryptFailureOnion(secrets->second, htlc.reason);
+        if (route != pay.part_routes.end()) {
+            const auto& hops = route->second.hops;
+            if (!failure) {
+                // Unattributable (or malformed at the first hop): avoid our own channel.
+                record.failure = "unreadable failure from the route";
+                pay.excluded.insert(hops.front().short_channel_id);
+                retry = true;
+            } else {
+                const size_t index = std::min(failure->hop_index, hops.size() - 1);
+                const uint16_t code = failure->message.code;
+                record.failure_code = code;
+                record.erring_index = static_cast<uint32_t>(index);
+                record.failure = "hop " + std::to_string(index) + " (" + ToHex(hops[index].node_id.span()) + ") failed with " +
+                                 std::string(FailureCodeName(code));
+                Logger()->info("payment {} part {}: {}", Short(record.payment_hash), part_link.part_id, record.failure);
+                if (index + 1 == hops.size()) {
+                    retry = !FinalRefusal(code);
+                    if (!retry) pay.refused = true;
+                } else {
+                    // The failing node could not use its next channel: route around that one.
+                    pay.excluded.insert(hops[index + 1].short_channel_id);
+                    retry = true;
+                }
+            }
+        }
+        pay.part_routes.erase(part_link.part_id);
+        pay.part_secrets.erase(part_link.part_id);
+        if (retry && !pay.refused && record.attempts < m_options.max_attempts && now <= pay.request.retry_deadline) {
+            SendParts(channels, pay, record, failed_amount, height);
+        }
+    }
+    if (!record.HasPendingParts() && record.status == PaymentStatus::PENDING) {
+        record.status = PaymentStatus::FAILED;
+        record.completed_at = now;
+        if (record.failure.empty()) record.failure = "failed";
+        Logger()->info("payment {} failed after {} attempt(s): {}", Short(record.payment_hash), record.attempts, record.failure);
+    }
+    FinishPayment(channels, record);
+}
+
+void HtlcRouter::FinishPayment(RouterChannels& channels, PaymentRecord& record)
+{
+    SavePayment(channels, record);
+    if (record.status == PaymentStatus::PENDING) return;
+    const auto active = m_active.find(record.payment_hash);
+    if (active == m_active.end()) return;
+    auto callbacks = std::move(active->second.callbacks);
+    active->second.callbacks.clear();
+    for (auto& callback : callbacks) {
+        channels.AfterCommit([callback = std::move(callback), final_record = record] { callback(final_record); });
+    }
+    // A completed multi-part payment may still have parts in flight: they settle the same way.
+    if (!record.HasPendingParts()) m_active.erase(active);
+}
+
+void HtlcRouter::SaveLink(RouterChannels& channels, const Hash256& channel_id, uint64_t htlc_id, const HtlcLink& link)
+{
+    m_links.insert_or_assign({channel_id, htlc_id}, link);
+    channels.Write([this, key = LinkKey(channel_id, htlc_id), value = SerializeHtlcLink(link)](store::WriteTxn& txn) {
+        txn.Put(m_links_db, key, value);
+    });
+}
+
+void HtlcRouter::SavePayment(RouterChannels& channels, const PaymentRecord& record)
+{
+    channels.Write([this, key = record.payment_hash, value = SerializePaymentRecord(record)](store::WriteTxn& txn) {
+        txn.Put(m_payments_db, key, value);
+    });
+}
+
+// ---- Sending -----------------------------------------------------------------------------
+
+void HtlcRouter::Pay(RouterChannels& channels, PayRequest request, uint32_t height, uint64_t now, PayCallback done)
+{
+    if (const auto known = m_payments.find(request.payment_hash); known != m_payments.end()) {
+        if (known->second.status == PaymentStatus::COMPLETE) {
+            throw NodeError(kErrAlreadyPaid, "this payment hash was already paid: never pay twice");
+        }
+        if (known->second.status == PaymentStatus::PENDING) {
+            throw NodeError(kErrPaymentPending, "a payment for this hash is already in flight");
+        }
+    }
+    PaymentRecord record;
+    if (const auto known = m_payments.find(request.payment_hash); known != m_payments.end()) record = known->second;
+    record.payment_hash = request.payment_hash;
+    std::copy(request.payee.span().begin(), request.payee.span().end(), record.destination.begin());
+    record.amount_msat = request.amount_msat;
+    record.status = PaymentStatus::PENDING;
+    record.created_at = now;
+    record.completed_at = 0;
+    record.failure.clear();
+    record.failure_code.reset();
+    record.erring_index.reset();
+    record.bolt11 = request.bolt11;
+    record.label = request.label;
+    auto [active, inserted] = m_active.insert_or_assign(request.payment_hash, ActivePayment{std::move(request)});
+    ActivePayment& pay = active->second;
+    pay.callbacks.push_back(std::move(done));
+    if (pay.request.fixed_route) {
+        if (!SendPart(channels, pay, record, *pay.request.fixed_route)) {
+            m_active.erase(active);
+            throw NodeError(kErrNoRoute, "the first channel of the route refused the HTLC");
+        }
+    } else {
+        SendParts(channels, pay, record, pay.request.amount_msat, height);
+    }
+    if (!record.HasPendingParts()) {
+        m_active.erase(active);
+        throw NodeError(kErrNoRoute, record.failure.empty() ? "no route to the payee over our channels and the invoice's hints"
+                                                            : record.failure);
+    }
+    m_payments.insert_or_assign(record.payment_hash, record);
+    SavePayment(channels, record);
+}
+
+std::vector<Route> HtlcRouter::CandidateRoutes(RouterChannels& channels, const ActivePayment& pay, Msat amount,
+                                               uint32_t height) const
+{
+    std::vector<LocalChannel> locals;
+    for (const auto& channel : channels.Channels()) {
+        if (!channel.usable || pay.excluded.contains(channel.short_channel_id)) continue;
+        ForwardPolicy limits;
+        limits.htlc_minimum_msat = channel.htlc_minimum_msat;
+        locals.push_back(LocalChannel{channel.peer, channel.short_channel_id, channel.spendable_msat, limits});
+    }
+    const PayRequest& request = pay.request;
+    const uint32_t final_cltv = height + request.min_final_cltv_expiry_delta + kFinalCltvSlack;
+    const Msat max_fee = std::max(MaxFeeFor(amount, request.max_fee_percent), request.exempt_fee_msat);
+    std::vector<Route> routes;
+    for (const auto& path : CandidatePaths(locals, request.payee, request.route_hints)) {
+        if (std::any_of(path.begin(), path.end(), [&](const PathEdge& e) { return pay.excluded.contains(e.short_channel_id); })) {
+            continue;
+        }
+        auto route = BuildRoute(path, amount, final_cltv);
+        if (!route || !WithinFeeBudget(*route, max_fee) || !WithinDelay(*route, height, request.max_delay)) continue;
+        routes.push_back(std::move(*route));
+    }
+    std::stable_sort(routes.begin(), routes.end(), [](const Route& a, const Route& b) { return a.fee_msat() < b.fee_msat(); });
+    return routes;
+}
+
+void HtlcRouter::SendParts(RouterChannels& channels, ActivePayment& pay, PaymentRecord& record, Msat amount,
+                           uint32_t height)
+{
+    std::map<ShortChannelId, Msat> spendable;
+    for (const auto& channel : channels.Channels()) spendable[channel.short_channel_id] = channel.spendable_msat;
+    const auto fits = [&](const Route& route) { return spendable[route.hops.front().short_channel_id] >= route.total_amount_msat(); };
+    const auto whole = CandidateRoutes(channels, pay, amount, height);
+    for (const auto& route : whole) {
+        if (fits(route) && SendPart(channels, pay, record, route)) return;
+    }
+    // BOLT 4 "Basic Multi-Part Payments": only with a payment_secret may the amount be split.
+    if (!pay.request.payment_secret || whole.empty()) {
+        // The last hop failure, when there was one, says more than "no route".
+        if (record.failure.empty()) {
+            record.failure = whole.empty() ? "no route to the payee within the fee and delay limits"
+                                           : "no channel can carry the amount and it cannot be split";
+        }
+        return;
+    }
+    // One route per first channel, the cheapest; the amount divided by what each can carry
+    // (less a fee margin for the hops after it).
+    std::vector<Route> firsts;
+    std::vector<Msat> capacity;
+    for (const auto& route : whole) {
+        const ShortChannelId first = route.hops.front().short_channel_id;
+        if (std::any_of(firsts.begin(), firsts.end(), [&](const Route& r) { return r.hops.front().short_channel_id == first; })) continue;
+        const Msat fees = route.fee_msat();
+        const Msat room = spendable[first] > fees + fees ? spendable[first] - fees - fees : Msat{0};
+        firsts.push_back(route);
+        capacity.push_back(room);
+    }
+    const auto split = SplitAcross(capacity, amount, kMinPartMsat);
+    if (!split) {
+        record.failure = "our channels cannot carry " + std::to_string(amount.value()) + " msat even split";
+        return;
+    }
+    for (size_t i = 0; i < firsts.size(); ++i) {
+        if ((*split)[i].value() == 0) continue;
+        ActivePayment narrowed = pay;
+        for (const auto& other : firsts) {
+            if (other.hops.front().short_channel_id != firsts[i].hops.front().short_channel_id) {
+                narrowed.excluded.insert(other.hops.front().short_channel_id);
+            }
+        }
+        const auto routes = CandidateRoutes(channels, narrowed, (*split)[i], height);
+        if (routes.empty() || !SendPart(channels, pay, record, routes.front())) {
+            record.failure = "a part of the split payment found no route";
+        }
+    }
+}
+
+bool HtlcRouter::SendPart(RouterChannels& channels, ActivePayment& pay, PaymentRecord& record, const Route& route)
+{
+    const PayRequest& request = pay.request;
+    std::vector<OnionHop> hops;
+    for (size_t i = 0; i < route.hops.size(); ++i) {
+        const HopOnionValues values = route.OnionValues(i);
+        HopPayload payload;
+        payload.amt_to_forward = values.amt_to_forward;
+        payload.outgoing_cltv_value = values.outgoing_cltv_value;
+        payload.short_channel_id = values.short_channel_id;
+        if (i + 1 == route.hops.size()) {
+            if (request.payment_secret) payload.payment_data = PaymentData{*request.payment_secret, request.amount_msat};
+            payload.payment_metadata = request.payment_metadata;
+            payload.keysend_preimage = request.keysend_preimage;
+        }
+        hops.push_back(OnionHop{route.hops[i].node_id, EncodeHopPayload(payload)});
+    }
+    const Secret<32> session_key(PrivKey::Generate().span());
+    BuiltOnion onion = CreateOnion(hops, session_key, request.payment_hash);
+    AddHtlcCommand add;
+    add.amount_msat = route.total_amount_msat();
+    add.payment_hash = request.payment_hash;
+    add.cltv_expiry = route.first_cltv();
+    add.onion_routing_packet = onion.packet;
+    Hash256 channel_id{};
+    for (const auto& channel : channels.Channels()) {
+        if (channel.short_channel_id == route.hops.front().short_channel_id) channel_id = channel.channel_id;
+    }
+    const auto offered = channels.Offer(channel_id, add);
+    ++record.attempts;
+    if (!offered) {
+        pay.excluded.insert(route.hops.front().short_channel_id);
+        return false;
+    }
+    const uint64_t part_id = record.next_part_id++;
+    PaymentPart part;
+    part.part_id = part_id;
+    part.channel_id = channel_id;
+    part.htlc_id = *offered;
+    part.amount_sent_msat = route.total_amount_msat();
+    part.amount_msat = route.final_amount_msat();
+    part.route = RouteText(route);
+    record.parts.push_back(part);
+    pay.part_routes.insert_or_assign(part_id, route);
+    pay.part_secrets.insert_or_assign(part_id, std::move(onion.shared_secrets));
+    SaveLink(channels, channel_id, *offered, PaymentLink{request.payment_hash, part_id});
+    Logger()->info("payment {} part {}: {} msat over {} (fee {} msat)", Short(request.payment_hash), part_id,
+                   part.amount_msat.value(), part.route, route.fee_msat().value());
+    return true;
+}
+
+std::vector<PaymentRecord> HtlcRouter::ListPayments() const
+{
+    std::vector<PaymentRecord> out;
+    for (const auto& [hash, record] : m_payments) out.push_back(record);
+    std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.created_at < b.created_at; });
+    return out;
+}
+
+} // namespace sidebolt

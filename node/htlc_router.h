@@ -1,0 +1,185 @@
+#ifndef SIDEBOLT_NODE_HTLC_ROUTER_H
+#define SIDEBOLT_NODE_HTLC_ROUTER_H
+
+#include "channel/machine.h"
+#include "node/invoice_store.h"
+#include "node/payment_record.h"
+#include "pay/hop_payload.h"
+#include "pay/onion_failure.h"
+#include "pay/receive.h"
+#include "pay/route.h"
+#include "pay/sphinx.h"
+#include "primitives/key.h"
+#include "store/env.h"
+#include "util/amount.h"
+#include "util/secure.h"
+#include "wire/wire.h"
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace sidebolt {
+
+//! One of our channels as the router sees it (channel worker thread, during a batch).
+struct RouterChannel {
+    explicit RouterChannel(PubKey peer_id) : peer(std::move(peer_id)) {}
+
+    PubKey peer;
+    Hash256 channel_id{};
+    ShortChannelId short_channel_id;
+    //! Connected and in normal operation: it can take a new HTLC now.
+    bool usable{false};
+    //! What we can still offer (balance less reserve, fees and HTLCs in flight), an estimate:
+    //! the state machine has the last word when the HTLC is offered.
+    Msat spendable_msat{0};
+    //! The peer's htlc_minimum_msat: the smallest HTLC it accepts from us.
+    Msat htlc_minimum_msat{0};
+};
+
+/**
+ * What the router asks of the channel manager. Called on the worker thread while a batch is
+ * being built: the channel steps happen at once, writes join the batch's transaction, and
+ * nothing leaves the process before it commits.
+ */
+class RouterChannels
+{
+public:
+    virtual ~RouterChannels() = default;
+    virtual std::vector<RouterChannel> Channels() = 0;
+    //! Offers an HTLC; the id the channel assigned, or nullopt when the channel refused it.
+    virtual std::optional<uint64_t> Offer(const Hash256& channel_id, const AddHtlcCommand& command) = 0;
+    virtual void Fulfill(const Hash256& channel_id, uint64_t htlc_id, const Hash256& preimage) = 0;
+    virtual void Fail(const Hash256& channel_id, uint64_t htlc_id, Bytes reason) = 0;
+    virtual void FailMalformed(const Hash256& channel_id, uint64_t htlc_id, const Hash256& sha256_of_onion,
+                               uint16_t failure_code) = 0;
+    virtual void Write(std::function<void(store::WriteTxn&)> write) = 0;
+    virtual void AfterCommit(std::function<void()> callback) = 0;
+};
+
+//! Our forwarding policy (settings `-feebase`, `-feeppm`, `-cltvdelta`, `-htlcminimummsat`).
+struct RouterOptions {
+    ForwardPolicy policy;
+    //! Retry budget of one payment: attempts (routes tried) at most.
+    size_t max_attempts{10};
+};
+
+//! pay / keysend / sendpay: what to pay, to whom, and the limits.
+struct PayRequest {
+    explicit PayRequest(PubKey payee_id) : payee(std::move(payee_id)) {}
+
+    PubKey payee;
+    Hash256 payment_hash{};
+    Msat amount_msat{0};
+    std::optional<Hash256> payment_secret;
+    std::optional<Bytes> payment_metadata;
+    //! keysend: the preimage travels in the final payload (TLV 5482373484).
+    std::optional<Hash256> keysend_preimage;
+    uint32_t min_final_cltv_expiry_delta{kDefaultMinFinalCltvExpiryDelta};
+    std::vector<std::vector<HintHop>> route_hints;
+    //! sendpay: exactly this route (no retries).
+    std::optional<Route> fixed_route;
+    double max_fee_percent{0.5};
+    //! A fee always allowed however small the payment (as CLN's exemptfee, 5 sat).
+    Msat exempt_fee_msat{5000};
+    uint32_t max_delay{2016};
+    uint64_t retry_deadline{0};
+    std::string bolt11;
+    std::string label;
+};
+
+//! Called once with the final record of a payment (complete or failed).
+using PayCallback = std::function<void(const PaymentRecord&)>;
+
+/**
+ * BOLT 4 at a node: peels the onion of every incoming HTLC once it is locked in, then pays one
+ * of our invoices, or forwards it over the channel its payload names, checking our policy; it
+ * settles forwarded HTLCs upstream as soon as downstream settles, and sends our own payments,
+ * retrying over other routes until they succeed, fail for good, or run out of time. Every
+ * link between an outgoing HTLC and where it came from is written with the batch that offers it.
+ */
+class HtlcRouter
+{
+public:
+    HtlcRouter(store::Env& env, InvoiceStore& invoices, PrivKey node_key, RouterOptions options);
+
+    //! Loads the HTLC links and pending payments (before the channel manager's first input).
+    void Load();
+
+    // Channel events (worker thread, in a batch).
+    void OnIncomingLockedIn(RouterChannels& channels, const Hash256& channel_id, const HtlcLockedIn& htlc,
+                            uint32_t height, uint64_t now);
+    void OnOutgoingFulfilled(RouterChannels& channels, const Hash256& channel_id, const HtlcFulfilled& htlc, uint64_t now);
+    void OnOutgoingFailed(RouterChannels& channels, const Hash256& channel_id, const HtlcFailed& htlc,
+                          uint32_t height, uint64_t now);
+    //! Times out held multi-part sets.
+    void OnTimer(RouterChannels& channels, uint64_t now);
+
+    //! Starts a payment; `done` is called after the commit that records its outcome. Throws
+    //! NodeError when it cannot start (already paid or pending, no route, no channel).
+    void Pay(RouterChannels& channels, PayRequest request, uint32_t height, uint64_t now, PayCallback done);
+    //! Every payment we made or are making, newest last.
+    std::vector<PaymentRecord> ListPayments() const;
+    //! Invoices paid in this batch: the service wakes their waiters after the commit.
+    std::function<void(const Hash256&)> on_invoice_paid;
+
+    ForwardPolicy& Policy() { return m_options.policy; }
+    //! Whether an incoming HTLC already has a decision in flight (forwarded, or held).
+    bool HandledIncoming(const Hash256& channel_id, uint64_t htlc_id) const;
+
+private:
+    struct HeldSet {
+        PartialPayment parts;
+        std::map<IncomingHtlcKey, Secret<32>> secrets;
+    };
+    struct ActivePayment {
+        explicit ActivePayment(PayRequest req) : request(std::move(req)) {}
+        PayRequest request;
+        std::set<ShortChannelId> excluded;
+        //! In memory only: after a restart a failed part is not retried, the payment just fails.
+        std::map<uint64_t, Route> part_routes;
+        std::map<uint64_t, std::vector<Secret<32>>> part_secrets;
+        //! The payee refused the payment itself: no retry.
+        bool refused{false};
+        std::vector<PayCallback> callbacks;
+    };
+
+    void Forward(RouterChannels& channels, const Hash256& channel_id, const HtlcLockedIn& htlc, const PeeledOnion& peeled,
+                 const HopPayload& payload, uint32_t height);
+    void Receive(RouterChannels& channels, const Hash256& channel_id, const HtlcLockedIn& htlc, const PeeledOnion& peeled,
+                 const HopPayload& payload, uint32_t height, uint64_t now);
+    void FailIncoming(RouterChannels& channels, const Hash256& channel_id, uint64_t htlc_id, const Secret<32>& secret,
+                      const FailureMessage& message);
+    void SendParts(RouterChannels& channels, ActivePayment& payment, PaymentRecord& record, Msat amount, uint32_t height);
+    bool SendPart(RouterChannels& channels, ActivePayment& payment, PaymentRecord& record, const Route& route);
+    void FinishPayment(RouterChannels& channels, PaymentRecord& record);
+    void SaveLink(RouterChannels& channels, const Hash256& channel_id, uint64_t htlc_id, const HtlcLink& link);
+    void SavePayment(RouterChannels& channels, const PaymentRecord& record);
+    std::vector<Route> CandidateRoutes(RouterChannels& channels, const ActivePayment& payment, Msat amount, uint32_t height) const;
+
+    store::Env& m_env;
+    InvoiceStore& m_invoices;
+    const PrivKey m_node_key;
+    RouterOptions m_options;
+    store::Db m_links_db;
+    store::Db m_payments_db;
+    //! Outgoing HTLC (channel, id) -> where it came from.
+    std::map<std::pair<Hash256, uint64_t>, HtlcLink> m_links;
+    //! Incoming HTLCs forwarded downstream: (channel, id).
+    std::set<std::pair<Hash256, uint64_t>> m_forwarded_incoming;
+    std::map<Hash256, PaymentRecord> m_payments;
+    std::map<Hash256, ActivePayment> m_active;
+    std::map<Hash256, HeldSet> m_held;
+    //! Hashes paid since start whose invoice record may not be committed yet.
+    std::set<Hash256> m_paid_this_run;
+};
+
+} // namespace sidebolt
+
+#endif

@@ -1,0 +1,86 @@
+#ifndef SIDEBOLT_NODE_PAYMENT_RECORD_H
+#define SIDEBOLT_NODE_PAYMENT_RECORD_H
+
+#include "primitives/hash.h"
+#include "util/amount.h"
+#include "util/bytes.h"
+#include "util/secure.h"
+#include "wire/wire.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace sidebolt {
+
+//! An outgoing HTLC we forward for an incoming one: how to settle or fail that one.
+struct ForwardLink {
+    Hash256 incoming_channel_id{};
+    uint64_t incoming_htlc_id{0};
+    //! The incoming onion's shared secret: failures from downstream are wrapped with it.
+    Secret<32> shared_secret;
+    Msat incoming_msat{0};
+    Msat outgoing_msat{0};
+};
+//! An outgoing HTLC that is one part of our own payment.
+struct PaymentLink {
+    Hash256 payment_hash{};
+    uint64_t part_id{0};
+};
+using HtlcLink = std::variant<ForwardLink, PaymentLink>;
+
+Bytes SerializeHtlcLink(const HtlcLink& link);
+//! nullopt for a record that does not decode (a corrupt or foreign value).
+std::optional<HtlcLink> DeserializeHtlcLink(ByteSpan data);
+
+enum class PaymentStatus : uint8_t { PENDING = 1, COMPLETE = 2, FAILED = 3 };
+std::string_view PaymentStatusName(PaymentStatus status);
+
+//! One HTLC of a payment (several for a multi-part payment, more after retries).
+struct PaymentPart {
+    uint64_t part_id{0};
+    Hash256 channel_id{};
+    uint64_t htlc_id{0};
+    //! What the HTLC over our channel carries (the payee's share plus fees).
+    Msat amount_sent_msat{0};
+    //! The payee's share.
+    Msat amount_msat{0};
+    PaymentStatus status{PaymentStatus::PENDING};
+    //! The channels of the route, in order ("103x1x0>105x1x1").
+    std::string route;
+};
+
+struct PaymentRecord {
+    Hash256 payment_hash{};
+    ByteArray<33> destination{};
+    Msat amount_msat{0};
+    PaymentStatus status{PaymentStatus::PENDING};
+    std::optional<Hash256> preimage;
+    uint64_t created_at{0};
+    uint64_t completed_at{0};
+    uint32_t attempts{0};
+    //! Why it failed, for the operator ("no route", or the failing hop and BOLT 4 code).
+    std::string failure;
+    std::optional<uint16_t> failure_code;
+    std::optional<uint32_t> erring_index;
+    std::string bolt11;
+    std::string label;
+    uint64_t next_part_id{0};
+    std::vector<PaymentPart> parts;
+
+    //! The payee's share of the parts in flight or settled.
+    Msat AmountInFlightOrDone() const;
+    //! Everything sent over our channels for settled parts (amount plus fees).
+    Msat AmountSentSettled() const;
+    bool HasPendingParts() const;
+};
+
+Bytes SerializePaymentRecord(const PaymentRecord& record);
+std::optional<PaymentRecord> DeserializePaymentRecord(ByteSpan data);
+
+} // namespace sidebolt
+
+#endif

@@ -1,0 +1,15 @@
+#ifndef SIDEBOLT_PLUGIN_PAY_RPC_H
+#define SIDEBOLT_PLUGIN_PAY_RPC_H
+
+#include "node/channel_manager.h"
+#include "primitives/network.h"
+#include "rpc/server.h"
+
+namespace sidebolt {
+
+//! pay, keysend, listpays, listsendpays, setchannelfee: sending payments and our fees.
+void RegisterPayRpcs(RpcServer& server, ChannelManager& channels, Network network);
+
+} // namespace sidebolt
+
+#endif
