@@ -763,13 +763,14 @@ void ChannelManager::Impl::RouteHtlcEvents(Batch& batch)
         if (!m_router) continue;
         BatchChannels channels(*this, batch);
         const uint64_t now = NowSeconds();
-        for (const auto& [channel_id, event] : events) {
+        for (const HtlcEvent& item : events) {
+            const Hash256& id = item.channel_id;
             std::visit(Overloaded{
-                           [&](const HtlcLockedIn& e) { m_router->OnIncomingLockedIn(channels, channel_id, e, m_tip, now); },
-                           [&](const HtlcFulfilled& e) { m_router->OnOutgoingFulfilled(channels, channel_id, e, now); },
-                           [&](const HtlcFailed& e) { m_router->OnOutgoingFailed(channels, channel_id, e, m_tip, now); },
+                           [&](const HtlcLockedIn& e) { m_router->OnIncomingLockedIn(channels, id, e, m_tip, now); },
+                           [&](const HtlcFulfilled& e) { m_router->OnOutgoingFulfilled(channels, id, e, now); },
+                           [&](const HtlcFailed& e) { m_router->OnOutgoingFailed(channels, id, e, m_tip, now); },
                        },
-                       event);
+                       item.event);
         }
     }
 }
