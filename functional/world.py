@@ -8,9 +8,12 @@ Mines B blocks, shows each daemon's getinfo once it has followed them, mines one
 and shows the daemons catching it, then connects each daemon to the next and pings it. Then
 each daemon opens a channel to the next, funded from bitcoind's wallet, the blocks that lock
 them in are mined, and every channel is shown normal on both sides; finally one channel is
-closed cooperatively and its close confirmed. With --keep the world stays up (printing the
-sidebolt-cli commands to reach each daemon and a command that mines a block on the regtest
-node) until Ctrl-C. Payments come with the next milestone.
+closed cooperatively and its close confirmed. Before that close, payments go around the ring:
+each node pays an invoice of the node two hops ahead (through the node between them, which
+earns a forwarding fee; the invoice's route hints show the way) and sends a keysend to its
+neighbour; a summary shows the payments, their latency, the fees each forwarding node earned and
+the balances. With --keep the world stays up (printing the sidebolt-cli commands to reach each
+daemon and a command that mines a block on the regtest node) until Ctrl-C.
 """
 
 import argparse
@@ -82,12 +85,60 @@ class World(SideboltTest):
             for side in (node, peer):
                 self.wait_until(lambda: any(c["channel_id"] == cid and c["state"] == "normal" for c in self.channels(side)),
                                 timeout=60, message=f"channel {cid} never normal on node {side.index}")
+        for node, peer, cid in opened:
+            for side in (node, peer):
+                self.wait_until(lambda: any(c["channel_id"] == cid and c["peer_connected"] for c in self.channels(side)),
+                                timeout=60, message=f"channel {cid} never reconnected on node {side.index}")
         print(f"all {len(opened)} channels normal on both sides {time.monotonic() - start:.2f}s after the third block")
         for node in self.nodes:
             for c in self.channels(node):
                 print(f"node {node.index}: {c['short_channel_id']:>12} {c['state']:<8} capacity {c['capacity_sat']} sat, "
                       f"ours {c['to_us_msat'] // 1000} sat, theirs {c['to_them_msat'] // 1000} sat")
         return opened
+
+    def our_balance(self, node):
+        return sum(c["to_us_msat"] for c in self.channels(node) if c["state"] == "normal")
+
+    def pay_around(self, opened):
+        """Each node pays the node two hops ahead through the one between, and keysends its neighbour."""
+        if len(opened) < 3:
+            return
+        print("\n--- payments: each node pays an invoice of the node two hops ahead, and keysends its neighbour")
+        ids = [n.cli("getinfo")["id"] for n in self.nodes]
+        before = [self.our_balance(n) for n in self.nodes]
+        count = len(self.nodes)
+        latencies = []
+        paid_out = [0] * count
+        received = [0] * count
+        for i, payer in enumerate(self.nodes):
+            payee = self.nodes[(i + 2) % count]
+            amount = 1_000_000 * (i + 1)
+            invoice = payee.cli("invoice", str(amount), f"world-{i}", f"from node {i}")
+            start = time.monotonic()
+            result = payer.cli("pay", invoice["bolt11"])
+            latencies.append(time.monotonic() - start)
+            paid_out[i] += result["amount_sent_msat"]
+            received[payee.index] += amount
+            print(f"node {i} paid node {payee.index} {amount} msat over {result['parts'][0]['route']} "
+                  f"in {latencies[-1] * 1000:.0f} ms (fee {result['fee_msat']} msat, {result['attempts']} attempt(s))")
+            neighbour = (i + 1) % count
+            start = time.monotonic()
+            sent = payer.cli("keysend", ids[neighbour], "100000")
+            latencies.append(time.monotonic() - start)
+            paid_out[i] += sent["amount_sent_msat"]
+            received[neighbour] += 100000
+            print(f"node {i} keysent node {neighbour} 100000 msat in {latencies[-1] * 1000:.0f} ms")
+        # Settlement finishes just after pay returns (the payee's last revoke_and_ack).
+        time.sleep(1)
+        after = [self.our_balance(n) for n in self.nodes]
+        latencies.sort()
+        print(f"\n--- summary: {len(latencies)} payments, median latency {latencies[len(latencies) // 2] * 1000:.0f} ms, "
+              f"slowest {latencies[-1] * 1000:.0f} ms")
+        for n in self.nodes:
+            i = n.index
+            earned = after[i] - before[i] + paid_out[i] - received[i]
+            print(f"node {i}: paid {paid_out[i]} msat, received {received[i]} msat, earned {earned} msat forwarding, "
+                  f"balance in channels {after[i]} msat")
 
     def close_one(self, opened):
         if not opened:
@@ -129,7 +180,9 @@ class World(SideboltTest):
         self.log(f"one more block: every daemon followed it in {time.monotonic() - start:.2f}s")
         self.show("after one more block")
         self.connect_ring()
-        self.close_one(self.open_ring())
+        opened = self.open_ring()
+        self.pay_around(opened)
+        self.close_one(opened)
         print("\nfull getinfo of node 0:\n" + json.dumps(self.nodes[0].cli("getinfo"), indent=2))
         if self.args.keep:
             print("\nThe world is up. Try:")
@@ -147,7 +200,7 @@ class World(SideboltTest):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--nodes", type=int, default=3)
+    parser.add_argument("--nodes", type=int, default=4)
     parser.add_argument("--blocks", type=int, default=101)
     parser.add_argument("--keep", action="store_true", help="keep the world running until Ctrl-C")
     args, rest = parser.parse_known_args()
