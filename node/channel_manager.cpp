@@ -293,7 +293,9 @@ Msat SpendableEstimate(const ChannelState& state)
     Msat keep = committed + ToMsat(state.setup.remote_limits.channel_reserve);
     const ChannelParams& params = state.setup.params;
     if (params.opener == Side::LOCAL) {
-        const Sat fee = CommitmentFee(params.format, state.feerate_per_kw * 2, htlcs + 1);
+        // BOLT 2 fee spike buffer, as the machine checks it: twice the feerate with the new HTLC
+        // and "a future additional non-dust HTLC" on the commitment (so two more outputs).
+        const Sat fee = CommitmentFee(params.format, state.feerate_per_kw * 2, htlcs + 2);
         keep = keep + ToMsat(fee) + ToMsat(HasAnchors(params.format) ? Sat{660} : Sat{0});
     }
     return state.local_balance > keep ? state.local_balance - keep : Msat{0};
@@ -619,7 +621,12 @@ void ChannelManager::Impl::Commit(Batch& batch)
         std::terminate();
     }
     if (!batch.broadcasts.empty()) m_chain.SendQueued();
-    for (auto& [peer, message] : batch.outgoing) m_peers.Send(peer, std::move(message));
+    std::vector<uint16_t> sent_types;
+    for (auto& [peer, message] : batch.outgoing) {
+        if (message.size() >= 2) sent_types.push_back(static_cast<uint16_t>(message[0] << 8 | message[1]));
+        m_peers.Send(peer, std::move(message));
+    }
+    if (m_options.after_send && !sent_types.empty()) m_options.after_send(sent_types);
     for (const auto& peer : batch.disconnect) m_peers.Disconnect(peer);
     for (auto& callback : batch.after_commit) callback();
 }

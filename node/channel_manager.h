@@ -19,6 +19,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <span>
 #include <future>
 #include <map>
 #include <memory>
@@ -47,6 +48,9 @@ struct ChannelManagerOptions {
     //! Reconnection backoff to channel peers: doubles from min to max.
     std::chrono::milliseconds reconnect_min{std::chrono::seconds(1)};
     std::chrono::milliseconds reconnect_max{std::chrono::seconds(60)};
+    //! Called on the worker after each batch's messages were handed to the peer layer, with
+    //! their BOLT types (tests use it to crash right after a given message).
+    std::function<void(std::span<const uint16_t> types)> after_send;
     //! Flow control: once this many of a peer's messages wait for the worker, its connection
     //! stops being read (PeerLink::PauseReading) until the worker has taken them down to
     //! resume_queued_peer_messages. Nothing is dropped and the connection stays up; a flood

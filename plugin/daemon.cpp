@@ -11,6 +11,7 @@
 #include "util/hex.h"
 #include "util/logging.h"
 
+#include <algorithm>
 #include <csignal>
 #include <cstring>
 #include <iostream>
@@ -301,6 +302,15 @@ void Daemon::StartChannels()
     options.chain_hash = ChainHash(m_settings.network);
     options.policy = m_settings.channel_policy;
     options.max_pending_opens_per_peer = m_settings.max_pending_opens;
+    if (const auto crash_type = m_settings.dev_crash_after_send) {
+        options.after_send = [crash_type = *crash_type](std::span<const uint16_t> types) {
+            if (std::find(types.begin(), types.end(), crash_type) == types.end()) return;
+            // Give the network thread a moment to write it, then die as kill -9 would.
+            std::this_thread::sleep_for(std::chrono::milliseconds(300));
+            Logger()->warn("devcrashaftersend: killing ourselves after sending message type {}", crash_type);
+            std::raise(SIGKILL);
+        };
+    }
     m_channels = std::make_unique<ChannelManager>(
         *m_store, *m_peer_link, *m_channel_wallet, *m_chain_link,
         [this](uint64_t index) { return m_seed->DeriveSecret("channel/" + std::to_string(index)); }, options);

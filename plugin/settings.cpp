@@ -53,6 +53,7 @@ std::vector<ConfigKey> DaemonConfigKeys()
         {"feeppm", "proportional fee we charge to forward, millionths of the amount (default 10)"},
         {"cltvdelta", "blocks we add to an HTLC's expiry when we forward it (default 34, at least 18)"},
         {"debugzmqdrop", "test only: drop this many ZMQ messages to simulate loss", /*hidden=*/true},
+        {"devcrashaftersend", "test only: kill -9 ourselves just after sending a peer message of this BOLT type", /*hidden=*/true},
     };
 }
 
@@ -186,6 +187,9 @@ DaemonSettings LoadDaemonSettings(int argc, const char* const argv[])
     if (floor < 253) throw ConfigError("feerate.floor below 253 sat/kw would make transactions that do not relay");
     s.feerate_floor_per_kw = static_cast<uint32_t>(floor);
     s.debug_zmq_drop = static_cast<unsigned>(config.GetInt("debugzmqdrop", 0));
+    if (config.Has("devcrashaftersend")) {
+        s.dev_crash_after_send = static_cast<uint16_t>(GetBounded(config, "devcrashaftersend", 0, 1, 65535));
+    }
     if (const auto wallet = config.Get("bitcoin.wallet")) s.bitcoin_wallet = *wallet;
     ParseChannelPolicy(config, s);
     return s;

@@ -55,6 +55,8 @@ struct DaemonSettings {
     std::chrono::milliseconds poll_interval{1000};
     uint32_t feerate_floor_per_kw{253};
     unsigned debug_zmq_drop{0};
+    //! Test only: the daemon kills itself (SIGKILL) right after sending a message of this type.
+    std::optional<uint16_t> dev_crash_after_send;
 
     //! bitcoind wallet that funds channels and receives closes; unset: bitcoind's default.
     std::optional<std::string> bitcoin_wallet;
