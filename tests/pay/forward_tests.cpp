@@ -166,9 +166,9 @@ TEST_CASE("forward: incorrect_cltv_expiry reports the outgoing cltv")
 TEST_CASE("forward: expiry_too_soon for an outgoing cltv close to the tip")
 {
     ForwardCase c;
-    c.SetOutgoingCltv(kHeight + 12); // exactly min_outgoing_expiry_blocks ahead
+    c.SetOutgoingCltv(kHeight + 6); // exactly min_outgoing_expiry_blocks ahead
     CHECK_FALSE(c.Check());
-    c.SetOutgoingCltv(kHeight + 11);
+    c.SetOutgoingCltv(kHeight + 5);
     const auto failure = c.Check();
     REQUIRE(failure);
     CHECK(failure->code == FailureCode::EXPIRY_TOO_SOON);
