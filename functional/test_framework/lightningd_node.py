@@ -20,12 +20,13 @@ from .util import REGISTRY, SkipTest, TestFailure, free_port, kill_process, stop
 
 
 class LightningCliError(Exception):
-    """lightning-cli reported a JSON-RPC error (code, message) or failed to run."""
+    """lightning-cli reported a JSON-RPC error (code, message, data) or failed to run."""
 
-    def __init__(self, code, message):
+    def __init__(self, code, message, data=None):
         super().__init__(f"lightning-cli error {code}: {message}")
         self.code = code
         self.message = message
+        self.data = data
 
 
 def find_lightningd():
@@ -126,7 +127,8 @@ class LightningdNode:
         Raises LightningCliError(code, message) on an RPC error."""
         if kwargs and args:
             raise ValueError("lightning-cli takes positional or keyword parameters, not both")
-        argv = [self.cli_path, f"--lightning-dir={self.lightning_dir}", "--network=regtest"]
+        # Notifications (xpay's "# ->...: Success" lines) would precede the JSON on stdout.
+        argv = [self.cli_path, f"--lightning-dir={self.lightning_dir}", "--network=regtest", "--notifications=none"]
         if kwargs:
             argv += ["-k", method] + [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in kwargs.items()]
         else:
@@ -140,7 +142,7 @@ class LightningdNode:
             reply = None
         if result.returncode != 0:
             if isinstance(reply, dict) and "code" in reply:
-                raise LightningCliError(reply["code"], reply.get("message", ""))
+                raise LightningCliError(reply["code"], reply.get("message", ""), reply.get("data"))
             raise LightningCliError(None, f"exit {result.returncode}: {result.stderr.decode(errors='replace').strip()}"
                                           f" {stdout.strip()}")
         return reply
