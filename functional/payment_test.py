@@ -113,6 +113,34 @@ class PaymentTest(SideboltTest):
         inv2 = c.cli("invoice", "1000000", "after-restart", "tea")
         assert_equal(a.cli("pay", inv2["bolt11"])["status"], "complete")
 
+        self.log("restart A: its payments are still listed and a paid invoice is still never paid twice")
+        a.stop()
+        a.start()
+        self.wait_normal(a, ab)
+        statuses = {p["payment_hash"]: p["status"] for p in a.cli("listpays")["pays"]}
+        assert_equal(statuses.get(inv["payment_hash"]), "complete", f"after restart: {statuses}")
+        assert_equal(statuses.get(inv2["payment_hash"]), "complete")
+        err = cli_error(a, "pay", inv["bolt11"])
+        assert_equal(err["code"], ERR_ALREADY_PAID, f"pay again after restart: {err}")
+
+        self.log("sendpay over an explicit route A -> B -> C, then waitsendpay; an underpaid route fails at B")
+        amount = 2000000
+        inv4 = c.cli("invoice", str(amount), "explicit", "by route")
+        fee = 1000 + amount * 10 // 1000000
+        route = [{"id": ids[1], "channel": channel(a, ab)["short_channel_id"], "amount_msat": amount + fee, "delay": 18 + 2 + 34},
+                 {"id": ids[2], "channel": channel(b, bc)["short_channel_id"], "amount_msat": amount, "delay": 18 + 2}]
+        pending = a.cli("sendpay", route, inv4["payment_hash"], inv4["payment_secret"])
+        assert_equal(pending["status"], "pending")
+        done = a.cli("waitsendpay", inv4["payment_hash"], "30")
+        assert_equal(done["status"], "complete")
+        assert_equal(done["fee_msat"], fee)
+        inv5 = c.cli("invoice", str(amount), "underpaid", "by route")
+        route[0]["amount_msat"] = amount + fee - 1
+        a.cli("sendpay", route, inv5["payment_hash"], inv5["payment_secret"])
+        err = cli_error(a, "waitsendpay", inv5["payment_hash"], "30")
+        assert_equal(err["code"], -133)
+        assert_true("fee_insufficient" in err["message"], f"underpaid route: {err}")
+
         self.log("B raises its fee above what C's hints say: B refuses with fee_insufficient, attributed to B")
         assert_equal(b.cli("setchannelfee", "5000", "0")["feebase_msat"], 5000)
         inv3 = c.cli("invoice", "1000000", "new-fee", "cake")

@@ -177,6 +177,12 @@ struct ChainWakeIn {};
 struct PayCmd {
     PayRequest request;
     Reply<PaymentRecord> reply;
+    //! sendpay: answer with the pending record at once instead of the outcome.
+    bool answer_pending{false};
+};
+struct WaitPayCmd {
+    Hash256 payment_hash{};
+    Reply<PaymentRecord> reply;
 };
 struct ListPaysCmd {
     Reply<std::vector<PaymentRecord>> reply;
@@ -192,7 +198,7 @@ struct HintsCmd {
 
 using Input = std::variant<PeerConnectedIn, PeerDisconnectedIn, PeerMessageIn, PeerNoticeIn, PeerAddressIn, FundCmd,
                            CloseCmd, ListCmd, FundingBuiltIn, PayoutScriptIn, ChainWakeIn, PayCmd, ListPaysCmd, SetPolicyCmd,
-                           HintsCmd>;
+                           HintsCmd, WaitPayCmd>;
 
 //! An HTLC event a channel step reported, handed to the router once the step is done.
 struct HtlcEvent {
@@ -378,6 +384,7 @@ private:
     void CommandChannel(const Hash256& channel_id, const ChannelInput& command, Batch& batch);
     std::vector<RouterChannel> RouterView() const;
     void OnPay(PayCmd& cmd, Batch& batch);
+    void OnWaitPay(WaitPayCmd& cmd, Batch& batch);
     void AfterReestablish(ChannelRecord& record, const ChannelReestablishMessage& theirs, Batch& batch);
 
     // Closing.
@@ -697,6 +704,7 @@ void ChannelManager::Impl::Dispatch(Input& input, Batch& batch)
                    [&](const PayoutScriptIn& in) { OnPayoutScript(in, batch); },
                    [&](const ChainWakeIn&) {},
                    [&](PayCmd& cmd) { OnPay(cmd, batch); },
+                   [&](WaitPayCmd& cmd) { OnWaitPay(cmd, batch); },
                    [&](const ListPaysCmd& cmd) {
                        auto out = m_router ? m_router->ListPayments() : std::vector<PaymentRecord>{};
                        batch.after_commit.push_back([reply = cmd.reply, out = std::move(out)]() mutable {
@@ -876,11 +884,29 @@ void ChannelManager::Impl::SignTouched(Batch& batch)
     }
 }
 
+void ChannelManager::Impl::OnWaitPay(WaitPayCmd& cmd, Batch& batch)
+{
+    if (!m_router) return Fail(cmd.reply, kErrChannelState, "payments are not enabled");
+    BatchChannels channels(*this, batch);
+    const bool known = m_router->WaitForPayment(channels, cmd.payment_hash,
+                                                [reply = cmd.reply](const PaymentRecord& record) { Succeed(reply, record); });
+    if (!known) Fail(cmd.reply, kErrInvalidParameter, "no payment with this payment hash");
+}
+
 void ChannelManager::Impl::OnPay(PayCmd& cmd, Batch& batch)
 {
     if (!m_router) return Fail(cmd.reply, kErrChannelState, "payments are not enabled");
     BatchChannels channels(*this, batch);
+    const Hash256 payment_hash = cmd.request.payment_hash;
     try {
+        if (cmd.answer_pending) {
+            m_router->Pay(channels, std::move(cmd.request), m_tip, NowSeconds(), [](const PaymentRecord&) {});
+            for (const auto& record : m_router->ListPayments()) {
+                if (record.payment_hash != payment_hash) continue;
+                batch.after_commit.push_back([reply = cmd.reply, record] { Succeed(reply, record); });
+            }
+            return;
+        }
         m_router->Pay(channels, std::move(cmd.request), m_tip, NowSeconds(),
                       [reply = cmd.reply](const PaymentRecord& record) { Succeed(reply, record); });
     } catch (const NodeError& e) {
@@ -1792,8 +1818,22 @@ void ChannelManager::SetRouter(HtlcRouter& router) { m_impl->SetRouter(router); 
 PaymentRecord ChannelManager::Pay(PayRequest request, std::chrono::milliseconds timeout)
 {
     auto reply = std::make_shared<std::promise<PaymentRecord>>();
-    m_impl->Post(PayCmd{std::move(request), reply});
+    m_impl->Post(PayCmd{std::move(request), reply, /*answer_pending=*/false});
     return Await(reply, timeout, "the payment");
+}
+
+PaymentRecord ChannelManager::StartPayment(PayRequest request)
+{
+    auto reply = std::make_shared<std::promise<PaymentRecord>>();
+    m_impl->Post(PayCmd{std::move(request), reply, /*answer_pending=*/true});
+    return Await(reply, std::chrono::seconds(30), "the payment's first HTLC");
+}
+
+PaymentRecord ChannelManager::WaitPayment(const Hash256& payment_hash, std::chrono::milliseconds timeout)
+{
+    auto reply = std::make_shared<std::promise<PaymentRecord>>();
+    m_impl->Post(WaitPayCmd{payment_hash, reply});
+    return Await(reply, timeout, "the payment's outcome");
 }
 
 std::vector<PaymentRecord> ChannelManager::ListPayments()

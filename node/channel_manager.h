@@ -159,6 +159,11 @@ public:
     //! Sends a payment and waits (at most `timeout`) for its outcome: complete or failed.
     PaymentRecord Pay(PayRequest request, std::chrono::milliseconds timeout);
     std::vector<PaymentRecord> ListPayments();
+    //! sendpay: starts the payment (over request.fixed_route) and returns its pending record
+    //! once the first HTLC is committed to our store.
+    PaymentRecord StartPayment(PayRequest request);
+    //! waitsendpay: the payment's record once it is complete or failed (at most `timeout`).
+    PaymentRecord WaitPayment(const Hash256& payment_hash, std::chrono::milliseconds timeout);
     //! Our forwarding policy (setchannelfee); returns the policy now in force.
     ForwardPolicy SetForwardPolicy(const ForwardPolicy& policy);
     /**

@@ -92,11 +92,13 @@ HtlcRouter::HtlcRouter(store::Env& env, InvoiceStore& invoices, PrivKey node_key
 void HtlcRouter::Load()
 {
     store::ReadTxn txn(m_env);
-    for (auto cursor = txn.OpenCursor(m_links_db); cursor.Valid(); cursor.Next()) {
-        const ByteSpan key = cursor.Key();
-        const auto link = DeserializeHtlcLink(cursor.Value());
+    // A new cursor is not positioned: First() before reading.
+    auto links = txn.OpenCursor(m_links_db);
+    for (bool more = links.First(); more; more = links.Next()) {
+        const ByteSpan key = links.Key();
+        const auto link = DeserializeHtlcLink(links.Value());
         if (key.size() != 40 || !link) {
-            Logger()->error("skipping an unreadable HTLC link record ({} bytes)", cursor.Value().size());
+            Logger()->error("skipping an unreadable HTLC link record ({} bytes)", links.Value().size());
             continue;
         }
         Hash256 channel_id{};
@@ -108,8 +110,9 @@ void HtlcRouter::Load()
         }
         m_links.emplace(std::pair{channel_id, htlc_id}, *link);
     }
-    for (auto cursor = txn.OpenCursor(m_payments_db); cursor.Valid(); cursor.Next()) {
-        const auto record = DeserializePaymentRecord(cursor.Value());
+    auto payments = txn.OpenCursor(m_payments_db);
+    for (bool more = payments.First(); more; more = payments.Next()) {
+        const auto record = DeserializePaymentRecord(payments.Value());
         if (!record) {
             Logger()->error("skipping an unreadable payment record");
             continue;
@@ -382,7 +385,9 @@ void HtlcRouter::OnOutgoingFailed(RouterChannels& channels, const Hash256& chann
         }
         pay.part_routes.erase(part_link.part_id);
         pay.part_secrets.erase(part_link.part_id);
-        if (retry && !pay.refused && record.attempts < m_options.max_attempts && now <= pay.request.retry_deadline) {
+        // sendpay's fixed route is tried exactly once: no route of our own choosing after it.
+        if (retry && !pay.refused && !pay.request.fixed_route && record.attempts < m_options.max_attempts &&
+            now <= pay.request.retry_deadline) {
             SendParts(channels, pay, record, failed_amount, height);
         }
     }
@@ -604,6 +609,21 @@ std::vector<PaymentRecord> HtlcRouter::ListPayments() const
     for (const auto& [hash, record] : m_payments) out.push_back(record);
     std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.created_at < b.created_at; });
     return out;
+}
+
+bool HtlcRouter::WaitForPayment(RouterChannels& channels, const Hash256& payment_hash, PayCallback done)
+{
+    const auto known = m_payments.find(payment_hash);
+    if (known == m_payments.end()) return false;
+    const auto active = m_active.find(payment_hash);
+    if (known->second.status != PaymentStatus::PENDING || active == m_active.end()) {
+        // Settled, or pending from before a restart (nothing retries it; its parts still
+        // settle): report what is known now.
+        channels.AfterCommit([done = std::move(done), record = known->second] { done(record); });
+        return true;
+    }
+    active->second.callbacks.push_back(std::move(done));
+    return true;
 }
 
 } // namespace sidebolt

@@ -126,6 +126,11 @@ public:
     void Pay(RouterChannels& channels, PayRequest request, uint32_t height, uint64_t now, PayCallback done);
     //! Every payment we made or are making, newest last.
     std::vector<PaymentRecord> ListPayments() const;
+    /**
+     * waitsendpay: `done` gets the payment's record once it is complete or failed (at once, after
+     * this batch commits, if it already is). False for a payment hash we never paid.
+     */
+    bool WaitForPayment(RouterChannels& channels, const Hash256& payment_hash, PayCallback done);
     //! Invoices paid in this batch: the service wakes their waiters after the commit.
     std::function<void(const Hash256&)> on_invoice_paid;
 

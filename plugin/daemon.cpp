@@ -384,7 +384,8 @@ void Daemon::RegisterRpcMethods()
     });
     RegisterChannelRpcs(s, *m_channels, *m_wallet_rpc, m_settings.network);
     RegisterInvoiceRpcs(s, *m_invoices);
-    RegisterPayRpcs(s, *m_channels, m_settings.network);
+    RegisterPayRpcs(s, *m_channels, m_settings.network,
+                    [this] { return static_cast<uint32_t>(std::max(0, m_chain->Status().chain.tip.height)); });
     s.Register({"listchainevents", {"[count]"}, "The most recent block connect/disconnect events, oldest first.",
                 [this](const json& params) {
                     const auto events = m_chain->RecentEvents();

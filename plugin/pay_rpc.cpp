@@ -8,6 +8,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <functional>
 
 namespace sidebolt {
 namespace {
@@ -181,6 +183,91 @@ json ListPays(ChannelManager& channels, const json& params, bool by_part)
     return by_part ? json{{"payments", out}} : json{{"pays", out}};
 }
 
+//! "103x1x0": block height, transaction index and output index of a short channel id.
+ShortChannelId ParseShortChannelId(const std::string& text)
+{
+    unsigned long block = 0, tx = 0, out = 0;
+    char x1 = 0, x2 = 0;
+    int used = 0;
+    if (std::sscanf(text.c_str(), "%lu%c%lu%c%lu%n", &block, &x1, &tx, &x2, &out, &used) != 5 || x1 != 'x' || x2 != 'x' ||
+        static_cast<size_t>(used) != text.size() || block > 0xFFFFFF || tx > 0xFFFFFF || out > 0xFFFF) {
+        throw RpcException(RPC_INVALID_PARAMETER, "channel must be a short channel id like 103x1x0, not '" + text + "'");
+    }
+    return ShortChannelId{static_cast<uint32_t>(block), static_cast<uint32_t>(tx), static_cast<uint16_t>(out)};
+}
+
+//! sendpay's route as Core Lightning writes it: [{id, channel, amount_msat, delay}], where delay
+//! is the HTLC's cltv_expiry as blocks after the current height.
+Route ParseRoute(const json& route, uint32_t height)
+{
+    if (!route.is_array() || route.empty() || route.size() > 27) {
+        throw RpcException(RPC_INVALID_PARAMETER, "route must be an array of 1 to 27 hops");
+    }
+    Route out;
+    for (const json& hop : route) {
+        if (!hop.is_object() || !hop.contains("id") || !hop.contains("channel") || !hop.contains("amount_msat") ||
+            !hop.contains("delay")) {
+            throw RpcException(RPC_INVALID_PARAMETER, "each hop needs id, channel, amount_msat and delay");
+        }
+        const json values = json::array({hop["amount_msat"], hop["delay"]});
+        const int64_t amount = ParamInt(values, 0, "amount_msat");
+        const int64_t delay = ParamInt(values, 1, "delay");
+        if (amount <= 0 || delay < 0 || delay > 20'160) throw RpcException(RPC_INVALID_PARAMETER, "bad amount_msat or delay in the route");
+        out.hops.push_back(RouteHop{ParamPubKey(hop["id"].get<std::string>(), "id"),
+                                    ParseShortChannelId(hop["channel"].get<std::string>()),
+                                    Msat{static_cast<uint64_t>(amount)}, height + static_cast<uint32_t>(delay)});
+    }
+    return out;
+}
+
+json SendPay(ChannelManager& channels, const std::function<uint32_t()>& height, const json& params)
+{
+    const json route_json = params.size() > 0 && params[0].is_string() ? json::parse(params[0].get<std::string>(), nullptr, false)
+                                                                       : (params.size() > 0 ? params[0] : json());
+    Route route = ParseRoute(route_json, height());
+    PayRequest request(route.hops.back().node_id);
+    const std::string hash_text = ParamString(params, 1, "payment_hash");
+    const Bytes hash = ParseHex(hash_text);
+    if (hash.size() != 32 || ToHex(hash) != hash_text) throw RpcException(RPC_INVALID_PARAMETER, "payment_hash must be 64 hex");
+    std::copy(hash.begin(), hash.end(), request.payment_hash.begin());
+    if (params.size() > 2 && !params[2].is_null()) {
+        const std::string secret_text = ParamString(params, 2, "payment_secret");
+        const Bytes secret = ParseHex(secret_text);
+        if (secret.size() != 32 || ToHex(secret) != secret_text) throw RpcException(RPC_INVALID_PARAMETER, "payment_secret must be 64 hex");
+        Hash256 value{};
+        std::copy(secret.begin(), secret.end(), value.begin());
+        request.payment_secret = value;
+    }
+    request.amount_msat = route.hops.back().amount_msat;
+    request.fixed_route = std::move(route);
+    request.retry_deadline = NowSeconds();
+    try {
+        return DescribePayment(channels.StartPayment(std::move(request)));
+    } catch (const NodeError& e) {
+        throw RpcException(e.Code(), e.what());
+    }
+}
+
+json WaitSendPay(ChannelManager& channels, const json& params)
+{
+    const std::string hash_text = ParamString(params, 0, "payment_hash");
+    const Bytes hash = ParseHex(hash_text);
+    if (hash.size() != 32 || ToHex(hash) != hash_text) throw RpcException(RPC_INVALID_PARAMETER, "payment_hash must be 64 hex");
+    Hash256 payment_hash{};
+    std::copy(hash.begin(), hash.end(), payment_hash.begin());
+    const int64_t timeout = OptionalParamInt(params, 1, "timeout").value_or(60);
+    if (timeout < 1 || timeout > 3600) throw RpcException(RPC_INVALID_PARAMETER, "timeout must be 1 to 3600 seconds");
+    const PaymentRecord record = [&] {
+        try {
+            return channels.WaitPayment(payment_hash, std::chrono::seconds(timeout));
+        } catch (const NodeError& e) {
+            throw RpcException(e.Code(), e.what());
+        }
+    }();
+    if (record.status == PaymentStatus::FAILED) throw RpcException(kErrPaymentFailed, "payment failed: " + record.failure);
+    return DescribePayment(record);
+}
+
 json SetChannelFee(ChannelManager& channels, const json& params)
 {
     ForwardPolicy policy;
@@ -208,8 +295,15 @@ json SetChannelFee(ChannelManager& channels, const json& params)
 
 } // namespace
 
-void RegisterPayRpcs(RpcServer& server, ChannelManager& channels, Network network)
+void RegisterPayRpcs(RpcServer& server, ChannelManager& channels, Network network, std::function<uint32_t()> height)
 {
+    server.Register({"sendpay", {"route", "payment_hash", "[payment_secret]"},
+                     "Send one HTLC over exactly this route ([{id, channel, amount_msat, delay}], delay in blocks "
+                     "from now); returns the pending payment at once: waitsendpay for its outcome.",
+                     [&channels, height](const json& params) { return SendPay(channels, height, params); }});
+    server.Register({"waitsendpay", {"payment_hash", "[timeout]"},
+                     "Wait (default 60 s) for a payment's outcome: the complete payment, or an error naming the failure.",
+                     [&channels](const json& params) { return WaitSendPay(channels, params); }});
     server.Register({"pay", {"bolt11", "[amount_msat]", "[maxfeepercent]", "[retry_for]", "[maxdelay]"},
                      "Pay a BOLT 11 invoice over our channels and its route hints, splitting and retrying as needed; "
                      "returns the preimage, amounts, fee and parts, or the failing hop and code.",

@@ -5,10 +5,13 @@
 #include "primitives/network.h"
 #include "rpc/server.h"
 
+#include <cstdint>
+#include <functional>
+
 namespace sidebolt {
 
 //! pay, keysend, listpays, listsendpays, setchannelfee: sending payments and our fees.
-void RegisterPayRpcs(RpcServer& server, ChannelManager& channels, Network network);
+void RegisterPayRpcs(RpcServer& server, ChannelManager& channels, Network network, std::function<uint32_t()> height);
 
 } // namespace sidebolt
 

@@ -1,0 +1,1271 @@
+// HtlcRouter (BOLT 4 at a node), two ways: in-process channel managers wired by a fake peer
+// layer that routes between several nodes (payments end to end: direct, through a hop with a
+// route hint, refused, multi-part, keysend, across restarts), and the router alone over a fake
+// RouterChannels, which reaches every reject path of the forwarding and onion checks cheaply.
+// The node helpers (ScratchDir, FakeWallet, FakeChain) are copies of channel_manager_tests.cpp's.
+
+#include "node/htlc_router.h"
+
+#include "channel/scripts.h"
+#include "node/channel_manager.h"
+#include "node/invoice_store.h"
+#include "pay/failure_codes.h"
+#include "pay/invoice.h"
+#include "pay/onion_failure.h"
+#include "pay/sphinx.h"
+#include "primitives/hash.h"
+#include "store/env.h"
+#include "util/hex.h"
+#include "util/sync.h"
+#include "wire/channel_messages.h"
+#include "wire/message.h"
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace sidebolt {
+namespace {
+
+using namespace std::chrono_literals;
+
+class ScratchDir
+{
+public:
+    ScratchDir()
+    {
+        std::string pattern = (std::filesystem::temp_directory_path() / "sidebolt-router-XXXXXX").string();
+        if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+        m_path = pattern;
+    }
+    ~ScratchDir() { std::filesystem::remove_all(m_path); }
+    const std::filesystem::path& Path() const { return m_path; }
+
+private:
+    std::filesystem::path m_path;
+};
+
+store::EnvOptions FastEnv()
+{
+    store::EnvOptions options;
+    options.durable = false;
+    return options;
+}
+
+PrivKey KeyOf(uint8_t byte) { return *PrivKey::FromBytes(Bytes(32, byte)); }
+
+uint64_t Now()
+{
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+uint16_t Code(FailureCode code) { return static_cast<uint16_t>(code); }
+
+class FakeWallet : public ChannelWallet
+{
+public:
+    WalletFunding Fund(const Script& script_pubkey, Sat amount, uint32_t, std::optional<uint32_t>) override
+    {
+        std::lock_guard lock(m_mutex);
+        WalletFunding funding;
+        TxIn in;
+        in.prevout = OutPoint{Sha256(Bytes{'c', 'o', 'i', 'n', m_salt, static_cast<uint8_t>(m_funded)}), 0};
+        in.witness = {Bytes(71, 1), Bytes(33, 2)};
+        funding.tx.vin.push_back(in);
+        funding.tx.vout.push_back(TxOut{static_cast<int64_t>(amount.value()), script_pubkey.Data()});
+        funding.locked_inputs = {in.prevout};
+        ++m_funded;
+        return funding;
+    }
+    void Unlock(std::span<const OutPoint>) override {}
+    Bytes NewPayoutScript() override { return P2wpkhScript(KeyOf(8).GetPubKey()).Data(); }
+
+    std::mutex m_mutex;
+    uint8_t m_salt{0};
+    int m_funded{0};
+};
+
+class FakeChain : public ChannelChain
+{
+public:
+    void Broadcast(store::WriteTxn&, const Transaction& tx, const std::string&) override
+    {
+        std::lock_guard lock(m_mutex);
+        broadcasts.push_back(tx);
+    }
+    void SendQueued() override {}
+    uint32_t CommitmentFeerate() override { return 1000; }
+    uint32_t ClosingFeerate() override { return 500; }
+
+    std::vector<Transaction> Broadcasts()
+    {
+        std::lock_guard lock(m_mutex);
+        return broadcasts;
+    }
+
+    std::mutex m_mutex;
+    std::vector<Transaction> broadcasts;
+};
+
+struct Node;
+
+//! Delivers what one node sends to the connected peer it names, as the peer layer would, and
+//! keeps a log of every message sent (type, payload).
+class FakeLink : public PeerLink
+{
+public:
+    explicit FakeLink(PubKey self_id) : self(std::move(self_id)) {}
+
+    void Send(const PubKey& to, Bytes message) override EXCLUDES(m_mutex);
+    void Disconnect(const PubKey&) override {}
+    void Connect(const PubKey&, const std::string&, uint16_t) override {}
+    void PauseReading(const PubKey&) override {}
+    void ResumeReading(const PubKey&) override {}
+
+    //! Routes to `node` from now on; `announce` runs before anything can be delivered to it, so
+    //! (as with a real connection) it hears of the connection before the first message.
+    void Attach(const PubKey& peer, Node& node, const std::function<void()>& announce) EXCLUDES(m_mutex)
+    {
+        const MutexLock lock(m_mutex);
+        m_peers.insert_or_assign(peer, &node);
+        announce();
+    }
+    void Detach(const PubKey& peer) EXCLUDES(m_mutex)
+    {
+        const MutexLock lock(m_mutex);
+        m_peers.erase(peer);
+    }
+    //! The connection breaks as a message of `type` is sent: it and all after are lost.
+    void CutAt(uint16_t type) EXCLUDES(m_mutex)
+    {
+        const MutexLock lock(m_mutex);
+        m_cut_at = type;
+    }
+    //! The payloads of the messages of `type` sent so far.
+    std::vector<Bytes> Sent(uint16_t type) EXCLUDES(m_mutex)
+    {
+        const MutexLock lock(m_mutex);
+        std::vector<Bytes> out;
+        for (const auto& [sent_type, payload] : m_sent) {
+            if (sent_type == type) out.push_back(payload);
+        }
+        return out;
+    }
+
+    const PubKey self;
+
+private:
+    Mutex m_mutex;
+    //! Held while delivering, so a node being disconnected (or restarted) gets nothing after.
+    std::map<PubKey, Node*> m_peers GUARDED_BY(m_mutex);
+    std::vector<std::pair<uint16_t, Bytes>> m_sent GUARDED_BY(m_mutex);
+    std::optional<uint16_t> m_cut_at GUARDED_BY(m_mutex);
+};
+
+//! A channel manager with an invoice service and a router, over its own store.
+struct Node {
+    explicit Node(uint8_t key_byte)
+        : key(KeyOf(key_byte)), id(key.GetPubKey()), link(id), env(std::make_unique<store::Env>(dir.Path(), FastEnv())),
+          invoice_store(*env), invoices(*env, invoice_store, key, Network::Regtest, [] { return Now(); })
+    {
+        wallet.m_salt = key_byte;
+        Make();
+    }
+    //! Unlinks itself from its peers first, so none delivers to a manager being destroyed.
+    ~Node()
+    {
+        for (Node* peer : peers) {
+            peer->link.Detach(id);
+            peer->peers.erase(this);
+        }
+        invoices.Shutdown();
+        manager.reset();
+    }
+
+    void Make()
+    {
+        ChannelManagerOptions options;
+        options.rpc_timeout = 20s;
+        options.policy.minimum_depth = 3;
+        const uint8_t salt = id.span()[1];
+        RouterOptions router_options;
+        router_options.policy = policy;
+        router = std::make_unique<HtlcRouter>(*env, invoice_store, key, router_options);
+        router->on_invoice_paid = [this](const Hash256& hash) { invoices.NotifyPaid(hash); };
+        manager = std::make_unique<ChannelManager>(*env, link, wallet, chain,
+                                                   [salt](uint64_t index) {
+                                                       Bytes secret(32, salt);
+                                                       secret[0] = static_cast<uint8_t>(index);
+                                                       return Secret<32>(secret);
+                                                   },
+                                                   options);
+        manager->SetRouter(*router);
+        manager->Start(height);
+    }
+
+    //! Drops the manager and router (as a crash would drop memory) and builds new ones on the
+    //! same store. Disconnect the node first.
+    void Restart()
+    {
+        manager.reset();
+        router.reset();
+        Make();
+    }
+
+    void MineBlock(const std::vector<Transaction>& txs)
+    {
+        Block block;
+        block.txs.push_back(Transaction{});
+        block.txids.push_back(Sha256(Bytes{'c', 'b', static_cast<uint8_t>(height)}));
+        for (const auto& tx : txs) {
+            block.txs.push_back(tx);
+            block.txids.push_back(tx.GetTxid());
+        }
+        ++height;
+        env->Write([&](store::WriteTxn& txn) { manager->OnBlockConnected(txn, height, Hash256{}, block); });
+        manager->OnTipChanged(BlockRef{});
+    }
+
+    //! The channel once normal with no HTLC pending (every settlement signed both ways).
+    ChannelSummary WaitSettled(const Hash256& channel_id)
+    {
+        for (int i = 0; i < 500; ++i) {
+            for (const auto& c : manager->ListChannels()) {
+                if (c.channel_id == channel_id && c.phase == ChannelPhase::NORMAL && c.pending_htlcs == 0) return c;
+            }
+            std::this_thread::sleep_for(10ms);
+        }
+        FAIL("channel never settled");
+        return manager->ListChannels().front();
+    }
+
+    InvoiceRecord Invoice(const std::string& label)
+    {
+        const auto found = invoices.List(label);
+        REQUIRE(found.size() == 1);
+        return found.front();
+    }
+
+    PrivKey key;
+    PubKey id;
+    ForwardPolicy policy;
+    ScratchDir dir;
+    FakeLink link;
+    FakeWallet wallet;
+    FakeChain chain;
+    std::unique_ptr<store::Env> env;
+    InvoiceStore invoice_store;
+    InvoiceService invoices;
+    // Destroyed before the router it calls.
+    std::unique_ptr<HtlcRouter> router;
+    std::unique_ptr<ChannelManager> manager;
+    int height{100};
+    //! Nodes whose links may deliver to this one.
+    std::set<Node*> peers;
+};
+
+void FakeLink::Send(const PubKey& to, Bytes message)
+{
+    const MutexLock lock(m_mutex);
+    if (message.size() < 2) return;
+    const uint16_t type = static_cast<uint16_t>(message[0] << 8 | message[1]);
+    const ByteSpan payload = ByteSpan(message).subspan(2);
+    m_sent.emplace_back(type, Bytes(payload.begin(), payload.end()));
+    if (m_cut_at == type) {
+        m_cut_at.reset();
+        m_peers.erase(to);
+    }
+    const auto peer = m_peers.find(to);
+    if (peer == m_peers.end()) return;
+    Node& other = *peer->second;
+    if (type == static_cast<uint16_t>(MessageType::kError)) {
+        const auto error = ErrorMessage::DecodePayload(payload);
+        if (error) other.manager->OnPeerNotice(self, error->channel_id, true, std::string(error->data.begin(), error->data.end()));
+        return;
+    }
+    if (type == static_cast<uint16_t>(MessageType::kWarning)) return;
+    other.manager->OnPeerMessage(self, type, payload);
+}
+
+void Connect(Node& a, Node& b)
+{
+    a.peers.insert(&b);
+    b.peers.insert(&a);
+    a.link.Attach(b.id, b, [&] {
+        b.link.Attach(a.id, a, [&] {
+            a.manager->OnPeerConnected(b.id, OurInitFeatures());
+            b.manager->OnPeerConnected(a.id, OurInitFeatures());
+        });
+    });
+}
+
+void Disconnect(Node& a, Node& b)
+{
+    a.link.Detach(b.id);
+    b.link.Detach(a.id);
+    a.manager->OnPeerDisconnected(b.id);
+    b.manager->OnPeerDisconnected(a.id);
+}
+
+struct Opened {
+    Hash256 channel_id{};
+    Transaction funding;
+};
+
+Opened Fund(Node& opener, Node& peer, Sat amount)
+{
+    FundChannelRequest request{peer.id};
+    request.amount = amount;
+    const FundChannelResult result = opener.manager->FundChannel(request);
+    for (const auto& tx : opener.chain.Broadcasts()) {
+        if (tx.GetTxid() == result.funding_txid) return Opened{result.channel_id, tx};
+    }
+    FAIL("funding transaction not broadcast");
+    return {};
+}
+
+//! Mines the fundings (one block, in order) and two more blocks at every node: minimum_depth 3.
+void Confirm(std::initializer_list<Node*> nodes, const std::vector<Transaction>& fundings)
+{
+    for (Node* node : nodes) node->MineBlock(fundings);
+    for (int i = 0; i < 2; ++i) {
+        for (Node* node : nodes) node->MineBlock({});
+    }
+}
+
+//! What `pay` would send for one of our invoices (pay_rpc.cpp's Pay), retrying for a minute.
+PayRequest RequestFor(const InvoiceRecord& invoice)
+{
+    const auto decoded = DecodeInvoice(invoice.bolt11);
+    REQUIRE(decoded);
+    PayRequest request(decoded->payee);
+    REQUIRE(decoded->invoice.amount_msat);
+    request.amount_msat = *decoded->invoice.amount_msat;
+    request.payment_hash = decoded->invoice.payment_hash;
+    request.payment_secret = decoded->invoice.payment_secret;
+    request.min_final_cltv_expiry_delta = decoded->invoice.min_final_cltv_expiry_delta;
+    for (const auto& path : decoded->invoice.route_hints) {
+        std::vector<HintHop> hops;
+        for (const auto& hop : path) {
+            hops.push_back(HintHop{hop.node_id, hop.short_channel_id, Msat{hop.fee_base_msat}, hop.fee_proportional_millionths,
+                                   hop.cltv_expiry_delta});
+        }
+        request.route_hints.push_back(std::move(hops));
+    }
+    request.bolt11 = invoice.bolt11;
+    request.retry_deadline = Now() + 60;
+    return request;
+}
+
+InvoiceRecord NewInvoice(Node& node, const std::string& label, Msat amount)
+{
+    return node.invoices.Create(amount, label, "test", kDefaultInvoiceExpiry, std::nullopt, kMinFinalCltvExpiryDelta);
+}
+
+int PayErrorCode(Node& payer, PayRequest request)
+{
+    try {
+        payer.manager->Pay(std::move(request), 20s);
+    } catch (const NodeError& e) {
+        return e.Code();
+    }
+    return 0;
+}
+
+//! Two nodes with one channel, A the opener with all the funds.
+struct DirectPair {
+    DirectPair() : a(0x11), b(0x12)
+    {
+        Connect(a, b);
+        channel = Fund(a, b, Sat{500'000});
+        Confirm({&a, &b}, {channel.funding});
+        a.WaitSettled(channel.channel_id);
+        b.WaitSettled(channel.channel_id);
+    }
+    Node a, b;
+    Opened channel;
+};
+
+} // namespace
+
+TEST_CASE("router: A pays B's invoice over a direct channel, once")
+{
+    DirectPair pair;
+    Node& a = pair.a;
+    Node& b = pair.b;
+    const Msat amount{100'000'000};
+    const InvoiceRecord invoice = NewInvoice(b, "coffee", amount);
+    const PaymentRecord record = a.manager->Pay(RequestFor(invoice), 20s);
+    CHECK(record.status == PaymentStatus::COMPLETE);
+    REQUIRE(record.preimage);
+    CHECK(*record.preimage == invoice.preimage);
+    CHECK(Sha256(*record.preimage) == invoice.payment_hash);
+    CHECK(record.amount_msat == amount);
+    CHECK(record.attempts == 1);
+    REQUIRE(record.parts.size() == 1);
+    CHECK(record.parts[0].amount_msat == amount);
+    CHECK(record.parts[0].amount_sent_msat == amount); // no hop, no fee
+    CHECK(record.parts[0].status == PaymentStatus::COMPLETE);
+
+    const InvoiceRecord paid = b.Invoice("coffee");
+    CHECK(paid.Status(Now()) == InvoiceStatus::PAID);
+    CHECK(paid.pay_index == 1);
+    CHECK(paid.received_msat == amount);
+    CHECK(b.invoices.WaitAnyInvoice(0, 1s).label == "coffee");
+
+    CHECK(a.WaitSettled(pair.channel.channel_id).local_balance == Msat{400'000'000});
+    const ChannelSummary theirs = b.WaitSettled(pair.channel.channel_id);
+    CHECK(theirs.local_balance == amount);
+    CHECK(theirs.remote_balance == Msat{400'000'000});
+
+    // Never pay twice: the router remembers the hash.
+    CHECK(PayErrorCode(a, RequestFor(invoice)) == kErrAlreadyPaid);
+    CHECK(a.WaitSettled(pair.channel.channel_id).local_balance == Msat{400'000'000});
+    const auto listed = a.manager->ListPayments();
+    REQUIRE(listed.size() == 1);
+    CHECK(listed[0].payment_hash == invoice.payment_hash);
+    CHECK(listed[0].status == PaymentStatus::COMPLETE);
+}
+
+TEST_CASE("router: A -> B -> C with a route hint; B earns its fee, then refuses a fee below its policy")
+{
+    Node a(0x21), b(0x22), c(0x23);
+    ForwardPolicy hinted;
+    hinted.fee_base_msat = Msat{1000};
+    hinted.fee_proportional_millionths = 10;
+    hinted.cltv_expiry_delta = 34;
+    b.policy = hinted;
+    b.Restart(); // takes the policy
+    Connect(a, b);
+    Connect(b, c);
+    const Opened ab = Fund(a, b, Sat{500'000});
+    const Opened bc = Fund(b, c, Sat{500'000});
+    Confirm({&a, &b, &c}, {ab.funding, bc.funding});
+    for (Node* node : {&a, &b}) node->WaitSettled(ab.channel_id);
+    for (Node* node : {&b, &c}) node->WaitSettled(bc.channel_id);
+
+    // C's invoices carry a hint through B (as the daemon's RouteHintSource builds them).
+    c.invoices.SetRouteHintSource([&c, hinted] {
+        std::vector<std::vector<RouteHintHop>> hints;
+        for (const auto& path : c.manager->RouteHints(hinted)) {
+            std::vector<RouteHintHop> hops;
+            for (const auto& hop : path) {
+                hops.push_back(RouteHintHop{hop.node_id, hop.short_channel_id, static_cast<uint32_t>(hop.fee_base_msat.value()),
+                                            hop.fee_proportional_millionths, hop.cltv_expiry_delta});
+            }
+            hints.push_back(std::move(hops));
+        }
+        return hints;
+    });
+    const Msat amount{50'000'000};
+    const InvoiceRecord invoice = NewInvoice(c, "via-b", amount);
+    const PayRequest request = RequestFor(invoice);
+    REQUIRE(request.route_hints.size() == 1);
+    REQUIRE(request.route_hints[0].size() == 1);
+    CHECK(request.route_hints[0][0].node_id == b.id);
+
+    const PaymentRecord record = a.manager->Pay(request, 20s);
+    REQUIRE(record.status == PaymentStatus::COMPLETE);
+    CHECK(*record.preimage == invoice.preimage);
+    const Msat fee = ForwardingFee(hinted, amount);
+    CHECK(fee == Msat{1000 + 500});
+    REQUIRE(record.parts.size() == 1);
+    CHECK(record.parts[0].amount_sent_msat == amount + fee);
+    CHECK(record.parts[0].amount_msat == amount);
+    CHECK(c.Invoice("via-b").received_msat == amount);
+
+    CHECK(a.WaitSettled(ab.channel_id).local_balance == Msat{500'000'000} - amount - fee);
+    const Msat b_in = b.WaitSettled(ab.channel_id).local_balance;
+    const Msat b_out = b.WaitSettled(bc.channel_id).local_balance;
+    CHECK(b_in == amount + fee);
+    CHECK(b_out == Msat{500'000'000} - amount);
+    CHECK(b_in + b_out - Msat{500'000'000} == fee); // exactly its fee
+    CHECK(c.WaitSettled(bc.channel_id).local_balance == amount);
+
+    // B raises its fee above what the hint says: B refuses with fee_insufficient (hop 0), and
+    // with B's outgoing channel excluded no route is left.
+    ForwardPolicy raised = hinted;
+    raised.fee_base_msat = Msat{5000};
+    CHECK(b.manager->SetForwardPolicy(raised).fee_base_msat == Msat{5000});
+    const InvoiceRecord second = NewInvoice(c, "via-b-2", amount);
+    const PaymentRecord failed = a.manager->Pay(RequestFor(second), 20s);
+    CHECK(failed.status == PaymentStatus::FAILED);
+    CHECK(failed.failure_code == std::optional<uint16_t>{Code(FailureCode::FEE_INSUFFICIENT)});
+    CHECK(failed.erring_index == std::optional<uint32_t>{0});
+    CHECK(failed.failure.find("fee_insufficient") != std::string::npos);
+    CHECK(failed.failure.find(ToHex(b.id.span())) != std::string::npos);
+    CHECK(failed.attempts == 1);
+    CHECK(c.Invoice("via-b-2").Status(Now()) == InvoiceStatus::UNPAID);
+    CHECK(a.WaitSettled(ab.channel_id).local_balance == Msat{500'000'000} - amount - fee);
+    CHECK(b.WaitSettled(bc.channel_id).local_balance == Msat{500'000'000} - amount);
+}
+
+TEST_CASE("router: the payee refuses wrong payment details once, without retries")
+{
+    DirectPair pair;
+    Node& a = pair.a;
+    Node& b = pair.b;
+    const Msat amount{20'000'000};
+    const InvoiceRecord invoice = NewInvoice(b, "details", amount);
+
+    const auto expect_refused = [&](PayRequest request) {
+        const PaymentRecord record = a.manager->Pay(std::move(request), 20s);
+        CHECK(record.status == PaymentStatus::FAILED);
+        CHECK(record.failure_code == std::optional<uint16_t>{Code(FailureCode::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS)});
+        CHECK(record.erring_index == std::optional<uint32_t>{0});
+        CHECK(record.failure.find("incorrect_or_unknown_payment_details") != std::string::npos);
+        CHECK(record.attempts == 1);
+        CHECK_FALSE(record.preimage);
+    };
+    SUBCASE("wrong payment_secret")
+    {
+        PayRequest request = RequestFor(invoice);
+        (*request.payment_secret)[0] ^= 1;
+        expect_refused(request);
+    }
+    SUBCASE("unknown payment hash")
+    {
+        PayRequest request = RequestFor(invoice);
+        request.payment_hash = Sha256(Bytes{'n', 'o', 'n', 'e'});
+        expect_refused(request);
+    }
+    SUBCASE("amount below the invoice's")
+    {
+        PayRequest request = RequestFor(invoice);
+        request.amount_msat = amount - Msat{1};
+        expect_refused(request);
+    }
+    CHECK(b.Invoice("details").Status(Now()) == InvoiceStatus::UNPAID);
+    CHECK(a.WaitSettled(pair.channel.channel_id).local_balance == Msat{500'000'000});
+    CHECK(b.WaitSettled(pair.channel.channel_id).local_balance == Msat{0});
+    // The channel is fine: the right payment goes through.
+    CHECK(a.manager->Pay(RequestFor(invoice), 20s).status == PaymentStatus::COMPLETE);
+    CHECK(b.Invoice("details").received_msat == amount);
+}
+
+TEST_CASE("router: a payment too large for either channel is split in two parts")
+{
+    Node a(0x31), b(0x32);
+    Connect(a, b);
+    const Opened first = Fund(a, b, Sat{200'000});
+    const Opened second = Fund(a, b, Sat{200'000});
+    Confirm({&a, &b}, {first.funding, second.funding});
+    for (const Opened* opened : {&first, &second}) {
+        a.WaitSettled(opened->channel_id);
+        b.WaitSettled(opened->channel_id);
+    }
+    const Msat amount{300'000'000};
+    const InvoiceRecord invoice = NewInvoice(b, "split", amount);
+    REQUIRE(invoice.payment_secret != Hash256{});
+    const PaymentRecord record = a.manager->Pay(RequestFor(invoice), 20s);
+    REQUIRE(record.status == PaymentStatus::COMPLETE);
+    CHECK(*record.preimage == invoice.preimage);
+    REQUIRE(record.parts.size() == 2);
+    CHECK(record.parts[0].channel_id != record.parts[1].channel_id);
+    CHECK(record.parts[0].amount_msat + record.parts[1].amount_msat == amount);
+    const InvoiceRecord paid = b.Invoice("split");
+    CHECK(paid.Status(Now()) == InvoiceStatus::PAID);
+    CHECK(paid.received_msat == amount);
+    CHECK(b.WaitSettled(first.channel_id).local_balance + b.WaitSettled(second.channel_id).local_balance == amount);
+    a.WaitSettled(first.channel_id);
+    a.WaitSettled(second.channel_id);
+    // Complete at the first preimage; the other part settles after, into the same record.
+    const auto listed = a.manager->ListPayments();
+    REQUIRE(listed.size() == 1);
+    REQUIRE(listed[0].parts.size() == 2);
+    for (const auto& part : listed[0].parts) CHECK(part.status == PaymentStatus::COMPLETE);
+    CHECK(listed[0].AmountSentSettled() == amount);
+
+    SUBCASE("without a payment_secret the amount may not be split")
+    {
+        const InvoiceRecord other = NewInvoice(b, "no-split", Msat{300'000'000});
+        PayRequest request = RequestFor(other);
+        request.payment_secret.reset();
+        CHECK(PayErrorCode(a, request) == kErrNoRoute);
+    }
+}
+
+TEST_CASE("router: keysend over a direct channel needs no invoice")
+{
+    DirectPair pair;
+    Node& a = pair.a;
+    Node& b = pair.b;
+    PayRequest request(b.id);
+    Hash256 preimage{};
+    preimage.fill(0x5a);
+    request.keysend_preimage = preimage;
+    request.payment_hash = Sha256(preimage);
+    request.amount_msat = Msat{12'345'000};
+    const PaymentRecord record = a.manager->Pay(request, 20s);
+    CHECK(record.status == PaymentStatus::COMPLETE);
+    CHECK(record.preimage == std::optional<Hash256>{preimage});
+    CHECK(b.invoices.List(std::nullopt).empty());
+    CHECK(b.WaitSettled(pair.channel.channel_id).local_balance == Msat{12'345'000});
+
+    SUBCASE("a keysend preimage that does not match the hash is refused")
+    {
+        PayRequest wrong(b.id);
+        wrong.keysend_preimage = preimage;
+        wrong.payment_hash = Sha256(Bytes{1});
+        wrong.amount_msat = Msat{1'000'000};
+        const PaymentRecord refused = a.manager->Pay(wrong, 20s);
+        CHECK(refused.status == PaymentStatus::FAILED);
+        CHECK(refused.failure_code == std::optional<uint16_t>{Code(FailureCode::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS)});
+    }
+}
+
+TEST_CASE("router: payments survive restarts of the payee and of the payer")
+{
+    DirectPair pair;
+    Node& a = pair.a;
+    Node& b = pair.b;
+    const Msat amount{30'000'000};
+    const InvoiceRecord invoice = NewInvoice(b, "restart", amount);
+    Disconnect(a, b);
+    b.Restart();
+    Connect(a, b);
+    a.WaitSettled(pair.channel.channel_id);
+    b.WaitSettled(pair.channel.channel_id);
+    const PaymentRecord record = a.manager->Pay(RequestFor(invoice), 20s);
+    REQUIRE(record.status == PaymentStatus::COMPLETE);
+    CHECK(b.Invoice("restart").received_msat == amount);
+
+    // The payer forgets everything but its store: HtlcRouter::Load restores its payments.
+    Disconnect(a, b);
+    a.Restart();
+    Connect(a, b);
+    const auto listed = a.manager->ListPayments();
+    REQUIRE(listed.size() == 1);
+    CHECK(listed[0].payment_hash == invoice.payment_hash);
+    CHECK(listed[0].status == PaymentStatus::COMPLETE);
+    CHECK(listed[0].preimage == std::optional<Hash256>{invoice.preimage});
+    CHECK(listed[0].amount_msat == amount);
+    CHECK(listed[0].bolt11 == invoice.bolt11);
+    a.WaitSettled(pair.channel.channel_id);
+    CHECK(PayErrorCode(a, RequestFor(invoice)) == kErrAlreadyPaid);
+}
+
+TEST_CASE("router: a fulfil lost to a broken connection is resent after a restart")
+{
+    DirectPair pair;
+    Node& a = pair.a;
+    Node& b = pair.b;
+    const Msat amount{40'000'000};
+    const InvoiceRecord invoice = NewInvoice(b, "lost", amount);
+    // B settles (and marks its invoice paid) but A never hears the update_fulfill_htlc.
+    b.link.CutAt(static_cast<uint16_t>(ChannelMessageType::kUpdateFulfillHtlc));
+    // A short wait: in the payer's restart the caller can only time out.
+    auto paying = std::async(std::launch::async, [&] { return a.manager->Pay(RequestFor(invoice), 8s); });
+    CHECK(b.invoices.WaitInvoice("lost", 10s).received_msat == amount);
+    CHECK(paying.wait_for(200ms) == std::future_status::timeout);
+
+    SUBCASE("the payee restarts: reestablish resends the fulfil, the payment completes")
+    {
+        Disconnect(a, b);
+        b.Restart();
+        Connect(a, b);
+        const PaymentRecord record = paying.get();
+        CHECK(record.status == PaymentStatus::COMPLETE);
+        CHECK(record.preimage == std::optional<Hash256>{invoice.preimage});
+    }
+    SUBCASE("the payer restarts: its reloaded router links the fulfil to the payment")
+    {
+        Disconnect(a, b);
+        a.Restart();
+        const auto pending = a.manager->ListPayments();
+        REQUIRE(pending.size() == 1);
+        CHECK(pending[0].status == PaymentStatus::PENDING);
+        Connect(a, b);
+        for (int i = 0; i < 500 && a.manager->ListPayments()[0].status == PaymentStatus::PENDING; ++i) {
+            std::this_thread::sleep_for(10ms);
+        }
+        const PaymentRecord record = a.manager->ListPayments()[0];
+        CHECK(record.status == PaymentStatus::COMPLETE);
+        CHECK(record.preimage == std::optional<Hash256>{invoice.preimage});
+        REQUIRE(record.parts.size() == 1);
+        CHECK(record.parts[0].status == PaymentStatus::COMPLETE);
+        // The old manager's caller hears nothing more: its reply went with the old router.
+        CHECK_THROWS_AS(paying.get(), NodeError);
+    }
+    CHECK(a.WaitSettled(pair.channel.channel_id).local_balance == Msat{500'000'000} - amount);
+    CHECK(b.WaitSettled(pair.channel.channel_id).local_balance == amount);
+    CHECK(b.Invoice("lost").pay_index == 1);
+}
+
+TEST_CASE("router: an onion the next hop cannot read comes back as update_fail_malformed_htlc")
+{
+    DirectPair pair;
+    Node& a = pair.a;
+    Node& b = pair.b;
+    const InvoiceRecord invoice = NewInvoice(b, "malformed", Msat{1'000'000});
+    PayRequest request = RequestFor(invoice);
+    // sendpay over the channel, with the onion encrypted to a node that is not B.
+    Route route;
+    const ShortChannelId scid = *b.WaitSettled(pair.channel.channel_id).short_channel_id;
+    route.hops.push_back(RouteHop{KeyOf(0x77).GetPubKey(), scid, Msat{1'000'000}, static_cast<uint32_t>(a.height + 40)});
+    request.fixed_route = route;
+    const PaymentRecord record = a.manager->Pay(request, 20s);
+    CHECK(record.status == PaymentStatus::FAILED);
+    CHECK(record.attempts == 1);
+    CHECK_FALSE(record.preimage);
+    const auto malformed = b.link.Sent(static_cast<uint16_t>(ChannelMessageType::kUpdateFailMalformedHtlc));
+    REQUIRE(malformed.size() == 1);
+    const auto message = UpdateFailMalformedHtlcMessage::DecodePayload(malformed[0]);
+    REQUIRE(message);
+    CHECK(message->failure_code == Code(FailureCode::INVALID_ONION_HMAC));
+    CHECK(message->channel_id == pair.channel.channel_id);
+    CHECK(b.Invoice("malformed").Status(Now()) == InvoiceStatus::UNPAID);
+    CHECK(a.WaitSettled(pair.channel.channel_id).local_balance == Msat{500'000'000});
+}
+
+// ---- The router alone --------------------------------------------------------------------
+
+namespace {
+
+//! Records what the router asks of the channels; runs writes at once in their own transaction.
+class FakeChannels : public RouterChannels
+{
+public:
+    explicit FakeChannels(store::Env& env) : m_env(env) {}
+
+    struct Offered {
+        Hash256 channel_id{};
+        AddHtlcCommand command;
+    };
+    struct Failed {
+        Hash256 channel_id{};
+        uint64_t htlc_id{0};
+        Bytes reason;
+    };
+    struct Malformed {
+        Hash256 channel_id{};
+        uint64_t htlc_id{0};
+        Hash256 sha256_of_onion{};
+        uint16_t code{0};
+    };
+    struct Fulfilled {
+        Hash256 channel_id{};
+        uint64_t htlc_id{0};
+        Hash256 preimage{};
+    };
+
+    std::vector<RouterChannel> Channels() override { return channels; }
+    std::optional<uint64_t> Offer(const Hash256& channel_id, const AddHtlcCommand& command) override
+    {
+        offers.push_back({channel_id, command});
+        if (refuse_offers) return std::nullopt;
+        return next_htlc_id++;
+    }
+    void Fulfill(const Hash256& channel_id, uint64_t htlc_id, const Hash256& preimage) override
+    {
+        fulfills.push_back({channel_id, htlc_id, preimage});
+    }
+    void Fail(const Hash256& channel_id, uint64_t htlc_id, Bytes reason) override
+    {
+        fails.push_back({channel_id, htlc_id, std::move(reason)});
+    }
+    void FailMalformed(const Hash256& channel_id, uint64_t htlc_id, const Hash256& sha256_of_onion, uint16_t code) override
+    {
+        malformed.push_back({channel_id, htlc_id, sha256_of_onion, code});
+    }
+    void Write(std::function<void(store::WriteTxn&)> write) override { m_env.Write(write); }
+    void AfterCommit(std::function<void()> callback) override { callback(); }
+
+    std::vector<RouterChannel> channels;
+    bool refuse_offers{false};
+    uint64_t next_htlc_id{7};
+    std::vector<Offered> offers;
+    std::vector<Fulfilled> fulfills;
+    std::vector<Failed> fails;
+    std::vector<Malformed> malformed;
+
+private:
+    store::Env& m_env;
+};
+
+constexpr uint32_t kHeight = 1000;
+const ShortChannelId kOutScid{900, 1, 0};
+
+Hash256 IdOf(uint8_t byte)
+{
+    Hash256 id{};
+    id.fill(byte);
+    return id;
+}
+
+//! A router (node key 0x41) with one outgoing channel to 0x42, and a payer's onions for it.
+struct RouterBench {
+    RouterBench() : env(dir.Path(), FastEnv()), invoice_store(env), router(env, invoice_store, KeyOf(0x41), Options()), channels(env)
+    {
+        router.Load();
+        RouterChannel out(KeyOf(0x42).GetPubKey());
+        out.channel_id = IdOf(0xbb);
+        out.short_channel_id = kOutScid;
+        out.usable = true;
+        out.spendable_msat = Msat{1'000'000'000};
+        out.htlc_minimum_msat = Msat{1};
+        channels.channels.push_back(out);
+    }
+
+    static RouterOptions Options()
+    {
+        RouterOptions options;
+        options.policy.fee_base_msat = Msat{1000};
+        options.policy.fee_proportional_millionths = 10;
+        options.policy.cltv_expiry_delta = 34;
+        return options;
+    }
+
+    //! An onion through us (forward `amount` at `cltv` over `scid`) to a final node 0x42.
+    BuiltOnion ForwardOnion(ShortChannelId scid, Msat amount, uint32_t cltv)
+    {
+        HopPayload ours;
+        ours.amt_to_forward = amount;
+        ours.outgoing_cltv_value = cltv;
+        ours.short_channel_id = scid;
+        HopPayload last;
+        last.amt_to_forward = amount;
+        last.outgoing_cltv_value = cltv;
+        const std::vector<OnionHop> hops{{KeyOf(0x41).GetPubKey(), EncodeHopPayload(ours)},
+                                         {KeyOf(0x42).GetPubKey(), EncodeHopPayload(last)}};
+        return CreateOnion(hops, Secret<32>(Bytes(32, 0x33)), payment_hash);
+    }
+    //! An onion for which we are the final node.
+    BuiltOnion FinalOnion(const HopPayload& payload)
+    {
+        const std::vector<OnionHop> hops{{KeyOf(0x41).GetPubKey(), EncodeHopPayload(payload)}};
+        return CreateOnion(hops, Secret<32>(Bytes(32, 0x34)), payment_hash);
+    }
+
+    HtlcLockedIn Incoming(uint64_t id, Msat amount, uint32_t cltv, const ByteArray<kOnionPacketSize>& onion) const
+    {
+        return HtlcLockedIn{.id = id,
+                            .amount_msat = amount,
+                            .payment_hash = payment_hash,
+                            .cltv_expiry = cltv,
+                            .onion_routing_packet = onion,
+                            .blinding_point = std::nullopt,
+                            .exceeds_dust_exposure = false};
+    }
+
+    //! Delivers one incoming HTLC on channel 0xaa and returns the single failure it got back,
+    //! decrypted as the payer would.
+    AttributedFailure FailureFor(const HtlcLockedIn& htlc, const BuiltOnion& onion)
+    {
+        router.OnIncomingLockedIn(channels, incoming_channel, htlc, kHeight, Now());
+        CHECK(channels.offers.empty());
+        CHECK(channels.fulfills.empty());
+        REQUIRE(channels.fails.size() == 1);
+        CHECK(channels.fails[0].channel_id == incoming_channel);
+        CHECK(channels.fails[0].htlc_id == htlc.id);
+        const auto failure = DecryptFailureOnion(onion.shared_secrets, channels.fails[0].reason);
+        REQUIRE(failure);
+        CHECK(failure->hop_index == 0);
+        CHECK_FALSE(router.HandledIncoming(incoming_channel, htlc.id));
+        return *failure;
+    }
+
+    ScratchDir dir;
+    store::Env env;
+    InvoiceStore invoice_store;
+    HtlcRouter router;
+    FakeChannels channels;
+    Hash256 payment_hash = Sha256(Bytes{'p', 'a', 'y'});
+    Hash256 incoming_channel = IdOf(0xaa);
+};
+
+} // namespace
+
+TEST_CASE("router: forwarding an HTLC and settling or failing it upstream")
+{
+    RouterBench bench;
+    const Msat amount{100'000};
+    const Msat fee = ForwardingFee(RouterBench::Options().policy, amount);
+    const uint32_t out_cltv = kHeight + 40;
+    const BuiltOnion onion = bench.ForwardOnion(kOutScid, amount, out_cltv);
+    const HtlcLockedIn htlc = bench.Incoming(3, amount + fee, out_cltv + 34, onion.packet);
+    bench.router.OnIncomingLockedIn(bench.channels, bench.incoming_channel, htlc, kHeight, Now());
+    REQUIRE(bench.channels.offers.size() == 1);
+    const auto& offer = bench.channels.offers[0];
+    CHECK(offer.channel_id == IdOf(0xbb));
+    CHECK(offer.command.amount_msat == amount);
+    CHECK(offer.command.cltv_expiry == out_cltv);
+    CHECK(offer.command.payment_hash == bench.payment_hash);
+    // The next node can peel what we pass on, and is its final hop.
+    const auto next = PeelOnion(KeyOf(0x42), offer.command.onion_routing_packet, bench.payment_hash);
+    REQUIRE(next);
+    CHECK_FALSE(next->next_packet);
+    CHECK(bench.router.HandledIncoming(bench.incoming_channel, 3));
+    // Locked in again (after a restart's replay): no second offer.
+    bench.router.OnIncomingLockedIn(bench.channels, bench.incoming_channel, htlc, kHeight, Now());
+    CHECK(bench.channels.offers.size() == 1);
+
+    SUBCASE("downstream fulfils: we fulfil upstream with the preimage")
+    {
+        Hash256 preimage{};
+        preimage.fill(9);
+        bench.router.OnOutgoingFulfilled(bench.channels, IdOf(0xbb), HtlcFulfilled{7, preimage}, Now());
+        REQUIRE(bench.channels.fulfills.size() == 1);
+        CHECK(bench.channels.fulfills[0].channel_id == bench.incoming_channel);
+        CHECK(bench.channels.fulfills[0].htlc_id == 3);
+        CHECK(bench.channels.fulfills[0].preimage == preimage);
+        CHECK_FALSE(bench.router.HandledIncoming(bench.incoming_channel, 3));
+    }
+    SUBCASE("downstream fails: its failure is wrapped and reaches the payer from hop 1")
+    {
+        const Bytes reason = CreateFailureOnion(onion.shared_secrets[1], MakeFailure(FailureCode::TEMPORARY_NODE_FAILURE));
+        bench.router.OnOutgoingFailed(bench.channels, IdOf(0xbb), HtlcFailed{7, reason, std::nullopt}, kHeight, Now());
+        REQUIRE(bench.channels.fails.size() == 1);
+        CHECK(bench.channels.fails[0].htlc_id == 3);
+        const auto failure = DecryptFailureOnion(onion.shared_secrets, bench.channels.fails[0].reason);
+        REQUIRE(failure);
+        CHECK(failure->hop_index == 1);
+        CHECK(failure->message.code == Code(FailureCode::TEMPORARY_NODE_FAILURE));
+        CHECK(bench.channels.fulfills.empty());
+    }
+    SUBCASE("downstream fails malformed: we report its code from ourselves (hop 0)")
+    {
+        const Hash256 onion_hash = Sha256(offer.command.onion_routing_packet);
+        const HtlcFailed failed{7, {}, MalformedFailure{onion_hash, Code(FailureCode::INVALID_ONION_HMAC)}};
+        bench.router.OnOutgoingFailed(bench.channels, IdOf(0xbb), failed, kHeight, Now());
+        REQUIRE(bench.channels.fails.size() == 1);
+        const auto failure = DecryptFailureOnion(onion.shared_secrets, bench.channels.fails[0].reason);
+        REQUIRE(failure);
+        CHECK(failure->hop_index == 0);
+        CHECK(failure->message.code == Code(FailureCode::INVALID_ONION_HMAC));
+        CHECK(bench.channels.malformed.empty());
+    }
+    SUBCASE("the link survives a restart of the router")
+    {
+        HtlcRouter reloaded(bench.env, bench.invoice_store, KeyOf(0x41), RouterBench::Options());
+        reloaded.Load();
+        CHECK(reloaded.HandledIncoming(bench.incoming_channel, 3));
+        Hash256 preimage{};
+        preimage.fill(8);
+        reloaded.OnOutgoingFulfilled(bench.channels, IdOf(0xbb), HtlcFulfilled{7, preimage}, Now());
+        REQUIRE(bench.channels.fulfills.size() == 1);
+        CHECK(bench.channels.fulfills[0].htlc_id == 3);
+    }
+}
+
+TEST_CASE("router: forwarding refusals")
+{
+    RouterBench bench;
+    const Msat amount{100'000};
+    const Msat fee = ForwardingFee(RouterBench::Options().policy, amount);
+    const uint32_t out_cltv = kHeight + 40;
+    uint16_t expected = 0;
+    BuiltOnion onion = bench.ForwardOnion(kOutScid, amount, out_cltv);
+    HtlcLockedIn htlc = bench.Incoming(1, amount + fee, out_cltv + 34, onion.packet);
+
+    SUBCASE("unknown_next_peer: no channel with that scid")
+    {
+        onion = bench.ForwardOnion(ShortChannelId{900, 2, 0}, amount, out_cltv);
+        htlc.onion_routing_packet = onion.packet;
+        expected = Code(FailureCode::UNKNOWN_NEXT_PEER);
+    }
+    SUBCASE("amount_below_minimum: the next peer's htlc_minimum_msat")
+    {
+        bench.channels.channels[0].htlc_minimum_msat = amount + Msat{1};
+        expected = Code(FailureCode::AMOUNT_BELOW_MINIMUM);
+    }
+    SUBCASE("fee_insufficient: one msat short")
+    {
+        htlc.amount_msat = amount + fee - Msat{1};
+        expected = Code(FailureCode::FEE_INSUFFICIENT);
+    }
+    SUBCASE("incorrect_cltv_expiry: less than our cltv_expiry_delta")
+    {
+        htlc.cltv_expiry = out_cltv + 33;
+        expected = Code(FailureCode::INCORRECT_CLTV_EXPIRY);
+    }
+    SUBCASE("expiry_too_soon: the outgoing HTLC would expire within 6 blocks (ForwardLimits)")
+    {
+        onion = bench.ForwardOnion(kOutScid, amount, kHeight + 5);
+        htlc.onion_routing_packet = onion.packet;
+        htlc.cltv_expiry = kHeight + 5 + 34;
+        expected = Code(FailureCode::EXPIRY_TOO_SOON);
+    }
+    SUBCASE("channel_disabled: the next peer is not connected")
+    {
+        bench.channels.channels[0].usable = false;
+        expected = Code(FailureCode::CHANNEL_DISABLED);
+    }
+    SUBCASE("temporary_channel_failure: more than the channel can send")
+    {
+        bench.channels.channels[0].spendable_msat = amount - Msat{1};
+        expected = Code(FailureCode::TEMPORARY_CHANNEL_FAILURE);
+    }
+    SUBCASE("temporary_channel_failure: the channel refuses the offer")
+    {
+        bench.channels.refuse_offers = true;
+        const AttributedFailure failure = [&] {
+            bench.router.OnIncomingLockedIn(bench.channels, bench.incoming_channel, htlc, kHeight, Now());
+            REQUIRE(bench.channels.offers.size() == 1);
+            REQUIRE(bench.channels.fails.size() == 1);
+            return *DecryptFailureOnion(onion.shared_secrets, bench.channels.fails[0].reason);
+        }();
+        CHECK(failure.hop_index == 0);
+        CHECK(failure.message.code == Code(FailureCode::TEMPORARY_CHANNEL_FAILURE));
+        CHECK_FALSE(bench.router.HandledIncoming(bench.incoming_channel, 1));
+        return;
+    }
+    SUBCASE("invalid_onion_payload: a forward payload without outgoing_cltv_value")
+    {
+        HopPayload ours;
+        ours.amt_to_forward = amount;
+        ours.short_channel_id = kOutScid;
+        HopPayload last;
+        last.amt_to_forward = amount;
+        last.outgoing_cltv_value = out_cltv;
+        const std::vector<OnionHop> hops{{KeyOf(0x41).GetPubKey(), EncodeHopPayload(ours)},
+                                         {KeyOf(0x42).GetPubKey(), EncodeHopPayload(last)}};
+        onion = CreateOnion(hops, Secret<32>(Bytes(32, 0x35)), bench.payment_hash);
+        htlc.onion_routing_packet = onion.packet;
+        expected = Code(FailureCode::INVALID_ONION_PAYLOAD);
+    }
+    SUBCASE("temporary_channel_failure: the HTLC would exceed our dust exposure")
+    {
+        htlc.exceeds_dust_exposure = true;
+        expected = Code(FailureCode::TEMPORARY_CHANNEL_FAILURE);
+    }
+    const AttributedFailure failure = bench.FailureFor(htlc, onion);
+    CHECK(failure.message.code == expected);
+}
+
+TEST_CASE("router: onions we cannot read are failed malformed with their hash")
+{
+    RouterBench bench;
+    const BuiltOnion onion = bench.ForwardOnion(kOutScid, Msat{100'000}, kHeight + 40);
+    HtlcLockedIn htlc = bench.Incoming(4, Msat{101'001}, kHeight + 74, onion.packet);
+    uint16_t expected = 0;
+    SUBCASE("invalid_onion_hmac: a flipped payload byte")
+    {
+        htlc.onion_routing_packet[100] ^= 1;
+        expected = Code(FailureCode::INVALID_ONION_HMAC);
+    }
+    SUBCASE("invalid_onion_version: version 1")
+    {
+        htlc.onion_routing_packet[0] = 1;
+        expected = Code(FailureCode::INVALID_ONION_VERSION);
+    }
+    SUBCASE("invalid_onion_key: not a point")
+    {
+        htlc.onion_routing_packet[1] = 0x05;
+        expected = Code(FailureCode::INVALID_ONION_KEY);
+    }
+    SUBCASE("invalid_onion_hmac: bound to another payment hash")
+    {
+        htlc.payment_hash = Sha256(Bytes{'o', 't', 'h', 'e', 'r'});
+        expected = Code(FailureCode::INVALID_ONION_HMAC);
+    }
+    bench.router.OnIncomingLockedIn(bench.channels, bench.incoming_channel, htlc, kHeight, Now());
+    CHECK(bench.channels.offers.empty());
+    CHECK(bench.channels.fails.empty());
+    REQUIRE(bench.channels.malformed.size() == 1);
+    CHECK(bench.channels.malformed[0].channel_id == bench.incoming_channel);
+    CHECK(bench.channels.malformed[0].htlc_id == 4);
+    CHECK(bench.channels.malformed[0].code == expected);
+    CHECK(bench.channels.malformed[0].sha256_of_onion == Sha256(htlc.onion_routing_packet));
+}
+
+TEST_CASE("router: receiving as the final node")
+{
+    RouterBench bench;
+    InvoiceRecord invoice;
+    invoice.label = "bench";
+    invoice.preimage.fill(0x66);
+    invoice.payment_hash = Sha256(invoice.preimage);
+    invoice.payment_secret.fill(0x77);
+    invoice.amount_msat = Msat{200'000};
+    invoice.created_at = Now();
+    invoice.expires_at = Now() + 3600;
+    bench.env.Write([&](store::WriteTxn& txn) { bench.invoice_store.Add(txn, invoice); });
+    bench.payment_hash = invoice.payment_hash;
+    std::vector<Hash256> notified;
+    bench.router.on_invoice_paid = [&](const Hash256& hash) { notified.push_back(hash); };
+    const uint32_t cltv = kHeight + 40;
+    const auto part = [&](uint64_t id, Msat amount, const Hash256& secret) {
+        HopPayload payload;
+        payload.amt_to_forward = amount;
+        payload.outgoing_cltv_value = cltv;
+        payload.payment_data = PaymentData{secret, Msat{200'000}};
+        const BuiltOnion onion = bench.FinalOnion(payload);
+        bench.router.OnIncomingLockedIn(bench.channels, bench.incoming_channel, bench.Incoming(id, amount, cltv, onion.packet),
+                                        kHeight, Now());
+        return onion;
+    };
+    const auto paid = [&] {
+        store::ReadTxn txn(bench.env);
+        return bench.invoice_store.FindByHash(txn, invoice.payment_hash);
+    };
+
+    SUBCASE("two parts: held, then both fulfilled and the invoice paid once")
+    {
+        part(1, Msat{120'000}, invoice.payment_secret);
+        CHECK(bench.channels.fulfills.empty());
+        CHECK(bench.channels.fails.empty());
+        CHECK(bench.router.HandledIncoming(bench.incoming_channel, 1));
+        part(2, Msat{80'000}, invoice.payment_secret);
+        REQUIRE(bench.channels.fulfills.size() == 2);
+        for (const auto& fulfilled : bench.channels.fulfills) CHECK(fulfilled.preimage == invoice.preimage);
+        CHECK(paid()->paid);
+        CHECK(paid()->received_msat == Msat{200'000});
+        CHECK(paid()->pay_index == 1);
+        CHECK(notified == std::vector<Hash256>{invoice.payment_hash});
+        // A third HTLC for the paid invoice is refused.
+        const BuiltOnion again = part(3, Msat{200'000}, invoice.payment_secret);
+        REQUIRE(bench.channels.fails.size() == 1);
+        const auto failure = DecryptFailureOnion(again.shared_secrets, bench.channels.fails[0].reason);
+        REQUIRE(failure);
+        CHECK(failure->message.code == Code(FailureCode::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS));
+    }
+    SUBCASE("a held part times out with mpp_timeout")
+    {
+        const BuiltOnion onion = part(1, Msat{120'000}, invoice.payment_secret);
+        bench.router.OnTimer(bench.channels, Now() + 30);
+        CHECK(bench.channels.fails.empty());
+        bench.router.OnTimer(bench.channels, Now() + PartialPayment::kTimeoutSeconds + 1);
+        REQUIRE(bench.channels.fails.size() == 1);
+        const auto failure = DecryptFailureOnion(onion.shared_secrets, bench.channels.fails[0].reason);
+        REQUIRE(failure);
+        CHECK(failure->message.code == Code(FailureCode::MPP_TIMEOUT));
+        CHECK_FALSE(bench.router.HandledIncoming(bench.incoming_channel, 1));
+        CHECK_FALSE(paid()->paid);
+    }
+    SUBCASE("a wrong payment_secret is refused at once")
+    {
+        Hash256 wrong = invoice.payment_secret;
+        wrong[31] ^= 1;
+        const BuiltOnion onion = part(1, Msat{200'000}, wrong);
+        REQUIRE(bench.channels.fails.size() == 1);
+        const auto failure = DecryptFailureOnion(onion.shared_secrets, bench.channels.fails[0].reason);
+        REQUIRE(failure);
+        CHECK(failure->message.code == Code(FailureCode::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS));
+        CHECK(bench.channels.fulfills.empty());
+        CHECK_FALSE(paid()->paid);
+    }
+    SUBCASE("a final payload with a short_channel_id is an invalid_onion_payload")
+    {
+        HopPayload payload;
+        payload.amt_to_forward = Msat{200'000};
+        payload.outgoing_cltv_value = cltv;
+        payload.short_channel_id = kOutScid;
+        payload.payment_data = PaymentData{invoice.payment_secret, Msat{200'000}};
+        const BuiltOnion onion = bench.FinalOnion(payload);
+        const AttributedFailure failure = bench.FailureFor(bench.Incoming(1, Msat{200'000}, cltv, onion.packet), onion);
+        CHECK(failure.message.code == Code(FailureCode::INVALID_ONION_PAYLOAD));
+    }
+}
+
+TEST_CASE("router: sending retries around a failing hop, but never a fixed route")
+{
+    RouterBench bench;
+    RouterChannel second(KeyOf(0x43).GetPubKey());
+    second.channel_id = IdOf(0xcc);
+    second.short_channel_id = ShortChannelId{900, 3, 0};
+    second.usable = true;
+    second.spendable_msat = Msat{1'000'000'000};
+    bench.channels.channels.push_back(second);
+    const PubKey payee = KeyOf(0x44).GetPubKey();
+    PayRequest request(payee);
+    request.amount_msat = Msat{100'000};
+    request.payment_hash = bench.payment_hash;
+    request.payment_secret = Sha256(Bytes{'s'});
+    request.retry_deadline = Now() + 60;
+    request.route_hints = {{HintHop{KeyOf(0x42).GetPubKey(), ShortChannelId{800, 1, 0}, Msat{1000}, 10, 34}},
+                           {HintHop{KeyOf(0x43).GetPubKey(), ShortChannelId{800, 2, 0}, Msat{1000}, 10, 34}}};
+    std::vector<PaymentRecord> outcomes;
+    const auto done = [&](const PaymentRecord& record) { outcomes.push_back(record); };
+    // The first hop (the peer) refuses to go on: its failure, made with its shared secret.
+    const auto fail_offer = [&](size_t index) {
+        const auto& offer = bench.channels.offers.at(index);
+        const PrivKey& peer_key = offer.channel_id == IdOf(0xbb) ? KeyOf(0x42) : KeyOf(0x43);
+        const auto peeled = PeelOnion(peer_key, offer.command.onion_routing_packet, bench.payment_hash);
+        REQUIRE(peeled);
+        const Bytes reason = CreateFailureOnion(peeled->shared_secret, MakeFailureWithUpdate(FailureCode::TEMPORARY_CHANNEL_FAILURE, {}));
+        bench.router.OnOutgoingFailed(bench.channels, offer.channel_id, HtlcFailed{bench.channels.next_htlc_id - 1, reason, std::nullopt},
+                                      kHeight, Now());
+    };
+
+    SUBCASE("a hop's failure excludes its next channel; the retry takes the other hint")
+    {
+        bench.router.Pay(bench.channels, request, kHeight, Now(), done);
+        REQUIRE(bench.channels.offers.size() == 1);
+        const Hash256 first_channel = bench.channels.offers[0].channel_id;
+        CHECK(bench.channels.offers[0].command.amount_msat == Msat{100'000} + Msat{1001});
+        try {
+            bench.router.Pay(bench.channels, request, kHeight, Now(), done);
+            FAIL("a second payment for a pending hash started");
+        } catch (const NodeError& e) {
+            CHECK(e.Code() == kErrPaymentPending);
+        }
+        fail_offer(0);
+        REQUIRE(bench.channels.offers.size() == 2);
+        CHECK(bench.channels.offers[1].channel_id != first_channel);
+        CHECK(outcomes.empty());
+        Hash256 preimage{};
+        preimage.fill(3);
+        bench.router.OnOutgoingFulfilled(bench.channels, bench.channels.offers[1].channel_id,
+                                         HtlcFulfilled{bench.channels.next_htlc_id - 1, preimage}, Now());
+        REQUIRE(outcomes.size() == 1);
+        CHECK(outcomes[0].status == PaymentStatus::COMPLETE);
+        CHECK(outcomes[0].attempts == 2);
+        CHECK(outcomes[0].preimage == std::optional<Hash256>{preimage});
+        REQUIRE(outcomes[0].parts.size() == 2);
+        CHECK(outcomes[0].parts[0].status == PaymentStatus::FAILED);
+        try {
+            bench.router.Pay(bench.channels, request, kHeight, Now(), done);
+            FAIL("a paid hash was paid again");
+        } catch (const NodeError& e) {
+            CHECK(e.Code() == kErrAlreadyPaid);
+        }
+        // Restored from the store by a new router.
+        HtlcRouter reloaded(bench.env, bench.invoice_store, KeyOf(0x41), RouterBench::Options());
+        reloaded.Load();
+        const auto listed = reloaded.ListPayments();
+        REQUIRE(listed.size() == 1);
+        CHECK(listed[0].status == PaymentStatus::COMPLETE);
+        CHECK(listed[0].preimage == std::optional<Hash256>{preimage});
+    }
+    SUBCASE("sendpay's fixed route is tried once")
+    {
+        Route route;
+        route.hops = {RouteHop{KeyOf(0x42).GetPubKey(), kOutScid, Msat{101'001}, kHeight + 74},
+                      RouteHop{payee, ShortChannelId{800, 1, 0}, Msat{100'000}, kHeight + 40}};
+        request.fixed_route = route;
+        bench.router.Pay(bench.channels, request, kHeight, Now(), done);
+        REQUIRE(bench.channels.offers.size() == 1);
+        CHECK(bench.channels.offers[0].channel_id == IdOf(0xbb));
+        fail_offer(0);
+        CHECK(bench.channels.offers.size() == 1);
+        REQUIRE(outcomes.size() == 1);
+        CHECK(outcomes[0].status == PaymentStatus::FAILED);
+        CHECK(outcomes[0].attempts == 1);
+        CHECK(outcomes[0].failure_code == std::optional<uint16_t>{Code(FailureCode::TEMPORARY_CHANNEL_FAILURE)});
+        CHECK(outcomes[0].erring_index == std::optional<uint32_t>{0});
+    }
+    SUBCASE("no usable channel: no route, nothing offered")
+    {
+        for (auto& channel : bench.channels.channels) channel.usable = false;
+        try {
+            bench.router.Pay(bench.channels, request, kHeight, Now(), done);
+            FAIL("a payment started without a channel");
+        } catch (const NodeError& e) {
+            CHECK(e.Code() == kErrNoRoute);
+        }
+        CHECK(bench.channels.offers.empty());
+        CHECK(bench.router.ListPayments().empty());
+    }
+}
+
+} // namespace sidebolt
