@@ -14,6 +14,7 @@ namespace {
 
 constexpr const char* kLinksDb = "htlc_links";
 constexpr const char* kPaymentsDb = "payments";
+constexpr const char* kReplayDb = "onion_replay";
 //! The smallest part a payment is split into.
 constexpr Msat kMinPartMsat{10'000};
 //! Blocks added to the payee's min_final_cltv_expiry_delta, so a block found while the HTLC
@@ -85,7 +86,7 @@ bool FinalRefusal(uint16_t code) { return code != static_cast<uint16_t>(FailureC
 
 HtlcRouter::HtlcRouter(store::Env& env, InvoiceStore& invoices, PrivKey node_key, RouterOptions options)
     : m_env(env), m_invoices(invoices), m_node_key(std::move(node_key)), m_options(std::move(options)),
-      m_links_db(env.OpenDb(kLinksDb)), m_payments_db(env.OpenDb(kPaymentsDb))
+      m_links_db(env.OpenDb(kLinksDb)), m_payments_db(env.OpenDb(kPaymentsDb)), m_replay_db(env.OpenDb(kReplayDb))
 {
 }
 
@@ -109,6 +110,20 @@ void HtlcRouter::Load()
             m_forwarded_incoming.insert({forward->incoming_channel_id, forward->incoming_htlc_id});
         }
         m_links.emplace(std::pair{channel_id, htlc_id}, *link);
+    }
+    auto seen = txn.OpenCursor(m_replay_db);
+    for (bool more = seen.First(); more; more = seen.Next()) {
+        const ByteSpan key = seen.Key();
+        const ByteSpan value = seen.Value();
+        if (key.size() != 32 || value.size() != 44) continue;
+        Hash256 hash{};
+        std::copy(key.begin(), key.end(), hash.begin());
+        SeenOnion entry;
+        std::copy(value.begin(), value.begin() + 32, entry.channel_id.begin());
+        for (size_t i = 32; i < 40; ++i) entry.htlc_id = entry.htlc_id << 8 | value[i];
+        for (size_t i = 40; i < 44; ++i) entry.cltv_expiry = entry.cltv_expiry << 8 | value[i];
+        m_seen_onions.emplace(hash, entry);
+        m_seen_by_expiry.emplace(entry.cltv_expiry, hash);
     }
     auto payments = txn.OpenCursor(m_payments_db);
     for (bool more = payments.First(); more; more = payments.Next()) {
@@ -148,6 +163,7 @@ void HtlcRouter::OnIncomingLockedIn(RouterChannels& channels, const Hash256& cha
                                                     static_cast<uint16_t>(FailureCode::INVALID_ONION_KEY));
         return FailIncoming(channels, channel_id, htlc.id, *secret, MakeFailure(FailureCode::INVALID_ONION_PAYLOAD));
     }
+    if (!FirstSeen(channels, channel_id, htlc, peeled->shared_secret, height)) return;
     if (htlc.exceeds_dust_exposure) {
         return FailIncoming(channels, channel_id, htlc.id, peeled->shared_secret,
                             MakeFailureWithUpdate(FailureCode::TEMPORARY_CHANNEL_FAILURE, {}));
@@ -159,6 +175,34 @@ void HtlcRouter::OnIncomingLockedIn(RouterChannels& channels, const Hash256& cha
     }
     if (peeled->next_packet) return Forward(channels, channel_id, htlc, *peeled, *payload, height);
     Receive(channels, channel_id, htlc, *peeled, *payload, height, now);
+}
+
+bool HtlcRouter::FirstSeen(RouterChannels& channels, const Hash256& channel_id, const HtlcLockedIn& htlc,
+                           const Secret<32>& secret, uint32_t height)
+{
+    // Entries whose HTLC expired can go: a replay of them could no longer be claimed upstream.
+    while (!m_seen_by_expiry.empty() && m_seen_by_expiry.begin()->first < height) {
+        const Hash256 stale = m_seen_by_expiry.begin()->second;
+        m_seen_by_expiry.erase(m_seen_by_expiry.begin());
+        m_seen_onions.erase(stale);
+        channels.Write([this, stale](store::WriteTxn& txn) { txn.Delete(m_replay_db, stale); });
+    }
+    const Hash256 key = Sha256(secret.span());
+    if (const auto it = m_seen_onions.find(key); it != m_seen_onions.end()) {
+        if (it->second.channel_id == channel_id && it->second.htlc_id == htlc.id) return true;
+        Logger()->warn("HTLC {} on {}: replayed onion (first seen in HTLC {} on {}): refused", htlc.id, Short(channel_id),
+                       it->second.htlc_id, Short(it->second.channel_id));
+        FailIncoming(channels, channel_id, htlc.id, secret, MakeFailureWithUpdate(FailureCode::TEMPORARY_CHANNEL_FAILURE, {}));
+        return false;
+    }
+    const SeenOnion entry{channel_id, htlc.id, htlc.cltv_expiry};
+    m_seen_onions.emplace(key, entry);
+    m_seen_by_expiry.emplace(entry.cltv_expiry, key);
+    Bytes value(channel_id.begin(), channel_id.end());
+    for (int shift = 56; shift >= 0; shift -= 8) value.push_back(static_cast<uint8_t>(htlc.id >> shift));
+    for (int shift = 24; shift >= 0; shift -= 8) value.push_back(static_cast<uint8_t>(entry.cltv_expiry >> shift));
+    channels.Write([this, key, value = std::move(value)](store::WriteTxn& txn) { txn.Put(m_replay_db, key, value); });
+    return true;
 }
 
 void HtlcRouter::FailIncoming(RouterChannels& channels, const Hash256& channel_id, uint64_t htlc_id,

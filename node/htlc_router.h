@@ -159,6 +159,9 @@ private:
                  const HopPayload& payload, uint32_t height);
     void Receive(RouterChannels& channels, const Hash256& channel_id, const HtlcLockedIn& htlc, const PeeledOnion& peeled,
                  const HopPayload& payload, uint32_t height, uint64_t now);
+    //! False (and the HTLC failed) when this onion's shared secret came before in another HTLC.
+    bool FirstSeen(RouterChannels& channels, const Hash256& channel_id, const HtlcLockedIn& htlc, const Secret<32>& secret,
+                   uint32_t height);
     void FailIncoming(RouterChannels& channels, const Hash256& channel_id, uint64_t htlc_id, const Secret<32>& secret,
                       const FailureMessage& message);
     void SendParts(RouterChannels& channels, ActivePayment& payment, PaymentRecord& record, Msat amount, uint32_t height);
@@ -174,6 +177,16 @@ private:
     RouterOptions m_options;
     store::Db m_links_db;
     store::Db m_payments_db;
+    store::Db m_replay_db;
+    //! Replay protection: SHA256 of each onion shared secret seen, with the HTLC that carried
+    //! it, kept until that HTLC's cltv_expiry passes (a replay after that cannot be claimed).
+    struct SeenOnion {
+        Hash256 channel_id{};
+        uint64_t htlc_id{0};
+        uint32_t cltv_expiry{0};
+    };
+    std::map<Hash256, SeenOnion> m_seen_onions;
+    std::multimap<uint32_t, Hash256> m_seen_by_expiry;
     //! Outgoing HTLC (channel, id) -> where it came from.
     std::map<std::pair<Hash256, uint64_t>, HtlcLink> m_links;
     //! Incoming HTLCs forwarded downstream: (channel, id).

@@ -837,14 +837,17 @@ struct RouterBench {
         last.outgoing_cltv_value = cltv;
         const std::vector<OnionHop> hops{{KeyOf(0x41).GetPubKey(), EncodeHopPayload(ours)},
                                          {KeyOf(0x42).GetPubKey(), EncodeHopPayload(last)}};
-        return CreateOnion(hops, Secret<32>(Bytes(32, 0x33)), payment_hash);
+        return CreateOnion(hops, NextSessionKey(), payment_hash);
     }
     //! An onion for which we are the final node.
     BuiltOnion FinalOnion(const HopPayload& payload)
     {
         const std::vector<OnionHop> hops{{KeyOf(0x41).GetPubKey(), EncodeHopPayload(payload)}};
-        return CreateOnion(hops, Secret<32>(Bytes(32, 0x34)), payment_hash);
+        return CreateOnion(hops, NextSessionKey(), payment_hash);
     }
+
+    //! A fresh session key per onion, as a payer uses: the same one twice is a replay.
+    Secret<32> NextSessionKey() { return Secret<32>(Bytes(32, m_session_byte++)); }
 
     HtlcLockedIn Incoming(uint64_t id, Msat amount, uint32_t cltv, const ByteArray<kOnionPacketSize>& onion) const
     {
@@ -881,6 +884,9 @@ struct RouterBench {
     FakeChannels channels;
     Hash256 payment_hash = Sha256(Bytes{'p', 'a', 'y'});
     Hash256 incoming_channel = IdOf(0xaa);
+
+private:
+    uint8_t m_session_byte{0x33};
 };
 
 } // namespace
@@ -955,6 +961,43 @@ TEST_CASE("router: forwarding an HTLC and settling or failing it upstream")
         REQUIRE(bench.channels.fulfills.size() == 1);
         CHECK(bench.channels.fulfills[0].htlc_id == 3);
     }
+}
+
+TEST_CASE("router: a replayed onion is refused until its HTLC expires")
+{
+    RouterBench bench;
+    const Msat amount{100'000};
+    const Msat fee = ForwardingFee(RouterBench::Options().policy, amount);
+    const uint32_t out_cltv = kHeight + 40;
+    const BuiltOnion onion = bench.ForwardOnion(kOutScid, amount, out_cltv);
+    const uint32_t in_cltv = out_cltv + 34;
+    bench.router.OnIncomingLockedIn(bench.channels, bench.incoming_channel, bench.Incoming(3, amount + fee, in_cltv, onion.packet),
+                                    kHeight, Now());
+    REQUIRE(bench.channels.offers.size() == 1);
+    // The same onion in another HTLC (here: another id on the same channel) is a replay.
+    bench.router.OnIncomingLockedIn(bench.channels, bench.incoming_channel, bench.Incoming(4, amount + fee, in_cltv, onion.packet),
+                                    kHeight, Now());
+    CHECK(bench.channels.offers.size() == 1);
+    REQUIRE(bench.channels.fails.size() == 1);
+    CHECK(bench.channels.fails[0].htlc_id == 4);
+    const auto failure = DecryptFailureOnion(onion.shared_secrets, bench.channels.fails[0].reason);
+    REQUIRE(failure);
+    CHECK(failure->message.code == Code(FailureCode::TEMPORARY_CHANNEL_FAILURE));
+    // Remembered across a restart...
+    HtlcRouter reloaded(bench.env, bench.invoice_store, KeyOf(0x41), RouterBench::Options());
+    reloaded.Load();
+    reloaded.OnIncomingLockedIn(bench.channels, bench.incoming_channel, bench.Incoming(5, amount + fee, in_cltv, onion.packet),
+                                kHeight, Now());
+    CHECK(bench.channels.offers.size() == 1);
+    CHECK(bench.channels.fails.size() == 2);
+    // ...and forgotten once the first HTLC's expiry passed: then it is judged on its merits
+    // (here its expiry is far behind the tip: expiry_too_soon, not a replay).
+    reloaded.OnIncomingLockedIn(bench.channels, bench.incoming_channel, bench.Incoming(6, amount + fee, in_cltv, onion.packet),
+                                in_cltv + 1, Now());
+    REQUIRE(bench.channels.fails.size() == 3);
+    const auto later = DecryptFailureOnion(onion.shared_secrets, bench.channels.fails[2].reason);
+    REQUIRE(later);
+    CHECK(later->message.code == Code(FailureCode::EXPIRY_TOO_SOON));
 }
 
 TEST_CASE("router: forwarding refusals")
