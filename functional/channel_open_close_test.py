@@ -7,24 +7,14 @@ than the wallet holds. B restarts and the channels are reestablished by themselv
 reconnects). Then A closes the first channel and B the second: each mutual close pays both
 sides in bitcoind's wallet and the channels end closed once the close confirms."""
 
-import json
-
 from test_framework.framework import SideboltTest
-from test_framework.sidebolt_node import CliError
-from test_framework.util import TestFailure, assert_equal, assert_true
+from test_framework.util import assert_equal, assert_true
 
 RPC_INVALID_PARAMETER = -8
 RPC_PEER_NOT_CONNECTED = -101
 WALLET_INSUFFICIENT_FUNDS = (-4, -6)
 
 
-def cli_error(node, method, *args):
-    """Runs a call that must fail; returns the parsed {code, message}."""
-    try:
-        result = node.cli(method, *args)
-    except CliError as e:
-        return json.loads(e.stderr)
-    raise TestFailure(f"{method} {args}: expected an error, got {result!r}")
 
 
 def channel(node, channel_id):
@@ -50,13 +40,13 @@ class ChannelOpenCloseTest(SideboltTest):
 
         self.log("refusals: unknown peer, too small, more than the wallet holds")
         unknown = "02" + "11" * 32
-        err = cli_error(a, "fundchannel", unknown, "100000")
+        err = a.cli_error("fundchannel", unknown, "100000")
         assert_true(err["code"] in (RPC_PEER_NOT_CONNECTED, RPC_INVALID_PARAMETER), f"unknown peer: {err}")
-        err = cli_error(a, "fundchannel", b_id, "1000")
+        err = a.cli_error("fundchannel", b_id, "1000")
         assert_equal(err["code"], RPC_INVALID_PARAMETER, f"too small: {err}")
         assert_true("minimum" in err["message"], f"the message should say why: {err}")
         # 20,000 BTC: more than 101 regtest blocks ever paid out.
-        err = cli_error(a, "fundchannel", b_id, str(2_000_000_000_000))
+        err = a.cli_error("fundchannel", b_id, str(2_000_000_000_000))
         assert_true(err["code"] in WALLET_INSUFFICIENT_FUNDS, f"more than the wallet holds: {err}")
         assert_true("nsufficient" in err["message"], f"bitcoind's reason reaches the user: {err}")
         assert_equal(a.cli("listchannels")["channels"], [], "a refused open leaves no channel")

@@ -4,22 +4,13 @@ opener, nothing left at the peer and no wallet coin locked: a peer we are not co
 pending opens with one peer than -channel.maxpendingopens allows, and bitcoind unreachable when
 the funding transaction is to be built. After each, an open that should work still works."""
 
-import json
-
 from test_framework.framework import SideboltTest
-from test_framework.sidebolt_node import CliError
-from test_framework.util import TestFailure, assert_equal, assert_true
+from test_framework.util import assert_equal, assert_true
 
 RPC_PEER_NOT_CONNECTED = -101
 ERR_TOO_MANY_PENDING = -106
 
 
-def cli_error(node, method, *args):
-    try:
-        result = node.cli(method, *args, timeout=90)
-    except CliError as e:
-        return json.loads(e.stderr)
-    raise TestFailure(f"{method} {args}: expected an error, got {result!r}")
 
 
 class ChannelOpenRefusalsTest(SideboltTest):
@@ -37,7 +28,7 @@ class ChannelOpenRefusalsTest(SideboltTest):
         self.bitcoind.mine(101)
 
         self.log("a peer we are not connected to")
-        err = cli_error(a, "fundchannel", b_id, "100000")
+        err = a.cli_error("fundchannel", b_id, "100000")
         assert_equal(err["code"], RPC_PEER_NOT_CONNECTED, f"not connected: {err}")
         assert_true("not connected" in err["message"], f"the message says why: {err}")
         assert_equal(b.cli("listchannels")["channels"], [], "the peer saw nothing")
@@ -45,7 +36,7 @@ class ChannelOpenRefusalsTest(SideboltTest):
         self.log("bitcoind unreachable while the funding transaction is built")
         a.cli("connect", b.p2p_address)
         self.bitcoind.stop()
-        err = cli_error(a, "fundchannel", b_id, "100000")
+        err = a.cli_error("fundchannel", b_id, "100000")
         assert_true(err["code"] != 0 and err["message"], f"bitcoind down: {err}")
         self.log(f"  refused with {err['code']}: {err['message']}")
         assert_equal(a.cli("listchannels")["channels"], [], "no channel kept by the opener")
@@ -60,7 +51,7 @@ class ChannelOpenRefusalsTest(SideboltTest):
 
         self.log("one pending open at most (-channel.maxpendingopens=1): the second is refused")
         first = a.cli("fundchannel", b_id, "100000")["channel_id"]
-        err = cli_error(a, "fundchannel", b_id, "100000")
+        err = a.cli_error("fundchannel", b_id, "100000")
         assert_equal(err["code"], ERR_TOO_MANY_PENDING, f"too many pending: {err}")
         assert_true("pending" in err["message"], f"the message says why: {err}")
         self.assert_nothing_locked()

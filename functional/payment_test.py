@@ -4,22 +4,13 @@ them through B, which forwards for a fee; keysend from A to C; the same invoice 
 twice; a payment with no route fails clearly; listinvoices, waitanyinvoice, listpays and
 listsendpays report what happened; balances move by exactly the amounts and fees."""
 
-import json
-
 from test_framework.framework import SideboltTest
-from test_framework.sidebolt_node import CliError
-from test_framework.util import TestFailure, assert_equal, assert_true
+from test_framework.util import assert_equal, assert_true
 
 ERR_ALREADY_PAID = -130
 ERR_NO_ROUTE = -132
 
 
-def cli_error(node, method, *args):
-    try:
-        result = node.cli(method, *args)
-    except CliError as e:
-        return json.loads(e.stderr)
-    raise TestFailure(f"{method} {args}: expected an error, got {result!r}")
 
 
 def channel(node, channel_id):
@@ -76,7 +67,7 @@ class PaymentTest(SideboltTest):
         assert_equal(channel(a, ab)["pending_htlcs"], 0)
 
         self.log("the same invoice is never paid twice")
-        err = cli_error(a, "pay", inv["bolt11"])
+        err = a.cli_error("pay", inv["bolt11"])
         assert_equal(err["code"], ERR_ALREADY_PAID, f"second pay: {err}")
 
         self.log("keysend A -> B (a keysend needs a route without hints: a channel of ours until gossip)")
@@ -86,7 +77,7 @@ class PaymentTest(SideboltTest):
         assert_equal(sent["fee_msat"], 0)
         self.wait_until(lambda: channel(b, ab)["to_us_msat"] == 105002000, timeout=30,
                         message="B never received the keysend")
-        err = cli_error(a, "keysend", ids[2], "5000000")
+        err = a.cli_error("keysend", ids[2], "5000000")
         assert_equal(err["code"], ERR_NO_ROUTE, f"keysend to a node we have no route to: {err}")
 
         self.log("C pays back to A through B (C's balance is what A paid)")
@@ -96,7 +87,7 @@ class PaymentTest(SideboltTest):
 
         self.log("an amount larger than any channel can carry fails with no route")
         big = c.cli("invoice", "900000000", "too-big", "too much")
-        err = cli_error(a, "pay", big["bolt11"])
+        err = a.cli_error("pay", big["bolt11"])
         assert_true(err["code"] in (ERR_NO_ROUTE, -133), f"too big: {err}")
         pays = a.cli("listpays")["pays"]
         statuses = {p["payment_hash"]: p["status"] for p in pays}
@@ -120,7 +111,7 @@ class PaymentTest(SideboltTest):
         statuses = {p["payment_hash"]: p["status"] for p in a.cli("listpays")["pays"]}
         assert_equal(statuses.get(inv["payment_hash"]), "complete", f"after restart: {statuses}")
         assert_equal(statuses.get(inv2["payment_hash"]), "complete")
-        err = cli_error(a, "pay", inv["bolt11"])
+        err = a.cli_error("pay", inv["bolt11"])
         assert_equal(err["code"], ERR_ALREADY_PAID, f"pay again after restart: {err}")
 
         self.log("sendpay over an explicit route A -> B -> C, then waitsendpay; an underpaid route fails at B")
@@ -137,14 +128,14 @@ class PaymentTest(SideboltTest):
         inv5 = c.cli("invoice", str(amount), "underpaid", "by route")
         route[0]["amount_msat"] = amount + fee - 1
         a.cli("sendpay", route, inv5["payment_hash"], inv5["payment_secret"])
-        err = cli_error(a, "waitsendpay", inv5["payment_hash"], "30")
+        err = a.cli_error("waitsendpay", inv5["payment_hash"], "30")
         assert_equal(err["code"], -133)
         assert_true("fee_insufficient" in err["message"], f"underpaid route: {err}")
 
         self.log("B raises its fee above what C's hints say: B refuses with fee_insufficient, attributed to B")
         assert_equal(b.cli("setchannelfee", "5000", "0")["feebase_msat"], 5000)
         inv3 = c.cli("invoice", "1000000", "new-fee", "cake")
-        err = cli_error(a, "pay", inv3["bolt11"])
+        err = a.cli_error("pay", inv3["bolt11"])
         assert_equal(err["code"], -133, f"refused: {err}")
         assert_true("fee_insufficient" in err["message"] and ids[1] in err["message"], f"names B and the code: {err}")
         failed = next(p for p in a.cli("listpays", inv3["payment_hash"])["pays"])

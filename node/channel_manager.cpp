@@ -897,14 +897,10 @@ void ChannelManager::Impl::OnPay(PayCmd& cmd, Batch& batch)
 {
     if (!m_router) return Fail(cmd.reply, kErrChannelState, "payments are not enabled");
     BatchChannels channels(*this, batch);
-    const Hash256 payment_hash = cmd.request.payment_hash;
     try {
         if (cmd.answer_pending) {
-            m_router->Pay(channels, std::move(cmd.request), m_tip, NowSeconds(), [](const PaymentRecord&) {});
-            for (const auto& record : m_router->ListPayments()) {
-                if (record.payment_hash != payment_hash) continue;
-                batch.after_commit.push_back([reply = cmd.reply, record] { Succeed(reply, record); });
-            }
+            PaymentRecord pending = m_router->Pay(channels, std::move(cmd.request), m_tip, NowSeconds(), [](const PaymentRecord&) {});
+            batch.after_commit.push_back([reply = cmd.reply, pending = std::move(pending)] { Succeed(reply, pending); });
             return;
         }
         m_router->Pay(channels, std::move(cmd.request), m_tip, NowSeconds(),

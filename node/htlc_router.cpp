@@ -476,7 +476,7 @@ void HtlcRouter::SavePayment(RouterChannels& channels, const PaymentRecord& reco
 
 // ---- Sending -----------------------------------------------------------------------------
 
-void HtlcRouter::Pay(RouterChannels& channels, PayRequest request, uint32_t height, uint64_t now, PayCallback done)
+PaymentRecord HtlcRouter::Pay(RouterChannels& channels, PayRequest request, uint32_t height, uint64_t now, PayCallback done)
 {
     if (const auto known = m_payments.find(request.payment_hash); known != m_payments.end()) {
         if (known->second.status == PaymentStatus::COMPLETE) {
@@ -517,6 +517,7 @@ void HtlcRouter::Pay(RouterChannels& channels, PayRequest request, uint32_t heig
     }
     m_payments.insert_or_assign(record.payment_hash, record);
     SavePayment(channels, record);
+    return record;
 }
 
 std::vector<Route> HtlcRouter::CandidateRoutes(RouterChannels& channels, const ActivePayment& pay, Msat amount,

@@ -121,9 +121,10 @@ public:
     //! Times out held multi-part sets.
     void OnTimer(RouterChannels& channels, uint64_t now);
 
-    //! Starts a payment; `done` is called after the commit that records its outcome. Throws
-    //! NodeError when it cannot start (already paid or pending, no route, no channel).
-    void Pay(RouterChannels& channels, PayRequest request, uint32_t height, uint64_t now, PayCallback done);
+    //! Starts a payment and returns its pending record; `done` is called after the commit that
+    //! records its outcome. Throws NodeError when it cannot start (already paid or pending, no
+    //! route, no channel).
+    PaymentRecord Pay(RouterChannels& channels, PayRequest request, uint32_t height, uint64_t now, PayCallback done);
     //! Every payment we made or are making, newest last.
     std::vector<PaymentRecord> ListPayments() const;
     /**

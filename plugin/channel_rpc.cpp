@@ -12,16 +12,6 @@ namespace {
 using json = nlohmann::json;
 
 //! NodeError carries bitcoind's code for wallet refusals and sidebolt's own otherwise.
-template <typename Fn>
-auto Translate(Fn&& fn)
-{
-    try {
-        return fn();
-    } catch (const NodeError& e) {
-        throw RpcException(e.Code(), e.what());
-    }
-}
-
 std::string ChannelTypeName(CommitmentFormat format)
 {
     switch (format) {

@@ -17,16 +17,6 @@ constexpr int64_t kMaxAmountMsat = 21'000'000LL * 100'000'000LL * 1000LL;
 //! Longer waits are as good as forever, and their milliseconds still fit the clock.
 constexpr int64_t kMaxTimeoutSeconds = 1'000'000'000'000LL;
 
-template <typename Fn>
-auto Translate(Fn&& fn)
-{
-    try {
-        return fn();
-    } catch (const NodeError& e) {
-        throw RpcException(e.Code(), e.what());
-    }
-}
-
 std::optional<Msat> ParamAmount(const json& params)
 {
     if (!params.empty() && params[0] == "any") return std::nullopt;

@@ -78,13 +78,7 @@ json DescribePayment(const PaymentRecord& record)
 
 json RunPayment(ChannelManager& channels, PayRequest request, uint64_t retry_for)
 {
-    PaymentRecord record = [&] {
-        try {
-            return channels.Pay(std::move(request), std::chrono::seconds(retry_for + 60));
-        } catch (const NodeError& e) {
-            throw RpcException(e.Code(), e.what());
-        }
-    }();
+    const PaymentRecord record = Translate([&] { return channels.Pay(std::move(request), std::chrono::seconds(retry_for + 60)); });
     if (record.status != PaymentStatus::COMPLETE) {
         throw RpcException(kErrPaymentFailed, "payment failed after " + std::to_string(record.attempts) +
                                                   " attempt(s): " + record.failure);
@@ -154,16 +148,11 @@ json Keysend(ChannelManager& channels, const json& params)
 json ListPays(ChannelManager& channels, const json& params, bool by_part)
 {
     // A payment hash is shown and given in its natural byte order (not reversed like a txid).
-    std::optional<std::string> only;
-    if (params.size() > 0 && !params[0].is_null()) {
-        only = ParamString(params, 0, "payment_hash");
-        if (only->size() != 64 || ToHex(ParseHex(*only)) != *only) {
-            throw RpcException(RPC_INVALID_PARAMETER, "payment_hash must be 64 lowercase hex characters");
-        }
-    }
+    std::optional<Hash256> only;
+    if (params.size() > 0 && !params[0].is_null()) only = ParamHex32(params, 0, "payment_hash");
     json out = json::array();
     for (const auto& record : channels.ListPayments()) {
-        if (only && ToHex(record.payment_hash) != *only) continue;
+        if (only && record.payment_hash != *only) continue;
         if (!by_part) {
             out.push_back(DescribePayment(record));
             continue;
@@ -226,44 +215,20 @@ json SendPay(ChannelManager& channels, const std::function<uint32_t()>& height, 
                                                                        : (params.size() > 0 ? params[0] : json());
     Route route = ParseRoute(route_json, height());
     PayRequest request(route.hops.back().node_id);
-    const std::string hash_text = ParamString(params, 1, "payment_hash");
-    const Bytes hash = ParseHex(hash_text);
-    if (hash.size() != 32 || ToHex(hash) != hash_text) throw RpcException(RPC_INVALID_PARAMETER, "payment_hash must be 64 hex");
-    std::copy(hash.begin(), hash.end(), request.payment_hash.begin());
-    if (params.size() > 2 && !params[2].is_null()) {
-        const std::string secret_text = ParamString(params, 2, "payment_secret");
-        const Bytes secret = ParseHex(secret_text);
-        if (secret.size() != 32 || ToHex(secret) != secret_text) throw RpcException(RPC_INVALID_PARAMETER, "payment_secret must be 64 hex");
-        Hash256 value{};
-        std::copy(secret.begin(), secret.end(), value.begin());
-        request.payment_secret = value;
-    }
+    request.payment_hash = ParamHex32(params, 1, "payment_hash");
+    if (params.size() > 2 && !params[2].is_null()) request.payment_secret = ParamHex32(params, 2, "payment_secret");
     request.amount_msat = route.hops.back().amount_msat;
     request.fixed_route = std::move(route);
     request.retry_deadline = NowSeconds();
-    try {
-        return DescribePayment(channels.StartPayment(std::move(request)));
-    } catch (const NodeError& e) {
-        throw RpcException(e.Code(), e.what());
-    }
+    return DescribePayment(Translate([&] { return channels.StartPayment(std::move(request)); }));
 }
 
 json WaitSendPay(ChannelManager& channels, const json& params)
 {
-    const std::string hash_text = ParamString(params, 0, "payment_hash");
-    const Bytes hash = ParseHex(hash_text);
-    if (hash.size() != 32 || ToHex(hash) != hash_text) throw RpcException(RPC_INVALID_PARAMETER, "payment_hash must be 64 hex");
-    Hash256 payment_hash{};
-    std::copy(hash.begin(), hash.end(), payment_hash.begin());
+    const Hash256 payment_hash = ParamHex32(params, 0, "payment_hash");
     const int64_t timeout = OptionalParamInt(params, 1, "timeout").value_or(60);
     if (timeout < 1 || timeout > 3600) throw RpcException(RPC_INVALID_PARAMETER, "timeout must be 1 to 3600 seconds");
-    const PaymentRecord record = [&] {
-        try {
-            return channels.WaitPayment(payment_hash, std::chrono::seconds(timeout));
-        } catch (const NodeError& e) {
-            throw RpcException(e.Code(), e.what());
-        }
-    }();
+    const PaymentRecord record = Translate([&] { return channels.WaitPayment(payment_hash, std::chrono::seconds(timeout)); });
     if (record.status == PaymentStatus::FAILED) throw RpcException(kErrPaymentFailed, "payment failed: " + record.failure);
     return DescribePayment(record);
 }
@@ -281,13 +246,7 @@ json SetChannelFee(ChannelManager& channels, const json& params)
         if (*delta < 18 || *delta > 2016) throw RpcException(RPC_INVALID_PARAMETER, "cltvdelta must be 18 to 2016");
         policy.cltv_expiry_delta = static_cast<uint16_t>(*delta);
     }
-    const ForwardPolicy now = [&] {
-        try {
-            return channels.SetForwardPolicy(policy);
-        } catch (const NodeError& e) {
-            throw RpcException(e.Code(), e.what());
-        }
-    }();
+    const ForwardPolicy now = Translate([&] { return channels.SetForwardPolicy(policy); });
     return {{"feebase_msat", now.fee_base_msat.value()},
             {"feeppm", now.fee_proportional_millionths},
             {"cltvdelta", now.cltv_expiry_delta}};

@@ -50,6 +50,16 @@ Hash256 ParamHash(const json& params, size_t index, const std::string& name)
     return *hash;
 }
 
+Hash256 ParamHex32(const nlohmann::json& params, size_t index, const std::string& name)
+{
+    const std::string text = ParamString(params, index, name);
+    const Bytes bytes = ParseHex(text);
+    if (bytes.size() != 32 || ToHex(bytes) != text) throw RpcException(RPC_INVALID_PARAMETER, name + " must be 64 lowercase hex characters");
+    Hash256 out{};
+    std::copy(bytes.begin(), bytes.end(), out.begin());
+    return out;
+}
+
 PubKey ParamPubKey(const std::string& hex, const std::string& name)
 {
     const auto bytes = TryParseHex(hex);

@@ -1,8 +1,10 @@
 #ifndef SIDEBOLT_PLUGIN_RPC_PARAMS_H
 #define SIDEBOLT_PLUGIN_RPC_PARAMS_H
 
+#include "node/interfaces.h"
 #include "primitives/hash.h"
 #include "primitives/key.h"
+#include "rpc/server.h"
 
 #include <nlohmann/json.hpp>
 
@@ -27,6 +29,20 @@ std::string ParamString(const nlohmann::json& params, size_t index, const std::s
 Hash256 ParamHash(const nlohmann::json& params, size_t index, const std::string& name);
 //! A 33-byte compressed public key in hex (a node id).
 PubKey ParamPubKey(const std::string& hex, const std::string& name);
+//! 32 bytes in natural-order hex (a payment hash or secret, not reversed like a txid).
+Hash256 ParamHex32(const nlohmann::json& params, size_t index, const std::string& name);
+
+//! Runs an RPC's node call: NodeError carries bitcoind's code for wallet refusals and sidebolt's
+//! own otherwise, and reaches the caller as an RPC error with that code.
+template <typename Fn>
+auto Translate(Fn&& fn)
+{
+    try {
+        return fn();
+    } catch (const NodeError& e) {
+        throw RpcException(e.Code(), e.what());
+    }
+}
 
 } // namespace sidebolt
 

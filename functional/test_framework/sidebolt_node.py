@@ -138,6 +138,14 @@ class SideboltNode:
         except json.JSONDecodeError:
             return text
 
+    def cli_error(self, method, *args, timeout=60):
+        """Runs a call that must fail; returns the parsed {code, message}."""
+        try:
+            result = self.cli(method, *args, timeout=timeout)
+        except CliError as e:
+            return json.loads(e.stderr)
+        raise TestFailure(f"{method} {args}: expected an error, got {result!r}")
+
     def stop(self, timeout=30):
         """`stop` RPC, then wait; SIGKILL after `timeout`. Returns the exit code."""
         if not self.is_running():

@@ -3,6 +3,7 @@
 // fed through the listener interface. Covers the open, lock-in, restart with reestablish and
 // the cooperative close end to end, and the open's refusals, without bitcoind.
 
+#include "tests/node/node_test_util.h"
 #include "node/channel_manager.h"
 
 #include "channel/close.h"
@@ -26,30 +27,11 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class ScratchDir
-{
-public:
-    ScratchDir()
-    {
-        std::string pattern = (std::filesystem::temp_directory_path() / "sidebolt-node-XXXXXX").string();
-        if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-        m_path = pattern;
-    }
-    ~ScratchDir() { std::filesystem::remove_all(m_path); }
-    const std::filesystem::path& Path() const { return m_path; }
+using test::FakeChain;
+using test::FastEnv;
+using test::KeyOf;
+using test::ScratchDir;
 
-private:
-    std::filesystem::path m_path;
-};
-
-store::EnvOptions FastEnv()
-{
-    store::EnvOptions options;
-    options.durable = false;
-    return options;
-}
-
-PrivKey KeyOf(uint8_t byte) { return *PrivKey::FromBytes(Bytes(32, byte)); }
 
 class FakeWallet : public ChannelWallet
 {
@@ -82,28 +64,6 @@ public:
     std::optional<uint32_t> last_minconf;
     size_t unlocked{0};
     int m_funded{0};
-};
-
-class FakeChain : public ChannelChain
-{
-public:
-    void Broadcast(store::WriteTxn&, const Transaction& tx, const std::string&) override
-    {
-        std::lock_guard lock(m_mutex);
-        broadcasts.push_back(tx);
-    }
-    void SendQueued() override {}
-    uint32_t CommitmentFeerate() override { return 1000; }
-    uint32_t ClosingFeerate() override { return 500; }
-
-    std::vector<Transaction> Broadcasts()
-    {
-        std::lock_guard lock(m_mutex);
-        return broadcasts;
-    }
-
-    std::mutex m_mutex;
-    std::vector<Transaction> broadcasts;
 };
 
 struct Node;

@@ -2,8 +2,9 @@
 // layer that routes between several nodes (payments end to end: direct, through a hop with a
 // route hint, refused, multi-part, keysend, across restarts), and the router alone over a fake
 // RouterChannels, which reaches every reject path of the forwarding and onion checks cheaply.
-// The node helpers (ScratchDir, FakeWallet, FakeChain) are copies of channel_manager_tests.cpp's.
+// ScratchDir, FakeChain and KeyOf come from node_test_util.h; the fake wallet and links are this file's.
 
+#include "tests/node/node_test_util.h"
 #include "node/htlc_router.h"
 
 #include "channel/scripts.h"
@@ -37,30 +38,11 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class ScratchDir
-{
-public:
-    ScratchDir()
-    {
-        std::string pattern = (std::filesystem::temp_directory_path() / "sidebolt-router-XXXXXX").string();
-        if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-        m_path = pattern;
-    }
-    ~ScratchDir() { std::filesystem::remove_all(m_path); }
-    const std::filesystem::path& Path() const { return m_path; }
+using test::FakeChain;
+using test::FastEnv;
+using test::KeyOf;
+using test::ScratchDir;
 
-private:
-    std::filesystem::path m_path;
-};
-
-store::EnvOptions FastEnv()
-{
-    store::EnvOptions options;
-    options.durable = false;
-    return options;
-}
-
-PrivKey KeyOf(uint8_t byte) { return *PrivKey::FromBytes(Bytes(32, byte)); }
 
 uint64_t Now()
 {
@@ -92,28 +74,6 @@ public:
     std::mutex m_mutex;
     uint8_t m_salt{0};
     int m_funded{0};
-};
-
-class FakeChain : public ChannelChain
-{
-public:
-    void Broadcast(store::WriteTxn&, const Transaction& tx, const std::string&) override
-    {
-        std::lock_guard lock(m_mutex);
-        broadcasts.push_back(tx);
-    }
-    void SendQueued() override {}
-    uint32_t CommitmentFeerate() override { return 1000; }
-    uint32_t ClosingFeerate() override { return 500; }
-
-    std::vector<Transaction> Broadcasts()
-    {
-        std::lock_guard lock(m_mutex);
-        return broadcasts;
-    }
-
-    std::mutex m_mutex;
-    std::vector<Transaction> broadcasts;
 };
 
 struct Node;

@@ -1,3 +1,4 @@
+#include "tests/node/node_test_util.h"
 #include "node/invoice_store.h"
 
 #include "node/interfaces.h"
@@ -17,28 +18,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class InvoiceScratchDir
-{
-public:
-    InvoiceScratchDir()
-    {
-        std::string pattern = (std::filesystem::temp_directory_path() / "sidebolt-invoices-XXXXXX").string();
-        if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-        m_path = pattern;
-    }
-    ~InvoiceScratchDir() { std::filesystem::remove_all(m_path); }
-    const std::filesystem::path& Path() const { return m_path; }
-
-private:
-    std::filesystem::path m_path;
-};
-
-store::EnvOptions FastEnv()
-{
-    store::EnvOptions options;
-    options.durable = false;
-    return options;
-}
+using test::FastEnv;
+using test::ScratchDir;
 
 Hash256 Filled(uint8_t byte)
 {
@@ -65,7 +46,7 @@ InvoiceRecord Sample(std::string label, uint8_t hash_byte, uint64_t created_at =
 
 //! The store over a scratch LMDB environment.
 struct StoreFixture {
-    InvoiceScratchDir dir;
+    ScratchDir dir;
     std::unique_ptr<store::Env> env = std::make_unique<store::Env>(dir.Path(), FastEnv());
     std::unique_ptr<InvoiceStore> invoices = std::make_unique<InvoiceStore>(*env);
 

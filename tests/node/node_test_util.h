@@ -1,0 +1,52 @@
+#ifndef SIDEBOLT_TESTS_NODE_NODE_TEST_UTIL_H
+#define SIDEBOLT_TESTS_NODE_NODE_TEST_UTIL_H
+
+#include "node/interfaces.h"
+#include "primitives/key.h"
+#include "primitives/tx.h"
+#include "store/env.h"
+#include "tests/test_util.h"
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace sidebolt::test {
+
+//! LMDB without fsync: the node tests check logic, not durability.
+inline store::EnvOptions FastEnv()
+{
+    store::EnvOptions options;
+    options.durable = false;
+    return options;
+}
+
+inline PrivKey KeyOf(uint8_t byte) { return *PrivKey::FromBytes(Bytes(32, byte)); }
+
+//! Records broadcasts; fixed feerates (commitment 1000, closing 500 sat/kw).
+class FakeChain : public ChannelChain
+{
+public:
+    void Broadcast(store::WriteTxn&, const Transaction& tx, const std::string&) override
+    {
+        const std::lock_guard lock(m_mutex);
+        broadcasts.push_back(tx);
+    }
+    void SendQueued() override {}
+    uint32_t CommitmentFeerate() override { return 1000; }
+    uint32_t ClosingFeerate() override { return 500; }
+
+    std::vector<Transaction> Broadcasts()
+    {
+        const std::lock_guard lock(m_mutex);
+        return broadcasts;
+    }
+
+    std::mutex m_mutex;
+    std::vector<Transaction> broadcasts;
+};
+
+} // namespace sidebolt::test
+
+#endif
