@@ -634,11 +634,21 @@ TEST_CASE("flow control: a consumer that cannot keep up pauses reading; all arri
     sender.Connect(receiver.NodeId(), "127.0.0.1", port, [&](const std::optional<std::string>& error) { connected = !error; });
     REQUIRE(RunUntil(io, [&] { return connected && receiver.ListPeers().size() == 1; }));
 
-    for (size_t i = 0; i < kCount; ++i) sender.Send(receiver.NodeId(), IndexedMessage(i, kPayload));
+    // Enough to pause reading with more on its way than the read buffers take.
+    constexpr size_t kBeforePing = SlowConsumer::kHigh + 2 * kFramesPerBuffer;
+    for (size_t i = 0; i < kBeforePing; ++i) sender.Send(receiver.NodeId(), IndexedMessage(i, kPayload));
     REQUIRE(RunUntil(io, [&] { return !receiver.ListPeers().empty() && receiver.ListPeers()[0].reading_paused; }));
-    // A ping whose pong arrives while we do not read: answered once reading resumes.
+    // A ping whose pong arrives while we do not read: answered once reading resumes. The pong
+    // timeout counts from a resume, so the rest of the flood goes behind the pong: reading
+    // megabytes ahead of it within the timeout would depend on how loaded the machine is.
     std::optional<Expected<std::chrono::microseconds, std::string>> rtt;
-    receiver.Ping(sender.NodeId(), 8, [&](const auto& result) { rtt = result; });
+    const PingMessage ping{.num_pong_bytes = 8, .ignored = {}, .extension = {}};
+    const uint64_t sender_bytes_in = sender.ListPeers().at(0).bytes_in;
+    receiver.Ping(sender.NodeId(), ping.num_pong_bytes, [&](const auto& result) { rtt = result; });
+    // Once the sender has read the whole ping, its pong is queued.
+    const size_t ping_frame = TransportCipher::EncryptedSize(EncodeMessage(ping).size());
+    REQUIRE(RunUntil(io, [&] { return sender.ListPeers().at(0).bytes_in >= sender_bytes_in + ping_frame; }));
+    for (size_t i = kBeforePing; i < kCount; ++i) sender.Send(receiver.NodeId(), IndexedMessage(i, kPayload));
 
     // Paused: reads stop (a read in progress may still complete), the connection stays up for
     // longer than the pong timeout, and what waits for the consumer stays bounded.
