@@ -4,7 +4,8 @@ to S with a push, so each side can pay the other; L invoices and S pays it with 
 invoices and L pays it (and S fails a wrong payment_secret as the final node); keysend both
 ways; then S forwards L's payments to a second Core Lightning node L2 over a private channel
 S - L2: refused with fee_insufficient when underpaid, forwarded with its fee, both over an
-explicit `sendpay` route and with CLN's own xpay pathfinding told about S - L2.
+explicit `sendpay` route and with CLN's own xpay pathfinding told about S - L2; last, L pays an
+S invoice in two parts, one over each channel between them.
 
 Needs LIGHTNINGD and a real bitcoind (Core Lightning drives bitcoind with bitcoin-cli);
 skipped otherwise."""
@@ -90,6 +91,7 @@ class InteropClnPaymentTest(SideboltTest):
         self.cln_pays_sidebolt(sb, sb_id, cln, l_to_s)
         self.keysend_both_ways(sb, sb_id, cln)
         self.forward_to_l2(sb, sb_id, cln, cln2, l_to_s, s_to_l2)
+        self.cln_pays_sidebolt_in_two_parts(sb, sb_id, cln, s_to_l, l_to_s)
         for node in (cln, cln2):
             broken = [line for line in node.read_log().splitlines() if " BROKEN " in line]
             assert_true(not broken, f"{node} logged a broken peer or protocol error: {broken}")
@@ -217,6 +219,49 @@ class InteropClnPaymentTest(SideboltTest):
         assert_equal(paid["amount_sent_msat"], amount + fee, "S charges its policy")
         assert_equal(sha256_hex(paid["payment_preimage"]), inv["payment_hash"])
         assert_equal(cln2.cli("listinvoices", label="via-s-xpay")["invoices"][0]["status"], "paid")
+
+    def cln_pays_sidebolt_in_two_parts(self, sb, sb_id, cln, s_to_l, l_to_s):
+        """BOLT 4 basic multi-part: L pays one S invoice with two HTLCs, one over each channel
+        between them (CLN `sendpay` with partid, one groupid); S holds the first part until the
+        second makes up total_msat, then settles both and marks the invoice paid once."""
+        self.log("S moves 60000 sat to L's side of S - L with sendpay, so L can pay over both channels")
+        seed = cln.cli("invoice", amount_msat=60000000, label="seed-s-to-l", description="balance")
+        seed_cltv = cln.cli("decode", seed["bolt11"])["min_final_cltv_expiry"] + FINAL_CLTV_SLACK
+        s_to_l_scid = sidebolt_channel(sb, s_to_l)["short_channel_id"]
+        sb.cli("sendpay", [{"id": cln.node_id, "channel": s_to_l_scid, "amount_msat": 60000000, "delay": seed_cltv}],
+               seed["payment_hash"], seed["payment_secret"])
+        assert_equal(sb.cli("waitsendpay", seed["payment_hash"], "60")["status"], "complete")
+
+        total = 40000000
+        parts = {1: (l_to_s, 25000000), 2: (s_to_l, 15000000)}
+        self.log(f"S invoices {total // 1000} sat; L sends it as two parts: 25000 sat over L - S, 15000 sat over S - L")
+        inv = sb.cli("invoice", str(total), "mpp-from-l", "two parts")
+        delay = cln.cli("decode", inv["bolt11"])["min_final_cltv_expiry"] + FINAL_CLTV_SLACK
+        before = {cid: sidebolt_channel(sb, cid)["to_us_msat"] for cid, _ in parts.values()}
+        for partid, (cid, amount) in parts.items():
+            spendable = self.cln_channel(cln, cid)["spendable_msat"]
+            assert_true(spendable >= amount, f"L can send {amount} msat over {cid}: {spendable}")
+            route = [{"id": sb_id, "channel": self.cln_channel(cln, cid)["short_channel_id"], "amount_msat": amount,
+                      "delay": delay}]
+            cln.cli("sendpay", route=route, payment_hash=inv["payment_hash"], bolt11=inv["bolt11"],
+                    payment_secret=inv["payment_secret"], amount_msat=total, partid=partid, groupid=1)
+            if partid == 1:
+                # One part is not the whole amount: S holds it (BOLT 4: MUST NOT fulfill below total_msat).
+                self.wait_until(lambda: [p["status"] for p in cln.cli("listsendpays", payment_hash=inv["payment_hash"])
+                                         ["payments"]] == ["pending"], timeout=30, message="L never sent the first part")
+                assert_equal(sb.cli("listinvoices", "mpp-from-l")["invoices"][0]["status"], "unpaid")
+        for partid in parts:
+            done = cln.cli("waitsendpay", payment_hash=inv["payment_hash"], partid=partid, groupid=1, timeout=60)
+            assert_equal(done["status"], "complete", f"part {partid}: {done}")
+            assert_equal(sha256_hex(done["payment_preimage"]), inv["payment_hash"])
+        got = sb.cli("waitinvoice", "mpp-from-l")
+        assert_equal(got["status"], "paid")
+        listed = sb.cli("listinvoices", "mpp-from-l")["invoices"][0]
+        assert_equal(listed["status"], "paid")
+        assert_equal(listed["amount_received_msat"], total, f"both parts counted: {listed}")
+        for cid, amount in parts.values():
+            self.wait_until(lambda: sidebolt_channel(sb, cid)["to_us_msat"] == before[cid] + amount, timeout=30,
+                            message=f"S's side of {cid} never grew by its part {amount}: {sidebolt_channel(sb, cid)}")
 
 
 if __name__ == "__main__":

@@ -127,12 +127,15 @@ void HtlcRouter::Load()
     }
     auto payments = txn.OpenCursor(m_payments_db);
     for (bool more = payments.First(); more; more = payments.Next()) {
-        const auto record = DeserializePaymentRecord(payments.Value());
+        auto record = DeserializePaymentRecord(payments.Value());
         if (!record) {
             Logger()->error("skipping an unreadable payment record");
             continue;
         }
-        m_payments.emplace(record->payment_hash, *record);
+        // A payment pending at the restart goes on retrying within its deadline, as before.
+        if (auto active = Resume(*record)) m_active.emplace(record->payment_hash, std::move(*active));
+        record->retry.reset();
+        m_payments.emplace(record->payment_hash, std::move(*record));
     }
 }
 
@@ -395,38 +398,10 @@ void HtlcRouter::OnOutgoingFailed(RouterChannels& channels, const Hash256& chann
         failed_amount = part.amount_msat;
     }
     const auto active = m_active.find(record.payment_hash);
-    bool retry = false;
     if (active != m_active.end()) {
         ActivePayment& pay = active->second;
-        const auto route = pay.part_routes.find(part_link.part_id);
-        const auto secrets = pay.part_secrets.find(part_link.part_id);
-        std::optional<AttributedFailure> failure;
-        if (!htlc.malformed && secrets != pay.part_secrets.end()) failure = DecryptFailureOnion(secrets->second, htlc.reason);
-        if (route != pay.part_routes.end()) {
-            const auto& hops = route->second.hops;
-            if (!failure) {
-                // Unattributable (or malformed at the first hop): avoid our own channel.
-                record.failure = "unreadable failure from the route";
-                pay.excluded.insert(hops.front().short_channel_id);
-                retry = true;
-            } else {
-                const size_t index = std::min(failure->hop_index, hops.size() - 1);
-                const uint16_t code = failure->message.code;
-                record.failure_code = code;
-                record.erring_index = static_cast<uint32_t>(index);
-                record.failure = "hop " + std::to_string(index) + " (" + ToHex(hops[index].node_id.span()) + ") failed with " +
-                                 std::string(FailureCodeName(code));
-                Logger()->info("payment {} part {}: {}", Short(record.payment_hash), part_link.part_id, record.failure);
-                if (index + 1 == hops.size()) {
-                    retry = !FinalRefusal(code);
-                    if (!retry) pay.refused = true;
-                } else {
-                    // The failing node could not use its next channel: route around that one.
-                    pay.excluded.insert(hops[index + 1].short_channel_id);
-                    retry = true;
-                }
-            }
-        }
+        // A payment already complete or failed (its other parts still out) learns nothing more.
+        const bool retry = record.status == PaymentStatus::PENDING && NoteFailure(pay, record, part_link.part_id, htlc);
         pay.part_routes.erase(part_link.part_id);
         pay.part_secrets.erase(part_link.part_id);
         // sendpay's fixed route is tried exactly once: no route of our own choosing after it.
@@ -435,13 +410,38 @@ void HtlcRouter::OnOutgoingFailed(RouterChannels& channels, const Hash256& chann
             SendParts(channels, pay, record, failed_amount, height);
         }
     }
-    if (!record.HasPendingParts() && record.status == PaymentStatus::PENDING) {
-        record.status = PaymentStatus::FAILED;
-        record.completed_at = now;
-        if (record.failure.empty()) record.failure = "failed";
-        Logger()->info("payment {} failed after {} attempt(s): {}", Short(record.payment_hash), record.attempts, record.failure);
-    }
+    FailIfShort(record, now);
     FinishPayment(channels, record);
+}
+
+bool HtlcRouter::NoteFailure(ActivePayment& pay, PaymentRecord& record, uint64_t part_id, const HtlcFailed& htlc)
+{
+    const auto route = pay.part_routes.find(part_id);
+    if (route == pay.part_routes.end()) return false;
+    const auto secrets = pay.part_secrets.find(part_id);
+    std::optional<AttributedFailure> failure;
+    if (!htlc.malformed && secrets != pay.part_secrets.end()) failure = DecryptFailureOnion(secrets->second, htlc.reason);
+    const auto& hops = route->second.hops;
+    if (!failure) {
+        // Unattributable (or malformed at the first hop): avoid our own channel.
+        record.failure = "unreadable failure from the route";
+        pay.excluded.insert(hops.front().short_channel_id);
+        return true;
+    }
+    const size_t index = std::min(failure->hop_index, hops.size() - 1);
+    const uint16_t code = failure->message.code;
+    record.failure_code = code;
+    record.erring_index = static_cast<uint32_t>(index);
+    record.failure = "hop " + std::to_string(index) + " (" + ToHex(hops[index].node_id.span()) + ") failed with " +
+                     std::string(FailureCodeName(code));
+    Logger()->info("payment {} part {}: {}", Short(record.payment_hash), part_id, record.failure);
+    if (index + 1 == hops.size()) {
+        if (FinalRefusal(code)) pay.refused = true;
+        return !pay.refused;
+    }
+    // The failing node could not use its next channel: route around that one.
+    pay.excluded.insert(hops[index + 1].short_channel_id);
+    return true;
 }
 
 void HtlcRouter::FinishPayment(RouterChannels& channels, PaymentRecord& record)
@@ -469,9 +469,69 @@ void HtlcRouter::SaveLink(RouterChannels& channels, const Hash256& channel_id, u
 
 void HtlcRouter::SavePayment(RouterChannels& channels, const PaymentRecord& record)
 {
-    channels.Write([this, key = record.payment_hash, value = SerializePaymentRecord(record)](store::WriteTxn& txn) {
+    PaymentRecord stored = record;
+    const auto active = m_active.find(record.payment_hash);
+    stored.retry.reset();
+    if (record.status == PaymentStatus::PENDING && active != m_active.end()) stored.retry = RetryStateOf(active->second);
+    channels.Write([this, key = record.payment_hash, value = SerializePaymentRecord(stored)](store::WriteTxn& txn) {
         txn.Put(m_payments_db, key, value);
     });
+}
+
+PaymentRetryState HtlcRouter::RetryStateOf(const ActivePayment& pay)
+{
+    const PayRequest& request = pay.request;
+    PaymentRetryState retry;
+    retry.payment_secret = request.payment_secret;
+    retry.payment_metadata = request.payment_metadata;
+    retry.keysend_preimage = request.keysend_preimage;
+    retry.min_final_cltv_expiry_delta = request.min_final_cltv_expiry_delta;
+    retry.route_hints = request.route_hints;
+    retry.fixed_route = request.fixed_route;
+    retry.max_fee_percent = request.max_fee_percent;
+    retry.exempt_fee_msat = request.exempt_fee_msat;
+    retry.max_delay = request.max_delay;
+    retry.retry_deadline = request.retry_deadline;
+    retry.excluded.assign(pay.excluded.begin(), pay.excluded.end());
+    retry.refused = pay.refused;
+    for (const auto& [part_id, route] : pay.part_routes) {
+        PartAttempt attempt{part_id, route, {}};
+        if (const auto secrets = pay.part_secrets.find(part_id); secrets != pay.part_secrets.end()) {
+            attempt.shared_secrets = secrets->second;
+        }
+        retry.in_flight.push_back(std::move(attempt));
+    }
+    return retry;
+}
+
+std::optional<HtlcRouter::ActivePayment> HtlcRouter::Resume(const PaymentRecord& record)
+{
+    const auto payee = PubKey::Parse(record.destination);
+    if (record.status != PaymentStatus::PENDING || !record.retry || !payee) return std::nullopt;
+    const PaymentRetryState& retry = *record.retry;
+    PayRequest request(*payee);
+    request.payment_hash = record.payment_hash;
+    request.amount_msat = record.amount_msat;
+    request.payment_secret = retry.payment_secret;
+    request.payment_metadata = retry.payment_metadata;
+    request.keysend_preimage = retry.keysend_preimage;
+    request.min_final_cltv_expiry_delta = retry.min_final_cltv_expiry_delta;
+    request.route_hints = retry.route_hints;
+    request.fixed_route = retry.fixed_route;
+    request.max_fee_percent = retry.max_fee_percent;
+    request.exempt_fee_msat = retry.exempt_fee_msat;
+    request.max_delay = retry.max_delay;
+    request.retry_deadline = retry.retry_deadline;
+    request.bolt11 = record.bolt11;
+    request.label = record.label;
+    ActivePayment pay(std::move(request));
+    pay.excluded.insert(retry.excluded.begin(), retry.excluded.end());
+    pay.refused = retry.refused;
+    for (const auto& attempt : retry.in_flight) {
+        pay.part_routes.emplace(attempt.part_id, attempt.route);
+        pay.part_secrets.emplace(attempt.part_id, attempt.shared_secrets);
+    }
+    return pay;
 }
 
 // ---- Sending -----------------------------------------------------------------------------
@@ -484,6 +544,10 @@ PaymentRecord HtlcRouter::Pay(RouterChannels& channels, PayRequest request, uint
         }
         if (known->second.status == PaymentStatus::PENDING) {
             throw NodeError(kErrPaymentPending, "a payment for this hash is already in flight");
+        }
+        // A failed payment's parts may still be at the payee: new ones could add up with them.
+        if (known->second.HasPendingParts()) {
+            throw NodeError(kErrPaymentPending, "the failed payment for this hash still has parts in flight");
         }
     }
     PaymentRecord record;
@@ -515,9 +579,22 @@ PaymentRecord HtlcRouter::Pay(RouterChannels& channels, PayRequest request, uint
         throw NodeError(kErrNoRoute, record.failure.empty() ? "no route to the payee over our channels and the invoice's hints"
                                                             : record.failure);
     }
-    m_payments.insert_or_assign(record.payment_hash, record);
-    SavePayment(channels, record);
+    FailIfShort(record, now);
+    auto& stored = m_payments.insert_or_assign(record.payment_hash, record).first->second;
+    FinishPayment(channels, stored);
     return record;
+}
+
+void HtlcRouter::FailIfShort(PaymentRecord& record, uint64_t now)
+{
+    // BOLT 4: below total_msat the payee "MUST NOT fulfill any HTLCs in the HTLC set", so parts
+    // that fall short and cannot be topped up have failed: say so now rather than when the
+    // payee's multi-part timeout returns them (Pay refuses the hash until they are back).
+    if (record.status != PaymentStatus::PENDING || record.AmountInFlightOrDone() >= record.amount_msat) return;
+    record.status = PaymentStatus::FAILED;
+    record.completed_at = now;
+    if (record.failure.empty()) record.failure = "failed";
+    Logger()->info("payment {} failed after {} attempt(s): {}", Short(record.payment_hash), record.attempts, record.failure);
 }
 
 std::vector<Route> HtlcRouter::CandidateRoutes(RouterChannels& channels, const ActivePayment& pay, Msat amount,
@@ -582,6 +659,8 @@ void HtlcRouter::SendParts(RouterChannels& channels, ActivePayment& pay, Payment
         record.failure = "our channels cannot carry " + std::to_string(amount.value()) + " msat even split";
         return;
     }
+    Msat placed{0};
+    bool offer_refused = false;
     for (size_t i = 0; i < firsts.size(); ++i) {
         if ((*split)[i].value() == 0) continue;
         ActivePayment narrowed = pay;
@@ -591,9 +670,19 @@ void HtlcRouter::SendParts(RouterChannels& channels, ActivePayment& pay, Payment
             }
         }
         const auto routes = CandidateRoutes(channels, narrowed, (*split)[i], height);
-        if (routes.empty() || !SendPart(channels, pay, record, routes.front())) {
+        if (routes.empty()) {
             record.failure = "a part of the split payment found no route";
+        } else if (SendPart(channels, pay, record, routes.front())) {
+            placed = placed + (*split)[i];
+        } else {
+            offer_refused = true;
         }
+    }
+    // A channel that refused its part (SendPart excluded it) leaves the others waiting at the
+    // payee: send the rest over the remaining channels now, not after their multi-part timeout.
+    if (placed < amount && offer_refused) {
+        record.failure = "a channel refused its part of the split payment";
+        if (record.attempts < m_options.max_attempts) SendParts(channels, pay, record, amount - placed, height);
     }
 }
 
@@ -662,8 +751,8 @@ bool HtlcRouter::WaitForPayment(RouterChannels& channels, const Hash256& payment
     if (known == m_payments.end()) return false;
     const auto active = m_active.find(payment_hash);
     if (known->second.status != PaymentStatus::PENDING || active == m_active.end()) {
-        // Settled, or pending from before a restart (nothing retries it; its parts still
-        // settle): report what is known now.
+        // Settled, or pending in a record written without its retry state (nothing retries
+        // it; its parts still settle): report what is known now.
         channels.AfterCommit([done = std::move(done), record = known->second] { done(record); });
         return true;
     }

@@ -148,7 +148,7 @@ private:
         explicit ActivePayment(PayRequest req) : request(std::move(req)) {}
         PayRequest request;
         std::set<ShortChannelId> excluded;
-        //! In memory only: after a restart a failed part is not retried, the payment just fails.
+        //! The parts in flight: what attributes a failure to a hop (written with the record).
         std::map<uint64_t, Route> part_routes;
         std::map<uint64_t, std::vector<Secret<32>>> part_secrets;
         //! The payee refused the payment itself: no retry.
@@ -165,8 +165,15 @@ private:
                    uint32_t height);
     void FailIncoming(RouterChannels& channels, const Hash256& channel_id, uint64_t htlc_id, const Secret<32>& secret,
                       const FailureMessage& message);
+    //! The payment's retry state as written with its record, and the payment resumed from it.
+    static PaymentRetryState RetryStateOf(const ActivePayment& payment);
+    static std::optional<ActivePayment> Resume(const PaymentRecord& record);
     void SendParts(RouterChannels& channels, ActivePayment& payment, PaymentRecord& record, Msat amount, uint32_t height);
+    //! Fails a pending payment whose parts in flight or settled fall short of its amount.
+    static void FailIfShort(PaymentRecord& record, uint64_t now);
     bool SendPart(RouterChannels& channels, ActivePayment& payment, PaymentRecord& record, const Route& route);
+    //! Records why a part failed and excludes the channel at fault; whether to retry.
+    bool NoteFailure(ActivePayment& payment, PaymentRecord& record, uint64_t part_id, const HtlcFailed& htlc);
     void FinishPayment(RouterChannels& channels, PaymentRecord& record);
     void SaveLink(RouterChannels& channels, const Hash256& channel_id, uint64_t htlc_id, const HtlcLink& link);
     void SavePayment(RouterChannels& channels, const PaymentRecord& record);

@@ -1,17 +1,23 @@
 #include "node/payment_record.h"
 
 #include <algorithm>
+#include <bit>
 
 namespace sidebolt {
 namespace {
 
 constexpr uint8_t kLinkVersion = 1;
-constexpr uint8_t kPaymentVersion = 1;
+//! Version 2 adds the retry state of a pending payment; version 1 records read without it.
+constexpr uint8_t kPaymentVersion = 2;
+constexpr uint8_t kPaymentVersionNoRetry = 1;
 constexpr uint8_t kForwardTag = 1;
 constexpr uint8_t kPaymentTag = 2;
 //! Bounds on lengths read back, so a corrupt record cannot make us allocate without limit.
 constexpr uint32_t kMaxStringSize = 8192;
 constexpr uint32_t kMaxParts = 10'000;
+//! BOLT 4 onions carry at most 27 hops; hints are bounded the same way.
+constexpr uint32_t kMaxHops = 27;
+constexpr uint32_t kMaxHints = 1000;
 
 void WriteString(WireWriter& w, std::string_view text)
 {
@@ -37,6 +43,146 @@ void ReadArray(WireReader& r, ByteArray<N>& out)
 }
 
 bool KnownStatus(uint8_t status) { return status >= 1 && status <= 3; }
+
+//! A count read back, failing the reader when it exceeds limit.
+uint32_t ReadCount(WireReader& r, uint32_t limit)
+{
+    const uint32_t count = r.ReadU32();
+    if (count <= limit) return count;
+    r.Fail(DecodeError::kBadLength);
+    return 0;
+}
+
+void WriteOptionalHash(WireWriter& w, const std::optional<Hash256>& hash)
+{
+    w.WriteU8(hash ? 1 : 0);
+    if (hash) w.WriteBytes(*hash);
+}
+
+std::optional<Hash256> ReadOptionalHash(WireReader& r)
+{
+    if (r.ReadU8() == 0) return std::nullopt;
+    return r.ReadArray<32>();
+}
+
+void WriteRoute(WireWriter& w, const Route& route)
+{
+    w.WriteU32(static_cast<uint32_t>(route.hops.size()));
+    for (const auto& hop : route.hops) {
+        w.WritePoint(hop.node_id);
+        w.WriteShortChannelId(hop.short_channel_id);
+        w.WriteU64(hop.amount_msat.value());
+        w.WriteU32(hop.cltv_expiry);
+    }
+}
+
+Route ReadRoute(WireReader& r)
+{
+    Route route;
+    const uint32_t count = ReadCount(r, kMaxHops);
+    for (uint32_t i = 0; i < count && r.Ok(); ++i) {
+        const auto node_id = r.ReadPoint();
+        if (!node_id) break; // ReadPoint failed the reader
+        const ShortChannelId scid = r.ReadShortChannelId();
+        const Msat amount{r.ReadU64()};
+        route.hops.push_back(RouteHop{*node_id, scid, amount, r.ReadU32()});
+    }
+    return route;
+}
+
+void WriteRetryState(WireWriter& w, const PaymentRetryState& retry)
+{
+    WriteOptionalHash(w, retry.payment_secret);
+    w.WriteU8(retry.payment_metadata ? 1 : 0);
+    if (retry.payment_metadata) {
+        w.WriteU32(static_cast<uint32_t>(retry.payment_metadata->size()));
+        w.WriteBytes(*retry.payment_metadata);
+    }
+    WriteOptionalHash(w, retry.keysend_preimage);
+    w.WriteU32(retry.min_final_cltv_expiry_delta);
+    w.WriteU32(static_cast<uint32_t>(retry.route_hints.size()));
+    for (const auto& hint : retry.route_hints) {
+        w.WriteU32(static_cast<uint32_t>(hint.size()));
+        for (const auto& hop : hint) {
+            w.WritePoint(hop.node_id);
+            w.WriteShortChannelId(hop.short_channel_id);
+            w.WriteU64(hop.fee_base_msat.value());
+            w.WriteU32(hop.fee_proportional_millionths);
+            w.WriteU16(hop.cltv_expiry_delta);
+        }
+    }
+    w.WriteU8(retry.fixed_route ? 1 : 0);
+    if (retry.fixed_route) WriteRoute(w, *retry.fixed_route);
+    // The percentage exactly as the caller gave it: its bits.
+    w.WriteU64(std::bit_cast<uint64_t>(retry.max_fee_percent));
+    w.WriteU64(retry.exempt_fee_msat.value());
+    w.WriteU32(retry.max_delay);
+    w.WriteU64(retry.retry_deadline);
+    w.WriteU32(static_cast<uint32_t>(retry.excluded.size()));
+    for (const auto& scid : retry.excluded) w.WriteShortChannelId(scid);
+    w.WriteU8(retry.refused ? 1 : 0);
+    w.WriteU32(static_cast<uint32_t>(retry.in_flight.size()));
+    for (const auto& attempt : retry.in_flight) {
+        w.WriteU64(attempt.part_id);
+        WriteRoute(w, attempt.route);
+        w.WriteU32(static_cast<uint32_t>(attempt.shared_secrets.size()));
+        for (const auto& secret : attempt.shared_secrets) w.WriteBytes(secret.span());
+    }
+}
+
+std::vector<HintHop> ReadHint(WireReader& r)
+{
+    std::vector<HintHop> hint;
+    const uint32_t count = ReadCount(r, kMaxHops);
+    for (uint32_t i = 0; i < count && r.Ok(); ++i) {
+        const auto node_id = r.ReadPoint();
+        if (!node_id) break; // ReadPoint failed the reader
+        const ShortChannelId scid = r.ReadShortChannelId();
+        const Msat fee_base{r.ReadU64()};
+        const uint32_t fee_ppm = r.ReadU32();
+        hint.push_back(HintHop{*node_id, scid, fee_base, fee_ppm, r.ReadU16()});
+    }
+    return hint;
+}
+
+PartAttempt ReadAttempt(WireReader& r)
+{
+    PartAttempt attempt;
+    attempt.part_id = r.ReadU64();
+    attempt.route = ReadRoute(r);
+    const uint32_t secrets = ReadCount(r, kMaxHops);
+    for (uint32_t i = 0; i < secrets && r.Ok(); ++i) {
+        const ByteSpan secret = r.ReadBytes(32);
+        if (secret.size() == 32) attempt.shared_secrets.emplace_back(secret);
+    }
+    return attempt;
+}
+
+PaymentRetryState ReadRetryState(WireReader& r)
+{
+    PaymentRetryState retry;
+    retry.payment_secret = ReadOptionalHash(r);
+    if (r.ReadU8() != 0) {
+        const uint32_t size = ReadCount(r, kMaxStringSize);
+        const ByteSpan metadata = r.ReadBytes(size);
+        retry.payment_metadata = Bytes(metadata.begin(), metadata.end());
+    }
+    retry.keysend_preimage = ReadOptionalHash(r);
+    retry.min_final_cltv_expiry_delta = r.ReadU32();
+    const uint32_t hints = ReadCount(r, kMaxHints);
+    for (uint32_t i = 0; i < hints && r.Ok(); ++i) retry.route_hints.push_back(ReadHint(r));
+    if (r.ReadU8() != 0) retry.fixed_route = ReadRoute(r);
+    retry.max_fee_percent = std::bit_cast<double>(r.ReadU64());
+    retry.exempt_fee_msat = Msat{r.ReadU64()};
+    retry.max_delay = r.ReadU32();
+    retry.retry_deadline = r.ReadU64();
+    const uint32_t excluded = ReadCount(r, kMaxParts);
+    for (uint32_t i = 0; i < excluded && r.Ok(); ++i) retry.excluded.push_back(r.ReadShortChannelId());
+    retry.refused = r.ReadU8() != 0;
+    const uint32_t in_flight = ReadCount(r, kMaxParts);
+    for (uint32_t i = 0; i < in_flight && r.Ok(); ++i) retry.in_flight.push_back(ReadAttempt(r));
+    return retry;
+}
 
 } // namespace
 
@@ -153,13 +299,16 @@ Bytes SerializePaymentRecord(const PaymentRecord& record)
         w.WriteU8(static_cast<uint8_t>(part.status));
         WriteString(w, part.route);
     }
+    w.WriteU8(record.retry ? 1 : 0);
+    if (record.retry) WriteRetryState(w, *record.retry);
     return out;
 }
 
 std::optional<PaymentRecord> DeserializePaymentRecord(ByteSpan data)
 {
     WireReader r(data);
-    if (r.ReadU8() != kPaymentVersion) return std::nullopt;
+    const uint8_t version = r.ReadU8();
+    if (version != kPaymentVersion && version != kPaymentVersionNoRetry) return std::nullopt;
     PaymentRecord record;
     ReadArray(r, record.payment_hash);
     ReadArray(r, record.destination);
@@ -196,6 +345,7 @@ std::optional<PaymentRecord> DeserializePaymentRecord(ByteSpan data)
         part.route = ReadString(r);
         record.parts.push_back(std::move(part));
     }
+    if (version == kPaymentVersion && r.ReadU8() != 0) record.retry = ReadRetryState(r);
     if (!r.Ok() || !r.AtEnd()) return std::nullopt;
     return record;
 }

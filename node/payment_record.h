@@ -1,6 +1,7 @@
 #ifndef SIDEBOLT_NODE_PAYMENT_RECORD_H
 #define SIDEBOLT_NODE_PAYMENT_RECORD_H
 
+#include "pay/route.h"
 #include "primitives/hash.h"
 #include "util/amount.h"
 #include "util/bytes.h"
@@ -53,6 +54,37 @@ struct PaymentPart {
     std::string route;
 };
 
+//! A part in flight: what attributes a failure it brings back to a hop of its route.
+struct PartAttempt {
+    uint64_t part_id{0};
+    Route route;
+    //! The onion's shared secrets, one per hop: they unwrap the returned failure.
+    std::vector<Secret<32>> shared_secrets;
+};
+
+/**
+ * What a pending payment needs to go on retrying exactly as before a restart: the invoice's
+ * terms, the caller's limits, the channels found failing, and the parts in flight. Kept only
+ * while the payment is pending.
+ */
+struct PaymentRetryState {
+    std::optional<Hash256> payment_secret;
+    std::optional<Bytes> payment_metadata;
+    std::optional<Hash256> keysend_preimage;
+    uint32_t min_final_cltv_expiry_delta{0};
+    std::vector<std::vector<HintHop>> route_hints;
+    //! sendpay's route: tried once, never retried.
+    std::optional<Route> fixed_route;
+    double max_fee_percent{0};
+    Msat exempt_fee_msat{0};
+    uint32_t max_delay{0};
+    uint64_t retry_deadline{0};
+    std::vector<ShortChannelId> excluded;
+    //! The payee refused the payment itself: no retry.
+    bool refused{false};
+    std::vector<PartAttempt> in_flight;
+};
+
 struct PaymentRecord {
     Hash256 payment_hash{};
     ByteArray<33> destination{};
@@ -70,6 +102,8 @@ struct PaymentRecord {
     std::string label;
     uint64_t next_part_id{0};
     std::vector<PaymentPart> parts;
+    //! Written with a pending payment; the router keeps it in memory, not here.
+    std::optional<PaymentRetryState> retry;
 
     //! The payee's share of the parts in flight or settled.
     Msat AmountInFlightOrDone() const;

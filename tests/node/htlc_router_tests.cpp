@@ -687,6 +687,72 @@ TEST_CASE("router: an onion the next hop cannot read comes back as update_fail_m
     CHECK(a.WaitSettled(pair.channel.channel_id).local_balance == Msat{500'000'000});
 }
 
+TEST_CASE("router: the payer restarts mid-payment; the part fails after it and the payment retries to completion")
+{
+    Node a(0x51), b(0x52), c(0x53);
+    Connect(a, b);
+    Connect(b, c);
+    const Opened ab = Fund(a, b, Sat{500'000});
+    const Opened bc1 = Fund(b, c, Sat{500'000});
+    const Opened bc2 = Fund(b, c, Sat{500'000});
+    Confirm({&a, &b, &c}, {ab.funding, bc1.funding, bc2.funding});
+    for (Node* node : {&a, &b}) node->WaitSettled(ab.channel_id);
+    for (const Opened* opened : {&bc1, &bc2}) {
+        b.WaitSettled(opened->channel_id);
+        c.WaitSettled(opened->channel_id);
+    }
+    // C's invoice has a hint through B for each of its two channels.
+    c.invoices.SetRouteHintSource([&c] {
+        std::vector<std::vector<RouteHintHop>> hints;
+        for (const auto& path : c.manager->RouteHints(ForwardPolicy{})) {
+            const HintHop& hop = path.front();
+            hints.push_back({RouteHintHop{hop.node_id, hop.short_channel_id, static_cast<uint32_t>(hop.fee_base_msat.value()),
+                                          hop.fee_proportional_millionths, hop.cltv_expiry_delta}});
+        }
+        return hints;
+    });
+    const Msat amount{30'000'000};
+    const InvoiceRecord invoice = NewInvoice(c, "resumed", amount);
+    const PayRequest request = RequestFor(invoice);
+    REQUIRE(request.route_hints.size() == 2);
+
+    // B cannot reach C, and its failure of A's first part is lost on the way back.
+    Disconnect(b, c);
+    b.link.CutAt(static_cast<uint16_t>(ChannelMessageType::kUpdateFailHtlc));
+    auto paying = std::async(std::launch::async, [&] { return a.manager->Pay(request, 8s); });
+    for (int i = 0; i < 1000 && b.link.Sent(static_cast<uint16_t>(ChannelMessageType::kUpdateFailHtlc)).empty(); ++i) {
+        std::this_thread::sleep_for(10ms);
+    }
+    REQUIRE(b.link.Sent(static_cast<uint16_t>(ChannelMessageType::kUpdateFailHtlc)).size() == 1);
+
+    // A restarts with the part in flight; B and C meet again; then B resends its failure.
+    Disconnect(a, b);
+    a.Restart();
+    CHECK_THROWS_AS(paying.get(), NodeError);
+    const auto pending = a.manager->ListPayments();
+    REQUIRE(pending.size() == 1);
+    CHECK(pending[0].status == PaymentStatus::PENDING);
+    REQUIRE(pending[0].parts.size() == 1);
+    Connect(b, c);
+    Connect(a, b);
+    const PaymentRecord record = a.manager->WaitPayment(invoice.payment_hash, 20s);
+    REQUIRE(record.status == PaymentStatus::COMPLETE);
+    CHECK(record.preimage == std::optional<Hash256>{invoice.preimage});
+    CHECK(record.attempts == 2);
+    REQUIRE(record.parts.size() == 2);
+    CHECK(record.parts[0].status == PaymentStatus::FAILED);
+    CHECK(record.parts[1].status == PaymentStatus::COMPLETE);
+    // The retry avoided the hint channel B could not use.
+    CHECK(record.parts[0].route != record.parts[1].route);
+    CHECK(record.failure.empty());
+    CHECK(c.Invoice("resumed").received_msat == amount);
+    CHECK(c.Invoice("resumed").pay_index == 1);
+    const Msat fee = ForwardingFee(ForwardPolicy{}, amount);
+    CHECK(a.WaitSettled(ab.channel_id).local_balance == Msat{500'000'000} - amount - fee);
+    // Paid once: the same invoice is refused from now on.
+    CHECK(PayErrorCode(a, RequestFor(invoice)) == kErrAlreadyPaid);
+}
+
 // ---- The router alone --------------------------------------------------------------------
 
 namespace {
@@ -700,6 +766,8 @@ public:
     struct Offered {
         Hash256 channel_id{};
         AddHtlcCommand command;
+        //! The id the channel gave it; nullopt when refused.
+        std::optional<uint64_t> htlc_id;
     };
     struct Failed {
         Hash256 channel_id{};
@@ -721,8 +789,13 @@ public:
     std::vector<RouterChannel> Channels() override { return channels; }
     std::optional<uint64_t> Offer(const Hash256& channel_id, const AddHtlcCommand& command) override
     {
-        offers.push_back({channel_id, command});
-        if (refuse_offers) return std::nullopt;
+        offers.push_back({channel_id, command, std::nullopt});
+        if (refuse_offers || refuse_channels.contains(channel_id)) return std::nullopt;
+        // What the channel can still send shrinks by what it took, as the real estimate does.
+        for (auto& channel : channels) {
+            if (channel.channel_id == channel_id) channel.spendable_msat = channel.spendable_msat - command.amount_msat;
+        }
+        offers.back().htlc_id = next_htlc_id;
         return next_htlc_id++;
     }
     void Fulfill(const Hash256& channel_id, uint64_t htlc_id, const Hash256& preimage) override
@@ -742,6 +815,8 @@ public:
 
     std::vector<RouterChannel> channels;
     bool refuse_offers{false};
+    //! Channels whose offers are refused, as when their capacity changed since the router looked.
+    std::set<Hash256> refuse_channels;
     uint64_t next_htlc_id{7};
     std::vector<Offered> offers;
     std::vector<Fulfilled> fulfills;
@@ -1268,6 +1343,252 @@ TEST_CASE("router: sending retries around a failing hop, but never a fixed route
         }
         CHECK(bench.channels.offers.empty());
         CHECK(bench.router.ListPayments().empty());
+    }
+}
+
+namespace {
+
+//! Adds a second channel (0xcc, to 0x43) to the bench and returns a payment to 0x44 whose
+//! invoice has a hint through each of the bench's peers, retrying for a minute.
+PayRequest TwoHintRequest(RouterBench& bench)
+{
+    RouterChannel second(KeyOf(0x43).GetPubKey());
+    second.channel_id = IdOf(0xcc);
+    second.short_channel_id = ShortChannelId{900, 3, 0};
+    second.usable = true;
+    second.spendable_msat = Msat{1'000'000'000};
+    bench.channels.channels.push_back(second);
+    PayRequest request(KeyOf(0x44).GetPubKey());
+    request.amount_msat = Msat{100'000};
+    request.payment_hash = bench.payment_hash;
+    request.payment_secret = Sha256(Bytes{'s'});
+    request.retry_deadline = Now() + 60;
+    request.route_hints = {{HintHop{KeyOf(0x42).GetPubKey(), ShortChannelId{800, 1, 0}, Msat{1000}, 10, 34}},
+                           {HintHop{KeyOf(0x43).GetPubKey(), ShortChannelId{800, 2, 0}, Msat{1000}, 10, 34}}};
+    return request;
+}
+
+//! Offer `index` comes back failed by `failer` (the node at hop `failer` peels it) with `code`.
+HtlcFailed FailureOf(const RouterBench& bench, size_t index, const PrivKey& failer, FailureCode code)
+{
+    const auto& offer = bench.channels.offers.at(index);
+    const auto peeled = PeelOnion(failer, offer.command.onion_routing_packet, bench.payment_hash);
+    REQUIRE(peeled);
+    REQUIRE(offer.htlc_id);
+    const FailureMessage message = code == FailureCode::TEMPORARY_CHANNEL_FAILURE ? MakeFailureWithUpdate(code, {}) : MakeFailure(code);
+    return HtlcFailed{*offer.htlc_id, CreateFailureOnion(peeled->shared_secret, message), std::nullopt};
+}
+
+//! The peer of offer `index` (0x42 over 0xbb, else 0x43) cannot go on: temporary_channel_failure.
+HtlcFailed PeerFailure(const RouterBench& bench, size_t index)
+{
+    const bool first = bench.channels.offers.at(index).channel_id == IdOf(0xbb);
+    return FailureOf(bench, index, first ? KeyOf(0x42) : KeyOf(0x43), FailureCode::TEMPORARY_CHANNEL_FAILURE);
+}
+
+std::unique_ptr<HtlcRouter> Reloaded(RouterBench& bench)
+{
+    auto router = std::make_unique<HtlcRouter>(bench.env, bench.invoice_store, KeyOf(0x41), RouterBench::Options());
+    router->Load();
+    return router;
+}
+
+int PayError(HtlcRouter& router, RouterChannels& channels, const PayRequest& request)
+{
+    try {
+        router.Pay(channels, request, kHeight, Now(), [](const PaymentRecord&) {});
+    } catch (const NodeError& e) {
+        return e.Code();
+    }
+    return 0;
+}
+
+} // namespace
+
+TEST_CASE("router: a payment pending at a restart goes on retrying within its limits")
+{
+    RouterBench bench;
+    const PayRequest request = TwoHintRequest(bench);
+    auto& offers = bench.channels.offers;
+    bench.router.Pay(bench.channels, request, kHeight, Now(), [](const PaymentRecord&) {});
+    REQUIRE(offers.size() == 1);
+    std::vector<PaymentRecord> outcomes;
+    const auto done = [&](const PaymentRecord& record) { outcomes.push_back(record); };
+
+    SUBCASE("the part in flight fails after the restart: the next attempt takes the other hint and completes")
+    {
+        auto router = Reloaded(bench);
+        REQUIRE(router->ListPayments().size() == 1);
+        CHECK(router->ListPayments()[0].status == PaymentStatus::PENDING);
+        // The resumed payment is waited for, not reported pending at once.
+        REQUIRE(router->WaitForPayment(bench.channels, bench.payment_hash, done));
+        CHECK(outcomes.empty());
+        router->OnOutgoingFailed(bench.channels, offers[0].channel_id, PeerFailure(bench, 0), kHeight, Now());
+        REQUIRE(offers.size() == 2);
+        CHECK(offers[1].channel_id != offers[0].channel_id);
+        CHECK(offers[1].command.amount_msat == Msat{101'001});
+        CHECK(offers[1].command.payment_hash == bench.payment_hash);
+        // The invoice's terms came back from the store: the payee reads its secret and total.
+        const PrivKey& peer = offers[1].channel_id == IdOf(0xbb) ? KeyOf(0x42) : KeyOf(0x43);
+        const auto at_peer = PeelOnion(peer, offers[1].command.onion_routing_packet, bench.payment_hash);
+        REQUIRE(at_peer);
+        REQUIRE(at_peer->next_packet);
+        const auto at_payee = PeelOnion(KeyOf(0x44), *at_peer->next_packet, bench.payment_hash);
+        REQUIRE(at_payee);
+        const auto payload = DecodeHopPayload(at_payee->payload);
+        REQUIRE(payload);
+        REQUIRE(payload->payment_data);
+        CHECK(payload->payment_data->payment_secret == *request.payment_secret);
+        CHECK(payload->payment_data->total_msat == request.amount_msat);
+        CHECK(outcomes.empty());
+
+        Hash256 preimage{};
+        preimage.fill(4);
+        router->OnOutgoingFulfilled(bench.channels, offers[1].channel_id, HtlcFulfilled{*offers[1].htlc_id, preimage}, Now());
+        REQUIRE(outcomes.size() == 1);
+        CHECK(outcomes[0].status == PaymentStatus::COMPLETE);
+        CHECK(outcomes[0].attempts == 2);
+        CHECK(outcomes[0].preimage == std::optional<Hash256>{preimage});
+        // Settled: a later restart finds it complete, and the hash is never paid again.
+        auto again = Reloaded(bench);
+        CHECK(again->ListPayments()[0].status == PaymentStatus::COMPLETE);
+        CHECK(PayError(*again, bench.channels, request) == kErrAlreadyPaid);
+        CHECK(offers.size() == 2);
+    }
+    SUBCASE("a channel excluded before the restart stays excluded after it")
+    {
+        bench.router.OnOutgoingFailed(bench.channels, offers[0].channel_id, PeerFailure(bench, 0), kHeight, Now());
+        REQUIRE(offers.size() == 2);
+        auto router = Reloaded(bench);
+        REQUIRE(router->WaitForPayment(bench.channels, bench.payment_hash, done));
+        router->OnOutgoingFailed(bench.channels, offers[1].channel_id, PeerFailure(bench, 1), kHeight, Now());
+        // Both hints' channels failed: the first is not tried again, the payment fails.
+        CHECK(offers.size() == 2);
+        REQUIRE(outcomes.size() == 1);
+        CHECK(outcomes[0].status == PaymentStatus::FAILED);
+        CHECK(outcomes[0].attempts == 2);
+        CHECK(outcomes[0].failure_code == std::optional<uint16_t>{Code(FailureCode::TEMPORARY_CHANNEL_FAILURE)});
+        CHECK(outcomes[0].erring_index == std::optional<uint32_t>{0});
+    }
+    SUBCASE("past its retry deadline the resumed payment fails instead")
+    {
+        auto router = Reloaded(bench);
+        REQUIRE(router->WaitForPayment(bench.channels, bench.payment_hash, done));
+        router->OnOutgoingFailed(bench.channels, offers[0].channel_id, PeerFailure(bench, 0), kHeight, request.retry_deadline + 1);
+        CHECK(offers.size() == 1);
+        REQUIRE(outcomes.size() == 1);
+        CHECK(outcomes[0].status == PaymentStatus::FAILED);
+    }
+    SUBCASE("the payee's refusal after the restart ends it without a retry")
+    {
+        auto router = Reloaded(bench);
+        REQUIRE(router->WaitForPayment(bench.channels, bench.payment_hash, done));
+        // The payee (hop 1) refuses; the peer wraps its failure on the way back.
+        const PrivKey& peer = offers[0].channel_id == IdOf(0xbb) ? KeyOf(0x42) : KeyOf(0x43);
+        const auto at_peer = PeelOnion(peer, offers[0].command.onion_routing_packet, bench.payment_hash);
+        REQUIRE(at_peer);
+        REQUIRE(at_peer->next_packet);
+        const auto at_payee = PeelOnion(KeyOf(0x44), *at_peer->next_packet, bench.payment_hash);
+        REQUIRE(at_payee);
+        const Bytes reason = CreateFailureOnion(at_payee->shared_secret, MakeIncorrectPaymentDetails(request.amount_msat, kHeight));
+        const HtlcFailed wrapped{*offers[0].htlc_id, WrapFailureOnion(at_peer->shared_secret, reason), std::nullopt};
+        router->OnOutgoingFailed(bench.channels, offers[0].channel_id, wrapped, kHeight, Now());
+        CHECK(offers.size() == 1);
+        REQUIRE(outcomes.size() == 1);
+        CHECK(outcomes[0].status == PaymentStatus::FAILED);
+        CHECK(outcomes[0].erring_index == std::optional<uint32_t>{1});
+        CHECK(outcomes[0].failure_code == std::optional<uint16_t>{Code(FailureCode::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS)});
+    }
+}
+
+TEST_CASE("router: a part a channel refuses mid-split is sent at once over the other channels")
+{
+    RouterBench bench;
+    const PrivKey& payee_key = KeyOf(0x42);
+    auto& channels = bench.channels.channels;
+    channels[0].spendable_msat = Msat{1'000'000};
+    for (const uint8_t byte : {uint8_t{0xcc}, uint8_t{0xdd}}) {
+        RouterChannel more(payee_key.GetPubKey());
+        more.channel_id = IdOf(byte);
+        more.short_channel_id = ShortChannelId{900, byte, 0};
+        more.usable = true;
+        more.spendable_msat = Msat{1'000'000};
+        channels.push_back(more);
+    }
+    PayRequest request(payee_key.GetPubKey());
+    request.amount_msat = Msat{1'500'000};
+    request.payment_hash = bench.payment_hash;
+    request.payment_secret = Sha256(Bytes{'m'});
+    request.retry_deadline = Now() + 60;
+    // The second channel's capacity changed after the router looked: it refuses the HTLC.
+    bench.channels.refuse_channels.insert(IdOf(0xcc));
+    auto& offers = bench.channels.offers;
+    std::vector<PaymentRecord> outcomes;
+    const auto done = [&](const PaymentRecord& record) { outcomes.push_back(record); };
+
+    SUBCASE("a third channel takes the refused part and the payment completes")
+    {
+        const PaymentRecord pending = bench.router.Pay(bench.channels, request, kHeight, Now(), done);
+        CHECK(pending.status == PaymentStatus::PENDING);
+        REQUIRE(offers.size() == 3);
+        CHECK(offers[0].channel_id == IdOf(0xbb));
+        CHECK(offers[0].command.amount_msat == Msat{1'000'000});
+        CHECK(offers[1].channel_id == IdOf(0xcc));
+        CHECK_FALSE(offers[1].htlc_id);
+        CHECK(offers[2].channel_id == IdOf(0xdd));
+        CHECK(offers[2].command.amount_msat == Msat{500'000});
+        REQUIRE(pending.parts.size() == 2);
+        CHECK(pending.AmountInFlightOrDone() == request.amount_msat);
+        // The re-sent part belongs to the same set: the payee sees the whole amount as total.
+        const auto peeled = PeelOnion(payee_key, offers[2].command.onion_routing_packet, bench.payment_hash);
+        REQUIRE(peeled);
+        const auto payload = DecodeHopPayload(peeled->payload);
+        REQUIRE(payload);
+        REQUIRE(payload->payment_data);
+        CHECK(payload->payment_data->total_msat == request.amount_msat);
+        CHECK(outcomes.empty());
+        Hash256 preimage{};
+        preimage.fill(5);
+        for (const size_t i : {size_t{0}, size_t{2}}) {
+            bench.router.OnOutgoingFulfilled(bench.channels, offers[i].channel_id, HtlcFulfilled{*offers[i].htlc_id, preimage},
+                                             Now());
+        }
+        REQUIRE(outcomes.size() == 1);
+        CHECK(outcomes[0].status == PaymentStatus::COMPLETE);
+        const PaymentRecord settled = bench.router.ListPayments().at(0);
+        CHECK(settled.AmountSentSettled() == request.amount_msat);
+        CHECK_FALSE(settled.HasPendingParts());
+    }
+    SUBCASE("no channel left for it: the payment fails at once, the part sent comes back from the payee")
+    {
+        channels.pop_back();
+        const PaymentRecord failed = bench.router.Pay(bench.channels, request, kHeight, Now(), done);
+        CHECK(failed.status == PaymentStatus::FAILED);
+        CHECK(failed.failure == "a channel refused its part of the split payment");
+        REQUIRE(outcomes.size() == 1);
+        CHECK(outcomes[0].status == PaymentStatus::FAILED);
+        REQUIRE(offers.size() == 2);
+        REQUIRE(failed.parts.size() == 1);
+        CHECK(failed.HasPendingParts());
+        // Until the payee returns it, new parts could add up with it: the hash is refused.
+        CHECK(PayError(bench.router, bench.channels, request) == kErrPaymentPending);
+        // Nor does a restart resume it: it failed.
+        CHECK(Reloaded(bench)->ListPayments()[0].status == PaymentStatus::FAILED);
+
+        // The payee's multi-part timeout returns the part: no retry, the failure stays ours.
+        bench.router.OnOutgoingFailed(bench.channels, offers[0].channel_id,
+                                      FailureOf(bench, 0, payee_key, FailureCode::MPP_TIMEOUT), kHeight, Now());
+        CHECK(offers.size() == 2);
+        CHECK(outcomes.size() == 1);
+        const PaymentRecord returned = bench.router.ListPayments().at(0);
+        CHECK(returned.status == PaymentStatus::FAILED);
+        CHECK(returned.failure == "a channel refused its part of the split payment");
+        CHECK_FALSE(returned.HasPendingParts());
+        // Now it may be paid again.
+        bench.channels.refuse_channels.clear();
+        for (auto& channel : channels) channel.spendable_msat = Msat{1'000'000};
+        CHECK(PayError(bench.router, bench.channels, request) == 0);
+        CHECK(offers.size() == 4);
     }
 }
 
