@@ -88,4 +88,12 @@ ChannelSigner::PerCommitmentMemo::Entry& ChannelSigner::PerCommitmentMemo::Find(
     return **slot;
 }
 
+void ChannelSigner::ForEachHtlc(size_t count, const std::function<void(size_t)>& body) const
+{
+    // A wake-up of the helpers costs about what one signature does: not worth it for a few.
+    constexpr size_t MIN_PARALLEL = 4;
+    if (m_parallel && count >= MIN_PARALLEL) return m_parallel(count, body);
+    RunInOrder(count, body);
+}
+
 } // namespace sidebolt

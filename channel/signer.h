@@ -4,12 +4,16 @@
 #include "channel/keys.h"
 #include "primitives/hash.h"
 #include "primitives/key.h"
+#include "util/parallel.h"
 #include "util/secure.h"
 #include "util/sync.h"
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
+#include <utility>
 
 namespace sidebolt {
 
@@ -47,6 +51,11 @@ public:
     const PrivKey& PaymentBasepointSecret() const { return m_payment; }
     const PrivKey& DelayedPaymentBasepointSecret() const { return m_delayed_payment; }
     const PrivKey& HtlcBasepointSecret() const { return m_htlc; }
+
+    //! Where the signatures of a commitment's HTLC transactions are made and checked: the node
+    //! hands in its cores; without it they run one after the other.
+    void SetParallelFor(ParallelFor parallel) { m_parallel = std::move(parallel); }
+    void ForEachHtlc(size_t count, const std::function<void(size_t)>& body) const;
 
 private:
     //! The per-commitment secrets (and points, once asked for) of the last few numbers used.
@@ -86,6 +95,7 @@ private:
     PubKey m_funding_pubkey;
     Basepoints m_basepoints;
     mutable PerCommitmentMemo m_memo;
+    ParallelFor m_parallel;
 };
 
 } // namespace sidebolt

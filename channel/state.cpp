@@ -4,9 +4,12 @@
 #include "channel/htlc_tx.h"
 #include "channel/keys.h"
 #include "primitives/serialize.h"
+#include "util/parallel.h"
 
 #include <algorithm>
+#include <optional>
 #include <tuple>
+#include <vector>
 
 namespace sidebolt {
 namespace {
@@ -156,7 +159,8 @@ CommitmentKeys KeysToCheck(const ChannelSigner& signer, const CommitmentSpec& sp
 }
 
 SignatureCheck CheckSignatures(const ChannelState& state, const CommitmentView& view, const CommitmentKeys& keys,
-                               const EcdsaSignature& signature, std::span<const EcdsaSignature> htlc_signatures)
+                               const EcdsaSignature& signature, std::span<const EcdsaSignature> htlc_signatures,
+                               const ChannelSigner* signer)
 {
     const CommitmentTx commitment = BuildCommitmentTx(view.spec, keys);
     // "if signature is not valid for its local commitment transaction ... if num_htlcs is not
@@ -168,14 +172,18 @@ SignatureCheck CheckSignatures(const ChannelState& state, const CommitmentView& 
     }
     const std::vector<HtlcTx> htlc_txs = BuildHtlcTxs(commitment, view.spec, keys);
     if (htlc_txs.size() != htlc_signatures.size()) return SignatureCheck::WRONG_HTLC_SIGNATURE_COUNT;
+    if (htlc_txs.empty()) return SignatureCheck::OK;
     const uint8_t sighash_type = CounterpartyHtlcSigHashType(view.spec.format);
-    for (size_t i = 0; i < htlc_txs.size(); ++i) {
-        // keys.remote_htlc is set: an HTLC transaction means an untrimmed HTLC.
-        if (!VerifyHtlcSignature(htlc_txs[i], keys.remote_htlc.value(), htlc_signatures[i], sighash_type)) {
-            return SignatureCheck::BAD_HTLC_SIGNATURE;
-        }
+    // keys.remote_htlc is set: an HTLC transaction means an untrimmed HTLC.
+    const PubKey& htlc_pubkey = keys.remote_htlc.value();
+    std::vector<uint8_t> valid(htlc_txs.size(), 0);
+    const auto check = [&](size_t i) { valid[i] = VerifyHtlcSignature(htlc_txs[i], htlc_pubkey, htlc_signatures[i], sighash_type); };
+    if (signer) {
+        signer->ForEachHtlc(htlc_txs.size(), check);
+    } else {
+        RunInOrder(htlc_txs.size(), check);
     }
-    return SignatureCheck::OK;
+    return std::ranges::all_of(valid, [](uint8_t ok) { return ok != 0; }) ? SignatureCheck::OK : SignatureCheck::BAD_HTLC_SIGNATURE;
 }
 } // namespace
 
@@ -193,21 +201,24 @@ CommitmentSignatures SignCommitmentView(const ChannelState& state, const Channel
     // The peer holds this commitment: our htlc key is its "remote_htlc".
     const PrivKey htlc_key = DerivePrivKey(signer.HtlcBasepointSecret(), signer.GetBasepoints().htlc, view.spec.per_commitment_point);
     const uint8_t sighash_type = CounterpartyHtlcSigHashType(view.spec.format);
+    std::vector<std::optional<EcdsaSignature>> signed_txs(htlc_txs.size());
+    signer.ForEachHtlc(htlc_txs.size(), [&](size_t i) { signed_txs[i] = SignHtlcTx(htlc_txs[i], htlc_key, sighash_type); });
     out.htlc_signatures.reserve(htlc_txs.size());
-    for (const HtlcTx& htlc_tx : htlc_txs) out.htlc_signatures.push_back(SignHtlcTx(htlc_tx, htlc_key, sighash_type));
+    for (auto& signature : signed_txs) out.htlc_signatures.push_back(std::move(signature).value());
     return out;
 }
 
 SignatureCheck CheckCommitmentSignatures(const ChannelState& state, const CommitmentView& view,
                                          const EcdsaSignature& signature, std::span<const EcdsaSignature> htlc_signatures)
 {
-    return CheckSignatures(state, view, DeriveCommitmentKeys(view.spec, HtlcKeys::IF_UNTRIMMED), signature, htlc_signatures);
+    return CheckSignatures(state, view, DeriveCommitmentKeys(view.spec, HtlcKeys::IF_UNTRIMMED), signature, htlc_signatures,
+                           nullptr);
 }
 
 SignatureCheck CheckCommitmentSignatures(const ChannelState& state, const ChannelSigner& signer, const CommitmentView& view,
                                          const EcdsaSignature& signature, std::span<const EcdsaSignature> htlc_signatures)
 {
-    return CheckSignatures(state, view, KeysToCheck(signer, view.spec), signature, htlc_signatures);
+    return CheckSignatures(state, view, KeysToCheck(signer, view.spec), signature, htlc_signatures, &signer);
 }
 
 EcdsaSignature SignRemoteCommitment(const ChannelState& state, const ChannelSigner& signer)

@@ -9,6 +9,7 @@
 #include "node/worker_queue.h"
 #include "util/hex.h"
 #include "util/logging.h"
+#include "util/parallel.h"
 #include "util/sync.h"
 #include "wire/message.h"
 #include "wire/wire.h"
@@ -469,6 +470,7 @@ private:
     };
     std::map<PubKey, Backoff> m_backoff;
     std::map<uint64_t, ChannelSigner> m_signers;
+    ParallelPool m_signature_pool{m_options.signature_helpers};
 };
 
 // ---- Lifecycle ---------------------------------------------------------------------------
@@ -1664,7 +1666,10 @@ void ChannelManager::Impl::Tick(Batch&)
 const ChannelSigner& ChannelManager::Impl::Signer(uint64_t index)
 {
     auto it = m_signers.find(index);
-    if (it == m_signers.end()) it = m_signers.emplace(index, ChannelSigner(m_secret(index))).first;
+    if (it == m_signers.end()) {
+        it = m_signers.emplace(index, ChannelSigner(m_secret(index))).first;
+        it->second.SetParallelFor([this](size_t count, const std::function<void(size_t)>& body) { m_signature_pool.For(count, body); });
+    }
     return it->second;
 }
 

@@ -15,6 +15,7 @@
 #include "util/secure.h"
 #include "wire/features.h"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -58,6 +59,9 @@ struct ChannelManagerOptions {
     //! the pause (those the peer layer had read already).
     size_t max_queued_peer_messages{256};
     size_t resume_queued_peer_messages{64};
+    //! Threads that help the worker sign and check a commitment's HTLC signatures: with many
+    //! HTLCs in flight those dominate each commitment round. 0 keeps it all on the worker.
+    size_t signature_helpers{std::max(1U, std::thread::hardware_concurrency()) - 1};
 };
 
 struct FundChannelRequest {

@@ -13,11 +13,13 @@
 #include "tests/channel/machine_fixture.h"
 #include "tests/test_util.h"
 #include "util/amount.h"
+#include "util/parallel.h"
 
 #include <doctest/doctest.h>
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -282,4 +284,53 @@ TEST_CASE("signing and checking with the signer's secrets give the results of th
         CHECK(SignCommitmentView(h.State(0), h.pair.signers[0], view).signature == expected);
         CHECK_FALSE(expected == signature);
     }
+}
+
+TEST_CASE("HTLC signatures made and checked on a pool of threads are those made in order")
+{
+    ParallelPool pool{2};
+    const ParallelFor on_pool = [&pool](size_t count, const std::function<void(size_t)>& body) { pool.For(count, body); };
+    Harness serial;
+    Harness parallel;
+    parallel.pair.signers[0].SetParallelFor(on_pool);
+    parallel.pair.signers[1].SetParallelFor(on_pool);
+    // Fewer HTLCs than the signer hands to the pool first, then enough to use it.
+    for (Harness* h : {&serial, &parallel}) {
+        h->Do(0, AddCommand(Msat{10'000'000}, 1));
+        h->Settle();
+    }
+    CHECK(parallel.State(1).local_htlc_signatures == serial.State(1).local_htlc_signatures);
+    for (Harness* h : {&serial, &parallel}) {
+        for (uint64_t payment = 2; payment <= 12; ++payment) h->Do(0, AddCommand(Msat{10'000'000 + payment}, payment));
+        h->Settle();
+    }
+    const ChannelState& payee = parallel.State(1);
+    REQUIRE(payee.local_htlc_signatures.size() == 12);
+    CHECK(payee.local_htlc_signatures == serial.State(1).local_htlc_signatures);
+    CHECK(payee.local_commitment_signature == serial.State(1).local_commitment_signature);
+
+    const ChannelSigner& signer = parallel.pair.signers[1];
+    const CommitmentView local = LocalCommitmentView(payee, signer);
+    CHECK(CheckCommitmentSignatures(payee, signer, local, *payee.local_commitment_signature, payee.local_htlc_signatures) ==
+          SignatureCheck::OK);
+    for (const size_t bad : {size_t{0}, size_t{5}, size_t{11}}) {
+        std::vector<EcdsaSignature> wrong = payee.local_htlc_signatures;
+        wrong[bad] = *payee.local_commitment_signature;
+        CHECK(CheckCommitmentSignatures(payee, signer, local, *payee.local_commitment_signature, wrong) ==
+              SignatureCheck::BAD_HTLC_SIGNATURE);
+    }
+}
+
+TEST_CASE("a commitment with no HTLC output checks with a parallel signer")
+{
+    ParallelPool pool{1};
+    Harness h;
+    h.pair.signers[1].SetParallelFor([&pool](size_t count, const std::function<void(size_t)>& body) { pool.For(count, body); });
+    // An HTLC below the dust limit has no output, so the commitment has no HTLC key to check with.
+    h.Do(0, AddCommand(Msat{1'000}, 1));
+    h.Settle();
+    const ChannelState& payee = h.State(1);
+    CHECK(payee.local_htlc_signatures.empty());
+    CHECK(CheckCommitmentSignatures(payee, h.pair.signers[1], LocalCommitmentView(payee, h.pair.signers[1]),
+                                    *payee.local_commitment_signature, {}) == SignatureCheck::OK);
 }
