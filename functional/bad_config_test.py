@@ -52,6 +52,7 @@ class BadConfigTest(SideboltTest):
                                        "-bitcoin.rpccookiefile="], "rejected our RPC credentials")
         self.run_fail("unreachable", [f"-bitcoin.rpcport={free_port()}", "-bitcoin.startuptimeout=2"], "cannot reach bitcoind")
         self.run_fail("bad_port", ["-rpcport=70000"], "not a valid port")
+        self.run_fail("no_rpc_threads", ["-rpcthreads=0"], "setting 'rpcthreads' must be from 1 to 1024")
         self.test_waiting_for_bitcoind()
         self.test_version()
         self.test_seed_checked_against_store()

@@ -42,6 +42,7 @@ class PaymentTest(SideboltTest):
 
         self.log("C invoices 100000 sat; A pays it directly over B... once B forwards")
         inv = c.cli("invoice", "100000000", "first", "coffee")
+        commits_before = a.cli("getmetrics")["store"]
         paid = a.cli("pay", inv["bolt11"])
         assert_equal(paid["status"], "complete")
         assert_equal(paid["amount_msat"], 100000000)
@@ -65,6 +66,10 @@ class PaymentTest(SideboltTest):
                         message="B never received amount plus fee from A")
         assert_equal(channel(b, bc)["to_them_msat"], 100000000)
         assert_equal(channel(a, ab)["pending_htlcs"], 0)
+        # Adding, signing and settling an HTLC are writes the payer made durably before sending.
+        commits_after = a.cli("getmetrics")["store"]
+        assert_true(commits_before["durable"], "the store syncs its commits")
+        assert_true(commits_after["commits"] >= commits_before["commits"] + 3, f"getmetrics: {commits_after}")
 
         self.log("the same invoice is never paid twice")
         err = a.cli_error("pay", inv["bolt11"])

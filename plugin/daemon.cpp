@@ -341,7 +341,7 @@ void Daemon::StartRpcServer()
     const std::string cookie = RpcCookie::Generate(m_settings.datadir);
     m_rpc_server = std::make_unique<RpcServer>(cookie);
     RegisterRpcMethods();
-    const int port = m_rpc_server->Start(m_settings.rpc_bind, m_settings.rpc_port);
+    const int port = m_rpc_server->Start(m_settings.rpc_bind, m_settings.rpc_port, m_settings.rpc_threads);
     RpcCookie::WriteEndpoint(m_settings.datadir, m_settings.rpc_bind, port);
     Logger()->info("JSON-RPC server listening on {}:{}", m_settings.rpc_bind, port);
 }
@@ -377,6 +377,10 @@ void Daemon::RegisterRpcMethods()
     s.Register({"stop", {}, "Shut sideboltd down cleanly.", [this](const json&) -> json {
                     m_stop_requested = true;
                     return "sideboltd stopping";
+                }});
+    s.Register({"getmetrics", {}, "Counters for monitoring: store commits (each one a sync to disk when durable).",
+                [this](const json&) -> json {
+                    return {{"store", {{"commits", m_store->Commits()}, {"durable", m_store->Durable()}}}};
                 }});
     s.Register({"help", {}, "List the methods.", [this](const json&) -> json { return m_rpc_server->HelpText(); }});
     RegisterPeerRpcs(s, *m_peers, [this](const PubKey& id, const std::string& host, uint16_t port) {

@@ -20,6 +20,7 @@ std::vector<ConfigKey> DaemonConfigKeys()
         {"printtoconsole", "also log to stderr (default 0)"},
         {"rpcbind", "address of the JSON-RPC server (default 127.0.0.1; keep it on loopback)"},
         {"rpcport", "JSON-RPC port (default " + std::to_string(DEFAULT_RPC_PORT) + "; 0 picks a free one); written to <datadir>/rpc.endpoint"},
+        {"rpcthreads", "RPC calls served at once; each waiting `pay` or `wait*` call holds one (default " + std::to_string(DEFAULT_RPC_THREADS) + ", at most 1024)"},
         {"listen", "accept incoming Lightning (BOLT 8) connections (default 1)"},
         {"bind", "address:port to listen on for peers (default 0.0.0.0:" + std::to_string(DEFAULT_P2P_PORT) + "; port 0 picks a free one)"},
         {"pinginterval", "seconds between pings to each peer; a peer that does not answer within this (at most 30 s) is dropped (default 60)"},
@@ -181,6 +182,7 @@ DaemonSettings LoadDaemonSettings(int argc, const char* const argv[])
     s.print_to_console = config.GetBool("printtoconsole", false);
     s.rpc_bind = config.Get("rpcbind", DEFAULT_RPC_BIND);
     s.rpc_port = ParsePort(config, "rpcport", DEFAULT_RPC_PORT, true);
+    s.rpc_threads = static_cast<size_t>(GetBounded(config, "rpcthreads", DEFAULT_RPC_THREADS, 1, 1024));
     ParseP2p(config, s);
     ParseBitcoind(config, s);
     const int64_t floor = config.GetInt("feerate.floor", 253);

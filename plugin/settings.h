@@ -7,6 +7,7 @@
 #include "pay/route.h"
 #include "plugin/config.h"
 #include "rpc/json_rpc_client.h"
+#include "rpc/server.h"
 
 #include <chrono>
 #include <filesystem>
@@ -38,6 +39,7 @@ struct DaemonSettings {
 
     std::string rpc_bind{"127.0.0.1"};
     int rpc_port{0};
+    size_t rpc_threads{DEFAULT_RPC_THREADS};
 
     //! Accept incoming Lightning connections on p2p_bind:p2p_port.
     bool listen{true};

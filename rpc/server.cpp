@@ -20,9 +20,6 @@ namespace sidebolt {
 namespace {
 using json = nlohmann::json;
 
-//! RPCs are short; a few threads keep one slow call from blocking `stop` or `getinfo`.
-constexpr size_t RPC_THREADS = 4;
-
 json ErrorResponse(int code, const std::string& message, const json& id)
 {
     return {{"result", nullptr}, {"error", {{"code", code}, {"message", message}}}, {"id", id}};
@@ -149,12 +146,15 @@ bool RpcServer::Authorized(const std::string& header) const
            CRYPTO_memcmp(decoded->data(), m_credentials.data(), m_credentials.size()) == 0;
 }
 
-int RpcServer::Start(const std::string& host, int port)
+int RpcServer::Start(const std::string& host, int port, size_t threads)
 {
     m_http = std::make_unique<httplib::Server>();
     m_http->set_socket_options(SetListenSocketOptions);
+    // httplib writes a response's headers and body separately: with Nagle's algorithm the body
+    // waits for the client's delayed ACK, 40 ms on Linux, on every call.
+    m_http->set_tcp_nodelay(true);
     // httplib owns the queue it is handed (its API takes a raw pointer).
-    m_http->new_task_queue = [] { return new httplib::ThreadPool(RPC_THREADS); };
+    m_http->new_task_queue = [threads] { return new httplib::ThreadPool(std::max<size_t>(threads, 1)); };
     m_http->Post("/", [this](const httplib::Request& req, httplib::Response& res) {
         if (!Authorized(req.get_header_value("Authorization"))) {
             Log("rpc")->warn("rejected RPC request with bad credentials from {}", req.remote_addr);

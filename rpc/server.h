@@ -45,6 +45,8 @@ struct RpcMethod {
 
 //! The daemon's own JSON-RPC server: HTTP POST on a loopback address, HTTP Basic auth with the
 //! datadir cookie. Dispatch() is transport-free so it can be tested and fuzzed directly.
+constexpr size_t DEFAULT_RPC_THREADS = 16;
+
 class RpcServer
 {
 public:
@@ -62,7 +64,9 @@ public:
     //! Binds and serves on a background thread; returns the bound port (port 0 = ephemeral).
     //! Throws std::runtime_error when the address cannot be bound, e.g. a port in use: the
     //! socket does not set SO_REUSEPORT, so a second daemon cannot share the port.
-    int Start(const std::string& host, int port);
+    //! `threads` calls run at once: `pay` and the `wait*` calls hold one until they end, so a few
+    //! spare keep `stop` and `getinfo` answering.
+    int Start(const std::string& host, int port, size_t threads = DEFAULT_RPC_THREADS);
     void Stop();
 
 private:

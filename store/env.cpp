@@ -203,12 +203,13 @@ void WriteTxn::Commit()
     m_env.EndTxnSlot();
     if (rc == MDB_MAP_FULL) m_env.NoteMapFull();
     Check(rc, "commit");
+    m_env.m_commits.fetch_add(1, std::memory_order_relaxed);
 }
 
 // ---- Env ----
 
 Env::Env(const std::filesystem::path& dir, EnvOptions options)
-    : m_path{dir}, m_max_map_size{options.max_map_size}
+    : m_path{dir}, m_max_map_size{options.max_map_size}, m_durable{options.durable}
 {
     CreatePrivateDirectory(dir);
 

@@ -22,6 +22,7 @@
 
 #include <lmdb.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -217,6 +218,10 @@ public:
     uint32_t SchemaVersion() const { return m_schema_version; }
     size_t MapSize() const;
     const std::filesystem::path& Path() const { return m_path; }
+    //! Write transactions committed since open. With durable (the default) each one is a sync of
+    //! the data pages and a synchronous write of the meta page: what the operator's disk pays for.
+    uint64_t Commits() const { return m_commits.load(std::memory_order_relaxed); }
+    bool Durable() const { return m_durable; }
 
 private:
     friend class Txn;
@@ -235,6 +240,8 @@ private:
     int m_lock_fd{-1};
     MDB_env* m_env{nullptr};
     uint32_t m_schema_version{0};
+    bool m_durable{true};
+    std::atomic<uint64_t> m_commits{0};
 
     Mutex m_dbs_mutex;
     std::map<std::string, MDB_dbi, std::less<>> m_dbs GUARDED_BY(m_dbs_mutex);

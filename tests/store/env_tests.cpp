@@ -175,6 +175,25 @@ TEST_CASE("store: write transaction aborts unless committed")
     CHECK(env.BeginRead().Exists(db, AsBytes("k")));
 }
 
+TEST_CASE("store: Commits counts the write transactions that reached the store, not the aborted ones")
+{
+    TempDir dir;
+    Env env{dir.Path(), TestOptions()};
+    const Db db = env.OpenDb("t");
+    const uint64_t at_open = env.Commits();
+    env.Write([&](WriteTxn& txn) { txn.Put(db, AsBytes("a"), AsBytes("1")); });
+    CHECK(env.Commits() == at_open + 1);
+    {
+        WriteTxn aborted = env.BeginWrite();
+        aborted.Put(db, AsBytes("b"), AsBytes("2"));
+    }
+    CHECK_THROWS_AS(env.Write([&](WriteTxn&) { throw std::runtime_error("caller failed"); }), std::runtime_error);
+    CHECK(env.Commits() == at_open + 1);
+    env.Write([&](WriteTxn& txn) { txn.Put(db, AsBytes("c"), AsBytes("3")); });
+    CHECK(env.Commits() == at_open + 2);
+    CHECK(env.Durable() == TestOptions().durable);
+}
+
 TEST_CASE("store: LMDB errors carry the operation and mdb_strerror text")
 {
     TempDir dir;
