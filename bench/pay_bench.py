@@ -1,0 +1,299 @@
+#!/usr/bin/env python3
+"""Payments per second between two daemons on loopback, one channel, invoices made beforehand.
+
+    bench/pay_bench.py [--payments N] [--concurrency 1,8,32,64] [--backend standin|bitcoind]
+
+Starts a regtest node and two sideboltd (SIDEBOLT_BIN_DIR picks the build; use a Release one),
+opens one channel A -> B, has B make every invoice first, then A pays them: one at a time, then
+with several payments in flight at once. Prints payments/s, latency p50/p99 (from the `pay` call
+to its answer) and store commits per payment on each node (each commit is a sync to disk: LMDB
+writes the data pages with fdatasync and the meta page with O_DSYNC). When LIGHTNINGD names
+Core Lightning and the backend is real bitcoind, two Core Lightning nodes run the same payments
+in the same run and the ratios are printed.
+
+Every call goes over a kept-alive JSON-RPC connection per client thread (HTTP to sideboltd, the
+unix socket to lightningd) so that no process is spawned per payment.
+"""
+
+import argparse
+import base64
+import http.client
+import json
+import os
+import platform
+import queue
+import socket
+import statistics
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "functional"))
+
+from test_framework.framework import SideboltTest  # noqa: E402
+from test_framework.lightningd_node import LightningdNode, find_lightningd  # noqa: E402
+from test_framework.util import TestFailure  # noqa: E402
+
+CHANNEL_SAT = 16_000_000
+INVOICE_MSAT = 1_000_000
+
+
+class SideboltRpc:
+    """One kept-alive HTTP connection to sideboltd's JSON-RPC, with the cookie."""
+
+    def __init__(self, node):
+        with open(os.path.join(node.datadir, ".cookie")) as f:
+            self.auth = "Basic " + base64.b64encode(f.read().strip().encode()).decode()
+        self.port = node.rpc_port
+        self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
+        self.next_id = 0
+
+    def call(self, method, *params):
+        self.next_id += 1
+        body = json.dumps({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": list(params)})
+        self.conn.request("POST", "/", body, {"Authorization": self.auth, "Content-Type": "application/json"})
+        reply = json.loads(self.conn.getresponse().read())
+        if reply.get("error"):
+            raise TestFailure(f"{method}: {reply['error']}")
+        return reply["result"]
+
+
+class ClnRpc:
+    """One connection to lightningd's unix socket (its JSON-RPC)."""
+
+    def __init__(self, cln):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(os.path.join(cln.lightning_dir, "regtest", "lightning-rpc"))
+        self.decoder = json.JSONDecoder()
+        self.buffer = ""
+        self.next_id = 0
+
+    def call(self, method, **params):
+        self.next_id += 1
+        self.sock.sendall(json.dumps({"jsonrpc": "2.0", "id": self.next_id, "method": method,
+                                      "params": params}).encode())
+        while True:
+            text = self.buffer.lstrip()
+            try:
+                reply, end = self.decoder.raw_decode(text)
+                self.buffer = text[end:]
+                break
+            except json.JSONDecodeError:
+                chunk = self.sock.recv(1 << 16)
+                if not chunk:
+                    raise TestFailure(f"lightningd closed the RPC socket during {method}")
+                self.buffer += chunk.decode()
+        if reply.get("error"):
+            raise TestFailure(f"{method}: {reply['error']}")
+        return reply["result"]
+
+
+def percentile(values, fraction):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+class Implementation:
+    """A pair of nodes of one implementation: invoices at the payee, `pay` at the payer, and
+    each node's store commits where the implementation reports them."""
+
+    name = ""
+    rpc_class = None
+
+    def __init__(self, payer, payee):
+        self.payer, self.payee = payer, payee
+
+    def client(self):
+        return self.rpc_class(self.payer)
+
+    def make_invoices(self, count, tag):
+        rpc = self.rpc_class(self.payee)
+        return [self.invoice(rpc, f"{tag}-{i}") for i in range(count)]
+
+    def invoice(self, rpc, label):
+        raise NotImplementedError
+
+    def pay(self, client, bolt11):
+        result = self.call_pay(client, bolt11)
+        if result.get("status") != "complete":
+            raise TestFailure(f"{self.name}: payment not complete: {result}")
+
+    def call_pay(self, client, bolt11):
+        raise NotImplementedError
+
+    def commits(self):
+        return None
+
+
+class Sidebolt(Implementation):
+    name = "sidebolt"
+    rpc_class = SideboltRpc
+
+    def invoice(self, rpc, label):
+        return rpc.call("invoice", INVOICE_MSAT, label, "bench")["bolt11"]
+
+    def call_pay(self, client, bolt11):
+        return client.call("pay", bolt11)
+
+    def commits(self):
+        return tuple(SideboltRpc(n).call("getmetrics")["store"]["commits"] for n in (self.payer, self.payee))
+
+
+class CoreLightning(Implementation):
+    name = "Core Lightning"
+    rpc_class = ClnRpc
+
+    def invoice(self, rpc, label):
+        return rpc.call("invoice", amount_msat=INVOICE_MSAT, label=label, description="bench")["bolt11"]
+
+    def call_pay(self, client, bolt11):
+        return client.call("pay", bolt11=bolt11)
+
+
+def run_round(impl, invoices, concurrency):
+    """Pays every invoice with `concurrency` client threads; returns (seconds, latencies, commits)."""
+    work = queue.Queue()
+    for bolt11 in invoices:
+        work.put(bolt11)
+    latencies, errors = [], []
+    lock = threading.Lock()
+
+    def worker():
+        client = impl.client()
+        while True:
+            try:
+                bolt11 = work.get_nowait()
+            except queue.Empty:
+                return
+            start = time.perf_counter()
+            try:
+                impl.pay(client, bolt11)
+            except Exception as e:  # reported after the round
+                with lock:
+                    errors.append(e)
+                return
+            with lock:
+                latencies.append(time.perf_counter() - start)
+
+    before = impl.commits()
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - start
+    after = impl.commits()
+    if errors:
+        raise TestFailure(f"{impl.name}: {len(errors)} payments failed, first: {errors[0]}")
+    commits = None if before is None else tuple(a - b for a, b in zip(after, before))
+    return seconds, latencies, commits
+
+
+class PayBench(SideboltTest):
+    def __init__(self, args):
+        super().__init__()
+        self.args = args
+
+    def set_test_params(self):
+        self.num_nodes = 2
+        threads = max(self.args.concurrency) + 8
+        self.extra_args = [[f"-rpcthreads={threads}", f"-loglevel={os.environ.get('PAY_BENCH_LOGLEVEL', 'warn')}"]] * 2
+
+    def _parse_args(self):
+        return self.args
+
+    def open_sidebolt_channel(self, a, b):
+        self.bitcoind.mine(101)
+        b_id = b.cli("getinfo")["id"]
+        a.cli("connect", b.p2p_address)
+        channel_id = a.cli("fundchannel", b_id, str(CHANNEL_SAT))["channel_id"]
+        self.bitcoind.mine(6)
+        for node in (a, b):
+            self.wait_until(lambda n=node: any(c["channel_id"] == channel_id and c["state"] == "normal"
+                                               and c["peer_connected"] for c in n.cli("listchannels")["channels"]),
+                            timeout=120, message="channel never normal")
+
+    def start_cln_pair(self):
+        lightningd = find_lightningd()
+        if not lightningd or self.bitcoind.is_standin:
+            return None
+        payer, payee = (LightningdNode(i, os.path.join(self.tmpdir, f"cln{i}"), self.bitcoind) for i in range(2))
+        self.cln_nodes = [payer, payee]
+        for node in self.cln_nodes:
+            node.start()
+        self.bitcoind.wallet_rpc("sendtoaddress", payer.cli("newaddr")["bech32"], 1)
+        self.bitcoind.mine(1)
+        self.wait_until(lambda: len(payer.cli("listfunds")["outputs"]) > 0, timeout=60, message="CLN saw no coins")
+        payer.cli("connect", payee.node_id, "127.0.0.1", payee.p2p_port)
+        payer.cli("fundchannel", id=payee.node_id, amount=CHANNEL_SAT, announce=False)
+        self.bitcoind.mine(6)
+        self.wait_until(lambda: any(c["state"] == "CHANNELD_NORMAL" for c in payer.cli("listpeerchannels")["channels"]),
+                        timeout=120, message="CLN channel never normal")
+        self.wait_until(lambda: any(c["state"] == "CHANNELD_NORMAL" for c in payee.cli("listpeerchannels")["channels"]),
+                        timeout=120, message="CLN channel never normal at the payee")
+        return CoreLightning(payer, payee)
+
+    def measure(self, impl):
+        rounds = [(1, self.args.sequential)] + [(c, self.args.payments) for c in self.args.concurrency if c > 1]
+        total = self.args.warmup + sum(n for _, n in rounds)
+        self.log(f"{impl.name}: making {total} invoices at the payee")
+        invoices = impl.make_invoices(total, "bench")
+        run_round(impl, invoices[:self.args.warmup], 1)
+        invoices = invoices[self.args.warmup:]
+        results = []
+        for concurrency, count in rounds:
+            batch, invoices = invoices[:count], invoices[count:]
+            seconds, latencies, commits = run_round(impl, batch, concurrency)
+            row = {"concurrency": concurrency, "payments": count, "per_s": count / seconds,
+                   "p50_ms": percentile(latencies, 0.50) * 1000, "p99_ms": percentile(latencies, 0.99) * 1000,
+                   "commits": None if commits is None else [c / count for c in commits]}
+            results.append(row)
+            commits_text = ("" if row["commits"] is None else
+                            f"  commits/payment payer {row['commits'][0]:.2f} payee {row['commits'][1]:.2f}")
+            self.log(f"{impl.name} x{concurrency}: {row['per_s']:.0f} payments/s  p50 {row['p50_ms']:.2f} ms  "
+                     f"p99 {row['p99_ms']:.2f} ms{commits_text}")
+        return results
+
+    def run_test(self):
+        a, b = self.nodes
+        self.open_sidebolt_channel(a, b)
+        sidebolt = self.measure(Sidebolt(a, b))
+        cln_impl = self.start_cln_pair()
+        cln = self.measure(cln_impl) if cln_impl else None
+        self.report(sidebolt, cln)
+
+    def report(self, sidebolt, cln):
+        print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; "
+              f"backend {self.bitcoind.backend}; one channel, {INVOICE_MSAT // 1000} sat invoices")
+        print(f"{'in flight':>9} {'payments':>8} | {'sidebolt/s':>10} {'p50 ms':>7} {'p99 ms':>7} "
+              f"{'commits A':>9} {'commits B':>9}" + (" | CLN/s  p50 ms  p99 ms | ratio/s" if cln else ""))
+        for i, row in enumerate(sidebolt):
+            line = (f"{row['concurrency']:>9} {row['payments']:>8} | {row['per_s']:>10.0f} {row['p50_ms']:>7.2f} "
+                    f"{row['p99_ms']:>7.2f} {row['commits'][0]:>9.2f} {row['commits'][1]:>9.2f}")
+            if cln:
+                other = cln[i]
+                line += (f" | {other['per_s']:>5.0f} {other['p50_ms']:>7.2f} {other['p99_ms']:>7.2f} | "
+                         f"{row['per_s'] / other['per_s']:>6.1f}x")
+            print(line)
+        if not cln:
+            print("(Core Lightning not run: set LIGHTNINGD and use the real bitcoind backend to compare)")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sequential", type=int, default=200, help="payments made one at a time (default 200)")
+    parser.add_argument("--payments", type=int, default=2000, help="payments per concurrent round (default 2000)")
+    parser.add_argument("--concurrency", default="8,32,64",
+                        help="payments in flight for the concurrent rounds (default 8,32,64)")
+    parser.add_argument("--warmup", type=int, default=20, help="payments before measuring (default 20)")
+    parser.add_argument("--backend", choices=["bitcoind", "standin"], help="force the regtest backend")
+    parser.add_argument("--tmpdir", help="root for this run's directory (default $TMPDIR)")
+    parser.add_argument("--nocleanup", action="store_true", help="keep the run directory")
+    args = parser.parse_args()
+    args.concurrency = [int(c) for c in args.concurrency.split(",") if c]
+    PayBench(args).main()
+
+
+if __name__ == "__main__":
+    main()
