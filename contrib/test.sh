@@ -18,7 +18,7 @@ fuzz_seconds=${FUZZ_SECONDS:-15}
 anchors="$root/../shared/anchors"
 # The unit-test suites whose code runs threads (RPC server and client, ZMQ listener, chain
 # service, peer manager, LMDB readers): rebuilt and rerun under ThreadSanitizer.
-tsan_suites=(test_chain test_net test_rpc test_store test_plugin)
+tsan_suites=(test_util test_chain test_net test_rpc test_store test_plugin)
 
 timings=()
 step_name=""
