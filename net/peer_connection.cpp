@@ -301,8 +301,21 @@ bool PeerConnection::SendEncoded(ByteSpan message)
     LogMessage(true, message);
     m_cipher->Encrypt(message, m_pending);
     WatchDrain();
-    StartWrite();
+    ScheduleWrite();
     return true;
+}
+
+void PeerConnection::ScheduleWrite()
+{
+    // Messages sent in one burst (a revoke_and_ack and the commitment_signed after it) leave in
+    // one write: started at once, the first would go alone and the rest wait for it, and the
+    // peer would read and act on them separately.
+    if (m_write_scheduled || m_writing) return;
+    m_write_scheduled = true;
+    asio::post(m_socket.get_executor(), [self = shared_from_this()] {
+        self->m_write_scheduled = false;
+        self->StartWrite();
+    });
 }
 
 bool PeerConnection::SendReply(const Message& message)

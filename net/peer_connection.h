@@ -126,6 +126,9 @@ private:
     void Read();
     void DeliverMessages();
     void StartWrite();
+    //! Starts the write after the tasks already queued on the connection's thread, so that the
+    //! messages they send go out together.
+    void ScheduleWrite();
     void OnWritten(size_t written);
     //! Starts or stops watching the peer drain the queue as it crosses the soft limit.
     void WatchDrain();
@@ -161,6 +164,7 @@ private:
     Bytes m_in_flight;
     size_t m_in_flight_written{0};
     bool m_writing{false};
+    bool m_write_scheduled{false};
     //! The queue went over the soft limit and has not come back to half of it.
     bool m_over_limit{false};
     //! While over the limit: when the peer is dropped unless it takes more of the queue.
