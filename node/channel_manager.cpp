@@ -276,10 +276,12 @@ struct Batch {
     std::set<Hash256> to_sign;
     bool index_dirty{false};
 
-    bool Empty() const
+    bool Empty() const { return !Stores() && outgoing.empty() && after_commit.empty() && disconnect.empty(); }
+    //! Whether the batch has anything to write: answers to list commands and the like do not.
+    bool Stores() const
     {
-        return dirty.empty() && erased.empty() && outgoing.empty() && broadcasts.empty() && after_commit.empty() &&
-               inbox_done.empty() && disconnect.empty() && addresses.empty() && writes.empty() && !index_dirty;
+        return !dirty.empty() || !erased.empty() || !broadcasts.empty() || !inbox_done.empty() || !addresses.empty() ||
+               !writes.empty() || index_dirty;
     }
 };
 
@@ -610,7 +612,7 @@ void ChannelManager::Impl::Commit(Batch& batch)
 {
     if (batch.Empty()) return;
     try {
-        m_env.Write([&](store::WriteTxn& txn) {
+        if (batch.Stores()) m_env.Write([&](store::WriteTxn& txn) {
             for (const auto& id : batch.dirty) {
                 if (batch.erased.contains(id)) continue;
                 const auto it = m_channels.find(id);

@@ -182,6 +182,7 @@ void WriteTxn::Put(const Db& db, ByteSpan key, ByteSpan value)
     MDB_val k = ToVal(key);
     MDB_val v = ToVal(value);
     const int rc = mdb_put(Handle(), db.m_dbi, &k, &v, 0);
+    m_changed = true;
     if (rc != MDB_SUCCESS) Fail("put " + db.Name(), rc);
 }
 
@@ -189,6 +190,7 @@ bool WriteTxn::Delete(const Db& db, ByteSpan key)
 {
     MDB_val k = ToVal(key);
     const int rc = mdb_del(Handle(), db.m_dbi, &k, nullptr);
+    m_changed = true;
     if (rc == MDB_NOTFOUND) return false;
     if (rc != MDB_SUCCESS) Fail("delete " + db.Name(), rc);
     return true;
@@ -203,7 +205,7 @@ void WriteTxn::Commit()
     m_env.EndTxnSlot();
     if (rc == MDB_MAP_FULL) m_env.NoteMapFull();
     Check(rc, "commit");
-    m_env.m_commits.fetch_add(1, std::memory_order_relaxed);
+    if (m_changed) m_env.m_commits.fetch_add(1, std::memory_order_relaxed);
 }
 
 // ---- Env ----

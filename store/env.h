@@ -178,6 +178,10 @@ public:
     bool Delete(const Db& db, ByteSpan key);
     //! Throws StoreError (MapFullError when out of space); the txn is finished either way.
     void Commit();
+
+private:
+    //! LMDB commits a transaction that changed nothing without touching the disk.
+    bool m_changed{false};
 };
 
 class Env
@@ -218,8 +222,9 @@ public:
     uint32_t SchemaVersion() const { return m_schema_version; }
     size_t MapSize() const;
     const std::filesystem::path& Path() const { return m_path; }
-    //! Write transactions committed since open. With durable (the default) each one is a sync of
-    //! the data pages and a synchronous write of the meta page: what the operator's disk pays for.
+    //! Write transactions that changed something, committed since open. With durable (the
+    //! default) each one is a sync of the data pages and a synchronous write of the meta page:
+    //! what the operator's disk pays for.
     uint64_t Commits() const { return m_commits.load(std::memory_order_relaxed); }
     bool Durable() const { return m_durable; }
 

@@ -175,7 +175,7 @@ TEST_CASE("store: write transaction aborts unless committed")
     CHECK(env.BeginRead().Exists(db, AsBytes("k")));
 }
 
-TEST_CASE("store: Commits counts the write transactions that reached the store, not the aborted ones")
+TEST_CASE("store: Commits counts the write transactions that changed the store, not the aborted or empty ones")
 {
     TempDir dir;
     Env env{dir.Path(), TestOptions()};
@@ -188,6 +188,8 @@ TEST_CASE("store: Commits counts the write transactions that reached the store, 
         aborted.Put(db, AsBytes("b"), AsBytes("2"));
     }
     CHECK_THROWS_AS(env.Write([&](WriteTxn&) { throw std::runtime_error("caller failed"); }), std::runtime_error);
+    CHECK(env.Commits() == at_open + 1);
+    env.Write([](WriteTxn&) {}); // nothing changed: LMDB does not go to the disk
     CHECK(env.Commits() == at_open + 1);
     env.Write([&](WriteTxn& txn) { txn.Put(db, AsBytes("c"), AsBytes("3")); });
     CHECK(env.Commits() == at_open + 2);
