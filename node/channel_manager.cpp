@@ -498,12 +498,12 @@ void ChannelManager::Impl::Stop()
 
 void ChannelManager::Impl::Post(Input input)
 {
-    {
-        const MutexLock lock(m_queue_mutex);
-        if (m_stopping) return;
-        if (const auto* message = std::get_if<PeerMessageIn>(&input)) CountQueued(message->peer);
-        m_queue.push_back(std::move(input));
-    }
+    // Notified under the lock: Stop takes it, so a caller still inside Post when the manager
+    // is being destroyed has finished with the condition variable before it goes.
+    const MutexLock lock(m_queue_mutex);
+    if (m_stopping) return;
+    if (const auto* message = std::get_if<PeerMessageIn>(&input)) CountQueued(message->peer);
+    m_queue.push_back(std::move(input));
     m_queue_cv.notify_one();
 }
 
