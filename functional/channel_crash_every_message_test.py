@@ -13,10 +13,9 @@ must end consistent on both sides:
 - close (A starts it): shutdown and closing_signed from each side. The close always completes:
   a closing transaction confirms and both sides end `closed`."""
 
-import threading
 
 from test_framework.framework import SideboltTest
-from test_framework.util import TestFailure, assert_equal, assert_true
+from test_framework.util import BackgroundCli, assert_equal, assert_true
 
 OPEN_CHANNEL, ACCEPT_CHANNEL, FUNDING_CREATED, FUNDING_SIGNED, CHANNEL_READY = 32, 33, 34, 35, 36
 SHUTDOWN, CLOSING_SIGNED = 38, 39
@@ -27,20 +26,6 @@ OPEN_CASES = [(CHANNEL_READY, 0), (CHANNEL_READY, 1), (OPEN_CHANNEL, 0), (ACCEPT
 CLOSE_CASES = [(SHUTDOWN, 0), (SHUTDOWN, 1), (CLOSING_SIGNED, 0), (CLOSING_SIGNED, 1)]
 NAMES = {32: "open_channel", 33: "accept_channel", 34: "funding_created", 35: "funding_signed",
          36: "channel_ready", 38: "shutdown", 39: "closing_signed"}
-
-
-class Background:
-    def __init__(self, node, method, *args):
-        self.result = None
-        self.error = None
-        self.thread = threading.Thread(target=self._run, args=(node, method, args), daemon=True)
-        self.thread.start()
-
-    def _run(self, node, method, args):
-        try:
-            self.result = node.cli(method, *args, timeout=120)
-        except Exception as e:  # the daemon may die under it
-            self.error = e
 
 
 def channels(node):
@@ -62,7 +47,7 @@ class ChannelCrashEveryMessageTest(SideboltTest):
         node.start(extra_args=[f"-devcrashaftersend={message_type}"])
         self.reconnect()
         self.wait_reestablished()
-        call = Background(self.nodes[0], method, *args)
+        call = BackgroundCli(self.nodes[0], method, *args)
         if then:
             then(call)
         self.wait_until(lambda: node.process.poll() is not None, timeout=90,

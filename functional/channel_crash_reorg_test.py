@@ -24,41 +24,14 @@ hold in each is asserted strictly."""
 
 import os
 import re
-import threading
 import time
 
 from test_framework.framework import SideboltTest
-from test_framework.util import TestFailure, assert_equal, assert_true
-
-
-def channel(node, channel_id):
-    return next((c for c in node.cli("listchannels")["channels"] if c["channel_id"] == channel_id), None)
+from test_framework.util import BackgroundCli, TestFailure, assert_equal, assert_true
 
 
 def channel_ids(node):
     return {c["channel_id"] for c in node.cli("listchannels")["channels"]}
-
-
-class Background:
-    """Runs one sidebolt-cli call on a thread; keeps its result or its error."""
-
-    def __init__(self, node, method, *args):
-        self.result = None
-        self.error = None
-        self.thread = threading.Thread(target=self._run, args=(node, method, args), daemon=True)
-        self.thread.start()
-
-    def _run(self, node, method, args):
-        try:
-            self.result = node.cli(method, *args, timeout=120)
-        except Exception as e:  # the daemon may be killed under it
-            self.error = e
-
-    def join(self, timeout=90):
-        self.thread.join(timeout)
-        if self.thread.is_alive():
-            raise TestFailure("background sidebolt-cli call never returned")
-        return self
 
 
 class ChannelCrashReorgTest(SideboltTest):
@@ -90,11 +63,11 @@ class ChannelCrashReorgTest(SideboltTest):
         raise TestFailure(f"log of sidebolt node {watched.index} never matched /{regex}/")
 
     def wait_state(self, node, channel_id, state, timeout=60):
-        return self.wait_until(lambda: (c := channel(node, channel_id)) and c["state"] == state and c,
+        return self.wait_until(lambda: (c := node.channel(channel_id)) and c["state"] == state and c,
                                timeout=timeout, message=f"node {node.index}: channel {channel_id} never {state}")
 
     def wait_connected(self, node, channel_id, timeout=60):
-        self.wait_until(lambda: (c := channel(node, channel_id)) and c["peer_connected"], timeout=timeout,
+        self.wait_until(lambda: (c := node.channel(channel_id)) and c["peer_connected"], timeout=timeout,
                         message=f"node {node.index}: peer of {channel_id} never reconnected")
 
     def assert_nothing_locked(self):
@@ -179,7 +152,7 @@ class ChannelCrashReorgTest(SideboltTest):
         a, b = self.nodes
         self.log(title)
         before_a, before_b = channel_ids(a), channel_ids(b)
-        fund = Background(a, "fundchannel", self.b_id, "100000")
+        fund = BackgroundCli(a, "fundchannel", self.b_id, "100000")
         self.kill_on_log(victim, regex, self.log_offset(watched), watched=watched)
         fund.join()
         victim.start()
@@ -193,7 +166,7 @@ class ChannelCrashReorgTest(SideboltTest):
             # Persist before send: funding_signed left B only after B stored the channel, and A
             # stored it (with its funding tx) before it could be broadcast.
             assert_true(cid in channel_ids(b), "the fundee lost a channel the opener has")
-            funding_txid = channel(a, cid)["funding_txid"]
+            funding_txid = a.channel(cid)["funding_txid"]
             # A reconnects by itself: it has a live channel with B and knows B's address.
             self.wait_connected(a, cid)
             self.lock_in(cid, funding_txid)
@@ -210,7 +183,7 @@ class ChannelCrashReorgTest(SideboltTest):
         # fail it when the opener answers its channel_reestablish with "unknown channel"; never
         # with a funding transaction, as none was broadcast.
         for cid in channel_ids(b) - before_b:
-            c = channel(b, cid)
+            c = b.channel(cid)
             assert_true(c["state"] in ("awaiting_lockin", "failed"), f"fundee's leftover: {c}")
             assert_true(not self.in_mempool(c["funding_txid"]), "a funding tx left before the opener stored it")
             assert_equal(c["funding_confirmations"], 0)
@@ -223,15 +196,15 @@ class ChannelCrashReorgTest(SideboltTest):
         self.wait_connected(a, cid)
         self.wait_connected(b, cid)
         offset = self.log_offset(b)
-        close = Background(a, "close", cid)
+        close = BackgroundCli(a, "close", cid)
         self.kill_on_log(b, r"channel \w+: mutual close \w+ agreed", offset)
         b.start()
-        self.log(f"B restarted with the channel {channel(b, cid)['state']}; A has it {channel(a, cid)['state']}")
+        self.log(f"B restarted with the channel {b.channel(cid)['state']}; A has it {a.channel(cid)['state']}")
         # Whatever the kill interrupted, a closing transaction reaches the chain: the one both
         # agreed, B's stored one (its broadcaster resends persisted transactions at each block),
         # or one renegotiated after the reconnection.
         def closing_txids():
-            return {c.get("closing_txid") for n in (a, b) if (c := channel(n, cid))} - {None}
+            return {c.get("closing_txid") for n in (a, b) if (c := n.channel(cid))} - {None}
 
         closing = None
         for _ in range(3):
@@ -250,8 +223,8 @@ class ChannelCrashReorgTest(SideboltTest):
         # end `closed` (A's `close` RPC may time out meanwhile).
         for node in (a, b):
             self.wait_state(node, cid, "closed", timeout=30)
-        assert_equal(channel(a, cid)["closing_txid"], closing)
-        assert_equal(channel(b, cid)["closing_txid"], closing)
+        assert_equal(a.channel(cid)["closing_txid"], closing)
+        assert_equal(b.channel(cid)["closing_txid"], closing)
         if close.result is not None:
             assert_equal(close.result["closing_txid"], closing)
 
@@ -268,9 +241,9 @@ class ChannelCrashReorgTest(SideboltTest):
         _, _, old_hash = self.confirmed_at(funding_txid)
         self.bitcoind.rpc("invalidateblock", old_hash)
         for node in (a, b):
-            self.wait_until(lambda: "short_channel_id" not in channel(node, cid), timeout=30,
+            self.wait_until(lambda: "short_channel_id" not in node.channel(cid), timeout=30,
                             message=f"node {node.index} never saw the funding block disconnected")
-            assert_equal(channel(node, cid)["funding_confirmations"], 0)
+            assert_equal(node.channel(cid)["funding_confirmations"], 0)
         if self.bitcoind.is_standin:
             # The stand-in drops its mempool on invalidateblock: only our broadcaster brings it back.
             self.log("stand-in: the funding tx must come back from the broadcaster")
@@ -284,10 +257,10 @@ class ChannelCrashReorgTest(SideboltTest):
         self.wait_mempool(txid)
         self.bitcoind.mine(1)
         for node in (a, b):
-            self.wait_until(lambda: channel(node, cid)["funding_confirmations"] == 1, timeout=30)
+            self.wait_until(lambda: node.channel(cid)["funding_confirmations"] == 1, timeout=30)
         old_hash = self.invalidate_funding_block(cid, txid)
         for node in (a, b):
-            assert_equal(channel(node, cid)["state"], "awaiting_lockin")
+            assert_equal(node.channel(cid)["state"], "awaiting_lockin")
         height, index, new_hash = self.mine_until_confirmed(txid)
         assert_true(new_hash != old_hash)
         self.bitcoind.mine(2)
@@ -300,22 +273,22 @@ class ChannelCrashReorgTest(SideboltTest):
     def reorg_after_lockin(self, cid):
         a, b = self.nodes
         self.log("4: reorg of the funding block of a normal channel")
-        txid = channel(a, cid)["funding_txid"]
-        old_scid = channel(a, cid)["short_channel_id"]
+        txid = a.channel(cid)["funding_txid"]
+        old_scid = a.channel(cid)["short_channel_id"]
         old_hash = self.invalidate_funding_block(cid, txid)
         for node in (a, b):
-            assert_equal(channel(node, cid)["state"], "normal", "a reorg does not undo channel_ready")
+            assert_equal(node.channel(cid)["state"], "normal", "a reorg does not undo channel_ready")
         height, index, new_hash = self.mine_until_confirmed(txid)
         assert_true(new_hash != old_hash)
         for node in (a, b):
-            self.wait_until(lambda: channel(node, cid)["funding_confirmations"] == 1, timeout=30)
+            self.wait_until(lambda: node.channel(cid)["funding_confirmations"] == 1, timeout=30)
         self.bitcoind.mine(1)
         for node in (a, b):
-            self.wait_until(lambda: channel(node, cid)["funding_confirmations"] == 2, timeout=30)
-            c = channel(node, cid)
+            self.wait_until(lambda: node.channel(cid)["funding_confirmations"] == 2, timeout=30)
+            c = node.channel(cid)
             assert_equal(c["state"], "normal")
             assert_equal(c["short_channel_id"], f"{height}x{index}x{c['funding_output']}", f"node {node.index}")
-        self.log(f"short channel id {old_scid} -> {channel(a, cid)['short_channel_id']}")
+        self.log(f"short channel id {old_scid} -> {a.channel(cid)['short_channel_id']}")
         self.log("the channel still closes cooperatively")
         closed = a.cli("close", cid)
         self.wait_mempool(closed["closing_txid"])

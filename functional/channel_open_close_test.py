@@ -15,18 +15,12 @@ RPC_PEER_NOT_CONNECTED = -101
 WALLET_INSUFFICIENT_FUNDS = (-4, -6)
 
 
-
-
-def channel(node, channel_id):
-    return next((c for c in node.cli("listchannels")["channels"] if c["channel_id"] == channel_id), None)
-
-
 class ChannelOpenCloseTest(SideboltTest):
     def set_test_params(self):
         self.num_nodes = 2
 
     def wait_state(self, node, channel_id, state, timeout=60):
-        return self.wait_until(lambda: (c := channel(node, channel_id)) and c["state"] == state and c,
+        return self.wait_until(lambda: (c := node.channel(channel_id)) and c["state"] == state and c,
                                timeout=timeout, message=f"node {node.index}: channel {channel_id} never {state}")
 
     def assert_nothing_locked(self):
@@ -63,39 +57,39 @@ class ChannelOpenCloseTest(SideboltTest):
             c = self.wait_state(node, first, "awaiting_lockin")
             assert_equal(c["capacity_sat"], 200000)
             assert_equal(c["funding_txid"], opened["funding_txid"])
-        assert_equal(channel(a, first)["opener"], "local")
-        assert_equal(channel(b, first)["opener"], "remote")
+        assert_equal(a.channel(first)["opener"], "local")
+        assert_equal(b.channel(first)["opener"], "remote")
 
         self.log("B opens 100000 sat to A, pushing 20000000 msat")
         second = b.cli("fundchannel", a_id, "100000", "253", "0", "20000000")["channel_id"]
 
         self.bitcoind.mine(2)
-        self.wait_until(lambda: channel(a, first)["funding_confirmations"] == 2, timeout=30)
-        assert_equal(channel(a, first)["state"], "awaiting_lockin", "2 of 3 confirmations is not enough")
+        self.wait_until(lambda: a.channel(first)["funding_confirmations"] == 2, timeout=30)
+        assert_equal(a.channel(first)["state"], "awaiting_lockin", "2 of 3 confirmations is not enough")
         self.bitcoind.mine(1)
         for node in (a, b):
             for cid in (first, second):
                 c = self.wait_state(node, cid, "normal")
                 assert_true("x" in c.get("short_channel_id", ""), f"short_channel_id: {c}")
-        c = channel(a, first)
+        c = a.channel(first)
         assert_equal(c["to_us_msat"] + c["to_them_msat"], 200000 * 1000)
         assert_equal(c["to_them_msat"], 0)
         assert_equal(c["our_reserve_sat"], 2000, "1% reserve")
         assert_equal(c["channel_type"], "anchors_zero_fee_htlc_tx+static_remotekey")
-        c = channel(a, second)
+        c = a.channel(second)
         assert_equal(c["to_us_msat"], 20000000, "the push arrived")
-        assert_equal(channel(b, second)["to_us_msat"], 100000 * 1000 - 20000000)
+        assert_equal(b.channel(second)["to_us_msat"], 100000 * 1000 - 20000000)
         funds = a.cli("listfunds")
         assert_equal(funds["channels_total_msat"], 200000 * 1000 + 20000000)
         assert_true(funds["wallet"]["trusted_sat"] > 0, f"wallet balance: {funds}")
 
         self.log("B restarts: A reconnects and the channels are reestablished")
         b.stop()
-        self.wait_until(lambda: not channel(a, first)["peer_connected"], timeout=30)
+        self.wait_until(lambda: not a.channel(first)["peer_connected"], timeout=30)
         b.start()
         for node in (a, b):
             for cid in (first, second):
-                self.wait_until(lambda: (c := channel(node, cid)) and c["peer_connected"] and c["state"] == "normal",
+                self.wait_until(lambda: (c := node.channel(cid)) and c["peer_connected"] and c["state"] == "normal",
                                 timeout=60, message=f"node {node.index} never reestablished {cid}")
 
         self.log("A closes the first channel, B the second")

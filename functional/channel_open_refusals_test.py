@@ -11,8 +11,6 @@ RPC_PEER_NOT_CONNECTED = -101
 ERR_TOO_MANY_PENDING = -106
 
 
-
-
 class ChannelOpenRefusalsTest(SideboltTest):
     def set_test_params(self):
         self.num_nodes = 2

@@ -11,25 +11,17 @@ from test_framework.framework import SideboltTest
 from test_framework.util import assert_equal, assert_true
 
 
-def sidebolt_channel(node, channel_id):
-    return next((c for c in node.cli("listchannels")["channels"] if c["channel_id"] == channel_id), None)
-
-
 class InteropClnChannelTest(SideboltTest):
     def set_test_params(self):
         self.num_nodes = 1
         self.num_cln_nodes = 1
 
-    def cln_channel(self, channel_id):
-        channels = self.cln_nodes[0].cli("listpeerchannels")["channels"]
-        return next((c for c in channels if c["channel_id"] == channel_id), None)
-
     def wait_normal(self, channel_id):
         sb = self.nodes[0]
-        self.wait_until(lambda: (c := sidebolt_channel(sb, channel_id)) and c["state"] == "normal", timeout=90,
+        self.wait_until(lambda: (c := sb.channel(channel_id)) and c["state"] == "normal", timeout=90,
                         message=f"sidebolt never saw {channel_id} normal")
-        self.wait_until(lambda: (c := self.cln_channel(channel_id)) and c["state"] == "CHANNELD_NORMAL", timeout=90,
-                        message=f"Core Lightning never saw {channel_id} normal: {self.cln_channel(channel_id)}")
+        self.wait_until(lambda: (c := self.cln_nodes[0].channel(channel_id)) and c["state"] == "CHANNELD_NORMAL", timeout=90,
+                        message=f"Core Lightning never saw {channel_id} normal: {self.cln_nodes[0].channel(channel_id)}")
 
     def run_test(self):
         sb, cln = self.nodes[0], self.cln_nodes[0]
@@ -51,7 +43,7 @@ class InteropClnChannelTest(SideboltTest):
         btc.mine(6)
         for cid in (ours, theirs):
             self.wait_normal(cid)
-        c = sidebolt_channel(sb, theirs)
+        c = sb.channel(theirs)
         assert_equal(c["opener"], "remote")
         assert_equal(c["to_them_msat"] + c["to_us_msat"], 250000 * 1000)
         assert_true(c["channel_type"].startswith("anchors") or c["channel_type"] == "static_remotekey", str(c))
@@ -61,7 +53,7 @@ class InteropClnChannelTest(SideboltTest):
         cln.start()
         for cid in (ours, theirs):
             self.wait_normal(cid)
-            self.wait_until(lambda: sidebolt_channel(sb, cid)["peer_connected"], timeout=90)
+            self.wait_until(lambda: sb.channel(cid)["peer_connected"], timeout=90)
         self.log("sidebolt restarts; the channels are reestablished again")
         sb.stop()
         sb.start()
@@ -74,9 +66,9 @@ class InteropClnChannelTest(SideboltTest):
         closed = sb.cli("close", ours)
         cln.cli("close", id=theirs)
         btc.mine(1)
-        self.wait_until(lambda: sidebolt_channel(sb, ours)["state"] == "closed", timeout=90,
+        self.wait_until(lambda: sb.channel(ours)["state"] == "closed", timeout=90,
                         message="sidebolt's close never confirmed")
-        self.wait_until(lambda: sidebolt_channel(sb, theirs)["state"] == "closed", timeout=90,
+        self.wait_until(lambda: sb.channel(theirs)["state"] == "closed", timeout=90,
                         message="Core Lightning's close never confirmed on sidebolt")
         tx = btc.wallet_rpc("gettransaction", closed["closing_txid"])
         assert_equal(tx["confirmations"], 1, "sidebolt's close pays bitcoind's wallet")

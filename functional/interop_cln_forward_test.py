@@ -23,10 +23,6 @@ ERR_PAY_FAILED = -133
 WIRE_FEE_INSUFFICIENT = 0x1000 | 12
 
 
-def sidebolt_channel(node, channel_id):
-    return next((c for c in node.cli("listchannels")["channels"] if c["channel_id"] == channel_id), None)
-
-
 class InteropClnForwardTest(SideboltTest):
     def set_test_params(self):
         self.num_nodes = 2
@@ -34,17 +30,10 @@ class InteropClnForwardTest(SideboltTest):
         self.cln_extra_args = [[f"--fee-base={FEE_BASE_MSAT}", f"--fee-per-satoshi={FEE_PPM}",
                                 f"--cltv-delta={CLTV_DELTA}"]]
 
-    @staticmethod
-    def cln_channel(cln, channel_id):
-        channels = cln.cli("listpeerchannels")["channels"]
-        return next((c for c in channels if c["channel_id"] == channel_id), None)
-
     def wait_normal(self, sb, cln, channel_id):
-        self.wait_until(lambda: (c := sidebolt_channel(sb, channel_id)) and c["state"] == "normal"
-                        and c["peer_connected"], timeout=90,
-                        message=f"sidebolt {sb.index} never saw {channel_id} normal")
-        self.wait_until(lambda: (c := self.cln_channel(cln, channel_id)) and c["state"] == "CHANNELD_NORMAL",
-                        timeout=90, message=f"{cln} never saw {channel_id} normal: {self.cln_channel(cln, channel_id)}")
+        self.wait_channel_normal(sb, channel_id)
+        self.wait_until(lambda: (c := cln.channel(channel_id)) and c["state"] == "CHANNELD_NORMAL",
+                        timeout=90, message=f"{cln} never saw {channel_id} normal: {cln.channel(channel_id)}")
 
     def run_test(self):
         s1, s2, cln = self.nodes[0], self.nodes[1], self.cln_nodes[0]
@@ -64,8 +53,8 @@ class InteropClnForwardTest(SideboltTest):
         btc.mine(6)
         self.wait_normal(s1, cln, s1_to_l)
         self.wait_normal(s2, cln, l_to_s2)
-        l_s2_scid = self.cln_channel(cln, l_to_s2)["short_channel_id"]
-        assert_equal(sidebolt_channel(s2, l_to_s2)["short_channel_id"], l_s2_scid, "both ends agree on the scid")
+        l_s2_scid = cln.channel(l_to_s2)["short_channel_id"]
+        assert_equal(s2.channel(l_to_s2)["short_channel_id"], l_s2_scid, "both ends agree on the scid")
 
         self.forward_through_l(s1, s2, cln, s1_to_l, l_to_s2, l_s2_scid)
         self.raised_fee_refused(s1, s2, cln, l_s2_scid)
@@ -89,8 +78,8 @@ class InteropClnForwardTest(SideboltTest):
                      (FEE_BASE_MSAT, FEE_PPM, CLTV_DELTA), f"the hint's policy is L's: {hop}")
 
         self.log("S1 pays it with `pay`: L forwards and keeps 1200 msat")
-        s1_before = sidebolt_channel(s1, s1_to_l)["to_us_msat"]
-        s2_before = sidebolt_channel(s2, l_to_s2)["to_us_msat"]
+        s1_before = s1.channel(s1_to_l)["to_us_msat"]
+        s2_before = s2.channel(l_to_s2)["to_us_msat"]
         paid = s1.cli("pay", inv["bolt11"])
         assert_equal(paid["status"], "complete", f"S1's pay: {paid}")
         assert_equal(paid["amount_msat"], amount)
@@ -104,12 +93,12 @@ class InteropClnForwardTest(SideboltTest):
         assert_equal(listed["payment_preimage"], paid["payment_preimage"])
 
         self.log("balances moved on both channels; L lists one settled forward earning its fee")
-        self.wait_until(lambda: sidebolt_channel(s1, s1_to_l)["to_us_msat"] == s1_before - amount - fee, timeout=30,
-                        message=f"S1's balance never fell by amount + fee: {sidebolt_channel(s1, s1_to_l)}")
-        self.wait_until(lambda: sidebolt_channel(s2, l_to_s2)["to_us_msat"] == s2_before + amount, timeout=30,
-                        message=f"S2's balance never grew by the amount: {sidebolt_channel(s2, l_to_s2)}")
-        assert_equal(sidebolt_channel(s1, s1_to_l)["pending_htlcs"], 0)
-        assert_equal(sidebolt_channel(s2, l_to_s2)["pending_htlcs"], 0)
+        self.wait_until(lambda: s1.channel(s1_to_l)["to_us_msat"] == s1_before - amount - fee, timeout=30,
+                        message=f"S1's balance never fell by amount + fee: {s1.channel(s1_to_l)}")
+        self.wait_until(lambda: s2.channel(l_to_s2)["to_us_msat"] == s2_before + amount, timeout=30,
+                        message=f"S2's balance never grew by the amount: {s2.channel(l_to_s2)}")
+        assert_equal(s1.channel(s1_to_l)["pending_htlcs"], 0)
+        assert_equal(s2.channel(l_to_s2)["pending_htlcs"], 0)
         self.wait_until(lambda: [f["status"] for f in cln.cli("listforwards")["forwards"]] == ["settled"],
                         timeout=30, message=f"L's forwards: {cln.cli('listforwards')}")
         forward = cln.cli("listforwards")["forwards"][0]

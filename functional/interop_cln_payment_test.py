@@ -26,10 +26,6 @@ PAY_DESTINATION_PERM_FAIL = 203
 PAY_UNPARSEABLE_ONION_OR_NODE_FAILED = 204
 
 
-def sidebolt_channel(node, channel_id):
-    return next((c for c in node.cli("listchannels")["channels"] if c["channel_id"] == channel_id), None)
-
-
 def sha256_hex(preimage_hex):
     return hashlib.sha256(bytes.fromhex(preimage_hex)).hexdigest()
 
@@ -50,17 +46,10 @@ class InteropClnPaymentTest(SideboltTest):
         self.num_nodes = 1
         self.num_cln_nodes = 2
 
-    @staticmethod
-    def cln_channel(cln, channel_id):
-        channels = cln.cli("listpeerchannels")["channels"]
-        return next((c for c in channels if c["channel_id"] == channel_id), None)
-
     def wait_normal(self, cln, channel_id):
-        sb = self.nodes[0]
-        self.wait_until(lambda: (c := sidebolt_channel(sb, channel_id)) and c["state"] == "normal"
-                        and c["peer_connected"], timeout=90, message=f"sidebolt never saw {channel_id} normal")
-        self.wait_until(lambda: (c := self.cln_channel(cln, channel_id)) and c["state"] == "CHANNELD_NORMAL",
-                        timeout=90, message=f"{cln} never saw {channel_id} normal: {self.cln_channel(cln, channel_id)}")
+        self.wait_channel_normal(self.nodes[0], channel_id)
+        self.wait_until(lambda: (c := cln.channel(channel_id)) and c["state"] == "CHANNELD_NORMAL",
+                        timeout=90, message=f"{cln} never saw {channel_id} normal: {cln.channel(channel_id)}")
 
     def fund_cln(self, cln):
         self.bitcoind.wallet_rpc("sendtoaddress", cln.cli("newaddr")["bech32"], 1)
@@ -85,7 +74,7 @@ class InteropClnPaymentTest(SideboltTest):
         btc.mine(6)
         for node, cid in ((cln, s_to_l), (cln, l_to_s), (cln2, s_to_l2)):
             self.wait_normal(node, cid)
-        assert_equal(sidebolt_channel(sb, l_to_s)["to_us_msat"], 100000000, "L's push reached S")
+        assert_equal(sb.channel(l_to_s)["to_us_msat"], 100000000, "L's push reached S")
 
         self.pay_cln_invoice(sb, cln)
         self.cln_pays_sidebolt(sb, sb_id, cln, l_to_s)
@@ -134,7 +123,7 @@ class InteropClnPaymentTest(SideboltTest):
         self.log("L sends to a second S invoice with a wrong payment_secret: S fails it as the final node")
         inv = sb.cli("invoice", "1000000", "wrong-secret", "cake")
         decoded = cln.cli("decode", inv["bolt11"])
-        route = [{"id": sb_id, "channel": self.cln_channel(cln, l_to_s)["short_channel_id"], "amount_msat": 1000000,
+        route = [{"id": sb_id, "channel": cln.channel(l_to_s)["short_channel_id"], "amount_msat": 1000000,
                   "delay": decoded["min_final_cltv_expiry"] + FINAL_CLTV_SLACK}]
         refused = cln_sendpay(cln, route, inv, 1000000, 1, payment_secret="11" * 32)
         assert_true(isinstance(refused, LightningCliError) and refused.code == PAY_DESTINATION_PERM_FAIL,
@@ -175,8 +164,8 @@ class InteropClnPaymentTest(SideboltTest):
         # Routing"). Without it S refuses: CLN's regtest invoices ask for 10 blocks, below the 12
         # that sidebolt's forward check wants between now and an outgoing expiry (BOLT 2's S=12).
         final_cltv = cln.cli("decode", inv["bolt11"])["min_final_cltv_expiry"] + FINAL_CLTV_SLACK
-        first = self.cln_channel(cln, l_to_s)["short_channel_id"]
-        second = self.cln_channel(cln2, s_to_l2)["short_channel_id"]
+        first = cln.channel(l_to_s)["short_channel_id"]
+        second = cln2.channel(s_to_l2)["short_channel_id"]
 
         def route(first_amount):
             return [{"id": sb_id, "channel": first, "amount_msat": first_amount, "delay": final_cltv + CLTV_DELTA},
@@ -227,7 +216,7 @@ class InteropClnPaymentTest(SideboltTest):
         self.log("S moves 60000 sat to L's side of S - L with sendpay, so L can pay over both channels")
         seed = cln.cli("invoice", amount_msat=60000000, label="seed-s-to-l", description="balance")
         seed_cltv = cln.cli("decode", seed["bolt11"])["min_final_cltv_expiry"] + FINAL_CLTV_SLACK
-        s_to_l_scid = sidebolt_channel(sb, s_to_l)["short_channel_id"]
+        s_to_l_scid = sb.channel(s_to_l)["short_channel_id"]
         sb.cli("sendpay", [{"id": cln.node_id, "channel": s_to_l_scid, "amount_msat": 60000000, "delay": seed_cltv}],
                seed["payment_hash"], seed["payment_secret"])
         assert_equal(sb.cli("waitsendpay", seed["payment_hash"], "60")["status"], "complete")
@@ -237,11 +226,11 @@ class InteropClnPaymentTest(SideboltTest):
         self.log(f"S invoices {total // 1000} sat; L sends it as two parts: 25000 sat over L - S, 15000 sat over S - L")
         inv = sb.cli("invoice", str(total), "mpp-from-l", "two parts")
         delay = cln.cli("decode", inv["bolt11"])["min_final_cltv_expiry"] + FINAL_CLTV_SLACK
-        before = {cid: sidebolt_channel(sb, cid)["to_us_msat"] for cid, _ in parts.values()}
+        before = {cid: sb.channel(cid)["to_us_msat"] for cid, _ in parts.values()}
         for partid, (cid, amount) in parts.items():
-            spendable = self.cln_channel(cln, cid)["spendable_msat"]
+            spendable = cln.channel(cid)["spendable_msat"]
             assert_true(spendable >= amount, f"L can send {amount} msat over {cid}: {spendable}")
-            route = [{"id": sb_id, "channel": self.cln_channel(cln, cid)["short_channel_id"], "amount_msat": amount,
+            route = [{"id": sb_id, "channel": cln.channel(cid)["short_channel_id"], "amount_msat": amount,
                       "delay": delay}]
             cln.cli("sendpay", route=route, payment_hash=inv["payment_hash"], bolt11=inv["bolt11"],
                     payment_secret=inv["payment_secret"], amount_msat=total, partid=partid, groupid=1)
@@ -260,8 +249,8 @@ class InteropClnPaymentTest(SideboltTest):
         assert_equal(listed["status"], "paid")
         assert_equal(listed["amount_received_msat"], total, f"both parts counted: {listed}")
         for cid, amount in parts.values():
-            self.wait_until(lambda: sidebolt_channel(sb, cid)["to_us_msat"] == before[cid] + amount, timeout=30,
-                            message=f"S's side of {cid} never grew by its part {amount}: {sidebolt_channel(sb, cid)}")
+            self.wait_until(lambda: sb.channel(cid)["to_us_msat"] == before[cid] + amount, timeout=30,
+                            message=f"S's side of {cid} never grew by its part {amount}: {sb.channel(cid)}")
 
 
 if __name__ == "__main__":

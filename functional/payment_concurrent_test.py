@@ -17,10 +17,6 @@ CAPACITY_SAT = 1_000_000
 PUSH_MSAT = 500_000_000
 
 
-def channel(node, channel_id):
-    return next((c for c in node.cli("listchannels")["channels"] if c["channel_id"] == channel_id), None)
-
-
 class Payer:
     """One `pay` in its own thread, started when `go` is set so all of them overlap."""
 
@@ -41,10 +37,6 @@ class Payer:
 class PaymentConcurrentTest(SideboltTest):
     def set_test_params(self):
         self.num_nodes = 2
-
-    def wait_normal(self, node, channel_id):
-        self.wait_until(lambda: (c := channel(node, channel_id)) and c["state"] == "normal" and c["peer_connected"],
-                        timeout=90, message=f"node {node.index}: channel {channel_id} never normal")
 
     def invoices(self, payee, tag, base_msat):
         """PER_DIRECTION invoices of distinct amounts from `payee`: {payment_hash: (label, amount, bolt11)}."""
@@ -94,8 +86,8 @@ class PaymentConcurrentTest(SideboltTest):
         cid = a.cli("fundchannel", b_id, str(CAPACITY_SAT), "253", "0", str(PUSH_MSAT))["channel_id"]
         self.bitcoind.mine(3)
         for node in (a, b):
-            self.wait_normal(node, cid)
-        start_a, start_b = channel(a, cid), channel(b, cid)
+            self.wait_channel_normal(node, cid)
+        start_a, start_b = a.channel(cid), b.channel(cid)
         assert_equal(start_a["to_us_msat"], CAPACITY_SAT * 1000 - PUSH_MSAT)
         assert_equal(start_b["to_us_msat"], PUSH_MSAT)
 
@@ -121,9 +113,9 @@ class PaymentConcurrentTest(SideboltTest):
         self.log("no HTLC left; balances moved by exactly the net amount")
         net_to_b = sum(amount for _, amount, _ in to_b.values()) - sum(amount for _, amount, _ in to_a.values())
         for node in (a, b):
-            self.wait_until(lambda: channel(node, cid)["pending_htlcs"] == 0, timeout=60,
+            self.wait_until(lambda: node.channel(cid)["pending_htlcs"] == 0, timeout=60,
                             message=f"node {node.index}: HTLCs left on the channel")
-        end_a, end_b = channel(a, cid), channel(b, cid)
+        end_a, end_b = a.channel(cid), b.channel(cid)
         assert_equal(end_a["to_us_msat"], start_a["to_us_msat"] - net_to_b, "A's balance")
         assert_equal(end_b["to_us_msat"], start_b["to_us_msat"] + net_to_b, "B's balance")
         assert_equal(end_a["to_them_msat"], end_b["to_us_msat"], "A's view of B")

@@ -19,11 +19,10 @@ and a further `pay` A -> C succeeds. The three nodes and two channels are reused
 import hashlib
 import json
 import os
-import threading
 
 from test_framework.framework import SideboltTest
 from test_framework.sidebolt_node import CliError
-from test_framework.util import assert_equal, assert_true
+from test_framework.util import BackgroundCli, assert_equal, assert_true
 
 UPDATE_ADD_HTLC, UPDATE_FULFILL_HTLC, UPDATE_FAIL_HTLC = 128, 130, 131
 COMMITMENT_SIGNED, REVOKE_AND_ACK = 132, 133
@@ -42,24 +41,6 @@ CAPACITY_SAT = 1_000_000
 AMOUNT_MSAT = 3_000_000
 FEE_BASE_MSAT, FEE_PPM, CLTV_DELTA, FINAL_CLTV = 1000, 10, 34, 18
 ERR_PAYMENT_FAILED = -133
-
-
-class Background:
-    def __init__(self, node, method, *args):
-        self.result = None
-        self.error = None
-        self.thread = threading.Thread(target=self._run, args=(node, method, args), daemon=True)
-        self.thread.start()
-
-    def _run(self, node, method, args):
-        try:
-            self.result = node.cli(method, *args, timeout=120)
-        except Exception as e:  # the daemon may die under it
-            self.error = e
-
-
-def channel(node, channel_id):
-    return next((c for c in node.cli("listchannels")["channels"] if c["channel_id"] == channel_id), None)
 
 
 class PaymentCrashTest(SideboltTest):
@@ -84,7 +65,7 @@ class PaymentCrashTest(SideboltTest):
     def wait_reestablished(self):
         def ready():
             self.connect_all()
-            return all((ch := channel(n, cid))["state"] == "normal" and ch["peer_connected"]
+            return all((ch := n.channel(cid))["state"] == "normal" and ch["peer_connected"]
                        for n, cid in self.ends())
         self.wait_until(ready, timeout=90, message="the channels were never reestablished")
 
@@ -137,7 +118,7 @@ class PaymentCrashTest(SideboltTest):
                 assert_equal(c.cli("delinvoice", label, "unpaid")["label"], label)
         route, fee = self.route(AMOUNT_MSAT)
         args = [route, payment_hash] + ([secret] if secret else [])
-        call = Background(a, "sendpay", *args)
+        call = BackgroundCli(a, "sendpay", *args)
         self.wait_until(lambda: node.process.poll() is not None, timeout=90,
                         message=f"node {crasher} never crashed: {what}")
         assert_true(node.log_contains("devcrashaftersend"), "the crash came from the armed message")
@@ -211,8 +192,8 @@ class PaymentCrashTest(SideboltTest):
         self.bc = b.cli("fundchannel", self.ids[C], str(CAPACITY_SAT))["channel_id"]
         self.bitcoind.mine(3)
         self.wait_reestablished()
-        self.ab_scid = channel(a, self.ab)["short_channel_id"]
-        self.bc_scid = channel(b, self.bc)["short_channel_id"]
+        self.ab_scid = a.channel(self.ab)["short_channel_id"]
+        self.bc_scid = b.channel(self.bc)["short_channel_id"]
         self.a_ab = self.b_bc = CAPACITY_SAT * 1000
         self.payments_after = 0
         # Past the first commitment: no channel_ready retransmission on the reconnections below.

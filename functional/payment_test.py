@@ -11,21 +11,11 @@ ERR_ALREADY_PAID = -130
 ERR_NO_ROUTE = -132
 
 
-
-
-def channel(node, channel_id):
-    return next((c for c in node.cli("listchannels")["channels"] if c["channel_id"] == channel_id), None)
-
-
 class PaymentTest(SideboltTest):
     def set_test_params(self):
         self.num_nodes = 3
         # B forwards with sidebolt's defaults (1000 msat + 10 ppm), which C's route hints assume.
         self.extra_args = [[], ["-feebase=1000", "-feeppm=10"], []]
-
-    def wait_normal(self, node, channel_id):
-        self.wait_until(lambda: (c := channel(node, channel_id)) and c["state"] == "normal" and c["peer_connected"],
-                        timeout=90, message=f"node {node.index}: channel {channel_id} never normal")
 
     def run_test(self):
         a, b, c = self.nodes
@@ -38,7 +28,7 @@ class PaymentTest(SideboltTest):
         bc = b.cli("fundchannel", ids[2], "500000")["channel_id"]
         self.bitcoind.mine(3)
         for node, cid in ((a, ab), (b, ab), (b, bc), (c, bc)):
-            self.wait_normal(node, cid)
+            self.wait_channel_normal(node, cid)
 
         self.log("C invoices 100000 sat; A pays it directly over B... once B forwards")
         inv = c.cli("invoice", "100000000", "first", "coffee")
@@ -60,12 +50,12 @@ class PaymentTest(SideboltTest):
         assert_equal(listed["amount_received_msat"], 100000000)
 
         self.log("balances moved by the amount and the fee")
-        self.wait_until(lambda: channel(c, bc)["to_us_msat"] == 100000000, timeout=30,
+        self.wait_until(lambda: c.channel(bc)["to_us_msat"] == 100000000, timeout=30,
                         message="C's balance never reached the payment")
-        self.wait_until(lambda: channel(b, ab)["to_us_msat"] == 100002000, timeout=30,
+        self.wait_until(lambda: b.channel(ab)["to_us_msat"] == 100002000, timeout=30,
                         message="B never received amount plus fee from A")
-        assert_equal(channel(b, bc)["to_them_msat"], 100000000)
-        assert_equal(channel(a, ab)["pending_htlcs"], 0)
+        assert_equal(b.channel(bc)["to_them_msat"], 100000000)
+        assert_equal(a.channel(ab)["pending_htlcs"], 0)
         # Adding, signing and settling an HTLC are writes the payer made durably before sending.
         commits_after = a.cli("getmetrics")["store"]
         assert_true(commits_before["durable"], "the store syncs its commits")
@@ -80,7 +70,7 @@ class PaymentTest(SideboltTest):
         assert_equal(sent["status"], "complete")
         assert_equal(sent["amount_msat"], 5000000)
         assert_equal(sent["fee_msat"], 0)
-        self.wait_until(lambda: channel(b, ab)["to_us_msat"] == 105002000, timeout=30,
+        self.wait_until(lambda: b.channel(ab)["to_us_msat"] == 105002000, timeout=30,
                         message="B never received the keysend")
         err = a.cli_error("keysend", ids[2], "5000000")
         assert_equal(err["code"], ERR_NO_ROUTE, f"keysend to a node we have no route to: {err}")
@@ -104,7 +94,7 @@ class PaymentTest(SideboltTest):
         c.stop()
         c.start()
         for node, cid in ((b, bc), (c, bc)):
-            self.wait_normal(node, cid)
+            self.wait_channel_normal(node, cid)
         assert_equal(c.cli("listinvoices", "first")["invoices"][0]["status"], "paid")
         inv2 = c.cli("invoice", "1000000", "after-restart", "tea")
         assert_equal(a.cli("pay", inv2["bolt11"])["status"], "complete")
@@ -112,7 +102,7 @@ class PaymentTest(SideboltTest):
         self.log("restart A: its payments are still listed and a paid invoice is still never paid twice")
         a.stop()
         a.start()
-        self.wait_normal(a, ab)
+        self.wait_channel_normal(a, ab)
         statuses = {p["payment_hash"]: p["status"] for p in a.cli("listpays")["pays"]}
         assert_equal(statuses.get(inv["payment_hash"]), "complete", f"after restart: {statuses}")
         assert_equal(statuses.get(inv2["payment_hash"]), "complete")
@@ -123,8 +113,8 @@ class PaymentTest(SideboltTest):
         amount = 2000000
         inv4 = c.cli("invoice", str(amount), "explicit", "by route")
         fee = 1000 + amount * 10 // 1000000
-        route = [{"id": ids[1], "channel": channel(a, ab)["short_channel_id"], "amount_msat": amount + fee, "delay": 18 + 2 + 34},
-                 {"id": ids[2], "channel": channel(b, bc)["short_channel_id"], "amount_msat": amount, "delay": 18 + 2}]
+        route = [{"id": ids[1], "channel": a.channel(ab)["short_channel_id"], "amount_msat": amount + fee, "delay": 18 + 2 + 34},
+                 {"id": ids[2], "channel": b.channel(bc)["short_channel_id"], "amount_msat": amount, "delay": 18 + 2}]
         pending = a.cli("sendpay", route, inv4["payment_hash"], inv4["payment_secret"])
         assert_equal(pending["status"], "pending")
         done = a.cli("waitsendpay", inv4["payment_hash"], "30")

@@ -482,16 +482,7 @@ PaymentRetryState HtlcRouter::RetryStateOf(const ActivePayment& pay)
 {
     const PayRequest& request = pay.request;
     PaymentRetryState retry;
-    retry.payment_secret = request.payment_secret;
-    retry.payment_metadata = request.payment_metadata;
-    retry.keysend_preimage = request.keysend_preimage;
-    retry.min_final_cltv_expiry_delta = request.min_final_cltv_expiry_delta;
-    retry.route_hints = request.route_hints;
-    retry.fixed_route = request.fixed_route;
-    retry.max_fee_percent = request.max_fee_percent;
-    retry.exempt_fee_msat = request.exempt_fee_msat;
-    retry.max_delay = request.max_delay;
-    retry.retry_deadline = request.retry_deadline;
+    static_cast<PaymentTerms&>(retry) = request;
     retry.excluded.assign(pay.excluded.begin(), pay.excluded.end());
     retry.refused = pay.refused;
     for (const auto& [part_id, route] : pay.part_routes) {
@@ -512,16 +503,7 @@ std::optional<HtlcRouter::ActivePayment> HtlcRouter::Resume(const PaymentRecord&
     PayRequest request(*payee);
     request.payment_hash = record.payment_hash;
     request.amount_msat = record.amount_msat;
-    request.payment_secret = retry.payment_secret;
-    request.payment_metadata = retry.payment_metadata;
-    request.keysend_preimage = retry.keysend_preimage;
-    request.min_final_cltv_expiry_delta = retry.min_final_cltv_expiry_delta;
-    request.route_hints = retry.route_hints;
-    request.fixed_route = retry.fixed_route;
-    request.max_fee_percent = retry.max_fee_percent;
-    request.exempt_fee_msat = retry.exempt_fee_msat;
-    request.max_delay = retry.max_delay;
-    request.retry_deadline = retry.retry_deadline;
+    static_cast<PaymentTerms&>(request) = retry;
     request.bolt11 = record.bolt11;
     request.label = record.label;
     ActivePayment pay(std::move(request));

@@ -71,25 +71,12 @@ struct RouterOptions {
 };
 
 //! pay / keysend / sendpay: what to pay, to whom, and the limits.
-struct PayRequest {
+struct PayRequest : PaymentTerms {
     explicit PayRequest(PubKey payee_id) : payee(std::move(payee_id)) {}
 
     PubKey payee;
     Hash256 payment_hash{};
     Msat amount_msat{0};
-    std::optional<Hash256> payment_secret;
-    std::optional<Bytes> payment_metadata;
-    //! keysend: the preimage travels in the final payload (TLV 5482373484).
-    std::optional<Hash256> keysend_preimage;
-    uint32_t min_final_cltv_expiry_delta{kDefaultMinFinalCltvExpiryDelta};
-    std::vector<std::vector<HintHop>> route_hints;
-    //! sendpay: exactly this route (no retries).
-    std::optional<Route> fixed_route;
-    double max_fee_percent{0.5};
-    //! A fee always allowed however small the payment (as CLN's exemptfee, 5 sat).
-    Msat exempt_fee_msat{5000};
-    uint32_t max_delay{2016};
-    uint64_t retry_deadline{0};
     std::string bolt11;
     std::string label;
 };

@@ -90,6 +90,18 @@ Route ReadRoute(WireReader& r)
     return route;
 }
 
+void WriteHint(WireWriter& w, const std::vector<HintHop>& hint)
+{
+    w.WriteU32(static_cast<uint32_t>(hint.size()));
+    for (const auto& hop : hint) {
+        w.WritePoint(hop.node_id);
+        w.WriteShortChannelId(hop.short_channel_id);
+        w.WriteU64(hop.fee_base_msat.value());
+        w.WriteU32(hop.fee_proportional_millionths);
+        w.WriteU16(hop.cltv_expiry_delta);
+    }
+}
+
 void WriteRetryState(WireWriter& w, const PaymentRetryState& retry)
 {
     WriteOptionalHash(w, retry.payment_secret);
@@ -101,16 +113,7 @@ void WriteRetryState(WireWriter& w, const PaymentRetryState& retry)
     WriteOptionalHash(w, retry.keysend_preimage);
     w.WriteU32(retry.min_final_cltv_expiry_delta);
     w.WriteU32(static_cast<uint32_t>(retry.route_hints.size()));
-    for (const auto& hint : retry.route_hints) {
-        w.WriteU32(static_cast<uint32_t>(hint.size()));
-        for (const auto& hop : hint) {
-            w.WritePoint(hop.node_id);
-            w.WriteShortChannelId(hop.short_channel_id);
-            w.WriteU64(hop.fee_base_msat.value());
-            w.WriteU32(hop.fee_proportional_millionths);
-            w.WriteU16(hop.cltv_expiry_delta);
-        }
-    }
+    for (const auto& hint : retry.route_hints) WriteHint(w, hint);
     w.WriteU8(retry.fixed_route ? 1 : 0);
     if (retry.fixed_route) WriteRoute(w, *retry.fixed_route);
     // The percentage exactly as the caller gave it: its bits.

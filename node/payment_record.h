@@ -1,6 +1,7 @@
 #ifndef SIDEBOLT_NODE_PAYMENT_RECORD_H
 #define SIDEBOLT_NODE_PAYMENT_RECORD_H
 
+#include "pay/receive.h"
 #include "pay/route.h"
 #include "primitives/hash.h"
 #include "util/amount.h"
@@ -67,18 +68,25 @@ struct PartAttempt {
  * terms, the caller's limits, the channels found failing, and the parts in flight. Kept only
  * while the payment is pending.
  */
-struct PaymentRetryState {
+//! What a payment pays and within which limits: given by pay, keysend or sendpay, and kept in
+//! the record while the payment is pending so that its retries go on after a restart.
+struct PaymentTerms {
     std::optional<Hash256> payment_secret;
     std::optional<Bytes> payment_metadata;
+    //! keysend: the preimage travels in the final payload (TLV 5482373484).
     std::optional<Hash256> keysend_preimage;
-    uint32_t min_final_cltv_expiry_delta{0};
+    uint32_t min_final_cltv_expiry_delta{kDefaultMinFinalCltvExpiryDelta};
     std::vector<std::vector<HintHop>> route_hints;
-    //! sendpay's route: tried once, never retried.
+    //! sendpay: exactly this route, tried once, never retried.
     std::optional<Route> fixed_route;
-    double max_fee_percent{0};
-    Msat exempt_fee_msat{0};
-    uint32_t max_delay{0};
+    double max_fee_percent{0.5};
+    //! A fee always allowed however small the payment (as CLN's exemptfee, 5 sat).
+    Msat exempt_fee_msat{5000};
+    uint32_t max_delay{2016};
     uint64_t retry_deadline{0};
+};
+
+struct PaymentRetryState : PaymentTerms {
     std::vector<ShortChannelId> excluded;
     //! The payee refused the payment itself: no retry.
     bool refused{false};

@@ -99,6 +99,11 @@ class SideboltTest:
     def wait_until(predicate, timeout=60, interval=0.1, message=None):
         return wait_until(predicate, timeout=timeout, interval=interval, message=message)
 
+    def wait_channel_normal(self, node, channel_id, timeout=90):
+        """Waits until sidebolt `node` shows the channel normal with its peer connected."""
+        self.wait_until(lambda: (c := node.channel(channel_id)) and c["state"] == "normal" and c["peer_connected"],
+                        timeout=timeout, message=f"node {node.index}: channel {channel_id} never normal")
+
     @staticmethod
     def assert_rpc_error(code, fn, *args, **kwargs):
         """Calls fn and checks it raises RpcError with `code`; returns the error."""

@@ -162,6 +162,10 @@ class LightningdNode:
         """CLN `connect`; returns its result (id, features, direction, address)."""
         return self.cli("connect", node_id, host, str(port))
 
+    def channel(self, channel_id):
+        """This node's listpeerchannels entry for `channel_id`, or None."""
+        return next((c for c in self.cli("listpeerchannels")["channels"] if c["channel_id"] == channel_id), None)
+
     def find_peer(self, node_id):
         """The listpeers entry for `node_id` while connected, else None."""
         peers = self.cli("listpeers", node_id)["peers"]

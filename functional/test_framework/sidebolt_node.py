@@ -146,6 +146,10 @@ class SideboltNode:
             return json.loads(e.stderr)
         raise TestFailure(f"{method} {args}: expected an error, got {result!r}")
 
+    def channel(self, channel_id):
+        """This node's listchannels entry for `channel_id`, or None."""
+        return next((c for c in self.cli("listchannels")["channels"] if c["channel_id"] == channel_id), None)
+
     def stop(self, timeout=30):
         """`stop` RPC, then wait; SIGKILL after `timeout`. Returns the exit code."""
         if not self.is_running():

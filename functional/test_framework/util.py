@@ -27,6 +27,29 @@ def free_port():
         return s.getsockname()[1]
 
 
+class BackgroundCli:
+    """Runs one sidebolt-cli call on a thread and keeps its result or its error: the daemon may
+    be killed under it."""
+
+    def __init__(self, node, method, *args):
+        self.result = None
+        self.error = None
+        self.thread = threading.Thread(target=self._run, args=(node, method, args), daemon=True)
+        self.thread.start()
+
+    def _run(self, node, method, args):
+        try:
+            self.result = node.cli(method, *args, timeout=120)
+        except Exception as e:  # reported by whoever waits for the call
+            self.error = e
+
+    def join(self, timeout=90):
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            raise TestFailure("background sidebolt-cli call never returned")
+        return self
+
+
 def wait_until(predicate, timeout=60, interval=0.1, message=None):
     """Polls `predicate` until it returns a truthy value, which is returned."""
     deadline = time.monotonic() + timeout
