@@ -55,6 +55,10 @@ class PaymentConcurrentTest(SideboltTest):
         parts = {}
         for part in payer.cli("listsendpays")["payments"]:
             parts.setdefault(part["payment_hash"], []).append(part)
+        # The payee reveals a preimage before it writes the invoice paid: the payer may hear first.
+        labels = {label for label, _, _ in invoices.values()}
+        self.wait_until(lambda: all(inv["status"] == "paid" for inv in payee.cli("listinvoices")["invoices"]
+                                    if inv["label"] in labels), timeout=30, message="every invoice paid at the payee")
         listed = {inv["label"]: inv for inv in payee.cli("listinvoices")["invoices"]}
         for payment_hash, (label, amount, _) in invoices.items():
             paid = results[payment_hash]

@@ -252,6 +252,7 @@ void PeerConnection::Read()
         self->m_bytes_in += read;
         self->m_reader.Commit(read);
         self->DeliverMessages();
+        if (self->m_handlers.on_read_delivered) self->m_handlers.on_read_delivered();
         self->Read();
     });
 }
@@ -267,6 +268,7 @@ void PeerConnection::ResumeReading()
     // completion delivers what is buffered and reads on.
     if (!m_cipher || m_reading) return;
     DeliverMessages();
+    if (m_handlers.on_read_delivered) m_handlers.on_read_delivered();
     Read();
 }
 

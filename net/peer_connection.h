@@ -58,6 +58,8 @@ public:
         //! The transport is up; `remote` is the peer's node id.
         std::function<void(const PubKey& remote)> on_established;
         std::function<void(Message message)> on_message;
+        //! Every message of one read from the socket has gone to on_message.
+        std::function<void()> on_read_delivered;
         std::function<void(const std::string& reason)> on_closed;
     };
 

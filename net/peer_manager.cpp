@@ -242,6 +242,11 @@ private:
         return PeerConnection::Handlers{
             .on_established = [weak, link](const PubKey& remote) { if (auto self = weak.lock()) self->OnEstablished(link, remote); },
             .on_message = [weak, link](Message message) { if (auto self = weak.lock()) self->OnMessage(link, message); },
+            .on_read_delivered =
+                [weak, link] {
+                    const auto self = weak.lock();
+                    if (self && link->node_id && self->m_handlers.on_read_delivered) self->m_handlers.on_read_delivered(*link->node_id);
+                },
             .on_closed = [weak, link](const std::string& reason) { if (auto self = weak.lock()) self->OnClosed(link, reason); },
         };
     }

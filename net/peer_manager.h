@@ -63,6 +63,9 @@ struct PeerHandlers {
     //! Messages keep coming however much we queue for the peer, so a handler that answers
     //! must not let a peer's requests grow the queue without bound (see Send).
     std::function<bool(const PubKey& node_id, const Message& message)> on_message;
+    //! The messages of one read from a peer's socket have all gone to on_message: a consumer
+    //! that handles them on another thread can wake it once for the lot.
+    std::function<void(const PubKey& node_id)> on_read_delivered;
     //! An `error` or `warning` (`type` says which) from a connected peer, already logged; these
     //! do not reach on_message. BOLT 1: on an error, the receiver "MUST fail the channel
     //! referred to by channel_id" (every channel with the peer when it is all zero) and "MUST

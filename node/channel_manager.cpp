@@ -260,13 +260,58 @@ struct PendingOpen {
     Reply<FundChannelResult> reply;
 };
 
-//! Work done by one batch of inputs, applied in one store transaction and only then sent.
+/**
+ * Whether a message may leave before the batch that made it is written. BOLT 2: on reconnection
+ * a node "MUST reverse any uncommitted updates sent by the other side", so an update lost with us
+ * in a crash binds nobody until a commitment_signed covers it, and that one waits for the write.
+ * A fulfill is the exception: a revealed preimage stays revealed, so it must be stored already.
+ */
+bool MayLeaveBeforeWrite(const ChannelMessage& message, PreimageKnown known)
+{
+    return std::visit(Overloaded{[](const UpdateAddHtlcMessage&) { return true; },
+                                 [](const UpdateFailHtlcMessage&) { return true; },
+                                 [](const UpdateFailMalformedHtlcMessage&) { return true; },
+                                 [&](const UpdateFulfillHtlcMessage&) { return known == PreimageKnown::BEFORE_BATCH; },
+                                 [](const auto&) { return false; }},
+                      message);
+}
+
+//! How long a batch that MayWait waits for more inputs before it is written anyway.
+constexpr std::chrono::milliseconds kHeldBatchWait{10};
+
+//! An update_* message received from the peer.
+bool IsPeerUpdate(const ChannelInput& input)
+{
+    const auto* received = std::get_if<MessageReceived>(&input);
+    return received && std::visit(Overloaded{[](const UpdateAddHtlcMessage&) { return true; },
+                                             [](const UpdateFulfillHtlcMessage&) { return true; },
+                                             [](const UpdateFailHtlcMessage&) { return true; },
+                                             [](const UpdateFailMalformedHtlcMessage&) { return true; },
+                                             [](const UpdateFeeMessage&) { return true; },
+                                             [](const auto&) { return false; }},
+                                  received->message);
+}
+
+//! A message the batch sends, in order per peer.
+struct Outgoing {
+    PubKey peer;
+    Bytes message;
+    //! False for one that may leave before the batch is written (MayLeaveBeforeWrite).
+    bool after_write{true};
+    bool sent{false};
+};
+
+//! Work done by one batch of inputs, applied in one store transaction and only then sent (but
+//! for what may leave before the write).
 struct Batch {
     std::set<Hash256> dirty;
     std::set<Hash256> erased;
-    std::vector<std::pair<PubKey, Bytes>> outgoing;
+    //! Whatever has been sent is dropped from here.
+    std::vector<Outgoing> outgoing;
     std::vector<std::pair<Transaction, std::string>> broadcasts;
     std::vector<std::function<void()>> after_commit;
+    //! Answers that depend on nothing the batch writes.
+    std::vector<std::function<void()>> before_commit;
     std::vector<Bytes> inbox_done;
     std::vector<PubKey> disconnect;
     std::vector<std::pair<PubKey, std::string>> addresses;
@@ -275,8 +320,27 @@ struct Batch {
     //! Channels with updates of ours to sign: one commitment_signed each at the end of the batch.
     std::set<Hash256> to_sign;
     bool index_dirty{false};
+    //! A revoke_and_ack was taken in: its secret is what lets us punish the revoked state, so
+    //! it is written at once, not held (a peer that learns at reestablishment that we lost it
+    //! could broadcast that state).
+    bool revocation_received{false};
 
-    bool Empty() const { return !Stores() && outgoing.empty() && after_commit.empty() && disconnect.empty(); }
+    /**
+     * Whether the write may wait for the next inputs, to share their commit: nothing waits on
+     * it. What it holds is channel state and payment records whose loss in a crash the peer
+     * repairs (BOLT 2's reestablishment retransmits what we had not written), and every
+     * message it made may leave before the write (MayLeaveBeforeWrite). A received
+     * fulfill's preimage is such state: the payee resends the fulfill.
+     */
+    bool MayWait() const
+    {
+        return !revocation_received && erased.empty() && broadcasts.empty() && after_commit.empty() && inbox_done.empty() &&
+               disconnect.empty() && addresses.empty() && std::all_of(outgoing.begin(), outgoing.end(), [](const Outgoing& out) { return !out.after_write; });
+    }
+    bool Empty() const
+    {
+        return !Stores() && outgoing.empty() && after_commit.empty() && before_commit.empty() && disconnect.empty();
+    }
     //! Whether the batch has anything to write: answers to list commands and the like do not.
     bool Stores() const
     {
@@ -331,6 +395,7 @@ public:
     void Start(uint32_t tip_height);
     void Stop();
     void Post(Input input) EXCLUDES(m_queue_mutex);
+    void Wake() EXCLUDES(m_queue_mutex);
     //! Closes the transport (any thread); the peer layer reports the disconnection as usual.
     void DropPeer(const PubKey& peer) { m_peers.Disconnect(peer); }
 
@@ -350,7 +415,9 @@ private:
     void CountProcessed(const std::deque<Input>& inputs) EXCLUDES(m_queue_mutex);
     void Process(Input& input, Batch& batch);
     void Dispatch(Input& input, Batch& batch);
-    void Commit(Batch& batch);
+    void Commit(Batch batch);
+    void SendBeforeWrite(Batch& batch);
+    void SendOutgoing(Batch& batch, const std::function<bool(const Outgoing&)>& now);
     void Load();
     void DrainInbox(Batch& batch);
     void Tick(Batch& batch);
@@ -377,14 +444,16 @@ private:
     void MaybeSendChannelReady(ChannelRecord& record, Batch& batch);
 
     // Normal operation.
-    void StepChannel(ChannelRecord& record, const ChannelInput& input, Batch& batch);
+    void StepChannel(ChannelRecord& record, const ChannelInput& input, Batch& batch,
+                     PreimageKnown known = PreimageKnown::IN_BATCH);
 
     // Payments (the router decides; these carry its decisions out).
     void RouteHtlcEvents(Batch& batch);
     void ResumeIncomingHtlcs(Batch& batch);
     void SignTouched(Batch& batch);
     std::optional<uint64_t> OfferHtlc(const Hash256& channel_id, const AddHtlcCommand& command, Batch& batch);
-    void CommandChannel(const Hash256& channel_id, const ChannelInput& command, Batch& batch);
+    void CommandChannel(const Hash256& channel_id, const ChannelInput& command, Batch& batch,
+                        PreimageKnown known = PreimageKnown::IN_BATCH);
     std::vector<RouterChannel> RouterView() const;
     void OnPay(PayCmd& cmd, Batch& batch);
     void OnWaitPay(WaitPayCmd& cmd, Batch& batch);
@@ -401,7 +470,8 @@ private:
     // Helpers.
     const ChannelSigner& Signer(uint64_t index);
     uint64_t AllocateIndex(Batch& batch);
-    void Send(Batch& batch, const PubKey& peer, const ChannelMessage& message);
+    void Send(Batch& batch, const PubKey& peer, const ChannelMessage& message,
+              PreimageKnown known = PreimageKnown::IN_BATCH);
     void SendNotice(Batch& batch, const PubKey& peer, const Hash256& channel_id, bool is_error, const std::string& text);
     ChannelRecord* FindChannel(const Hash256& channel_id);
     void WatchFunding(const ChannelRecord& record);
@@ -502,8 +572,18 @@ void ChannelManager::Impl::Post(Input input)
     // is being destroyed has finished with the condition variable before it goes.
     const MutexLock lock(m_queue_mutex);
     if (m_stopping) return;
-    if (const auto* message = std::get_if<PeerMessageIn>(&input)) CountQueued(message->peer);
+    const auto* message = std::get_if<PeerMessageIn>(&input);
+    if (message) CountQueued(message->peer);
+    // With wake_per_read, the end of the read wakes the worker (Wake); should that never come
+    // (the connection closed mid-read), the disconnection or the worker's timeout does.
+    const bool wake = !message || !m_options.wake_per_read;
     m_queue.push_back(std::move(input));
+    if (wake) m_queue_cv.notify_one();
+}
+
+void ChannelManager::Impl::Wake()
+{
+    const MutexLock lock(m_queue_mutex);
     m_queue_cv.notify_one();
 }
 
@@ -582,22 +662,33 @@ void ChannelManager::Impl::Load()
 
 void ChannelManager::Impl::Run()
 {
+    Batch batch;
     for (;;) {
         std::deque<Input> inputs;
         {
+            // A batch held back (MayWait) is written when nothing more comes in time.
+            const auto wait = batch.Stores() ? kHeldBatchWait : std::chrono::milliseconds(std::chrono::seconds(1));
             UniqueLock lock(m_queue_mutex);
-            lock.WaitFor(m_queue_cv, std::chrono::seconds(1), [&]() REQUIRES(m_queue_mutex) { return m_stopping || !m_queue.empty(); });
+            lock.WaitFor(m_queue_cv, wait, [&]() REQUIRES(m_queue_mutex) { return m_stopping || !m_queue.empty(); });
             if (m_stopping) break;
             inputs.swap(m_queue);
         }
-        Batch batch;
+        if (inputs.empty() && batch.Stores()) {
+            Commit(std::exchange(batch, {}));
+            continue;
+        }
         DrainInbox(batch);
         for (auto& input : inputs) Process(input, batch);
         Tick(batch);
         SignTouched(batch);
-        Commit(batch);
+        if (batch.MayWait()) {
+            SendBeforeWrite(batch);
+        } else {
+            Commit(std::exchange(batch, {}));
+        }
         CountProcessed(inputs);
     }
+    Commit(std::exchange(batch, {}));
     const MutexLock lock(m_queue_mutex);
     for (auto& input : m_queue) {
         std::visit(Overloaded{[](FundCmd& c) { Fail(c.reply, kErrShuttingDown, "sideboltd is shutting down"); },
@@ -608,9 +699,10 @@ void ChannelManager::Impl::Run()
     }
 }
 
-void ChannelManager::Impl::Commit(Batch& batch)
+void ChannelManager::Impl::Commit(Batch batch)
 {
     if (batch.Empty()) return;
+    SendBeforeWrite(batch);
     try {
         if (batch.Stores()) m_env.Write([&](store::WriteTxn& txn) {
             for (const auto& id : batch.dirty) {
@@ -632,14 +724,33 @@ void ChannelManager::Impl::Commit(Batch& batch)
         std::terminate();
     }
     if (!batch.broadcasts.empty()) m_chain.SendQueued();
-    std::vector<uint16_t> sent_types;
-    for (auto& [peer, message] : batch.outgoing) {
-        if (message.size() >= 2) sent_types.push_back(static_cast<uint16_t>(message[0] << 8 | message[1]));
-        m_peers.Send(peer, std::move(message));
-    }
-    if (m_options.after_send && !sent_types.empty()) m_options.after_send(sent_types);
+    SendOutgoing(batch, [](const Outgoing&) { return true; });
     for (const auto& peer : batch.disconnect) m_peers.Disconnect(peer);
     for (auto& callback : batch.after_commit) callback();
+}
+
+void ChannelManager::Impl::SendBeforeWrite(Batch& batch)
+{
+    // Each peer's messages keep their order: one that must wait holds back those after it.
+    std::set<PubKey> held;
+    SendOutgoing(batch, [&](const Outgoing& out) {
+        if (out.after_write) held.insert(out.peer);
+        return !held.contains(out.peer);
+    });
+    std::erase_if(batch.outgoing, [](const Outgoing& out) { return out.sent; });
+    for (auto& callback : std::exchange(batch.before_commit, {})) callback();
+}
+
+void ChannelManager::Impl::SendOutgoing(Batch& batch, const std::function<bool(const Outgoing&)>& now)
+{
+    std::vector<uint16_t> sent_types;
+    for (Outgoing& out : batch.outgoing) {
+        if (out.sent || !now(out)) continue;
+        if (out.message.size() >= 2) sent_types.push_back(static_cast<uint16_t>(out.message[0] << 8 | out.message[1]));
+        m_peers.Send(out.peer, std::move(out.message));
+        out.sent = true;
+    }
+    if (m_options.after_send && !sent_types.empty()) m_options.after_send(sent_types);
 }
 
 void ChannelManager::Impl::RunOnWallet(std::function<Input()> job)
@@ -746,9 +857,9 @@ public:
     {
         return m_impl.OfferHtlc(channel_id, command, m_batch);
     }
-    void Fulfill(const Hash256& channel_id, uint64_t htlc_id, const Hash256& preimage) override
+    void Fulfill(const Hash256& channel_id, uint64_t htlc_id, const Hash256& preimage, PreimageKnown known) override
     {
-        m_impl.CommandChannel(channel_id, FulfillHtlcCommand{htlc_id, preimage}, m_batch);
+        m_impl.CommandChannel(channel_id, FulfillHtlcCommand{htlc_id, preimage}, m_batch, known);
     }
     void Fail(const Hash256& channel_id, uint64_t htlc_id, Bytes reason) override
     {
@@ -760,6 +871,7 @@ public:
     }
     void Write(std::function<void(store::WriteTxn&)> write) override { m_batch.writes.push_back(std::move(write)); }
     void AfterCommit(std::function<void()> callback) override { m_batch.after_commit.push_back(std::move(callback)); }
+    void BeforeCommit(std::function<void()> callback) override { m_batch.before_commit.push_back(std::move(callback)); }
 
 private:
     Impl& m_impl;
@@ -859,14 +971,15 @@ std::optional<uint64_t> ChannelManager::Impl::OfferHtlc(const Hash256& channel_i
     return id;
 }
 
-void ChannelManager::Impl::CommandChannel(const Hash256& channel_id, const ChannelInput& command, Batch& batch)
+void ChannelManager::Impl::CommandChannel(const Hash256& channel_id, const ChannelInput& command, Batch& batch,
+                                          PreimageKnown known)
 {
     ChannelRecord* record = FindChannel(channel_id);
     if (!record || !record->state) {
         Logger()->warn("channel {} is gone: cannot settle its HTLC", Short(channel_id));
         return;
     }
-    StepChannel(*record, command, batch);
+    StepChannel(*record, command, batch, known);
     batch.to_sign.insert(channel_id);
 }
 
@@ -978,6 +1091,7 @@ void ChannelManager::Impl::OnMessage(const PeerMessageIn& in, Batch& batch)
                                return;
                            }
                            StepChannel(*record, MessageReceived{m}, batch);
+                           if constexpr (std::is_same_v<M, RevokeAndAckMessage>) batch.revocation_received = true;
                            if constexpr (std::is_same_v<M, ChannelReestablishMessage>) AfterReestablish(*record, m, batch);
                        }
                    },
@@ -1273,7 +1387,7 @@ void ChannelManager::Impl::MaybeSendChannelReady(ChannelRecord& record, Batch& b
 
 // ---- Normal operation --------------------------------------------------------------------
 
-void ChannelManager::Impl::StepChannel(ChannelRecord& record, const ChannelInput& input, Batch& batch)
+void ChannelManager::Impl::StepChannel(ChannelRecord& record, const ChannelInput& input, Batch& batch, PreimageKnown known)
 {
     const ChannelSigner& signer = Signer(record.channel_index);
     auto result = Step(*record.state, signer, input);
@@ -1294,10 +1408,12 @@ void ChannelManager::Impl::StepChannel(ChannelRecord& record, const ChannelInput
     if (std::holds_alternative<CommandRejected>(result)) return;
     auto& transition = std::get<Transition>(result);
     record.state = std::move(transition.state);
-    batch.dirty.insert(record.channel_id);
+    // An update of theirs that asks nothing of us yet need not be written: a crash undoes it at
+    // both ends (BOLT 2's reversal of uncommitted updates), and the next write carries it.
+    bool changed = !(transition.actions.empty() && IsPeerUpdate(input));
     for (auto& action : transition.actions) {
         std::visit(Overloaded{
-                       [&](SendMessage& a) { Send(batch, record.peer, a.message); },
+                       [&](SendMessage& a) { Send(batch, record.peer, a.message, known); },
                        [&](const DataLossDetected&) {
                            record.failure = "peer proved our channel state is old: waiting for its close";
                            Logger()->error("channel {}: {}", Short(record.channel_id), record.failure);
@@ -1323,11 +1439,13 @@ void ChannelManager::Impl::StepChannel(ChannelRecord& record, const ChannelInput
         auto sign = Step(*record.state, signer, SignCommitmentCommand{});
         if (auto* t = std::get_if<Transition>(&sign)) {
             record.state = std::move(t->state);
+            changed = true;
             for (auto& action : t->actions) {
                 if (auto* send = std::get_if<SendMessage>(&action)) Send(batch, record.peer, send->message);
             }
         }
     }
+    if (changed) batch.dirty.insert(record.channel_id);
     if (record.phase == ChannelPhase::SHUTTING_DOWN) MaybeBeginNegotiation(record, batch);
 }
 
@@ -1681,9 +1799,9 @@ uint64_t ChannelManager::Impl::AllocateIndex(Batch& batch)
     return m_next_index++;
 }
 
-void ChannelManager::Impl::Send(Batch& batch, const PubKey& peer, const ChannelMessage& message)
+void ChannelManager::Impl::Send(Batch& batch, const PubKey& peer, const ChannelMessage& message, PreimageKnown known)
 {
-    batch.outgoing.emplace_back(peer, EncodeChannelMessage(message));
+    batch.outgoing.push_back({peer, EncodeChannelMessage(message), !MayLeaveBeforeWrite(message, known)});
 }
 
 void ChannelManager::Impl::SendNotice(Batch& batch, const PubKey& peer, const Hash256& channel_id, bool is_error,
@@ -1693,9 +1811,9 @@ void ChannelManager::Impl::SendNotice(Batch& batch, const PubKey& peer, const Ha
     notice.channel_id = channel_id;
     notice.data.assign(text.begin(), text.end());
     if (is_error) {
-        batch.outgoing.emplace_back(peer, EncodeMessage(ErrorMessage{notice}));
+        batch.outgoing.push_back({peer, EncodeMessage(ErrorMessage{notice})});
     } else {
-        batch.outgoing.emplace_back(peer, EncodeMessage(WarningMessage{notice}));
+        batch.outgoing.push_back({peer, EncodeMessage(WarningMessage{notice})});
     }
 }
 
@@ -1790,6 +1908,8 @@ bool ChannelManager::OnPeerMessage(const PubKey& peer, uint16_t type, ByteSpan p
     m_impl->Post(PeerMessageIn{peer, std::move(*decoded)});
     return true;
 }
+
+void ChannelManager::OnPeerReadDelivered(const PubKey&) { m_impl->Wake(); }
 
 void ChannelManager::OnPeerNotice(const PubKey& peer, const Hash256& channel_id, bool is_error, const std::string& text)
 {

@@ -62,6 +62,10 @@ struct ChannelManagerOptions {
     //! Threads that help the worker sign and check a commitment's HTLC signatures: with many
     //! HTLCs in flight those dominate each commitment round. 0 keeps it all on the worker.
     size_t signature_helpers{std::max(1U, std::thread::hardware_concurrency()) - 1};
+    //! Wake the worker once per read of a peer's socket (OnPeerReadDelivered) rather than per
+    //! message: a revoke_and_ack and the commitment_signed behind it then share one batch and
+    //! one write. Only for a peer layer that reports its reads.
+    bool wake_per_read{false};
 };
 
 struct FundChannelRequest {
@@ -143,6 +147,8 @@ public:
     void OnPeerConnected(const PubKey& peer, const FeatureBits& features);
     void OnPeerDisconnected(const PubKey& peer);
     bool OnPeerMessage(const PubKey& peer, uint16_t type, ByteSpan payload);
+    //! The messages of one read from the peer have all been passed to OnPeerMessage.
+    void OnPeerReadDelivered(const PubKey& peer);
     //! An `error` (fails the named channel, or all with the peer) or a `warning` (logged).
     void OnPeerNotice(const PubKey& peer, const Hash256& channel_id, bool is_error, const std::string& text);
     //! Where a peer can be reached, for reconnection (remembered in the store).

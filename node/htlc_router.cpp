@@ -308,7 +308,9 @@ void HtlcRouter::Receive(RouterChannels& channels, const Hash256& channel_id, co
     } else if (const auto* complete = std::get_if<PartialPayment::Complete>(&outcome)) {
         Msat received{0};
         for (const auto& part : complete->parts) received = received + part.amount_msat;
-        for (const auto& part : complete->parts) channels.Fulfill(part.key.channel_id, part.key.htlc_id, *preimage);
+        for (const auto& part : complete->parts) {
+            channels.Fulfill(part.key.channel_id, part.key.htlc_id, *preimage, PreimageKnown::BEFORE_BATCH);
+        }
         m_held.erase(htlc.payment_hash);
         m_paid_this_run.insert(htlc.payment_hash);
         Logger()->info("payment {} received: {} msat in {} part(s)", Short(htlc.payment_hash), received.value(),
@@ -350,7 +352,8 @@ void HtlcRouter::OnOutgoingFulfilled(RouterChannels& channels, const Hash256& ch
         m_forwarded_incoming.erase({forward->incoming_channel_id, forward->incoming_htlc_id});
         Logger()->info("forward {} -> {} settled, earned {} msat", Short(forward->incoming_channel_id), Short(channel_id),
                        (forward->incoming_msat - forward->outgoing_msat).value());
-        return channels.Fulfill(forward->incoming_channel_id, forward->incoming_htlc_id, htlc.preimage);
+        return channels.Fulfill(forward->incoming_channel_id, forward->incoming_htlc_id, htlc.preimage,
+                                PreimageKnown::IN_BATCH);
     }
     const auto& part_link = std::get<PaymentLink>(link);
     const auto payment = m_payments.find(part_link.payment_hash);
@@ -453,7 +456,14 @@ void HtlcRouter::FinishPayment(RouterChannels& channels, PaymentRecord& record)
     auto callbacks = std::move(active->second.callbacks);
     active->second.callbacks.clear();
     for (auto& callback : callbacks) {
-        channels.AfterCommit([callback = std::move(callback), final_record = record] { callback(final_record); });
+        auto answer = [callback = std::move(callback), final_record = record] { callback(final_record); };
+        // Success is final whatever we store: the peer gave up the preimage. A failure is
+        // answered once written, so a crash cannot resume (and pay) what was reported failed.
+        if (record.status == PaymentStatus::COMPLETE) {
+            channels.BeforeCommit(std::move(answer));
+        } else {
+            channels.AfterCommit(std::move(answer));
+        }
     }
     // A completed multi-part payment may still have parts in flight: they settle the same way.
     if (!record.HasPendingParts()) m_active.erase(active);

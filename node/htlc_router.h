@@ -44,6 +44,13 @@ struct RouterChannel {
 };
 
 /**
+ * Where the preimage of a fulfill comes from. One already in the store (an invoice's, or the
+ * keysend record of an onion kept with its HTLC) survives a crash, so the update may leave before
+ * the batch is written; one learned in this batch (from downstream) must be written first.
+ */
+enum class PreimageKnown { BEFORE_BATCH, IN_BATCH };
+
+/**
  * What the router asks of the channel manager. Called on the worker thread while a batch is
  * being built: the channel steps happen at once, writes join the batch's transaction, and
  * nothing leaves the process before it commits.
@@ -55,12 +62,15 @@ public:
     virtual std::vector<RouterChannel> Channels() = 0;
     //! Offers an HTLC; the id the channel assigned, or nullopt when the channel refused it.
     virtual std::optional<uint64_t> Offer(const Hash256& channel_id, const AddHtlcCommand& command) = 0;
-    virtual void Fulfill(const Hash256& channel_id, uint64_t htlc_id, const Hash256& preimage) = 0;
+    //! `known` says whether the preimage may be revealed before the batch is written.
+    virtual void Fulfill(const Hash256& channel_id, uint64_t htlc_id, const Hash256& preimage, PreimageKnown known) = 0;
     virtual void Fail(const Hash256& channel_id, uint64_t htlc_id, Bytes reason) = 0;
     virtual void FailMalformed(const Hash256& channel_id, uint64_t htlc_id, const Hash256& sha256_of_onion,
                                uint16_t failure_code) = 0;
     virtual void Write(std::function<void(store::WriteTxn&)> write) = 0;
     virtual void AfterCommit(std::function<void()> callback) = 0;
+    //! Runs before the batch is written: for an answer that depends on nothing the batch writes.
+    virtual void BeforeCommit(std::function<void()> callback) = 0;
 };
 
 //! Our forwarding policy (settings `-feebase`, `-feeppm`, `-cltvdelta`, `-htlcminimummsat`).

@@ -275,6 +275,7 @@ void Daemon::StartPeers()
         if (IsGossipMessageType(other->type)) return true;
         return m_channels->OnPeerMessage(id, other->type, other->payload);
     };
+    handlers.on_read_delivered = [this](const PubKey& id) { m_channels->OnPeerReadDelivered(id); };
     handlers.on_notice = [this](const PubKey& id, MessageType type, const ChannelNotice& notice) {
         // The channel manager fails the named channel (or all, for a zero channel_id) on an
         // error, as BOLT 1 requires, and ignores one naming no channel of ours.
@@ -302,6 +303,7 @@ void Daemon::StartChannels()
     options.chain_hash = ChainHash(m_settings.network);
     options.policy = m_settings.channel_policy;
     options.max_pending_opens_per_peer = m_settings.max_pending_opens;
+    options.wake_per_read = true;
     if (const auto crash_type = m_settings.dev_crash_after_send) {
         options.after_send = [crash_type = *crash_type](std::span<const uint16_t> types) {
             if (std::find(types.begin(), types.end(), crash_type) == types.end()) return;

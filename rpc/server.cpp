@@ -18,6 +18,8 @@
 
 namespace sidebolt {
 namespace {
+//! Requests served on one kept-alive connection before it is closed.
+constexpr size_t kKeepAliveMaxRequests = 100000;
 using json = nlohmann::json;
 
 json ErrorResponse(int code, const std::string& message, const json& id)
@@ -153,6 +155,10 @@ int RpcServer::Start(const std::string& host, int port, size_t threads)
     // httplib writes a response's headers and body separately: with Nagle's algorithm the body
     // waits for the client's delayed ACK, 40 ms on Linux, on every call.
     m_http->set_tcp_nodelay(true);
+    // httplib closes a kept-alive connection after 5 requests by default: every fifth call would
+    // pay for a new connection (and a new task for the pool). Clients such as a payment loop
+    // keep one connection for thousands of calls.
+    m_http->set_keep_alive_max_count(kKeepAliveMaxRequests);
     // httplib owns the queue it is handed (its API takes a raw pointer).
     m_http->new_task_queue = [threads] { return new httplib::ThreadPool(std::max<size_t>(threads, 1)); };
     m_http->Post("/", [this](const httplib::Request& req, httplib::Response& res) {

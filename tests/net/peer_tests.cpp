@@ -158,6 +158,8 @@ struct Events {
     };
     std::vector<std::pair<PubKey, std::string>> disconnected;
     std::vector<Message> messages;
+    //! How many messages had arrived at each on_read_delivered.
+    std::vector<size_t> reads_delivered;
     std::vector<Notice> notices;
     int connected{0};
 
@@ -172,6 +174,7 @@ struct Events {
                     // Pretend to handle odd custom types only.
                     return TypeOf(message) % 2 == 1;
                 },
+            .on_read_delivered = [this](const PubKey&) { reads_delivered.push_back(messages.size()); },
             .on_notice = [this](const PubKey& id, MessageType type, const ChannelNotice& notice) {
                 notices.push_back(Notice{id, type, notice});
             },
@@ -240,6 +243,8 @@ TEST_CASE("two managers connect, exchange init, list each other, ping and discon
     a.Send(b.NodeId(), OtherMessage{.type = 32769, .payload = {1, 2, 3}});
     REQUIRE(RunUntil(io, [&] { return !b_events.messages.empty(); }));
     CHECK(TypeOf(b_events.messages[0]) == 32769);
+    // The read that brought it reports its end after handing it over.
+    REQUIRE(RunUntil(io, [&] { return !b_events.reads_delivered.empty() && b_events.reads_delivered.back() == 1; }));
 
     a.Disconnect(b.NodeId());
     REQUIRE(RunUntil(io, [&] { return a.ListPeers().empty() && b.ListPeers().empty(); }));
@@ -450,6 +455,7 @@ struct FloodReceiver {
                     ++received;
                     return true;
                 },
+            .on_read_delivered = nullptr,
             .on_notice = nullptr,
         };
     }
@@ -617,7 +623,11 @@ TEST_CASE("flow control: a consumer that cannot keep up pauses reading; all arri
     const auto on_disconnected = [&](const PubKey&, const std::string& reason) { disconnects.push_back(reason); };
     SlowConsumer* consumer_of_receiver = nullptr;
     PeerManager sender(io, PrivKey::Generate(), options,
-                       PeerHandlers{.on_connected = nullptr, .on_disconnected = on_disconnected, .on_message = nullptr, .on_notice = nullptr});
+                       PeerHandlers{.on_connected = nullptr,
+                                    .on_disconnected = on_disconnected,
+                                    .on_message = nullptr,
+                                    .on_read_delivered = nullptr,
+                                    .on_notice = nullptr});
     PeerManager receiver(io, PrivKey::Generate(), options,
                          PeerHandlers{.on_connected = nullptr,
                                       .on_disconnected = on_disconnected,
@@ -625,6 +635,7 @@ TEST_CASE("flow control: a consumer that cannot keep up pauses reading; all arri
                                           consumer_of_receiver->Push(from, message);
                                           return true;
                                       },
+                                      .on_read_delivered = nullptr,
                                       .on_notice = nullptr});
     // Declared last, so its worker thread stops before the managers go.
     const auto consumer = std::make_unique<SlowConsumer>(receiver, kCount);
@@ -705,6 +716,9 @@ TEST_CASE("a pause belongs to the node: a new connection exchanges init, then st
     receiver.ResumeReading(sender.NodeId());
     REQUIRE(RunUntil(io, [&] { return receiver_events.messages.size() == 10; }));
     for (uint8_t i = 0; i < 10; ++i) CHECK(receiver_events.messages[i] == Message{OtherMessage{.type = 32769, .payload = {i}}});
+    // What was buffered while paused is delivered on resuming, and that delivery is reported too.
+    REQUIRE_FALSE(receiver_events.reads_delivered.empty());
+    CHECK(receiver_events.reads_delivered.back() == 10);
     CHECK_FALSE(receiver.ListPeers().at(0).reading_paused);
     CHECK(receiver_events.disconnected.empty());
     CHECK(sender_events.disconnected.empty());
@@ -727,6 +741,7 @@ TEST_CASE("our queue toward a peer that reads nothing: dropped after drain_timeo
                                             PeerConnection::Handlers{
                                                 .on_established = [&](const PubKey&) { established = true; },
                                                 .on_message = nullptr,
+                                                .on_read_delivered = nullptr,
                                                 .on_closed = [&](const std::string& reason) { closed = reason; },
                                             });
     });

@@ -214,6 +214,9 @@ struct Node {
         REQUIRE(found.size() == 1);
         return found.front();
     }
+    //! The invoice once written paid: a payee reveals the preimage before that write, so its
+    //! payer may know first.
+    InvoiceRecord PaidInvoice(const std::string& label) { return invoices.WaitInvoice(label, std::chrono::seconds(10)); }
 
     PrivKey key;
     PubKey id;
@@ -376,11 +379,13 @@ TEST_CASE("router: A pays B's invoice over a direct channel, once")
     CHECK(record.parts[0].amount_sent_msat == amount); // no hop, no fee
     CHECK(record.parts[0].status == PaymentStatus::COMPLETE);
 
+    // B revealed the preimage before writing the invoice paid (its store had the preimage):
+    // A may know first, so wait for B's write.
+    CHECK(b.invoices.WaitAnyInvoice(0, 5s).label == "coffee");
     const InvoiceRecord paid = b.Invoice("coffee");
     CHECK(paid.Status(Now()) == InvoiceStatus::PAID);
     CHECK(paid.pay_index == 1);
     CHECK(paid.received_msat == amount);
-    CHECK(b.invoices.WaitAnyInvoice(0, 1s).label == "coffee");
 
     CHECK(a.WaitSettled(pair.channel.channel_id).local_balance == Msat{400'000'000});
     const ChannelSummary theirs = b.WaitSettled(pair.channel.channel_id);
@@ -441,7 +446,7 @@ TEST_CASE("router: A -> B -> C with a route hint; B earns its fee, then refuses 
     REQUIRE(record.parts.size() == 1);
     CHECK(record.parts[0].amount_sent_msat == amount + fee);
     CHECK(record.parts[0].amount_msat == amount);
-    CHECK(c.Invoice("via-b").received_msat == amount);
+    CHECK(c.PaidInvoice("via-b").received_msat == amount);
 
     CHECK(a.WaitSettled(ab.channel_id).local_balance == Msat{500'000'000} - amount - fee);
     const Msat b_in = b.WaitSettled(ab.channel_id).local_balance;
@@ -509,7 +514,7 @@ TEST_CASE("router: the payee refuses wrong payment details once, without retries
     CHECK(b.WaitSettled(pair.channel.channel_id).local_balance == Msat{0});
     // The channel is fine: the right payment goes through.
     CHECK(a.manager->Pay(RequestFor(invoice), 20s).status == PaymentStatus::COMPLETE);
-    CHECK(b.Invoice("details").received_msat == amount);
+    CHECK(b.PaidInvoice("details").received_msat == amount);
 }
 
 TEST_CASE("router: a payment too large for either channel is split in two parts")
@@ -532,7 +537,7 @@ TEST_CASE("router: a payment too large for either channel is split in two parts"
     REQUIRE(record.parts.size() == 2);
     CHECK(record.parts[0].channel_id != record.parts[1].channel_id);
     CHECK(record.parts[0].amount_msat + record.parts[1].amount_msat == amount);
-    const InvoiceRecord paid = b.Invoice("split");
+    const InvoiceRecord paid = b.PaidInvoice("split");
     CHECK(paid.Status(Now()) == InvoiceStatus::PAID);
     CHECK(paid.received_msat == amount);
     CHECK(b.WaitSettled(first.channel_id).local_balance + b.WaitSettled(second.channel_id).local_balance == amount);
@@ -597,7 +602,7 @@ TEST_CASE("router: payments survive restarts of the payee and of the payer")
     b.WaitSettled(pair.channel.channel_id);
     const PaymentRecord record = a.manager->Pay(RequestFor(invoice), 20s);
     REQUIRE(record.status == PaymentStatus::COMPLETE);
-    CHECK(b.Invoice("restart").received_msat == amount);
+    CHECK(b.PaidInvoice("restart").received_msat == amount);
 
     // The payer forgets everything but its store: HtlcRouter::Load restores its payments.
     Disconnect(a, b);
@@ -658,7 +663,7 @@ TEST_CASE("router: a fulfil lost to a broken connection is resent after a restar
     }
     CHECK(a.WaitSettled(pair.channel.channel_id).local_balance == Msat{500'000'000} - amount);
     CHECK(b.WaitSettled(pair.channel.channel_id).local_balance == amount);
-    CHECK(b.Invoice("lost").pay_index == 1);
+    CHECK(b.PaidInvoice("lost").pay_index == 1);
 }
 
 TEST_CASE("router: an onion the next hop cannot read comes back as update_fail_malformed_htlc")
@@ -745,8 +750,8 @@ TEST_CASE("router: the payer restarts mid-payment; the part fails after it and t
     // The retry avoided the hint channel B could not use.
     CHECK(record.parts[0].route != record.parts[1].route);
     CHECK(record.failure.empty());
-    CHECK(c.Invoice("resumed").received_msat == amount);
-    CHECK(c.Invoice("resumed").pay_index == 1);
+    CHECK(c.PaidInvoice("resumed").received_msat == amount);
+    CHECK(c.PaidInvoice("resumed").pay_index == 1);
     const Msat fee = ForwardingFee(ForwardPolicy{}, amount);
     CHECK(a.WaitSettled(ab.channel_id).local_balance == Msat{500'000'000} - amount - fee);
     // Paid once: the same invoice is refused from now on.
@@ -784,6 +789,7 @@ public:
         Hash256 channel_id{};
         uint64_t htlc_id{0};
         Hash256 preimage{};
+        PreimageKnown known{PreimageKnown::IN_BATCH};
     };
 
     std::vector<RouterChannel> Channels() override { return channels; }
@@ -798,9 +804,9 @@ public:
         offers.back().htlc_id = next_htlc_id;
         return next_htlc_id++;
     }
-    void Fulfill(const Hash256& channel_id, uint64_t htlc_id, const Hash256& preimage) override
+    void Fulfill(const Hash256& channel_id, uint64_t htlc_id, const Hash256& preimage, PreimageKnown known) override
     {
-        fulfills.push_back({channel_id, htlc_id, preimage});
+        fulfills.push_back({channel_id, htlc_id, preimage, known});
     }
     void Fail(const Hash256& channel_id, uint64_t htlc_id, Bytes reason) override
     {
@@ -811,7 +817,16 @@ public:
         malformed.push_back({channel_id, htlc_id, sha256_of_onion, code});
     }
     void Write(std::function<void(store::WriteTxn&)> write) override { m_env.Write(write); }
-    void AfterCommit(std::function<void()> callback) override { callback(); }
+    void AfterCommit(std::function<void()> callback) override
+    {
+        callback();
+        ++after_commit_answers;
+    }
+    void BeforeCommit(std::function<void()> callback) override
+    {
+        callback();
+        ++before_commit_answers;
+    }
 
     std::vector<RouterChannel> channels;
     bool refuse_offers{false};
@@ -822,6 +837,8 @@ public:
     std::vector<Fulfilled> fulfills;
     std::vector<Failed> fails;
     std::vector<Malformed> malformed;
+    size_t after_commit_answers{0};
+    size_t before_commit_answers{0};
 
 private:
     store::Env& m_env;
@@ -959,6 +976,8 @@ TEST_CASE("router: forwarding an HTLC and settling or failing it upstream")
         CHECK(bench.channels.fulfills[0].channel_id == bench.incoming_channel);
         CHECK(bench.channels.fulfills[0].htlc_id == 3);
         CHECK(bench.channels.fulfills[0].preimage == preimage);
+        // Learned from downstream in this batch: upstream sees it only once it is written.
+        CHECK(bench.channels.fulfills[0].known == PreimageKnown::IN_BATCH);
         CHECK_FALSE(bench.router.HandledIncoming(bench.incoming_channel, 3));
     }
     SUBCASE("downstream fails: its failure is wrapped and reaches the payer from hop 1")
@@ -1195,7 +1214,11 @@ TEST_CASE("router: receiving as the final node")
         CHECK(bench.router.HandledIncoming(bench.incoming_channel, 1));
         part(2, Msat{80'000}, invoice.payment_secret);
         REQUIRE(bench.channels.fulfills.size() == 2);
-        for (const auto& fulfilled : bench.channels.fulfills) CHECK(fulfilled.preimage == invoice.preimage);
+        for (const auto& fulfilled : bench.channels.fulfills) {
+            CHECK(fulfilled.preimage == invoice.preimage);
+            // The invoice's preimage was stored before: it may leave before the batch is written.
+            CHECK(fulfilled.known == PreimageKnown::BEFORE_BATCH);
+        }
         CHECK(paid()->paid);
         CHECK(paid()->received_msat == Msat{200'000});
         CHECK(paid()->pay_index == 1);
@@ -1297,6 +1320,9 @@ TEST_CASE("router: sending retries around a failing hop, but never a fixed route
                                          HtlcFulfilled{bench.channels.next_htlc_id - 1, preimage}, Now());
         REQUIRE(outcomes.size() == 1);
         CHECK(outcomes[0].status == PaymentStatus::COMPLETE);
+        // Success is answered before the batch is written: nothing written can undo it.
+        CHECK(bench.channels.before_commit_answers == 1);
+        CHECK(bench.channels.after_commit_answers == 0);
         CHECK(outcomes[0].attempts == 2);
         CHECK(outcomes[0].preimage == std::optional<Hash256>{preimage});
         REQUIRE(outcomes[0].parts.size() == 2);
@@ -1328,6 +1354,9 @@ TEST_CASE("router: sending retries around a failing hop, but never a fixed route
         CHECK(bench.channels.offers.size() == 1);
         REQUIRE(outcomes.size() == 1);
         CHECK(outcomes[0].status == PaymentStatus::FAILED);
+        // A failure only once written: a crash must not resume what was reported failed.
+        CHECK(bench.channels.after_commit_answers == 1);
+        CHECK(bench.channels.before_commit_answers == 0);
         CHECK(outcomes[0].attempts == 1);
         CHECK(outcomes[0].failure_code == std::optional<uint16_t>{Code(FailureCode::TEMPORARY_CHANNEL_FAILURE)});
         CHECK(outcomes[0].erring_index == std::optional<uint32_t>{0});
@@ -1447,6 +1476,9 @@ TEST_CASE("router: a payment pending at a restart goes on retrying within its li
         router->OnOutgoingFulfilled(bench.channels, offers[1].channel_id, HtlcFulfilled{*offers[1].htlc_id, preimage}, Now());
         REQUIRE(outcomes.size() == 1);
         CHECK(outcomes[0].status == PaymentStatus::COMPLETE);
+        // Success is answered before the batch is written: nothing written can undo it.
+        CHECK(bench.channels.before_commit_answers == 1);
+        CHECK(bench.channels.after_commit_answers == 0);
         CHECK(outcomes[0].attempts == 2);
         CHECK(outcomes[0].preimage == std::optional<Hash256>{preimage});
         // Settled: a later restart finds it complete, and the hash is never paid again.
