@@ -138,6 +138,16 @@ bool HasUntrimmedHtlc(const CommitmentSpec& spec)
     });
 }
 
+// BOLT 3 "Commitment Transaction": "locktime: upper 8 bits are 0x20, lower 24 bits are the
+// lower 24 bits of the obscured commitment number"; "sequence: upper 8 bits are 0x80, lower
+// 24 bits are upper 24 bits of the obscured commitment number".
+std::optional<uint64_t> ObscuredCommitmentNumber(uint32_t locktime, uint32_t sequence)
+{
+    constexpr uint32_t MARKER_MASK = 0xff000000;
+    if ((locktime & MARKER_MASK) != LOCKTIME_MARKER || (sequence & MARKER_MASK) != SEQUENCE_MARKER) return std::nullopt;
+    return (uint64_t{sequence} & LOW_24_BITS) << 24 | (uint64_t{locktime} & LOW_24_BITS);
+}
+
 uint64_t CommitmentNumberObscurer(const PubKey& opener_payment_basepoint, const PubKey& acceptor_payment_basepoint)
 {
     const Hash256 digest = Sha256Writer{}.Write(opener_payment_basepoint.span()).Write(acceptor_payment_basepoint.span()).Finalize();

@@ -124,6 +124,9 @@ Sat CommitmentFee(CommitmentFormat format, uint32_t feerate_per_kw, size_t untri
 bool HasUntrimmedHtlc(const CommitmentSpec& spec);
 //! Lower 48 bits of SHA256(opener payment_basepoint || acceptor payment_basepoint).
 uint64_t CommitmentNumberObscurer(const PubKey& opener_payment_basepoint, const PubKey& acceptor_payment_basepoint);
+//! The obscured commitment number a commitment's locktime (upper 8 bits 0x20) and input sequence
+//! (upper 8 bits 0x80) carry, 24 bits each; nullopt when either marker is missing.
+std::optional<uint64_t> ObscuredCommitmentNumber(uint32_t locktime, uint32_t sequence);
 
 enum class CommitmentOutputKind : uint8_t { TO_LOCAL, TO_REMOTE, LOCAL_ANCHOR, REMOTE_ANCHOR, OFFERED_HTLC, RECEIVED_HTLC };
 

@@ -105,6 +105,13 @@ TEST_CASE("BOLT 3 Appendix C keys derive from the basepoints")
     CHECK(CommitmentNumberObscurer(PubFromHex(KeyHex("local_payment_basepoint")),
                                    PubFromHex(KeyHex("remote_payment_basepoint"))) ==
           std::stoull(Str(params["obscuring_factor"]), nullptr, 16));
+    // The vectors' commitments carry nLockTime 0x2052193e and nSequence 0x802bb038: read back,
+    // they give the commitment number under the obscuring factor.
+    const uint64_t factor = std::stoull(Str(params["obscuring_factor"]), nullptr, 16);
+    CHECK(ObscuredCommitmentNumber(0x2052193e, 0x802bb038) ==
+          std::optional<uint64_t>{factor ^ params["commitment_number"].get<uint64_t>()});
+    CHECK_FALSE(ObscuredCommitmentNumber(0x0052193e, 0x802bb038));
+    CHECK_FALSE(ObscuredCommitmentNumber(0x2052193e, 0xffffffff));
 }
 
 TEST_CASE("BOLT 3 commitment and HTLC transaction vectors")
