@@ -6,6 +6,7 @@
 #include "channel/scripts.h"
 #include "node/commitment_broadcast.h"
 #include "node/htlc_router.h"
+#include "node/remote_htlc_log.h"
 #include "node/worker_queue.h"
 #include "util/hex.h"
 #include "util/logging.h"
@@ -388,7 +389,7 @@ public:
          ChannelManagerOptions options)
         : m_env(env), m_peers(peers), m_wallet(wallet), m_chain(chain), m_secret(std::move(secret)),
           m_options(std::move(options)), m_channels_db(env.OpenDb(kChannelsDb)), m_inbox_db(env.OpenDb(kInboxDb)),
-          m_meta_db(env.OpenDb(kMetaDb)), m_peers_db(env.OpenDb(kPeersDb))
+          m_meta_db(env.OpenDb(kMetaDb)), m_peers_db(env.OpenDb(kPeersDb)), m_remote_htlcs(env)
     {
     }
 
@@ -458,6 +459,7 @@ private:
     void OnPay(PayCmd& cmd, Batch& batch);
     void OnWaitPay(WaitPayCmd& cmd, Batch& batch);
     void AfterReestablish(ChannelRecord& record, const ChannelReestablishMessage& theirs, Batch& batch);
+    void LogRemoteHtlcs(const ChannelRecord& record, Batch& batch);
 
     // Closing.
     void StartLocalShutdown(ChannelRecord& record, Bytes script, Batch& batch);
@@ -496,6 +498,7 @@ private:
     const store::Db m_inbox_db;
     const store::Db m_meta_db;
     const store::Db m_peers_db;
+    RemoteHtlcLog m_remote_htlcs;
 
     // Shared with other threads.
     Mutex m_queue_mutex;
@@ -634,6 +637,7 @@ void ChannelManager::Impl::Load()
             if (auto peer = PubKey::Parse(key)) m_addresses[*peer] = std::string(value.begin(), value.end());
             return true;
         });
+        m_remote_htlcs.Load(txn);
         store::Cursor cursor = txn.OpenCursor(m_inbox_db);
         if (cursor.Last()) {
             WireReader r(cursor.Key());
@@ -1390,6 +1394,7 @@ void ChannelManager::Impl::MaybeSendChannelReady(ChannelRecord& record, Batch& b
 void ChannelManager::Impl::StepChannel(ChannelRecord& record, const ChannelInput& input, Batch& batch, PreimageKnown known)
 {
     const ChannelSigner& signer = Signer(record.channel_index);
+    const uint64_t remote_number_before = record.state->remote_commitment_number;
     auto result = Step(*record.state, signer, input);
     if (auto* failure = std::get_if<ProtocolFailure>(&result)) {
         const ChannelNotice notice = FailureNotice(*record.state, *failure);
@@ -1446,7 +1451,18 @@ void ChannelManager::Impl::StepChannel(ChannelRecord& record, const ChannelInput
         }
     }
     if (changed) batch.dirty.insert(record.channel_id);
+    if (record.state->remote_commitment_number != remote_number_before) LogRemoteHtlcs(record, batch);
     if (record.phase == ChannelPhase::SHUTTING_DOWN) MaybeBeginNegotiation(record, batch);
+}
+
+void ChannelManager::Impl::LogRemoteHtlcs(const ChannelRecord& record, Batch& batch)
+{
+    // Written with the commitment_signed that makes the commitment: should the peer ever
+    // broadcast it once revoked, its HTLC outputs are ours to claim (BOLT 5).
+    batch.writes.push_back([this, id = record.channel_id, number = record.state->remote_commitment_number,
+                            htlcs = HtlcsOf(RemoteCommitmentView(*record.state))](store::WriteTxn& txn) {
+        m_remote_htlcs.OnRemoteCommitment(txn, id, number, htlcs);
+    });
 }
 
 void ChannelManager::Impl::AfterReestablish(ChannelRecord& record, const ChannelReestablishMessage& theirs, Batch& batch)

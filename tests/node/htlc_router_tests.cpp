@@ -6,6 +6,7 @@
 
 #include "tests/node/node_test_util.h"
 #include "node/htlc_router.h"
+#include "node/remote_htlc_log.h"
 
 #include "channel/scripts.h"
 #include "node/channel_manager.h"
@@ -391,6 +392,23 @@ TEST_CASE("router: A pays B's invoice over a direct channel, once")
     const ChannelSummary theirs = b.WaitSettled(pair.channel.channel_id);
     CHECK(theirs.local_balance == amount);
     CHECK(theirs.remote_balance == Msat{400'000'000});
+
+    // A logged the HTLC in the run of B's commitments that held it, and in no other: were B to
+    // broadcast one of those once revoked, A could take the HTLC output too (BOLT 5).
+    {
+        const RemoteHtlcLog log(*a.env);
+        store::ReadTxn txn(*a.env);
+        std::vector<uint64_t> holding;
+        for (uint64_t number = 0; number < 20; ++number) {
+            const auto htlcs = log.Find(txn, pair.channel.channel_id, number).htlcs;
+            if (htlcs.empty()) continue;
+            REQUIRE(htlcs.size() == 1);
+            CHECK(htlcs[0] == LoggedHtlc{Side::LOCAL, amount, invoice.payment_hash, htlcs[0].cltv_expiry});
+            holding.push_back(number);
+        }
+        REQUIRE_FALSE(holding.empty());
+        CHECK(holding.back() - holding.front() + 1 == holding.size());
+    }
 
     // Never pay twice: the router remembers the hash.
     CHECK(PayErrorCode(a, RequestFor(invoice)) == kErrAlreadyPaid);
