@@ -7,7 +7,7 @@
 // the funding output (so random bytes reach the commitment checks); bit 1 resolves against
 // Alice's state from before the last updates, with the peer's point from channel_reestablish
 // (data-loss recovery).
-#include "channel/funding.h"
+#include "channel/commitment_broadcast.h"
 #include "channel/resolver.h"
 #include "channel/state.h"
 #include "primitives/script.h"
@@ -29,16 +29,6 @@ void Require(bool condition)
     if (!condition) std::abort();
 }
 
-Transaction SignedCommitment(const ChannelState& state, const ChannelSigner& signer)
-{
-    CommitmentTx commitment = BuildCommitmentTx(LocalCommitmentView(state, signer).spec);
-    const ChannelParams& params = state.setup.params;
-    const EcdsaSignature ours = SignFundingInput(commitment.tx, commitment.funding_script, params.funding_sat, signer.FundingKey());
-    SetFundingWitness(commitment.tx, commitment.funding_script, params.local.funding_pubkey, ours, params.remote.funding_pubkey,
-                      state.local_commitment_signature.value());
-    return commitment.tx;
-}
-
 struct Fixture {
     Harness h;
     ResolveContext context;
@@ -57,12 +47,12 @@ struct Fixture {
         h.Settle();
         context.revoked_htlcs.push_back(LogRemoteCommitmentHtlcs(h.State(ALICE)));
         lost = h.State(ALICE);
-        const Transaction old_bob = SignedCommitment(h.State(BOB), h.pair.signers[BOB]);
+        const Transaction old_bob = SignedLocalCommitment(h.State(BOB), h.pair.signers[BOB]);
         h.Do(BOB, FulfillHtlcCommand{.id = 0, .preimage = PreimageOf(1)});
         h.Settle();
         lost->remote_point_after_data_loss = h.pair.signers[BOB].PerCommitmentPoint(h.State(BOB).local_commitment_number);
         revoked = Resolve(old_bob, h.State(ALICE), h.pair.signers[ALICE], context);
-        local = Resolve(SignedCommitment(h.State(ALICE), h.pair.signers[ALICE]), h.State(ALICE), h.pair.signers[ALICE], context);
+        local = Resolve(SignedLocalCommitment(h.State(ALICE), h.pair.signers[ALICE]), h.State(ALICE), h.pair.signers[ALICE], context);
         Require(revoked->classification.kind == SpendKind::REVOKED_REMOTE_COMMITMENT);
         Require(local->classification.kind == SpendKind::LOCAL_COMMITMENT);
     }

@@ -4,7 +4,7 @@
 #include "channel/funding.h"
 #include "channel/machine.h"
 #include "channel/scripts.h"
-#include "node/commitment_broadcast.h"
+#include "channel/commitment_broadcast.h"
 #include "node/htlc_router.h"
 #include "node/remote_htlc_log.h"
 #include "node/worker_queue.h"

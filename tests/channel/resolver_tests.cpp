@@ -3,6 +3,7 @@
 #include "channel/commitment.h"
 #include "channel/funding.h"
 #include "channel/htlc_tx.h"
+#include "channel/commitment_broadcast.h"
 #include "channel/resolver.h"
 #include "channel/closing.h"
 #include "channel/scripts.h"
@@ -34,18 +35,16 @@ constexpr uint32_t CLTV_B1 = 600'030;
 
 Hash256 HashOf(uint64_t payment) { return Sha256(PreimageOf(payment)); }
 
-//! The holder's current commitment with both signatures, as node/'s SignedLocalCommitment makes it.
+//! The holder's current commitment with both signatures, as the holder would publish it.
 Transaction SignedCommitment(const ChannelState& state, const ChannelSigner& signer)
 {
-    CommitmentTx commitment = BuildCommitmentTx(LocalCommitmentView(state, signer).spec);
-    const ChannelParams& params = state.setup.params;
-    const EcdsaSignature ours = SignFundingInput(commitment.tx, commitment.funding_script, params.funding_sat, signer.FundingKey());
-    SetFundingWitness(commitment.tx, commitment.funding_script, params.local.funding_pubkey, ours, params.remote.funding_pubkey,
-                      state.local_commitment_signature.value());
+    Transaction commitment = SignedLocalCommitment(state, signer);
     // A real funding spend: both signatures verify.
-    const TxOut funding{ToTxValue(params.funding_sat), P2wshScript(commitment.funding_script).Data()};
-    CHECK(VerifyInput(commitment.tx, 0, funding) == ScriptError::OK);
-    return commitment.tx;
+    const ChannelParams& params = state.setup.params;
+    const TxOut funding{ToTxValue(params.funding_sat),
+                        P2wshScript(FundingScript(params.local.funding_pubkey, params.remote.funding_pubkey)).Data()};
+    CHECK(VerifyInput(commitment, 0, funding) == ScriptError::OK);
+    return commitment;
 }
 
 //! Every input of `tx` spends an output of `spent` and verifies against it.

@@ -1,4 +1,4 @@
-#include "node/commitment_broadcast.h"
+#include "channel/commitment_broadcast.h"
 
 #include "channel/commitment.h"
 #include "channel/funding.h"
