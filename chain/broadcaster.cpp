@@ -56,7 +56,7 @@ BroadcastResult Broadcaster::Broadcast(const Transaction& tx, const std::string&
         // Persisted before sending: a crash right after the send still resends it.
         try {
             store::WriteTxn txn{m_env};
-            Persist(txn, txid, raw, label);
+            PersistRaw(txn, txid, raw, label);
             txn.Commit();
         } catch (...) {
             m_watches.Reload();
@@ -68,10 +68,16 @@ BroadcastResult Broadcaster::Broadcast(const Transaction& tx, const std::string&
 
 Hash256 Broadcaster::Broadcast(store::WriteTxn& txn, const Transaction& tx, const std::string& label)
 {
-    const Hash256 txid = tx.GetTxid();
-    Persist(txn, txid, SerializeTransaction(tx), label);
+    const Hash256 txid = Persist(txn, tx, label);
     const MutexLock lock{m_mutex};
     m_queued.push_back(txid);
+    return txid;
+}
+
+Hash256 Broadcaster::Persist(store::WriteTxn& txn, const Transaction& tx, const std::string& label)
+{
+    const Hash256 txid = tx.GetTxid();
+    PersistRaw(txn, txid, SerializeTransaction(tx), label);
     return txid;
 }
 
@@ -82,7 +88,12 @@ void Broadcaster::SendQueued()
         const MutexLock lock{m_mutex};
         queued.swap(m_queued);
     }
-    for (const Hash256& txid : queued) {
+    SendPersisted(queued);
+}
+
+void Broadcaster::SendPersisted(std::span<const Hash256> txids)
+{
+    for (const Hash256& txid : txids) {
         std::optional<PendingBroadcast> pending;
         {
             const store::ReadTxn txn{m_env};
@@ -95,7 +106,7 @@ void Broadcaster::SendQueued()
     }
 }
 
-void Broadcaster::Persist(store::WriteTxn& txn, const Hash256& txid, const Bytes& raw, const std::string& label)
+void Broadcaster::PersistRaw(store::WriteTxn& txn, const Hash256& txid, const Bytes& raw, const std::string& label)
 {
     Put(txn, PendingBroadcast{txid, label, raw, false});
     m_watches.WatchTxid(txn, txid, m_config.forget_depth, Tag(txid));

@@ -14,6 +14,7 @@
 #include <spdlog/common.h>
 
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,14 @@ public:
     Hash256 Broadcast(store::WriteTxn& txn, const Transaction& tx, const std::string& label);
     //! Sends what the txn overload queued and was committed; the service calls it after each round.
     void SendQueued();
+    /**
+     * For a writer outside the listeners (whose commits SendQueued cannot tell from aborts):
+     * persists and watches tx in txn without queuing it; the caller passes the txid to
+     * SendPersisted once txn has committed. An aborted txn leaves nothing; a crash before
+     * sending leaves it to the next tip.
+     */
+    Hash256 Persist(store::WriteTxn& txn, const Transaction& tx, const std::string& label);
+    void SendPersisted(std::span<const Hash256> txids);
     //! Stops rebroadcasting; returns whether it was pending.
     bool Cancel(const Hash256& txid);
     std::vector<PendingBroadcast> Pending() const;
@@ -82,7 +91,7 @@ public:
 
 private:
     std::string Tag(const Hash256& txid) const;
-    void Persist(store::WriteTxn& txn, const Hash256& txid, const Bytes& raw, const std::string& label);
+    void PersistRaw(store::WriteTxn& txn, const Hash256& txid, const Bytes& raw, const std::string& label);
     //! Sends once; forgets a persisted transaction the node says is confirmed already, if it
     //! confirmed before its watch existed (ConfirmedBeforeWatch).
     BroadcastResult Send(const Hash256& txid, const Bytes& raw, const std::string& label, bool persisted,
