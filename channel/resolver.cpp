@@ -40,17 +40,6 @@ bool SpendsFunding(const Transaction& tx, const ChannelParams& params)
     return std::ranges::any_of(tx.vin, [&](const TxIn& in) { return in.prevout == params.funding_outpoint; });
 }
 
-//! The commitment number the transaction claims to have (never trusted alone).
-std::optional<uint64_t> DecodeCommitmentNumber(const Transaction& tx, const ChannelParams& params)
-{
-    if (tx.vin.size() != 1) return std::nullopt;
-    const auto obscured = ObscuredCommitmentNumber(tx.locktime, tx.vin[0].sequence);
-    if (!obscured) return std::nullopt;
-    const bool local_opens = params.opener == Side::LOCAL;
-    const PubKey& opener = local_opens ? params.local.basepoints.payment : params.remote.basepoints.payment;
-    const PubKey& acceptor = local_opens ? params.remote.basepoints.payment : params.local.basepoints.payment;
-    return *obscured ^ CommitmentNumberObscurer(opener, acceptor);
-}
 
 //! One output of a recognized commitment, from its holder's point of view.
 struct KnownOutput {
@@ -288,7 +277,7 @@ std::optional<Recognized> RecognizeFuture(const Transaction& tx, const ChannelSt
 std::optional<Recognized> RecognizeCommitment(const Transaction& tx, const ChannelState& state, const ChannelSigner& signer,
                                               const ResolveContext& context)
 {
-    const std::optional<uint64_t> number = DecodeCommitmentNumber(tx, state.setup.params);
+    const std::optional<uint64_t> number = ClaimedCommitmentNumber(tx, state.setup.params);
     if (!number) return std::nullopt;
     const Hash256 txid = tx.GetTxid();
     std::optional<Recognized> found;
@@ -637,16 +626,27 @@ std::vector<std::pair<uint32_t, Sat>> SecondStageOutputs(const Resolution& resol
 }
 } // namespace
 
+std::optional<uint64_t> ClaimedCommitmentNumber(const Transaction& tx, const ChannelParams& params)
+{
+    if (tx.vin.size() != 1) return std::nullopt;
+    const auto obscured = ObscuredCommitmentNumber(tx.locktime, tx.vin[0].sequence);
+    if (!obscured) return std::nullopt;
+    const bool local_opens = params.opener == Side::LOCAL;
+    const PubKey& opener = local_opens ? params.local.basepoints.payment : params.remote.basepoints.payment;
+    const PubKey& acceptor = local_opens ? params.remote.basepoints.payment : params.local.basepoints.payment;
+    return *obscured ^ CommitmentNumberObscurer(opener, acceptor);
+}
+
 std::string_view SpendKindName(SpendKind kind)
 {
     switch (kind) {
-    case SpendKind::MUTUAL_CLOSE: return "MUTUAL_CLOSE";
-    case SpendKind::LOCAL_COMMITMENT: return "LOCAL_COMMITMENT";
-    case SpendKind::REMOTE_COMMITMENT: return "REMOTE_COMMITMENT";
-    case SpendKind::REMOTE_PENDING_COMMITMENT: return "REMOTE_PENDING_COMMITMENT";
-    case SpendKind::REVOKED_REMOTE_COMMITMENT: return "REVOKED_REMOTE_COMMITMENT";
-    case SpendKind::FUTURE_REMOTE_COMMITMENT: return "FUTURE_REMOTE_COMMITMENT";
-    case SpendKind::UNKNOWN: return "UNKNOWN";
+    case SpendKind::MUTUAL_CLOSE: return "mutual_close";
+    case SpendKind::LOCAL_COMMITMENT: return "local_commitment";
+    case SpendKind::REMOTE_COMMITMENT: return "remote_commitment";
+    case SpendKind::REMOTE_PENDING_COMMITMENT: return "remote_pending_commitment";
+    case SpendKind::REVOKED_REMOTE_COMMITMENT: return "revoked_remote_commitment";
+    case SpendKind::FUTURE_REMOTE_COMMITMENT: return "future_remote_commitment";
+    case SpendKind::UNKNOWN: return "unknown";
     }
     return "?";
 }
@@ -654,15 +654,15 @@ std::string_view SpendKindName(SpendKind kind)
 std::string_view DutyKindName(DutyKind kind)
 {
     switch (kind) {
-    case DutyKind::LOCAL_DELAYED: return "LOCAL_DELAYED";
-    case DutyKind::TO_REMOTE: return "TO_REMOTE";
-    case DutyKind::ANCHOR: return "ANCHOR";
-    case DutyKind::LOCAL_HTLC_TIMEOUT: return "LOCAL_HTLC_TIMEOUT";
-    case DutyKind::LOCAL_HTLC_SUCCESS: return "LOCAL_HTLC_SUCCESS";
-    case DutyKind::REMOTE_HTLC_TIMEOUT: return "REMOTE_HTLC_TIMEOUT";
-    case DutyKind::REMOTE_HTLC_SUCCESS: return "REMOTE_HTLC_SUCCESS";
-    case DutyKind::PENALTY_TO_LOCAL: return "PENALTY_TO_LOCAL";
-    case DutyKind::PENALTY_HTLC: return "PENALTY_HTLC";
+    case DutyKind::LOCAL_DELAYED: return "local_delayed";
+    case DutyKind::TO_REMOTE: return "to_remote";
+    case DutyKind::ANCHOR: return "anchor";
+    case DutyKind::LOCAL_HTLC_TIMEOUT: return "local_htlc_timeout";
+    case DutyKind::LOCAL_HTLC_SUCCESS: return "local_htlc_success";
+    case DutyKind::REMOTE_HTLC_TIMEOUT: return "remote_htlc_timeout";
+    case DutyKind::REMOTE_HTLC_SUCCESS: return "remote_htlc_success";
+    case DutyKind::PENALTY_TO_LOCAL: return "penalty_to_local";
+    case DutyKind::PENALTY_HTLC: return "penalty_htlc";
     }
     return "?";
 }

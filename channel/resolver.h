@@ -85,6 +85,10 @@ struct ResolveContext {
     SweepTarget target;
 };
 
+//! The commitment number a transaction spending the funding output claims in its locktime and
+//! sequence (BOLT 3's obscured number): a lead, never trusted alone (Classify confirms it).
+std::optional<uint64_t> ClaimedCommitmentNumber(const Transaction& tx, const ChannelParams& params);
+
 struct Classification {
     SpendKind kind{SpendKind::UNKNOWN};
     //! The commitment number, for commitments.

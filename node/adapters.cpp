@@ -95,13 +95,26 @@ Bytes BitcoindWallet::NewPayoutScript()
 
 void ChainServiceLink::Broadcast(store::WriteTxn& txn, const Transaction& tx, const std::string& label)
 {
-    m_chain.GetBroadcaster().Broadcast(txn, tx, label);
+    m_persisted.push_back(m_chain.GetBroadcaster().Persist(txn, tx, label));
 }
 
-void ChainServiceLink::SendQueued() { m_chain.GetBroadcaster().SendQueued(); }
+void ChainServiceLink::SendQueued()
+{
+    // Not the broadcaster's own queue: the chain thread empties that after its rounds and
+    // would find these not yet committed.
+    m_chain.GetBroadcaster().SendPersisted(m_persisted);
+    m_persisted.clear();
+}
 
 uint32_t ChainServiceLink::CommitmentFeerate() { return m_chain.Fees().Estimate(6).per_kw; }
 
 uint32_t ChainServiceLink::ClosingFeerate() { return m_chain.Fees().Estimate(12).per_kw; }
+
+void ChainServiceLink::WatchSpends(const OutPoint& outpoint, const std::string& tag) { m_chain.Watches().WatchOutpoint(outpoint, tag); }
+
+void ChainServiceLink::UnwatchSpends(const OutPoint& outpoint, const std::string& tag)
+{
+    m_chain.Watches().UnwatchOutpoint(outpoint, tag);
+}
 
 } // namespace sidebolt

@@ -48,9 +48,13 @@ public:
     void SendQueued() override;
     uint32_t CommitmentFeerate() override;
     uint32_t ClosingFeerate() override;
+    void WatchSpends(const OutPoint& outpoint, const std::string& tag) override;
+    void UnwatchSpends(const OutPoint& outpoint, const std::string& tag) override;
 
 private:
     ChainService& m_chain;
+    //! Persisted by the channel manager's last write, to send once it committed (its worker only).
+    std::vector<Hash256> m_persisted;
 };
 
 } // namespace sidebolt

@@ -5,7 +5,9 @@
 #include "channel/machine.h"
 #include "channel/scripts.h"
 #include "channel/commitment_broadcast.h"
+#include "channel/resolver.h"
 #include "node/htlc_router.h"
+#include "node/onchain.h"
 #include "node/remote_htlc_log.h"
 #include "node/worker_queue.h"
 #include "util/hex.h"
@@ -34,6 +36,9 @@ constexpr const char* kChannelsDb = "channels";
 constexpr const char* kInboxDb = "channels.inbox";
 constexpr const char* kMetaDb = "channels.meta";
 constexpr const char* kPeersDb = "channels.peers";
+constexpr const char* kOnchainDb = "channels.onchain";
+//! Tag prefix of the chain service's watches on funding outputs (they see the mempool).
+constexpr std::string_view kFundingWatchTag = "channel/funding/";
 constexpr std::string_view kNextIndexKey = "next_channel_index";
 //! A connection that lasted this long was healthy: reconnection after it starts fast again.
 constexpr std::chrono::seconds kStableConnection{30};
@@ -56,7 +61,14 @@ Hash256 RandomId()
 
 // ---- Chain events recorded by the listener (the inbox) ---------------------------------------
 
-enum class InboxKind : uint8_t { BLOCK_CONNECTED = 1, BLOCK_DISCONNECTED = 2 };
+enum class InboxKind : uint8_t {
+    //! Written by earlier versions: funding spends without the spending transaction.
+    BLOCK_CONNECTED_TXIDS = 1,
+    BLOCK_DISCONNECTED = 2,
+    BLOCK_CONNECTED = 3,
+    //! A funding spend that entered bitcoind's mempool (the chain service's outpoint watch).
+    MEMPOOL_SPEND = 4,
+};
 
 struct FundingSeen {
     Hash256 channel_id{};
@@ -68,7 +80,14 @@ struct SpendSeen {
     //! Of the spending transaction: they tell a commitment from a mutual close (BOLT 3).
     uint32_t locktime{0};
     uint32_t sequence{0};
+    //! The spending transaction; absent only in events of earlier versions.
+    std::optional<Transaction> tx;
 };
+
+SpendSeen SpendOf(const Hash256& channel_id, const Transaction& tx, const Hash256& txid, uint32_t sequence)
+{
+    return {channel_id, txid, tx.locktime, sequence, tx};
+}
 
 //! BOLT 3: a commitment transaction's locktime has 0x20 in its upper byte and its input's
 //! sequence 0x80; a closing transaction has locktime 0 and a final sequence. A mutual close
@@ -98,6 +117,9 @@ Bytes EncodeInboxEvent(const InboxEvent& event)
         w.WriteBytes(s.spending_txid);
         w.WriteU32(s.locktime);
         w.WriteU32(s.sequence);
+        const Bytes raw = SerializeTransaction(s.tx.value());
+        w.WriteU32(static_cast<uint32_t>(raw.size()));
+        w.WriteBytes(raw);
     }
     return out;
 }
@@ -107,19 +129,27 @@ std::optional<InboxEvent> DecodeInboxEvent(ByteSpan bytes)
     WireReader r(bytes);
     InboxEvent event;
     const uint8_t kind = r.ReadU8();
+    if (kind < 1 || kind > 4) return std::nullopt;
+    event.kind = static_cast<InboxKind>(kind);
+    const bool with_txs = event.kind == InboxKind::BLOCK_CONNECTED || event.kind == InboxKind::MEMPOOL_SPEND;
     event.height = r.ReadU32();
     const uint32_t fundings = r.ReadU32();
     for (uint32_t i = 0; i < fundings && r.Ok(); ++i) event.fundings.push_back({r.ReadArray<32>(), r.ReadU32()});
     const uint32_t spends = r.ReadU32();
     for (uint32_t i = 0; i < spends && r.Ok(); ++i) {
-        SpendSeen spend{r.ReadArray<32>(), r.ReadArray<32>()};
+        SpendSeen spend;
+        spend.channel_id = r.ReadArray<32>();
+        spend.spending_txid = r.ReadArray<32>();
         spend.locktime = r.ReadU32();
         spend.sequence = r.ReadU32();
-        event.spends.push_back(spend);
+        if (with_txs) {
+            spend.tx = TryParseTransaction(r.ReadBytes(r.ReadU32()));
+            if (!spend.tx) return std::nullopt;
+        }
+        event.spends.push_back(std::move(spend));
     }
     r.ExpectEnd();
-    if (!r.Ok() || (kind != 1 && kind != 2)) return std::nullopt;
-    event.kind = static_cast<InboxKind>(kind);
+    if (!r.Ok()) return std::nullopt;
     return event;
 }
 
@@ -176,6 +206,24 @@ struct PayoutScriptIn {
     std::string error;
 };
 struct ChainWakeIn {};
+//! A funding spend just seen in the mempool, handed over at once; its inbox entry follows.
+struct MempoolSpendIn {
+    SpendSeen spend;
+};
+//! The wallet thread has an address for a channel's sweeps.
+struct SweepScriptIn {
+    Hash256 channel_id{};
+    std::optional<Bytes> script;
+    std::string error;
+};
+struct DevCommitmentCmd {
+    Hash256 channel_id{};
+    Reply<Transaction> reply;
+};
+struct ForceCloseCmd {
+    Hash256 channel_id{};
+    Reply<CloseResult> reply;
+};
 struct PayCmd {
     PayRequest request;
     Reply<PaymentRecord> reply;
@@ -200,7 +248,7 @@ struct HintsCmd {
 
 using Input = std::variant<PeerConnectedIn, PeerDisconnectedIn, PeerMessageIn, PeerNoticeIn, PeerAddressIn, FundCmd,
                            CloseCmd, ListCmd, FundingBuiltIn, PayoutScriptIn, ChainWakeIn, PayCmd, ListPaysCmd, SetPolicyCmd,
-                           HintsCmd, WaitPayCmd>;
+                           HintsCmd, WaitPayCmd, MempoolSpendIn, SweepScriptIn, DevCommitmentCmd, ForceCloseCmd>;
 
 //! An HTLC event a channel step reported, handed to the router once the step is done.
 struct HtlcEvent {
@@ -307,6 +355,8 @@ struct Outgoing {
 struct Batch {
     std::set<Hash256> dirty;
     std::set<Hash256> erased;
+    //! Channels whose on-chain resolution record changed.
+    std::set<Hash256> onchain_dirty;
     //! Whatever has been sent is dropped from here.
     std::vector<Outgoing> outgoing;
     std::vector<std::pair<Transaction, std::string>> broadcasts;
@@ -335,7 +385,7 @@ struct Batch {
      */
     bool MayWait() const
     {
-        return !revocation_received && erased.empty() && broadcasts.empty() && after_commit.empty() && inbox_done.empty() &&
+        return !revocation_received && erased.empty() && onchain_dirty.empty() && broadcasts.empty() && after_commit.empty() && inbox_done.empty() &&
                disconnect.empty() && addresses.empty() && std::all_of(outgoing.begin(), outgoing.end(), [](const Outgoing& out) { return !out.after_write; });
     }
     bool Empty() const
@@ -345,7 +395,7 @@ struct Batch {
     //! Whether the batch has anything to write: answers to list commands and the like do not.
     bool Stores() const
     {
-        return !dirty.empty() || !erased.empty() || !broadcasts.empty() || !inbox_done.empty() || !addresses.empty() ||
+        return !dirty.empty() || !erased.empty() || !onchain_dirty.empty() || !broadcasts.empty() || !inbox_done.empty() || !addresses.empty() ||
                !writes.empty() || index_dirty;
     }
 };
@@ -375,6 +425,8 @@ Msat SpendableEstimate(const ChannelState& state)
     return state.local_balance > keep ? state.local_balance - keep : Msat{0};
 }
 
+OnchainSummary SummarizeOnchain(const OnchainRecord& onchain, const Resolution* resolution);
+
 bool IsLive(ChannelPhase phase)
 {
     return phase == ChannelPhase::AWAITING_LOCKIN || phase == ChannelPhase::NORMAL || phase == ChannelPhase::SHUTTING_DOWN;
@@ -389,7 +441,7 @@ public:
          ChannelManagerOptions options)
         : m_env(env), m_peers(peers), m_wallet(wallet), m_chain(chain), m_secret(std::move(secret)),
           m_options(std::move(options)), m_channels_db(env.OpenDb(kChannelsDb)), m_inbox_db(env.OpenDb(kInboxDb)),
-          m_meta_db(env.OpenDb(kMetaDb)), m_peers_db(env.OpenDb(kPeersDb)), m_remote_htlcs(env)
+          m_meta_db(env.OpenDb(kMetaDb)), m_peers_db(env.OpenDb(kPeersDb)), m_onchain_db(env.OpenDb(kOnchainDb)), m_remote_htlcs(env)
     {
     }
 
@@ -402,6 +454,7 @@ public:
 
     void ListenerBlockConnected(store::WriteTxn& txn, int height, const Block& block);
     void ListenerBlockDisconnected(store::WriteTxn& txn, int height);
+    void ListenerWatchEvent(store::WriteTxn& txn, const WatchEvent& event);
 
     const ChannelManagerOptions& Options() const { return m_options; }
     void SetRouter(HtlcRouter& router) { m_router = &router; }
@@ -433,6 +486,17 @@ private:
     void OnClose(CloseCmd& cmd, Batch& batch);
     void OnPayoutScript(const PayoutScriptIn& in, Batch& batch);
     void OnInboxEvent(const InboxEvent& event, Batch& batch);
+    void OnDevCommitment(DevCommitmentCmd& cmd);
+    void OnForceClose(ForceCloseCmd& cmd, Batch& batch);
+
+    // On chain (BOLT 5).
+    //! A transaction spending the funding output, in a block at `height` or in the mempool.
+    void OnFundingSpend(const SpendSeen& spend, std::optional<uint32_t> height, Batch& batch);
+    //! Broadcasts what the resolution of the channel's funding spend has due at the tip.
+    void ActOnchain(ChannelRecord& record, Batch& batch);
+    const Resolution& ResolutionOf(const ChannelRecord& record, const OnchainRecord& onchain, Batch& batch);
+    void RequestSweepScript(const Hash256& channel_id);
+    void OnSweepScript(const SweepScriptIn& in, Batch& batch);
 
     // Opening.
     void OnOpenChannel(const PubKey& peer, const OpenChannelMessage& open, Batch& batch);
@@ -498,6 +562,7 @@ private:
     const store::Db m_inbox_db;
     const store::Db m_meta_db;
     const store::Db m_peers_db;
+    const store::Db m_onchain_db;
     RemoteHtlcLog m_remote_htlcs;
 
     // Shared with other threads.
@@ -528,6 +593,11 @@ private:
     bool m_htlcs_resumed{false};
     uint64_t m_next_index{0};
     std::map<Hash256, ChannelRecord> m_channels;
+    //! Channels whose funding output was spent by something else than a mutual close.
+    std::map<Hash256, OnchainRecord> m_onchain;
+    //! Their resolutions (deterministic: rebuilt when the spend changes).
+    std::map<Hash256, Resolution> m_resolutions;
+    std::set<Hash256> m_awaiting_sweep_script;
     std::map<std::pair<PubKey, Hash256>, PendingOpen> m_opens;
     std::map<Hash256, CloseState> m_closes;
     //! Closes the peer started, waiting for the wallet's payout script.
@@ -638,6 +708,14 @@ void ChannelManager::Impl::Load()
             return true;
         });
         m_remote_htlcs.Load(txn);
+        txn.ForEachPrefix(m_onchain_db, {}, [&](ByteSpan key, ByteSpan value) {
+            auto record = DecodeOnchainRecord(value);
+            if (!record || key.size() != 32) throw std::runtime_error("on-chain record " + ToHex(key) + " in the store is corrupt");
+            Hash256 id;
+            std::copy(key.begin(), key.end(), id.begin());
+            m_onchain.emplace(id, std::move(*record));
+            return true;
+        });
         store::Cursor cursor = txn.OpenCursor(m_inbox_db);
         if (cursor.Last()) {
             WireReader r(cursor.Key());
@@ -715,6 +793,7 @@ void ChannelManager::Impl::Commit(Batch batch)
                 if (it != m_channels.end()) txn.Put(m_channels_db, id, SerializeChannelRecord(it->second));
             }
             for (const auto& id : batch.erased) txn.Delete(m_channels_db, id);
+            for (const auto& id : batch.onchain_dirty) txn.Put(m_onchain_db, id, EncodeOnchainRecord(m_onchain.at(id)));
             for (const auto& key : batch.inbox_done) txn.Delete(m_inbox_db, key);
             for (const auto& [peer, address] : batch.addresses) txn.Put(m_peers_db, peer.span(), KeyOf(address));
             if (batch.index_dirty) txn.Put(m_meta_db, KeyOf(kNextIndexKey), U64Key(m_next_index));
@@ -822,6 +901,10 @@ void ChannelManager::Impl::Dispatch(Input& input, Batch& batch)
                    [&](FundingBuiltIn& in) { OnFundingBuilt(in, batch); },
                    [&](const PayoutScriptIn& in) { OnPayoutScript(in, batch); },
                    [&](const ChainWakeIn&) {},
+                   [&](const MempoolSpendIn& in) { OnFundingSpend(in.spend, std::nullopt, batch); },
+                   [&](const SweepScriptIn& in) { OnSweepScript(in, batch); },
+                   [&](DevCommitmentCmd& cmd) { OnDevCommitment(cmd); },
+                   [&](ForceCloseCmd& cmd) { OnForceClose(cmd, batch); },
                    [&](PayCmd& cmd) { OnPay(cmd, batch); },
                    [&](WaitPayCmd& cmd) { OnWaitPay(cmd, batch); },
                    [&](const ListPaysCmd& cmd) {
@@ -1506,6 +1589,33 @@ void ChannelManager::Impl::OnClose(CloseCmd& cmd, Batch& batch)
     RequestPayoutScript(channel_id);
 }
 
+void ChannelManager::Impl::OnForceClose(ForceCloseCmd& cmd, Batch& batch)
+{
+    ChannelRecord* record = FindChannel(cmd.channel_id);
+    if (!record) return Fail(cmd.reply, kErrUnknownChannel, "unknown channel " + ToHex(cmd.channel_id));
+    if (!record->state || !IsLive(record->phase)) {
+        return Fail(cmd.reply, kErrChannelState,
+                    "channel is " + std::string(ChannelPhaseName(record->phase)) + ": there is no commitment to broadcast");
+    }
+    if (!record->funding_height) return Fail(cmd.reply, kErrChannelState, "the funding transaction is not confirmed yet");
+    if (record->state->data_loss_detected) {
+        // BOLT 2: after the peer proved our state old we "MUST NOT broadcast" our commitment.
+        return Fail(cmd.reply, kErrChannelState, "our state is older than the peer's: our commitment must not be broadcast");
+    }
+    FailChannel(*record, "closed unilaterally at the operator's request", true, batch);
+    CloseResult result{record->channel_id, SignedLocalCommitment(*record->state, Signer(record->channel_index))};
+    batch.after_commit.push_back([reply = cmd.reply, result = std::move(result)]() mutable { Succeed(reply, std::move(result)); });
+}
+
+void ChannelManager::Impl::OnDevCommitment(DevCommitmentCmd& cmd)
+{
+    const ChannelRecord* record = FindChannel(cmd.channel_id);
+    if (!record || !record->state || !IsLive(record->phase)) {
+        return Fail(cmd.reply, kErrChannelState, "no open channel " + ToHex(cmd.channel_id));
+    }
+    Succeed(cmd.reply, SignedLocalCommitment(*record->state, Signer(record->channel_index)));
+}
+
 void ChannelManager::Impl::OnPayoutScript(const PayoutScriptIn& in, Batch& batch)
 {
     m_awaiting_payout.erase(in.channel_id);
@@ -1677,12 +1787,36 @@ void ChannelManager::Impl::ListenerBlockConnected(store::WriteTxn& txn, int heig
             }
             for (const TxIn& in : block.txs[i].vin) {
                 if (const auto s = m_watch_funding_outpoints.find(in.prevout); s != m_watch_funding_outpoints.end()) {
-                    event.spends.push_back({s->second, block.txids[i], block.txs[i].locktime, in.sequence});
+                    event.spends.push_back(SpendOf(s->second, block.txs[i], block.txids[i], in.sequence));
                 }
             }
         }
     }
     txn.Put(m_inbox_db, U64Key(m_inbox_seq++), EncodeInboxEvent(event));
+}
+
+void ChannelManager::Impl::ListenerWatchEvent(store::WriteTxn& txn, const WatchEvent& event)
+{
+    // Spends in blocks come with the block (ListenerBlockConnected), confirmed.
+    const auto* spent = std::get_if<OutpointSpent>(&event);
+    if (!spent || !spent->in_mempool) return;
+    Hash256 channel_id;
+    {
+        const MutexLock lock(m_watch_mutex);
+        const auto it = m_watch_funding_outpoints.find(spent->outpoint);
+        if (it == m_watch_funding_outpoints.end()) return;
+        channel_id = it->second;
+    }
+    const auto input = std::ranges::find_if(spent->spending_tx.vin, [&](const TxIn& in) { return in.prevout == spent->outpoint; });
+    if (input == spent->spending_tx.vin.end()) return;
+    InboxEvent seen;
+    seen.kind = InboxKind::MEMPOOL_SPEND;
+    seen.spends.push_back(SpendOf(channel_id, spent->spending_tx, spent->spending_txid, input->sequence));
+    txn.Put(m_inbox_db, U64Key(m_inbox_seq++), EncodeInboxEvent(seen));
+    // A revoked commitment in the mempool is a race against its CSV: the worker acts on it now
+    // rather than at its next wake after this transaction commits; the inbox entry makes sure
+    // of it after a crash.
+    Post(MempoolSpendIn{seen.spends.front()});
 }
 
 void ChannelManager::Impl::ListenerBlockDisconnected(store::WriteTxn& txn, int height)
@@ -1713,8 +1847,19 @@ void ChannelManager::Impl::DrainInbox(Batch& batch)
 
 void ChannelManager::Impl::OnInboxEvent(const InboxEvent& event, Batch& batch)
 {
+    if (event.kind == InboxKind::MEMPOOL_SPEND) {
+        for (const auto& spend : event.spends) OnFundingSpend(spend, std::nullopt, batch);
+        return;
+    }
     if (event.kind == InboxKind::BLOCK_DISCONNECTED) {
         m_tip = event.height > 0 ? event.height - 1 : 0;
+        for (auto& [id, onchain] : m_onchain) {
+            if (onchain.spend_height && *onchain.spend_height >= event.height) {
+                Logger()->warn("channel {}: funding spend unconfirmed by a reorg", Short(id));
+                onchain.spend_height.reset();
+                batch.onchain_dirty.insert(id);
+            }
+        }
         for (auto& [id, record] : m_channels) {
             if (record.funding_height && *record.funding_height >= event.height) {
                 Logger()->warn("channel {}: funding transaction unconfirmed by a reorg", Short(id));
@@ -1738,22 +1883,9 @@ void ChannelManager::Impl::OnInboxEvent(const InboxEvent& event, Batch& batch)
         batch.dirty.insert(seen.channel_id);
         Logger()->info("channel {}: funding transaction confirmed at height {}", Short(seen.channel_id), event.height);
     }
-    for (const auto& spend : event.spends) {
-        ChannelRecord* record = FindChannel(spend.channel_id);
-        if (!record) continue;
-        record->spending_txid = spend.spending_txid;
-        record->spend_height = event.height;
-        batch.dirty.insert(spend.channel_id);
-        const bool ours = !record->closing_tx.empty() && ParseTransaction(record->closing_tx).GetTxid() == spend.spending_txid;
-        if (ours || IsMutualCloseShape(spend)) {
-            record->phase = ChannelPhase::CLOSED;
-            Logger()->info("channel {}: mutual close confirmed at height {}", Short(spend.channel_id), event.height);
-        } else if (record->phase != ChannelPhase::FAILED) {
-            // Someone published a commitment: on-chain resolution (BOLT 5) takes over from here.
-            record->phase = ChannelPhase::FAILED;
-            record->failure = "funding output spent by " + HashToHexRev(spend.spending_txid);
-            Logger()->warn("channel {}: {}", Short(spend.channel_id), record->failure);
-        }
+    for (const auto& spend : event.spends) OnFundingSpend(spend, event.height, batch);
+    for (auto& [id, onchain] : m_onchain) {
+        if (ChannelRecord* record = FindChannel(id)) ActOnchain(*record, batch);
     }
     std::vector<Hash256> forget;
     for (auto& [id, record] : m_channels) {
@@ -1773,6 +1905,123 @@ void ChannelManager::Impl::OnInboxEvent(const InboxEvent& event, Batch& batch)
         m_channels.erase(id);
         batch.erased.insert(id);
     }
+}
+
+void ChannelManager::Impl::OnFundingSpend(const SpendSeen& spend, std::optional<uint32_t> height, Batch& batch)
+{
+    ChannelRecord* record = FindChannel(spend.channel_id);
+    if (!record) return;
+    if (height) {
+        record->spending_txid = spend.spending_txid;
+        record->spend_height = *height;
+        batch.dirty.insert(spend.channel_id);
+    }
+    const bool ours = !record->closing_tx.empty() && ParseTransaction(record->closing_tx).GetTxid() == spend.spending_txid;
+    if (ours || IsMutualCloseShape(spend)) {
+        if (!height) return;
+        record->phase = ChannelPhase::CLOSED;
+        Logger()->info("channel {}: mutual close confirmed at height {}", Short(spend.channel_id), *height);
+        return;
+    }
+    if (record->phase != ChannelPhase::FAILED) {
+        // Someone published a commitment: on-chain resolution (BOLT 5) takes over from here.
+        record->phase = ChannelPhase::FAILED;
+        record->failure = "funding output spent by " + HashToHexRev(spend.spending_txid);
+        batch.dirty.insert(spend.channel_id);
+        Logger()->warn("channel {}: {}{}", Short(spend.channel_id), record->failure, height ? "" : " (in the mempool)");
+    }
+    if (!spend.tx || !record->state) return;
+    OnchainRecord& onchain = m_onchain[spend.channel_id];
+    const bool known = !onchain.spend_tx.empty() && ParseTransaction(onchain.spend_tx).GetTxid() == spend.spending_txid;
+    if (!known) {
+        // A confirmed spend is the one; one from the mempool replaces only another unconfirmed one.
+        if (onchain.spend_height && !height) return;
+        onchain.spend_tx = SerializeTransaction(*spend.tx);
+        m_resolutions.erase(spend.channel_id);
+    }
+    if (height) onchain.spend_height = *height;
+    batch.onchain_dirty.insert(spend.channel_id);
+    ActOnchain(*record, batch);
+}
+
+const Resolution& ChannelManager::Impl::ResolutionOf(const ChannelRecord& record, const OnchainRecord& onchain, Batch& batch)
+{
+    if (const auto it = m_resolutions.find(record.channel_id); it != m_resolutions.end()) return it->second;
+    const Transaction spend = ParseTransaction(onchain.spend_tx);
+    ResolveContext context;
+    context.target = SweepTarget{onchain.sweep_script, onchain.feerate_per_kw};
+    if (record.local_shutdown_script) context.shutdown_scripts.push_back(*record.local_shutdown_script);
+    if (const auto number = ClaimedCommitmentNumber(spend, record.state->setup.params)) {
+        const store::ReadTxn txn(m_env);
+        context.revoked_htlcs.push_back(m_remote_htlcs.Find(txn, record.channel_id, *number));
+    }
+    Resolution resolution = Resolve(spend, *record.state, Signer(record.channel_index), context);
+    const std::string_view kind = SpendKindName(resolution.classification.kind);
+    switch (resolution.classification.kind) {
+    case SpendKind::UNKNOWN:
+        // BOLT 5: "MUST send a warning regarding lost funds".
+        Logger()->error("channel {}: funding output spent by {}, which is none of the channel's transactions: funds may be lost",
+                        Short(record.channel_id), HashToHexRev(resolution.txid));
+        SendNotice(batch, record.peer, record.channel_id, false, "funding output spent by an unknown transaction");
+        break;
+    case SpendKind::FUTURE_REMOTE_COMMITMENT:
+        Logger()->error("channel {}: the peer published a commitment newer than any we know: we lost data; claiming what we can",
+                        Short(record.channel_id));
+        break;
+    default:
+        Logger()->warn("channel {}: funding spent by {} ({}), {} outputs to resolve{}", Short(record.channel_id),
+                       HashToHexRev(resolution.txid), kind, resolution.duties.size(),
+                       resolution.unmatched_outputs.empty() ? "" : "; some HTLC outputs unidentified");
+    }
+    return m_resolutions.emplace(record.channel_id, std::move(resolution)).first->second;
+}
+
+void ChannelManager::Impl::ActOnchain(ChannelRecord& record, Batch& batch)
+{
+    const auto it = m_onchain.find(record.channel_id);
+    if (it == m_onchain.end() || !record.state) return;
+    OnchainRecord& onchain = it->second;
+    if (onchain.sweep_script.empty()) return RequestSweepScript(record.channel_id);
+    const Resolution& resolution = ResolutionOf(record, onchain, batch);
+    const bool zero_fee_htlc_txs = HasAnchors(record.state->setup.params.format);
+    for (DueTransaction& due : DueTransactions(resolution, onchain, zero_fee_htlc_txs, m_tip)) {
+        const Hash256 txid = due.tx.GetTxid();
+        Logger()->warn("channel {}: broadcasting {} {}", Short(record.channel_id), due.label, HashToHexRev(txid));
+        onchain.broadcast.push_back(txid);
+        batch.broadcasts.emplace_back(std::move(due.tx), std::move(due.label));
+        batch.onchain_dirty.insert(record.channel_id);
+    }
+}
+
+void ChannelManager::Impl::RequestSweepScript(const Hash256& channel_id)
+{
+    if (!m_awaiting_sweep_script.insert(channel_id).second) return;
+    RunOnWallet([this, channel_id]() -> Input {
+        SweepScriptIn in{channel_id, std::nullopt, {}};
+        try {
+            in.script = m_wallet.NewPayoutScript();
+        } catch (const std::exception& e) {
+            in.error = e.what();
+        }
+        return in;
+    });
+}
+
+void ChannelManager::Impl::OnSweepScript(const SweepScriptIn& in, Batch& batch)
+{
+    m_awaiting_sweep_script.erase(in.channel_id);
+    const auto it = m_onchain.find(in.channel_id);
+    ChannelRecord* record = FindChannel(in.channel_id);
+    if (it == m_onchain.end() || !record || !it->second.sweep_script.empty()) return;
+    if (!in.script) {
+        // Asked again at the next block: bitcoind may be back by then.
+        Logger()->error("channel {}: no address from bitcoind's wallet to sweep to: {}", Short(in.channel_id), in.error);
+        return;
+    }
+    it->second.sweep_script = *in.script;
+    it->second.feerate_per_kw = m_chain.CommitmentFeerate();
+    batch.onchain_dirty.insert(in.channel_id);
+    ActOnchain(*record, batch);
 }
 
 void ChannelManager::Impl::Tick(Batch&)
@@ -1843,18 +2092,25 @@ void ChannelManager::Impl::WatchFunding(const ChannelRecord& record)
 {
     if (!record.state || record.phase == ChannelPhase::CLOSED) return;
     const OutPoint& outpoint = record.state->setup.params.funding_outpoint;
-    const MutexLock lock(m_watch_mutex);
-    m_watch_funding_txids[outpoint.txid] = record.channel_id;
-    m_watch_funding_outpoints[outpoint] = record.channel_id;
+    {
+        const MutexLock lock(m_watch_mutex);
+        m_watch_funding_txids[outpoint.txid] = record.channel_id;
+        m_watch_funding_outpoints[outpoint] = record.channel_id;
+    }
+    // The chain service's watch sees the mempool too (a breach is answered before any block).
+    m_chain.WatchSpends(outpoint, std::string(kFundingWatchTag) + ToHex(record.channel_id));
 }
 
 void ChannelManager::Impl::UnwatchFunding(const ChannelRecord& record)
 {
     if (!record.state) return;
     const OutPoint& outpoint = record.state->setup.params.funding_outpoint;
-    const MutexLock lock(m_watch_mutex);
-    m_watch_funding_txids.erase(outpoint.txid);
-    m_watch_funding_outpoints.erase(outpoint);
+    {
+        const MutexLock lock(m_watch_mutex);
+        m_watch_funding_txids.erase(outpoint.txid);
+        m_watch_funding_outpoints.erase(outpoint);
+    }
+    m_chain.UnwatchSpends(outpoint, std::string(kFundingWatchTag) + ToHex(record.channel_id));
 }
 
 ChannelSummary ChannelManager::Impl::Summarize(const ChannelRecord& record) const
@@ -1885,8 +2141,43 @@ ChannelSummary ChannelManager::Impl::Summarize(const ChannelRecord& record) cons
         s.short_channel_id = ShortChannelId{*record.funding_height, record.funding_tx_index,
                                             static_cast<uint16_t>(params.funding_outpoint.n)};
     }
+    if (const auto onchain = m_onchain.find(record.channel_id); onchain != m_onchain.end()) {
+        const auto resolution = m_resolutions.find(record.channel_id);
+        s.onchain = SummarizeOnchain(onchain->second, resolution == m_resolutions.end() ? nullptr : &resolution->second);
+    }
     return s;
 }
+
+namespace {
+OnchainSummary SummarizeOnchain(const OnchainRecord& onchain, const Resolution* resolution)
+{
+    OnchainSummary s;
+    s.spend_txid = ParseTransaction(onchain.spend_tx).GetTxid();
+    s.spend_height = onchain.spend_height;
+    if (!resolution) return s;
+    s.kind = SpendKindName(resolution->classification.kind);
+    for (const OutputDuty& duty : resolution->duties) {
+        OnchainSummary::Output out;
+        out.duty = DutyKindName(duty.kind);
+        out.output_index = duty.output_index;
+        out.amount = duty.amount;
+        if (duty.csv_delay == 0 || onchain.spend_height) {
+            const uint32_t csv_from = duty.csv_delay == 0 ? 0 : *onchain.spend_height + duty.csv_delay;
+            out.valid_from_height = std::max(duty.spendable_height + 1, csv_from);
+        }
+        if (duty.tx) {
+            out.txid = duty.tx->GetTxid();
+            out.broadcast = onchain.Broadcast(*out.txid);
+        }
+        s.outputs.push_back(std::move(out));
+    }
+    if (resolution->penalty_tx) {
+        s.penalty_txid = resolution->penalty_tx->GetTxid();
+        s.penalty_broadcast = onchain.Broadcast(*s.penalty_txid);
+    }
+    return s;
+}
+} // namespace
 
 // ---- Public API --------------------------------------------------------------------------
 
@@ -1951,6 +2242,24 @@ CloseResult ChannelManager::Close(const Hash256& channel_id, std::optional<Bytes
     m_impl->Post(CloseCmd{channel_id, std::move(destination), feerate_per_kw, reply});
     return Await(reply, m_impl->Options().rpc_timeout, "the close negotiation");
 }
+
+CloseResult ChannelManager::ForceClose(const Hash256& channel_id)
+{
+    auto reply = std::make_shared<std::promise<CloseResult>>();
+    m_impl->Post(ForceCloseCmd{channel_id, reply});
+    return Await(reply, m_impl->Options().rpc_timeout, "the unilateral close");
+}
+
+Transaction ChannelManager::DevSignLastCommitment(const Hash256& channel_id)
+{
+    auto reply = std::make_shared<std::promise<Transaction>>();
+    m_impl->Post(DevCommitmentCmd{channel_id, reply});
+    return Await(reply, m_impl->Options().rpc_timeout, "the commitment");
+}
+
+void ChannelManager::OnWatchEvent(store::WriteTxn& txn, const WatchEvent& event) { m_impl->ListenerWatchEvent(txn, event); }
+
+std::string ChannelManager::WatchTagPrefix() { return std::string(kFundingWatchTag); }
 
 void ChannelManager::SetRouter(HtlcRouter& router) { m_impl->SetRouter(router); }
 

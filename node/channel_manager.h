@@ -2,6 +2,7 @@
 #define SIDEBOLT_NODE_CHANNEL_MANAGER_H
 
 #include "chain/follower.h"
+#include "chain/watches.h"
 #include "channel/close.h"
 #include "channel/opening.h"
 #include "channel/signer.h"
@@ -92,6 +93,28 @@ struct CloseResult {
     Transaction closing_tx;
 };
 
+//! A channel's funding spend and what the node does about each output (BOLT 5).
+struct OnchainSummary {
+    Hash256 spend_txid{};
+    std::optional<uint32_t> spend_height;
+    //! SpendKindName; empty until the wallet gave an address to sweep to (nothing is resolved before).
+    std::string kind;
+    struct Output {
+        std::string duty;
+        uint32_t output_index{0};
+        Sat amount;
+        //! The first block that may include our spend of it; unknown while a CSV waits for the
+        //! funding spend to confirm.
+        std::optional<uint32_t> valid_from_height;
+        //! Our spend of it, once it can be built (a preimage may be missing).
+        std::optional<Hash256> txid;
+        bool broadcast{false};
+    };
+    std::vector<Output> outputs;
+    std::optional<Hash256> penalty_txid;
+    bool penalty_broadcast{false};
+};
+
 //! One channel as listchannels shows it.
 struct ChannelSummary {
     explicit ChannelSummary(PubKey peer_id) : peer(std::move(peer_id)) {}
@@ -115,6 +138,7 @@ struct ChannelSummary {
     uint32_t minimum_depth{0};
     std::optional<Hash256> closing_txid;
     std::string failure;
+    std::optional<OnchainSummary> onchain;
 };
 
 /**
@@ -125,7 +149,7 @@ struct ChannelSummary {
  * runs on the follower's thread and only records what it saw, in the follower's transaction,
  * in an inbox the worker drains, so no block's effect on a channel is lost to a crash.
  */
-class ChannelManager : public ChainListener
+class ChannelManager : public ChainListener, public WatchListener
 {
 public:
     using SecretForIndex = std::function<Secret<32>(uint64_t channel_index)>;
@@ -161,6 +185,17 @@ public:
     //! with the peer still settles inside both fee ranges.
     CloseResult Close(const Hash256& channel_id, std::optional<Bytes> destination,
                       std::optional<uint32_t> feerate_per_kw = std::nullopt);
+    /**
+     * Fails the channel and broadcasts our latest commitment (BOLT 5 unilateral close); on-chain
+     * resolution then sweeps our outputs back to bitcoind's wallet as they become spendable.
+     * Returns the commitment once it is stored for rebroadcast.
+     */
+    CloseResult ForceClose(const Hash256& channel_id);
+    /**
+     * Test only: our current commitment, signed, without broadcasting it. Once the channel moves
+     * on it is a revoked commitment, which tests publish to play the cheater.
+     */
+    Transaction DevSignLastCommitment(const Hash256& channel_id);
     std::vector<ChannelSummary> ListChannels();
 
     // Payments (BOLT 4): the router decides, the manager carries it out on the channels.
@@ -189,6 +224,10 @@ public:
     void OnBlockAborted() override;
     //! After the follower committed: wakes the worker to act on the blocks at once.
     void OnTipChanged(const BlockRef& tip) override;
+    //! WatchListener for the funding outputs (ChannelChain::WatchSpends): spends in the mempool.
+    void OnWatchEvent(store::WriteTxn& txn, const WatchEvent& event) override;
+    //! The tag prefix of those watches, to register this listener with.
+    static std::string WatchTagPrefix();
 
 private:
     class Impl;

@@ -102,6 +102,10 @@ public:
     virtual uint32_t CommitmentFeerate() = 0;
     //! The feerate a mutual close should pay.
     virtual uint32_t ClosingFeerate() = 0;
+    //! Reports every transaction spending the outpoint, in the mempool and in blocks, to the
+    //! channel manager's watch listener (OnWatchEvent). Idempotent; not from inside a listener.
+    virtual void WatchSpends(const OutPoint& outpoint, const std::string& tag) = 0;
+    virtual void UnwatchSpends(const OutPoint& outpoint, const std::string& tag) = 0;
 };
 
 } // namespace sidebolt

@@ -23,6 +23,29 @@ std::string ChannelTypeName(CommitmentFormat format)
     return "unknown";
 }
 
+json DescribeOnchain(const OnchainSummary& o)
+{
+    json out{{"spend_txid", HashToHexRev(o.spend_txid)},
+             {"spend_height", o.spend_height ? json(*o.spend_height) : json()},
+             {"kind", o.kind.empty() ? json() : json(o.kind)}};
+    json outputs = json::array();
+    for (const auto& output : o.outputs) {
+        json entry{{"duty", output.duty},
+                   {"output", output.output_index},
+                   {"amount_sat", output.amount.value()},
+                   {"valid_from_height", output.valid_from_height ? json(*output.valid_from_height) : json()},
+                   {"broadcast", output.broadcast}};
+        if (output.txid) entry["txid"] = HashToHexRev(*output.txid);
+        outputs.push_back(std::move(entry));
+    }
+    out["outputs"] = std::move(outputs);
+    if (o.penalty_txid) {
+        out["penalty_txid"] = HashToHexRev(*o.penalty_txid);
+        out["penalty_broadcast"] = o.penalty_broadcast;
+    }
+    return out;
+}
+
 json Describe(const ChannelSummary& c)
 {
     json out{{"peer_id", ToHex(c.peer.span())},
@@ -54,6 +77,7 @@ json Describe(const ChannelSummary& c)
     }
     if (c.closing_txid) out["closing_txid"] = HashToHexRev(*c.closing_txid);
     if (!c.failure.empty()) out["failure"] = c.failure;
+    if (c.onchain) out["onchain"] = DescribeOnchain(*c.onchain);
     return out;
 }
 
@@ -119,6 +143,18 @@ json Close(ChannelManager& channels, Network network, const json& params)
         destination = DecodeAddress(ParamString(params, 1, "destination"), network);
         if (!destination) throw RpcException(RPC_INVALID_PARAMETER, "destination is not an address of this network");
     }
+    if (OptionalParamBool(params, 3, "unilateral").value_or(false)) {
+        if (destination || OptionalParamInt(params, 2, "feerate")) {
+            throw RpcException(RPC_INVALID_PARAMETER, "a unilateral close takes no destination or feerate: our commitment is already signed");
+        }
+        return Translate([&] {
+            const CloseResult result = channels.ForceClose(channel_id);
+            return json{{"channel_id", ToHex(result.channel_id)},
+                        {"closing_txid", HashToHexRev(result.closing_tx.GetTxid())},
+                        {"tx", ToHex(SerializeTransaction(result.closing_tx))},
+                        {"type", "unilateral"}};
+        });
+    }
     std::optional<uint32_t> feerate;
     if (const auto requested = OptionalParamInt(params, 2, "feerate")) {
         if (*requested < 253 || *requested > 1'000'000) throw RpcException(RPC_INVALID_PARAMETER, "feerate must be 253 to 1000000 sat per 1000 weight");
@@ -162,7 +198,8 @@ json ListFunds(ChannelManager& channels, rpc::BitcoindClient& bitcoind)
 
 } // namespace
 
-void RegisterChannelRpcs(RpcServer& server, ChannelManager& channels, rpc::BitcoindClient& bitcoind, Network network)
+void RegisterChannelRpcs(RpcServer& server, ChannelManager& channels, rpc::BitcoindClient& bitcoind, Network network,
+                         bool developer)
 {
     server.Register({"fundchannel", {"id", "amount_sat", "[feerate]", "[announce]", "[push_msat]", "[minconf]"},
                      "Open a channel to a connected peer, funded from bitcoind's wallet (coins at least minconf "
@@ -175,11 +212,25 @@ void RegisterChannelRpcs(RpcServer& server, ChannelManager& channels, rpc::Bitco
                          for (const auto& c : channels.ListChannels()) out.push_back(Describe(c));
                          return json{{"channels", out}};
                      }});
-    server.Register({"close", {"id", "[destination]", "[feerate]"},
+    server.Register({"close", {"id", "[destination]", "[feerate]", "[unilateral]"},
                      "Cooperatively close a channel (id: channel_id, or the peer's id when it has one channel); "
                      "pays to a new bitcoind wallet address unless a destination is given; feerate (sat per 1000 "
-                     "weight) is the closing fee we aim for, the estimate otherwise.",
+                     "weight) is the closing fee we aim for, the estimate otherwise. unilateral=true broadcasts "
+                     "our commitment instead, without the peer; our outputs come back to the wallet once their "
+                     "delays pass.",
                      [&channels, network](const json& params) { return Close(channels, network, params); }});
+    if (developer) {
+        server.Register({"dev-signlastcommitment", {"id"},
+                         "Test only: our current commitment, signed and not broadcast. After the next payment it is "
+                         "revoked: broadcasting it then hands our balance to the peer as a penalty.",
+                         [&channels](const json& params) {
+                             const Hash256 channel_id = ResolveChannel(channels, ParamString(params, 0, "id"));
+                             return Translate([&] {
+                                 const Transaction tx = channels.DevSignLastCommitment(channel_id);
+                                 return json{{"txid", HashToHexRev(tx.GetTxid())}, {"tx", ToHex(SerializeTransaction(tx))}};
+                             });
+                         }});
+    }
     server.Register({"listfunds", {}, "bitcoind's wallet balance and our balance in each channel.",
                      [&channels, &bitcoind](const json&) { return ListFunds(channels, bitcoind); }});
 }

@@ -9,7 +9,9 @@
 namespace sidebolt {
 
 //! fundchannel, listchannels, close, listfunds: the operator's view of channels.
-void RegisterChannelRpcs(RpcServer& server, ChannelManager& channels, rpc::BitcoindClient& bitcoind, Network network);
+//! developer: also the dev- methods that can lose funds (dev-signlastcommitment).
+void RegisterChannelRpcs(RpcServer& server, ChannelManager& channels, rpc::BitcoindClient& bitcoind, Network network,
+                         bool developer);
 
 } // namespace sidebolt
 

@@ -335,6 +335,7 @@ void Daemon::StartChannels()
         return hints;
     });
     m_chain->AddChainListener(*m_channels);
+    m_chain->Watches().AddListener(ChannelManager::WatchTagPrefix(), *m_channels);
     m_channels->Start(static_cast<uint32_t>(std::max(0, m_chain->Status().chain.tip.height)));
 }
 
@@ -388,7 +389,7 @@ void Daemon::RegisterRpcMethods()
     RegisterPeerRpcs(s, *m_peers, [this](const PubKey& id, const std::string& host, uint16_t port) {
         m_channels->RememberPeerAddress(id, host, port);
     });
-    RegisterChannelRpcs(s, *m_channels, *m_wallet_rpc, m_settings.network);
+    RegisterChannelRpcs(s, *m_channels, *m_wallet_rpc, m_settings.network, m_settings.developer);
     RegisterInvoiceRpcs(s, *m_invoices);
     RegisterPayRpcs(s, *m_channels, m_settings.network,
                     [this] { return static_cast<uint32_t>(std::max(0, m_chain->Status().chain.tip.height)); });

@@ -36,6 +36,16 @@ std::optional<int64_t> OptionalParamInt(const json& params, size_t index, const 
     return ParamInt(params, index, name);
 }
 
+std::optional<bool> OptionalParamBool(const json& params, size_t index, const std::string& name)
+{
+    if (index >= params.size() || params[index].is_null()) return std::nullopt;
+    const json& p = params[index];
+    if (p.is_boolean()) return p.get<bool>();
+    if (p == "true") return true;
+    if (p == "false") return false;
+    throw RpcException(RPC_INVALID_PARAMETER, name + " must be true or false");
+}
+
 std::string ParamString(const json& params, size_t index, const std::string& name)
 {
     const json& p = Require(params, index, name);

@@ -24,6 +24,8 @@ enum SideboltRpcErrorCode : int {
 // and booleans are accepted both as JSON values and as their text. They throw RpcException.
 int64_t ParamInt(const nlohmann::json& params, size_t index, const std::string& name);
 std::optional<int64_t> OptionalParamInt(const nlohmann::json& params, size_t index, const std::string& name);
+//! true/false, as JSON or text.
+std::optional<bool> OptionalParamBool(const nlohmann::json& params, size_t index, const std::string& name);
 std::string ParamString(const nlohmann::json& params, size_t index, const std::string& name);
 //! A txid or block hash in bitcoind's display (reversed) hex.
 Hash256 ParamHash(const nlohmann::json& params, size_t index, const std::string& name);

@@ -55,6 +55,7 @@ std::vector<ConfigKey> DaemonConfigKeys()
         {"cltvdelta", "blocks we add to an HTLC's expiry when we forward it (default 34, at least 18)"},
         {"debugzmqdrop", "test only: drop this many ZMQ messages to simulate loss", /*hidden=*/true},
         {"devcrashaftersend", "test only: kill -9 ourselves just after sending a peer message of this BOLT type", /*hidden=*/true},
+        {"developer", "test only: enable dev- RPCs that can lose funds (dev-signlastcommitment)", /*hidden=*/true},
     };
 }
 
@@ -192,6 +193,7 @@ DaemonSettings LoadDaemonSettings(int argc, const char* const argv[])
     if (config.Has("devcrashaftersend")) {
         s.dev_crash_after_send = static_cast<uint16_t>(GetBounded(config, "devcrashaftersend", 0, 1, 65535));
     }
+    s.developer = config.GetBool("developer", false);
     if (const auto wallet = config.Get("bitcoin.wallet")) s.bitcoin_wallet = *wallet;
     ParseChannelPolicy(config, s);
     return s;

@@ -59,6 +59,8 @@ struct DaemonSettings {
     unsigned debug_zmq_drop{0};
     //! Test only: the daemon kills itself (SIGKILL) right after sending a message of this type.
     std::optional<uint16_t> dev_crash_after_send;
+    //! -developer: RPCs for tests that can lose funds (dev-signlastcommitment).
+    bool developer{false};
 
     //! bitcoind wallet that funds channels and receives closes; unset: bitcoind's default.
     std::optional<std::string> bitcoin_wallet;

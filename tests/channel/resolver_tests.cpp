@@ -667,6 +667,6 @@ TEST_CASE("resolver: the HTLC log follows the peer's commitment")
     CHECK(b1->offerer == Side::REMOTE);
     // After the fulfills only A1, the dust HTLC and B1 remain.
     CHECK(LogRemoteCommitmentHtlcs(s.Alice()).htlcs.size() == 3);
-    CHECK(SpendKindName(SpendKind::REVOKED_REMOTE_COMMITMENT) == "REVOKED_REMOTE_COMMITMENT");
-    CHECK(DutyKindName(DutyKind::PENALTY_HTLC) == "PENALTY_HTLC");
+    CHECK(SpendKindName(SpendKind::REVOKED_REMOTE_COMMITMENT) == "revoked_remote_commitment");
+    CHECK(DutyKindName(DutyKind::PENALTY_HTLC) == "penalty_htlc");
 }

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,16 @@ public:
     void SendQueued() override {}
     uint32_t CommitmentFeerate() override { return 1000; }
     uint32_t ClosingFeerate() override { return 500; }
+    void WatchSpends(const OutPoint& outpoint, const std::string&) override
+    {
+        const std::lock_guard lock(m_mutex);
+        watched.insert(outpoint);
+    }
+    void UnwatchSpends(const OutPoint& outpoint, const std::string&) override
+    {
+        const std::lock_guard lock(m_mutex);
+        watched.erase(outpoint);
+    }
 
     std::vector<Transaction> Broadcasts()
     {
@@ -45,6 +56,7 @@ public:
 
     std::mutex m_mutex;
     std::vector<Transaction> broadcasts;
+    std::set<OutPoint> watched;
 };
 
 } // namespace sidebolt::test

@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""On-chain enforcement (BOLT 5) between two sidebolt daemons sharing bitcoind's wallet.
+
+Breach: B keeps a commitment it later revokes (dev-signlastcommitment), then publishes it. A sees
+it in bitcoind's mempool and has its penalty there before any block is mined; once mined, A also
+sweeps its own to_remote output. Everything goes to addresses of bitcoind's wallet.
+
+Unilateral close: A force-closes a second channel (close ... unilateral). B sweeps its to_remote
+after one confirmation; A sweeps its to_local once B's to_self_delay has passed, not before.
+listchannels shows each output's duty, when it becomes valid and what was broadcast."""
+
+import time
+
+from test_framework.framework import SideboltTest
+from test_framework.util import assert_equal, assert_true
+
+CAPACITY = 400000
+TO_SELF_DELAY = 6
+
+
+class OnchainTest(SideboltTest):
+    def set_test_params(self):
+        self.num_nodes = 2
+        # B plays the cheater (it needs the dev- RPC) and makes A wait TO_SELF_DELAY blocks.
+        self.extra_args = [[], ["-developer", f"-channel.toselfdelay={TO_SELF_DELAY}"]]
+
+    def open_channel(self, a, b, b_id):
+        cid = a.cli("fundchannel", b_id, str(CAPACITY))["channel_id"]
+        self.bitcoind.mine(3)
+        for node in (a, b):
+            self.wait_channel_normal(node, cid)
+        return cid
+
+    def pay(self, payer, payee, amount_msat, label):
+        invoice = payee.cli("invoice", str(amount_msat), label, label)
+        assert_equal(payer.cli("pay", invoice["bolt11"])["status"], "complete")
+
+    def onchain(self, node, cid):
+        return node.channel(cid).get("onchain")
+
+    def wallet_owns_outputs(self, txid):
+        """Every output of txid is an unspent coin of bitcoind's wallet; returns their sum in sat."""
+        tx = self.bitcoind.rpc("getrawtransaction", txid, True)
+        coins = [u for u in self.bitcoind.wallet_rpc("listunspent", 0) if u["txid"] == txid]
+        assert_equal(sorted(u["vout"] for u in coins), [o["n"] for o in tx["vout"]], f"{txid}: outputs not all the wallet's")
+        return sum(round(u["amount"] * 100_000_000) for u in coins)
+
+    def mempool_has(self, txid):
+        return txid in self.bitcoind.rpc("getrawmempool")
+
+    def run_test(self):
+        a, b = self.nodes
+        a_id, b_id = (n.cli("getinfo")["id"] for n in self.nodes)
+        self.bitcoind.mine(101)
+        a.cli("connect", b.p2p_address)
+        self.breach(a, b, b_id)
+        self.unilateral_close(a, b, b_id)
+
+    def breach(self, a, b, b_id):
+        self.log("A opens to B and pays it 150000 sat; B keeps that commitment")
+        cid = self.open_channel(a, b, b_id)
+        self.pay(a, b, 150_000_000, "before")
+        self.wait_until(lambda: b.channel(cid)["to_us_msat"] == 150_000_000 and b.channel(cid)["pending_htlcs"] == 0,
+                        timeout=30, message="B never settled the payment")
+        err = a.cli_error("dev-signlastcommitment", cid)
+        assert_equal(err["code"], -32601, f"dev- RPCs exist only with -developer: {err}")
+        revoked = b.cli("dev-signlastcommitment", cid)
+        self.log("B pays 100000 sat back: the kept commitment is now revoked")
+        self.pay(b, a, 100_000_000, "after")
+        self.wait_until(lambda: a.channel(cid)["pending_htlcs"] == 0 and b.channel(cid)["to_us_msat"] == 50_000_000,
+                        timeout=30, message="the payment back never settled")
+
+        self.log("B publishes the revoked commitment; A must answer from the mempool")
+        sent_at = time.monotonic()
+        assert_equal(self.bitcoind.rpc("sendrawtransaction", revoked["tx"]), revoked["txid"])
+        onchain = self.wait_until(lambda: (o := self.onchain(a, cid)) and o.get("penalty_broadcast") and o, timeout=30,
+                                  interval=0.005, message="A never broadcast a penalty")
+        penalty = onchain["penalty_txid"]
+        self.wait_until(lambda: self.mempool_has(penalty), timeout=30, interval=0.005,
+                        message="the penalty never reached bitcoind's mempool")
+        self.log(f"penalty {penalty[:16]} in the mempool {1000 * (time.monotonic() - sent_at):.0f} ms after the breach")
+        assert_equal(onchain["kind"], "revoked_remote_commitment")
+        assert_equal(onchain["spend_txid"], revoked["txid"])
+        assert_equal(onchain["spend_height"], None, "still unconfirmed: the penalty came from the mempool")
+        assert_equal(a.channel(cid)["state"], "failed")
+        duties = sorted(o["duty"] for o in onchain["outputs"])
+        assert_equal(duties, ["anchor", "penalty_to_local", "to_remote"], f"outputs: {onchain['outputs']}")
+
+        self.log("mined: the penalty confirms with the commitment, then A sweeps its to_remote (1-block CSV)")
+        self.bitcoind.mine(1)
+        to_remote = self.wait_until(
+            lambda: (o := self.onchain(a, cid)) and next((x for x in o["outputs"] if x["duty"] == "to_remote" and x["broadcast"]), None),
+            timeout=30, message="A never swept its to_remote")
+        self.wait_until(lambda: self.mempool_has(to_remote["txid"]), timeout=30, message="to_remote sweep not in the mempool")
+        self.bitcoind.mine(1)
+        penalty_sat = self.wallet_owns_outputs(penalty)
+        swept_sat = self.wallet_owns_outputs(to_remote["txid"])
+        commitment = self.bitcoind.rpc("getrawtransaction", revoked["txid"], True)
+        cheater_sat = next(round(o["value"] * 1e8) for o in commitment["vout"] if o["n"] == next(
+            x["output"] for x in onchain["outputs"] if x["duty"] == "penalty_to_local"))
+        # B's 150000 sat as of the revoked state, less the penalty's fee.
+        assert_equal(cheater_sat, 150000)
+        assert_true(cheater_sat - 2000 < penalty_sat < cheater_sat, f"penalty pays {penalty_sat} of {cheater_sat}")
+        # A's balance then: the capacity less B's 150000, the commitment fee and two anchors.
+        assert_true(CAPACITY - 150000 - 5000 < swept_sat < CAPACITY - 150000, f"to_remote sweep pays {swept_sat}")
+        for txid in (penalty, to_remote["txid"]):
+            assert_true(self.bitcoind.rpc("getrawtransaction", txid, True).get("confirmations", 0) >= 1, f"{txid} unconfirmed")
+
+    def unilateral_close(self, a, b, b_id):
+        self.log("a second channel; A pays B 100000 sat, then closes it unilaterally")
+        cid = self.open_channel(a, b, b_id)
+        self.pay(a, b, 100_000_000, "second")
+        self.wait_until(lambda: a.channel(cid)["pending_htlcs"] == 0 and b.channel(cid)["to_us_msat"] == 100_000_000,
+                        timeout=30, message="the payment never settled")
+        closed = a.cli("-named", "close", f"id={cid}", "unilateral=true")
+        assert_equal(closed["type"], "unilateral")
+        commitment = closed["closing_txid"]
+        self.wait_until(lambda: self.mempool_has(commitment), timeout=30, message="A's commitment not in the mempool")
+        self.wait_until(lambda: (o := self.onchain(a, cid)) and o["kind"] == "local_commitment", timeout=30,
+                        message="A never resolved its own commitment")
+        self.wait_until(lambda: (o := self.onchain(b, cid)) and o["kind"] == "remote_commitment", timeout=30,
+                        message="B never recognized A's commitment")
+        err = a.cli_error("-named", "close", f"id={cid}", "unilateral=true")
+        assert_equal(err["code"], -104, f"closing a failed channel again: {err}")
+
+        self.bitcoind.mine(1)
+        height = self.bitcoind.rpc("getblockcount")
+        self.log("B's to_remote is swept after one block; A's to_local waits for B's to_self_delay")
+        b_sweep = self.wait_until(
+            lambda: next((x for x in self.onchain(b, cid)["outputs"] if x["duty"] == "to_remote" and x["broadcast"]), None),
+            timeout=30, message="B never swept its to_remote")
+        to_local = next(x for x in self.onchain(a, cid)["outputs"] if x["duty"] == "local_delayed")
+        assert_equal(to_local["valid_from_height"], height + TO_SELF_DELAY, f"to_local: {to_local}")
+        assert_true(not to_local["broadcast"], "to_local swept before its CSV")
+        self.bitcoind.mine(TO_SELF_DELAY - 2)
+        time.sleep(1)
+        assert_true(not next(x for x in self.onchain(a, cid)["outputs"] if x["duty"] == "local_delayed")["broadcast"],
+                    "to_local swept before its CSV")
+        self.bitcoind.mine(1)
+        a_sweep = self.wait_until(
+            lambda: next((x for x in self.onchain(a, cid)["outputs"] if x["duty"] == "local_delayed" and x["broadcast"]), None),
+            timeout=30, message="A never swept its to_local")
+        self.wait_until(lambda: self.mempool_has(a_sweep["txid"]), timeout=30,
+                        message="bitcoind did not take A's to_local sweep at its CSV")
+        self.bitcoind.mine(1)
+        b_sat = self.wallet_owns_outputs(b_sweep["txid"])
+        a_sat = self.wallet_owns_outputs(a_sweep["txid"])
+        assert_true(100000 - 2000 < b_sat < 100000, f"B's sweep pays {b_sat}")
+        assert_true(CAPACITY - 100000 - 5000 < a_sat < CAPACITY - 100000, f"A's sweep pays {a_sat}")
+
+
+if __name__ == "__main__":
+    OnchainTest().main()

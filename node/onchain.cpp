@@ -1,0 +1,95 @@
+#include "node/onchain.h"
+
+#include "util/hex.h"
+#include "wire/wire.h"
+
+#include <algorithm>
+
+namespace sidebolt {
+namespace {
+
+constexpr uint8_t kOnchainVersion = 1;
+//! A bound on counts read back, so a corrupt length cannot make us allocate without limit.
+constexpr uint32_t kMaxBroadcasts = 100'000;
+
+void WriteBlob(WireWriter& w, ByteSpan bytes)
+{
+    w.WriteU32(static_cast<uint32_t>(bytes.size()));
+    w.WriteBytes(bytes);
+}
+
+Bytes ReadBlob(WireReader& r)
+{
+    const ByteSpan bytes = r.ReadBytes(r.ReadU32());
+    return Bytes(bytes.begin(), bytes.end());
+}
+
+bool Spendable(const OutputDuty& duty, const OnchainRecord& record, uint32_t tip)
+{
+    // A locktime of L lets the transaction into block L + 1 (BIP 65: the next block's height is
+    // above it); bitcoind's mempool takes it once the tip is L.
+    if (duty.spendable_height > tip) return false;
+    if (duty.csv_delay == 0) return true;
+    // BIP 68: an input with a relative lock of N blocks enters block spend_height + N at the earliest.
+    return record.spend_height && tip + 1 >= *record.spend_height + duty.csv_delay;
+}
+
+bool IsSecondStage(DutyKind kind) { return kind == DutyKind::LOCAL_HTLC_TIMEOUT || kind == DutyKind::LOCAL_HTLC_SUCCESS; }
+
+} // namespace
+
+bool OnchainRecord::Broadcast(const Hash256& txid) const { return std::ranges::find(broadcast, txid) != broadcast.end(); }
+
+Bytes EncodeOnchainRecord(const OnchainRecord& record)
+{
+    Bytes out;
+    WireWriter w(out);
+    w.WriteU8(kOnchainVersion);
+    WriteBlob(w, record.spend_tx);
+    w.WriteU8(record.spend_height ? 1 : 0);
+    if (record.spend_height) w.WriteU32(*record.spend_height);
+    WriteBlob(w, record.sweep_script);
+    w.WriteU32(record.feerate_per_kw);
+    w.WriteU32(static_cast<uint32_t>(record.broadcast.size()));
+    for (const Hash256& txid : record.broadcast) w.WriteBytes(txid);
+    return out;
+}
+
+std::optional<OnchainRecord> DecodeOnchainRecord(ByteSpan bytes)
+{
+    WireReader r(bytes);
+    if (r.ReadU8() != kOnchainVersion) return std::nullopt;
+    OnchainRecord record;
+    record.spend_tx = ReadBlob(r);
+    if (r.ReadU8() != 0) record.spend_height = r.ReadU32();
+    record.sweep_script = ReadBlob(r);
+    record.feerate_per_kw = r.ReadU32();
+    const uint32_t broadcasts = r.ReadU32();
+    if (broadcasts > kMaxBroadcasts) return std::nullopt;
+    for (uint32_t i = 0; i < broadcasts && r.Ok(); ++i) record.broadcast.push_back(r.ReadArray<32>());
+    r.ExpectEnd();
+    if (!r.Ok() || !TryParseTransaction(record.spend_tx)) return std::nullopt;
+    return record;
+}
+
+std::vector<DueTransaction> DueTransactions(const Resolution& resolution, const OnchainRecord& record,
+                                            bool zero_fee_htlc_txs, uint32_t tip)
+{
+    std::vector<DueTransaction> due;
+    const std::string spend = HashToHexRev(resolution.txid).substr(0, 16);
+    auto add = [&](const Transaction& tx, std::string_view what) {
+        if (record.Broadcast(tx.GetTxid())) return;
+        due.push_back({tx, std::string(what) + " of " + spend});
+    };
+    if (resolution.penalty_tx) add(*resolution.penalty_tx, "penalty");
+    for (const OutputDuty& duty : resolution.duties) {
+        // The batched penalty covers these; each alone is for when a batch gets pinned.
+        if (duty.kind == DutyKind::PENALTY_TO_LOCAL || duty.kind == DutyKind::PENALTY_HTLC) continue;
+        if (!duty.tx || !Spendable(duty, record, tip)) continue;
+        if (zero_fee_htlc_txs && IsSecondStage(duty.kind)) continue;
+        add(*duty.tx, DutyKindName(duty.kind));
+    }
+    return due;
+}
+
+} // namespace sidebolt

@@ -1,0 +1,120 @@
+// What the node keeps about a funding spend round-trips and refuses damage, and the BOLT 5 timing
+// of its duties: a penalty at once (even before the cheater's commitment confirms), a CSV output
+// only once the spend is that deep, a CLTV output at its height, zero-fee HTLC transactions never
+// alone, and nothing handed out twice.
+
+#include "node/onchain.h"
+
+#include <doctest/doctest.h>
+
+namespace sidebolt {
+namespace {
+
+//! A distinct transaction per tag: its txid tells the duties apart.
+Transaction TxTagged(uint32_t tag)
+{
+    Transaction tx;
+    tx.version = 2;
+    TxIn in;
+    in.prevout.n = tag;
+    tx.vin.push_back(in);
+    TxOut out;
+    out.value = 1000 + tag;
+    out.script_pubkey = Bytes{0x51};
+    tx.vout.push_back(out);
+    return tx;
+}
+
+OutputDuty Duty(DutyKind kind, uint32_t index, uint32_t spendable_height, uint16_t csv, bool built = true)
+{
+    OutputDuty duty;
+    duty.kind = kind;
+    duty.output_index = index;
+    duty.amount = Sat{10'000};
+    duty.spendable_height = spendable_height;
+    duty.csv_delay = csv;
+    if (built) duty.tx = TxTagged(index);
+    return duty;
+}
+
+OnchainRecord RecordFor(std::optional<uint32_t> spend_height)
+{
+    OnchainRecord record;
+    record.spend_tx = SerializeTransaction(TxTagged(999));
+    record.spend_height = spend_height;
+    record.sweep_script = Bytes{0x00, 0x14};
+    record.feerate_per_kw = 253;
+    return record;
+}
+
+std::vector<uint32_t> DueIndexes(const std::vector<DueTransaction>& due)
+{
+    std::vector<uint32_t> out;
+    for (const auto& d : due) out.push_back(d.tx.vin.at(0).prevout.n);
+    return out;
+}
+
+TEST_CASE("an on-chain record round-trips and damage is refused")
+{
+    OnchainRecord record = RecordFor(812);
+    record.broadcast = {TxTagged(1).GetTxid(), TxTagged(2).GetTxid()};
+    const Bytes encoded = EncodeOnchainRecord(record);
+    CHECK(DecodeOnchainRecord(encoded) == record);
+    CHECK(DecodeOnchainRecord(EncodeOnchainRecord(RecordFor(std::nullopt))) == RecordFor(std::nullopt));
+
+    for (size_t cut = 0; cut < encoded.size(); ++cut) {
+        CAPTURE(cut);
+        CHECK_FALSE(DecodeOnchainRecord(ByteSpan(encoded.data(), cut)));
+    }
+    Bytes longer = encoded;
+    longer.push_back(0);
+    CHECK_FALSE(DecodeOnchainRecord(longer));
+    Bytes version = encoded;
+    version[0] = 2;
+    CHECK_FALSE(DecodeOnchainRecord(version));
+    // The spend itself must parse: a record is never resolved from garbage.
+    OnchainRecord garbage = record;
+    garbage.spend_tx = Bytes{1, 2, 3};
+    CHECK_FALSE(DecodeOnchainRecord(EncodeOnchainRecord(garbage)));
+}
+
+TEST_CASE("a penalty is due at once, even before the revoked commitment confirms")
+{
+    Resolution resolution;
+    resolution.txid = TxTagged(999).GetTxid();
+    resolution.penalty_tx = TxTagged(50);
+    resolution.duties = {Duty(DutyKind::PENALTY_TO_LOCAL, 0, 0, 0), Duty(DutyKind::TO_REMOTE, 1, 0, 1),
+                         Duty(DutyKind::ANCHOR, 2, 0, 0, /*built=*/false)};
+    OnchainRecord record = RecordFor(std::nullopt);
+    // The batched penalty alone: the single-output penalties are for a pinned batch, the
+    // to_remote waits for its 1-block CSV, the anchor needs wallet inputs.
+    CHECK(DueIndexes(DueTransactions(resolution, record, true, 100)) == std::vector<uint32_t>{50});
+    record.broadcast.push_back(TxTagged(50).GetTxid());
+    CHECK(DueTransactions(resolution, record, true, 100).empty());
+    record.spend_height = 101;
+    CHECK(DueTransactions(resolution, record, true, 100).empty());
+    // Confirmed at 101: a 1-block CSV lets the sweep into block 102, so the mempool takes it at tip 101.
+    CHECK(DueIndexes(DueTransactions(resolution, record, true, 101)) == std::vector<uint32_t>{1});
+}
+
+TEST_CASE("CSV and CLTV outputs wait for their heights; zero-fee HTLC transactions never go alone")
+{
+    Resolution resolution;
+    resolution.duties = {Duty(DutyKind::LOCAL_DELAYED, 0, 0, 144), Duty(DutyKind::LOCAL_HTLC_TIMEOUT, 1, 300, 0),
+                         Duty(DutyKind::REMOTE_HTLC_TIMEOUT, 2, 250, 1), Duty(DutyKind::LOCAL_HTLC_SUCCESS, 3, 0, 0),
+                         Duty(DutyKind::REMOTE_HTLC_SUCCESS, 4, 0, 1, /*built=*/false)};
+    const OnchainRecord unconfirmed = RecordFor(std::nullopt);
+    CHECK(DueIndexes(DueTransactions(resolution, unconfirmed, false, 1000)) == std::vector<uint32_t>{1, 3});
+    const OnchainRecord record = RecordFor(200);
+    CHECK(DueIndexes(DueTransactions(resolution, record, false, 200)) == std::vector<uint32_t>{3});
+    CHECK(DueIndexes(DueTransactions(resolution, record, false, 249)) == std::vector<uint32_t>{3});
+    CHECK(DueIndexes(DueTransactions(resolution, record, false, 250)) == std::vector<uint32_t>{2, 3});
+    // 200 + 144 = 344 is the first block the delayed sweep may enter.
+    CHECK(DueIndexes(DueTransactions(resolution, record, false, 342)) == std::vector<uint32_t>{1, 2, 3});
+    CHECK(DueIndexes(DueTransactions(resolution, record, false, 343)) == std::vector<uint32_t>{0, 1, 2, 3});
+    // option_anchors: the HTLC transactions carry no fee of their own.
+    CHECK(DueIndexes(DueTransactions(resolution, record, true, 343)) == std::vector<uint32_t>{0, 2});
+}
+
+} // namespace
+} // namespace sidebolt
