@@ -105,6 +105,13 @@ class OnchainTest(SideboltTest):
         assert_true(CAPACITY - 150000 - 5000 < swept_sat < CAPACITY - 150000, f"to_remote sweep pays {swept_sat}")
         for txid in (penalty, to_remote["txid"]):
             assert_true(self.bitcoind.rpc("getrawtransaction", txid, True).get("confirmations", 0) >= 1, f"{txid} unconfirmed")
+        self.log("listchannels follows each output to the spend that resolved it")
+        tip = self.bitcoind.rpc("getblockcount")
+        self.wait_until(lambda: all(o["spent_height"] is not None for o in self.onchain(a, cid)["outputs"] if o["duty"] != "anchor"),
+                        timeout=30, message="spends of the outputs never shown confirmed")
+        outputs = {o["duty"]: o for o in self.onchain(a, cid)["outputs"]}
+        assert_equal((outputs["penalty_to_local"]["spent_by"], outputs["penalty_to_local"]["spent_height"]), (penalty, tip - 1))
+        assert_equal((outputs["to_remote"]["spent_by"], outputs["to_remote"]["spent_height"]), (to_remote["txid"], tip))
 
     def unilateral_close(self, a, b, b_id):
         self.log("a second channel; A pays B 100000 sat, then closes it unilaterally")

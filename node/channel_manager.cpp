@@ -37,8 +37,11 @@ constexpr const char* kInboxDb = "channels.inbox";
 constexpr const char* kMetaDb = "channels.meta";
 constexpr const char* kPeersDb = "channels.peers";
 constexpr const char* kOnchainDb = "channels.onchain";
-//! Tag prefix of the chain service's watches on funding outputs (they see the mempool).
+//! Tag prefixes of the chain service's watches (they see the mempool too): on funding outputs,
+//! and on the outputs of the transaction that spent one.
+constexpr std::string_view kWatchTagPrefix = "channel/";
 constexpr std::string_view kFundingWatchTag = "channel/funding/";
+constexpr std::string_view kOutputWatchTag = "channel/output/";
 constexpr std::string_view kNextIndexKey = "next_channel_index";
 //! A connection that lasted this long was healthy: reconnection after it starts fast again.
 constexpr std::chrono::seconds kStableConnection{30};
@@ -68,6 +71,8 @@ enum class InboxKind : uint8_t {
     BLOCK_CONNECTED = 3,
     //! A funding spend that entered bitcoind's mempool (the chain service's outpoint watch).
     MEMPOOL_SPEND = 4,
+    //! A spend of an output of a funding spend: seen, confirmed or unconfirmed.
+    OUTPUT_SPEND = 5,
 };
 
 struct FundingSeen {
@@ -93,12 +98,32 @@ SpendSeen SpendOf(const Hash256& channel_id, const Transaction& tx, const Hash25
 //! sequence 0x80; a closing transaction has locktime 0 and a final sequence. A mutual close
 //! we never stored (the peer broadcast it after we crashed mid-negotiation) is still one.
 bool IsMutualCloseShape(const SpendSeen& spend) { return spend.locktime >> 24 != 0x20 && spend.sequence >> 24 != 0x80; }
+struct OutputSpendSeen {
+    Hash256 channel_id{};
+    OutPoint outpoint;
+    Hash256 spending_txid{};
+    //! The spender, when it was seen (or replaced): in the mempool or in a block.
+    std::optional<Transaction> tx;
+    //! The spender confirmed at this height.
+    std::optional<uint32_t> height;
+    //! The block confirming the spender was disconnected.
+    bool unconfirmed{false};
+};
 struct InboxEvent {
     InboxKind kind{InboxKind::BLOCK_CONNECTED};
     uint32_t height{0};
     std::vector<FundingSeen> fundings;
     std::vector<SpendSeen> spends;
+    //! OUTPUT_SPEND only.
+    std::vector<OutputSpendSeen> output_spends;
 };
+
+void WriteRawTx(WireWriter& w, const Transaction& tx)
+{
+    const Bytes raw = SerializeTransaction(tx);
+    w.WriteU32(static_cast<uint32_t>(raw.size()));
+    w.WriteBytes(raw);
+}
 
 Bytes EncodeInboxEvent(const InboxEvent& event)
 {
@@ -117,9 +142,20 @@ Bytes EncodeInboxEvent(const InboxEvent& event)
         w.WriteBytes(s.spending_txid);
         w.WriteU32(s.locktime);
         w.WriteU32(s.sequence);
-        const Bytes raw = SerializeTransaction(s.tx.value());
-        w.WriteU32(static_cast<uint32_t>(raw.size()));
-        w.WriteBytes(raw);
+        WriteRawTx(w, s.tx.value());
+    }
+    if (event.kind != InboxKind::OUTPUT_SPEND) return out;
+    w.WriteU32(static_cast<uint32_t>(event.output_spends.size()));
+    for (const auto& o : event.output_spends) {
+        w.WriteBytes(o.channel_id);
+        w.WriteBytes(o.outpoint.txid);
+        w.WriteU32(o.outpoint.n);
+        w.WriteBytes(o.spending_txid);
+        w.WriteU8(o.tx ? 1 : 0);
+        if (o.tx) WriteRawTx(w, *o.tx);
+        w.WriteU8(o.height ? 1 : 0);
+        if (o.height) w.WriteU32(*o.height);
+        w.WriteU8(o.unconfirmed ? 1 : 0);
     }
     return out;
 }
@@ -129,7 +165,7 @@ std::optional<InboxEvent> DecodeInboxEvent(ByteSpan bytes)
     WireReader r(bytes);
     InboxEvent event;
     const uint8_t kind = r.ReadU8();
-    if (kind < 1 || kind > 4) return std::nullopt;
+    if (kind < 1 || kind > 5) return std::nullopt;
     event.kind = static_cast<InboxKind>(kind);
     const bool with_txs = event.kind == InboxKind::BLOCK_CONNECTED || event.kind == InboxKind::MEMPOOL_SPEND;
     event.height = r.ReadU32();
@@ -147,6 +183,21 @@ std::optional<InboxEvent> DecodeInboxEvent(ByteSpan bytes)
             if (!spend.tx) return std::nullopt;
         }
         event.spends.push_back(std::move(spend));
+    }
+    const uint32_t output_spends = event.kind == InboxKind::OUTPUT_SPEND ? r.ReadU32() : 0;
+    for (uint32_t i = 0; i < output_spends && r.Ok(); ++i) {
+        OutputSpendSeen seen;
+        seen.channel_id = r.ReadArray<32>();
+        seen.outpoint.txid = r.ReadArray<32>();
+        seen.outpoint.n = r.ReadU32();
+        seen.spending_txid = r.ReadArray<32>();
+        if (r.ReadU8() != 0) {
+            seen.tx = TryParseTransaction(r.ReadBytes(r.ReadU32()));
+            if (!seen.tx) return std::nullopt;
+        }
+        if (r.ReadU8() != 0) seen.height = r.ReadU32();
+        seen.unconfirmed = r.ReadU8() != 0;
+        event.output_spends.push_back(std::move(seen));
     }
     r.ExpectEnd();
     if (!r.Ok()) return std::nullopt;
@@ -210,6 +261,10 @@ struct ChainWakeIn {};
 struct MempoolSpendIn {
     SpendSeen spend;
 };
+//! An output spend seen by a watch, handed over at once like MempoolSpendIn.
+struct OutputSpendIn {
+    OutputSpendSeen seen;
+};
 //! The wallet thread has an address for a channel's sweeps.
 struct SweepScriptIn {
     Hash256 channel_id{};
@@ -248,7 +303,7 @@ struct HintsCmd {
 
 using Input = std::variant<PeerConnectedIn, PeerDisconnectedIn, PeerMessageIn, PeerNoticeIn, PeerAddressIn, FundCmd,
                            CloseCmd, ListCmd, FundingBuiltIn, PayoutScriptIn, ChainWakeIn, PayCmd, ListPaysCmd, SetPolicyCmd,
-                           HintsCmd, WaitPayCmd, MempoolSpendIn, SweepScriptIn, DevCommitmentCmd, ForceCloseCmd>;
+                           HintsCmd, WaitPayCmd, MempoolSpendIn, OutputSpendIn, SweepScriptIn, DevCommitmentCmd, ForceCloseCmd>;
 
 //! An HTLC event a channel step reported, handed to the router once the step is done.
 struct HtlcEvent {
@@ -455,6 +510,7 @@ public:
     void ListenerBlockConnected(store::WriteTxn& txn, int height, const Block& block);
     void ListenerBlockDisconnected(store::WriteTxn& txn, int height);
     void ListenerWatchEvent(store::WriteTxn& txn, const WatchEvent& event);
+    void ListenerOutputSpend(store::WriteTxn& txn, const WatchEvent& event);
 
     const ChannelManagerOptions& Options() const { return m_options; }
     void SetRouter(HtlcRouter& router) { m_router = &router; }
@@ -497,6 +553,13 @@ private:
     const Resolution& ResolutionOf(const ChannelRecord& record, const OnchainRecord& onchain, Batch& batch);
     void RequestSweepScript(const Hash256& channel_id);
     void OnSweepScript(const SweepScriptIn& in, Batch& batch);
+    //! A spend of an output of the funding spend: recorded, and acted upon (ActOnchain).
+    void OnOutputSpend(const OutputSpendSeen& seen, Batch& batch);
+    //! What the peer's spends of the resolved commitment's outputs tell us: preimages to settle
+    //! upstream, second-stage transactions of a revoked commitment to penalize.
+    void LearnFromSpends(ChannelRecord& record, OnchainRecord& onchain, const Resolution& resolution, Batch& batch);
+    //! Watches every output of the funding spend for spends (ours and the peer's).
+    void WatchSpendOutputs(const Hash256& channel_id, const Transaction& spend);
 
     // Opening.
     void OnOpenChannel(const PubKey& peer, const OpenChannelMessage& open, Batch& batch);
@@ -581,6 +644,8 @@ private:
     Mutex m_watch_mutex;
     std::map<Hash256, Hash256> m_watch_funding_txids GUARDED_BY(m_watch_mutex);
     std::map<OutPoint, Hash256> m_watch_funding_outpoints GUARDED_BY(m_watch_mutex);
+    //! Outputs of funding spends, watched for the spends that resolve them.
+    std::map<OutPoint, Hash256> m_watch_outputs GUARDED_BY(m_watch_mutex);
     //! The chain listener's thread only (after Load).
     uint64_t m_inbox_seq{0};
 
@@ -738,6 +803,7 @@ void ChannelManager::Impl::Load()
         WatchFunding(record);
     }
     for (const auto& id : batch.erased) m_channels.erase(id);
+    for (const auto& [id, onchain] : m_onchain) WatchSpendOutputs(id, ParseTransaction(onchain.spend_tx));
     Commit(batch);
     Logger()->info("{} channels loaded", m_channels.size());
 }
@@ -902,6 +968,7 @@ void ChannelManager::Impl::Dispatch(Input& input, Batch& batch)
                    [&](const PayoutScriptIn& in) { OnPayoutScript(in, batch); },
                    [&](const ChainWakeIn&) {},
                    [&](const MempoolSpendIn& in) { OnFundingSpend(in.spend, std::nullopt, batch); },
+                   [&](const OutputSpendIn& in) { OnOutputSpend(in.seen, batch); },
                    [&](const SweepScriptIn& in) { OnSweepScript(in, batch); },
                    [&](DevCommitmentCmd& cmd) { OnDevCommitment(cmd); },
                    [&](ForceCloseCmd& cmd) { OnForceClose(cmd, batch); },
@@ -1797,6 +1864,7 @@ void ChannelManager::Impl::ListenerBlockConnected(store::WriteTxn& txn, int heig
 
 void ChannelManager::Impl::ListenerWatchEvent(store::WriteTxn& txn, const WatchEvent& event)
 {
+    if (EventTag(event).starts_with(kOutputWatchTag)) return ListenerOutputSpend(txn, event);
     // Spends in blocks come with the block (ListenerBlockConnected), confirmed.
     const auto* spent = std::get_if<OutpointSpent>(&event);
     if (!spent || !spent->in_mempool) return;
@@ -1817,6 +1885,40 @@ void ChannelManager::Impl::ListenerWatchEvent(store::WriteTxn& txn, const WatchE
     // rather than at its next wake after this transaction commits; the inbox entry makes sure
     // of it after a crash.
     Post(MempoolSpendIn{seen.spends.front()});
+}
+
+void ChannelManager::Impl::ListenerOutputSpend(store::WriteTxn& txn, const WatchEvent& event)
+{
+    OutputSpendSeen seen;
+    std::visit(Overloaded{[&](const OutpointSpent& e) {
+                              seen.outpoint = e.outpoint;
+                              seen.spending_txid = e.spending_txid;
+                              seen.tx = e.spending_tx;
+                          },
+                          [&](const OutpointSpendConfirmed& e) {
+                              seen.outpoint = e.outpoint;
+                              seen.spending_txid = e.spending_txid;
+                              seen.height = static_cast<uint32_t>(e.height);
+                          },
+                          [&](const OutpointSpendUnconfirmed& e) {
+                              seen.outpoint = e.outpoint;
+                              seen.spending_txid = e.spending_txid;
+                              seen.unconfirmed = true;
+                          },
+                          [](const auto&) {}},
+               event);
+    {
+        const MutexLock lock(m_watch_mutex);
+        const auto it = m_watch_outputs.find(seen.outpoint);
+        if (it == m_watch_outputs.end()) return;
+        seen.channel_id = it->second;
+    }
+    InboxEvent entry;
+    entry.kind = InboxKind::OUTPUT_SPEND;
+    entry.output_spends.push_back(seen);
+    txn.Put(m_inbox_db, U64Key(m_inbox_seq++), EncodeInboxEvent(entry));
+    // A preimage in the peer's claim settles the upstream HTLC: no reason to wait for a wake.
+    Post(OutputSpendIn{std::move(seen)});
 }
 
 void ChannelManager::Impl::ListenerBlockDisconnected(store::WriteTxn& txn, int height)
@@ -1849,6 +1951,10 @@ void ChannelManager::Impl::OnInboxEvent(const InboxEvent& event, Batch& batch)
 {
     if (event.kind == InboxKind::MEMPOOL_SPEND) {
         for (const auto& spend : event.spends) OnFundingSpend(spend, std::nullopt, batch);
+        return;
+    }
+    if (event.kind == InboxKind::OUTPUT_SPEND) {
+        for (const auto& seen : event.output_spends) OnOutputSpend(seen, batch);
         return;
     }
     if (event.kind == InboxKind::BLOCK_DISCONNECTED) {
@@ -1885,7 +1991,14 @@ void ChannelManager::Impl::OnInboxEvent(const InboxEvent& event, Batch& batch)
     }
     for (const auto& spend : event.spends) OnFundingSpend(spend, event.height, batch);
     for (auto& [id, onchain] : m_onchain) {
-        if (ChannelRecord* record = FindChannel(id)) ActOnchain(*record, batch);
+        ChannelRecord* record = FindChannel(id);
+        if (!record) continue;
+        try {
+            ActOnchain(*record, batch);
+        } catch (const std::exception& e) {
+            // A bug of ours resolving one channel must not stop the others' sweeps and penalties.
+            Logger()->error("channel {}: internal error resolving its funding spend: {}", Short(id), e.what());
+        }
     }
     std::vector<Hash256> forget;
     for (auto& [id, record] : m_channels) {
@@ -1938,6 +2051,7 @@ void ChannelManager::Impl::OnFundingSpend(const SpendSeen& spend, std::optional<
         if (onchain.spend_height && !height) return;
         onchain.spend_tx = SerializeTransaction(*spend.tx);
         m_resolutions.erase(spend.channel_id);
+        WatchSpendOutputs(spend.channel_id, *spend.tx);
     }
     if (height) onchain.spend_height = *height;
     batch.onchain_dirty.insert(spend.channel_id);
@@ -1983,6 +2097,7 @@ void ChannelManager::Impl::ActOnchain(ChannelRecord& record, Batch& batch)
     OnchainRecord& onchain = it->second;
     if (onchain.sweep_script.empty()) return RequestSweepScript(record.channel_id);
     const Resolution& resolution = ResolutionOf(record, onchain, batch);
+    LearnFromSpends(record, onchain, resolution, batch);
     const bool zero_fee_htlc_txs = HasAnchors(record.state->setup.params.format);
     for (DueTransaction& due : DueTransactions(resolution, onchain, zero_fee_htlc_txs, m_tip)) {
         const Hash256 txid = due.tx.GetTxid();
@@ -1990,6 +2105,80 @@ void ChannelManager::Impl::ActOnchain(ChannelRecord& record, Batch& batch)
         onchain.broadcast.push_back(txid);
         batch.broadcasts.emplace_back(std::move(due.tx), std::move(due.label));
         batch.onchain_dirty.insert(record.channel_id);
+    }
+}
+
+void ChannelManager::Impl::OnOutputSpend(const OutputSpendSeen& seen, Batch& batch)
+{
+    const auto it = m_onchain.find(seen.channel_id);
+    ChannelRecord* record = FindChannel(seen.channel_id);
+    if (it == m_onchain.end() || !record) return;
+    OnchainRecord& onchain = it->second;
+    // Outputs of a spend that was replaced (a mempool commitment, then another confirmed).
+    if (seen.outpoint.txid != ParseTransaction(onchain.spend_tx).GetTxid()) return;
+    auto spent = std::ranges::find_if(onchain.spent, [&](const SpentOutput& s) { return s.output_index == seen.outpoint.n; });
+    const bool same = spent != onchain.spent.end() && ParseTransaction(spent->tx).GetTxid() == seen.spending_txid;
+    if (seen.tx && !same) {
+        if (spent == onchain.spent.end()) {
+            onchain.spent.push_back({seen.outpoint.n, SerializeTransaction(*seen.tx), std::nullopt});
+        } else {
+            *spent = {seen.outpoint.n, SerializeTransaction(*seen.tx), std::nullopt};
+        }
+        Logger()->info("channel {}: output {} of {} spent by {}", Short(seen.channel_id), seen.outpoint.n,
+                       HashToHexRev(seen.outpoint.txid), HashToHexRev(seen.spending_txid));
+    } else if (same && seen.height) {
+        spent->height = *seen.height;
+    } else if (same && seen.unconfirmed) {
+        spent->height.reset();
+    } else {
+        return;
+    }
+    batch.onchain_dirty.insert(seen.channel_id);
+    ActOnchain(*record, batch);
+}
+
+void ChannelManager::Impl::LearnFromSpends(ChannelRecord& record, OnchainRecord& onchain, const Resolution& resolution,
+                                           Batch& batch)
+{
+    for (const SpentOutput& spent : onchain.spent) {
+        const Transaction tx = ParseTransaction(spent.tx);
+        if (onchain.Broadcast(tx.GetTxid())) continue;
+        for (const Hash256& preimage : ExtractPreimages(resolution, tx)) {
+            if (std::ranges::find(onchain.preimages, preimage) != onchain.preimages.end()) continue;
+            onchain.preimages.push_back(preimage);
+            batch.onchain_dirty.insert(record.channel_id);
+            const Hash256 payment_hash = Sha256(preimage);
+            // BOLT 5: "MUST extract the payment preimage from the transaction input witness" and
+            // settle the incoming HTLC upstream with it.
+            for (const ChannelHtlc& htlc : record.state->htlcs) {
+                if (htlc.offerer != Side::LOCAL || htlc.payment_hash != payment_hash) continue;
+                Logger()->warn("channel {}: preimage of HTLC {} learned on chain", Short(record.channel_id), htlc.id);
+                m_htlc_events.push_back({record.channel_id, HtlcFulfilled{htlc.id, preimage}});
+            }
+        }
+        if (resolution.classification.kind != SpendKind::REVOKED_REMOTE_COMMITMENT) continue;
+        // BOLT 5: "MUST *resolve* the outputs of the HTLC-timeout or HTLC-success transaction"
+        // the cheater published from a revoked commitment, with the revocation key.
+        const SweepTarget target{onchain.sweep_script, onchain.feerate_per_kw};
+        const auto penalty = PenalizeSecondStage(resolution, tx, *record.state, Signer(record.channel_index), target);
+        if (!penalty || onchain.Broadcast(penalty->GetTxid())) continue;
+        Logger()->warn("channel {}: broadcasting the penalty of second-stage {} {}", Short(record.channel_id),
+                       HashToHexRev(tx.GetTxid()), HashToHexRev(penalty->GetTxid()));
+        onchain.broadcast.push_back(penalty->GetTxid());
+        batch.broadcasts.emplace_back(*penalty, "penalty of second-stage " + HashToHexRev(tx.GetTxid()).substr(0, 16));
+        batch.onchain_dirty.insert(record.channel_id);
+    }
+}
+
+void ChannelManager::Impl::WatchSpendOutputs(const Hash256& channel_id, const Transaction& spend)
+{
+    const Hash256 txid = spend.GetTxid();
+    for (uint32_t i = 0; i < spend.vout.size(); ++i) {
+        {
+            const MutexLock lock(m_watch_mutex);
+            m_watch_outputs[{txid, i}] = channel_id;
+        }
+        m_chain.WatchSpends({txid, i}, std::string(kOutputWatchTag) + ToHex(channel_id));
     }
 }
 
@@ -2169,6 +2358,10 @@ OnchainSummary SummarizeOnchain(const OnchainRecord& onchain, const Resolution* 
             out.txid = duty.tx->GetTxid();
             out.broadcast = onchain.Broadcast(*out.txid);
         }
+        if (const SpentOutput* spent = onchain.SpentAt(duty.output_index)) {
+            out.spent_by = ParseTransaction(spent->tx).GetTxid();
+            out.spent_height = spent->height;
+        }
         s.outputs.push_back(std::move(out));
     }
     if (resolution->penalty_tx) {
@@ -2259,7 +2452,7 @@ Transaction ChannelManager::DevSignLastCommitment(const Hash256& channel_id)
 
 void ChannelManager::OnWatchEvent(store::WriteTxn& txn, const WatchEvent& event) { m_impl->ListenerWatchEvent(txn, event); }
 
-std::string ChannelManager::WatchTagPrefix() { return std::string(kFundingWatchTag); }
+std::string ChannelManager::WatchTagPrefix() { return std::string(kWatchTagPrefix); }
 
 void ChannelManager::SetRouter(HtlcRouter& router) { m_impl->SetRouter(router); }
 

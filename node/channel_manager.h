@@ -109,6 +109,9 @@ struct OnchainSummary {
         //! Our spend of it, once it can be built (a preimage may be missing).
         std::optional<Hash256> txid;
         bool broadcast{false};
+        //! The transaction seen spending the output (ours or the peer's), and where it confirmed.
+        std::optional<Hash256> spent_by;
+        std::optional<uint32_t> spent_height;
     };
     std::vector<Output> outputs;
     std::optional<Hash256> penalty_txid;

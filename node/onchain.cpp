@@ -40,6 +40,12 @@ bool IsSecondStage(DutyKind kind) { return kind == DutyKind::LOCAL_HTLC_TIMEOUT 
 
 bool OnchainRecord::Broadcast(const Hash256& txid) const { return std::ranges::find(broadcast, txid) != broadcast.end(); }
 
+const SpentOutput* OnchainRecord::SpentAt(uint32_t output_index) const
+{
+    const auto it = std::ranges::find_if(spent, [&](const SpentOutput& s) { return s.output_index == output_index; });
+    return it == spent.end() ? nullptr : &*it;
+}
+
 Bytes EncodeOnchainRecord(const OnchainRecord& record)
 {
     Bytes out;
@@ -52,6 +58,15 @@ Bytes EncodeOnchainRecord(const OnchainRecord& record)
     w.WriteU32(record.feerate_per_kw);
     w.WriteU32(static_cast<uint32_t>(record.broadcast.size()));
     for (const Hash256& txid : record.broadcast) w.WriteBytes(txid);
+    w.WriteU32(static_cast<uint32_t>(record.spent.size()));
+    for (const SpentOutput& spent : record.spent) {
+        w.WriteU32(spent.output_index);
+        WriteBlob(w, spent.tx);
+        w.WriteU8(spent.height ? 1 : 0);
+        if (spent.height) w.WriteU32(*spent.height);
+    }
+    w.WriteU32(static_cast<uint32_t>(record.preimages.size()));
+    for (const Hash256& preimage : record.preimages) w.WriteBytes(preimage);
     return out;
 }
 
@@ -67,6 +82,19 @@ std::optional<OnchainRecord> DecodeOnchainRecord(ByteSpan bytes)
     const uint32_t broadcasts = r.ReadU32();
     if (broadcasts > kMaxBroadcasts) return std::nullopt;
     for (uint32_t i = 0; i < broadcasts && r.Ok(); ++i) record.broadcast.push_back(r.ReadArray<32>());
+    const uint32_t spent = r.ReadU32();
+    if (spent > kMaxBroadcasts) return std::nullopt;
+    for (uint32_t i = 0; i < spent && r.Ok(); ++i) {
+        SpentOutput output;
+        output.output_index = r.ReadU32();
+        output.tx = ReadBlob(r);
+        if (r.ReadU8() != 0) output.height = r.ReadU32();
+        if (r.Ok() && !TryParseTransaction(output.tx)) return std::nullopt;
+        record.spent.push_back(std::move(output));
+    }
+    const uint32_t preimages = r.ReadU32();
+    if (preimages > kMaxBroadcasts) return std::nullopt;
+    for (uint32_t i = 0; i < preimages && r.Ok(); ++i) record.preimages.push_back(r.ReadArray<32>());
     r.ExpectEnd();
     if (!r.Ok() || !TryParseTransaction(record.spend_tx)) return std::nullopt;
     return record;

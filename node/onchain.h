@@ -18,6 +18,16 @@ namespace sidebolt {
  * rebuild its Resolution (Resolve is deterministic) and to know what it already handed to the
  * broadcaster, which resends those at every block until they confirm.
  */
+//! A transaction seen spending one of the funding spend's outputs (ours, or the peer's claim).
+struct SpentOutput {
+    uint32_t output_index{0};
+    Bytes tx;
+    //! Set while the spender is confirmed.
+    std::optional<uint32_t> height;
+
+    bool operator==(const SpentOutput&) const = default;
+};
+
 struct OnchainRecord {
     //! The funding spend being resolved: the confirmed one, else the latest seen in the mempool.
     Bytes spend_tx;
@@ -27,9 +37,14 @@ struct OnchainRecord {
     uint32_t feerate_per_kw{0};
     //! Transactions handed to the broadcaster.
     std::vector<Hash256> broadcast;
+    //! Spends of the funding spend's outputs, by output index.
+    std::vector<SpentOutput> spent;
+    //! Payment preimages read from the peer's HTLC claims (reported upstream once each).
+    std::vector<Hash256> preimages;
 
     bool operator==(const OnchainRecord&) const = default;
     bool Broadcast(const Hash256& txid) const;
+    const SpentOutput* SpentAt(uint32_t output_index) const;
 };
 
 Bytes EncodeOnchainRecord(const OnchainRecord& record);

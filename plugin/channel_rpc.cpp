@@ -36,6 +36,8 @@ json DescribeOnchain(const OnchainSummary& o)
                    {"valid_from_height", output.valid_from_height ? json(*output.valid_from_height) : json()},
                    {"broadcast", output.broadcast}};
         if (output.txid) entry["txid"] = HashToHexRev(*output.txid);
+        entry["spent_by"] = output.spent_by ? json(HashToHexRev(*output.spent_by)) : json();
+        entry["spent_height"] = output.spent_height ? json(*output.spent_height) : json();
         outputs.push_back(std::move(entry));
     }
     out["outputs"] = std::move(outputs);

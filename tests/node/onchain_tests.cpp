@@ -58,6 +58,8 @@ TEST_CASE("an on-chain record round-trips and damage is refused")
 {
     OnchainRecord record = RecordFor(812);
     record.broadcast = {TxTagged(1).GetTxid(), TxTagged(2).GetTxid()};
+    record.spent = {SpentOutput{3, SerializeTransaction(TxTagged(3)), 813}, SpentOutput{4, SerializeTransaction(TxTagged(4)), std::nullopt}};
+    record.preimages = {TxTagged(5).GetTxid()};
     const Bytes encoded = EncodeOnchainRecord(record);
     CHECK(DecodeOnchainRecord(encoded) == record);
     CHECK(DecodeOnchainRecord(EncodeOnchainRecord(RecordFor(std::nullopt))) == RecordFor(std::nullopt));
@@ -76,6 +78,11 @@ TEST_CASE("an on-chain record round-trips and damage is refused")
     OnchainRecord garbage = record;
     garbage.spend_tx = Bytes{1, 2, 3};
     CHECK_FALSE(DecodeOnchainRecord(EncodeOnchainRecord(garbage)));
+    garbage = record;
+    garbage.spent[0].tx = Bytes{4, 5};
+    CHECK_FALSE(DecodeOnchainRecord(EncodeOnchainRecord(garbage)));
+    CHECK(record.SpentAt(3) == &record.spent[0]);
+    CHECK(record.SpentAt(7) == nullptr);
 }
 
 TEST_CASE("a penalty is due at once, even before the revoked commitment confirms")
