@@ -626,6 +626,28 @@ std::vector<std::pair<uint32_t, Sat>> SecondStageOutputs(const Resolution& resol
 }
 } // namespace
 
+std::optional<Transaction> SignFundedHtlcTx(const OutputDuty& duty, Transaction funded, const Resolution& resolution,
+                                            const ChannelSigner& signer)
+{
+    if (!duty.tx || !resolution.classification.per_commitment_point) return std::nullopt;
+    if (duty.kind != DutyKind::LOCAL_HTLC_TIMEOUT && duty.kind != DutyKind::LOCAL_HTLC_SUCCESS) return std::nullopt;
+    const Transaction& htlc_tx = *duty.tx;
+    if (funded.version != htlc_tx.version || funded.locktime != htlc_tx.locktime || funded.vin.empty() ||
+        funded.vout.empty() || funded.vin[0].prevout != htlc_tx.vin[0].prevout ||
+        funded.vin[0].sequence != htlc_tx.vin[0].sequence || funded.vout[0] != htlc_tx.vout[0]) {
+        return std::nullopt;
+    }
+    // Witness: 0 <remotehtlcsig> <localhtlcsig> <payment_preimage or empty> <witness script>.
+    std::vector<Bytes> witness = htlc_tx.vin[0].witness;
+    if (witness.size() != 5) return std::nullopt;
+    const PrivKey htlc_key = DerivePrivKey(signer.HtlcBasepointSecret(), signer.GetBasepoints().htlc,
+                                           *resolution.classification.per_commitment_point);
+    const SigHashCache cache(funded);
+    witness[2] = SignInputV0(htlc_key, funded, 0, duty.witness_script.span(), ToTxValue(duty.amount), SIGHASH_ALL, cache);
+    funded.vin[0].witness = std::move(witness);
+    return funded;
+}
+
 std::optional<uint64_t> ClaimedCommitmentNumber(const Transaction& tx, const ChannelParams& params)
 {
     if (tx.vin.size() != 1) return std::nullopt;

@@ -198,6 +198,16 @@ std::optional<Transaction> PenalizeSecondStage(const Resolution& resolution, con
                                                const ChannelState& state, const ChannelSigner& signer,
                                                const SweepTarget& target);
 
+/**
+ * option_anchors: our HTLC-timeout/success transaction of `duty` (LOCAL_HTLC_TIMEOUT/SUCCESS, its
+ * tx built) once node/ added wallet inputs and outputs for its fee. BOLT 5: the peer's
+ * SIGHASH_SINGLE|ANYONECANPAY signature still holds while input 0 and output 0 are the duty's;
+ * "the local signature MUST use SIGHASH_ALL", so ours is made again over the whole transaction.
+ * nullopt when `funded` changed version, locktime, input 0 or output 0.
+ */
+std::optional<Transaction> SignFundedHtlcTx(const OutputDuty& duty, Transaction funded, const Resolution& resolution,
+                                            const ChannelSigner& signer);
+
 //! Payment preimages revealed in the witnesses of a transaction spending the resolved
 //! commitment's HTLC outputs (BOLT 5 "MUST extract the payment preimage from the ... witness").
 std::vector<Hash256> ExtractPreimages(const Resolution& resolution, const Transaction& spending_tx);

@@ -74,6 +74,17 @@ WalletFunding BitcoindWallet::Fund(const Script& script_pubkey, Sat amount, uint
     });
 }
 
+Transaction BitcoindWallet::AddFeeInputs(const Transaction& tx, uint32_t input0_weight, uint32_t feerate_per_kw)
+{
+    return WithWalletErrors("paying an HTLC transaction's fee", [&] {
+        const std::pair<OutPoint, uint32_t> weight{tx.vin.at(0).prevout, input0_weight};
+        // Change right after output 0: the peer's SIGHASH_SINGLE signature pairs input 0 with output 0.
+        const Transaction funded = m_bitcoind.FundWithExternalInputs(tx, std::span(&weight, 1), uint64_t{feerate_per_kw} * 4,
+                                                                     static_cast<uint32_t>(tx.vout.size()));
+        return m_bitcoind.SignWalletInputs(funded);
+    });
+}
+
 void BitcoindWallet::Unlock(std::span<const OutPoint> outpoints)
 {
     if (outpoints.empty()) return;

@@ -33,6 +33,7 @@ public:
                        std::optional<uint32_t> minconf) override;
     void Unlock(std::span<const OutPoint> outpoints) override;
     Bytes NewPayoutScript() override;
+    Transaction AddFeeInputs(const Transaction& tx, uint32_t input0_weight, uint32_t feerate_per_kw) override;
 
 private:
     rpc::BitcoindClient& m_bitcoind;

@@ -271,6 +271,13 @@ struct SweepScriptIn {
     std::optional<Bytes> script;
     std::string error;
 };
+//! The wallet thread paid (or failed to pay) the fee of one of our zero-fee HTLC transactions.
+struct HtlcFeeIn {
+    Hash256 channel_id{};
+    uint32_t output_index{0};
+    std::optional<Transaction> funded;
+    std::string error;
+};
 struct DevCommitmentCmd {
     Hash256 channel_id{};
     Reply<Transaction> reply;
@@ -303,7 +310,7 @@ struct HintsCmd {
 
 using Input = std::variant<PeerConnectedIn, PeerDisconnectedIn, PeerMessageIn, PeerNoticeIn, PeerAddressIn, FundCmd,
                            CloseCmd, ListCmd, FundingBuiltIn, PayoutScriptIn, ChainWakeIn, PayCmd, ListPaysCmd, SetPolicyCmd,
-                           HintsCmd, WaitPayCmd, MempoolSpendIn, OutputSpendIn, SweepScriptIn, DevCommitmentCmd, ForceCloseCmd>;
+                           HintsCmd, WaitPayCmd, MempoolSpendIn, OutputSpendIn, SweepScriptIn, HtlcFeeIn, DevCommitmentCmd, ForceCloseCmd>;
 
 //! An HTLC event a channel step reported, handed to the router once the step is done.
 struct HtlcEvent {
@@ -379,6 +386,9 @@ bool MayLeaveBeforeWrite(const ChannelMessage& message, PreimageKnown known)
                                  [](const auto&) { return false; }},
                       message);
 }
+
+//! BOLT 5 "reasonable depth": confirmations of our timeout spend before the incoming HTLC is failed.
+constexpr uint32_t kHtlcResolvedDepth = 3;
 
 //! How long a batch that MayWait waits for more inputs before it is written anyway.
 constexpr std::chrono::milliseconds kHeldBatchWait{10};
@@ -558,6 +568,12 @@ private:
     //! What the peer's spends of the resolved commitment's outputs tell us: preimages to settle
     //! upstream, second-stage transactions of a revoked commitment to penalize.
     void LearnFromSpends(ChannelRecord& record, OnchainRecord& onchain, const Resolution& resolution, Batch& batch);
+    //! option_anchors: asks the wallet to pay the fee of our HTLC transactions now valid.
+    void FundDueHtlcTxs(const ChannelRecord& record, const OnchainRecord& onchain, const Resolution& resolution);
+    void OnHtlcFee(const HtlcFeeIn& in, Batch& batch);
+    //! What our confirmed spends of the commitment's outputs lead to: the sweep of an HTLC
+    //! transaction's output after to_self_delay, and the upstream failure of a timed-out HTLC.
+    void FollowOurSpends(ChannelRecord& record, OnchainRecord& onchain, const Resolution& resolution, Batch& batch);
     //! Watches every output of the funding spend for spends (ours and the peer's).
     void WatchSpendOutputs(const Hash256& channel_id, const Transaction& spend);
 
@@ -663,6 +679,8 @@ private:
     //! Their resolutions (deterministic: rebuilt when the spend changes).
     std::map<Hash256, Resolution> m_resolutions;
     std::set<Hash256> m_awaiting_sweep_script;
+    //! HTLC transactions (channel, commitment output) whose fee the wallet is paying.
+    std::set<std::pair<Hash256, uint32_t>> m_awaiting_fee;
     std::map<std::pair<PubKey, Hash256>, PendingOpen> m_opens;
     std::map<Hash256, CloseState> m_closes;
     //! Closes the peer started, waiting for the wallet's payout script.
@@ -970,6 +988,7 @@ void ChannelManager::Impl::Dispatch(Input& input, Batch& batch)
                    [&](const MempoolSpendIn& in) { OnFundingSpend(in.spend, std::nullopt, batch); },
                    [&](const OutputSpendIn& in) { OnOutputSpend(in.seen, batch); },
                    [&](const SweepScriptIn& in) { OnSweepScript(in, batch); },
+                   [&](const HtlcFeeIn& in) { OnHtlcFee(in, batch); },
                    [&](DevCommitmentCmd& cmd) { OnDevCommitment(cmd); },
                    [&](ForceCloseCmd& cmd) { OnForceClose(cmd, batch); },
                    [&](PayCmd& cmd) { OnPay(cmd, batch); },
@@ -1831,7 +1850,9 @@ void ChannelManager::Impl::FailChannel(ChannelRecord& record, const std::string&
     // ("MUST NOT broadcast its commitment transaction").
     // A funding transaction never seen confirmed may never exist (the opener forgot the open):
     // a commitment spending it would be resent for nothing at every block.
-    if (had_state && record.funding_height && !record.state->data_loss_detected && record.closing_tx.empty()) {
+    // Nor when the funding output is spent already: that spend is what gets resolved.
+    if (had_state && record.funding_height && !record.state->data_loss_detected && record.closing_tx.empty() &&
+        !m_onchain.contains(record.channel_id)) {
         const Transaction commitment = SignedLocalCommitment(*record.state, Signer(record.channel_index));
         batch.broadcasts.emplace_back(commitment, "commitment " + Short(record.channel_id));
         Logger()->warn("channel {}: broadcasting our commitment {}", Short(record.channel_id),
@@ -2069,6 +2090,11 @@ const Resolution& ChannelManager::Impl::ResolutionOf(const ChannelRecord& record
         const store::ReadTxn txn(m_env);
         context.revoked_htlcs.push_back(m_remote_htlcs.Find(txn, record.channel_id, *number));
     }
+    context.preimages = onchain.preimages;
+    for (const ChannelHtlc& htlc : record.state->htlcs) {
+        if (htlc.offerer != Side::REMOTE || !m_router) continue;
+        if (auto preimage = m_router->PreimageToClaim(htlc.payment_hash, htlc.amount_msat)) context.preimages.push_back(*preimage);
+    }
     Resolution resolution = Resolve(spend, *record.state, Signer(record.channel_index), context);
     const std::string_view kind = SpendKindName(resolution.classification.kind);
     switch (resolution.classification.kind) {
@@ -2105,6 +2131,88 @@ void ChannelManager::Impl::ActOnchain(ChannelRecord& record, Batch& batch)
         onchain.broadcast.push_back(txid);
         batch.broadcasts.emplace_back(std::move(due.tx), std::move(due.label));
         batch.onchain_dirty.insert(record.channel_id);
+    }
+    if (zero_fee_htlc_txs) FundDueHtlcTxs(record, onchain, resolution);
+    FollowOurSpends(record, onchain, resolution, batch);
+}
+
+void ChannelManager::Impl::FundDueHtlcTxs(const ChannelRecord& record, const OnchainRecord& onchain, const Resolution& resolution)
+{
+    for (const OutputDuty& duty : resolution.duties) {
+        if (!IsSecondStageDuty(duty.kind) || !duty.tx || onchain.SpentAt(duty.output_index)) continue;
+        if (!DutySpendable(duty, onchain, m_tip) || !m_awaiting_fee.insert({record.channel_id, duty.output_index}).second) continue;
+        Logger()->info("channel {}: asking the wallet to pay the fee of our {} transaction", Short(record.channel_id),
+                       DutyKindName(duty.kind));
+        RunOnWallet([this, id = record.channel_id, index = duty.output_index, tx = *duty.tx,
+                     weight = SignedInputWeight(*duty.tx, 0), feerate = onchain.feerate_per_kw]() -> Input {
+            HtlcFeeIn in{id, index, std::nullopt, {}};
+            try {
+                in.funded = m_wallet.AddFeeInputs(tx, weight, feerate);
+            } catch (const std::exception& e) {
+                in.error = e.what();
+            }
+            return in;
+        });
+    }
+}
+
+void ChannelManager::Impl::OnHtlcFee(const HtlcFeeIn& in, Batch& batch)
+{
+    m_awaiting_fee.erase({in.channel_id, in.output_index});
+    const auto it = m_onchain.find(in.channel_id);
+    ChannelRecord* record = FindChannel(in.channel_id);
+    if (it == m_onchain.end() || !record) return;
+    if (!in.funded) {
+        // Asked again at the next block.
+        Logger()->error("channel {}: bitcoind's wallet cannot pay our HTLC transaction's fee: {}", Short(in.channel_id), in.error);
+        return;
+    }
+    OnchainRecord& onchain = it->second;
+    const Resolution& resolution = ResolutionOf(*record, onchain, batch);
+    const OutputDuty* duty = resolution.DutyFor(in.output_index);
+    const auto signed_tx = duty ? SignFundedHtlcTx(*duty, *in.funded, resolution, Signer(record->channel_index)) : std::nullopt;
+    if (!signed_tx) {
+        Logger()->error("channel {}: the wallet's funding of our HTLC transaction changed its own input or output",
+                        Short(in.channel_id));
+        return;
+    }
+    const Hash256 txid = signed_tx->GetTxid();
+    Logger()->warn("channel {}: broadcasting {} with wallet fee {}", Short(record->channel_id), DutyKindName(duty->kind),
+                   HashToHexRev(txid));
+    onchain.broadcast.push_back(txid);
+    batch.broadcasts.emplace_back(*signed_tx, std::string(DutyKindName(duty->kind)) + " of " + HashToHexRev(resolution.txid).substr(0, 16));
+    batch.onchain_dirty.insert(record->channel_id);
+}
+
+void ChannelManager::Impl::FollowOurSpends(ChannelRecord& record, OnchainRecord& onchain, const Resolution& resolution,
+                                           Batch& batch)
+{
+    const SweepTarget target{onchain.sweep_script, onchain.feerate_per_kw};
+    for (const SpentOutput& spent : onchain.spent) {
+        const OutputDuty* duty = resolution.DutyFor(spent.output_index);
+        const Transaction tx = ParseTransaction(spent.tx);
+        if (!duty || !spent.height || !onchain.Broadcast(tx.GetTxid())) continue;
+        const uint32_t depth = m_tip + 1 - std::min(m_tip + 1, *spent.height);
+        const bool timed_out = duty->kind == DutyKind::LOCAL_HTLC_TIMEOUT || duty->kind == DutyKind::REMOTE_HTLC_TIMEOUT;
+        if (timed_out && depth >= kHtlcResolvedDepth && m_router) {
+            for (const ChannelHtlc& htlc : record.state->htlcs) {
+                if (htlc.offerer != Side::LOCAL || htlc.payment_hash != duty->payment_hash || htlc.cltv_expiry != duty->cltv_expiry) continue;
+                BatchChannels channels(*this, batch);
+                m_router->OnOutgoingTimedOutOnChain(channels, record.channel_id, htlc.id, m_tip, NowSeconds());
+            }
+        }
+        if (!IsSecondStageDuty(duty->kind)) continue;
+        // BOLT 5: "MUST wait until the OP_CHECKSEQUENCEVERIFY delay has passed ... before spending
+        // that HTLC-timeout/success transaction output".
+        if (m_tip + 1 < *spent.height + record.state->setup.params.remote.to_self_delay) continue;
+        for (const Transaction& sweep : SweepSecondStage(resolution, tx, *record.state, Signer(record.channel_index), target)) {
+            if (onchain.Broadcast(sweep.GetTxid())) continue;
+            Logger()->warn("channel {}: broadcasting the sweep of {} {}", Short(record.channel_id), HashToHexRev(tx.GetTxid()),
+                           HashToHexRev(sweep.GetTxid()));
+            onchain.broadcast.push_back(sweep.GetTxid());
+            batch.broadcasts.emplace_back(sweep, "sweep of " + HashToHexRev(tx.GetTxid()).substr(0, 16));
+            batch.onchain_dirty.insert(record.channel_id);
+        }
     }
 }
 

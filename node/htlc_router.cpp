@@ -139,6 +139,14 @@ void HtlcRouter::Load()
     }
 }
 
+std::optional<Hash256> HtlcRouter::PreimageToClaim(const Hash256& payment_hash, Msat amount_msat) const
+{
+    const store::ReadTxn txn(m_env);
+    const auto invoice = m_invoices.FindByHash(txn, payment_hash);
+    if (!invoice || (invoice->amount_msat && amount_msat < *invoice->amount_msat)) return std::nullopt;
+    return invoice->preimage;
+}
+
 bool HtlcRouter::HandledIncoming(const Hash256& channel_id, uint64_t htlc_id) const
 {
     if (m_forwarded_incoming.contains({channel_id, htlc_id})) return true;
@@ -415,6 +423,23 @@ void HtlcRouter::OnOutgoingFailed(RouterChannels& channels, const Hash256& chann
     }
     FailIfShort(record, now);
     FinishPayment(channels, record);
+}
+
+void HtlcRouter::OnOutgoingTimedOutOnChain(RouterChannels& channels, const Hash256& channel_id, uint64_t htlc_id,
+                                           uint32_t height, uint64_t now)
+{
+    const auto it = m_links.find({channel_id, htlc_id});
+    if (it == m_links.end()) return;
+    if (const auto* forward = std::get_if<ForwardLink>(&it->second)) {
+        const ForwardLink link = *forward;
+        m_links.erase(it);
+        channels.Write([this, key = LinkKey(channel_id, htlc_id)](store::WriteTxn& txn) { txn.Delete(m_links_db, key); });
+        m_forwarded_incoming.erase({link.incoming_channel_id, link.incoming_htlc_id});
+        return channels.Fail(link.incoming_channel_id, link.incoming_htlc_id,
+                             CreateFailureOnion(link.shared_secret, MakeFailure(FailureCode::PERMANENT_CHANNEL_FAILURE)));
+    }
+    // Our own payment: no failure onion comes back from the chain; the part failed at our channel.
+    OnOutgoingFailed(channels, channel_id, HtlcFailed{htlc_id, {}, std::nullopt}, height, now);
 }
 
 bool HtlcRouter::NoteFailure(ActivePayment& pay, PaymentRecord& record, uint64_t part_id, const HtlcFailed& htlc)

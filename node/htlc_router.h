@@ -115,6 +115,13 @@ public:
     void OnOutgoingFulfilled(RouterChannels& channels, const Hash256& channel_id, const HtlcFulfilled& htlc, uint64_t now);
     void OnOutgoingFailed(RouterChannels& channels, const Hash256& channel_id, const HtlcFailed& htlc,
                           uint32_t height, uint64_t now);
+    /**
+     * An HTLC we offered was timed out on chain and our spend is deep enough. BOLT 5: "MUST fail
+     * the corresponding incoming HTLC": a forwarded one with permanent_channel_failure from us, a
+     * part of our own payment as failed (the payment may retry elsewhere).
+     */
+    void OnOutgoingTimedOutOnChain(RouterChannels& channels, const Hash256& channel_id, uint64_t htlc_id, uint32_t height,
+                                   uint64_t now);
     //! Times out held multi-part sets.
     void OnTimer(RouterChannels& channels, uint64_t now);
 
@@ -133,6 +140,13 @@ public:
     std::function<void(const Hash256&)> on_invoice_paid;
 
     ForwardPolicy& Policy() { return m_options.policy; }
+    /**
+     * BOLT 5 on chain: the preimage with which we may claim an HTLC offered to us, for one of our
+     * invoices that the HTLC pays in full (an HTLC that reached the chain before it was decided
+     * never went through Receive). nullopt for anything else, forwarded HTLCs included: those
+     * are claimable only once downstream gave the preimage.
+     */
+    std::optional<Hash256> PreimageToClaim(const Hash256& payment_hash, Msat amount_msat) const;
     //! Whether an incoming HTLC already has a decision in flight (forwarded, or held).
     bool HandledIncoming(const Hash256& channel_id, uint64_t htlc_id) const;
 

@@ -88,6 +88,12 @@ public:
     virtual void Unlock(std::span<const OutPoint> outpoints) = 0;
     //! A fresh scriptpubkey of the wallet, where closes pay us.
     virtual Bytes NewPayoutScript() = 0;
+    /**
+     * Pays the fee of `tx` (a zero-fee HTLC transaction of ours) from the wallet: its inputs and
+     * outputs stay first, wallet inputs and a change output are added after them and signed.
+     * `input0_weight` is the weight of tx's one input once signed. Throws NodeError.
+     */
+    virtual Transaction AddFeeInputs(const Transaction& tx, uint32_t input0_weight, uint32_t feerate_per_kw) = 0;
 };
 
 class ChannelChain

@@ -24,7 +24,11 @@ Bytes ReadBlob(WireReader& r)
     return Bytes(bytes.begin(), bytes.end());
 }
 
-bool Spendable(const OutputDuty& duty, const OnchainRecord& record, uint32_t tip)
+size_t CompactSizeLength(size_t n) { return n < 253 ? 1 : n <= 0xffff ? 3 : n <= 0xffffffff ? 5 : 9; }
+
+} // namespace
+
+bool DutySpendable(const OutputDuty& duty, const OnchainRecord& record, uint32_t tip)
 {
     // A locktime of L lets the transaction into block L + 1 (BIP 65: the next block's height is
     // above it); bitcoind's mempool takes it once the tip is L.
@@ -34,9 +38,17 @@ bool Spendable(const OutputDuty& duty, const OnchainRecord& record, uint32_t tip
     return record.spend_height && tip + 1 >= *record.spend_height + duty.csv_delay;
 }
 
-bool IsSecondStage(DutyKind kind) { return kind == DutyKind::LOCAL_HTLC_TIMEOUT || kind == DutyKind::LOCAL_HTLC_SUCCESS; }
+bool IsSecondStageDuty(DutyKind kind) { return kind == DutyKind::LOCAL_HTLC_TIMEOUT || kind == DutyKind::LOCAL_HTLC_SUCCESS; }
 
-} // namespace
+uint32_t SignedInputWeight(const Transaction& tx, size_t index)
+{
+    const TxIn& in = tx.vin.at(index);
+    // outpoint, scriptSig length and script, sequence.
+    size_t base = 32 + 4 + CompactSizeLength(in.script_sig.size()) + in.script_sig.size() + 4;
+    size_t witness = CompactSizeLength(in.witness.size());
+    for (const Bytes& item : in.witness) witness += CompactSizeLength(item.size()) + item.size();
+    return static_cast<uint32_t>(4 * base + witness);
+}
 
 bool OnchainRecord::Broadcast(const Hash256& txid) const { return std::ranges::find(broadcast, txid) != broadcast.end(); }
 
@@ -113,8 +125,8 @@ std::vector<DueTransaction> DueTransactions(const Resolution& resolution, const 
     for (const OutputDuty& duty : resolution.duties) {
         // The batched penalty covers these; each alone is for when a batch gets pinned.
         if (duty.kind == DutyKind::PENALTY_TO_LOCAL || duty.kind == DutyKind::PENALTY_HTLC) continue;
-        if (!duty.tx || !Spendable(duty, record, tip)) continue;
-        if (zero_fee_htlc_txs && IsSecondStage(duty.kind)) continue;
+        if (!duty.tx || !DutySpendable(duty, record, tip)) continue;
+        if (zero_fee_htlc_txs && IsSecondStageDuty(duty.kind)) continue;
         add(*duty.tx, DutyKindName(duty.kind));
     }
     return due;

@@ -64,6 +64,15 @@ struct DueTransaction {
  * the height. Zero-fee HTLC transactions (option_anchors) need wallet inputs for their fee and
  * are not built here.
  */
+//! Whether the duty's spend may enter the next block after `tip` (its CLTV and CSV).
+bool DutySpendable(const OutputDuty& duty, const OnchainRecord& record, uint32_t tip);
+
+//! Our HTLC-timeout/success transactions (on our commitment), as opposed to direct claims.
+bool IsSecondStageDuty(DutyKind kind);
+
+//! The weight of input `index` of `tx` as signed (BIP 141: non-witness bytes count four times).
+uint32_t SignedInputWeight(const Transaction& tx, size_t index);
+
 std::vector<DueTransaction> DueTransactions(const Resolution& resolution, const OnchainRecord& record,
                                             bool zero_fee_htlc_txs, uint32_t tip);
 

@@ -375,6 +375,38 @@ FundedPsbt BitcoindClient::CreateFundedPsbt(std::span<const WalletOutput> output
     return funded;
 }
 
+Transaction BitcoindClient::FundWithExternalInputs(const Transaction& tx,
+                                                   std::span<const std::pair<OutPoint, uint32_t>> input_weights,
+                                                   uint64_t feerate_sat_per_kvb, uint32_t change_position)
+{
+    constexpr std::string_view method{"fundrawtransaction"};
+    json weights = json::array();
+    for (const auto& [outpoint, weight] : input_weights) {
+        json entry = OutPointJson(outpoint);
+        entry["weight"] = weight;
+        weights.push_back(std::move(entry));
+    }
+    const json options{{"add_inputs", true},
+                       {"changePosition", change_position},
+                       {"fee_rate", FormatSatPerVb(feerate_sat_per_kvb)},
+                       {"input_weights", std::move(weights)},
+                       {"lockUnspents", true}};
+    const Bytes raw = SerializeTransaction(tx, TxWitness::EXCLUDE);
+    const json r = WalletCall(method, json::array({ToHex(raw), options}));
+    const auto funded = TryParseTransaction(HexResult(Member(r, "hex", method), method));
+    if (!funded) Malformed(method, "hex transaction");
+    return *funded;
+}
+
+Transaction BitcoindClient::SignWalletInputs(const Transaction& tx)
+{
+    constexpr std::string_view method{"signrawtransactionwithwallet"};
+    const json r = WalletCall(method, json::array({ToHex(SerializeTransaction(tx))}));
+    const auto signed_tx = TryParseTransaction(HexResult(Member(r, "hex", method), method));
+    if (!signed_tx) Malformed(method, "hex transaction");
+    return *signed_tx;
+}
+
 ProcessedPsbt BitcoindClient::ProcessPsbt(std::string_view psbt)
 {
     constexpr std::string_view method{"walletprocesspsbt"};

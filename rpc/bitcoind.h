@@ -205,6 +205,16 @@ public:
                                 std::optional<uint32_t> minconf = std::nullopt);
     //! walletprocesspsbt: signs what the wallet can and finalizes.
     ProcessedPsbt ProcessPsbt(std::string_view psbt);
+    /**
+     * fundrawtransaction: adds wallet inputs (locked) and a change output at position
+     * `change_position` to `tx`, whose inputs the wallet does not own; their signed weights are
+     * `input_weights` (bitcoind finds their amounts in its UTXO set). Core only (the stand-in
+     * refuses a transaction that has inputs).
+     */
+    Transaction FundWithExternalInputs(const Transaction& tx, std::span<const std::pair<OutPoint, uint32_t>> input_weights,
+                                       uint64_t feerate_sat_per_kvb, uint32_t change_position);
+    //! signrawtransactionwithwallet: the wallet's inputs signed, the others left as they are.
+    Transaction SignWalletInputs(const Transaction& tx);
     //! finalizepsbt: the network serialization, or nullopt while signatures are missing.
     std::optional<Bytes> FinalizePsbt(std::string_view psbt);
     //! The outpoints a PSBT spends (decodepsbt; version 0 and 2 layouts).

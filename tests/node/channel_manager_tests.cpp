@@ -61,6 +61,10 @@ public:
         unlocked += outpoints.size();
     }
     Bytes NewPayoutScript() override { return P2wpkhScript(KeyOf(8).GetPubKey()).Data(); }
+    Transaction AddFeeInputs(const Transaction&, uint32_t, uint32_t) override
+    {
+        throw NodeError(-4, "this test's wallet has no coins for fees");
+    }
 
     std::mutex m_mutex;
     std::optional<int> fail_with;

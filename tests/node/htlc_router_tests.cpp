@@ -71,6 +71,10 @@ public:
     }
     void Unlock(std::span<const OutPoint>) override {}
     Bytes NewPayoutScript() override { return P2wpkhScript(KeyOf(8).GetPubKey()).Data(); }
+    Transaction AddFeeInputs(const Transaction&, uint32_t, uint32_t) override
+    {
+        throw NodeError(-4, "this test's wallet has no coins for fees");
+    }
 
     std::mutex m_mutex;
     uint8_t m_salt{0};
