@@ -123,6 +123,11 @@ uint32_t ChainServiceLink::ClosingFeerate() { return m_chain.Fees().Estimate(12)
 
 void ChainServiceLink::WatchSpends(const OutPoint& outpoint, const std::string& tag) { m_chain.Watches().WatchOutpoint(outpoint, tag); }
 
+void ChainServiceLink::WatchSpends(store::WriteTxn& txn, const OutPoint& outpoint, const std::string& tag)
+{
+    m_chain.Watches().WatchOutpoint(txn, outpoint, tag);
+}
+
 void ChainServiceLink::UnwatchSpends(const OutPoint& outpoint, const std::string& tag)
 {
     m_chain.Watches().UnwatchOutpoint(outpoint, tag);

@@ -50,6 +50,7 @@ public:
     uint32_t CommitmentFeerate() override;
     uint32_t ClosingFeerate() override;
     void WatchSpends(const OutPoint& outpoint, const std::string& tag) override;
+    void WatchSpends(store::WriteTxn& txn, const OutPoint& outpoint, const std::string& tag) override;
     void UnwatchSpends(const OutPoint& outpoint, const std::string& tag) override;
 
 private:

@@ -521,6 +521,9 @@ public:
     void ListenerBlockDisconnected(store::WriteTxn& txn, int height);
     void ListenerWatchEvent(store::WriteTxn& txn, const WatchEvent& event);
     void ListenerOutputSpend(store::WriteTxn& txn, const WatchEvent& event);
+    //! Watches the outputs of a funding spend from inside the follower's transaction; false
+    //! for a mutual close, whose outputs are nobody's duty.
+    bool ListenerWatchOutputs(store::WriteTxn& txn, const SpendSeen& spend);
 
     const ChannelManagerOptions& Options() const { return m_options; }
     void SetRouter(HtlcRouter& router) { m_router = &router; }
@@ -1568,8 +1571,9 @@ void ChannelManager::Impl::StepChannel(ChannelRecord& record, const ChannelInput
     if (auto* failure = std::get_if<ProtocolFailure>(&result)) {
         const ChannelNotice notice = FailureNotice(*record.state, *failure);
         const std::string why(ChannelErrorName(failure->error));
-        Logger()->warn("channel {}: peer broke a rule ({}), {}", Short(record.channel_id), why,
-                       failure->FailsChannel() ? "failing the channel" : "sending a warning and disconnecting");
+        const bool deadline = failure->error == ChannelError::HTLC_DEADLINE;
+        Logger()->warn("channel {}: {} ({}), {}", Short(record.channel_id), deadline ? "an HTLC's deadline came" : "peer broke a rule",
+                       why, failure->FailsChannel() ? "failing the channel" : "sending a warning and disconnecting");
         SendNotice(batch, record.peer, record.channel_id, failure->FailsChannel(),
                    std::string(notice.data.begin(), notice.data.end()));
         if (failure->FailsChannel()) {
@@ -1881,6 +1885,37 @@ void ChannelManager::Impl::ListenerBlockConnected(store::WriteTxn& txn, int heig
         }
     }
     txn.Put(m_inbox_db, U64Key(m_inbox_seq++), EncodeInboxEvent(event));
+    // The watches (called before us) have seen this block already: spends of the new outputs
+    // in it, such as our penalty confirming with the revoked commitment, are found here.
+    InboxEvent same_block;
+    same_block.kind = InboxKind::OUTPUT_SPEND;
+    for (const SpendSeen& spend : event.spends) {
+        if (!ListenerWatchOutputs(txn, spend)) continue;
+        for (size_t i = 0; i < block.txs.size(); ++i) {
+            for (const TxIn& in : block.txs[i].vin) {
+                if (in.prevout.txid != spend.spending_txid) continue;
+                same_block.output_spends.push_back({.channel_id = spend.channel_id, .outpoint = in.prevout,
+                                                    .spending_txid = block.txids[i], .tx = block.txs[i],
+                                                    .height = static_cast<uint32_t>(height), .unconfirmed = false});
+            }
+        }
+    }
+    if (!same_block.output_spends.empty()) txn.Put(m_inbox_db, U64Key(m_inbox_seq++), EncodeInboxEvent(same_block));
+}
+
+bool ChannelManager::Impl::ListenerWatchOutputs(store::WriteTxn& txn, const SpendSeen& spend)
+{
+    // The worker watches them too once it takes in the spend, but a follower catching up may
+    // have delivered the next blocks by then.
+    if (!spend.tx || IsMutualCloseShape(spend)) return false;
+    for (uint32_t i = 0; i < spend.tx->vout.size(); ++i) {
+        {
+            const MutexLock lock(m_watch_mutex);
+            m_watch_outputs[{spend.spending_txid, i}] = spend.channel_id;
+        }
+        m_chain.WatchSpends(txn, {spend.spending_txid, i}, std::string(kOutputWatchTag) + ToHex(spend.channel_id));
+    }
+    return true;
 }
 
 void ChannelManager::Impl::ListenerWatchEvent(store::WriteTxn& txn, const WatchEvent& event)
@@ -1902,6 +1937,7 @@ void ChannelManager::Impl::ListenerWatchEvent(store::WriteTxn& txn, const WatchE
     seen.kind = InboxKind::MEMPOOL_SPEND;
     seen.spends.push_back(SpendOf(channel_id, spent->spending_tx, spent->spending_txid, input->sequence));
     txn.Put(m_inbox_db, U64Key(m_inbox_seq++), EncodeInboxEvent(seen));
+    ListenerWatchOutputs(txn, seen.spends.front());
     // A revoked commitment in the mempool is a race against its CSV: the worker acts on it now
     // rather than at its next wake after this transaction commits; the inbox entry makes sure
     // of it after a crash.
@@ -2029,7 +2065,8 @@ void ChannelManager::Impl::OnInboxEvent(const InboxEvent& event, Batch& batch)
                 event.height >= record.created_height + m_options.fundee_forget_blocks) {
                 forget.push_back(id);
             }
-        } else if (record.phase == ChannelPhase::NORMAL && record.state) {
+        } else if ((record.phase == ChannelPhase::NORMAL || record.phase == ChannelPhase::SHUTTING_DOWN) && record.state) {
+            // A shutdown waits for the HTLCs to go, and their deadlines still hold meanwhile.
             StepChannel(record, BlockHeightChanged{event.height}, batch);
         }
     }
@@ -2227,10 +2264,11 @@ void ChannelManager::Impl::OnOutputSpend(const OutputSpendSeen& seen, Batch& bat
     auto spent = std::ranges::find_if(onchain.spent, [&](const SpentOutput& s) { return s.output_index == seen.outpoint.n; });
     const bool same = spent != onchain.spent.end() && ParseTransaction(spent->tx).GetTxid() == seen.spending_txid;
     if (seen.tx && !same) {
+        // A spend found in the block that confirmed the funding spend comes with its height.
         if (spent == onchain.spent.end()) {
-            onchain.spent.push_back({seen.outpoint.n, SerializeTransaction(*seen.tx), std::nullopt});
+            onchain.spent.push_back({seen.outpoint.n, SerializeTransaction(*seen.tx), seen.height});
         } else {
-            *spent = {seen.outpoint.n, SerializeTransaction(*seen.tx), std::nullopt};
+            *spent = {seen.outpoint.n, SerializeTransaction(*seen.tx), seen.height};
         }
         Logger()->info("channel {}: output {} of {} spent by {}", Short(seen.channel_id), seen.outpoint.n,
                        HashToHexRev(seen.outpoint.txid), HashToHexRev(seen.spending_txid));

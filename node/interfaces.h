@@ -111,6 +111,9 @@ public:
     //! Reports every transaction spending the outpoint, in the mempool and in blocks, to the
     //! channel manager's watch listener (OnWatchEvent). Idempotent; not from inside a listener.
     virtual void WatchSpends(const OutPoint& outpoint, const std::string& tag) = 0;
+    //! The same from a chain listener, inside the follower's transaction: the watch then sees
+    //! the next block even when the follower is catching up faster than the worker.
+    virtual void WatchSpends(store::WriteTxn& txn, const OutPoint& outpoint, const std::string& tag) = 0;
     virtual void UnwatchSpends(const OutPoint& outpoint, const std::string& tag) = 0;
 };
 

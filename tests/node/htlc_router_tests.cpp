@@ -24,6 +24,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -686,6 +687,123 @@ TEST_CASE("router: a fulfil lost to a broken connection is resent after a restar
     CHECK(a.WaitSettled(pair.channel.channel_id).local_balance == Msat{500'000'000} - amount);
     CHECK(b.WaitSettled(pair.channel.channel_id).local_balance == amount);
     CHECK(b.PaidInvoice("lost").pay_index == 1);
+}
+
+ChannelPhase PhaseOf(Node& node, const Hash256& channel_id)
+{
+    for (const auto& c : node.manager->ListChannels()) {
+        if (c.channel_id == channel_id) return c.phase;
+    }
+    FAIL("no such channel");
+    return ChannelPhase::FAILED;
+}
+
+//! Whether `node` broadcast a commitment: a spend of the channel's funding output.
+bool BroadcastCommitment(Node& node, const Opened& channel)
+{
+    const Hash256 funding_txid = channel.funding.GetTxid();
+    const std::vector<Transaction> broadcasts = node.chain.Broadcasts();
+    return std::ranges::any_of(broadcasts, [&](const Transaction& tx) {
+        return tx.vin.size() == 1 && tx.vin[0].prevout.txid == funding_txid;
+    });
+}
+
+TEST_CASE("router: an HTLC's deadline takes its channel on chain, the fulfiller's before the offerer's")
+{
+    DirectPair pair;
+    Node& a = pair.a;
+    Node& b = pair.b;
+    const Hash256 channel_id = pair.channel.channel_id;
+    const InvoiceRecord invoice = NewInvoice(b, "deadline", Msat{40'000'000});
+    // B fulfils, but A never hears it: the HTLC stays in both commitments, with B holding its
+    // preimage and A waiting for it.
+    b.link.CutAt(static_cast<uint16_t>(ChannelMessageType::kUpdateFulfillHtlc));
+    auto paying = std::async(std::launch::async, [&] { return a.manager->Pay(RequestFor(invoice), 2s); });
+    CHECK(b.invoices.WaitInvoice("deadline", 10s).received_msat == Msat{40'000'000});
+    const auto adds = a.link.Sent(static_cast<uint16_t>(ChannelMessageType::kUpdateAddHtlc));
+    REQUIRE(adds.size() == 1);
+    const uint32_t cltv_expiry = UpdateAddHtlcMessage::DecodePayload(adds[0])->cltv_expiry;
+    std::future<CloseResult> closing;
+    SUBCASE("in normal operation") {}
+    SUBCASE("while a shutdown waits for the HTLC to go")
+    {
+        // B's shutdown reply is lost with the connection: A stays shutting down.
+        closing = std::async(std::launch::async, [&] { return a.manager->Close(channel_id, std::nullopt); });
+        for (int i = 0; i < 200 && PhaseOf(a, channel_id) != ChannelPhase::SHUTTING_DOWN; ++i) std::this_thread::sleep_for(10ms);
+        REQUIRE(PhaseOf(a, channel_id) == ChannelPhase::SHUTTING_DOWN);
+    }
+    const auto mine_to = [&](int height) {
+        while (a.height < height) {
+            a.MineBlock({});
+            b.MineBlock({});
+        }
+    };
+    // BOLT 2: the fulfiller fails the channel while its commitment can still confirm before the
+    // CLTV (7 blocks); the offerer once the HTLC is past its expiry (1 block of grace).
+    mine_to(static_cast<int>(cltv_expiry) - 8);
+    CHECK(PhaseOf(b, channel_id) != ChannelPhase::FAILED);
+    CHECK_FALSE(BroadcastCommitment(b, pair.channel));
+    mine_to(static_cast<int>(cltv_expiry) - 7);
+    CHECK(PhaseOf(b, channel_id) == ChannelPhase::FAILED);
+    CHECK(BroadcastCommitment(b, pair.channel));
+
+    mine_to(static_cast<int>(cltv_expiry));
+    CHECK(PhaseOf(a, channel_id) != ChannelPhase::FAILED);
+    CHECK_FALSE(BroadcastCommitment(a, pair.channel));
+    mine_to(static_cast<int>(cltv_expiry) + 1);
+    CHECK(PhaseOf(a, channel_id) == ChannelPhase::FAILED);
+    CHECK(BroadcastCommitment(a, pair.channel));
+    if (closing.valid()) CHECK_THROWS_AS(closing.get(), NodeError);
+    CHECK_THROWS_AS(paying.get(), NodeError);
+}
+
+TEST_CASE("router: a commitment's outputs are watched from the block that confirms it, spends in that block included")
+{
+    DirectPair pair;
+    Node& a = pair.a;
+    Node& b = pair.b;
+    const Hash256 channel_id = pair.channel.channel_id;
+    // B needs an output of its own on A's commitment.
+    const InvoiceRecord invoice = NewInvoice(b, "balance", Msat{100'000'000});
+    REQUIRE(a.manager->Pay(RequestFor(invoice), 20s).status == PaymentStatus::COMPLETE);
+    b.WaitSettled(channel_id);
+    const Transaction commitment = a.manager->ForceClose(channel_id).closing_tx;
+    const Hash256 commitment_txid = commitment.GetTxid();
+    // One transaction spending every output of the commitment, in the same block.
+    Transaction sweeper;
+    sweeper.version = 2;
+    for (uint32_t i = 0; i < commitment.vout.size(); ++i) {
+        TxIn in;
+        in.prevout = {commitment_txid, i};
+        sweeper.vin.push_back(in);
+    }
+    sweeper.vout.push_back(TxOut{1000, Bytes{0x51}});
+    Block block;
+    block.txs = {Transaction{}, commitment, sweeper};
+    block.txids = {Sha256(Bytes{'c', 'b'}), commitment_txid, sweeper.GetTxid()};
+    b.height += 1;
+    // A follower catching up delivers the next block before the worker wakes: the watches must
+    // be in place when the listener returns.
+    b.env->Write([&](store::WriteTxn& txn) { b.manager->OnBlockConnected(txn, b.height, Hash256{}, block); });
+    {
+        const std::lock_guard lock(b.chain.m_mutex);
+        for (uint32_t i = 0; i < commitment.vout.size(); ++i) CHECK(b.chain.watched.contains(OutPoint{commitment_txid, i}));
+    }
+    b.manager->OnTipChanged(BlockRef{});
+    std::optional<OnchainSummary> onchain;
+    for (int i = 0; i < 500; ++i) {
+        const auto channels = b.manager->ListChannels();
+        onchain = channels.front().onchain;
+        if (onchain && !onchain->outputs.empty() && onchain->outputs.front().spent_by) break;
+        std::this_thread::sleep_for(10ms);
+    }
+    REQUIRE(onchain);
+    CHECK(onchain->spend_txid == commitment_txid);
+    REQUIRE_FALSE(onchain->outputs.empty());
+    for (const auto& output : onchain->outputs) {
+        CHECK(output.spent_by == std::optional<Hash256>{sweeper.GetTxid()});
+        CHECK(output.spent_height == std::optional<uint32_t>{static_cast<uint32_t>(b.height)});
+    }
 }
 
 TEST_CASE("router: an onion the next hop cannot read comes back as update_fail_malformed_htlc")

@@ -42,6 +42,7 @@ public:
         const std::lock_guard lock(m_mutex);
         watched.insert(outpoint);
     }
+    void WatchSpends(store::WriteTxn&, const OutPoint& outpoint, const std::string& tag) override { WatchSpends(outpoint, tag); }
     void UnwatchSpends(const OutPoint& outpoint, const std::string&) override
     {
         const std::lock_guard lock(m_mutex);
