@@ -577,6 +577,8 @@ private:
     //! What our confirmed spends of the commitment's outputs lead to: the sweep of an HTLC
     //! transaction's output after to_self_delay, and the upstream failure of a timed-out HTLC.
     void FollowOurSpends(ChannelRecord& record, OnchainRecord& onchain, const Resolution& resolution, Batch& batch);
+    void FailHtlcsWithoutOutputs(const ChannelRecord& record, const OnchainRecord& onchain, const Resolution& resolution,
+                                 Batch& batch);
     //! Watches every output of the funding spend for spends (ours and the peer's).
     void WatchSpendOutputs(const Hash256& channel_id, const Transaction& spend);
 
@@ -2171,6 +2173,44 @@ void ChannelManager::Impl::ActOnchain(ChannelRecord& record, Batch& batch)
     }
     if (zero_fee_htlc_txs) FundDueHtlcTxs(record, onchain, resolution);
     FollowOurSpends(record, onchain, resolution, batch);
+    FailHtlcsWithoutOutputs(record, onchain, resolution, batch);
+}
+
+void ChannelManager::Impl::FailHtlcsWithoutOutputs(const ChannelRecord& record, const OnchainRecord& onchain,
+                                                   const Resolution& resolution, Batch& batch)
+{
+    // BOLT 5: "for any committed HTLC that does not have an output in this commitment
+    // transaction: once the commitment transaction has reached reasonable depth: MUST fail the
+    // corresponding incoming HTLC (if any)". Trimmed HTLCs, and those only in the other commitment.
+    const SpendKind kind = resolution.classification.kind;
+    const bool commitment = kind == SpendKind::LOCAL_COMMITMENT || kind == SpendKind::REMOTE_COMMITMENT ||
+                            kind == SpendKind::REMOTE_PENDING_COMMITMENT || kind == SpendKind::REVOKED_REMOTE_COMMITMENT;
+    if (!m_router || !commitment || !resolution.unmatched_outputs.empty() || !onchain.spend_height ||
+        m_tip + 1 < *onchain.spend_height + kHtlcResolvedDepth) {
+        return;
+    }
+    // The outputs of HTLCs we offered, each matched to at most one HTLC.
+    std::vector<const OutputDuty*> outputs;
+    for (const OutputDuty& duty : resolution.duties) {
+        if (duty.kind == DutyKind::LOCAL_HTLC_TIMEOUT || duty.kind == DutyKind::REMOTE_HTLC_TIMEOUT || duty.kind == DutyKind::PENALTY_HTLC) {
+            outputs.push_back(&duty);
+        }
+    }
+    for (const ChannelHtlc& htlc : record.state->htlcs) {
+        // One the peer fulfilled was settled upstream with its preimage already.
+        const bool fulfilled = htlc.known_preimage || (htlc.removal && htlc.removal->kind == HtlcRemovalKind::FULFILL);
+        if (htlc.offerer != Side::LOCAL || fulfilled) continue;
+        const auto output = std::ranges::find_if(outputs, [&](const OutputDuty* duty) {
+            return duty && duty->payment_hash == htlc.payment_hash && duty->cltv_expiry == htlc.cltv_expiry &&
+                   duty->amount == ToSatFloor(htlc.amount_msat);
+        });
+        if (output != outputs.end()) {
+            *output = nullptr;
+            continue;
+        }
+        BatchChannels channels(*this, batch);
+        m_router->OnOutgoingTimedOutOnChain(channels, record.channel_id, htlc.id, m_tip, NowSeconds());
+    }
 }
 
 void ChannelManager::Impl::FundDueHtlcTxs(const ChannelRecord& record, const OnchainRecord& onchain, const Resolution& resolution)
@@ -2230,7 +2270,9 @@ void ChannelManager::Impl::FollowOurSpends(ChannelRecord& record, OnchainRecord&
         const Transaction tx = ParseTransaction(spent.tx);
         if (!duty || !spent.height || !onchain.Broadcast(tx.GetTxid())) continue;
         const uint32_t depth = m_tip + 1 - std::min(m_tip + 1, *spent.height);
-        const bool timed_out = duty->kind == DutyKind::LOCAL_HTLC_TIMEOUT || duty->kind == DutyKind::REMOTE_HTLC_TIMEOUT;
+        // Once our timeout or penalty of an HTLC we offered is deep, the peer can no longer claim it.
+        const bool timed_out = duty->kind == DutyKind::LOCAL_HTLC_TIMEOUT || duty->kind == DutyKind::REMOTE_HTLC_TIMEOUT ||
+                               duty->kind == DutyKind::PENALTY_HTLC;
         if (timed_out && depth >= kHtlcResolvedDepth && m_router) {
             for (const ChannelHtlc& htlc : record.state->htlcs) {
                 if (htlc.offerer != Side::LOCAL || htlc.payment_hash != duty->payment_hash || htlc.cltv_expiry != duty->cltv_expiry) continue;

@@ -806,6 +806,47 @@ TEST_CASE("router: a commitment's outputs are watched from the block that confir
     }
 }
 
+TEST_CASE("router: an HTLC with no output in the confirmed commitment fails once that is 3 blocks deep")
+{
+    DirectPair pair;
+    Node& a = pair.a;
+    Node& b = pair.b;
+    const Hash256 channel_id = pair.channel.channel_id;
+    // 100 sat: below the dust limit, so trimmed from both commitments.
+    const InvoiceRecord invoice = NewInvoice(b, "dust", Msat{100'000});
+    b.link.CutAt(static_cast<uint16_t>(ChannelMessageType::kUpdateFulfillHtlc));
+    auto paying = std::async(std::launch::async, [&] {
+        try {
+            a.manager->Pay(RequestFor(invoice), 1s);
+        } catch (const NodeError&) {
+        }
+    });
+    CHECK(b.invoices.WaitInvoice("dust", 10s).received_msat == Msat{100'000});
+    paying.get();
+    const Transaction commitment = a.manager->ForceClose(channel_id).closing_tx;
+    const auto payment_status = [&] {
+        const auto payments = a.manager->ListPayments();
+        REQUIRE(payments.size() == 1);
+        return payments[0].status;
+    };
+    a.MineBlock({commitment});
+    a.MineBlock({});
+    // Resolved once the wallet gave a sweep address.
+    std::optional<OnchainSummary> listed;
+    for (int i = 0; i < 300 && !(listed && !listed->kind.empty()); ++i) {
+        listed = a.manager->ListChannels().front().onchain;
+        std::this_thread::sleep_for(10ms);
+    }
+    REQUIRE(listed);
+    CHECK(listed->kind == "local_commitment");
+    CHECK(std::ranges::none_of(listed->outputs, [](const auto& o) { return o.duty == "local_htlc_timeout"; }));
+    CHECK(payment_status() == PaymentStatus::PENDING);
+    // BOLT 5: failed back once the commitment "has reached reasonable depth".
+    a.MineBlock({});
+    for (int i = 0; i < 300 && payment_status() == PaymentStatus::PENDING; ++i) std::this_thread::sleep_for(10ms);
+    CHECK(payment_status() == PaymentStatus::FAILED);
+}
+
 TEST_CASE("router: an onion the next hop cannot read comes back as update_fail_malformed_htlc")
 {
     DirectPair pair;
