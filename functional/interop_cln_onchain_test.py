@@ -146,7 +146,9 @@ class InteropClnOnchainTest(SideboltTest):
         cid = self.open_to(sb, l2)
         self.s_pays(sb, l2, cid, 100_000_000, "to-l2")
         l2.cli("dev-fail", id=sb.cli("getinfo")["id"])
-        onchain = self.wait_until(lambda: self.onchain(sb, cid), timeout=30, message="S never saw L2's commitment")
+        # Its kind is known once bitcoind's wallet gave the sweep address.
+        onchain = self.wait_until(lambda: (o := self.onchain(sb, cid)) and o["kind"] and o, timeout=30,
+                                  message="S never resolved L2's commitment")
         assert_equal(onchain["kind"], "remote_commitment")
         self.bitcoind.mine(1)
         sweep = self.wait_until(lambda: (o := self.our_output(sb, cid, "to_remote")) and o["broadcast"] and o,
