@@ -7,7 +7,10 @@ sweeps its own to_remote output. Everything goes to addresses of bitcoind's wall
 
 Unilateral close: A force-closes a second channel (close ... unilateral). B sweeps its to_remote
 after one confirmation; A sweeps its to_local once B's to_self_delay has passed, not before.
-listchannels shows each output's duty, when it becomes valid and what was broadcast."""
+listchannels shows each output's duty, when it becomes valid and what was broadcast.
+
+close ... unilateraltimeout: with B there the close is mutual; with B gone, A waits the timeout
+and then publishes its commitment."""
 
 import time
 
@@ -55,6 +58,7 @@ class OnchainTest(SideboltTest):
         a.cli("connect", b.p2p_address)
         self.breach(a, b, b_id)
         self.unilateral_close(a, b, b_id)
+        self.close_with_timeout(a, b, b_id)
 
     def breach(self, a, b, b_id):
         self.log("A opens to B and pays it 150000 sat; B keeps that commitment")
@@ -154,6 +158,24 @@ class OnchainTest(SideboltTest):
         a_sat = self.wallet_owns_outputs(a_sweep["txid"])
         assert_true(100000 - 2000 < b_sat < 100000, f"B's sweep pays {b_sat}")
         assert_true(CAPACITY - 100000 - 5000 < a_sat < CAPACITY - 100000, f"A's sweep pays {a_sat}")
+
+    def close_with_timeout(self, a, b, b_id):
+        self.log("close with unilateraltimeout: mutual while B answers, unilateral once B is gone")
+        answering, gone = self.open_channel(a, b, b_id), self.open_channel(a, b, b_id)
+        closed = a.cli("-named", "close", f"id={answering}", "unilateraltimeout=30")
+        assert_equal(closed["type"], "mutual")
+        err = a.cli_error("-named", "close", f"id={gone}", "unilateraltimeout=0")
+        assert_equal(err["code"], -8, f"a zero timeout: {err}")
+        err = a.cli_error("-named", "close", f"id={gone}", "unilateral=true", "unilateraltimeout=5")
+        assert_equal(err["code"], -8, f"both unilateral and a timeout: {err}")
+        b.stop()
+        started = time.monotonic()
+        closed = a.cli("-named", "close", f"id={gone}", "unilateraltimeout=3")
+        waited = time.monotonic() - started
+        assert_equal(closed["type"], "unilateral")
+        assert_true(3 <= waited < 10, f"the unilateral close came {waited:.1f} s after the call")
+        self.wait_until(lambda: self.mempool_has(closed["closing_txid"]), timeout=30, message="A's commitment not in the mempool")
+        assert_equal(a.channel(gone)["state"], "failed")
 
 
 if __name__ == "__main__":

@@ -2617,11 +2617,11 @@ FundChannelResult ChannelManager::FundChannel(const FundChannelRequest& request)
 }
 
 CloseResult ChannelManager::Close(const Hash256& channel_id, std::optional<Bytes> destination,
-                                  std::optional<uint32_t> feerate_per_kw)
+                                  std::optional<uint32_t> feerate_per_kw, std::optional<std::chrono::milliseconds> timeout)
 {
     auto reply = std::make_shared<std::promise<CloseResult>>();
     m_impl->Post(CloseCmd{channel_id, std::move(destination), feerate_per_kw, reply});
-    return Await(reply, m_impl->Options().rpc_timeout, "the close negotiation");
+    return Await(reply, timeout.value_or(m_impl->Options().rpc_timeout), "the close negotiation");
 }
 
 CloseResult ChannelManager::ForceClose(const Hash256& channel_id)

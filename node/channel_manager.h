@@ -185,9 +185,11 @@ public:
     // Throw NodeError.
     FundChannelResult FundChannel(const FundChannelRequest& request);
     //! `feerate_per_kw`: the closing fee we aim for (the estimate otherwise); the negotiation
-    //! with the peer still settles inside both fee ranges.
+    //! with the peer still settles inside both fee ranges. Waits at most `timeout` (the RPC
+    //! timeout by default) for the closing transaction (kErrTimeout: it may still complete).
     CloseResult Close(const Hash256& channel_id, std::optional<Bytes> destination,
-                      std::optional<uint32_t> feerate_per_kw = std::nullopt);
+                      std::optional<uint32_t> feerate_per_kw = std::nullopt,
+                      std::optional<std::chrono::milliseconds> timeout = std::nullopt);
     /**
      * Fails the channel and broadcasts our latest commitment (BOLT 5 unilateral close); on-chain
      * resolution then sweeps our outputs back to bitcoind's wallet as they become spendable.

@@ -6,6 +6,9 @@
 #include "util/hex.h"
 
 #include <algorithm>
+#include <chrono>
+#include <optional>
+#include <thread>
 
 namespace sidebolt {
 namespace {
@@ -137,6 +140,34 @@ json FundChannel(ChannelManager& channels, const json& params)
     });
 }
 
+json DescribeClose(const CloseResult& result, const char* type)
+{
+    return json{{"channel_id", ToHex(result.channel_id)},
+                {"closing_txid", HashToHexRev(result.closing_tx.GetTxid())},
+                {"tx", ToHex(SerializeTransaction(result.closing_tx))},
+                {"type", type}};
+}
+
+//! The cooperative close, asked again while the peer is away, until `limit` has passed: nullopt
+//! when it did not complete in time. Other refusals are thrown.
+std::optional<CloseResult> CloseWithin(ChannelManager& channels, const Hash256& channel_id, const std::optional<Bytes>& destination,
+                                       std::optional<uint32_t> feerate, std::chrono::milliseconds limit)
+{
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left <= std::chrono::milliseconds{0}) return std::nullopt;
+        try {
+            return channels.Close(channel_id, destination, feerate, left);
+        } catch (const NodeError& e) {
+            if (e.Code() == kErrTimeout) return std::nullopt;
+            if (e.Code() != kErrPeerNotConnected) throw;
+        }
+        // The node reconnects to its peers by itself.
+        std::this_thread::sleep_for(std::min(left, std::chrono::milliseconds{1000}));
+    }
+}
+
 json Close(ChannelManager& channels, Network network, const json& params)
 {
     const Hash256 channel_id = ResolveChannel(channels, ParamString(params, 0, "id"));
@@ -145,29 +176,29 @@ json Close(ChannelManager& channels, Network network, const json& params)
         destination = DecodeAddress(ParamString(params, 1, "destination"), network);
         if (!destination) throw RpcException(RPC_INVALID_PARAMETER, "destination is not an address of this network");
     }
+    const auto unilateral_timeout = OptionalParamInt(params, 4, "unilateraltimeout");
+    if (unilateral_timeout && (*unilateral_timeout < 1 || *unilateral_timeout > 86'400)) {
+        throw RpcException(RPC_INVALID_PARAMETER, "unilateraltimeout must be 1 to 86400 seconds");
+    }
     if (OptionalParamBool(params, 3, "unilateral").value_or(false)) {
-        if (destination || OptionalParamInt(params, 2, "feerate")) {
-            throw RpcException(RPC_INVALID_PARAMETER, "a unilateral close takes no destination or feerate: our commitment is already signed");
+        if (destination || OptionalParamInt(params, 2, "feerate") || unilateral_timeout) {
+            throw RpcException(RPC_INVALID_PARAMETER,
+                               "a unilateral close takes no destination, feerate or unilateraltimeout: our commitment is already signed");
         }
-        return Translate([&] {
-            const CloseResult result = channels.ForceClose(channel_id);
-            return json{{"channel_id", ToHex(result.channel_id)},
-                        {"closing_txid", HashToHexRev(result.closing_tx.GetTxid())},
-                        {"tx", ToHex(SerializeTransaction(result.closing_tx))},
-                        {"type", "unilateral"}};
-        });
+        return Translate([&] { return DescribeClose(channels.ForceClose(channel_id), "unilateral"); });
     }
     std::optional<uint32_t> feerate;
     if (const auto requested = OptionalParamInt(params, 2, "feerate")) {
         if (*requested < 253 || *requested > 1'000'000) throw RpcException(RPC_INVALID_PARAMETER, "feerate must be 253 to 1000000 sat per 1000 weight");
         feerate = static_cast<uint32_t>(*requested);
     }
+    if (!unilateral_timeout) return Translate([&] { return DescribeClose(channels.Close(channel_id, destination, feerate), "mutual"); });
     return Translate([&] {
-        const CloseResult result = channels.Close(channel_id, destination, feerate);
-        return json{{"channel_id", ToHex(result.channel_id)},
-                    {"closing_txid", HashToHexRev(result.closing_tx.GetTxid())},
-                    {"tx", ToHex(SerializeTransaction(result.closing_tx))},
-                    {"type", "mutual"}};
+        if (auto mutual = CloseWithin(channels, channel_id, destination, feerate, std::chrono::seconds(*unilateral_timeout))) {
+            return DescribeClose(*mutual, "mutual");
+        }
+        // The peer did not close in time: we fail the channel and publish our commitment.
+        return DescribeClose(channels.ForceClose(channel_id), "unilateral");
     });
 }
 
@@ -214,12 +245,13 @@ void RegisterChannelRpcs(RpcServer& server, ChannelManager& channels, rpc::Bitco
                          for (const auto& c : channels.ListChannels()) out.push_back(Describe(c));
                          return json{{"channels", out}};
                      }});
-    server.Register({"close", {"id", "[destination]", "[feerate]", "[unilateral]"},
+    server.Register({"close", {"id", "[destination]", "[feerate]", "[unilateral]", "[unilateraltimeout]"},
                      "Cooperatively close a channel (id: channel_id, or the peer's id when it has one channel); "
                      "pays to a new bitcoind wallet address unless a destination is given; feerate (sat per 1000 "
                      "weight) is the closing fee we aim for, the estimate otherwise. unilateral=true broadcasts "
                      "our commitment instead, without the peer; our outputs come back to the wallet once their "
-                     "delays pass.",
+                     "delays pass. unilateraltimeout (seconds) closes unilaterally when the cooperative close has "
+                     "not completed by then (the peer away or not agreeing).",
                      [&channels, network](const json& params) { return Close(channels, network, params); }});
     if (developer) {
         server.Register({"dev-signlastcommitment", {"id"},
