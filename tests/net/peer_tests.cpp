@@ -473,7 +473,9 @@ TEST_CASE("two peers flooding each other at once keep reading, so both queues dr
     asio::io_context io;
     PeerManagerOptions options = FastOptions();
     options.connection.max_queued_bytes = kSoftLimit;
-    options.connection.drain_timeout = 500ms;
+    // A deadlock never drains at all; a slow run (ThreadSanitizer, one io thread serving both
+    // ends) can spend over 500 ms reading one socket buffer between two writes.
+    options.connection.drain_timeout = 5s;
     FloodReceiver a_got;
     FloodReceiver b_got;
     PeerManager a(io, PrivKey::Generate(), options, a_got.Handlers());
