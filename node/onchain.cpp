@@ -38,6 +38,14 @@ bool DutySpendable(const OutputDuty& duty, const OnchainRecord& record, uint32_t
     return record.spend_height && tip + 1 >= *record.spend_height + duty.csv_delay;
 }
 
+bool IsPenaltyDuty(DutyKind kind) { return kind == DutyKind::PENALTY_TO_LOCAL || kind == DutyKind::PENALTY_HTLC; }
+
+bool SpentByOther(const OnchainRecord& record, uint32_t output_index)
+{
+    const SpentOutput* spent = record.SpentAt(output_index);
+    return spent && !record.Broadcast(ParseTransaction(spent->tx).GetTxid());
+}
+
 bool IsSecondStageDuty(DutyKind kind) { return kind == DutyKind::LOCAL_HTLC_TIMEOUT || kind == DutyKind::LOCAL_HTLC_SUCCESS; }
 
 uint32_t SignedInputWeight(const Transaction& tx, size_t index)
@@ -121,10 +129,17 @@ std::vector<DueTransaction> DueTransactions(const Resolution& resolution, const 
         if (record.Broadcast(tx.GetTxid())) return;
         due.push_back({tx, std::string(what) + " of " + spend});
     };
-    if (resolution.penalty_tx) add(*resolution.penalty_tx, "penalty");
+    // The cheater's HTLC transaction spending one output of the batched penalty first makes the
+    // batch invalid for good: each other revoked output then goes in a penalty of its own.
+    const bool batch_broken = std::ranges::any_of(resolution.duties, [&](const OutputDuty& duty) {
+        return IsPenaltyDuty(duty.kind) && SpentByOther(record, duty.output_index);
+    });
+    if (resolution.penalty_tx && !batch_broken) add(*resolution.penalty_tx, "penalty");
     for (const OutputDuty& duty : resolution.duties) {
-        // The batched penalty covers these; each alone is for when a batch gets pinned.
-        if (duty.kind == DutyKind::PENALTY_TO_LOCAL || duty.kind == DutyKind::PENALTY_HTLC) continue;
+        if (IsPenaltyDuty(duty.kind)) {
+            if (batch_broken && duty.tx && !SpentByOther(record, duty.output_index)) add(*duty.tx, DutyKindName(duty.kind));
+            continue;
+        }
         if (!duty.tx || !DutySpendable(duty, record, tip)) continue;
         if (zero_fee_htlc_txs && IsSecondStageDuty(duty.kind)) continue;
         add(*duty.tx, DutyKindName(duty.kind));

@@ -70,6 +70,11 @@ bool DutySpendable(const OutputDuty& duty, const OnchainRecord& record, uint32_t
 //! Our HTLC-timeout/success transactions (on our commitment), as opposed to direct claims.
 bool IsSecondStageDuty(DutyKind kind);
 
+bool IsPenaltyDuty(DutyKind kind);
+
+//! Whether output_index of the funding spend was spent by a transaction we did not broadcast.
+bool SpentByOther(const OnchainRecord& record, uint32_t output_index);
+
 //! The weight of input `index` of `tx` as signed (BIP 141: non-witness bytes count four times).
 uint32_t SignedInputWeight(const Transaction& tx, size_t index);
 

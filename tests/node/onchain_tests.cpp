@@ -104,6 +104,26 @@ TEST_CASE("a penalty is due at once, even before the revoked commitment confirms
     CHECK(DueIndexes(DueTransactions(resolution, record, true, 101)) == std::vector<uint32_t>{1});
 }
 
+TEST_CASE("a cheater's HTLC transaction breaking the batched penalty gets each other output its own")
+{
+    Resolution resolution;
+    resolution.txid = TxTagged(999).GetTxid();
+    resolution.penalty_tx = TxTagged(50);
+    resolution.duties = {Duty(DutyKind::PENALTY_TO_LOCAL, 0, 0, 0), Duty(DutyKind::PENALTY_HTLC, 1, 0, 0),
+                         Duty(DutyKind::PENALTY_HTLC, 2, 0, 0)};
+    OnchainRecord record = RecordFor(120);
+    record.broadcast.push_back(TxTagged(50).GetTxid());
+    // Our own batch spending the outputs breaks nothing.
+    record.spent = {SpentOutput{0, SerializeTransaction(TxTagged(50)), std::nullopt}};
+    CHECK(DueTransactions(resolution, record, true, 121).empty());
+    // The cheater's HTLC-success took output 2 (in the mempool is enough: the batch conflicts).
+    record.spent.push_back(SpentOutput{2, SerializeTransaction(TxTagged(77)), std::nullopt});
+    CHECK(DueIndexes(DueTransactions(resolution, record, true, 121)) == std::vector<uint32_t>{0, 1});
+    record.broadcast.push_back(TxTagged(0).GetTxid());
+    record.broadcast.push_back(TxTagged(1).GetTxid());
+    CHECK(DueTransactions(resolution, record, true, 121).empty());
+}
+
 TEST_CASE("CSV and CLTV outputs wait for their heights; zero-fee HTLC transactions never go alone")
 {
     Resolution resolution;
