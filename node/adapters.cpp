@@ -117,6 +117,8 @@ void ChainServiceLink::SendQueued()
     m_persisted.clear();
 }
 
+void ChainServiceLink::CancelBroadcast(const Hash256& txid) { m_chain.GetBroadcaster().Cancel(txid); }
+
 uint32_t ChainServiceLink::CommitmentFeerate() { return m_chain.Fees().Estimate(6).per_kw; }
 
 uint32_t ChainServiceLink::ClosingFeerate() { return m_chain.Fees().Estimate(12).per_kw; }

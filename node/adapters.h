@@ -47,6 +47,7 @@ public:
     explicit ChainServiceLink(ChainService& chain) : m_chain(chain) {}
     void Broadcast(store::WriteTxn& txn, const Transaction& tx, const std::string& label) override;
     void SendQueued() override;
+    void CancelBroadcast(const Hash256& txid) override;
     uint32_t CommitmentFeerate() override;
     uint32_t ClosingFeerate() override;
     void WatchSpends(const OutPoint& outpoint, const std::string& tag) override;

@@ -389,6 +389,9 @@ bool MayLeaveBeforeWrite(const ChannelMessage& message, PreimageKnown known)
 
 //! BOLT 5 "reasonable depth": confirmations of our timeout spend before the incoming HTLC is failed.
 constexpr uint32_t kHtlcResolvedDepth = 3;
+//! Confirmations of one version of a fee-bumped transaction before the others stop being resent
+//! (the broadcaster's own forget depth: a deeper reorg is not expected).
+constexpr uint32_t kReplacedRetireDepth = 6;
 
 //! How long a batch that MayWait waits for more inputs before it is written anyway.
 constexpr std::chrono::milliseconds kHeldBatchWait{10};
@@ -425,6 +428,8 @@ struct Batch {
     //! Whatever has been sent is dropped from here.
     std::vector<Outgoing> outgoing;
     std::vector<std::pair<Transaction, std::string>> broadcasts;
+    //! Our transactions that can no longer confirm: no more rebroadcasts, once the batch is written.
+    std::vector<Hash256> cancel_broadcasts;
     std::vector<std::function<void()>> after_commit;
     //! Answers that depend on nothing the batch writes.
     std::vector<std::function<void()>> before_commit;
@@ -564,6 +569,9 @@ private:
     //! Broadcasts what the resolution of the channel's funding spend has due at the tip.
     void ActOnchain(ChannelRecord& record, Batch& batch);
     const Resolution& ResolutionOf(const ChannelRecord& record, const OnchainRecord& onchain, Batch& batch);
+    ResolveContext ContextFor(const ChannelRecord& record, const OnchainRecord& onchain, uint32_t feerate_per_kw);
+    void BumpFees(const ChannelRecord& record, OnchainRecord& onchain, const Resolution& resolution, Batch& batch);
+    void RetireReplaced(const Hash256& channel_id, OnchainRecord& onchain, Batch& batch);
     void RequestSweepScript(const Hash256& channel_id);
     void OnSweepScript(const SweepScriptIn& in, Batch& batch);
     //! A spend of an output of the funding spend: recorded, and acted upon (ActOnchain).
@@ -896,6 +904,7 @@ void ChannelManager::Impl::Commit(Batch batch)
         std::terminate();
     }
     if (!batch.broadcasts.empty()) m_chain.SendQueued();
+    for (const Hash256& txid : batch.cancel_broadcasts) m_chain.CancelBroadcast(txid);
     SendOutgoing(batch, [](const Outgoing&) { return true; });
     for (const auto& peer : batch.disconnect) m_peers.Disconnect(peer);
     for (auto& callback : batch.after_commit) callback();
@@ -2121,20 +2130,8 @@ void ChannelManager::Impl::OnFundingSpend(const SpendSeen& spend, std::optional<
 const Resolution& ChannelManager::Impl::ResolutionOf(const ChannelRecord& record, const OnchainRecord& onchain, Batch& batch)
 {
     if (const auto it = m_resolutions.find(record.channel_id); it != m_resolutions.end()) return it->second;
-    const Transaction spend = ParseTransaction(onchain.spend_tx);
-    ResolveContext context;
-    context.target = SweepTarget{onchain.sweep_script, onchain.feerate_per_kw};
-    if (record.local_shutdown_script) context.shutdown_scripts.push_back(*record.local_shutdown_script);
-    if (const auto number = ClaimedCommitmentNumber(spend, record.state->setup.params)) {
-        const store::ReadTxn txn(m_env);
-        context.revoked_htlcs.push_back(m_remote_htlcs.Find(txn, record.channel_id, *number));
-    }
-    context.preimages = onchain.preimages;
-    for (const ChannelHtlc& htlc : record.state->htlcs) {
-        if (htlc.offerer != Side::REMOTE || !m_router) continue;
-        if (auto preimage = m_router->PreimageToClaim(htlc.payment_hash, htlc.amount_msat)) context.preimages.push_back(*preimage);
-    }
-    Resolution resolution = Resolve(spend, *record.state, Signer(record.channel_index), context);
+    Resolution resolution = Resolve(ParseTransaction(onchain.spend_tx), *record.state, Signer(record.channel_index),
+                                    ContextFor(record, onchain, onchain.feerate_per_kw));
     const std::string_view kind = SpendKindName(resolution.classification.kind);
     switch (resolution.classification.kind) {
     case SpendKind::UNKNOWN:
@@ -2155,6 +2152,23 @@ const Resolution& ChannelManager::Impl::ResolutionOf(const ChannelRecord& record
     return m_resolutions.emplace(record.channel_id, std::move(resolution)).first->second;
 }
 
+ResolveContext ChannelManager::Impl::ContextFor(const ChannelRecord& record, const OnchainRecord& onchain, uint32_t feerate_per_kw)
+{
+    ResolveContext context;
+    context.target = SweepTarget{onchain.sweep_script, feerate_per_kw};
+    if (record.local_shutdown_script) context.shutdown_scripts.push_back(*record.local_shutdown_script);
+    if (const auto number = ClaimedCommitmentNumber(ParseTransaction(onchain.spend_tx), record.state->setup.params)) {
+        const store::ReadTxn txn(m_env);
+        context.revoked_htlcs.push_back(m_remote_htlcs.Find(txn, record.channel_id, *number));
+    }
+    context.preimages = onchain.preimages;
+    for (const ChannelHtlc& htlc : record.state->htlcs) {
+        if (htlc.offerer != Side::REMOTE || !m_router) continue;
+        if (auto preimage = m_router->PreimageToClaim(htlc.payment_hash, htlc.amount_msat)) context.preimages.push_back(*preimage);
+    }
+    return context;
+}
+
 void ChannelManager::Impl::ActOnchain(ChannelRecord& record, Batch& batch)
 {
     const auto it = m_onchain.find(record.channel_id);
@@ -2172,8 +2186,66 @@ void ChannelManager::Impl::ActOnchain(ChannelRecord& record, Batch& batch)
         batch.onchain_dirty.insert(record.channel_id);
     }
     if (zero_fee_htlc_txs) FundDueHtlcTxs(record, onchain, resolution);
+    BumpFees(record, onchain, resolution, batch);
+    RetireReplaced(record.channel_id, onchain, batch);
     FollowOurSpends(record, onchain, resolution, batch);
     FailHtlcsWithoutOutputs(record, onchain, resolution, batch);
+}
+
+void ChannelManager::Impl::BumpFees(const ChannelRecord& record, OnchainRecord& onchain, const Resolution& resolution, Batch& batch)
+{
+    const uint16_t cheater_delay = record.state->setup.params.local.to_self_delay;
+    for (const DeadlineRace& race : RunningRaces(resolution, onchain, cheater_delay)) {
+        const auto& first = race.key == kBatchedPenaltyKey ? resolution.penalty_tx : resolution.DutyFor(race.key)->tx;
+        if (!first || !onchain.Broadcast(first->GetTxid())) continue;
+        FeeBump* bump = onchain.BumpFor(race.key);
+        if (!bump) {
+            // Its first block is the one after this tip; bumped if that block goes without it.
+            onchain.bumps.push_back({race.key, onchain.feerate_per_kw, m_tip, {first->GetTxid()}});
+            batch.onchain_dirty.insert(record.channel_id);
+            continue;
+        }
+        if (m_tip <= bump->height || bump->versions.empty()) continue;
+        const uint32_t feerate = NextBumpFeerate(bump->feerate_per_kw, m_tip, race.deadline,
+                                                 BumpFeerateCap(race.amount, static_cast<uint32_t>(first->GetWeight())));
+        if (feerate <= bump->feerate_per_kw) continue;
+        const Resolution bumped = Resolve(ParseTransaction(onchain.spend_tx), *record.state, Signer(record.channel_index),
+                                          ContextFor(record, onchain, feerate));
+        const auto& tx = race.key == kBatchedPenaltyKey ? bumped.penalty_tx : bumped.DutyFor(race.key)->tx;
+        if (!tx) continue;
+        Logger()->warn("channel {}: {} not confirmed by block {}: replacing it at {} sat/kw (was {}), deadline block {}: {}",
+                       Short(record.channel_id), HashToHexRev(bump->versions.back()).substr(0, 16), m_tip,
+                       feerate, bump->feerate_per_kw, race.deadline, HashToHexRev(tx->GetTxid()));
+        *bump = {bump->key, feerate, m_tip, bump->versions};
+        bump->versions.push_back(tx->GetTxid());
+        onchain.broadcast.push_back(tx->GetTxid());
+        batch.broadcasts.emplace_back(*tx, "fee bump of " + HashToHexRev(first->GetTxid()).substr(0, 16));
+        batch.onchain_dirty.insert(record.channel_id);
+    }
+}
+
+void ChannelManager::Impl::RetireReplaced(const Hash256& channel_id, OnchainRecord& onchain, Batch& batch)
+{
+    // A version confirmed as deep as the broadcaster keeps its own: the others conflict with it
+    // for good and are no longer resent at every block.
+    for (FeeBump& bump : onchain.bumps) {
+        if (bump.versions.size() < 2) continue;
+        const SpentOutput* settled = nullptr;
+        for (const SpentOutput& spent : onchain.spent) {
+            const Hash256 txid = ParseTransaction(spent.tx).GetTxid();
+            if (spent.height && m_tip + 1 >= *spent.height + kReplacedRetireDepth &&
+                std::ranges::find(bump.versions, txid) != bump.versions.end()) {
+                settled = &spent;
+            }
+        }
+        if (!settled) continue;
+        const Hash256 winner = ParseTransaction(settled->tx).GetTxid();
+        for (const Hash256& txid : bump.versions) {
+            if (txid != winner) batch.cancel_broadcasts.push_back(txid);
+        }
+        bump.versions = {winner};
+        batch.onchain_dirty.insert(channel_id);
+    }
 }
 
 void ChannelManager::Impl::FailHtlcsWithoutOutputs(const ChannelRecord& record, const OnchainRecord& onchain,
@@ -2546,6 +2618,11 @@ OnchainSummary SummarizeOnchain(const OnchainRecord& onchain, const Resolution* 
             out.txid = duty.tx->GetTxid();
             out.broadcast = onchain.Broadcast(*out.txid);
         }
+        if (const FeeBump* bump = onchain.BumpFor(duty.output_index); bump && bump->versions.size() > 1) {
+            out.txid = bump->versions.back();
+            out.replaced = bump->versions.size() - 1;
+            out.feerate_per_kw = bump->feerate_per_kw;
+        }
         if (const SpentOutput* spent = onchain.SpentAt(duty.output_index)) {
             out.spent_by = ParseTransaction(spent->tx).GetTxid();
             out.spent_height = spent->height;
@@ -2555,6 +2632,11 @@ OnchainSummary SummarizeOnchain(const OnchainRecord& onchain, const Resolution* 
     if (resolution->penalty_tx) {
         s.penalty_txid = resolution->penalty_tx->GetTxid();
         s.penalty_broadcast = onchain.Broadcast(*s.penalty_txid);
+    }
+    if (const FeeBump* bump = onchain.BumpFor(kBatchedPenaltyKey); bump && bump->versions.size() > 1) {
+        s.penalty_txid = bump->versions.back();
+        s.penalty_replaced = bump->versions.size() - 1;
+        s.penalty_feerate_per_kw = bump->feerate_per_kw;
     }
     return s;
 }

@@ -109,6 +109,9 @@ struct OnchainSummary {
         //! Our spend of it, once it can be built (a preimage may be missing).
         std::optional<Hash256> txid;
         bool broadcast{false};
+        //! Versions of it replaced by txid at higher feerates, and txid's feerate when bumped.
+        size_t replaced{0};
+        std::optional<uint32_t> feerate_per_kw;
         //! The transaction seen spending the output (ours or the peer's), and where it confirmed.
         std::optional<Hash256> spent_by;
         std::optional<uint32_t> spent_height;
@@ -116,6 +119,8 @@ struct OnchainSummary {
     std::vector<Output> outputs;
     std::optional<Hash256> penalty_txid;
     bool penalty_broadcast{false};
+    size_t penalty_replaced{0};
+    std::optional<uint32_t> penalty_feerate_per_kw;
 };
 
 //! One channel as listchannels shows it.

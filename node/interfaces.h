@@ -104,6 +104,8 @@ public:
     //! and SendQueued is called.
     virtual void Broadcast(store::WriteTxn& txn, const Transaction& tx, const std::string& label) = 0;
     virtual void SendQueued() = 0;
+    //! Stops rebroadcasting tx (it conflicts with a confirmed transaction).
+    virtual void CancelBroadcast(const Hash256& txid) = 0;
     //! The feerate for commitment transactions now, in sat per 1000 weight units.
     virtual uint32_t CommitmentFeerate() = 0;
     //! The feerate a mutual close should pay.

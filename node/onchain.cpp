@@ -8,7 +8,11 @@
 namespace sidebolt {
 namespace {
 
-constexpr uint8_t kOnchainVersion = 1;
+//! Version 2 added the fee bumps; version 1 records are still read.
+constexpr uint8_t kOnchainVersion = 2;
+//! An HTLC we offered, claimed on the peer's commitment after its timeout: the peer may still
+//! claim it with the preimage, so we aim to be in within this many blocks of the timeout.
+constexpr uint32_t kTimeoutRaceBlocks = 6;
 //! A bound on counts read back, so a corrupt length cannot make us allocate without limit.
 constexpr uint32_t kMaxBroadcasts = 100'000;
 
@@ -87,13 +91,22 @@ Bytes EncodeOnchainRecord(const OnchainRecord& record)
     }
     w.WriteU32(static_cast<uint32_t>(record.preimages.size()));
     for (const Hash256& preimage : record.preimages) w.WriteBytes(preimage);
+    w.WriteU32(static_cast<uint32_t>(record.bumps.size()));
+    for (const FeeBump& bump : record.bumps) {
+        w.WriteU32(bump.key);
+        w.WriteU32(bump.feerate_per_kw);
+        w.WriteU32(bump.height);
+        w.WriteU32(static_cast<uint32_t>(bump.versions.size()));
+        for (const Hash256& txid : bump.versions) w.WriteBytes(txid);
+    }
     return out;
 }
 
 std::optional<OnchainRecord> DecodeOnchainRecord(ByteSpan bytes)
 {
     WireReader r(bytes);
-    if (r.ReadU8() != kOnchainVersion) return std::nullopt;
+    const uint8_t version = r.ReadU8();
+    if (version != 1 && version != kOnchainVersion) return std::nullopt;
     OnchainRecord record;
     record.spend_tx = ReadBlob(r);
     if (r.ReadU8() != 0) record.spend_height = r.ReadU32();
@@ -115,9 +128,91 @@ std::optional<OnchainRecord> DecodeOnchainRecord(ByteSpan bytes)
     const uint32_t preimages = r.ReadU32();
     if (preimages > kMaxBroadcasts) return std::nullopt;
     for (uint32_t i = 0; i < preimages && r.Ok(); ++i) record.preimages.push_back(r.ReadArray<32>());
+    const uint32_t bumps = version == 1 ? 0 : r.ReadU32();
+    if (bumps > kMaxBroadcasts) return std::nullopt;
+    for (uint32_t i = 0; i < bumps && r.Ok(); ++i) {
+        FeeBump bump;
+        bump.key = r.ReadU32();
+        bump.feerate_per_kw = r.ReadU32();
+        bump.height = r.ReadU32();
+        const uint32_t versions = r.ReadU32();
+        if (versions > kMaxBroadcasts) return std::nullopt;
+        for (uint32_t v = 0; v < versions && r.Ok(); ++v) bump.versions.push_back(r.ReadArray<32>());
+        record.bumps.push_back(std::move(bump));
+    }
     r.ExpectEnd();
     if (!r.Ok() || !TryParseTransaction(record.spend_tx)) return std::nullopt;
     return record;
+}
+
+FeeBump* OnchainRecord::BumpFor(uint32_t key)
+{
+    const auto it = std::ranges::find_if(bumps, [&](const FeeBump& b) { return b.key == key; });
+    return it == bumps.end() ? nullptr : &*it;
+}
+
+const FeeBump* OnchainRecord::BumpFor(uint32_t key) const
+{
+    const auto it = std::ranges::find_if(bumps, [&](const FeeBump& b) { return b.key == key; });
+    return it == bumps.end() ? nullptr : &*it;
+}
+
+std::vector<DeadlineRace> RunningRaces(const Resolution& resolution, const OnchainRecord& record, uint16_t cheater_delay)
+{
+    if (!record.spend_height) return {};
+    const uint32_t cheater_deadline = *record.spend_height + cheater_delay;
+    const auto confirmed = [&](uint32_t index) {
+        const SpentOutput* spent = record.SpentAt(index);
+        return spent && spent->height;
+    };
+    const bool batch_broken = std::ranges::any_of(resolution.duties, [&](const OutputDuty& duty) {
+        return IsPenaltyDuty(duty.kind) && SpentByOther(record, duty.output_index);
+    });
+    std::vector<DeadlineRace> races;
+    if (resolution.penalty_tx && !batch_broken) {
+        DeadlineRace batch{kBatchedPenaltyKey, {}, cheater_deadline, Sat{0}};
+        bool done = false;
+        for (const OutputDuty& duty : resolution.duties) {
+            if (!IsPenaltyDuty(duty.kind)) continue;
+            batch.outputs.push_back(duty.output_index);
+            batch.amount += duty.amount;
+            done = done || confirmed(duty.output_index);
+        }
+        if (!done && !batch.outputs.empty()) races.push_back(std::move(batch));
+    }
+    for (const OutputDuty& duty : resolution.duties) {
+        uint32_t deadline = 0;
+        if (IsPenaltyDuty(duty.kind) && batch_broken) {
+            deadline = cheater_deadline;
+        } else if (duty.kind == DutyKind::REMOTE_HTLC_SUCCESS && duty.cltv_expiry) {
+            // The peer's timeout claim may enter block cltv_expiry + 1.
+            deadline = *duty.cltv_expiry;
+        } else if (duty.kind == DutyKind::REMOTE_HTLC_TIMEOUT) {
+            deadline = duty.spendable_height + kTimeoutRaceBlocks;
+        } else {
+            continue;
+        }
+        if (!duty.tx || SpentByOther(record, duty.output_index) || confirmed(duty.output_index)) continue;
+        races.push_back({duty.output_index, {duty.output_index}, deadline, duty.amount});
+    }
+    return races;
+}
+
+uint32_t BumpFeerateCap(Sat amount, uint32_t weight)
+{
+    if (weight == 0) return 0;
+    const uint64_t cap = amount.value() * 900 / weight;
+    return static_cast<uint32_t>(std::min<uint64_t>(cap, kMaxBumpFeerate));
+}
+
+uint32_t NextBumpFeerate(uint32_t current, uint32_t tip, uint32_t deadline, uint32_t cap)
+{
+    if (current >= cap) return current;
+    uint64_t next = current + std::max<uint64_t>(current / 4, kMinFeerateStep);
+    // The block after tip is the last one that may take it: everything goes in.
+    if (deadline <= tip + 1) return cap;
+    next = std::max<uint64_t>(next, current + (cap - current) / (deadline - tip));
+    return static_cast<uint32_t>(std::min<uint64_t>(next, cap));
 }
 
 std::vector<DueTransaction> DueTransactions(const Resolution& resolution, const OnchainRecord& record,

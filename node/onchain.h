@@ -28,6 +28,22 @@ struct SpentOutput {
     bool operator==(const SpentOutput&) const = default;
 };
 
+//! The FeeBump key of the batched penalty; the others are keyed by the output they spend.
+inline constexpr uint32_t kBatchedPenaltyKey = UINT32_MAX;
+
+//! The versions of one of our transactions racing a deadline, each at a higher feerate (RBF).
+struct FeeBump {
+    uint32_t key{0};
+    //! The newest version's feerate, and the tip when it was handed out.
+    uint32_t feerate_per_kw{0};
+    uint32_t height{0};
+    //! Every version handed out, oldest first; emptied once one confirmed deep enough that the
+    //! others were cancelled.
+    std::vector<Hash256> versions;
+
+    bool operator==(const FeeBump&) const = default;
+};
+
 struct OnchainRecord {
     //! The funding spend being resolved: the confirmed one, else the latest seen in the mempool.
     Bytes spend_tx;
@@ -41,10 +57,13 @@ struct OnchainRecord {
     std::vector<SpentOutput> spent;
     //! Payment preimages read from the peer's HTLC claims (reported upstream once each).
     std::vector<Hash256> preimages;
+    std::vector<FeeBump> bumps;
 
     bool operator==(const OnchainRecord&) const = default;
     bool Broadcast(const Hash256& txid) const;
     const SpentOutput* SpentAt(uint32_t output_index) const;
+    FeeBump* BumpFor(uint32_t key);
+    const FeeBump* BumpFor(uint32_t key) const;
 };
 
 Bytes EncodeOnchainRecord(const OnchainRecord& record);
@@ -77,6 +96,46 @@ bool SpentByOther(const OnchainRecord& record, uint32_t output_index);
 
 //! The weight of input `index` of `tx` as signed (BIP 141: non-witness bytes count four times).
 uint32_t SignedInputWeight(const Transaction& tx, size_t index);
+
+/**
+ * One of our transactions whose output the peer can take after a deadline: a penalty (the
+ * cheater's to_local after its CSV, an HTLC by its own HTLC transaction) or a claim of an HTLC
+ * on the peer's commitment (the peer's timeout or preimage claim). Sweeps of outputs only we can
+ * spend race nothing and keep their feerate.
+ */
+struct DeadlineRace {
+    //! kBatchedPenaltyKey or the output index.
+    uint32_t key{0};
+    //! The outputs of the funding spend it spends.
+    std::vector<uint32_t> outputs;
+    //! The last block it should confirm in.
+    uint32_t deadline{0};
+    //! The value it spends.
+    Sat amount;
+};
+
+/**
+ * The races of a confirmed funding spend still running: not confirmed by us, not lost to the
+ * peer. `cheater_delay` is the to_self_delay we imposed on the peer's to_local.
+ */
+std::vector<DeadlineRace> RunningRaces(const Resolution& resolution, const OnchainRecord& record, uint16_t cheater_delay);
+
+//! A replacement must add at least the incremental relay fee (1 sat/vB = 250 sat/kw) over its
+//! whole size (BIP 125 rule 4); a little more absorbs the rounding of fees to satoshis.
+inline constexpr uint32_t kMinFeerateStep = 300;
+//! Never above 1,000 sat/vB: far past any fee market so far, and under bitcoind's default
+//! maxfeerate, which would refuse the transaction.
+inline constexpr uint32_t kMaxBumpFeerate = 250'000;
+
+//! The feerate at which `weight` spending `amount` pays 90% of it in fees (and kMaxBumpFeerate at most).
+uint32_t BumpFeerateCap(Sat amount, uint32_t weight);
+
+/**
+ * The feerate of the next version of a transaction that did not confirm in the block after
+ * `tip`'s: at least a quarter (and kMinFeerateStep) more, and climbing in even steps so that
+ * it reaches `cap` at the deadline. `current` itself when it is at the cap already.
+ */
+uint32_t NextBumpFeerate(uint32_t current, uint32_t tip, uint32_t deadline, uint32_t cap);
 
 std::vector<DueTransaction> DueTransactions(const Resolution& resolution, const OnchainRecord& record,
                                             bool zero_fee_htlc_txs, uint32_t tip);

@@ -39,6 +39,10 @@ json DescribeOnchain(const OnchainSummary& o)
                    {"valid_from_height", output.valid_from_height ? json(*output.valid_from_height) : json()},
                    {"broadcast", output.broadcast}};
         if (output.txid) entry["txid"] = HashToHexRev(*output.txid);
+        if (output.replaced > 0) {
+            entry["replaced"] = output.replaced;
+            entry["feerate_per_kw"] = *output.feerate_per_kw;
+        }
         entry["spent_by"] = output.spent_by ? json(HashToHexRev(*output.spent_by)) : json();
         entry["spent_height"] = output.spent_height ? json(*output.spent_height) : json();
         outputs.push_back(std::move(entry));
@@ -47,6 +51,10 @@ json DescribeOnchain(const OnchainSummary& o)
     if (o.penalty_txid) {
         out["penalty_txid"] = HashToHexRev(*o.penalty_txid);
         out["penalty_broadcast"] = o.penalty_broadcast;
+        if (o.penalty_replaced > 0) {
+            out["penalty_replaced"] = o.penalty_replaced;
+            out["penalty_feerate_per_kw"] = *o.penalty_feerate_per_kw;
+        }
     }
     return out;
 }

@@ -847,6 +847,94 @@ TEST_CASE("router: an HTLC with no output in the confirmed commitment fails once
     CHECK(payment_status() == PaymentStatus::FAILED);
 }
 
+//! The transactions broadcast so far that spend `outpoint`.
+std::vector<Transaction> SpendsOf(Node& node, const OutPoint& outpoint)
+{
+    std::vector<Transaction> out;
+    for (const Transaction& tx : node.chain.Broadcasts()) {
+        if (std::ranges::any_of(tx.vin, [&](const TxIn& in) { return in.prevout == outpoint; })) out.push_back(tx);
+    }
+    return out;
+}
+
+int64_t OutputValue(const Transaction& tx)
+{
+    int64_t sum = 0;
+    for (const TxOut& out : tx.vout) sum += out.value;
+    return sum;
+}
+
+TEST_CASE("router: a penalty that does not confirm is replaced at higher feerates, and the losers retired once one is deep")
+{
+    DirectPair pair;
+    Node& a = pair.a;
+    Node& b = pair.b;
+    const Hash256 channel_id = pair.channel.channel_id;
+    // B gets a balance to lose, keeps that commitment, and revokes it by paying some back.
+    REQUIRE(a.manager->Pay(RequestFor(NewInvoice(b, "to b", Msat{100'000'000})), 20s).status == PaymentStatus::COMPLETE);
+    b.WaitSettled(channel_id);
+    const Transaction revoked = b.manager->DevSignLastCommitment(channel_id);
+    REQUIRE(b.manager->Pay(RequestFor(NewInvoice(a, "to a", Msat{40'000'000})), 20s).status == PaymentStatus::COMPLETE);
+    a.WaitSettled(channel_id);
+    a.MineBlock({revoked});
+    std::optional<Hash256> penalty_txid;
+    for (int i = 0; i < 500 && !penalty_txid; ++i) {
+        std::this_thread::sleep_for(10ms);
+        const auto onchain = a.manager->ListChannels().front().onchain;
+        if (onchain && onchain->penalty_broadcast) penalty_txid = onchain->penalty_txid;
+    }
+    REQUIRE(penalty_txid);
+    // The penalty spends B's to_local; the to_remote sweep spends another output.
+    const std::vector<Transaction> sent = a.chain.Broadcasts();
+    const auto first = std::ranges::find_if(sent, [&](const Transaction& tx) { return tx.GetTxid() == *penalty_txid; });
+    REQUIRE(first != sent.end());
+    const OutPoint to_local = first->vin.at(0).prevout;
+    const auto wait_versions = [&](size_t n) {
+        for (int i = 0; i < 500 && SpendsOf(a, to_local).size() < n; ++i) std::this_thread::sleep_for(10ms);
+        return SpendsOf(a, to_local);
+    };
+    REQUIRE(wait_versions(1).size() == 1);
+    // A block goes by without it: replaced, same inputs, a higher fee; then again.
+    a.MineBlock({});
+    a.MineBlock({});
+    const std::vector<Transaction> versions = wait_versions(3);
+    REQUIRE(versions.size() == 3);
+    for (size_t i = 1; i < versions.size(); ++i) {
+        CHECK(versions[i].vin.size() == versions[0].vin.size());
+        for (size_t j = 0; j < versions[i].vin.size(); ++j) CHECK(versions[i].vin[j].prevout == versions[0].vin[j].prevout);
+        // BIP 125: at least 1 sat/vB more over its whole size.
+        CHECK(OutputValue(versions[i - 1]) - OutputValue(versions[i]) >= static_cast<int64_t>(versions[i].GetWeight() / 4));
+    }
+    CHECK(a.chain.cancelled.empty());
+    // listchannels shows the newest version.
+    const auto listed = a.manager->ListChannels().front().onchain;
+    REQUIRE(listed);
+    CHECK(listed->penalty_txid == std::optional<Hash256>{versions.back().GetTxid()});
+    CHECK(listed->penalty_replaced == 2);
+
+    // The newest confirms; six blocks later the two it replaced are no longer resent.
+    // The watches report the spend before the block reaches the channel manager, as the follower does.
+    const Transaction& winner = versions.back();
+    const int confirmed_at = a.height + 1;
+    a.env->Write([&](store::WriteTxn& txn) {
+        for (const TxIn& in : winner.vin) {
+            const std::string tag = ChannelManager::WatchTagPrefix() + "output/" + ToHex(channel_id);
+            a.manager->OnWatchEvent(txn, OutpointSpent{tag, in.prevout, winner, winner.GetTxid(), false});
+            a.manager->OnWatchEvent(txn, OutpointSpendConfirmed{tag, in.prevout, winner.GetTxid(), confirmed_at});
+        }
+    });
+    a.MineBlock({winner});
+    for (int i = 0; i < 5; ++i) a.MineBlock({});
+    std::vector<Hash256> cancelled;
+    for (int i = 0; i < 500 && cancelled.size() < 2; ++i) {
+        std::this_thread::sleep_for(10ms);
+        const std::lock_guard lock(a.chain.m_mutex);
+        cancelled = a.chain.cancelled;
+    }
+    CHECK(std::ranges::is_permutation(cancelled, std::vector<Hash256>{versions[0].GetTxid(), versions[1].GetTxid()}));
+    CHECK(SpendsOf(a, to_local).size() == 3);
+}
+
 TEST_CASE("router: an onion the next hop cannot read comes back as update_fail_malformed_htlc")
 {
     DirectPair pair;

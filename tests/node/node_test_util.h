@@ -35,6 +35,11 @@ public:
         broadcasts.push_back(tx);
     }
     void SendQueued() override {}
+    void CancelBroadcast(const Hash256& txid) override
+    {
+        const std::lock_guard lock(m_mutex);
+        cancelled.push_back(txid);
+    }
     uint32_t CommitmentFeerate() override { return 1000; }
     uint32_t ClosingFeerate() override { return 500; }
     void WatchSpends(const OutPoint& outpoint, const std::string&) override
@@ -57,6 +62,7 @@ public:
 
     std::mutex m_mutex;
     std::vector<Transaction> broadcasts;
+    std::vector<Hash256> cancelled;
     std::set<OutPoint> watched;
 };
 

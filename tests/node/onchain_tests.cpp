@@ -60,6 +60,7 @@ TEST_CASE("an on-chain record round-trips and damage is refused")
     record.broadcast = {TxTagged(1).GetTxid(), TxTagged(2).GetTxid()};
     record.spent = {SpentOutput{3, SerializeTransaction(TxTagged(3)), 813}, SpentOutput{4, SerializeTransaction(TxTagged(4)), std::nullopt}};
     record.preimages = {TxTagged(5).GetTxid()};
+    record.bumps = {FeeBump{kBatchedPenaltyKey, 2000, 814, {TxTagged(6).GetTxid(), TxTagged(7).GetTxid()}}, FeeBump{2, 500, 815, {}}};
     const Bytes encoded = EncodeOnchainRecord(record);
     CHECK(DecodeOnchainRecord(encoded) == record);
     CHECK(DecodeOnchainRecord(EncodeOnchainRecord(RecordFor(std::nullopt))) == RecordFor(std::nullopt));
@@ -72,7 +73,7 @@ TEST_CASE("an on-chain record round-trips and damage is refused")
     longer.push_back(0);
     CHECK_FALSE(DecodeOnchainRecord(longer));
     Bytes version = encoded;
-    version[0] = 2;
+    version[0] = 3;
     CHECK_FALSE(DecodeOnchainRecord(version));
     // The spend itself must parse: a record is never resolved from garbage.
     OnchainRecord garbage = record;
@@ -82,6 +83,15 @@ TEST_CASE("an on-chain record round-trips and damage is refused")
     garbage.spent[0].tx = Bytes{4, 5};
     CHECK_FALSE(DecodeOnchainRecord(EncodeOnchainRecord(garbage)));
     CHECK(record.SpentAt(3) == &record.spent[0]);
+    CHECK(record.BumpFor(2) == &record.bumps[1]);
+    CHECK(record.BumpFor(3) == nullptr);
+    // Version 1 (before fee bumps): the same fields without the bump list.
+    OnchainRecord old_record = record;
+    old_record.bumps.clear();
+    Bytes v1 = EncodeOnchainRecord(old_record);
+    v1.resize(v1.size() - 4);
+    v1[0] = 1;
+    CHECK(DecodeOnchainRecord(v1) == old_record);
     CHECK(record.SpentAt(7) == nullptr);
 }
 
@@ -122,6 +132,57 @@ TEST_CASE("a cheater's HTLC transaction breaking the batched penalty gets each o
     record.broadcast.push_back(TxTagged(0).GetTxid());
     record.broadcast.push_back(TxTagged(1).GetTxid());
     CHECK(DueTransactions(resolution, record, true, 121).empty());
+}
+
+TEST_CASE("a replacement's feerate climbs by a quarter at least, reaches its cap at the deadline, and never passes it")
+{
+    // Far from the deadline: +25%, or the BIP 125 minimum step when a quarter is less.
+    CHECK(NextBumpFeerate(4000, 100, 10'000, 200'000) == 5000);
+    CHECK(NextBumpFeerate(253, 100, 10'000, 200'000) == 253 + kMinFeerateStep);
+    // Near it: even steps to the cap. 10 blocks left from 10,000 to 110,000: +10,000 a block.
+    CHECK(NextBumpFeerate(10'000, 100, 110, 110'000) == 20'000);
+    // The next block is the last chance: the cap.
+    CHECK(NextBumpFeerate(10'000, 109, 110, 110'000) == 110'000);
+    CHECK(NextBumpFeerate(10'000, 150, 110, 110'000) == 110'000);
+    CHECK(NextBumpFeerate(100'000, 100, 10'000, 110'000) == 110'000);
+    CHECK(NextBumpFeerate(110'000, 100, 10'000, 110'000) == 110'000);
+    // 90% of the value over the weight, at most 1,000 sat/vB.
+    CHECK(BumpFeerateCap(Sat{10'000}, 900) == 10'000);
+    CHECK(BumpFeerateCap(Sat{100'000'000}, 900) == kMaxBumpFeerate);
+    CHECK(BumpFeerateCap(Sat{10'000}, 0) == 0);
+}
+
+TEST_CASE("the races of a confirmed spend: penalties until the cheater's delay, HTLC claims until the peer may take them")
+{
+    Resolution resolution;
+    resolution.penalty_tx = TxTagged(50);
+    OutputDuty success = Duty(DutyKind::REMOTE_HTLC_SUCCESS, 2, 0, 1);
+    success.cltv_expiry = 400;
+    resolution.duties = {Duty(DutyKind::PENALTY_TO_LOCAL, 0, 0, 0), Duty(DutyKind::PENALTY_HTLC, 1, 0, 0), success,
+                         Duty(DutyKind::REMOTE_HTLC_TIMEOUT, 3, 300, 1), Duty(DutyKind::TO_REMOTE, 4, 0, 1)};
+    OnchainRecord record = RecordFor(std::nullopt);
+    // Nothing races before the spend confirms: its CSVs have not started.
+    CHECK(RunningRaces(resolution, record, 144).empty());
+    record.spend_height = 200;
+    auto races = RunningRaces(resolution, record, 144);
+    REQUIRE(races.size() == 3);
+    CHECK(races[0].key == kBatchedPenaltyKey);
+    CHECK(races[0].outputs == std::vector<uint32_t>{0, 1});
+    CHECK(races[0].deadline == 344);
+    CHECK(races[0].amount == Sat{20'000});
+    CHECK((races[1].key == 2 && races[1].deadline == 400));
+    CHECK((races[2].key == 3 && races[2].deadline == 306));
+    // The batch confirmed; the peer took the timeout output with the preimage.
+    record.spent = {SpentOutput{0, SerializeTransaction(TxTagged(50)), 201}, SpentOutput{3, SerializeTransaction(TxTagged(77)), std::nullopt}};
+    record.broadcast.push_back(TxTagged(50).GetTxid());
+    races = RunningRaces(resolution, record, 144);
+    REQUIRE(races.size() == 1);
+    CHECK(races[0].key == 2);
+    // A cheater's HTLC transaction broke the batch: the other penalty races alone.
+    record.spent = {SpentOutput{1, SerializeTransaction(TxTagged(78)), std::nullopt}};
+    races = RunningRaces(resolution, record, 144);
+    REQUIRE(races.size() == 3);
+    CHECK((races[0].key == 0 && races[0].deadline == 344 && races[0].outputs == std::vector<uint32_t>{0}));
 }
 
 TEST_CASE("CSV and CLTV outputs wait for their heights; zero-fee HTLC transactions never go alone")
