@@ -160,7 +160,8 @@ const FeeBump* OnchainRecord::BumpFor(uint32_t key) const
 std::vector<DeadlineRace> RunningRaces(const Resolution& resolution, const OnchainRecord& record, uint16_t cheater_delay)
 {
     if (!record.spend_height) return {};
-    const uint32_t cheater_deadline = *record.spend_height + cheater_delay;
+    // BIP 68: the cheater's to_local sweep may enter block spend_height + delay; ours must be in before.
+    const uint32_t cheater_deadline = *record.spend_height + std::max<uint32_t>(cheater_delay, 1) - 1;
     const auto confirmed = [&](uint32_t index) {
         const SpentOutput* spent = record.SpentAt(index);
         return spent && spent->height;

@@ -168,7 +168,7 @@ TEST_CASE("the races of a confirmed spend: penalties until the cheater's delay, 
     REQUIRE(races.size() == 3);
     CHECK(races[0].key == kBatchedPenaltyKey);
     CHECK(races[0].outputs == std::vector<uint32_t>{0, 1});
-    CHECK(races[0].deadline == 344);
+    CHECK(races[0].deadline == 343);
     CHECK(races[0].amount == Sat{20'000});
     CHECK((races[1].key == 2 && races[1].deadline == 400));
     CHECK((races[2].key == 3 && races[2].deadline == 306));
@@ -182,7 +182,7 @@ TEST_CASE("the races of a confirmed spend: penalties until the cheater's delay, 
     record.spent = {SpentOutput{1, SerializeTransaction(TxTagged(78)), std::nullopt}};
     races = RunningRaces(resolution, record, 144);
     REQUIRE(races.size() == 3);
-    CHECK((races[0].key == 0 && races[0].deadline == 344 && races[0].outputs == std::vector<uint32_t>{0}));
+    CHECK((races[0].key == 0 && races[0].deadline == 343 && races[0].outputs == std::vector<uint32_t>{0}));
 }
 
 TEST_CASE("CSV and CLTV outputs wait for their heights; zero-fee HTLC transactions never go alone")
