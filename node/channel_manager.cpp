@@ -568,6 +568,8 @@ private:
     void OnFundingSpend(const SpendSeen& spend, std::optional<uint32_t> height, Batch& batch);
     //! Broadcasts what the resolution of the channel's funding spend has due at the tip.
     void ActOnchain(ChannelRecord& record, Batch& batch);
+    void ActOnEverySpend(Batch& batch);
+    void ForgetReplacedSpend(OnchainRecord& onchain, Batch& batch);
     const Resolution& ResolutionOf(const ChannelRecord& record, const OnchainRecord& onchain, Batch& batch);
     ResolveContext ContextFor(const ChannelRecord& record, const OnchainRecord& onchain, uint32_t feerate_per_kw);
     void BumpFees(const ChannelRecord& record, OnchainRecord& onchain, const Resolution& resolution, Batch& batch);
@@ -842,6 +844,9 @@ void ChannelManager::Impl::Load()
 void ChannelManager::Impl::Run()
 {
     Batch batch;
+    // A resolution a stop interrupted goes on now, not at the next block: a penalty against a
+    // commitment still in the mempool, or a sweep address never received, cannot wait for one.
+    ActOnEverySpend(batch);
     for (;;) {
         std::deque<Input> inputs;
         {
@@ -2058,16 +2063,7 @@ void ChannelManager::Impl::OnInboxEvent(const InboxEvent& event, Batch& batch)
         Logger()->info("channel {}: funding transaction confirmed at height {}", Short(seen.channel_id), event.height);
     }
     for (const auto& spend : event.spends) OnFundingSpend(spend, event.height, batch);
-    for (auto& [id, onchain] : m_onchain) {
-        ChannelRecord* record = FindChannel(id);
-        if (!record) continue;
-        try {
-            ActOnchain(*record, batch);
-        } catch (const std::exception& e) {
-            // A bug of ours resolving one channel must not stop the others' sweeps and penalties.
-            Logger()->error("channel {}: internal error resolving its funding spend: {}", Short(id), e.what());
-        }
-    }
+    ActOnEverySpend(batch);
     std::vector<Hash256> forget;
     for (auto& [id, record] : m_channels) {
         if (record.phase == ChannelPhase::AWAITING_LOCKIN) {
@@ -2086,6 +2082,20 @@ void ChannelManager::Impl::OnInboxEvent(const InboxEvent& event, Batch& batch)
         UnwatchFunding(m_channels.at(id));
         m_channels.erase(id);
         batch.erased.insert(id);
+    }
+}
+
+void ChannelManager::Impl::ActOnEverySpend(Batch& batch)
+{
+    for (auto& [id, onchain] : m_onchain) {
+        ChannelRecord* record = FindChannel(id);
+        if (!record) continue;
+        try {
+            ActOnchain(*record, batch);
+        } catch (const std::exception& e) {
+            // A bug of ours resolving one channel must not stop the others' sweeps and penalties.
+            Logger()->error("channel {}: internal error resolving its funding spend: {}", Short(id), e.what());
+        }
     }
 }
 
@@ -2118,6 +2128,7 @@ void ChannelManager::Impl::OnFundingSpend(const SpendSeen& spend, std::optional<
     if (!known) {
         // A confirmed spend is the one; one from the mempool replaces only another unconfirmed one.
         if (onchain.spend_height && !height) return;
+        ForgetReplacedSpend(onchain, batch);
         onchain.spend_tx = SerializeTransaction(*spend.tx);
         m_resolutions.erase(spend.channel_id);
         WatchSpendOutputs(spend.channel_id, *spend.tx);
@@ -2125,6 +2136,19 @@ void ChannelManager::Impl::OnFundingSpend(const SpendSeen& spend, std::optional<
     if (height) onchain.spend_height = *height;
     batch.onchain_dirty.insert(spend.channel_id);
     ActOnchain(*record, batch);
+}
+
+void ChannelManager::Impl::ForgetReplacedSpend(OnchainRecord& onchain, Batch& batch)
+{
+    // A reorg (or a mempool replacement) put another transaction in its place: what spent the
+    // old one's outputs says nothing of the new one's, which has outputs at the same indexes,
+    // and our transactions spending them can never confirm. Should the old spend come back,
+    // it is resolved afresh.
+    if (onchain.spend_tx.empty()) return;
+    for (const Hash256& txid : onchain.broadcast) batch.cancel_broadcasts.push_back(txid);
+    onchain.broadcast.clear();
+    onchain.spent.clear();
+    onchain.bumps.clear();
 }
 
 const Resolution& ChannelManager::Impl::ResolutionOf(const ChannelRecord& record, const OnchainRecord& onchain, Batch& batch)

@@ -935,6 +935,90 @@ TEST_CASE("router: a penalty that does not confirm is replaced at higher feerate
     CHECK(SpendsOf(a, to_local).size() == 3);
 }
 
+//! A and B with B's kept commitment revoked: A paid B, B kept that commitment and paid some back.
+struct Cheated {
+    DirectPair pair;
+    Transaction revoked;
+    Transaction current;
+
+    Cheated()
+    {
+        Node& a = pair.a;
+        Node& b = pair.b;
+        const Hash256 channel_id = pair.channel.channel_id;
+        REQUIRE(a.manager->Pay(RequestFor(NewInvoice(b, "to b", Msat{100'000'000})), 20s).status == PaymentStatus::COMPLETE);
+        b.WaitSettled(channel_id);
+        revoked = b.manager->DevSignLastCommitment(channel_id);
+        REQUIRE(b.manager->Pay(RequestFor(NewInvoice(a, "to a", Msat{40'000'000})), 20s).status == PaymentStatus::COMPLETE);
+        a.WaitSettled(channel_id);
+        b.WaitSettled(channel_id);
+        current = b.manager->DevSignLastCommitment(channel_id);
+    }
+
+    //! bitcoind's mempool takes `tx` spending the funding output, as A's watch reports it.
+    void SeenInMempool(const Transaction& tx)
+    {
+        pair.a.env->Write([&](store::WriteTxn& txn) {
+            pair.a.manager->OnWatchEvent(txn, OutpointSpent{"funding", tx.vin.at(0).prevout, tx, tx.GetTxid(), true});
+        });
+    }
+
+    std::optional<OnchainSummary> WaitOnchain(const std::function<bool(const OnchainSummary&)>& done, std::chrono::milliseconds timeout = 5s)
+    {
+        std::optional<OnchainSummary> onchain;
+        for (auto waited = 0ms; waited < timeout; waited += 10ms) {
+            onchain = pair.a.manager->ListChannels().front().onchain;
+            if (onchain && done(*onchain)) break;
+            std::this_thread::sleep_for(10ms);
+        }
+        return onchain;
+    }
+};
+
+TEST_CASE("router: a restart resumes a resolution at once, not at the next block")
+{
+    Cheated cheated;
+    Node& a = cheated.pair.a;
+    cheated.SeenInMempool(cheated.revoked);
+    const auto before = cheated.WaitOnchain([](const OnchainSummary& o) { return o.penalty_broadcast; });
+    REQUIRE((before && before->penalty_broadcast));
+    a.Restart();
+    // No block comes: the resolution is rebuilt from the store by itself.
+    const auto after = cheated.WaitOnchain([](const OnchainSummary& o) { return !o.kind.empty(); });
+    REQUIRE(after);
+    CHECK(after->kind == "revoked_remote_commitment");
+    CHECK(after->penalty_txid == before->penalty_txid);
+    CHECK(after->penalty_broadcast);
+}
+
+TEST_CASE("router: a revoked commitment that displaces another spend is penalized, whatever spent the other's outputs")
+{
+    Cheated cheated;
+    Node& a = cheated.pair.a;
+    const Hash256 current_txid = cheated.current.GetTxid();
+    cheated.SeenInMempool(cheated.current);
+    REQUIRE(cheated.WaitOnchain([](const OnchainSummary& o) { return o.kind == "remote_commitment"; })->kind == "remote_commitment");
+    // Someone spends every output of the current commitment, in the mempool.
+    Transaction stranger;
+    stranger.version = 2;
+    for (uint32_t i = 0; i < cheated.current.vout.size(); ++i) stranger.vin.push_back(TxIn{OutPoint{current_txid, i}, {}, 0, {}});
+    stranger.vout.push_back(TxOut{1000, Bytes{0x51}});
+    const std::string tag = ChannelManager::WatchTagPrefix() + "output/" + ToHex(cheated.pair.channel.channel_id);
+    a.env->Write([&](store::WriteTxn& txn) {
+        for (const TxIn& in : stranger.vin) a.manager->OnWatchEvent(txn, OutpointSpent{tag, in.prevout, stranger, stranger.GetTxid(), true});
+    });
+    REQUIRE(cheated.WaitOnchain([&](const OnchainSummary& o) {
+        return std::ranges::any_of(o.outputs, [&](const auto& out) { return out.spent_by == stranger.GetTxid(); });
+    }));
+    // A block confirms the revoked commitment instead (a reorg, or B's double spend winning).
+    a.MineBlock({cheated.revoked});
+    const auto onchain = cheated.WaitOnchain([](const OnchainSummary& o) { return o.penalty_broadcast; });
+    REQUIRE(onchain);
+    CHECK(onchain->kind == "revoked_remote_commitment");
+    CHECK(onchain->penalty_broadcast);
+    CHECK(std::ranges::none_of(onchain->outputs, [](const auto& out) { return out.spent_by.has_value(); }));
+}
+
 TEST_CASE("router: an onion the next hop cannot read comes back as update_fail_malformed_htlc")
 {
     DirectPair pair;
