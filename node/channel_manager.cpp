@@ -568,11 +568,13 @@ private:
     void OnFundingSpend(const SpendSeen& spend, std::optional<uint32_t> height, Batch& batch);
     //! Broadcasts what the resolution of the channel's funding spend has due at the tip.
     void ActOnchain(ChannelRecord& record, Batch& batch);
-    void ActOnEverySpend(Batch& batch);
+    //! block_connected: a block came, so our transactions still unconfirmed missed one (BumpFees).
+    void ActOnEverySpend(Batch& batch, bool block_connected);
     void ForgetReplacedSpend(OnchainRecord& onchain, Batch& batch);
     const Resolution& ResolutionOf(const ChannelRecord& record, const OnchainRecord& onchain, Batch& batch);
     ResolveContext ContextFor(const ChannelRecord& record, const OnchainRecord& onchain, uint32_t feerate_per_kw);
-    void BumpFees(const ChannelRecord& record, OnchainRecord& onchain, const Resolution& resolution, Batch& batch);
+    void NoteFirstVersions(const ChannelRecord& record, OnchainRecord& onchain, const Resolution& resolution, Batch& batch);
+    void BumpFees(const ChannelRecord& record, OnchainRecord& onchain, Batch& batch);
     void RetireReplaced(const Hash256& channel_id, OnchainRecord& onchain, Batch& batch);
     void RequestSweepScript(const Hash256& channel_id);
     void OnSweepScript(const SweepScriptIn& in, Batch& batch);
@@ -846,7 +848,7 @@ void ChannelManager::Impl::Run()
     Batch batch;
     // A resolution a stop interrupted goes on now, not at the next block: a penalty against a
     // commitment still in the mempool, or a sweep address never received, cannot wait for one.
-    ActOnEverySpend(batch);
+    ActOnEverySpend(batch, false);
     for (;;) {
         std::deque<Input> inputs;
         {
@@ -2063,7 +2065,7 @@ void ChannelManager::Impl::OnInboxEvent(const InboxEvent& event, Batch& batch)
         Logger()->info("channel {}: funding transaction confirmed at height {}", Short(seen.channel_id), event.height);
     }
     for (const auto& spend : event.spends) OnFundingSpend(spend, event.height, batch);
-    ActOnEverySpend(batch);
+    ActOnEverySpend(batch, true);
     std::vector<Hash256> forget;
     for (auto& [id, record] : m_channels) {
         if (record.phase == ChannelPhase::AWAITING_LOCKIN) {
@@ -2085,13 +2087,15 @@ void ChannelManager::Impl::OnInboxEvent(const InboxEvent& event, Batch& batch)
     }
 }
 
-void ChannelManager::Impl::ActOnEverySpend(Batch& batch)
+void ChannelManager::Impl::ActOnEverySpend(Batch& batch, bool block_connected)
 {
     for (auto& [id, onchain] : m_onchain) {
         ChannelRecord* record = FindChannel(id);
         if (!record) continue;
         try {
             ActOnchain(*record, batch);
+            // Not on a reorg's disconnection, nor at a start: our transaction missed no block then.
+            if (block_connected) BumpFees(*record, onchain, batch);
         } catch (const std::exception& e) {
             // A bug of ours resolving one channel must not stop the others' sweeps and penalties.
             Logger()->error("channel {}: internal error resolving its funding spend: {}", Short(id), e.what());
@@ -2210,26 +2214,34 @@ void ChannelManager::Impl::ActOnchain(ChannelRecord& record, Batch& batch)
         batch.onchain_dirty.insert(record.channel_id);
     }
     if (zero_fee_htlc_txs) FundDueHtlcTxs(record, onchain, resolution);
-    BumpFees(record, onchain, resolution, batch);
+    NoteFirstVersions(record, onchain, resolution, batch);
     RetireReplaced(record.channel_id, onchain, batch);
     FollowOurSpends(record, onchain, resolution, batch);
     FailHtlcsWithoutOutputs(record, onchain, resolution, batch);
 }
 
-void ChannelManager::Impl::BumpFees(const ChannelRecord& record, OnchainRecord& onchain, const Resolution& resolution, Batch& batch)
+void ChannelManager::Impl::NoteFirstVersions(const ChannelRecord& record, OnchainRecord& onchain, const Resolution& resolution,
+                                             Batch& batch)
 {
     const uint16_t cheater_delay = record.state->setup.params.local.to_self_delay;
     for (const DeadlineRace& race : RunningRaces(resolution, onchain, cheater_delay)) {
         const auto& first = race.key == kBatchedPenaltyKey ? resolution.penalty_tx : resolution.DutyFor(race.key)->tx;
-        if (!first || !onchain.Broadcast(first->GetTxid())) continue;
+        if (!first || !onchain.Broadcast(first->GetTxid()) || onchain.BumpFor(race.key)) continue;
+        // Its first block is the one after this tip; bumped if that block goes without it.
+        onchain.bumps.push_back({race.key, onchain.feerate_per_kw, m_tip, {first->GetTxid()}});
+        batch.onchain_dirty.insert(record.channel_id);
+    }
+}
+
+void ChannelManager::Impl::BumpFees(const ChannelRecord& record, OnchainRecord& onchain, Batch& batch)
+{
+    if (!record.state || onchain.sweep_script.empty()) return;
+    const Resolution& resolution = ResolutionOf(record, onchain, batch);
+    const uint16_t cheater_delay = record.state->setup.params.local.to_self_delay;
+    for (const DeadlineRace& race : RunningRaces(resolution, onchain, cheater_delay)) {
+        const auto& first = race.key == kBatchedPenaltyKey ? resolution.penalty_tx : resolution.DutyFor(race.key)->tx;
         FeeBump* bump = onchain.BumpFor(race.key);
-        if (!bump) {
-            // Its first block is the one after this tip; bumped if that block goes without it.
-            onchain.bumps.push_back({race.key, onchain.feerate_per_kw, m_tip, {first->GetTxid()}});
-            batch.onchain_dirty.insert(record.channel_id);
-            continue;
-        }
-        if (m_tip <= bump->height || bump->versions.empty()) continue;
+        if (!first || !bump || m_tip <= bump->height || bump->versions.empty()) continue;
         const uint32_t feerate = NextBumpFeerate(bump->feerate_per_kw, m_tip, race.deadline,
                                                  BumpFeerateCap(race.amount, static_cast<uint32_t>(first->GetWeight())));
         if (feerate <= bump->feerate_per_kw) continue;

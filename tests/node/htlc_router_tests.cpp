@@ -975,6 +975,42 @@ struct Cheated {
     }
 };
 
+TEST_CASE("router: a reorg that unconfirms our penalty is not a block it missed; the next block without it is")
+{
+    Cheated cheated;
+    Node& a = cheated.pair.a;
+    a.MineBlock({cheated.revoked});
+    const auto listed = cheated.WaitOnchain([](const OnchainSummary& o) { return o.penalty_broadcast; });
+    REQUIRE((listed && listed->penalty_broadcast));
+    const std::vector<Transaction> sent = a.chain.Broadcasts();
+    const auto penalty = std::ranges::find_if(sent, [&](const Transaction& tx) { return tx.GetTxid() == *listed->penalty_txid; });
+    REQUIRE(penalty != sent.end());
+    const OutPoint to_local = penalty->vin.at(0).prevout;
+    const std::string tag = ChannelManager::WatchTagPrefix() + "output/" + ToHex(cheated.pair.channel.channel_id);
+    // Confirmed in the next block, which a reorg then takes away.
+    const int confirmed_at = a.height + 1;
+    a.env->Write([&](store::WriteTxn& txn) {
+        a.manager->OnWatchEvent(txn, OutpointSpent{tag, to_local, *penalty, penalty->GetTxid(), false});
+        a.manager->OnWatchEvent(txn, OutpointSpendConfirmed{tag, to_local, penalty->GetTxid(), confirmed_at});
+    });
+    a.MineBlock({*penalty});
+    REQUIRE(cheated.WaitOnchain([](const OnchainSummary& o) {
+        return std::ranges::any_of(o.outputs, [](const auto& out) { return out.spent_height.has_value(); });
+    }));
+    a.env->Write([&](store::WriteTxn& txn) {
+        a.manager->OnWatchEvent(txn, OutpointSpendUnconfirmed{tag, to_local, penalty->GetTxid()});
+        a.manager->OnBlockDisconnected(txn, a.height, Hash256{});
+    });
+    a.manager->OnTipChanged(BlockRef{});
+    --a.height;
+    std::this_thread::sleep_for(300ms);
+    CHECK(SpendsOf(a, to_local).size() == 1);
+    // A block without it: now it missed one.
+    a.MineBlock({});
+    for (int i = 0; i < 300 && SpendsOf(a, to_local).size() < 2; ++i) std::this_thread::sleep_for(10ms);
+    CHECK(SpendsOf(a, to_local).size() == 2);
+}
+
 TEST_CASE("router: a restart resumes a resolution at once, not at the next block")
 {
     Cheated cheated;
