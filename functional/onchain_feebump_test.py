@@ -9,7 +9,7 @@ The feerate climbs in even steps to its cap (1,000 sat/vB) in the last block bef
 becomes B's (A makes B wait TO_SELF_DELAY blocks). A normal block then confirms the newest, and
 A's wallet holds what B lost less that fee.
 
-Real bitcoind only: the stand-in has neither generateblock nor replacement."""
+Real bitcoind only: the stand-in has no replacement (BIP 125)."""
 
 import time
 
@@ -46,7 +46,7 @@ class OnchainFeeBumpTest(SideboltTest):
 
     def run_test(self):
         if self.bitcoind.is_standin:
-            raise SkipTest("replacement (BIP 125) and generateblock need real bitcoind")
+            raise SkipTest("replacement (BIP 125) needs real bitcoind")
         a, b = self.nodes
         b_id = b.cli("getinfo")["id"]
         self.bitcoind.mine(101)
