@@ -214,4 +214,29 @@ std::optional<Transaction> BuildAnchorSweepByAnyone(const OutPoint& anchor, cons
     return BuildAnchorSweep(anchor, funding_pubkey, nullptr, fee_inputs, target);
 }
 
+Transaction UnfundedAnchorSpend(const OutPoint& anchor, ByteSpan script_pubkey)
+{
+    Transaction tx;
+    tx.version = 2;
+    tx.vin.push_back(TxIn{.prevout = anchor, .script_sig = {}, .sequence = SEQUENCE_RBF, .witness = {}});
+    tx.vout.push_back(TxOut{ToTxValue(ANCHOR_OUTPUT_SAT), Bytes(script_pubkey.begin(), script_pubkey.end())});
+    return tx;
+}
+
+uint32_t AnchorInputWeight(const PubKey& funding_pubkey)
+{
+    // Outpoint, empty scriptSig and sequence count four times; the witness once.
+    return static_cast<uint32_t>(4 * (32 + 4 + 1 + 4) + SingleSigWitnessSize(AnchorScript(funding_pubkey).size()));
+}
+
+std::optional<Transaction> SignAnchorInput(Transaction funded, const OutPoint& anchor, const PrivKey& funding_key)
+{
+    if (funded.vin.empty() || funded.vin[0].prevout != anchor) return std::nullopt;
+    const Script script = AnchorScript(funding_key.GetPubKey());
+    const SigHashCache cache(funded);
+    funded.vin[0].witness = {SignInputV0(funding_key, funded, 0, script.span(), ToTxValue(ANCHOR_OUTPUT_SAT), SIGHASH_ALL, cache),
+                             script.Data()};
+    return funded;
+}
+
 } // namespace sidebolt

@@ -102,6 +102,19 @@ struct WalletInput {
 std::optional<Transaction> BuildAnchorSpend(const OutPoint& anchor, const PrivKey& funding_key,
                                             std::span<const WalletInput> fee_inputs, const SweepTarget& target);
 
+/**
+ * CPFP through bitcoind's wallet: the child spending our anchor, unsigned, its output 0 paying
+ * the anchor's 330 sat to `script_pubkey`; the wallet adds inputs and change after them.
+ */
+Transaction UnfundedAnchorSpend(const OutPoint& anchor, ByteSpan script_pubkey);
+
+//! The weight of the anchor input of UnfundedAnchorSpend once signed.
+uint32_t AnchorInputWeight(const PubKey& funding_pubkey);
+
+//! `funded` (UnfundedAnchorSpend with the wallet's inputs and change, signed by the wallet)
+//! with the anchor input signed SIGHASH_ALL; nullopt when input 0 is not the anchor.
+std::optional<Transaction> SignAnchorInput(Transaction funded, const OutPoint& anchor, const PrivKey& funding_key);
+
 //! Sweeps any anchor 16 blocks after its commitment confirmed: witness `<> <script>`, sequence 16.
 std::optional<Transaction> BuildAnchorSweepByAnyone(const OutPoint& anchor, const PubKey& funding_pubkey,
                                                     std::span<const WalletInput> fee_inputs, const SweepTarget& target);

@@ -97,6 +97,17 @@ SpendSeen SpendOf(const Hash256& channel_id, const Transaction& tx, const Hash25
 //! BOLT 3: a commitment transaction's locktime has 0x20 in its upper byte and its input's
 //! sequence 0x80; a closing transaction has locktime 0 and a final sequence. A mutual close
 //! we never stored (the peer broadcast it after we crashed mid-negotiation) is still one.
+//! The fee of a transaction spending only the funding output; zero for invalid output values.
+Sat FeeOf(const Transaction& spend, Sat funding)
+{
+    Sat outputs;
+    for (const TxOut& out : spend.vout) {
+        if (out.value < 0 || static_cast<uint64_t>(out.value) > kMaxMoney.value()) return Sat{};
+        outputs += Sat{static_cast<uint64_t>(out.value)};
+    }
+    return Sat::CheckedSub(funding, outputs).value_or(Sat{});
+}
+
 bool IsMutualCloseShape(const SpendSeen& spend) { return spend.locktime >> 24 != 0x20 && spend.sequence >> 24 != 0x80; }
 struct OutputSpendSeen {
     Hash256 channel_id{};
@@ -278,6 +289,15 @@ struct HtlcFeeIn {
     std::optional<Transaction> funded;
     std::string error;
 };
+//! bitcoind's wallet funded (or could not fund) a CPFP child of the commitment `spend_txid`.
+struct AnchorFeeIn {
+    Hash256 channel_id{};
+    Hash256 spend_txid{};
+    uint32_t anchor_output{0};
+    uint32_t package_feerate{0};
+    std::optional<Transaction> funded;
+    std::string error;
+};
 struct DevCommitmentCmd {
     Hash256 channel_id{};
     Reply<Transaction> reply;
@@ -310,7 +330,8 @@ struct HintsCmd {
 
 using Input = std::variant<PeerConnectedIn, PeerDisconnectedIn, PeerMessageIn, PeerNoticeIn, PeerAddressIn, FundCmd,
                            CloseCmd, ListCmd, FundingBuiltIn, PayoutScriptIn, ChainWakeIn, PayCmd, ListPaysCmd, SetPolicyCmd,
-                           HintsCmd, WaitPayCmd, MempoolSpendIn, OutputSpendIn, SweepScriptIn, HtlcFeeIn, DevCommitmentCmd, ForceCloseCmd>;
+                           HintsCmd, WaitPayCmd, MempoolSpendIn, OutputSpendIn, SweepScriptIn, HtlcFeeIn, AnchorFeeIn, DevCommitmentCmd,
+                           ForceCloseCmd>;
 
 //! An HTLC event a channel step reported, handed to the router once the step is done.
 struct HtlcEvent {
@@ -586,6 +607,8 @@ private:
     //! option_anchors: asks the wallet to pay the fee of our HTLC transactions now valid.
     void FundDueHtlcTxs(const ChannelRecord& record, const OnchainRecord& onchain, const Resolution& resolution);
     void OnHtlcFee(const HtlcFeeIn& in, Batch& batch);
+    void CpfpCommitment(const ChannelRecord& record, OnchainRecord& onchain, Batch& batch);
+    void OnAnchorFee(const AnchorFeeIn& in, Batch& batch);
     //! What our confirmed spends of the commitment's outputs lead to: the sweep of an HTLC
     //! transaction's output after to_self_delay, and the upstream failure of a timed-out HTLC.
     void FollowOurSpends(ChannelRecord& record, OnchainRecord& onchain, const Resolution& resolution, Batch& batch);
@@ -1010,6 +1033,7 @@ void ChannelManager::Impl::Dispatch(Input& input, Batch& batch)
                    [&](const OutputSpendIn& in) { OnOutputSpend(in.seen, batch); },
                    [&](const SweepScriptIn& in) { OnSweepScript(in, batch); },
                    [&](const HtlcFeeIn& in) { OnHtlcFee(in, batch); },
+                   [&](const AnchorFeeIn& in) { OnAnchorFee(in, batch); },
                    [&](DevCommitmentCmd& cmd) { OnDevCommitment(cmd); },
                    [&](ForceCloseCmd& cmd) { OnForceClose(cmd, batch); },
                    [&](PayCmd& cmd) { OnPay(cmd, batch); },
@@ -2095,7 +2119,10 @@ void ChannelManager::Impl::ActOnEverySpend(Batch& batch, bool block_connected)
         try {
             ActOnchain(*record, batch);
             // Not on a reorg's disconnection, nor at a start: our transaction missed no block then.
-            if (block_connected) BumpFees(*record, onchain, batch);
+            if (block_connected) {
+                BumpFees(*record, onchain, batch);
+                CpfpCommitment(*record, onchain, batch);
+            }
         } catch (const std::exception& e) {
             // A bug of ours resolving one channel must not stop the others' sweeps and penalties.
             Logger()->error("channel {}: internal error resolving its funding spend: {}", Short(id), e.what());
@@ -2231,6 +2258,81 @@ void ChannelManager::Impl::NoteFirstVersions(const ChannelRecord& record, Onchai
         onchain.bumps.push_back({race.key, onchain.feerate_per_kw, m_tip, {first->GetTxid()}});
         batch.onchain_dirty.insert(record.channel_id);
     }
+    // A commitment in the mempool with HTLCs at stake starts at its own feerate; a CPFP child
+    // follows if the next block goes without it.
+    if (const auto race = UnconfirmedCommitmentRace(resolution, onchain); race && !onchain.BumpFor(race->anchor_output)) {
+        const Transaction spend = ParseTransaction(onchain.spend_tx);
+        const Sat fee = FeeOf(spend, record.state->setup.params.funding_sat);
+        onchain.bumps.push_back({race->anchor_output, static_cast<uint32_t>(fee.value() * 1000 / spend.GetWeight()), m_tip, {}});
+        batch.onchain_dirty.insert(record.channel_id);
+    }
+}
+
+void ChannelManager::Impl::CpfpCommitment(const ChannelRecord& record, OnchainRecord& onchain, Batch& batch)
+{
+    if (!record.state || onchain.sweep_script.empty()) return;
+    const auto race = UnconfirmedCommitmentRace(ResolutionOf(record, onchain, batch), onchain);
+    const FeeBump* bump = race ? onchain.BumpFor(race->anchor_output) : nullptr;
+    if (!bump || m_tip <= bump->height || m_awaiting_fee.contains({record.channel_id, race->anchor_output})) return;
+    const Transaction spend = ParseTransaction(onchain.spend_tx);
+    const auto parent_weight = static_cast<uint32_t>(spend.GetWeight());
+    const Sat parent_fee = FeeOf(spend, record.state->setup.params.funding_sat);
+    const uint32_t anchor_weight = AnchorInputWeight(Signer(record.channel_index).FundingKey().GetPubKey());
+    // Overhead with the segwit marker, the anchor, one taproot-sized wallet input (the smallest,
+    // so the fee is never short), output 0 and a change output.
+    const auto child_weight = static_cast<uint32_t>(4 * 10 + 2 + anchor_weight + 4 * 41 + 66 + 4 * (9 + onchain.sweep_script.size()) +
+                                                    4 * 43);
+    const uint32_t package = NextBumpFeerate(bump->feerate_per_kw, m_tip, race->deadline,
+                                             BumpFeerateCap(race->stake, parent_weight + child_weight));
+    const uint32_t child_feerate = CpfpChildFeerate(package, parent_weight, parent_fee, child_weight);
+    if (package <= bump->feerate_per_kw || child_feerate == 0) return;
+    m_awaiting_fee.insert({record.channel_id, race->anchor_output});
+    Logger()->warn("channel {}: commitment {} not confirmed by block {}: CPFP through our anchor for {} sat/kw (was {}), "
+                   "deadline block {}", Short(record.channel_id), HashToHexRev(spend.GetTxid()).substr(0, 16), m_tip, package,
+                   bump->feerate_per_kw, race->deadline);
+    RunOnWallet([this, id = record.channel_id, spend_txid = spend.GetTxid(), anchor = race->anchor_output, package,
+                 child_feerate, anchor_weight, tx = UnfundedAnchorSpend({spend.GetTxid(), race->anchor_output}, onchain.sweep_script)]() -> Input {
+        AnchorFeeIn in{id, spend_txid, anchor, package, std::nullopt, {}};
+        try {
+            in.funded = m_wallet.AddFeeInputs(tx, anchor_weight, child_feerate);
+        } catch (const std::exception& e) {
+            in.error = e.what();
+        }
+        return in;
+    });
+}
+
+void ChannelManager::Impl::OnAnchorFee(const AnchorFeeIn& in, Batch& batch)
+{
+    m_awaiting_fee.erase({in.channel_id, in.anchor_output});
+    const auto it = m_onchain.find(in.channel_id);
+    ChannelRecord* record = FindChannel(in.channel_id);
+    if (it == m_onchain.end() || !record) return;
+    OnchainRecord& onchain = it->second;
+    if (!in.funded) {
+        // Asked again at the next block.
+        Logger()->error("channel {}: bitcoind's wallet cannot fund a CPFP of our commitment: {}", Short(in.channel_id), in.error);
+        return;
+    }
+    const auto signed_tx = SignAnchorInput(*in.funded, {in.spend_txid, in.anchor_output}, Signer(record->channel_index).FundingKey());
+    FeeBump* bump = onchain.BumpFor(in.anchor_output);
+    const bool current = ParseTransaction(onchain.spend_tx).GetTxid() == in.spend_txid && !onchain.spend_height;
+    if (!signed_tx || !bump || !current) {
+        // The commitment confirmed (or another replaced it) meanwhile: the wallet's coins go back.
+        std::vector<OutPoint> wallet_inputs;
+        for (size_t i = 1; i < in.funded->vin.size(); ++i) wallet_inputs.push_back(in.funded->vin[i].prevout);
+        UnlockOnWallet(std::move(wallet_inputs));
+        return;
+    }
+    const Hash256 txid = signed_tx->GetTxid();
+    Logger()->warn("channel {}: broadcasting CPFP child {} of commitment {}", Short(in.channel_id), HashToHexRev(txid),
+                   HashToHexRev(in.spend_txid).substr(0, 16));
+    bump->feerate_per_kw = in.package_feerate;
+    bump->height = m_tip;
+    bump->versions.push_back(txid);
+    onchain.broadcast.push_back(txid);
+    batch.broadcasts.emplace_back(*signed_tx, "CPFP of " + HashToHexRev(in.spend_txid).substr(0, 16));
+    batch.onchain_dirty.insert(in.channel_id);
 }
 
 void ChannelManager::Impl::BumpFees(const ChannelRecord& record, OnchainRecord& onchain, Batch& batch)
@@ -2654,8 +2756,11 @@ OnchainSummary SummarizeOnchain(const OnchainRecord& onchain, const Resolution* 
             out.txid = duty.tx->GetTxid();
             out.broadcast = onchain.Broadcast(*out.txid);
         }
-        if (const FeeBump* bump = onchain.BumpFor(duty.output_index); bump && bump->versions.size() > 1) {
+        // A CPFP child of the commitment replaced none at first; a penalty or claim did.
+        const size_t originals = duty.kind == DutyKind::ANCHOR ? 0 : 1;
+        if (const FeeBump* bump = onchain.BumpFor(duty.output_index); bump && bump->versions.size() > originals) {
             out.txid = bump->versions.back();
+            out.broadcast = true;
             out.replaced = bump->versions.size() - 1;
             out.feerate_per_kw = bump->feerate_per_kw;
         }

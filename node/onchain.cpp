@@ -199,6 +199,37 @@ std::vector<DeadlineRace> RunningRaces(const Resolution& resolution, const Oncha
     return races;
 }
 
+std::optional<CommitmentRace> UnconfirmedCommitmentRace(const Resolution& resolution, const OnchainRecord& record)
+{
+    if (record.spend_height) return std::nullopt;
+    const auto anchor = std::ranges::find_if(resolution.duties, [](const OutputDuty& d) { return d.kind == DutyKind::ANCHOR; });
+    if (anchor == resolution.duties.end()) return std::nullopt;
+    std::optional<uint32_t> deadline;
+    Sat stake;
+    for (const OutputDuty& duty : resolution.duties) {
+        std::optional<uint32_t> by;
+        if (duty.kind == DutyKind::LOCAL_HTLC_TIMEOUT || duty.kind == DutyKind::REMOTE_HTLC_TIMEOUT) {
+            by = duty.spendable_height + kTimeoutRaceBlocks - 1;
+        } else if ((duty.kind == DutyKind::LOCAL_HTLC_SUCCESS || duty.kind == DutyKind::REMOTE_HTLC_SUCCESS) && duty.tx &&
+                   duty.cltv_expiry && *duty.cltv_expiry > 0) {
+            by = *duty.cltv_expiry - 1;
+        }
+        if (!by) continue;
+        deadline = std::min(deadline.value_or(*by), *by);
+        stake += duty.amount;
+    }
+    if (!deadline) return std::nullopt;
+    return CommitmentRace{anchor->output_index, *deadline, stake};
+}
+
+uint32_t CpfpChildFeerate(uint32_t package_feerate, uint32_t parent_weight, Sat parent_fee, uint32_t child_weight)
+{
+    if (child_weight == 0) return 0;
+    const uint64_t package_fee = (uint64_t{package_feerate} * (parent_weight + child_weight) + 999) / 1000;
+    if (package_fee <= parent_fee.value()) return 0;
+    return static_cast<uint32_t>(((package_fee - parent_fee.value()) * 1000 + child_weight - 1) / child_weight);
+}
+
 uint32_t BumpFeerateCap(Sat amount, uint32_t weight)
 {
     if (weight == 0) return 0;

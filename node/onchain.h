@@ -137,6 +137,28 @@ uint32_t BumpFeerateCap(Sat amount, uint32_t weight);
  */
 uint32_t NextBumpFeerate(uint32_t current, uint32_t tip, uint32_t deadline, uint32_t cap);
 
+/**
+ * A commitment waiting in the mempool with HTLCs at stake: it must confirm in time for their
+ * claims to follow (a timeout claim before the peer's preimage claim, a preimage claim before the
+ * peer's timeout, one block later under anchors' CSV 1). Our anchor on it pays for a CPFP child.
+ */
+struct CommitmentRace {
+    uint32_t anchor_output{0};
+    //! The last block it should confirm in.
+    uint32_t deadline{0};
+    //! The HTLC outputs at stake.
+    Sat stake;
+};
+
+//! nullopt when the spend confirmed, has no anchor of ours, or no HTLC claim waits on it.
+std::optional<CommitmentRace> UnconfirmedCommitmentRace(const Resolution& resolution, const OnchainRecord& record);
+
+/**
+ * The feerate (sat/kw) at which a child of `child_weight` makes it and its parent (`parent_weight`,
+ * paying `parent_fee`) pay `package_feerate` together; 0 when the parent alone does.
+ */
+uint32_t CpfpChildFeerate(uint32_t package_feerate, uint32_t parent_weight, Sat parent_fee, uint32_t child_weight);
+
 std::vector<DueTransaction> DueTransactions(const Resolution& resolution, const OnchainRecord& record,
                                             bool zero_fee_htlc_txs, uint32_t tip);
 

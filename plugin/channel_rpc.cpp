@@ -39,10 +39,8 @@ json DescribeOnchain(const OnchainSummary& o)
                    {"valid_from_height", output.valid_from_height ? json(*output.valid_from_height) : json()},
                    {"broadcast", output.broadcast}};
         if (output.txid) entry["txid"] = HashToHexRev(*output.txid);
-        if (output.replaced > 0) {
-            entry["replaced"] = output.replaced;
-            entry["feerate_per_kw"] = *output.feerate_per_kw;
-        }
+        if (output.replaced > 0) entry["replaced"] = output.replaced;
+        if (output.feerate_per_kw) entry["feerate_per_kw"] = *output.feerate_per_kw;
         entry["spent_by"] = output.spent_by ? json(HashToHexRev(*output.spent_by)) : json();
         entry["spent_height"] = output.spent_height ? json(*output.spent_height) : json();
         outputs.push_back(std::move(entry));

@@ -291,6 +291,40 @@ TEST_CASE("anchor spends: with the funding key, and by anyone after 16 blocks")
     CHECK(!BuildAnchorSpend(s.Out(local_anchor), s.alice.funding, {}, s.target));
 }
 
+TEST_CASE("a CPFP child funded by bitcoind's wallet: our anchor signed over the wallet's inputs and change")
+{
+    Scenario s(CommitmentFormat::ANCHORS);
+    const size_t local_anchor = s.OutputOf(CommitmentOutputKind::LOCAL_ANCHOR);
+    const TxOut& anchor_output = s.commitment.tx.vout[local_anchor];
+    const Transaction unfunded = UnfundedAnchorSpend(s.Out(local_anchor), s.target.script_pubkey);
+    REQUIRE(unfunded.vin.size() == 1);
+    CHECK(unfunded.vin[0].prevout == s.Out(local_anchor));
+    CHECK(unfunded.vin[0].witness.empty());
+    REQUIRE(unfunded.vout.size() == 1);
+    CHECK(unfunded.vout[0] == TxOut{330, s.target.script_pubkey});
+    // What the wallet does: a coin of its own and a change output behind ours.
+    Transaction funded = unfunded;
+    funded.vin.push_back(TxIn{.prevout = {Sha256(Bytes{9}), 1}, .script_sig = {}, .sequence = 0xfffffffd, .witness = {}});
+    funded.vout.push_back(TxOut{40'000, Bytes{0x00, 0x14, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}});
+    const auto signed_tx = SignAnchorInput(funded, s.Out(local_anchor), s.alice.funding);
+    REQUIRE(signed_tx);
+    CHECK(VerifyInput(*signed_tx, 0, anchor_output) == ScriptError::OK);
+    size_t witness_size = 1;
+    for (const Bytes& item : signed_tx->vin[0].witness) witness_size += 1 + item.size();
+    CHECK(4 * 41 + witness_size <= AnchorInputWeight(s.alice.funding.GetPubKey()));
+    CHECK(4 * 41 + witness_size + 2 >= AnchorInputWeight(s.alice.funding.GetPubKey()));
+    // SIGHASH_ALL: the signature covers the wallet's change.
+    Transaction changed = *signed_tx;
+    changed.vout[1].value -= 1;
+    CHECK(VerifyInput(changed, 0, anchor_output) != ScriptError::OK);
+    // Bob's key cannot spend Alice's anchor; a transaction not spending the anchor first is refused.
+    const auto wrong_key = SignAnchorInput(funded, s.Out(local_anchor), s.bob.funding);
+    REQUIRE(wrong_key);
+    CHECK(VerifyInput(*wrong_key, 0, anchor_output) != ScriptError::OK);
+    std::swap(funded.vin[0], funded.vin[1]);
+    CHECK(!SignAnchorInput(funded, s.Out(local_anchor), s.alice.funding));
+}
+
 TEST_CASE("sweeps refuse to create dust outputs")
 {
     Scenario s(CommitmentFormat::ANCHORS);

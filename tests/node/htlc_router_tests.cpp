@@ -72,14 +72,30 @@ public:
     }
     void Unlock(std::span<const OutPoint>) override {}
     Bytes NewPayoutScript() override { return P2wpkhScript(KeyOf(8).GetPubKey()).Data(); }
-    Transaction AddFeeInputs(const Transaction&, uint32_t, uint32_t) override
+    //! Without coins for fees unless `pays_fees`: then one coin and a change output are added
+    //! behind tx's own, and the feerates asked for are kept.
+    Transaction AddFeeInputs(const Transaction& tx, uint32_t, uint32_t feerate_per_kw) override
     {
-        throw NodeError(-4, "this test's wallet has no coins for fees");
+        std::lock_guard lock(m_mutex);
+        if (!pays_fees) throw NodeError(-4, "this test's wallet has no coins for fees");
+        fee_feerates.push_back(feerate_per_kw);
+        Transaction funded = tx;
+        funded.vin.push_back(TxIn{{Sha256(Bytes{'f', 'e', 'e', static_cast<uint8_t>(fee_feerates.size())}), 0}, {}, 0xfffffffd, {}});
+        funded.vout.push_back(TxOut{50'000, P2wpkhScript(KeyOf(9).GetPubKey()).Data()});
+        return funded;
+    }
+
+    std::vector<uint32_t> FeeFeerates()
+    {
+        std::lock_guard lock(m_mutex);
+        return fee_feerates;
     }
 
     std::mutex m_mutex;
     uint8_t m_salt{0};
     int m_funded{0};
+    bool pays_fees{false};
+    std::vector<uint32_t> fee_feerates;
 };
 
 struct Node;
@@ -1009,6 +1025,66 @@ TEST_CASE("router: a reorg that unconfirms our penalty is not a block it missed;
     a.MineBlock({});
     for (int i = 0; i < 300 && SpendsOf(a, to_local).size() < 2; ++i) std::this_thread::sleep_for(10ms);
     CHECK(SpendsOf(a, to_local).size() == 2);
+}
+
+TEST_CASE("router: our commitment with an HTLC at stake gets a CPFP child through its anchor for each block it misses")
+{
+    DirectPair pair;
+    Node& a = pair.a;
+    Node& b = pair.b;
+    const Hash256 channel_id = pair.channel.channel_id;
+    // B never fulfils: A's HTLC stays in both commitments.
+    const InvoiceRecord invoice = NewInvoice(b, "held", Msat{50'000'000});
+    b.link.CutAt(static_cast<uint16_t>(ChannelMessageType::kUpdateFulfillHtlc));
+    auto paying = std::async(std::launch::async, [&] {
+        try {
+            a.manager->Pay(RequestFor(invoice), 1s);
+        } catch (const NodeError&) {
+        }
+    });
+    CHECK(b.invoices.WaitInvoice("held", 10s).received_msat == Msat{50'000'000});
+    paying.get();
+    a.wallet.pays_fees = true;
+    const Transaction commitment = a.manager->ForceClose(channel_id).closing_tx;
+    a.env->Write([&](store::WriteTxn& txn) {
+        a.manager->OnWatchEvent(txn, OutpointSpent{"funding", commitment.vin.at(0).prevout, commitment, commitment.GetTxid(), true});
+    });
+    std::optional<OnchainSummary> listed;
+    for (int i = 0; i < 300 && !(listed && !listed->kind.empty()); ++i) {
+        std::this_thread::sleep_for(10ms);
+        listed = a.manager->ListChannels().front().onchain;
+    }
+    REQUIRE(listed);
+    REQUIRE(listed->kind == "local_commitment");
+    const auto anchor = std::ranges::find_if(listed->outputs, [](const auto& o) { return o.duty == "anchor"; });
+    REQUIRE(anchor != listed->outputs.end());
+    const OutPoint anchor_outpoint{commitment.GetTxid(), anchor->output_index};
+    const auto children = [&] { return SpendsOf(a, anchor_outpoint); };
+    std::this_thread::sleep_for(200ms);
+    CHECK(children().empty());
+
+    for (size_t missed = 1; missed <= 2; ++missed) {
+        a.MineBlock({});
+        for (int i = 0; i < 300 && children().size() < missed; ++i) std::this_thread::sleep_for(10ms);
+        REQUIRE(children().size() == missed);
+        const Transaction child = children().back();
+        CHECK(child.vin.at(0).prevout == anchor_outpoint);
+        CHECK(child.vin.at(0).witness.size() == 2);
+        CHECK(child.vin.size() == 2);
+        CHECK(child.vout.at(0).value == 330);
+    }
+    const std::vector<uint32_t> asked = a.wallet.FeeFeerates();
+    REQUIRE(asked.size() == 2);
+    CHECK(asked[1] > asked[0]);
+    listed = a.manager->ListChannels().front().onchain;
+    const auto shown = std::ranges::find_if(listed->outputs, [](const auto& o) { return o.duty == "anchor"; });
+    CHECK(shown->txid == std::optional<Hash256>{children().back().GetTxid()});
+    CHECK(shown->replaced == 1);
+    // Confirmed: no more children.
+    a.MineBlock({commitment});
+    a.MineBlock({});
+    std::this_thread::sleep_for(300ms);
+    CHECK(children().size() == 2);
 }
 
 TEST_CASE("router: a restart resumes a resolution at once, not at the next block")

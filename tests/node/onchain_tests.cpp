@@ -185,6 +185,48 @@ TEST_CASE("the races of a confirmed spend: penalties until the cheater's delay, 
     CHECK((races[0].key == 0 && races[0].deadline == 343 && races[0].outputs == std::vector<uint32_t>{0}));
 }
 
+TEST_CASE("a commitment in the mempool races the first HTLC claim that must follow it")
+{
+    Resolution resolution;
+    OutputDuty success = Duty(DutyKind::LOCAL_HTLC_SUCCESS, 2, 0, 1);
+    success.cltv_expiry = 400;
+    OutputDuty unknown_preimage = Duty(DutyKind::REMOTE_HTLC_SUCCESS, 3, 0, 1, /*built=*/false);
+    unknown_preimage.cltv_expiry = 300;
+    resolution.duties = {Duty(DutyKind::ANCHOR, 0, 0, 0, /*built=*/false), Duty(DutyKind::LOCAL_DELAYED, 1, 0, 144), success,
+                         unknown_preimage, Duty(DutyKind::LOCAL_HTLC_TIMEOUT, 4, 500, 0)};
+    OnchainRecord record = RecordFor(std::nullopt);
+    auto race = UnconfirmedCommitmentRace(resolution, record);
+    REQUIRE(race);
+    CHECK(race->anchor_output == 0);
+    // The HTLC-success must follow a block later (CSV 1) and be in by the CLTV; a preimage we do
+    // not have puts nothing at stake.
+    CHECK(race->deadline == 399);
+    CHECK(race->stake == Sat{20'000});
+    // Only the timeout: 6 blocks from its CLTV, the commitment a block before.
+    resolution.duties.erase(resolution.duties.begin() + 2);
+    race = UnconfirmedCommitmentRace(resolution, record);
+    REQUIRE(race);
+    CHECK(race->deadline == 505);
+    // Confirmed, no anchor, or nothing at stake: no race.
+    record.spend_height = 200;
+    CHECK(!UnconfirmedCommitmentRace(resolution, record));
+    record.spend_height.reset();
+    resolution.duties.pop_back();
+    CHECK(!UnconfirmedCommitmentRace(resolution, record));
+    resolution.duties.erase(resolution.duties.begin());
+    resolution.duties.push_back(Duty(DutyKind::LOCAL_HTLC_TIMEOUT, 4, 500, 0));
+    CHECK(!UnconfirmedCommitmentRace(resolution, record));
+}
+
+TEST_CASE("a CPFP child pays what its parent lacks for the package's feerate")
+{
+    // 1000 WU paying 253 sat; the package of 1000 + 800 WU at 5000 sat/kw needs 9000 sat.
+    CHECK(CpfpChildFeerate(5000, 1000, Sat{253}, 800) == (9000 - 253) * 1000 / 800 + 1);
+    // The parent pays enough alone.
+    CHECK(CpfpChildFeerate(253, 1000, Sat{1000}, 800) == 0);
+    CHECK(CpfpChildFeerate(5000, 1000, Sat{253}, 0) == 0);
+}
+
 TEST_CASE("CSV and CLTV outputs wait for their heights; zero-fee HTLC transactions never go alone")
 {
     Resolution resolution;
