@@ -74,6 +74,11 @@ bool ChainFollower::Step(const std::stop_token& stop)
     }
     ChainHeader target = FetchHeader(best);
     m_source_height = target.height;
+    {
+        // Known before the blocks up to it are delivered: listeners catching up can tell.
+        const MutexLock lock{m_status_mutex};
+        m_status.source_height = m_source_height;
+    }
     const bool to_best = target.height <= tip.height + m_config.max_blocks_per_step;
     if (!to_best) {
         const int height = tip.height + m_config.max_blocks_per_step;

@@ -117,6 +117,13 @@ void ChainServiceLink::SendQueued()
     m_persisted.clear();
 }
 
+std::optional<uint32_t> ChainServiceLink::NodeHeight()
+{
+    const std::optional<int> height = m_chain.Status().chain.source_height;
+    if (!height || *height < 0) return std::nullopt;
+    return static_cast<uint32_t>(*height);
+}
+
 void ChainServiceLink::CancelBroadcast(const Hash256& txid) { m_chain.GetBroadcaster().Cancel(txid); }
 
 uint32_t ChainServiceLink::CommitmentFeerate() { return m_chain.Fees().Estimate(6).per_kw; }

@@ -48,6 +48,7 @@ public:
     void Broadcast(store::WriteTxn& txn, const Transaction& tx, const std::string& label) override;
     void SendQueued() override;
     void CancelBroadcast(const Hash256& txid) override;
+    std::optional<uint32_t> NodeHeight() override;
     uint32_t CommitmentFeerate() override;
     uint32_t ClosingFeerate() override;
     void WatchSpends(const OutPoint& outpoint, const std::string& tag) override;

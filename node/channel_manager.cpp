@@ -594,6 +594,12 @@ private:
     void ForgetReplacedSpend(OnchainRecord& onchain, Batch& batch);
     const Resolution& ResolutionOf(const ChannelRecord& record, const OnchainRecord& onchain, Batch& batch);
     ResolveContext ContextFor(const ChannelRecord& record, const OnchainRecord& onchain, uint32_t feerate_per_kw);
+    /**
+     * The tip a transaction handed out now first competes after: bitcoind's, when the follower
+     * is still delivering older blocks. Those were mined before it existed, and must not count
+     * as blocks it missed.
+     */
+    uint32_t HandoutHeight() { return std::max(m_tip, m_chain.NodeHeight().value_or(0)); }
     void NoteFirstVersions(const ChannelRecord& record, OnchainRecord& onchain, const Resolution& resolution, Batch& batch);
     void BumpFees(const ChannelRecord& record, OnchainRecord& onchain, Batch& batch);
     void RetireReplaced(const Hash256& channel_id, OnchainRecord& onchain, Batch& batch);
@@ -2255,7 +2261,7 @@ void ChannelManager::Impl::NoteFirstVersions(const ChannelRecord& record, Onchai
         const auto& first = race.key == kBatchedPenaltyKey ? resolution.penalty_tx : resolution.DutyFor(race.key)->tx;
         if (!first || !onchain.Broadcast(first->GetTxid()) || onchain.BumpFor(race.key)) continue;
         // Its first block is the one after this tip; bumped if that block goes without it.
-        onchain.bumps.push_back({race.key, onchain.feerate_per_kw, m_tip, {first->GetTxid()}});
+        onchain.bumps.push_back({race.key, onchain.feerate_per_kw, HandoutHeight(), {first->GetTxid()}});
         batch.onchain_dirty.insert(record.channel_id);
     }
     // A commitment in the mempool with HTLCs at stake starts at its own feerate; a CPFP child
@@ -2263,7 +2269,7 @@ void ChannelManager::Impl::NoteFirstVersions(const ChannelRecord& record, Onchai
     if (const auto race = UnconfirmedCommitmentRace(resolution, onchain); race && !onchain.BumpFor(race->anchor_output)) {
         const Transaction spend = ParseTransaction(onchain.spend_tx);
         const Sat fee = FeeOf(spend, record.state->setup.params.funding_sat);
-        onchain.bumps.push_back({race->anchor_output, static_cast<uint32_t>(fee.value() * 1000 / spend.GetWeight()), m_tip, {}});
+        onchain.bumps.push_back({race->anchor_output, static_cast<uint32_t>(fee.value() * 1000 / spend.GetWeight()), HandoutHeight(), {}});
         batch.onchain_dirty.insert(record.channel_id);
     }
 }
@@ -2328,7 +2334,7 @@ void ChannelManager::Impl::OnAnchorFee(const AnchorFeeIn& in, Batch& batch)
     Logger()->warn("channel {}: broadcasting CPFP child {} of commitment {}", Short(in.channel_id), HashToHexRev(txid),
                    HashToHexRev(in.spend_txid).substr(0, 16));
     bump->feerate_per_kw = in.package_feerate;
-    bump->height = m_tip;
+    bump->height = HandoutHeight();
     bump->versions.push_back(txid);
     onchain.broadcast.push_back(txid);
     batch.broadcasts.emplace_back(*signed_tx, "CPFP of " + HashToHexRev(in.spend_txid).substr(0, 16));
@@ -2354,7 +2360,7 @@ void ChannelManager::Impl::BumpFees(const ChannelRecord& record, OnchainRecord& 
         Logger()->warn("channel {}: {} not confirmed by block {}: replacing it at {} sat/kw (was {}), deadline block {}: {}",
                        Short(record.channel_id), HashToHexRev(bump->versions.back()).substr(0, 16), m_tip,
                        feerate, bump->feerate_per_kw, race.deadline, HashToHexRev(tx->GetTxid()));
-        *bump = {bump->key, feerate, m_tip, bump->versions};
+        *bump = {bump->key, feerate, HandoutHeight(), bump->versions};
         bump->versions.push_back(tx->GetTxid());
         onchain.broadcast.push_back(tx->GetTxid());
         batch.broadcasts.emplace_back(*tx, "fee bump of " + HashToHexRev(first->GetTxid()).substr(0, 16));

@@ -1087,6 +1087,31 @@ TEST_CASE("router: our commitment with an HTLC at stake gets a CPFP child throug
     CHECK(children().size() == 2);
 }
 
+TEST_CASE("router: blocks delivered while catching up were mined before our penalty: they are not blocks it missed")
+{
+    Cheated cheated;
+    Node& a = cheated.pair.a;
+    // bitcoind is three blocks past the revoked commitment's when the follower delivers it.
+    {
+        const std::lock_guard lock(a.chain.m_mutex);
+        a.chain.node_height = static_cast<uint32_t>(a.height + 4);
+    }
+    a.MineBlock({cheated.revoked});
+    const auto listed = cheated.WaitOnchain([](const OnchainSummary& o) { return o.penalty_broadcast; });
+    REQUIRE((listed && listed->penalty_broadcast));
+    const std::vector<Transaction> sent = a.chain.Broadcasts();
+    const auto penalty = std::ranges::find_if(sent, [&](const Transaction& tx) { return tx.GetTxid() == *listed->penalty_txid; });
+    REQUIRE(penalty != sent.end());
+    const OutPoint to_local = penalty->vin.at(0).prevout;
+    for (int i = 0; i < 3; ++i) a.MineBlock({});
+    std::this_thread::sleep_for(300ms);
+    CHECK(SpendsOf(a, to_local).size() == 1);
+    // Caught up: the next block without it is one it missed.
+    a.MineBlock({});
+    for (int i = 0; i < 300 && SpendsOf(a, to_local).size() < 2; ++i) std::this_thread::sleep_for(10ms);
+    CHECK(SpendsOf(a, to_local).size() == 2);
+}
+
 TEST_CASE("router: a restart resumes a resolution at once, not at the next block")
 {
     Cheated cheated;

@@ -35,6 +35,11 @@ public:
         broadcasts.push_back(tx);
     }
     void SendQueued() override {}
+    std::optional<uint32_t> NodeHeight() override
+    {
+        const std::lock_guard lock(m_mutex);
+        return node_height;
+    }
     void CancelBroadcast(const Hash256& txid) override
     {
         const std::lock_guard lock(m_mutex);
@@ -63,6 +68,7 @@ public:
     std::mutex m_mutex;
     std::vector<Transaction> broadcasts;
     std::vector<Hash256> cancelled;
+    std::optional<uint32_t> node_height;
     std::set<OutPoint> watched;
 };
 
