@@ -12,6 +12,8 @@ to_self_delay has passed, B sweeps the HTLC-timeout output into bitcoind's walle
 The wallet pays the fee with fundrawtransaction and an external input, which only real bitcoind
 does: on the stand-in the test stops after C's refusal to claim."""
 
+import time
+
 from test_framework.framework import SideboltTest
 from test_framework.util import BackgroundCli, assert_equal, assert_true
 
@@ -104,6 +106,19 @@ class OnchainHtlcTest(SideboltTest):
         swept = sum(round(u["amount"] * 100_000_000) for u in self.bitcoind.wallet_rpc("listunspent", 0) if u["txid"] == sweep)
         htlc_sat = (AMOUNT_MSAT) // 1000
         assert_true(htlc_sat - 2000 < swept < htlc_sat, f"B's sweep pays {swept} sat of the {htlc_sat} sat HTLC")
+
+        self.log("B keeps B-C until its last spend, the sweep of the HTLC-timeout output, is 100 blocks deep")
+        self.bitcoind.mine(98)
+        self.wait_until(lambda: b.cli("getinfo")["blockheight"] == self.bitcoind.rpc("getblockcount"), timeout=30)
+        time.sleep(0.5)
+        assert_true(b.channel(bc) is not None, "B forgot B-C before the second stage's sweep was 100 deep")
+        self.bitcoind.mine(1)
+        closed = self.wait_until(lambda: next((c for c in b.cli("listclosedchannels")["channels"] if c["channel_id"] == bc), None),
+                                 timeout=30, message="B never moved B-C to listclosedchannels")
+        assert_equal(closed["close_kind"], "local_commitment")
+        for txid in (spent, sweep):
+            assert_true(txid in closed["our_txids"], f"{txid} not among B's transactions {closed['our_txids']}")
+        assert_true(closed["returned_sat"] >= swept, f"B's closed channel returned {closed['returned_sat']} sat")
 
     def timeout_output(self, node, cid):
         return next(o for o in node.channel(cid)["onchain"]["outputs"] if o["duty"] == "local_htlc_timeout")

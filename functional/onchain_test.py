@@ -57,8 +57,9 @@ class OnchainTest(SideboltTest):
         self.bitcoind.mine(101)
         a.cli("connect", b.p2p_address)
         self.breach(a, b, b_id)
-        self.unilateral_close(a, b, b_id)
+        unilateral = self.unilateral_close(a, b, b_id)
         self.close_with_timeout(a, b, b_id)
+        self.irrevocably_resolved(a, *unilateral)
 
     def breach(self, a, b, b_id):
         self.log("A opens to B and pays it 150000 sat; B keeps that commitment")
@@ -158,6 +159,28 @@ class OnchainTest(SideboltTest):
         a_sat = self.wallet_owns_outputs(a_sweep["txid"])
         assert_true(100000 - 2000 < b_sat < 100000, f"B's sweep pays {b_sat}")
         assert_true(CAPACITY - 100000 - 5000 < a_sat < CAPACITY - 100000, f"A's sweep pays {a_sat}")
+        return cid, commitment, a_sweep["txid"], a_sat
+
+    def irrevocably_resolved(self, a, cid, commitment, sweep, swept_sat):
+        """BOLT 5: once the last spend is 100 blocks deep, the channel leaves listchannels for
+        listclosedchannels, with what came back to the wallet."""
+        confirmations = self.bitcoind.rpc("getrawtransaction", sweep, True)["confirmations"]
+        self.log(f"A's to_local sweep is {confirmations} deep; at 100 A forgets the channel and keeps its history")
+        self.bitcoind.mine(99 - confirmations)
+        self.wait_until(lambda: a.cli("getinfo")["blockheight"] == self.bitcoind.rpc("getblockcount"), timeout=30)
+        time.sleep(0.5)
+        assert_true(a.channel(cid) is not None, "forgotten before its last spend was 100 deep")
+        assert_true(all(c["channel_id"] != cid for c in a.cli("listclosedchannels")["channels"]), "closed too early")
+        self.bitcoind.mine(1)
+        closed = self.wait_until(lambda: next((c for c in a.cli("listclosedchannels")["channels"] if c["channel_id"] == cid), None),
+                                 timeout=30, message="A never moved the channel to listclosedchannels")
+        assert_true(a.channel(cid) is None, "still in listchannels")
+        assert_equal(closed["close_kind"], "local_commitment")
+        assert_equal(closed["spend_txid"], commitment)
+        assert_equal(closed["capacity_sat"], CAPACITY)
+        assert_equal(closed["resolved_height"], self.bitcoind.rpc("getblockcount") - 99)
+        assert_equal(closed["returned_sat"], swept_sat)
+        assert_true(sweep in closed["our_txids"], f"{sweep} not among {closed['our_txids']}")
 
     def close_with_timeout(self, a, b, b_id):
         self.log("close with unilateraltimeout: mutual while B answers, unilateral once B is gone")

@@ -6,6 +6,7 @@
 #include "channel/scripts.h"
 #include "channel/commitment_broadcast.h"
 #include "channel/resolver.h"
+#include "node/closed_channel.h"
 #include "node/htlc_router.h"
 #include "node/onchain.h"
 #include "node/remote_htlc_log.h"
@@ -37,6 +38,8 @@ constexpr const char* kInboxDb = "channels.inbox";
 constexpr const char* kMetaDb = "channels.meta";
 constexpr const char* kPeersDb = "channels.peers";
 constexpr const char* kOnchainDb = "channels.onchain";
+//! Channels whose close is irrevocable: ClosedChannel by channel id.
+constexpr const char* kClosedDb = "channels.closed";
 //! Tag prefixes of the chain service's watches (they see the mempool too): on funding outputs,
 //! and on the outputs of the transaction that spent one.
 constexpr std::string_view kWatchTagPrefix = "channel/";
@@ -532,11 +535,13 @@ public:
          ChannelManagerOptions options)
         : m_env(env), m_peers(peers), m_wallet(wallet), m_chain(chain), m_secret(std::move(secret)),
           m_options(std::move(options)), m_channels_db(env.OpenDb(kChannelsDb)), m_inbox_db(env.OpenDb(kInboxDb)),
-          m_meta_db(env.OpenDb(kMetaDb)), m_peers_db(env.OpenDb(kPeersDb)), m_onchain_db(env.OpenDb(kOnchainDb)), m_remote_htlcs(env)
+          m_meta_db(env.OpenDb(kMetaDb)), m_peers_db(env.OpenDb(kPeersDb)), m_onchain_db(env.OpenDb(kOnchainDb)),
+          m_closed_db(env.OpenDb(kClosedDb)), m_remote_htlcs(env)
     {
     }
 
     void Start(uint32_t tip_height);
+    std::vector<ClosedChannel> ListClosed() const;
     void Stop();
     void Post(Input input) EXCLUDES(m_queue_mutex);
     void Wake() EXCLUDES(m_queue_mutex);
@@ -667,6 +672,11 @@ private:
     ChannelRecord* FindChannel(const Hash256& channel_id);
     void WatchFunding(const ChannelRecord& record);
     void UnwatchFunding(const ChannelRecord& record);
+    void WatchSecondStage(const Hash256& channel_id, const OnchainRecord& onchain, const Resolution& resolution);
+    bool OnSecondStageSpend(const ChannelRecord& record, OnchainRecord& onchain, const OutputSpendSeen& seen, Batch& batch);
+    //! Forgets every channel whose close is irrevocable, keeping a ClosedChannel of it.
+    void ArchiveResolved(Batch& batch);
+    ClosedChannel DescribeClosed(const ChannelRecord& record, uint32_t resolved_height, Batch& batch);
     ChannelSummary Summarize(const ChannelRecord& record) const;
     bool Connected(const PubKey& peer) const { return m_connected.contains(peer); }
     ChannelFeatures FeaturesWith(const PubKey& peer) const;
@@ -688,6 +698,7 @@ private:
     const store::Db m_meta_db;
     const store::Db m_peers_db;
     const store::Db m_onchain_db;
+    const store::Db m_closed_db;
     RemoteHtlcLog m_remote_htlcs;
 
     // Shared with other threads.
@@ -2096,6 +2107,7 @@ void ChannelManager::Impl::OnInboxEvent(const InboxEvent& event, Batch& batch)
     }
     for (const auto& spend : event.spends) OnFundingSpend(spend, event.height, batch);
     ActOnEverySpend(batch, true);
+    ArchiveResolved(batch);
     std::vector<Hash256> forget;
     for (auto& [id, record] : m_channels) {
         if (record.phase == ChannelPhase::AWAITING_LOCKIN) {
@@ -2250,6 +2262,7 @@ void ChannelManager::Impl::ActOnchain(ChannelRecord& record, Batch& batch)
     NoteFirstVersions(record, onchain, resolution, batch);
     RetireReplaced(record.channel_id, onchain, batch);
     FollowOurSpends(record, onchain, resolution, batch);
+    WatchSecondStage(record.channel_id, onchain, resolution);
     FailHtlcsWithoutOutputs(record, onchain, resolution, batch);
 }
 
@@ -2511,14 +2524,149 @@ void ChannelManager::Impl::FollowOurSpends(ChannelRecord& record, OnchainRecord&
     }
 }
 
+void ChannelManager::Impl::WatchSecondStage(const Hash256& channel_id, const OnchainRecord& onchain, const Resolution& resolution)
+{
+    for (const Hash256& parent : SecondStageParents(resolution, onchain)) {
+        const OutPoint outpoint{parent, 0};
+        {
+            const MutexLock lock(m_watch_mutex);
+            if (!m_watch_outputs.emplace(outpoint, channel_id).second) continue;
+        }
+        m_chain.WatchSpends(outpoint, std::string(kOutputWatchTag) + ToHex(channel_id));
+    }
+}
+
+bool ChannelManager::Impl::OnSecondStageSpend(const ChannelRecord& record, OnchainRecord& onchain, const OutputSpendSeen& seen,
+                                              Batch& batch)
+{
+    const std::vector<Hash256> parents = SecondStageParents(ResolutionOf(record, onchain, batch), onchain);
+    if (seen.outpoint.n != 0 || std::ranges::find(parents, seen.outpoint.txid) == parents.end()) return false;
+    auto it = std::ranges::find_if(onchain.second_stage, [&](const SecondStageSpend& s) { return s.parent_txid == seen.outpoint.txid; });
+    const bool same = it != onchain.second_stage.end() && ParseTransaction(it->tx).GetTxid() == seen.spending_txid;
+    if (seen.tx && !same) {
+        if (it == onchain.second_stage.end()) it = onchain.second_stage.insert(it, SecondStageSpend{seen.outpoint.txid, {}, {}});
+        *it = {seen.outpoint.txid, SerializeTransaction(*seen.tx), seen.height};
+        Logger()->info("channel {}: second-stage output of {} spent by {}", Short(record.channel_id),
+                       HashToHexRev(seen.outpoint.txid), HashToHexRev(seen.spending_txid));
+    } else if (same && seen.height) {
+        it->height = *seen.height;
+    } else if (same && seen.unconfirmed) {
+        it->height.reset();
+    } else {
+        return false;
+    }
+    batch.onchain_dirty.insert(record.channel_id);
+    return true;
+}
+
+void ChannelManager::Impl::ArchiveResolved(Batch& batch)
+{
+    std::vector<std::pair<Hash256, uint32_t>> resolved;
+    for (const auto& [id, record] : m_channels) {
+        std::optional<uint32_t> last;
+        const auto onchain = m_onchain.find(id);
+        if (record.phase == ChannelPhase::CLOSED && onchain == m_onchain.end()) {
+            last = record.spend_height;
+        } else if (record.phase == ChannelPhase::FAILED && onchain != m_onchain.end() && record.state &&
+                   !onchain->second.sweep_script.empty()) {
+            last = LastResolvingHeight(ResolutionOf(record, onchain->second, batch), onchain->second);
+        }
+        // BOLT 5: irrevocably resolved once the last spend is 100 blocks deep.
+        if (last && m_tip + 1 >= *last + kIrrevocableDepth) resolved.emplace_back(id, *last);
+    }
+    for (const auto& [id, last] : resolved) {
+        ChannelRecord& record = m_channels.at(id);
+        const ClosedChannel closed = DescribeClosed(record, last, batch);
+        Logger()->info("channel {}: {} irrevocably resolved at height {}; moved to the closed channels", Short(id),
+                       closed.close_kind, last);
+        batch.writes.push_back([this, id, encoded = EncodeClosedChannel(closed)](store::WriteTxn& txn) {
+            txn.Put(m_closed_db, id, encoded);
+            txn.Delete(m_onchain_db, id);
+        });
+        UnwatchFunding(record);
+        std::vector<OutPoint> outputs;
+        {
+            const MutexLock lock(m_watch_mutex);
+            std::erase_if(m_watch_outputs, [&](const auto& entry) {
+                if (entry.second == id) outputs.push_back(entry.first);
+                return entry.second == id;
+            });
+        }
+        // Outside the lock: the watch manager calls our listener, which takes it, with its own held.
+        for (const OutPoint& outpoint : outputs) m_chain.UnwatchSpends(outpoint, std::string(kOutputWatchTag) + ToHex(id));
+        m_onchain.erase(id);
+        m_resolutions.erase(id);
+        batch.onchain_dirty.erase(id);
+        m_channels.erase(id);
+        batch.erased.insert(id);
+    }
+}
+
+ClosedChannel ChannelManager::Impl::DescribeClosed(const ChannelRecord& record, uint32_t resolved_height, Batch& batch)
+{
+    ClosedChannel closed(record.peer);
+    closed.channel_id = record.channel_id;
+    closed.opener = record.opener;
+    closed.resolved_height = resolved_height;
+    closed.archived_height = m_tip;
+    if (record.state) {
+        closed.capacity = record.state->setup.params.funding_sat;
+        closed.funding_outpoint = record.state->setup.params.funding_outpoint;
+    }
+    if (record.funding_height) {
+        closed.short_channel_id =
+            ShortChannelId{*record.funding_height, record.funding_tx_index, static_cast<uint16_t>(closed.funding_outpoint.n)}.ToU64();
+    }
+    closed.spend_txid = record.spending_txid.value_or(Hash256{});
+    closed.spend_height = record.spend_height.value_or(0);
+    const auto it = m_onchain.find(record.channel_id);
+    if (it == m_onchain.end()) {
+        closed.close_kind = SpendKindName(SpendKind::MUTUAL_CLOSE);
+        // Our output of the mutual close we signed last, when that is the one that confirmed.
+        if (!record.closing_tx.empty() && record.local_shutdown_script) {
+            const Transaction closing = ParseTransaction(record.closing_tx);
+            if (closing.GetTxid() == closed.spend_txid) {
+                Sat ours;
+                for (const TxOut& out : closing.vout) {
+                    if (out.script_pubkey == *record.local_shutdown_script) ours += Sat{static_cast<uint64_t>(out.value)};
+                }
+                closed.our_txids.push_back(closing.GetTxid());
+                closed.returned = ours;
+            }
+        }
+        return closed;
+    }
+    const OnchainRecord& onchain = it->second;
+    closed.close_kind = SpendKindName(ResolutionOf(record, onchain, batch).classification.kind);
+    Sat returned;
+    const auto count = [&](const Bytes& raw, const std::optional<uint32_t>& height) {
+        const Transaction tx = ParseTransaction(raw);
+        if (!height || !onchain.Broadcast(tx.GetTxid()) || std::ranges::find(closed.our_txids, tx.GetTxid()) != closed.our_txids.end()) {
+            return;
+        }
+        closed.our_txids.push_back(tx.GetTxid());
+        for (const TxOut& out : tx.vout) {
+            if (out.script_pubkey == onchain.sweep_script) returned += Sat{static_cast<uint64_t>(out.value)};
+        }
+    };
+    for (const SpentOutput& spent : onchain.spent) count(spent.tx, spent.height);
+    for (const SecondStageSpend& spend : onchain.second_stage) count(spend.tx, spend.height);
+    closed.returned = returned;
+    return closed;
+}
+
 void ChannelManager::Impl::OnOutputSpend(const OutputSpendSeen& seen, Batch& batch)
 {
     const auto it = m_onchain.find(seen.channel_id);
     ChannelRecord* record = FindChannel(seen.channel_id);
     if (it == m_onchain.end() || !record) return;
     OnchainRecord& onchain = it->second;
-    // Outputs of a spend that was replaced (a mempool commitment, then another confirmed).
-    if (seen.outpoint.txid != ParseTransaction(onchain.spend_tx).GetTxid()) return;
+    if (seen.outpoint.txid != ParseTransaction(onchain.spend_tx).GetTxid()) {
+        // An output of a second-stage transaction, or of a spend that was replaced (a mempool
+        // commitment, then another confirmed).
+        if (OnSecondStageSpend(*record, onchain, seen, batch)) ActOnchain(*record, batch);
+        return;
+    }
     auto spent = std::ranges::find_if(onchain.spent, [&](const SpentOutput& s) { return s.output_index == seen.outpoint.n; });
     const bool same = spent != onchain.spent.end() && ParseTransaction(spent->tx).GetTxid() == seen.spending_txid;
     if (seen.tx && !same) {
@@ -2913,6 +3061,22 @@ ForwardPolicy ChannelManager::SetForwardPolicy(const ForwardPolicy& policy)
     auto reply = std::make_shared<std::promise<ForwardPolicy>>();
     m_impl->Post(SetPolicyCmd{policy, reply});
     return Await(reply, std::chrono::seconds(30), "the policy change");
+}
+
+std::vector<ClosedChannel> ChannelManager::ListClosedChannels() { return m_impl->ListClosed(); }
+
+std::vector<ClosedChannel> ChannelManager::Impl::ListClosed() const
+{
+    // Straight from the store: written once, never changed, read without the worker.
+    std::vector<ClosedChannel> closed;
+    const store::ReadTxn txn(m_env);
+    txn.ForEachPrefix(m_closed_db, {}, [&](ByteSpan key, ByteSpan value) {
+        auto channel = DecodeClosedChannel(value);
+        if (!channel) throw std::runtime_error("closed channel record " + ToHex(key) + " in the store is corrupt");
+        closed.push_back(std::move(*channel));
+        return true;
+    });
+    return closed;
 }
 
 std::vector<ChannelSummary> ChannelManager::ListChannels()

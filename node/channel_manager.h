@@ -7,6 +7,7 @@
 #include "channel/opening.h"
 #include "channel/signer.h"
 #include "node/channel_record.h"
+#include "node/closed_channel.h"
 #include "node/htlc_router.h"
 #include "node/interfaces.h"
 #include "primitives/hash.h"
@@ -207,6 +208,9 @@ public:
      */
     Transaction DevSignLastCommitment(const Hash256& channel_id);
     std::vector<ChannelSummary> ListChannels();
+    //! Channels whose close became irrevocable (their last spend 100 blocks deep), oldest first
+    //! by channel id; they are no longer in ListChannels.
+    std::vector<ClosedChannel> ListClosedChannels();
 
     // Payments (BOLT 4): the router decides, the manager carries it out on the channels.
     //! Before Start: incoming HTLCs are peeled, paid or forwarded, and Pay works.

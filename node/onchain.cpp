@@ -8,8 +8,8 @@
 namespace sidebolt {
 namespace {
 
-//! Version 2 added the fee bumps; version 1 records are still read.
-constexpr uint8_t kOnchainVersion = 2;
+//! Version 2 added the fee bumps, version 3 the second-stage spends; older records are still read.
+constexpr uint8_t kOnchainVersion = 3;
 //! An HTLC we offered, claimed on the peer's commitment after its timeout: the peer may still
 //! claim it with the preimage, so we aim to be in within this many blocks of the timeout.
 constexpr uint32_t kTimeoutRaceBlocks = 6;
@@ -99,6 +99,13 @@ Bytes EncodeOnchainRecord(const OnchainRecord& record)
         w.WriteU32(static_cast<uint32_t>(bump.versions.size()));
         for (const Hash256& txid : bump.versions) w.WriteBytes(txid);
     }
+    w.WriteU32(static_cast<uint32_t>(record.second_stage.size()));
+    for (const SecondStageSpend& spend : record.second_stage) {
+        w.WriteBytes(spend.parent_txid);
+        WriteBlob(w, spend.tx);
+        w.WriteU8(spend.height ? 1 : 0);
+        if (spend.height) w.WriteU32(*spend.height);
+    }
     return out;
 }
 
@@ -106,7 +113,7 @@ std::optional<OnchainRecord> DecodeOnchainRecord(ByteSpan bytes)
 {
     WireReader r(bytes);
     const uint8_t version = r.ReadU8();
-    if (version != 1 && version != kOnchainVersion) return std::nullopt;
+    if (version < 1 || version > kOnchainVersion) return std::nullopt;
     OnchainRecord record;
     record.spend_tx = ReadBlob(r);
     if (r.ReadU8() != 0) record.spend_height = r.ReadU32();
@@ -140,6 +147,16 @@ std::optional<OnchainRecord> DecodeOnchainRecord(ByteSpan bytes)
         for (uint32_t v = 0; v < versions && r.Ok(); ++v) bump.versions.push_back(r.ReadArray<32>());
         record.bumps.push_back(std::move(bump));
     }
+    const uint32_t second_stage = version < 3 ? 0 : r.ReadU32();
+    if (second_stage > kMaxBroadcasts) return std::nullopt;
+    for (uint32_t i = 0; i < second_stage && r.Ok(); ++i) {
+        SecondStageSpend spend;
+        spend.parent_txid = r.ReadArray<32>();
+        spend.tx = ReadBlob(r);
+        if (r.ReadU8() != 0) spend.height = r.ReadU32();
+        if (r.Ok() && !TryParseTransaction(spend.tx)) return std::nullopt;
+        record.second_stage.push_back(std::move(spend));
+    }
     r.ExpectEnd();
     if (!r.Ok() || !TryParseTransaction(record.spend_tx)) return std::nullopt;
     return record;
@@ -155,6 +172,42 @@ const FeeBump* OnchainRecord::BumpFor(uint32_t key) const
 {
     const auto it = std::ranges::find_if(bumps, [&](const FeeBump& b) { return b.key == key; });
     return it == bumps.end() ? nullptr : &*it;
+}
+
+std::vector<Hash256> SecondStageParents(const Resolution& resolution, const OnchainRecord& record)
+{
+    std::vector<Hash256> parents;
+    for (const SpentOutput& spent : record.spent) {
+        const OutputDuty* duty = resolution.DutyFor(spent.output_index);
+        if (!duty) continue;
+        const Hash256 txid = ParseTransaction(spent.tx).GetTxid();
+        const bool ours = record.Broadcast(txid);
+        // Ours once confirmed (its sweep waits on that depth); the cheater's HTLC transaction at once.
+        if ((ours && IsSecondStageDuty(duty->kind) && spent.height) || (!ours && duty->kind == DutyKind::PENALTY_HTLC)) {
+            parents.push_back(txid);
+        }
+    }
+    return parents;
+}
+
+std::optional<uint32_t> LastResolvingHeight(const Resolution& resolution, const OnchainRecord& record)
+{
+    if (!record.spend_height) return std::nullopt;
+    uint32_t last = *record.spend_height;
+    for (const OutputDuty& duty : resolution.duties) {
+        const bool htlc = duty.payment_hash.has_value();
+        // Our anchor is anyone's after 16 blocks; an output we would not sweep (dust) stays.
+        if (duty.kind == DutyKind::ANCHOR || (!duty.tx && !htlc)) continue;
+        const SpentOutput* spent = record.SpentAt(duty.output_index);
+        if (!spent || !spent->height) return std::nullopt;
+        last = std::max(last, *spent->height);
+    }
+    for (const Hash256& parent : SecondStageParents(resolution, record)) {
+        const auto it = std::ranges::find_if(record.second_stage, [&](const SecondStageSpend& s) { return s.parent_txid == parent; });
+        if (it == record.second_stage.end() || !it->height) return std::nullopt;
+        last = std::max(last, *it->height);
+    }
+    return last;
 }
 
 std::vector<DeadlineRace> RunningRaces(const Resolution& resolution, const OnchainRecord& record, uint16_t cheater_delay)

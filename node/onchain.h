@@ -44,6 +44,16 @@ struct FeeBump {
     bool operator==(const FeeBump&) const = default;
 };
 
+//! A spend of output 0 of a second-stage HTLC transaction: our sweep of our own after its
+//! delay, or our penalty of the cheater's (or the cheater's sweep, had we failed).
+struct SecondStageSpend {
+    Hash256 parent_txid{};
+    Bytes tx;
+    std::optional<uint32_t> height;
+
+    bool operator==(const SecondStageSpend&) const = default;
+};
+
 struct OnchainRecord {
     //! The funding spend being resolved: the confirmed one, else the latest seen in the mempool.
     Bytes spend_tx;
@@ -58,6 +68,7 @@ struct OnchainRecord {
     //! Payment preimages read from the peer's HTLC claims (reported upstream once each).
     std::vector<Hash256> preimages;
     std::vector<FeeBump> bumps;
+    std::vector<SecondStageSpend> second_stage;
 
     bool operator==(const OnchainRecord&) const = default;
     bool Broadcast(const Hash256& txid) const;
@@ -96,6 +107,22 @@ bool SpentByOther(const OnchainRecord& record, uint32_t output_index);
 
 //! The weight of input `index` of `tx` as signed (BIP 141: non-witness bytes count four times).
 uint32_t SignedInputWeight(const Transaction& tx, size_t index);
+
+/**
+ * The second-stage HTLC transactions whose output 0 is still ours to resolve: ours (confirmed),
+ * swept after the delay, and the cheater's from a revoked commitment, penalized.
+ */
+std::vector<Hash256> SecondStageParents(const Resolution& resolution, const OnchainRecord& record);
+
+//! Confirmations of the last spend before a resolution is irrevocable (BOLT 5: "100 blocks").
+inline constexpr uint32_t kIrrevocableDepth = 100;
+
+/**
+ * The height of the last confirmation a resolution waits on: the funding spend, the spend of
+ * every output with a duty (anchors aside; outputs too small to sweep aside), and the spend of
+ * each second-stage output. nullopt while any of them is missing or unconfirmed.
+ */
+std::optional<uint32_t> LastResolvingHeight(const Resolution& resolution, const OnchainRecord& record);
 
 /**
  * One of our transactions whose output the peer can take after a deadline: a penalty (the

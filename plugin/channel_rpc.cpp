@@ -57,6 +57,27 @@ json DescribeOnchain(const OnchainSummary& o)
     return out;
 }
 
+json DescribeClosed(const ClosedChannel& c)
+{
+    json out{{"channel_id", ToHex(c.channel_id)},
+             {"peer_id", ToHex(c.peer.span())},
+             {"opener", c.opener ? "local" : "remote"},
+             {"capacity_sat", c.capacity.value()},
+             {"funding_txid", HashToHexRev(c.funding_outpoint.txid)},
+             {"funding_output", c.funding_outpoint.n},
+             {"close_kind", c.close_kind},
+             {"spend_txid", HashToHexRev(c.spend_txid)},
+             {"spend_height", c.spend_height},
+             {"resolved_height", c.resolved_height},
+             {"archived_height", c.archived_height},
+             {"returned_sat", c.returned ? json(c.returned->value()) : json()}};
+    if (c.short_channel_id) out["short_channel_id"] = ShortChannelId::FromU64(*c.short_channel_id).ToString();
+    json txids = json::array();
+    for (const Hash256& txid : c.our_txids) txids.push_back(HashToHexRev(txid));
+    out["our_txids"] = std::move(txids);
+    return out;
+}
+
 json Describe(const ChannelSummary& c)
 {
     json out{{"peer_id", ToHex(c.peer.span())},
@@ -249,6 +270,13 @@ void RegisterChannelRpcs(RpcServer& server, ChannelManager& channels, rpc::Bitco
                      [&channels](const json&) {
                          json out = json::array();
                          for (const auto& c : channels.ListChannels()) out.push_back(Describe(c));
+                         return json{{"channels", out}};
+                     }});
+    server.Register({"listclosedchannels", {}, "Channels whose close is irrevocable (the last spend it waited on 100 blocks "
+                     "deep): how they closed, our transactions, and what came back to bitcoind's wallet.",
+                     [&channels](const json&) {
+                         json out = json::array();
+                         for (const auto& c : channels.ListClosedChannels()) out.push_back(DescribeClosed(c));
                          return json{{"channels", out}};
                      }});
     server.Register({"close", {"id", "[destination]", "[feerate]", "[unilateral]", "[unilateraltimeout]"},

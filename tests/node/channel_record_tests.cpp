@@ -1,4 +1,5 @@
 #include "node/channel_record.h"
+#include "node/closed_channel.h"
 
 #include "tests/channel/machine_fixture.h"
 
@@ -103,6 +104,47 @@ TEST_CASE("phase names are what listchannels prints")
     CHECK(ChannelPhaseName(ChannelPhase::AWAITING_LOCKIN) == "awaiting_lockin");
     CHECK(ChannelPhaseName(ChannelPhase::NORMAL) == "normal");
     CHECK(ChannelPhaseName(ChannelPhase::CLOSED) == "closed");
+}
+
+TEST_CASE("a closed channel round-trips and damage is refused")
+{
+    const auto pair = test::MakeChannelPair();
+    ClosedChannel closed{pair.signers[1].FundingPubKey()};
+    closed.channel_id = Sha256(Bytes{'c'});
+    closed.opener = true;
+    closed.capacity = Sat{400'000};
+    closed.funding_outpoint = {Sha256(Bytes{'f'}), 1};
+    closed.short_channel_id = ShortChannelId{103, 1, 1}.ToU64();
+    closed.close_kind = "revoked_remote_commitment";
+    closed.spend_txid = Sha256(Bytes{'s'});
+    closed.spend_height = 200;
+    closed.resolved_height = 206;
+    closed.archived_height = 305;
+    closed.our_txids = {Sha256(Bytes{'p'}), Sha256(Bytes{'r'})};
+    closed.returned = Sat{249'000};
+    const Bytes encoded = EncodeClosedChannel(closed);
+    CHECK(DecodeClosedChannel(encoded) == closed);
+    ClosedChannel mutual = closed;
+    mutual.short_channel_id.reset();
+    mutual.returned.reset();
+    mutual.our_txids.clear();
+    CHECK(DecodeClosedChannel(EncodeClosedChannel(mutual)) == mutual);
+    for (size_t cut = 0; cut < encoded.size(); ++cut) {
+        CAPTURE(cut);
+        CHECK_FALSE(DecodeClosedChannel(ByteSpan(encoded.data(), cut)));
+    }
+    Bytes longer = encoded;
+    longer.push_back(0);
+    CHECK_FALSE(DecodeClosedChannel(longer));
+    Bytes version = encoded;
+    version[0] = 2;
+    CHECK_FALSE(DecodeClosedChannel(version));
+    Bytes bad_peer = encoded;
+    bad_peer[1 + 32] = 0x05;
+    CHECK_FALSE(DecodeClosedChannel(bad_peer));
+    ClosedChannel too_much = closed;
+    too_much.returned = Sat{kMaxMoney.value() + 1};
+    CHECK_FALSE(DecodeClosedChannel(EncodeClosedChannel(too_much)));
 }
 
 } // namespace sidebolt

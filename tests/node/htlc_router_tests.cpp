@@ -873,6 +873,16 @@ std::vector<Transaction> SpendsOf(Node& node, const OutPoint& outpoint)
     return out;
 }
 
+//! The transactions broadcast so far that spend an output of `parent`.
+std::vector<Transaction> SpendsOfTx(Node& node, const Hash256& parent)
+{
+    std::vector<Transaction> out;
+    for (const Transaction& tx : node.chain.Broadcasts()) {
+        if (std::ranges::any_of(tx.vin, [&](const TxIn& in) { return in.prevout.txid == parent; })) out.push_back(tx);
+    }
+    return out;
+}
+
 int64_t OutputValue(const Transaction& tx)
 {
     int64_t sum = 0;
@@ -1110,6 +1120,58 @@ TEST_CASE("router: blocks delivered while catching up were mined before our pena
     a.MineBlock({});
     for (int i = 0; i < 300 && SpendsOf(a, to_local).size() < 2; ++i) std::this_thread::sleep_for(10ms);
     CHECK(SpendsOf(a, to_local).size() == 2);
+}
+
+TEST_CASE("router: a breach resolved 100 blocks deep leaves the channels for the closed channels")
+{
+    Cheated cheated;
+    Node& a = cheated.pair.a;
+    const Hash256 channel_id = cheated.pair.channel.channel_id;
+    const Hash256 revoked_txid = cheated.revoked.GetTxid();
+    a.MineBlock({cheated.revoked});
+    const int spend_height = a.height;
+    // The penalty and the to_remote sweep (its 1-block CSV passes with the next block).
+    std::vector<Transaction> ours;
+    for (int i = 0; i < 500 && ours.size() < 2; ++i) {
+        std::this_thread::sleep_for(10ms);
+        ours = SpendsOfTx(a, revoked_txid);
+    }
+    REQUIRE(ours.size() == 2);
+    const std::string tag = ChannelManager::WatchTagPrefix() + "output/" + ToHex(channel_id);
+    a.env->Write([&](store::WriteTxn& txn) {
+        for (const Transaction& tx : ours) {
+            for (const TxIn& in : tx.vin) {
+                a.manager->OnWatchEvent(txn, OutpointSpent{tag, in.prevout, tx, tx.GetTxid(), false});
+                a.manager->OnWatchEvent(txn, OutpointSpendConfirmed{tag, in.prevout, tx.GetTxid(), spend_height + 1});
+            }
+        }
+    });
+    a.MineBlock(ours);
+    const auto listed = [&] {
+        return std::ranges::count_if(a.manager->ListChannels(), [&](const ChannelSummary& c) { return c.channel_id == channel_id; });
+    };
+    while (a.height < spend_height + 99) a.MineBlock({});
+    std::this_thread::sleep_for(300ms);
+    CHECK(listed() == 1);
+    CHECK(a.manager->ListClosedChannels().empty());
+    // Block spend_height + 100 gives the last spend (at spend_height + 1) its 100th confirmation.
+    a.MineBlock({});
+    for (int i = 0; i < 300 && listed() == 1; ++i) std::this_thread::sleep_for(10ms);
+    CHECK(listed() == 0);
+    const std::vector<ClosedChannel> closed = a.manager->ListClosedChannels();
+    REQUIRE(closed.size() == 1);
+    CHECK(closed[0].channel_id == channel_id);
+    CHECK(closed[0].close_kind == "revoked_remote_commitment");
+    CHECK(closed[0].spend_txid == revoked_txid);
+    CHECK(closed[0].spend_height == static_cast<uint32_t>(spend_height));
+    CHECK(closed[0].resolved_height == static_cast<uint32_t>(spend_height + 1));
+    CHECK(std::ranges::is_permutation(closed[0].our_txids, std::vector<Hash256>{ours[0].GetTxid(), ours[1].GetTxid()}));
+    CHECK(closed[0].returned == Sat{static_cast<uint64_t>(OutputValue(ours[0]) + OutputValue(ours[1]))});
+    CHECK(closed[0].capacity == Sat{500'000});
+    // Forgotten for good: a restart does not bring it back.
+    a.Restart();
+    CHECK(listed() == 0);
+    CHECK(a.manager->ListClosedChannels().size() == 1);
 }
 
 TEST_CASE("router: a restart resumes a resolution at once, not at the next block")

@@ -61,6 +61,8 @@ TEST_CASE("an on-chain record round-trips and damage is refused")
     record.spent = {SpentOutput{3, SerializeTransaction(TxTagged(3)), 813}, SpentOutput{4, SerializeTransaction(TxTagged(4)), std::nullopt}};
     record.preimages = {TxTagged(5).GetTxid()};
     record.bumps = {FeeBump{kBatchedPenaltyKey, 2000, 814, {TxTagged(6).GetTxid(), TxTagged(7).GetTxid()}}, FeeBump{2, 500, 815, {}}};
+    record.second_stage = {SecondStageSpend{TxTagged(8).GetTxid(), SerializeTransaction(TxTagged(9)), 900},
+                           SecondStageSpend{TxTagged(10).GetTxid(), SerializeTransaction(TxTagged(11)), std::nullopt}};
     const Bytes encoded = EncodeOnchainRecord(record);
     CHECK(DecodeOnchainRecord(encoded) == record);
     CHECK(DecodeOnchainRecord(EncodeOnchainRecord(RecordFor(std::nullopt))) == RecordFor(std::nullopt));
@@ -73,7 +75,7 @@ TEST_CASE("an on-chain record round-trips and damage is refused")
     longer.push_back(0);
     CHECK_FALSE(DecodeOnchainRecord(longer));
     Bytes version = encoded;
-    version[0] = 3;
+    version[0] = 4;
     CHECK_FALSE(DecodeOnchainRecord(version));
     // The spend itself must parse: a record is never resolved from garbage.
     OnchainRecord garbage = record;
@@ -85,13 +87,21 @@ TEST_CASE("an on-chain record round-trips and damage is refused")
     CHECK(record.SpentAt(3) == &record.spent[0]);
     CHECK(record.BumpFor(2) == &record.bumps[1]);
     CHECK(record.BumpFor(3) == nullptr);
-    // Version 1 (before fee bumps): the same fields without the bump list.
+    // Versions 1 (before fee bumps) and 2 (before second-stage spends): the fields they had.
     OnchainRecord old_record = record;
+    old_record.second_stage.clear();
+    Bytes v2 = EncodeOnchainRecord(old_record);
+    v2.resize(v2.size() - 4);
+    v2[0] = 2;
+    CHECK(DecodeOnchainRecord(v2) == old_record);
     old_record.bumps.clear();
     Bytes v1 = EncodeOnchainRecord(old_record);
-    v1.resize(v1.size() - 4);
+    v1.resize(v1.size() - 8);
     v1[0] = 1;
     CHECK(DecodeOnchainRecord(v1) == old_record);
+    garbage = record;
+    garbage.second_stage[0].tx = Bytes{6};
+    CHECK_FALSE(DecodeOnchainRecord(EncodeOnchainRecord(garbage)));
     CHECK(record.SpentAt(7) == nullptr);
 }
 
@@ -225,6 +235,40 @@ TEST_CASE("a CPFP child pays what its parent lacks for the package's feerate")
     // The parent pays enough alone.
     CHECK(CpfpChildFeerate(253, 1000, Sat{1000}, 800) == 0);
     CHECK(CpfpChildFeerate(5000, 1000, Sat{253}, 0) == 0);
+}
+
+TEST_CASE("a resolution is irrevocable from its last spend: every output's, and each second stage's")
+{
+    Resolution resolution;
+    OutputDuty timeout = Duty(DutyKind::LOCAL_HTLC_TIMEOUT, 2, 300, 0);
+    timeout.payment_hash = Hash256{};
+    OutputDuty no_preimage = Duty(DutyKind::LOCAL_HTLC_SUCCESS, 3, 0, 0, /*built=*/false);
+    no_preimage.payment_hash = Hash256{};
+    resolution.duties = {Duty(DutyKind::ANCHOR, 0, 0, 0, /*built=*/false), Duty(DutyKind::LOCAL_DELAYED, 1, 0, 144), timeout,
+                         no_preimage, Duty(DutyKind::TO_REMOTE, 4, 0, 1, /*built=*/false)};
+    OnchainRecord record = RecordFor(std::nullopt);
+    CHECK(!LastResolvingHeight(resolution, record));
+    record.spend_height = 200;
+    // The anchor, and a to_remote too small to sweep, wait for nothing; the others do.
+    record.spent = {SpentOutput{1, SerializeTransaction(TxTagged(1)), 344}, SpentOutput{2, SerializeTransaction(TxTagged(2)), std::nullopt}};
+    record.broadcast = {TxTagged(1).GetTxid(), TxTagged(2).GetTxid()};
+    CHECK(!LastResolvingHeight(resolution, record));
+    CHECK(SecondStageParents(resolution, record).empty());
+    record.spent[1].height = 301;
+    // Our HTLC-timeout confirmed: its output is ours to sweep after the delay.
+    CHECK(SecondStageParents(resolution, record) == std::vector<Hash256>{TxTagged(2).GetTxid()});
+    record.spent.push_back(SpentOutput{3, SerializeTransaction(TxTagged(3)), 250});
+    CHECK(!LastResolvingHeight(resolution, record));
+    record.second_stage = {SecondStageSpend{TxTagged(2).GetTxid(), SerializeTransaction(TxTagged(12)), std::nullopt}};
+    CHECK(!LastResolvingHeight(resolution, record));
+    record.second_stage[0].height = 446;
+    CHECK(LastResolvingHeight(resolution, record) == std::optional<uint32_t>{446});
+    // A cheater's HTLC transaction on a revoked commitment is a second stage at once.
+    Resolution revoked;
+    revoked.duties = {Duty(DutyKind::PENALTY_HTLC, 0, 0, 0)};
+    OnchainRecord breach = RecordFor(500);
+    breach.spent = {SpentOutput{0, SerializeTransaction(TxTagged(77)), std::nullopt}};
+    CHECK(SecondStageParents(revoked, breach) == std::vector<Hash256>{TxTagged(77).GetTxid()});
 }
 
 TEST_CASE("CSV and CLTV outputs wait for their heights; zero-fee HTLC transactions never go alone")
