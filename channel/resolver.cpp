@@ -237,6 +237,28 @@ std::optional<Recognized> RecognizeRevoked(const Transaction& tx, const ChannelS
                       .unmatched = std::move(match.unmatched)};
 }
 
+/**
+ * Our own commitment `number`, revoked: its to_local script, made from that number's point,
+ * proves it (a to_local trimmed away leaves it unknown). Nothing of it is ours, so the
+ * Recognized carries no spec and Resolve gives no duties.
+ */
+std::optional<Recognized> RecognizeOwnRevoked(const Transaction& tx, const ChannelState& state, const ChannelSigner& signer,
+                                              uint64_t number)
+{
+    const PubKey point = signer.PerCommitmentPoint(number);
+    const CommitmentSpec spec = MakeCommitmentSpec(state.setup.params, Side::LOCAL, number, point, state.feerate_per_kw, Msat{0},
+                                                   Msat{0}, {});
+    const CommitmentKeys keys = DeriveCommitmentKeys(spec, HtlcKeys::ALWAYS);
+    const Bytes to_local = P2wshScript(ToLocalScript(keys.revocation, spec.to_self_delay, keys.local_delayed)).Data();
+    if (std::ranges::none_of(tx.vout, [&](const TxOut& out) { return out.script_pubkey == to_local; })) return std::nullopt;
+    return Recognized{.classification = {.kind = SpendKind::REVOKED_LOCAL_COMMITMENT, .commitment_number = number, .per_commitment_point = point},
+                      .spec = std::nullopt,
+                      .keys = std::nullopt,
+                      .rebuilt = std::nullopt,
+                      .outputs = {},
+                      .unmatched = {}};
+}
+
 //! Whether the funding input's witness carries our valid signature on the transaction.
 bool SignedByUs(const Transaction& tx, const ChannelParams& params)
 {
@@ -293,9 +315,11 @@ std::optional<Recognized> RecognizeCommitment(const Transaction& tx, const Chann
         found = Rebuild(state, Side::REMOTE, *number, *state.remote_prev_per_commitment_point, txid, SpendKind::REMOTE_COMMITMENT);
     }
     if (found) return found;
-    if (*number < state.IrrevocableRemoteCommitment()) return RecognizeRevoked(tx, state, *number, context);
-    if (*number > state.remote_commitment_number) return RecognizeFuture(tx, state, *number);
-    return std::nullopt;
+    if (*number < state.IrrevocableRemoteCommitment()) found = RecognizeRevoked(tx, state, *number, context);
+    if (!found && *number > state.remote_commitment_number) found = RecognizeFuture(tx, state, *number);
+    // Local and remote numbers overlap: ours is tried once the peer's did not match.
+    if (!found && *number < state.local_commitment_number) found = RecognizeOwnRevoked(tx, state, signer, *number);
+    return found;
 }
 
 bool IsMutualClose(const Transaction& tx, const ChannelState& state, const ResolveContext& context)
@@ -667,6 +691,7 @@ std::string_view SpendKindName(SpendKind kind)
     case SpendKind::REMOTE_COMMITMENT: return "remote_commitment";
     case SpendKind::REMOTE_PENDING_COMMITMENT: return "remote_pending_commitment";
     case SpendKind::REVOKED_REMOTE_COMMITMENT: return "revoked_remote_commitment";
+    case SpendKind::REVOKED_LOCAL_COMMITMENT: return "revoked_local_commitment";
     case SpendKind::FUTURE_REMOTE_COMMITMENT: return "future_remote_commitment";
     case SpendKind::UNKNOWN: return "unknown";
     }

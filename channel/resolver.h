@@ -43,6 +43,9 @@ enum class SpendKind : uint8_t {
     REVOKED_REMOTE_COMMITMENT,
     //! A commitment of the peer numbered above any we know: we lost data.
     FUTURE_REMOTE_COMMITMENT,
+    //! One of our own commitments we revoked: published by a node of ours that lost its state,
+    //! or by whoever has our keys. The peer may take every output; nothing is ours to claim.
+    REVOKED_LOCAL_COMMITMENT,
     //! None of the above. BOLT 5: "MUST send a warning regarding lost funds".
     UNKNOWN,
 };

@@ -86,6 +86,9 @@ class OnchainTest(SideboltTest):
         self.log(f"penalty {penalty[:16]} in the mempool {1000 * (time.monotonic() - sent_at):.0f} ms after the breach")
         assert_equal(onchain["kind"], "revoked_remote_commitment")
         assert_equal(onchain["spend_txid"], revoked["txid"])
+        cheater = self.wait_until(lambda: (o := self.onchain(b, cid)) and o["kind"] and o, timeout=30,
+                                  message="B never classified the commitment it published")
+        assert_equal((cheater["kind"], cheater["outputs"]), ("revoked_local_commitment", []), "B has nothing to claim")
         assert_equal(onchain["spend_height"], None, "still unconfirmed: the penalty came from the mempool")
         assert_equal(a.channel(cid)["state"], "failed")
         duties = sorted(o["duty"] for o in onchain["outputs"])

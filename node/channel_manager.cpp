@@ -2217,6 +2217,12 @@ const Resolution& ChannelManager::Impl::ResolutionOf(const ChannelRecord& record
         Logger()->error("channel {}: the peer published a commitment newer than any we know: we lost data; claiming what we can",
                         Short(record.channel_id));
         break;
+    case SpendKind::REVOKED_LOCAL_COMMITMENT:
+        // Not the peer's doing: no warning to it. Our balance in it is the peer's to penalize.
+        Logger()->error("channel {}: our own revoked commitment {} was published (a node of ours that lost its state, or our "
+                        "keys are out): the peer may take our balance",
+                        Short(record.channel_id), HashToHexRev(resolution.txid));
+        break;
     default:
         Logger()->warn("channel {}: funding spent by {} ({}), {} outputs to resolve{}", Short(record.channel_id),
                        HashToHexRev(resolution.txid), kind, resolution.duties.size(),
@@ -2413,7 +2419,8 @@ void ChannelManager::Impl::FailHtlcsWithoutOutputs(const ChannelRecord& record, 
     // corresponding incoming HTLC (if any)". Trimmed HTLCs, and those only in the other commitment.
     const SpendKind kind = resolution.classification.kind;
     const bool commitment = kind == SpendKind::LOCAL_COMMITMENT || kind == SpendKind::REMOTE_COMMITMENT ||
-                            kind == SpendKind::REMOTE_PENDING_COMMITMENT || kind == SpendKind::REVOKED_REMOTE_COMMITMENT;
+                            kind == SpendKind::REMOTE_PENDING_COMMITMENT || kind == SpendKind::REVOKED_REMOTE_COMMITMENT ||
+                            kind == SpendKind::REVOKED_LOCAL_COMMITMENT;
     if (!m_router || !commitment || !resolution.unmatched_outputs.empty() || !onchain.spend_height ||
         m_tip + 1 < *onchain.spend_height + kHtlcResolvedDepth) {
         return;

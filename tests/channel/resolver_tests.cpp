@@ -462,6 +462,25 @@ TEST_CASE("resolver: a revoked commitment of the peer is penalized")
     }
 }
 
+TEST_CASE("resolver: our own revoked commitment is recognized, and nothing of it is ours")
+{
+    for (const CommitmentFormat format : ALL_FORMATS) {
+        CAPTURE(static_cast<int>(format));
+        Scenario s(format);
+        const Transaction old_ours = SignedCommitment(*s.old_alice, s.Signer(ALICE));
+        REQUIRE(s.old_alice->local_commitment_number < s.Alice().local_commitment_number);
+        const Resolution r = s.Resolve(old_ours);
+        CHECK(r.classification.kind == SpendKind::REVOKED_LOCAL_COMMITMENT);
+        CHECK(r.classification.commitment_number == s.old_alice->local_commitment_number);
+        CHECK(r.classification.per_commitment_point == s.Signer(ALICE).PerCommitmentPoint(s.old_alice->local_commitment_number));
+        CHECK(r.duties.empty());
+        CHECK(!r.penalty_tx);
+        // Claiming a newer number than it is breaks the proof: unknown.
+        CHECK(s.Classify(WithNumber(old_ours, s.Alice(), s.old_alice->local_commitment_number + 1)).kind == SpendKind::UNKNOWN);
+    }
+    CHECK(SpendKindName(SpendKind::REVOKED_LOCAL_COMMITMENT) == "revoked_local_commitment");
+}
+
 TEST_CASE("resolver: a revoked commitment without its HTLC log")
 {
     for (const CommitmentFormat format : ALL_FORMATS) {
@@ -645,9 +664,9 @@ TEST_CASE("resolver: unrelated, invalid and tampered transactions are UNKNOWN")
         ChannelState forgetful = alice;
         forgetful.remote_secrets = ShachainStore{};
         CHECK(Classify(s.old_bob_commitment, forgetful, s.Signer(ALICE), s.context).kind == SpendKind::UNKNOWN);
-        // Our own old (revoked) commitment: we must never have broadcast it.
+        // Our own old (revoked) commitment is no stranger: it has a kind of its own.
         const Transaction our_old = SignedCommitment(*s.old_alice, s.Signer(ALICE));
-        CHECK(s.Classify(our_old).kind == SpendKind::UNKNOWN);
+        CHECK(s.Classify(our_old).kind == SpendKind::REVOKED_LOCAL_COMMITMENT);
     }
 }
 
