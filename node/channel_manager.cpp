@@ -2581,7 +2581,10 @@ void ChannelManager::Impl::ArchiveResolved(Batch& batch)
         // BOLT 5: irrevocably resolved once the last spend is 100 blocks deep.
         if (last && m_tip + 1 >= *last + kIrrevocableDepth) resolved.emplace_back(id, *last);
     }
-    for (const auto& [id, last] : resolved) {
+    for (const auto& entry : resolved) {
+        // Named copies: lambdas below capture them (clang before 16 cannot capture bindings).
+        const Hash256 id = entry.first;
+        const uint32_t last = entry.second;
         ChannelRecord& record = m_channels.at(id);
         const ClosedChannel closed = DescribeClosed(record, last, batch);
         Logger()->info("channel {}: {} irrevocably resolved at height {}; moved to the closed channels", Short(id),
@@ -2594,9 +2597,9 @@ void ChannelManager::Impl::ArchiveResolved(Batch& batch)
         std::vector<OutPoint> outputs;
         {
             const MutexLock lock(m_watch_mutex);
-            std::erase_if(m_watch_outputs, [&](const auto& entry) {
-                if (entry.second == id) outputs.push_back(entry.first);
-                return entry.second == id;
+            std::erase_if(m_watch_outputs, [&](const auto& watch) {
+                if (watch.second == id) outputs.push_back(watch.first);
+                return watch.second == id;
             });
         }
         // Outside the lock: the watch manager calls our listener, which takes it, with its own held.
