@@ -86,6 +86,7 @@ public:
     void DropZmqMessages(unsigned n);
 
     ChainFollower& Follower() { return m_follower; }
+    ChainSource& Source() { return m_source; }
     WatchManager& Watches() { return m_watches; }
     Broadcaster& GetBroadcaster() { return m_broadcaster; }
     FeeEstimator& Fees() { return m_fees; }

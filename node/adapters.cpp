@@ -119,6 +119,16 @@ void ChainServiceLink::SendQueued()
 
 std::optional<uint32_t> ChainServiceLink::NodeHeight()
 {
+    // Asked, not the follower's last answer: blocks mined a moment ago, before a transaction
+    // handed out now existed, must not count as blocks it missed.
+    try {
+        ChainSource& source = m_chain.Source();
+        if (const auto header = source.HeaderByHash(source.BestBlockHash()); header && header->height >= 0) {
+            return static_cast<uint32_t>(header->height);
+        }
+    } catch (const std::exception& e) {
+        Log("channel")->debug("bitcoind's height unknown ({}): using the follower's last view", e.what());
+    }
     const std::optional<int> height = m_chain.Status().chain.source_height;
     if (!height || *height < 0) return std::nullopt;
     return static_cast<uint32_t>(*height);

@@ -106,8 +106,8 @@ public:
     virtual void SendQueued() = 0;
     //! Stops rebroadcasting tx (it conflicts with a confirmed transaction).
     virtual void CancelBroadcast(const Hash256& txid) = 0;
-    //! bitcoind's best height as last seen by the chain follower: ahead of the blocks delivered
-    //! so far while it catches up. nullopt before it first asked.
+    //! bitcoind's best height, asked now (the follower's last view when bitcoind cannot be
+    //! asked): ahead of the blocks delivered so far while the follower catches up.
     virtual std::optional<uint32_t> NodeHeight() = 0;
     //! The feerate for commitment transactions now, in sat per 1000 weight units.
     virtual uint32_t CommitmentFeerate() = 0;
