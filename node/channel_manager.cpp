@@ -416,6 +416,7 @@ constexpr uint32_t kHtlcResolvedDepth = 3;
 //! Confirmations of one version of a fee-bumped transaction before the others stop being resent
 //! (the broadcaster's own forget depth: a deeper reorg is not expected).
 constexpr uint32_t kReplacedRetireDepth = 6;
+constexpr auto kSweepScriptRetry = std::chrono::seconds(1);
 
 //! How long a batch that MayWait waits for more inputs before it is written anyway.
 constexpr std::chrono::milliseconds kHeldBatchWait{10};
@@ -736,6 +737,9 @@ private:
     //! Their resolutions (deterministic: rebuilt when the spend changes).
     std::map<Hash256, Resolution> m_resolutions;
     std::set<Hash256> m_awaiting_sweep_script;
+    //! When to ask the wallet again for a sweep address it could not give (bitcoind down, or its
+    //! wallet not loaded yet): every resolution, penalties first, waits on that address.
+    std::map<Hash256, Clock::time_point> m_sweep_script_retry;
     //! HTLC transactions (channel, commitment output) whose fee the wallet is paying.
     std::set<std::pair<Hash256, uint32_t>> m_awaiting_fee;
     std::map<std::pair<PubKey, Hash256>, PendingOpen> m_opens;
@@ -2765,8 +2769,9 @@ void ChannelManager::Impl::OnSweepScript(const SweepScriptIn& in, Batch& batch)
     ChannelRecord* record = FindChannel(in.channel_id);
     if (it == m_onchain.end() || !record || !it->second.sweep_script.empty()) return;
     if (!in.script) {
-        // Asked again at the next block: bitcoind may be back by then.
+        // Asked again soon (Tick), and at the next block: bitcoind may be back by then.
         Logger()->error("channel {}: no address from bitcoind's wallet to sweep to: {}", Short(in.channel_id), in.error);
+        m_sweep_script_retry[in.channel_id] = Clock::now() + kSweepScriptRetry;
         return;
     }
     it->second.sweep_script = *in.script;
@@ -2778,6 +2783,15 @@ void ChannelManager::Impl::OnSweepScript(const SweepScriptIn& in, Batch& batch)
 void ChannelManager::Impl::Tick(Batch&)
 {
     const auto now = Clock::now();
+    for (auto it = m_sweep_script_retry.begin(); it != m_sweep_script_retry.end();) {
+        if (now < it->second) {
+            ++it;
+            continue;
+        }
+        const auto onchain = m_onchain.find(it->first);
+        if (onchain != m_onchain.end() && onchain->second.sweep_script.empty()) RequestSweepScript(it->first);
+        it = m_sweep_script_retry.erase(it);
+    }
     std::set<PubKey> wanted;
     for (const auto& [id, record] : m_channels) {
         if (IsLive(record.phase) && !Connected(record.peer) && m_addresses.contains(record.peer)) wanted.insert(record.peer);

@@ -25,6 +25,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -71,7 +72,15 @@ public:
         return funding;
     }
     void Unlock(std::span<const OutPoint>) override {}
-    Bytes NewPayoutScript() override { return P2wpkhScript(KeyOf(8).GetPubKey()).Data(); }
+    //! Fails while `payout_failures` counts down, as bitcoind does before its wallet is loaded.
+    Bytes NewPayoutScript() override
+    {
+        if (payout_failures > 0) {
+            --payout_failures;
+            throw NodeError(-18, "No wallet is loaded");
+        }
+        return P2wpkhScript(KeyOf(8).GetPubKey()).Data();
+    }
     //! Without coins for fees unless `pays_fees`: then one coin and a change output are added
     //! behind tx's own, and the feerates asked for are kept.
     Transaction AddFeeInputs(const Transaction& tx, uint32_t, uint32_t feerate_per_kw) override
@@ -95,6 +104,7 @@ public:
     uint8_t m_salt{0};
     int m_funded{0};
     bool pays_fees{false};
+    std::atomic<int> payout_failures{0};
     std::vector<uint32_t> fee_feerates;
 };
 
@@ -1000,6 +1010,19 @@ struct Cheated {
         return onchain;
     }
 };
+
+TEST_CASE("router: a wallet that cannot give a sweep address yet is asked again without waiting for a block")
+{
+    Cheated cheated;
+    Node& a = cheated.pair.a;
+    a.wallet.payout_failures = 2;
+    cheated.SeenInMempool(cheated.revoked);
+    // No block comes: the penalty still goes out once the wallet answers.
+    const auto listed = cheated.WaitOnchain([](const OnchainSummary& o) { return o.penalty_broadcast; }, 10s);
+    REQUIRE(listed);
+    CHECK(listed->penalty_broadcast);
+    CHECK(a.wallet.payout_failures == 0);
+}
 
 TEST_CASE("router: a reorg that unconfirms our penalty is not a block it missed; the next block without it is")
 {
