@@ -303,7 +303,7 @@ struct AnchorFeeIn {
 };
 struct DevCommitmentCmd {
     Hash256 channel_id{};
-    Reply<Transaction> reply;
+    Reply<ChannelManager::DevCommitment> reply;
 };
 struct ForceCloseCmd {
     Hash256 channel_id{};
@@ -1766,7 +1766,15 @@ void ChannelManager::Impl::OnDevCommitment(DevCommitmentCmd& cmd)
     if (!record || !record->state || !IsLive(record->phase)) {
         return Fail(cmd.reply, kErrChannelState, "no open channel " + ToHex(cmd.channel_id));
     }
-    Succeed(cmd.reply, SignedLocalCommitment(*record->state, Signer(record->channel_index)));
+    // The preimages we would claim with: those we learned, and those of our invoices.
+    std::vector<Hash256> preimages;
+    for (const ChannelHtlc& htlc : record->state->htlcs) {
+        if (htlc.known_preimage) preimages.push_back(*htlc.known_preimage);
+        if (htlc.offerer != Side::REMOTE || !m_router) continue;
+        if (auto preimage = m_router->PreimageToClaim(htlc.payment_hash, htlc.amount_msat)) preimages.push_back(*preimage);
+    }
+    const ChannelSigner& signer = Signer(record->channel_index);
+    Succeed(cmd.reply, DevCommitment{SignedLocalCommitment(*record->state, signer), DevSignedLocalHtlcTxs(*record->state, signer, preimages)});
 }
 
 void ChannelManager::Impl::OnPayoutScript(const PayoutScriptIn& in, Batch& batch)
@@ -3032,9 +3040,9 @@ CloseResult ChannelManager::ForceClose(const Hash256& channel_id)
     return Await(reply, m_impl->Options().rpc_timeout, "the unilateral close");
 }
 
-Transaction ChannelManager::DevSignLastCommitment(const Hash256& channel_id)
+ChannelManager::DevCommitment ChannelManager::DevSignLastCommitment(const Hash256& channel_id)
 {
-    auto reply = std::make_shared<std::promise<Transaction>>();
+    auto reply = std::make_shared<std::promise<DevCommitment>>();
     m_impl->Post(DevCommitmentCmd{channel_id, reply});
     return Await(reply, m_impl->Options().rpc_timeout, "the commitment");
 }

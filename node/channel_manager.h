@@ -4,6 +4,7 @@
 #include "chain/follower.h"
 #include "chain/watches.h"
 #include "channel/close.h"
+#include "channel/commitment_broadcast.h"
 #include "channel/opening.h"
 #include "channel/signer.h"
 #include "node/channel_record.h"
@@ -203,10 +204,15 @@ public:
      */
     CloseResult ForceClose(const Hash256& channel_id);
     /**
-     * Test only: our current commitment, signed, without broadcasting it. Once the channel moves
-     * on it is a revoked commitment, which tests publish to play the cheater.
+     * Test only: our current commitment, signed, without broadcasting it, and its HTLC
+     * transactions (DevSignedLocalHtlcTxs). Once the channel moves on it is a revoked commitment,
+     * which tests publish to play the cheater.
      */
-    Transaction DevSignLastCommitment(const Hash256& channel_id);
+    struct DevCommitment {
+        Transaction commitment;
+        std::vector<DevHtlcTx> htlc_txs;
+    };
+    DevCommitment DevSignLastCommitment(const Hash256& channel_id);
     std::vector<ChannelSummary> ListChannels();
     //! Channels whose close became irrevocable (their last spend 100 blocks deep), oldest first
     //! by channel id; they are no longer in ListChannels.

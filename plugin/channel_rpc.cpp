@@ -229,6 +229,22 @@ json Close(ChannelManager& channels, Network network, const json& params)
     });
 }
 
+json DevCommitmentJson(const ChannelManager::DevCommitment& dev)
+{
+    json htlc_txs = json::array();
+    for (const DevHtlcTx& htlc : dev.htlc_txs) {
+        htlc_txs.push_back({{"kind", htlc.is_success ? "htlc_success" : "htlc_timeout"},
+                            {"payment_hash", ToHex(htlc.payment_hash)},
+                            {"cltv_expiry", htlc.cltv_expiry},
+                            {"preimage_known", htlc.preimage_known},
+                            {"txid", HashToHexRev(htlc.tx.GetTxid())},
+                            {"tx", ToHex(SerializeTransaction(htlc.tx))}});
+    }
+    return json{{"txid", HashToHexRev(dev.commitment.GetTxid())},
+                {"tx", ToHex(SerializeTransaction(dev.commitment))},
+                {"htlc_txs", std::move(htlc_txs)}};
+}
+
 json ListFunds(ChannelManager& channels, rpc::BitcoindClient& bitcoind)
 {
     json wallet;
@@ -289,14 +305,13 @@ void RegisterChannelRpcs(RpcServer& server, ChannelManager& channels, rpc::Bitco
                      [&channels, network](const json& params) { return Close(channels, network, params); }});
     if (developer) {
         server.Register({"dev-signlastcommitment", {"id"},
-                         "Test only: our current commitment, signed and not broadcast. After the next payment it is "
-                         "revoked: broadcasting it then hands our balance to the peer as a penalty.",
+                         "Test only: our current commitment, signed and not broadcast, and its HTLC transactions "
+                         "(htlc_txs; under anchors our signature is SIGHASH_SINGLE|ANYONECANPAY, so a fee input "
+                         "and change may be added). After the next payment it is revoked: broadcasting it then "
+                         "hands our balance to the peer as a penalty.",
                          [&channels](const json& params) {
                              const Hash256 channel_id = ResolveChannel(channels, ParamString(params, 0, "id"));
-                             return Translate([&] {
-                                 const Transaction tx = channels.DevSignLastCommitment(channel_id);
-                                 return json{{"txid", HashToHexRev(tx.GetTxid())}, {"tx", ToHex(SerializeTransaction(tx))}};
-                             });
+                             return Translate([&] { return DevCommitmentJson(channels.DevSignLastCommitment(channel_id)); });
                          }});
     }
     server.Register({"listfunds", {}, "bitcoind's wallet balance and our balance in each channel.",

@@ -689,3 +689,39 @@ TEST_CASE("resolver: the HTLC log follows the peer's commitment")
     CHECK(SpendKindName(SpendKind::REVOKED_REMOTE_COMMITMENT) == "revoked_remote_commitment");
     CHECK(DutyKindName(DutyKind::PENALTY_HTLC) == "penalty_htlc");
 }
+
+TEST_CASE("resolver: a cheater's tools: our HTLC transactions signed ahead, fee inputs added after under anchors")
+{
+    for (const CommitmentFormat format : ALL_FORMATS) {
+        CAPTURE(static_cast<int>(format));
+        Scenario s(format);
+        const Transaction commitment = SignedCommitment(s.Alice(), s.Signer(ALICE));
+        // Alice offered A1 (and A_DUST, trimmed or not) and received B1.
+        const Hash256 preimages[] = {PreimageOf(B1)};
+        const std::vector<DevHtlcTx> signed_txs = DevSignedLocalHtlcTxs(s.Alice(), s.Signer(ALICE), preimages);
+        const Resolution r = s.Resolve(commitment);
+        REQUIRE(signed_txs.size() == DutiesOf(r, DutyKind::LOCAL_HTLC_TIMEOUT).size() + DutiesOf(r, DutyKind::LOCAL_HTLC_SUCCESS).size());
+        for (const DevHtlcTx& htlc : signed_txs) {
+            CAPTURE(htlc.is_success);
+            CheckSpends(htlc.tx, commitment);
+            CHECK(htlc.preimage_known == htlc.is_success);
+            CHECK(htlc.tx.locktime == (htlc.is_success ? 0 : htlc.cltv_expiry));
+            if (!HasAnchors(format)) continue;
+            // A fee input and change added: both signatures still hold.
+            Transaction funded = htlc.tx;
+            funded.vin.push_back(TxIn{.prevout = OutPoint{Sha256(Bytes{1}), 3}, .script_sig = {}, .sequence = 0xfffffffd, .witness = {}});
+            funded.vout.push_back(TxOut{5'000, P2wpkhScript(NamedKey("cheater wallet").GetPubKey()).Data()});
+            CHECK(VerifyInput(funded, 0, commitment.vout[htlc.tx.vin[0].prevout.n]) == ScriptError::OK);
+        }
+        // The preimage unknown: a placeholder the signatures do not cover, filled in later.
+        const std::vector<DevHtlcTx> unknown = DevSignedLocalHtlcTxs(s.Alice(), s.Signer(ALICE), {});
+        const auto success = std::ranges::find_if(unknown, [](const DevHtlcTx& h) { return h.is_success; });
+        REQUIRE(success != unknown.end());
+        CHECK(!success->preimage_known);
+        Transaction filled = success->tx;
+        CHECK(VerifyInput(filled, 0, commitment.vout[filled.vin[0].prevout.n]) != ScriptError::OK);
+        const Hash256 preimage = PreimageOf(B1);
+        filled.vin[0].witness.at(3) = Bytes(preimage.begin(), preimage.end());
+        CHECK(VerifyInput(filled, 0, commitment.vout[filled.vin[0].prevout.n]) == ScriptError::OK);
+    }
+}

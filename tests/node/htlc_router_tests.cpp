@@ -909,7 +909,7 @@ TEST_CASE("router: a penalty that does not confirm is replaced at higher feerate
     // B gets a balance to lose, keeps that commitment, and revokes it by paying some back.
     REQUIRE(a.manager->Pay(RequestFor(NewInvoice(b, "to b", Msat{100'000'000})), 20s).status == PaymentStatus::COMPLETE);
     b.WaitSettled(channel_id);
-    const Transaction revoked = b.manager->DevSignLastCommitment(channel_id);
+    const Transaction revoked = b.manager->DevSignLastCommitment(channel_id).commitment;
     REQUIRE(b.manager->Pay(RequestFor(NewInvoice(a, "to a", Msat{40'000'000})), 20s).status == PaymentStatus::COMPLETE);
     a.WaitSettled(channel_id);
     a.MineBlock({revoked});
@@ -984,11 +984,11 @@ struct Cheated {
         const Hash256 channel_id = pair.channel.channel_id;
         REQUIRE(a.manager->Pay(RequestFor(NewInvoice(b, "to b", Msat{100'000'000})), 20s).status == PaymentStatus::COMPLETE);
         b.WaitSettled(channel_id);
-        revoked = b.manager->DevSignLastCommitment(channel_id);
+        revoked = b.manager->DevSignLastCommitment(channel_id).commitment;
         REQUIRE(b.manager->Pay(RequestFor(NewInvoice(a, "to a", Msat{40'000'000})), 20s).status == PaymentStatus::COMPLETE);
         a.WaitSettled(channel_id);
         b.WaitSettled(channel_id);
-        current = b.manager->DevSignLastCommitment(channel_id);
+        current = b.manager->DevSignLastCommitment(channel_id).commitment;
     }
 
     //! bitcoind's mempool takes `tx` spending the funding output, as A's watch reports it.
