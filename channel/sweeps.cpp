@@ -229,6 +229,11 @@ uint32_t AnchorInputWeight(const PubKey& funding_pubkey)
     return static_cast<uint32_t>(4 * (32 + 4 + 1 + 4) + SingleSigWitnessSize(AnchorScript(funding_pubkey).size()));
 }
 
+uint32_t AnchorChildWeight(const PubKey& funding_pubkey, size_t sweep_script_size)
+{
+    return static_cast<uint32_t>(4 * 10 + 2 + AnchorInputWeight(funding_pubkey) + 4 * (9 + sweep_script_size) + kWalletFeeWeight);
+}
+
 std::optional<Transaction> SignAnchorInput(Transaction funded, const OutPoint& anchor, const PrivKey& funding_key)
 {
     if (funded.vin.empty() || funded.vin[0].prevout != anchor) return std::nullopt;

@@ -111,6 +111,14 @@ Transaction UnfundedAnchorSpend(const OutPoint& anchor, ByteSpan script_pubkey);
 //! The weight of the anchor input of UnfundedAnchorSpend once signed.
 uint32_t AnchorInputWeight(const PubKey& funding_pubkey);
 
+//! The least weight bitcoind's wallet adds to pay a transaction's fee: one taproot input (the
+//! smallest, so the fee is never short) and a taproot change output.
+inline constexpr uint32_t kWalletFeeWeight = 4 * 41 + 66 + 4 * 43;
+
+//! The weight of a CPFP child spending our anchor to `sweep_script_size` bytes of script, with
+//! the segwit marker and the wallet's fee input and change.
+uint32_t AnchorChildWeight(const PubKey& funding_pubkey, size_t sweep_script_size);
+
 //! `funded` (UnfundedAnchorSpend with the wallet's inputs and change, signed by the wallet)
 //! with the anchor input signed SIGHASH_ALL; nullopt when input 0 is not the anchor.
 std::optional<Transaction> SignAnchorInput(Transaction funded, const OutPoint& anchor, const PrivKey& funding_key);

@@ -289,6 +289,7 @@ struct SweepScriptIn {
 struct HtlcFeeIn {
     Hash256 channel_id{};
     uint32_t output_index{0};
+    uint32_t feerate_per_kw{0};
     std::optional<Transaction> funded;
     std::string error;
 };
@@ -520,7 +521,7 @@ Msat SpendableEstimate(const ChannelState& state)
     return state.local_balance > keep ? state.local_balance - keep : Msat{0};
 }
 
-OnchainSummary SummarizeOnchain(const OnchainRecord& onchain, const Resolution* resolution);
+OnchainSummary SummarizeOnchain(const OnchainRecord& onchain, const Resolution* resolution, const ChannelParams& params);
 
 bool IsLive(ChannelPhase phase)
 {
@@ -618,6 +619,9 @@ private:
     void LearnFromSpends(ChannelRecord& record, OnchainRecord& onchain, const Resolution& resolution, Batch& batch);
     //! option_anchors: asks the wallet to pay the fee of our HTLC transactions now valid.
     void FundDueHtlcTxs(const ChannelRecord& record, const OnchainRecord& onchain, const Resolution& resolution);
+    void FundHtlcTx(const Hash256& channel_id, const OutputDuty& duty, uint32_t feerate_per_kw);
+    std::optional<Transaction> RaceTransaction(const ChannelRecord& record, const OnchainRecord& onchain,
+                                               const Resolution& resolution, uint32_t key, uint32_t feerate_per_kw);
     void OnHtlcFee(const HtlcFeeIn& in, Batch& batch);
     void CpfpCommitment(const ChannelRecord& record, OnchainRecord& onchain, Batch& batch);
     void OnAnchorFee(const AnchorFeeIn& in, Batch& batch);
@@ -2288,11 +2292,16 @@ void ChannelManager::Impl::NoteFirstVersions(const ChannelRecord& record, Onchai
                                              Batch& batch)
 {
     const uint16_t cheater_delay = record.state->setup.params.local.to_self_delay;
-    for (const DeadlineRace& race : RunningRaces(resolution, onchain, cheater_delay)) {
-        const auto& first = race.key == kBatchedPenaltyKey ? resolution.penalty_tx : resolution.DutyFor(race.key)->tx;
-        if (!first || !onchain.Broadcast(first->GetTxid()) || onchain.BumpFor(race.key)) continue;
-        // Its first block is the one after this tip; bumped if that block goes without it.
-        onchain.bumps.push_back({race.key, onchain.feerate_per_kw, HandoutHeight(), {first->GetTxid()}});
+    for (const DeadlineRace& race : RunningRaces(resolution, onchain, cheater_delay, HasAnchors(record.state->setup.params.format))) {
+        // Our wallet-funded HTLC transactions are noted when the wallet has funded them.
+        if (onchain.BumpFor(race.key) || (resolution.DutyFor(race.key) && IsSecondStageDuty(resolution.DutyFor(race.key)->kind))) {
+            continue;
+        }
+        const auto first = RaceTransaction(record, onchain, resolution, race.key, onchain.feerate_per_kw);
+        if (!first || !onchain.Broadcast(first->GetTxid())) continue;
+        // Its first block is the one after this tip (or after its parent's, when a watch reported
+        // that before its block); bumped if that block goes without it.
+        onchain.bumps.push_back({race.key, onchain.feerate_per_kw, std::max(HandoutHeight(), race.parent_height), {first->GetTxid()}});
         batch.onchain_dirty.insert(record.channel_id);
     }
     // A commitment in the mempool with HTLCs at stake starts at its own feerate; a CPFP child
@@ -2314,11 +2323,9 @@ void ChannelManager::Impl::CpfpCommitment(const ChannelRecord& record, OnchainRe
     const Transaction spend = ParseTransaction(onchain.spend_tx);
     const auto parent_weight = static_cast<uint32_t>(spend.GetWeight());
     const Sat parent_fee = FeeOf(spend, record.state->setup.params.funding_sat);
-    const uint32_t anchor_weight = AnchorInputWeight(Signer(record.channel_index).FundingKey().GetPubKey());
-    // Overhead with the segwit marker, the anchor, one taproot-sized wallet input (the smallest,
-    // so the fee is never short), output 0 and a change output.
-    const auto child_weight = static_cast<uint32_t>(4 * 10 + 2 + anchor_weight + 4 * 41 + 66 + 4 * (9 + onchain.sweep_script.size()) +
-                                                    4 * 43);
+    const PubKey funding_pubkey = Signer(record.channel_index).FundingKey().GetPubKey();
+    const uint32_t anchor_weight = AnchorInputWeight(funding_pubkey);
+    const uint32_t child_weight = AnchorChildWeight(funding_pubkey, onchain.sweep_script.size());
     const uint32_t package = NextBumpFeerate(bump->feerate_per_kw, m_tip, race->deadline,
                                              BumpFeerateCap(race->stake, parent_weight + child_weight));
     const uint32_t child_feerate = CpfpChildFeerate(package, parent_weight, parent_fee, child_weight);
@@ -2372,21 +2379,52 @@ void ChannelManager::Impl::OnAnchorFee(const AnchorFeeIn& in, Batch& batch)
     batch.onchain_dirty.insert(in.channel_id);
 }
 
+std::optional<Transaction> ChannelManager::Impl::RaceTransaction(const ChannelRecord& record, const OnchainRecord& onchain,
+                                                                 const Resolution& resolution, uint32_t key, uint32_t feerate_per_kw)
+{
+    if (key != kBatchedPenaltyKey && key >= SecondStagePenaltyKey(0)) {
+        const SpentOutput* cheater = CheaterSecondStage(resolution, onchain, key & ~SecondStagePenaltyKey(0));
+        if (!cheater) return std::nullopt;
+        return PenalizeSecondStage(resolution, ParseTransaction(cheater->tx), *record.state, Signer(record.channel_index),
+                                   SweepTarget{onchain.sweep_script, feerate_per_kw});
+    }
+    std::optional<Resolution> other;
+    if (feerate_per_kw != onchain.feerate_per_kw) {
+        other = Resolve(ParseTransaction(onchain.spend_tx), *record.state, Signer(record.channel_index),
+                        ContextFor(record, onchain, feerate_per_kw));
+    }
+    const Resolution& at = other ? *other : resolution;
+    if (key == kBatchedPenaltyKey) return at.penalty_tx;
+    const OutputDuty* duty = at.DutyFor(key);
+    return duty ? duty->tx : std::nullopt;
+}
+
 void ChannelManager::Impl::BumpFees(const ChannelRecord& record, OnchainRecord& onchain, Batch& batch)
 {
     if (!record.state || onchain.sweep_script.empty()) return;
     const Resolution& resolution = ResolutionOf(record, onchain, batch);
     const uint16_t cheater_delay = record.state->setup.params.local.to_self_delay;
-    for (const DeadlineRace& race : RunningRaces(resolution, onchain, cheater_delay)) {
-        const auto& first = race.key == kBatchedPenaltyKey ? resolution.penalty_tx : resolution.DutyFor(race.key)->tx;
+    for (const DeadlineRace& race : RunningRaces(resolution, onchain, cheater_delay, HasAnchors(record.state->setup.params.format))) {
         FeeBump* bump = onchain.BumpFor(race.key);
-        if (!first || !bump || m_tip <= bump->height || bump->versions.empty()) continue;
+        if (!bump || m_tip <= bump->height || bump->versions.empty()) continue;
+        const OutputDuty* duty = resolution.DutyFor(race.key);
+        if (duty && IsSecondStageDuty(duty->kind)) {
+            // Our HTLC transaction's fee comes from the wallet: it funds the next version too.
+            const uint32_t weight = static_cast<uint32_t>(duty->tx->GetWeight()) + kWalletFeeWeight;
+            const uint32_t feerate = NextBumpFeerate(bump->feerate_per_kw, m_tip, race.deadline, BumpFeerateCap(race.amount, weight));
+            if (feerate <= bump->feerate_per_kw || m_awaiting_fee.contains({record.channel_id, race.key})) continue;
+            Logger()->warn("channel {}: our {} {} not confirmed by block {}: asking the wallet for {} sat/kw (was {}), deadline block {}",
+                           Short(record.channel_id), DutyKindName(duty->kind), HashToHexRev(bump->versions.back()).substr(0, 16),
+                           m_tip, feerate, bump->feerate_per_kw, race.deadline);
+            FundHtlcTx(record.channel_id, *duty, feerate);
+            continue;
+        }
+        const auto first = RaceTransaction(record, onchain, resolution, race.key, onchain.feerate_per_kw);
+        if (!first) continue;
         const uint32_t feerate = NextBumpFeerate(bump->feerate_per_kw, m_tip, race.deadline,
                                                  BumpFeerateCap(race.amount, static_cast<uint32_t>(first->GetWeight())));
         if (feerate <= bump->feerate_per_kw) continue;
-        const Resolution bumped = Resolve(ParseTransaction(onchain.spend_tx), *record.state, Signer(record.channel_index),
-                                          ContextFor(record, onchain, feerate));
-        const auto& tx = race.key == kBatchedPenaltyKey ? bumped.penalty_tx : bumped.DutyFor(race.key)->tx;
+        const auto tx = RaceTransaction(record, onchain, resolution, race.key, feerate);
         if (!tx) continue;
         Logger()->warn("channel {}: {} not confirmed by block {}: replacing it at {} sat/kw (was {}), deadline block {}: {}",
                        Short(record.channel_id), HashToHexRev(bump->versions.back()).substr(0, 16), m_tip,
@@ -2403,18 +2441,17 @@ void ChannelManager::Impl::RetireReplaced(const Hash256& channel_id, OnchainReco
 {
     // A version confirmed as deep as the broadcaster keeps its own: the others conflict with it
     // for good and are no longer resent at every block.
+    std::vector<Hash256> settled;
+    const auto note = [&](const Bytes& tx, const std::optional<uint32_t>& height) {
+        if (height && m_tip + 1 >= *height + kReplacedRetireDepth) settled.push_back(ParseTransaction(tx).GetTxid());
+    };
+    for (const SpentOutput& spent : onchain.spent) note(spent.tx, spent.height);
+    for (const SecondStageSpend& spend : onchain.second_stage) note(spend.tx, spend.height);
     for (FeeBump& bump : onchain.bumps) {
         if (bump.versions.size() < 2) continue;
-        const SpentOutput* settled = nullptr;
-        for (const SpentOutput& spent : onchain.spent) {
-            const Hash256 txid = ParseTransaction(spent.tx).GetTxid();
-            if (spent.height && m_tip + 1 >= *spent.height + kReplacedRetireDepth &&
-                std::ranges::find(bump.versions, txid) != bump.versions.end()) {
-                settled = &spent;
-            }
-        }
-        if (!settled) continue;
-        const Hash256 winner = ParseTransaction(settled->tx).GetTxid();
+        const auto found = std::ranges::find_first_of(settled, bump.versions);
+        if (found == settled.end()) continue;
+        const Hash256 winner = *found;
         for (const Hash256& txid : bump.versions) {
             if (txid != winner) batch.cancel_broadcasts.push_back(txid);
         }
@@ -2464,21 +2501,30 @@ void ChannelManager::Impl::FailHtlcsWithoutOutputs(const ChannelRecord& record, 
 void ChannelManager::Impl::FundDueHtlcTxs(const ChannelRecord& record, const OnchainRecord& onchain, const Resolution& resolution)
 {
     for (const OutputDuty& duty : resolution.duties) {
-        if (!IsSecondStageDuty(duty.kind) || !duty.tx || onchain.SpentAt(duty.output_index)) continue;
-        if (!DutySpendable(duty, onchain, m_tip) || !m_awaiting_fee.insert({record.channel_id, duty.output_index}).second) continue;
+        // A version handed out already is replaced by BumpFees, not funded again.
+        if (!IsSecondStageDuty(duty.kind) || !duty.tx || onchain.SpentAt(duty.output_index) || onchain.BumpFor(duty.output_index)) {
+            continue;
+        }
+        if (!DutySpendable(duty, onchain, m_tip) || m_awaiting_fee.contains({record.channel_id, duty.output_index})) continue;
         Logger()->info("channel {}: asking the wallet to pay the fee of our {} transaction", Short(record.channel_id),
                        DutyKindName(duty.kind));
-        RunOnWallet([this, id = record.channel_id, index = duty.output_index, tx = *duty.tx,
-                     weight = SignedInputWeight(*duty.tx, 0), feerate = onchain.feerate_per_kw]() -> Input {
-            HtlcFeeIn in{id, index, std::nullopt, {}};
-            try {
-                in.funded = m_wallet.AddFeeInputs(tx, weight, feerate);
-            } catch (const std::exception& e) {
-                in.error = e.what();
-            }
-            return in;
-        });
+        FundHtlcTx(record.channel_id, duty, onchain.feerate_per_kw);
     }
+}
+
+void ChannelManager::Impl::FundHtlcTx(const Hash256& channel_id, const OutputDuty& duty, uint32_t feerate_per_kw)
+{
+    m_awaiting_fee.insert({channel_id, duty.output_index});
+    RunOnWallet([this, channel_id, index = duty.output_index, tx = *duty.tx, weight = SignedInputWeight(*duty.tx, 0),
+                 feerate_per_kw]() -> Input {
+        HtlcFeeIn in{channel_id, index, feerate_per_kw, std::nullopt, {}};
+        try {
+            in.funded = m_wallet.AddFeeInputs(tx, weight, feerate_per_kw);
+        } catch (const std::exception& e) {
+            in.error = e.what();
+        }
+        return in;
+    });
 }
 
 void ChannelManager::Impl::OnHtlcFee(const HtlcFeeIn& in, Batch& batch)
@@ -2502,8 +2548,15 @@ void ChannelManager::Impl::OnHtlcFee(const HtlcFeeIn& in, Batch& batch)
         return;
     }
     const Hash256 txid = signed_tx->GetTxid();
-    Logger()->warn("channel {}: broadcasting {} with wallet fee {}", Short(record->channel_id), DutyKindName(duty->kind),
-                   HashToHexRev(txid));
+    Logger()->warn("channel {}: broadcasting {} with wallet fee at {} sat/kw {}", Short(record->channel_id), DutyKindName(duty->kind),
+                   in.feerate_per_kw, HashToHexRev(txid));
+    // Each version is a race entry: replaced by a better-paid one if a block goes without it.
+    if (FeeBump* bump = onchain.BumpFor(in.output_index)) {
+        *bump = {bump->key, in.feerate_per_kw, HandoutHeight(), bump->versions};
+        bump->versions.push_back(txid);
+    } else {
+        onchain.bumps.push_back({in.output_index, in.feerate_per_kw, HandoutHeight(), {txid}});
+    }
     onchain.broadcast.push_back(txid);
     batch.broadcasts.emplace_back(*signed_tx, std::string(DutyKindName(duty->kind)) + " of " + HashToHexRev(resolution.txid).substr(0, 16));
     batch.onchain_dirty.insert(record->channel_id);
@@ -2916,13 +2969,47 @@ ChannelSummary ChannelManager::Impl::Summarize(const ChannelRecord& record) cons
     }
     if (const auto onchain = m_onchain.find(record.channel_id); onchain != m_onchain.end()) {
         const auto resolution = m_resolutions.find(record.channel_id);
-        s.onchain = SummarizeOnchain(onchain->second, resolution == m_resolutions.end() ? nullptr : &resolution->second);
+        s.onchain = SummarizeOnchain(onchain->second, resolution == m_resolutions.end() ? nullptr : &resolution->second, params);
     }
     return s;
 }
 
 namespace {
-OnchainSummary SummarizeOnchain(const OnchainRecord& onchain, const Resolution* resolution)
+std::vector<OnchainSummary::SecondStage> SummarizeSecondStages(const OnchainRecord& onchain, const Resolution& resolution,
+                                                               const ChannelParams& params)
+{
+    std::vector<OnchainSummary::SecondStage> out;
+    for (const SpentOutput& spent : onchain.spent) {
+        const Transaction tx = ParseTransaction(spent.tx);
+        const Hash256 txid = tx.GetTxid();
+        const std::vector<Hash256> parents = SecondStageParents(resolution, onchain);
+        if (std::ranges::find(parents, txid) == parents.end()) continue;
+        const bool ours = onchain.Broadcast(txid);
+        OnchainSummary::SecondStage entry;
+        entry.txid = txid;
+        entry.output_index = spent.output_index;
+        entry.duty = ours ? "sweep_second_stage" : "penalty_second_stage";
+        // Our sweep waits for the peer's to_self_delay; the cheater's for the one we imposed.
+        if (spent.height) entry.valid_from_height = *spent.height + (ours ? params.remote.to_self_delay : params.local.to_self_delay);
+        const auto spend = std::ranges::find_if(onchain.second_stage, [&](const SecondStageSpend& s) { return s.parent_txid == txid; });
+        if (spend != onchain.second_stage.end()) {
+            entry.spent_by = ParseTransaction(spend->tx).GetTxid();
+            entry.spent_height = spend->height;
+            if (onchain.Broadcast(*entry.spent_by)) entry.our_txid = entry.spent_by;
+        }
+        if (const FeeBump* bump = onchain.BumpFor(SecondStagePenaltyKey(spent.output_index)); !ours && bump && !bump->versions.empty()) {
+            entry.our_txid = entry.our_txid.value_or(bump->versions.back());
+            if (bump->versions.size() > 1) {
+                entry.replaced = bump->versions.size() - 1;
+                entry.feerate_per_kw = bump->feerate_per_kw;
+            }
+        }
+        out.push_back(std::move(entry));
+    }
+    return out;
+}
+
+OnchainSummary SummarizeOnchain(const OnchainRecord& onchain, const Resolution* resolution, const ChannelParams& params)
 {
     OnchainSummary s;
     s.spend_txid = ParseTransaction(onchain.spend_tx).GetTxid();
@@ -2944,11 +3031,14 @@ OnchainSummary SummarizeOnchain(const OnchainRecord& onchain, const Resolution* 
         }
         // A CPFP child of the commitment replaced none at first; a penalty or claim did.
         const size_t originals = duty.kind == DutyKind::ANCHOR ? 0 : 1;
-        if (const FeeBump* bump = onchain.BumpFor(duty.output_index); bump && bump->versions.size() > originals) {
+        if (const FeeBump* bump = onchain.BumpFor(duty.output_index); bump && !bump->versions.empty()) {
+            // Our wallet-funded HTLC transaction is not the resolution's unfunded one.
             out.txid = bump->versions.back();
             out.broadcast = true;
-            out.replaced = bump->versions.size() - 1;
-            out.feerate_per_kw = bump->feerate_per_kw;
+            if (bump->versions.size() > originals) {
+                out.replaced = bump->versions.size() - 1;
+                out.feerate_per_kw = bump->feerate_per_kw;
+            }
         }
         if (const SpentOutput* spent = onchain.SpentAt(duty.output_index)) {
             out.spent_by = ParseTransaction(spent->tx).GetTxid();
@@ -2956,6 +3046,7 @@ OnchainSummary SummarizeOnchain(const OnchainRecord& onchain, const Resolution* 
         }
         s.outputs.push_back(std::move(out));
     }
+    s.second_stage = SummarizeSecondStages(onchain, *resolution, params);
     if (resolution->penalty_tx) {
         s.penalty_txid = resolution->penalty_tx->GetTxid();
         s.penalty_broadcast = onchain.Broadcast(*s.penalty_txid);

@@ -119,6 +119,24 @@ struct OnchainSummary {
         std::optional<uint32_t> spent_height;
     };
     std::vector<Output> outputs;
+    //! Output 0 of a second-stage HTLC transaction still to resolve: ours, swept after our
+    //! delay, or the cheater's, penalized before its CSV lets the cheater take it.
+    struct SecondStage {
+        Hash256 txid{};
+        //! The output of the funding spend it spent, and what resolving it is.
+        uint32_t output_index{0};
+        std::string duty;
+        //! Our sweep: the first block that may include it. The cheater's: the first block that may
+        //! include the cheater's own sweep, our penalty's deadline being the block before.
+        std::optional<uint32_t> valid_from_height;
+        //! Our newest transaction spending it, the versions it replaced and its feerate when bumped.
+        std::optional<Hash256> our_txid;
+        size_t replaced{0};
+        std::optional<uint32_t> feerate_per_kw;
+        std::optional<Hash256> spent_by;
+        std::optional<uint32_t> spent_height;
+    };
+    std::vector<SecondStage> second_stage;
     std::optional<Hash256> penalty_txid;
     bool penalty_broadcast{false};
     size_t penalty_replaced{0};

@@ -210,7 +210,55 @@ std::optional<uint32_t> LastResolvingHeight(const Resolution& resolution, const 
     return last;
 }
 
-std::vector<DeadlineRace> RunningRaces(const Resolution& resolution, const OnchainRecord& record, uint16_t cheater_delay)
+bool PenaltyBatchBroken(const Resolution& resolution, const OnchainRecord& record)
+{
+    return std::ranges::any_of(resolution.duties, [&](const OutputDuty& duty) {
+        return IsPenaltyDuty(duty.kind) && SpentByOther(record, duty.output_index);
+    });
+}
+
+const SpentOutput* CheaterSecondStage(const Resolution& resolution, const OnchainRecord& record, uint32_t output_index)
+{
+    const OutputDuty* duty = resolution.DutyFor(output_index);
+    if (!duty || duty->kind != DutyKind::PENALTY_HTLC || !SpentByOther(record, output_index)) return nullptr;
+    return record.SpentAt(output_index);
+}
+
+namespace {
+//! The deadline of our own HTLC transaction or of our claim of an HTLC on the peer's commitment.
+std::optional<uint32_t> HtlcClaimDeadline(const OutputDuty& duty, bool zero_fee_htlc_txs)
+{
+    const bool success = duty.kind == DutyKind::REMOTE_HTLC_SUCCESS || (zero_fee_htlc_txs && duty.kind == DutyKind::LOCAL_HTLC_SUCCESS);
+    const bool timeout = duty.kind == DutyKind::REMOTE_HTLC_TIMEOUT || (zero_fee_htlc_txs && duty.kind == DutyKind::LOCAL_HTLC_TIMEOUT);
+    // The peer's timeout claim may enter block cltv_expiry + 1.
+    if (success && duty.cltv_expiry) return *duty.cltv_expiry;
+    // The peer's preimage claim may come at any time: a few blocks to win it.
+    if (timeout) return duty.spendable_height + kTimeoutRaceBlocks;
+    return std::nullopt;
+}
+
+//! The penalties of the cheater's confirmed second-stage transactions: its CSV runs from there.
+void AddSecondStagePenaltyRaces(const Resolution& resolution, const OnchainRecord& record, uint16_t cheater_delay,
+                                std::vector<DeadlineRace>& races)
+{
+    for (const SpentOutput& spent : record.spent) {
+        const SpentOutput* cheater = CheaterSecondStage(resolution, record, spent.output_index);
+        if (!cheater || !cheater->height) continue;
+        const Transaction second_stage = ParseTransaction(cheater->tx);
+        const Hash256 parent = second_stage.GetTxid();
+        const auto resolved = std::ranges::find_if(record.second_stage, [&](const SecondStageSpend& s) {
+            return s.parent_txid == parent && (s.height || !record.Broadcast(ParseTransaction(s.tx).GetTxid()));
+        });
+        if (resolved != record.second_stage.end() || second_stage.vout.empty()) continue;
+        races.push_back({SecondStagePenaltyKey(spent.output_index), {spent.output_index},
+                         *cheater->height + std::max<uint32_t>(cheater_delay, 1) - 1,
+                         Sat{static_cast<uint64_t>(second_stage.vout[0].value)}, *cheater->height});
+    }
+}
+} // namespace
+
+std::vector<DeadlineRace> RunningRaces(const Resolution& resolution, const OnchainRecord& record, uint16_t cheater_delay,
+                                       bool zero_fee_htlc_txs)
 {
     if (!record.spend_height) return {};
     // BIP 68: the cheater's to_local sweep may enter block spend_height + delay; ours must be in before.
@@ -219,12 +267,10 @@ std::vector<DeadlineRace> RunningRaces(const Resolution& resolution, const Oncha
         const SpentOutput* spent = record.SpentAt(index);
         return spent && spent->height;
     };
-    const bool batch_broken = std::ranges::any_of(resolution.duties, [&](const OutputDuty& duty) {
-        return IsPenaltyDuty(duty.kind) && SpentByOther(record, duty.output_index);
-    });
+    const bool batch_broken = PenaltyBatchBroken(resolution, record);
     std::vector<DeadlineRace> races;
     if (resolution.penalty_tx && !batch_broken) {
-        DeadlineRace batch{kBatchedPenaltyKey, {}, cheater_deadline, Sat{0}};
+        DeadlineRace batch{kBatchedPenaltyKey, {}, cheater_deadline, Sat{0}, *record.spend_height};
         bool done = false;
         for (const OutputDuty& duty : resolution.duties) {
             if (!IsPenaltyDuty(duty.kind)) continue;
@@ -235,20 +281,13 @@ std::vector<DeadlineRace> RunningRaces(const Resolution& resolution, const Oncha
         if (!done && !batch.outputs.empty()) races.push_back(std::move(batch));
     }
     for (const OutputDuty& duty : resolution.duties) {
-        uint32_t deadline = 0;
-        if (IsPenaltyDuty(duty.kind) && batch_broken) {
-            deadline = cheater_deadline;
-        } else if (duty.kind == DutyKind::REMOTE_HTLC_SUCCESS && duty.cltv_expiry) {
-            // The peer's timeout claim may enter block cltv_expiry + 1.
-            deadline = *duty.cltv_expiry;
-        } else if (duty.kind == DutyKind::REMOTE_HTLC_TIMEOUT) {
-            deadline = duty.spendable_height + kTimeoutRaceBlocks;
-        } else {
-            continue;
-        }
-        if (!duty.tx || SpentByOther(record, duty.output_index) || confirmed(duty.output_index)) continue;
-        races.push_back({duty.output_index, {duty.output_index}, deadline, duty.amount});
+        const std::optional<uint32_t> deadline =
+            IsPenaltyDuty(duty.kind) ? (batch_broken ? std::optional(cheater_deadline) : std::nullopt)
+                                     : HtlcClaimDeadline(duty, zero_fee_htlc_txs);
+        if (!deadline || !duty.tx || SpentByOther(record, duty.output_index) || confirmed(duty.output_index)) continue;
+        races.push_back({duty.output_index, {duty.output_index}, *deadline, duty.amount, *record.spend_height});
     }
+    AddSecondStagePenaltyRaces(resolution, record, cheater_delay, races);
     return races;
 }
 
@@ -309,11 +348,7 @@ std::vector<DueTransaction> DueTransactions(const Resolution& resolution, const 
         if (record.Broadcast(tx.GetTxid())) return;
         due.push_back({tx, std::string(what) + " of " + spend});
     };
-    // The cheater's HTLC transaction spending one output of the batched penalty first makes the
-    // batch invalid for good: each other revoked output then goes in a penalty of its own.
-    const bool batch_broken = std::ranges::any_of(resolution.duties, [&](const OutputDuty& duty) {
-        return IsPenaltyDuty(duty.kind) && SpentByOther(record, duty.output_index);
-    });
+    const bool batch_broken = PenaltyBatchBroken(resolution, record);
     if (resolution.penalty_tx && !batch_broken) add(*resolution.penalty_tx, "penalty");
     for (const OutputDuty& duty : resolution.duties) {
         if (IsPenaltyDuty(duty.kind)) {

@@ -30,6 +30,9 @@ struct SpentOutput {
 
 //! The FeeBump key of the batched penalty; the others are keyed by the output they spend.
 inline constexpr uint32_t kBatchedPenaltyKey = UINT32_MAX;
+//! The FeeBump key of the penalty of the cheater's second-stage transaction that spent output
+//! `output_index` of the revoked commitment (which has far fewer than 2^31 outputs).
+inline constexpr uint32_t SecondStagePenaltyKey(uint32_t output_index) { return output_index | 0x8000'0000U; }
 
 //! The versions of one of our transactions racing a deadline, each at a higher feerate (RBF).
 struct FeeBump {
@@ -105,6 +108,16 @@ bool IsPenaltyDuty(DutyKind kind);
 //! Whether output_index of the funding spend was spent by a transaction we did not broadcast.
 bool SpentByOther(const OnchainRecord& record, uint32_t output_index);
 
+/**
+ * Whether the cheater's HTLC transaction took an output of the batched penalty first, which makes
+ * the batch invalid for good: each other revoked output then goes in a penalty of its own.
+ */
+bool PenaltyBatchBroken(const Resolution& resolution, const OnchainRecord& record);
+
+//! The cheater's second-stage HTLC transaction that spent output `output_index` of its revoked
+//! commitment, and the height it confirmed at (nullopt for none, or one we broadcast).
+const SpentOutput* CheaterSecondStage(const Resolution& resolution, const OnchainRecord& record, uint32_t output_index);
+
 //! The weight of input `index` of `tx` as signed (BIP 141: non-witness bytes count four times).
 uint32_t SignedInputWeight(const Transaction& tx, size_t index);
 
@@ -126,12 +139,13 @@ std::optional<uint32_t> LastResolvingHeight(const Resolution& resolution, const 
 
 /**
  * One of our transactions whose output the peer can take after a deadline: a penalty (the
- * cheater's to_local after its CSV, an HTLC by its own HTLC transaction) or a claim of an HTLC
- * on the peer's commitment (the peer's timeout or preimage claim). Sweeps of outputs only we can
- * spend race nothing and keep their feerate.
+ * cheater's to_local after its CSV, an HTLC by its own HTLC transaction, the output of that
+ * transaction after its CSV), a claim of an HTLC on the peer's commitment (the peer's timeout or
+ * preimage claim) or our own wallet-funded HTLC transaction (the same two claims by the peer).
+ * Sweeps of outputs only we can spend race nothing and keep their feerate.
  */
 struct DeadlineRace {
-    //! kBatchedPenaltyKey or the output index.
+    //! kBatchedPenaltyKey, SecondStagePenaltyKey(output index) or the output index.
     uint32_t key{0};
     //! The outputs of the funding spend it spends.
     std::vector<uint32_t> outputs;
@@ -139,13 +153,18 @@ struct DeadlineRace {
     uint32_t deadline{0};
     //! The value it spends.
     Sat amount;
+    //! Where its parent confirmed: no block up to there could have taken it.
+    uint32_t parent_height{0};
 };
 
 /**
  * The races of a confirmed funding spend still running: not confirmed by us, not lost to the
- * peer. `cheater_delay` is the to_self_delay we imposed on the peer's to_local.
+ * peer. `cheater_delay` is the to_self_delay we imposed on the peer's to_local. Our own HTLC
+ * transactions race only when `zero_fee_htlc_txs` (wallet-funded, so a new version can pay
+ * more); otherwise their fee was fixed when the peer signed them.
  */
-std::vector<DeadlineRace> RunningRaces(const Resolution& resolution, const OnchainRecord& record, uint16_t cheater_delay);
+std::vector<DeadlineRace> RunningRaces(const Resolution& resolution, const OnchainRecord& record, uint16_t cheater_delay,
+                                       bool zero_fee_htlc_txs);
 
 //! A replacement must add at least the incremental relay fee (1 sat/vB = 250 sat/kw) over its
 //! whole size (BIP 125 rule 4); a little more absorbs the rounding of fees to satoshis.

@@ -46,6 +46,22 @@ json DescribeOnchain(const OnchainSummary& o)
         outputs.push_back(std::move(entry));
     }
     out["outputs"] = std::move(outputs);
+    json second_stage = json::array();
+    for (const auto& stage : o.second_stage) {
+        json entry{{"txid", HashToHexRev(stage.txid)},
+                   {"output", stage.output_index},
+                   {"duty", stage.duty},
+                   {"valid_from_height", stage.valid_from_height ? json(*stage.valid_from_height) : json()},
+                   {"our_txid", stage.our_txid ? json(HashToHexRev(*stage.our_txid)) : json()},
+                   {"spent_by", stage.spent_by ? json(HashToHexRev(*stage.spent_by)) : json()},
+                   {"spent_height", stage.spent_height ? json(*stage.spent_height) : json()}};
+        if (stage.replaced > 0) {
+            entry["replaced"] = stage.replaced;
+            entry["feerate_per_kw"] = *stage.feerate_per_kw;
+        }
+        second_stage.push_back(std::move(entry));
+    }
+    out["second_stage"] = std::move(second_stage);
     if (o.penalty_txid) {
         out["penalty_txid"] = HashToHexRev(*o.penalty_txid);
         out["penalty_broadcast"] = o.penalty_broadcast;

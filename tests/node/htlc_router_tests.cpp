@@ -6,6 +6,7 @@
 
 #include "tests/node/node_test_util.h"
 #include "node/htlc_router.h"
+#include "node/onchain.h"
 #include "node/remote_htlc_log.h"
 
 #include "channel/scripts.h"
@@ -1118,6 +1119,152 @@ TEST_CASE("router: our commitment with an HTLC at stake gets a CPFP child throug
     a.MineBlock({});
     std::this_thread::sleep_for(300ms);
     CHECK(children().size() == 2);
+}
+
+//! Reports `spender` spending `outpoint` and confirmed at `height`, as the follower's watches do.
+void ReportSpend(Node& node, const Hash256& channel_id, const OutPoint& outpoint, const Transaction& spender, int height)
+{
+    const std::string tag = ChannelManager::WatchTagPrefix() + "output/" + ToHex(channel_id);
+    node.env->Write([&](store::WriteTxn& txn) {
+        node.manager->OnWatchEvent(txn, OutpointSpent{tag, outpoint, spender, spender.GetTxid(), false});
+        node.manager->OnWatchEvent(txn, OutpointSpendConfirmed{tag, outpoint, spender.GetTxid(), height});
+    });
+}
+
+//! Waits until `n` transactions broadcast by `node` spend `outpoint`, and returns them.
+std::vector<Transaction> WaitSpends(Node& node, const OutPoint& outpoint, size_t n)
+{
+    for (int i = 0; i < 500 && SpendsOf(node, outpoint).size() < n; ++i) std::this_thread::sleep_for(10ms);
+    return SpendsOf(node, outpoint);
+}
+
+TEST_CASE("router: the cheater's HTLC transaction is penalized, and that penalty replaced for each block it misses")
+{
+    DirectPair pair;
+    Node& a = pair.a;
+    Node& b = pair.b;
+    const Hash256 channel_id = pair.channel.channel_id;
+    // B holds A's HTLC (its fulfil lost) and keeps that commitment with its HTLC-success.
+    const InvoiceRecord invoice = NewInvoice(b, "kept", Msat{50'000'000});
+    b.link.CutAt(static_cast<uint16_t>(ChannelMessageType::kUpdateFulfillHtlc));
+    auto paying = std::async(std::launch::async, [&] { return a.manager->Pay(RequestFor(invoice), 20s); });
+    CHECK(b.invoices.WaitInvoice("kept", 10s).received_msat == Msat{50'000'000});
+    const ChannelManager::DevCommitment kept = b.manager->DevSignLastCommitment(channel_id);
+    REQUIRE(kept.htlc_txs.size() == 1);
+    REQUIRE(kept.htlc_txs[0].is_success);
+    REQUIRE(kept.htlc_txs[0].preimage_known);
+    // Reconnected, the fulfil goes through and revokes the kept commitment.
+    Disconnect(a, b);
+    Connect(a, b);
+    CHECK(paying.get().status == PaymentStatus::COMPLETE);
+    a.WaitSettled(channel_id);
+    b.WaitSettled(channel_id);
+
+    a.MineBlock({kept.commitment});
+    const Transaction& second_stage = kept.htlc_txs[0].tx;
+    const OutPoint htlc_output = second_stage.vin.at(0).prevout;
+    // A's batched penalty takes the HTLC output; B's HTLC-success, a block later, takes it first.
+    REQUIRE(WaitSpends(a, htlc_output, 1).size() == 1);
+    ReportSpend(a, channel_id, htlc_output, second_stage, a.height + 1);
+    a.MineBlock({second_stage});
+    const OutPoint revocable{second_stage.GetTxid(), 0};
+    const std::vector<Transaction> first = WaitSpends(a, revocable, 1);
+    REQUIRE(first.size() == 1);
+    CHECK(first[0].vin.size() == 1);
+    // Blocks go by without it: replaced, each paying more, up to the cheater's CSV.
+    a.MineBlock({});
+    a.MineBlock({});
+    const std::vector<Transaction> versions = WaitSpends(a, revocable, 3);
+    REQUIRE(versions.size() == 3);
+    for (size_t i = 1; i < versions.size(); ++i) {
+        CHECK(versions[i].vin.at(0).prevout == revocable);
+        CHECK(OutputValue(versions[i - 1]) - OutputValue(versions[i]) >= static_cast<int64_t>(versions[i].GetWeight() / 4));
+    }
+    // listchannels shows the second stage, our newest penalty of it, and the cheater's CSV.
+    const auto listed = a.manager->ListChannels().front().onchain;
+    REQUIRE(listed);
+    REQUIRE(listed->second_stage.size() == 1);
+    const OnchainSummary::SecondStage& stage = listed->second_stage[0];
+    CHECK(stage.txid == second_stage.GetTxid());
+    CHECK(stage.output_index == htlc_output.n);
+    CHECK(stage.duty == "penalty_second_stage");
+    CHECK(stage.our_txid == std::optional<Hash256>{versions.back().GetTxid()});
+    CHECK(stage.replaced == 2);
+    CHECK(stage.valid_from_height == std::optional<uint32_t>{static_cast<uint32_t>(a.height - 2) + 144});
+    // The newest confirms; six blocks later the others are no longer resent.
+    ReportSpend(a, channel_id, revocable, versions.back(), a.height + 1);
+    a.MineBlock({versions.back()});
+    for (int i = 0; i < 5; ++i) a.MineBlock({});
+    std::vector<Hash256> cancelled;
+    for (int i = 0; i < 500; ++i) {
+        {
+            const std::lock_guard lock(a.chain.m_mutex);
+            cancelled = a.chain.cancelled;
+        }
+        if (std::ranges::find(cancelled, versions[1].GetTxid()) != cancelled.end()) break;
+        std::this_thread::sleep_for(10ms);
+    }
+    CHECK(std::ranges::find(cancelled, versions[0].GetTxid()) != cancelled.end());
+    CHECK(std::ranges::find(cancelled, versions[1].GetTxid()) != cancelled.end());
+    CHECK(std::ranges::find(cancelled, versions[2].GetTxid()) == cancelled.end());
+    CHECK(WaitSpends(a, revocable, 4).size() == 3);
+}
+
+TEST_CASE("router: our wallet-funded HTLC transaction is funded again at a higher feerate for each block it misses")
+{
+    DirectPair pair;
+    Node& a = pair.a;
+    Node& b = pair.b;
+    const Hash256 channel_id = pair.channel.channel_id;
+    // B never fulfils: A's HTLC stays, and A's HTLC-timeout is valid from its CLTV.
+    const InvoiceRecord invoice = NewInvoice(b, "held", Msat{50'000'000});
+    b.link.CutAt(static_cast<uint16_t>(ChannelMessageType::kUpdateFulfillHtlc));
+    auto paying = std::async(std::launch::async, [&] {
+        try {
+            a.manager->Pay(RequestFor(invoice), 1s);
+        } catch (const NodeError&) {
+        }
+    });
+    CHECK(b.invoices.WaitInvoice("held", 10s).received_msat == Msat{50'000'000});
+    paying.get();
+    a.wallet.pays_fees = true;
+    const Transaction commitment = a.manager->ForceClose(channel_id).closing_tx;
+    a.MineBlock({commitment});
+    std::optional<OnchainSummary> listed;
+    const auto timeout_duty = [&]() -> std::optional<OnchainSummary::Output> {
+        listed = a.manager->ListChannels().front().onchain;
+        if (!listed) return std::nullopt;
+        const auto it = std::ranges::find_if(listed->outputs, [](const auto& o) { return o.duty == "local_htlc_timeout"; });
+        if (it == listed->outputs.end()) return std::nullopt;
+        return *it;
+    };
+    for (int i = 0; i < 300 && !timeout_duty(); ++i) std::this_thread::sleep_for(10ms);
+    REQUIRE(timeout_duty());
+    const OutPoint htlc_output{commitment.GetTxid(), timeout_duty()->output_index};
+    REQUIRE(timeout_duty()->valid_from_height);
+    while (a.height + 2 < static_cast<int>(*timeout_duty()->valid_from_height)) a.MineBlock({});
+    std::this_thread::sleep_for(200ms);
+    CHECK(SpendsOf(a, htlc_output).empty());
+    // From this tip it may enter the next block: funded by the wallet at the sweep feerate.
+    a.MineBlock({});
+    REQUIRE(WaitSpends(a, htlc_output, 1).size() == 1);
+    // Two blocks without it: the wallet is asked twice more, each time for more.
+    a.MineBlock({});
+    REQUIRE(WaitSpends(a, htlc_output, 2).size() == 2);
+    a.MineBlock({});
+    const std::vector<Transaction> versions = WaitSpends(a, htlc_output, 3);
+    REQUIRE(versions.size() == 3);
+    const std::vector<uint32_t> asked = a.wallet.FeeFeerates();
+    REQUIRE(asked.size() == 3);
+    CHECK(asked[1] >= asked[0] + std::max(asked[0] / 4, kMinFeerateStep));
+    CHECK(asked[2] > asked[1]);
+    for (const Transaction& version : versions) CHECK(version.vin.size() == 2);
+    // listchannels names the newest version, funded, and how many it replaced.
+    const auto shown = timeout_duty();
+    REQUIRE(shown);
+    CHECK(shown->txid == std::optional<Hash256>{versions.back().GetTxid()});
+    CHECK(shown->broadcast);
+    CHECK(shown->replaced == 2);
 }
 
 TEST_CASE("router: blocks delivered while catching up were mined before our penalty: they are not blocks it missed")

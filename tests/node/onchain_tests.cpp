@@ -172,9 +172,9 @@ TEST_CASE("the races of a confirmed spend: penalties until the cheater's delay, 
                          Duty(DutyKind::REMOTE_HTLC_TIMEOUT, 3, 300, 1), Duty(DutyKind::TO_REMOTE, 4, 0, 1)};
     OnchainRecord record = RecordFor(std::nullopt);
     // Nothing races before the spend confirms: its CSVs have not started.
-    CHECK(RunningRaces(resolution, record, 144).empty());
+    CHECK(RunningRaces(resolution, record, 144, false).empty());
     record.spend_height = 200;
-    auto races = RunningRaces(resolution, record, 144);
+    auto races = RunningRaces(resolution, record, 144, false);
     REQUIRE(races.size() == 3);
     CHECK(races[0].key == kBatchedPenaltyKey);
     CHECK(races[0].outputs == std::vector<uint32_t>{0, 1});
@@ -185,14 +185,64 @@ TEST_CASE("the races of a confirmed spend: penalties until the cheater's delay, 
     // The batch confirmed; the peer took the timeout output with the preimage.
     record.spent = {SpentOutput{0, SerializeTransaction(TxTagged(50)), 201}, SpentOutput{3, SerializeTransaction(TxTagged(77)), std::nullopt}};
     record.broadcast.push_back(TxTagged(50).GetTxid());
-    races = RunningRaces(resolution, record, 144);
+    races = RunningRaces(resolution, record, 144, false);
     REQUIRE(races.size() == 1);
     CHECK(races[0].key == 2);
     // A cheater's HTLC transaction broke the batch: the other penalty races alone.
     record.spent = {SpentOutput{1, SerializeTransaction(TxTagged(78)), std::nullopt}};
-    races = RunningRaces(resolution, record, 144);
+    races = RunningRaces(resolution, record, 144, false);
     REQUIRE(races.size() == 3);
     CHECK((races[0].key == 0 && races[0].deadline == 343 && races[0].outputs == std::vector<uint32_t>{0}));
+}
+
+TEST_CASE("the cheater's confirmed second stage races its CSV; our wallet-funded HTLC transactions race the peer's claims")
+{
+    Resolution resolution;
+    resolution.penalty_tx = TxTagged(50);
+    resolution.duties = {Duty(DutyKind::PENALTY_TO_LOCAL, 0, 0, 0), Duty(DutyKind::PENALTY_HTLC, 1, 0, 0),
+                         Duty(DutyKind::PENALTY_HTLC, 2, 0, 0)};
+    OnchainRecord record = RecordFor(200);
+    // The cheater's HTLC transaction took output 1, still in the mempool: its CSV has not started.
+    record.spent = {SpentOutput{1, SerializeTransaction(TxTagged(78)), std::nullopt}};
+    auto races = RunningRaces(resolution, record, 144, false);
+    REQUIRE(races.size() == 2);
+    CHECK((races[0].key == 0 && races[1].key == 2));
+    // Confirmed at 210: its output is the cheater's from block 210 + 144.
+    record.spent[0].height = 210;
+    races = RunningRaces(resolution, record, 144, false);
+    REQUIRE(races.size() == 3);
+    CHECK(races[2].key == SecondStagePenaltyKey(1));
+    CHECK(races[2].key != kBatchedPenaltyKey);
+    CHECK(races[2].deadline == 353);
+    CHECK(races[2].amount == Sat{1078});
+    CHECK(races[2].outputs == std::vector<uint32_t>{1});
+    // Our penalty of it in the mempool races on; confirmed, or the cheater's sweep, ends it.
+    const Hash256 second_stage = TxTagged(78).GetTxid();
+    record.second_stage = {SecondStageSpend{second_stage, SerializeTransaction(TxTagged(90)), std::nullopt}};
+    record.broadcast.push_back(TxTagged(90).GetTxid());
+    CHECK(RunningRaces(resolution, record, 144, false).size() == 3);
+    record.second_stage[0].height = 220;
+    CHECK(RunningRaces(resolution, record, 144, false).size() == 2);
+    record.second_stage[0] = SecondStageSpend{second_stage, SerializeTransaction(TxTagged(91)), std::nullopt};
+    CHECK(RunningRaces(resolution, record, 144, false).size() == 2);
+
+    // Our commitment: the HTLC-success until the peer may time it out, the timeout a few blocks
+    // after its CLTV; only when wallet-funded (zero-fee HTLC transactions), else the fee is fixed.
+    Resolution ours;
+    OutputDuty success = Duty(DutyKind::LOCAL_HTLC_SUCCESS, 2, 0, 1);
+    success.cltv_expiry = 400;
+    ours.duties = {Duty(DutyKind::LOCAL_DELAYED, 1, 0, 144), success, Duty(DutyKind::LOCAL_HTLC_TIMEOUT, 3, 300, 1)};
+    OnchainRecord own = RecordFor(200);
+    CHECK(RunningRaces(ours, own, 144, false).empty());
+    races = RunningRaces(ours, own, 144, true);
+    REQUIRE(races.size() == 2);
+    CHECK((races[0].key == 2 && races[0].deadline == 400));
+    CHECK((races[1].key == 3 && races[1].deadline == 306));
+    // The peer took the success output after its timeout: that race is lost.
+    own.spent = {SpentOutput{2, SerializeTransaction(TxTagged(79)), std::nullopt}};
+    races = RunningRaces(ours, own, 144, true);
+    REQUIRE(races.size() == 1);
+    CHECK(races[0].key == 3);
 }
 
 TEST_CASE("a commitment in the mempool races the first HTLC claim that must follow it")
