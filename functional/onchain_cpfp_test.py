@@ -14,29 +14,20 @@ replacement."""
 import time
 
 from test_framework.framework import SideboltTest
+from test_framework.onchain_util import OnchainHelpers
 from test_framework.util import SkipTest, assert_equal, assert_true
 
 COMMITMENT_SIGNED = 132
 AMOUNT_MSAT = 50_000_000
 
 
-class OnchainCpfpTest(SideboltTest):
+class OnchainCpfpTest(OnchainHelpers, SideboltTest):
     def set_test_params(self):
         self.num_nodes = 2
-
-    def mempool_spender(self, channel):
-        for txid in self.bitcoind.rpc("getrawmempool"):
-            tx = self.bitcoind.rpc("getrawtransaction", txid, True)
-            if any(i.get("txid") == channel["funding_txid"] and i.get("vout") == channel["funding_output"] for i in tx["vin"]):
-                return txid
-        return None
 
     def anchor(self, node, cid):
         onchain = node.channel(cid).get("onchain") or {}
         return next((o for o in onchain.get("outputs", []) if o["duty"] == "anchor"), None)
-
-    def mine_only(self, txids):
-        self.bitcoind.rpc("generateblock", self.bitcoind.new_address(), txids)
 
     def run_test(self):
         if self.bitcoind.is_standin:
@@ -62,8 +53,8 @@ class OnchainCpfpTest(SideboltTest):
         b.process = None
         self.wait_until(lambda: a.channel(cid)["pending_htlcs"] == 1, timeout=30, message="the HTLC never got committed")
         a.cli("-named", "close", f"id={cid}", "unilateral=true")
-        commitment = self.wait_until(lambda: self.mempool_spender(a.channel(cid)), timeout=30,
-                                     message="A's commitment never reached the mempool")
+        commitment = self.wait_until(lambda: self.funding_spenders(cid), timeout=30,
+                                     message="A's commitment never reached the mempool")[0]
         anchor = self.wait_until(lambda: self.anchor(a, cid), timeout=30, message="A never resolved its commitment")
         assert_equal(a.channel(cid)["onchain"]["kind"], "local_commitment")
         parent = self.bitcoind.rpc("getmempoolentry", commitment)
@@ -77,7 +68,7 @@ class OnchainCpfpTest(SideboltTest):
             shown = self.wait_until(lambda: (o := self.anchor(a, cid)) and o.get("txid") and o["txid"] not in children and o,
                                     timeout=30, message="A never spent its anchor")
             child = shown["txid"]
-            self.wait_until(lambda: child in self.bitcoind.rpc("getrawmempool"), timeout=30,
+            self.wait_until(lambda: self.in_mempool(child), timeout=30,
                             message="the child never reached the mempool")
             tx = self.bitcoind.rpc("getrawtransaction", child, True)
             assert_equal((tx["vin"][0]["txid"], tx["vin"][0]["vout"]), (commitment, anchor["output"]))
@@ -94,7 +85,7 @@ class OnchainCpfpTest(SideboltTest):
             assert_equal(descendant, parent_fee + fee)
             if children:
                 assert_true(fee >= fees[-1] + entry["vsize"], f"replacement fee {fee} after {fees[-1]}")
-                assert_true(children[-1] not in self.bitcoind.rpc("getrawmempool"), "the replaced child is still there")
+                assert_true(not self.in_mempool(children[-1]), "the replaced child is still there")
                 assert_equal(shown["replaced"], len(children))
             children.append(child)
             fees.append(fee)

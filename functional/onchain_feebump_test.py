@@ -14,6 +14,7 @@ Real bitcoind only: the stand-in has no replacement (BIP 125)."""
 import time
 
 from test_framework.framework import SideboltTest
+from test_framework.onchain_util import OnchainHelpers
 from test_framework.util import SkipTest, assert_equal, assert_true
 
 CAPACITY = 400000
@@ -22,27 +23,20 @@ TO_SELF_DELAY = 12
 MAX_FEERATE = 250_000
 
 
-class OnchainFeeBumpTest(SideboltTest):
+class OnchainFeeBumpTest(OnchainHelpers, SideboltTest):
     def set_test_params(self):
         self.num_nodes = 2
         # A makes B, the cheater, wait TO_SELF_DELAY blocks for its to_local.
         self.extra_args = [[f"-channel.toselfdelay={TO_SELF_DELAY}"], ["-developer"]]
 
-    def pay(self, payer, payee, amount_msat, label):
-        invoice = payee.cli("invoice", str(amount_msat), label, label)
-        assert_equal(payer.cli("pay", invoice["bolt11"])["status"], "complete")
-
     def mempool_fee_sat(self, txid):
         """txid's own fee if it is in bitcoind's mempool, else None."""
-        if txid not in self.bitcoind.rpc("getrawmempool"):
+        if not self.in_mempool(txid):
             return None
         return round(self.bitcoind.rpc("getmempoolentry", txid)["fees"]["base"] * 100_000_000)
 
     def spends(self, txid):
         return sorted((i["txid"], i["vout"]) for i in self.bitcoind.rpc("getrawtransaction", txid, True)["vin"])
-
-    def mine_only(self, txids):
-        return self.bitcoind.rpc("generateblock", self.bitcoind.new_address(), txids)["hash"]
 
     def run_test(self):
         if self.bitcoind.is_standin:

@@ -39,11 +39,11 @@ daemons learn every block of the window only after the outage.
 Every stage runs even when an earlier one failed; the test fails at the end naming each failed
 stage. ONCHAIN_OUTAGE_STAGES=1,4 runs only those stages, for debugging."""
 
-import os
 import time
 import traceback
 
 from test_framework.framework import SideboltTest
+from test_framework.onchain_util import OnchainHelpers
 from test_framework.util import TestFailure, assert_equal, assert_true, free_port
 
 CAPACITY = 400000
@@ -52,52 +52,11 @@ PAY_BACK_SAT = 50000
 TO_SELF_DELAY = 6
 
 
-class OnchainOutageTest(SideboltTest):
+class OnchainOutageTest(OnchainHelpers, SideboltTest):
     def set_test_params(self):
         self.num_nodes = 2
         self.extra_args = [["-developer", f"-channel.toselfdelay={TO_SELF_DELAY}"],
                            ["-developer", f"-channel.toselfdelay={TO_SELF_DELAY}"]]
-
-    # --- chain helpers ---------------------------------------------------------------------
-
-    def tip(self):
-        return self.bitcoind.rpc("getblockcount")
-
-    def synced(self, *nodes, settle=0.0, timeout=30):
-        best = self.bitcoind.rpc("getbestblockhash")
-        for node in nodes or self.nodes:
-            self.wait_until(lambda: node.cli("getinfo")["blockhash"] == best, timeout=timeout,
-                            message=f"node {node.index} never reached tip {best} (height {self.tip()})")
-        if settle:
-            time.sleep(settle)
-
-    def mine(self, n=1):
-        hashes = self.bitcoind.mine(n)
-        self.synced()
-        return hashes
-
-    def in_mempool(self, txid):
-        return txid in self.bitcoind.rpc("getrawmempool")
-
-    def wait_mempool(self, txid, what, timeout=30):
-        self.wait_until(lambda: self.in_mempool(txid), timeout=timeout,
-                        message=f"{what} {txid} never reached the mempool (tip {self.tip()})")
-
-    def confirmed_height(self, txid, depth=30):
-        tip = self.tip()
-        for height in range(tip, max(tip - depth, 0), -1):
-            if txid in self.bitcoind.rpc("getblock", self.bitcoind.rpc("getblockhash", height))["tx"]:
-                return height
-        return None
-
-    def wallet_owns_outputs(self, txid):
-        """Every output of txid is an unspent coin of bitcoind's wallet; returns their sum in sat."""
-        tx = self.bitcoind.rpc("getrawtransaction", txid, True)
-        self.wait_until(lambda: len([u for u in self.bitcoind.wallet_rpc("listunspent", 0) if u["txid"] == txid]) == len(tx["vout"]),
-                        timeout=30, message=f"{txid}: outputs not all the wallet's")
-        coins = [u for u in self.bitcoind.wallet_rpc("listunspent", 0) if u["txid"] == txid]
-        assert_equal(sorted(u["vout"] for u in coins), [o["n"] for o in tx["vout"]], f"{txid}: outputs not all the wallet's")
-        return sum(round(u["amount"] * 100_000_000) for u in coins)
 
     # --- outage helpers --------------------------------------------------------------------
 
@@ -164,62 +123,6 @@ class OnchainOutageTest(SideboltTest):
 
     # --- channel helpers -------------------------------------------------------------------
 
-    def onchain(self, node, cid):
-        c = node.channel(cid)
-        return c.get("onchain") if c else None
-
-    def output(self, node, cid, duty):
-        o = self.onchain(node, cid)
-        return next((x for x in o["outputs"] if x["duty"] == duty), None) if o else None
-
-    def wait_kind(self, node, cid, kind, timeout=30):
-        return self.wait_until(lambda: (o := self.onchain(node, cid)) and o["kind"] == kind and o, timeout=timeout,
-                               message=f"node {node.index}: channel {cid} never resolved as {kind} "
-                                       f"(shows {self.onchain(node, cid)})")
-
-    def wait_spend_height(self, node, cid, height, timeout=30):
-        self.wait_until(lambda: (o := self.onchain(node, cid)) and o["spend_height"] == height, timeout=timeout,
-                        message=f"node {node.index}: funding spend of {cid} never shown at height {height} "
-                                f"(shows {self.onchain(node, cid)})")
-
-    def wait_broadcast(self, node, cid, duty, timeout=30):
-        return self.wait_until(lambda: (x := self.output(node, cid, duty)) and x["broadcast"] and x, timeout=timeout,
-                               message=f"node {node.index}: {duty} of {cid} never broadcast at tip {self.tip()} "
-                                       f"(shows {self.output(node, cid, duty)})")
-
-    def wait_spent_height(self, node, cid, duty, txid, height, timeout=30):
-        self.wait_until(lambda: (x := self.output(node, cid, duty)) and x["spent_by"] == txid and x["spent_height"] == height,
-                        timeout=timeout, message=f"node {node.index}: {duty} of {cid} never shown spent by {txid} at "
-                                                 f"{height} (shows {self.output(node, cid, duty)})")
-
-    def pay(self, payer, payee, amount_msat, label):
-        invoice = payee.cli("invoice", str(amount_msat), label, label)
-        assert_equal(payer.cli("pay", invoice["bolt11"])["status"], "complete")
-
-    def open_and_pay(self, label):
-        a, b = self.nodes
-        if not any(p["id"] == self.b_id for p in a.cli("listpeers")):
-            a.cli("connect", b.p2p_address)
-        cid = a.cli("fundchannel", self.b_id, str(CAPACITY))["channel_id"]
-        self.mine(3)
-        for node in (a, b):
-            self.wait_channel_normal(node, cid)
-        self.pay(a, b, FIRST_PAYMENT_SAT * 1000, label)
-        self.wait_until(lambda: a.channel(cid)["pending_htlcs"] == 0 and b.channel(cid)["pending_htlcs"] == 0
-                        and b.channel(cid)["to_us_msat"] == FIRST_PAYMENT_SAT * 1000,
-                        timeout=30, message="the first payment never settled")
-        return cid
-
-    def force_close(self, cid):
-        a, b = self.nodes
-        closed = a.cli("-named", "close", f"id={cid}", "unilateral=true")
-        assert_equal(closed["type"], "unilateral")
-        commitment = closed["closing_txid"]
-        self.wait_mempool(commitment, "A's commitment")
-        self.wait_kind(a, cid, "local_commitment")
-        self.wait_kind(b, cid, "remote_commitment")
-        return commitment
-
     def keep_revoked(self, cid, label):
         """B keeps its current commitment, then pays A back, which revokes it. Returns it."""
         a, b = self.nodes
@@ -229,14 +132,6 @@ class OnchainOutageTest(SideboltTest):
                         and b.channel(cid)["to_us_msat"] == (FIRST_PAYMENT_SAT - PAY_BACK_SAT) * 1000,
                         timeout=30, message="the payment back never settled")
         return revoked
-
-    def check_close_amounts(self, a_sweep, b_sweep):
-        a_sat = self.wallet_owns_outputs(a_sweep)
-        b_sat = self.wallet_owns_outputs(b_sweep)
-        # A: the capacity less B's share, the commitment fee and two anchors, less the sweep fee.
-        assert_true(CAPACITY - FIRST_PAYMENT_SAT - 5000 < a_sat < CAPACITY - FIRST_PAYMENT_SAT, f"A's to_local sweep pays {a_sat}")
-        assert_true(FIRST_PAYMENT_SAT - 2000 < b_sat < FIRST_PAYMENT_SAT, f"B's to_remote sweep pays {b_sat}")
-        self.log(f"A's to_local sweep paid the wallet {a_sat} sat, B's to_remote sweep {b_sat} sat")
 
     def check_breach_amounts(self, cid, revoked_txid, penalty, a_sweep):
         a = self.nodes[0]
@@ -260,7 +155,6 @@ class OnchainOutageTest(SideboltTest):
 
     def run_test(self):
         a, b = self.nodes
-        self.b_id = b.cli("getinfo")["id"]
         self.bitcoind.mine(101)
         self.synced()
         a.cli("connect", b.p2p_address)
@@ -269,32 +163,21 @@ class OnchainOutageTest(SideboltTest):
             # Every stage needs the chain to survive bitcoind's restart.
             self.log("this regtest node loses its chain on restart: the outage stages cannot run on it")
             raise TestFailure("regtest node without a persistent chain")
-        failed = []
-        only = os.environ.get("ONCHAIN_OUTAGE_STAGES")
-        started = time.monotonic()
-        for title, stage in (("1: A's CSV window passes while bitcoind is unreachable", self.stage_csv_blind),
-                             ("2: A's commitment confirms and its CSV passes while bitcoind is unreachable", self.stage_confirm_blind),
-                             ("3: bitcoind killed with A's commitment in its mempool", self.stage_commitment_lost),
-                             ("4: a breach mined at once after bitcoind's restart", self.stage_breach_at_restart),
-                             ("5: a breach mined while bitcoind is unreachable", self.stage_breach_blind)):
-            if only and title.split(":")[0] not in only.split(","):
-                continue
-            self.log(f"=== stage {title}")
-            t0 = time.monotonic()
-            try:
-                if not self.bitcoind.is_running():
-                    self.bitcoind.start(attempts=1)
-                self.synced()
-                stage()
-                self.log(f"=== stage {title}: passed in {time.monotonic() - t0:.0f} s")
-            except Exception:
-                traceback.print_exc()
-                self.log(f"=== stage {title}: FAILED after {time.monotonic() - t0:.0f} s")
-                failed.append(title)
-                self.recover_after_failure()
-        self.log(f"all stages in {time.monotonic() - started:.0f} s")
+        failed = self.run_stages(
+            (("1: A's CSV window passes while bitcoind is unreachable", self.stage_csv_blind),
+             ("2: A's commitment confirms and its CSV passes while bitcoind is unreachable", self.stage_confirm_blind),
+             ("3: bitcoind killed with A's commitment in its mempool", self.stage_commitment_lost),
+             ("4: a breach mined at once after bitcoind's restart", self.stage_breach_at_restart),
+             ("5: a breach mined while bitcoind is unreachable", self.stage_breach_blind)),
+            "ONCHAIN_OUTAGE_STAGES", before=self.bitcoind_up, after_failure=self.recover_after_failure)
         if failed:
             raise TestFailure("failed stages: " + "; ".join(failed))
+
+    def bitcoind_up(self):
+        """Before each stage: bitcoind runs and both daemons are at its tip."""
+        if not self.bitcoind.is_running():
+            self.bitcoind.start(attempts=1)
+        self.synced()
 
     def recover_after_failure(self):
         """Puts bitcoind back on its own ports for the next stage."""
@@ -312,7 +195,7 @@ class OnchainOutageTest(SideboltTest):
 
     def stage_csv_blind(self):
         a, b = self.nodes
-        cid = self.open_and_pay("csv-blind")
+        cid = self.open_and_pay("csv-blind", CAPACITY, FIRST_PAYMENT_SAT)
         commitment = self.force_close(cid)
         self.mine(1)
         h = self.tip()
@@ -343,11 +226,11 @@ class OnchainOutageTest(SideboltTest):
         self.mine(1)
         assert_equal(self.confirmed_height(a_sweep), tip + 1)
         self.wait_spent_height(a, cid, "local_delayed", a_sweep, tip + 1)
-        self.check_close_amounts(a_sweep, b_sweep)
+        self.check_close_amounts(a_sweep, b_sweep, CAPACITY, FIRST_PAYMENT_SAT)
 
     def stage_confirm_blind(self):
         a, b = self.nodes
-        cid = self.open_and_pay("confirm-blind")
+        cid = self.open_and_pay("confirm-blind", CAPACITY, FIRST_PAYMENT_SAT)
         commitment = self.force_close(cid)
         self.stop_bitcoind()
         self.start_blind()
@@ -376,21 +259,11 @@ class OnchainOutageTest(SideboltTest):
             assert_equal(self.confirmed_height(txid), tip + 1, f"{txid} in the next block")
         self.wait_spent_height(a, cid, "local_delayed", a_sweep, tip + 1)
         self.wait_spent_height(b, cid, "to_remote", b_sweep, tip + 1)
-        self.check_close_amounts(a_sweep, b_sweep)
-
-    def funding_spenders(self, cid):
-        """Mempool transactions spending the channel's funding output."""
-        c = self.nodes[0].channel(cid)
-        found = []
-        for txid in self.bitcoind.rpc("getrawmempool"):
-            tx = self.bitcoind.rpc("getrawtransaction", txid, True)
-            if any(i.get("txid") == c["funding_txid"] and i.get("vout") == c["funding_output"] for i in tx["vin"]):
-                found.append(txid)
-        return found
+        self.check_close_amounts(a_sweep, b_sweep, CAPACITY, FIRST_PAYMENT_SAT)
 
     def stage_commitment_lost(self):
         a, b = self.nodes
-        cid = self.open_and_pay("lost")
+        cid = self.open_and_pay("lost", CAPACITY, FIRST_PAYMENT_SAT)
         commitment = self.force_close(cid)
         self.stop_bitcoind(kill=True)
         self.start_blind()
@@ -434,9 +307,9 @@ class OnchainOutageTest(SideboltTest):
         assert_equal(self.confirmed_height(closer_sweep), valid_from)
         assert_equal(self.confirmed_height(other_sweep), h + 1)
         if closer is a:
-            self.check_close_amounts(closer_sweep, other_sweep)
+            self.check_close_amounts(closer_sweep, other_sweep, CAPACITY, FIRST_PAYMENT_SAT)
         else:
-            self.check_close_amounts(other_sweep, closer_sweep)
+            self.check_close_amounts(other_sweep, closer_sweep, CAPACITY, FIRST_PAYMENT_SAT)
 
     def in_mempool_or_chain(self, txid):
         return self.in_mempool(txid) or self.confirmed_height(txid) is not None
@@ -509,7 +382,7 @@ class OnchainOutageTest(SideboltTest):
 
     def stage_breach_at_restart(self):
         a, b = self.nodes
-        cid = self.open_and_pay("breach-restart")
+        cid = self.open_and_pay("breach-restart", CAPACITY, FIRST_PAYMENT_SAT)
         revoked = self.keep_revoked(cid, "breach-restart-back")
         connects = [self.zmq_connects(n) for n in self.nodes]
         self.stop_bitcoind()
@@ -533,7 +406,7 @@ class OnchainOutageTest(SideboltTest):
 
     def stage_breach_blind(self):
         a, b = self.nodes
-        cid = self.open_and_pay("breach-blind")
+        cid = self.open_and_pay("breach-blind", CAPACITY, FIRST_PAYMENT_SAT)
         revoked = self.keep_revoked(cid, "breach-blind-back")
         self.stop_bitcoind()
         self.start_blind()

@@ -40,9 +40,9 @@ runs only those stages (by the label before the colon), for debugging."""
 import os
 import re
 import time
-import traceback
 
 from test_framework.framework import SideboltTest
+from test_framework.onchain_util import OnchainHelpers
 from test_framework.util import TestFailure, assert_equal, assert_true
 
 CAPACITY = 400000
@@ -50,7 +50,7 @@ FIRST_PAYMENT_SAT = 100000
 TO_SELF_DELAY = 6
 
 
-class OnchainReorgCrashTest(SideboltTest):
+class OnchainReorgCrashTest(OnchainHelpers, SideboltTest):
     def set_test_params(self):
         self.num_nodes = 2
         self.extra_args = [["-developer", f"-channel.toselfdelay={TO_SELF_DELAY}"],
@@ -58,45 +58,11 @@ class OnchainReorgCrashTest(SideboltTest):
 
     # --- helpers -------------------------------------------------------------------------
 
-    def tip(self):
-        return self.bitcoind.rpc("getblockcount")
-
-    def synced(self, *nodes, settle=0.0):
-        """Waits until every node (default both) has processed bitcoind's tip; `settle` more
-        seconds let the channel manager act on it before a negative check."""
-        best = self.bitcoind.rpc("getbestblockhash")
-        for node in nodes or self.nodes:
-            self.wait_until(lambda: node.cli("getinfo")["blockhash"] == best, timeout=30,
-                            message=f"node {node.index} never reached tip {best}")
-        if settle:
-            time.sleep(settle)
-
-    def mine(self, n=1):
-        hashes = self.bitcoind.mine(n)
-        self.synced(*[x for x in self.nodes if x.is_running()])
-        return hashes
-
     def mine_empty(self, n):
         """n blocks without any transaction (generateblock), on both backends."""
-        hashes = []
-        for _ in range(n):
-            hashes.append(self.bitcoind.rpc("generateblock", self.bitcoind.new_address(), [])["hash"])
+        hashes = [self.mine_only([]) for _ in range(n)]
         self.synced(*[x for x in self.nodes if x.is_running()])
         return hashes
-
-    def in_mempool(self, txid):
-        return txid in self.bitcoind.rpc("getrawmempool")
-
-    def wait_mempool(self, txid, what, timeout=30):
-        self.wait_until(lambda: self.in_mempool(txid), timeout=timeout, message=f"{what} {txid} never reached the mempool")
-
-    def confirmed_height(self, txid, depth=20):
-        """Height of txid in the active chain (searching the last `depth` blocks), or None."""
-        tip = self.tip()
-        for height in range(tip, max(tip - depth, 0), -1):
-            if txid in self.bitcoind.rpc("getblock", self.bitcoind.rpc("getblockhash", height))["tx"]:
-                return height
-        return None
 
     def mine_until_confirmed(self, txid, what, max_blocks=2):
         """Mines one block at a time until txid is in the active chain; its height."""
@@ -111,10 +77,6 @@ class OnchainReorgCrashTest(SideboltTest):
             if (height := self.confirmed_height(txid)) is not None:
                 return height
         raise TestFailure(f"{what} {txid} not confirmed within {max_blocks} blocks of the new chain")
-
-    def funding_spenders(self, cid):
-        c = self.nodes[0].channel(cid)
-        return self.spenders_of(c["funding_txid"], c["funding_output"])
 
     def mine_commitment_again(self, cid, commitment, raw):
         """After a reorg unconfirmed A's commitment: waits for it in the mempool and mines it;
@@ -133,51 +95,6 @@ class OnchainReorgCrashTest(SideboltTest):
         height = self.confirmed_height(commitment)
         assert_equal(height, self.tip(), "A's commitment in the replacement block")
         return height
-
-    def onchain(self, node, cid):
-        c = node.channel(cid)
-        return c.get("onchain") if c else None
-
-    def output(self, node, cid, duty):
-        o = self.onchain(node, cid)
-        return next((x for x in o["outputs"] if x["duty"] == duty), None) if o else None
-
-    def wait_kind(self, node, cid, kind, timeout=30):
-        # onchain.kind is null until bitcoind's wallet gave the sweep address.
-        return self.wait_until(lambda: (o := self.onchain(node, cid)) and o["kind"] == kind and o, timeout=timeout,
-                               message=f"node {node.index}: channel {cid} never resolved as {kind}")
-
-    def wait_spend_height(self, node, cid, height, timeout=30):
-        self.wait_until(lambda: (o := self.onchain(node, cid)) and o["spend_height"] == height, timeout=timeout,
-                        message=f"node {node.index}: funding spend of {cid} never shown at height {height} "
-                                f"(shows {(self.onchain(node, cid) or {}).get('spend_height')})")
-
-    def wait_broadcast(self, node, cid, duty, timeout=30):
-        return self.wait_until(lambda: (x := self.output(node, cid, duty)) and x["broadcast"] and x, timeout=timeout,
-                               message=f"node {node.index}: {duty} of {cid} never broadcast")
-
-    def wait_spent_height(self, node, cid, duty, txid, height, timeout=30):
-        self.wait_until(lambda: (x := self.output(node, cid, duty)) and x["spent_by"] == txid and x["spent_height"] == height,
-                        timeout=timeout, message=f"node {node.index}: {duty} of {cid} never shown spent by {txid} at "
-                                                 f"{height} (shows {self.output(node, cid, duty)})")
-
-    def spenders_of(self, txid, vout):
-        """Mempool transactions spending txid:vout."""
-        found = []
-        for m in self.bitcoind.rpc("getrawmempool"):
-            tx = self.bitcoind.rpc("getrawtransaction", m, True)
-            if any(i.get("txid") == txid and i.get("vout") == vout for i in tx["vin"]):
-                found.append(m)
-        return found
-
-    def wallet_owns_outputs(self, txid):
-        """Every output of txid is an unspent coin of bitcoind's wallet; returns their sum in sat."""
-        tx = self.bitcoind.rpc("getrawtransaction", txid, True)
-        self.wait_until(lambda: len([u for u in self.bitcoind.wallet_rpc("listunspent", 0) if u["txid"] == txid]) == len(tx["vout"]),
-                        timeout=30, message=f"{txid}: outputs not all the wallet's")
-        coins = [u for u in self.bitcoind.wallet_rpc("listunspent", 0) if u["txid"] == txid]
-        assert_equal(sorted(u["vout"] for u in coins), [o["n"] for o in tx["vout"]], f"{txid}: outputs not all the wallet's")
-        return sum(round(u["amount"] * 100_000_000) for u in coins)
 
     def log_offset(self, node):
         try:
@@ -198,43 +115,6 @@ class OnchainReorgCrashTest(SideboltTest):
                 return match
             time.sleep(0.002)
         raise TestFailure(f"log of sidebolt node {node.index} never matched /{regex}/")
-
-    def restart(self, node):
-        node.start()
-        self.synced(node)
-
-    def pay(self, payer, payee, amount_msat, label):
-        invoice = payee.cli("invoice", str(amount_msat), label, label)
-        assert_equal(payer.cli("pay", invoice["bolt11"])["status"], "complete")
-
-    def open_and_pay(self, label):
-        """A fresh channel A -> B in which A paid B FIRST_PAYMENT_SAT; its id."""
-        a, b = self.nodes
-        for node in (a, b):
-            if not node.is_running():
-                self.restart(node)
-        if not any(p["id"] == self.b_id for p in a.cli("listpeers")):
-            a.cli("connect", b.p2p_address)
-        cid = a.cli("fundchannel", self.b_id, str(CAPACITY))["channel_id"]
-        self.mine(3)
-        for node in (a, b):
-            self.wait_channel_normal(node, cid)
-        self.pay(a, b, FIRST_PAYMENT_SAT * 1000, label)
-        self.wait_until(lambda: a.channel(cid)["pending_htlcs"] == 0 and b.channel(cid)["pending_htlcs"] == 0
-                        and b.channel(cid)["to_us_msat"] == FIRST_PAYMENT_SAT * 1000,
-                        timeout=30, message="the first payment never settled")
-        return cid
-
-    def force_close(self, cid):
-        """A closes unilaterally; returns its commitment's txid once both resolved it from the mempool."""
-        a, b = self.nodes
-        closed = a.cli("-named", "close", f"id={cid}", "unilateral=true")
-        assert_equal(closed["type"], "unilateral")
-        commitment = closed["closing_txid"]
-        self.wait_mempool(commitment, "A's commitment")
-        self.wait_kind(a, cid, "local_commitment")
-        self.wait_kind(b, cid, "remote_commitment")
-        return commitment
 
     def assert_no_early_sweep(self, cid, valid_from):
         """At tip valid_from - 2 (processed), A has neither broadcast nor sent its to_local sweep."""
@@ -260,44 +140,22 @@ class OnchainReorgCrashTest(SideboltTest):
         self.wait_mempool(sweep, "A's to_local sweep")
         return sweep
 
-    def check_amounts(self, a_sweep, b_sweep):
-        a_sat = self.wallet_owns_outputs(a_sweep)
-        b_sat = self.wallet_owns_outputs(b_sweep)
-        # A: the capacity less B's share, the commitment fee and two anchors, less the sweep fee.
-        assert_true(CAPACITY - FIRST_PAYMENT_SAT - 5000 < a_sat < CAPACITY - FIRST_PAYMENT_SAT, f"A's sweep pays {a_sat}")
-        assert_true(FIRST_PAYMENT_SAT - 2000 < b_sat < FIRST_PAYMENT_SAT, f"B's sweep pays {b_sat}")
-        self.log(f"A's to_local sweep paid the wallet {a_sat} sat, B's to_remote sweep {b_sat} sat")
-
     # --- driver --------------------------------------------------------------------------
 
     def run_test(self):
         a, b = self.nodes
-        self.b_id = b.cli("getinfo")["id"]
         self.bitcoind.mine(101)
         self.synced()
         a.cli("connect", b.p2p_address)
-        failed = []
         self.soft_failures = []
-        started = time.monotonic()
-        only = os.environ.get("ONCHAIN_REORG_CRASH_STAGES")  # e.g. "3,4" while debugging one stage
-        for title, stage in (("1a+2a: 1-block reorgs of the commitment and of the to_local sweep", self.stage_shallow_reorgs),
-                             ("1b+2b: 4-block reorg of the commitment, 6-block reorg of the sweeps", self.stage_deep_reorgs),
-                             ("1c: a 2-block reorg puts B's commitment in place of A's", self.stage_swap),
-                             ("3: kill -9 of A at each stage of its unilateral close", self.stage_kills),
-                             ("4: kill -9 of the victim, breach mined meanwhile; reorgs of the penalty", self.stage_breach),
-                             ("5: a 6-block reorg replaces A's current commitment by a revoked one", self.stage_reorg_to_revoked)):
-            if only and title.split(":")[0] not in only.split(","):
-                continue
-            self.log(f"=== stage {title}")
-            t0 = time.monotonic()
-            try:
-                stage()
-                self.log(f"=== stage {title}: passed in {time.monotonic() - t0:.0f} s")
-            except Exception:
-                traceback.print_exc()
-                self.log(f"=== stage {title}: FAILED after {time.monotonic() - t0:.0f} s")
-                failed.append(title)
-        self.log(f"all stages in {time.monotonic() - started:.0f} s")
+        failed = self.run_stages(
+            (("1a+2a: 1-block reorgs of the commitment and of the to_local sweep", self.stage_shallow_reorgs),
+             ("1b+2b: 4-block reorg of the commitment, 6-block reorg of the sweeps", self.stage_deep_reorgs),
+             ("1c: a 2-block reorg puts B's commitment in place of A's", self.stage_swap),
+             ("3: kill -9 of A at each stage of its unilateral close", self.stage_kills),
+             ("4: kill -9 of the victim, breach mined meanwhile; reorgs of the penalty", self.stage_breach),
+             ("5: a 6-block reorg replaces A's current commitment by a revoked one", self.stage_reorg_to_revoked)),
+            "ONCHAIN_REORG_CRASH_STAGES")
         for failure in self.soft_failures:
             self.log(f"FAILED CHECK {failure}")
         if failed or self.soft_failures:
@@ -312,7 +170,7 @@ class OnchainReorgCrashTest(SideboltTest):
 
     def stage_shallow_reorgs(self):
         a, b = self.nodes
-        cid = self.open_and_pay("shallow")
+        cid = self.open_and_pay("shallow", CAPACITY, FIRST_PAYMENT_SAT)
         commitment = self.force_close(cid)
         raw = self.bitcoind.rpc("getrawtransaction", commitment)
         [block] = self.mine(1)
@@ -357,11 +215,11 @@ class OnchainReorgCrashTest(SideboltTest):
         s2 = self.mine_until_confirmed(a_sweep, "A's to_local sweep")
         assert_equal(s2, s, "the sweep is final: it confirms again in the replacement block")
         self.wait_spent_height(a, cid, "local_delayed", a_sweep, s2)
-        self.check_amounts(a_sweep, b_sweep)
+        self.check_close_amounts(a_sweep, b_sweep, CAPACITY, FIRST_PAYMENT_SAT)
 
     def stage_deep_reorgs(self):
         a, b = self.nodes
-        cid = self.open_and_pay("deep")
+        cid = self.open_and_pay("deep", CAPACITY, FIRST_PAYMENT_SAT)
         commitment = self.force_close(cid)
         raw = self.bitcoind.rpc("getrawtransaction", commitment)
         [block] = self.mine(1)
@@ -416,11 +274,11 @@ class OnchainReorgCrashTest(SideboltTest):
         assert_equal(self.confirmed_height(a_sweep), h2 + TO_SELF_DELAY)
         self.wait_spent_height(a, cid, "local_delayed", a_sweep, h2 + TO_SELF_DELAY)
         self.wait_spent_height(b, cid, "to_remote", b_sweep, h2 + 1)
-        self.check_amounts(a_sweep, b_sweep)
+        self.check_close_amounts(a_sweep, b_sweep, CAPACITY, FIRST_PAYMENT_SAT)
 
     def stage_swap(self):
         a, b = self.nodes
-        cid = self.open_and_pay("swap")
+        cid = self.open_and_pay("swap", CAPACITY, FIRST_PAYMENT_SAT)
         b_commitment = b.cli("dev-signlastcommitment", cid)
         commitment = self.force_close(cid)
         [block] = self.mine(1)
@@ -467,15 +325,12 @@ class OnchainReorgCrashTest(SideboltTest):
         self.wait_mempool(b_local_sweep, "B's to_local sweep")
         self.mine(1)
         self.wait_spent_height(b, cid, "local_delayed", b_local_sweep, h2 + TO_SELF_DELAY)
-        a_sat = self.wallet_owns_outputs(a_sweep)
-        b_sat = self.wallet_owns_outputs(b_local_sweep)
-        assert_true(CAPACITY - FIRST_PAYMENT_SAT - 5000 < a_sat < CAPACITY - FIRST_PAYMENT_SAT, f"A's to_remote sweep pays {a_sat}")
-        assert_true(FIRST_PAYMENT_SAT - 2000 < b_sat < FIRST_PAYMENT_SAT, f"B's to_local sweep pays {b_sat}")
-        self.log(f"A's to_remote sweep paid the wallet {a_sat} sat, B's to_local sweep {b_sat} sat")
+        self.check_close_amounts(a_sweep, b_local_sweep, CAPACITY, FIRST_PAYMENT_SAT,
+                                 a_what="A's to_remote sweep", b_what="B's to_local sweep")
 
     def stage_kills(self):
         a, b = self.nodes
-        cid = self.open_and_pay("kills")
+        cid = self.open_and_pay("kills", CAPACITY, FIRST_PAYMENT_SAT)
         self.log("3a: kill -9 of A once its commitment is in the mempool")
         closed = a.cli("-named", "close", f"id={cid}", "unilateral=true")
         commitment = closed["closing_txid"]
@@ -537,11 +392,11 @@ class OnchainReorgCrashTest(SideboltTest):
         self.wait_spent_height(a, cid, "local_delayed", a_sweep, height)
         if height != valid_from:
             raise TestFailure(f"A's sweep confirmed at {height}, not at its CSV height {valid_from}: the kill delayed it")
-        self.check_amounts(a_sweep, b_sweep)
+        self.check_close_amounts(a_sweep, b_sweep, CAPACITY, FIRST_PAYMENT_SAT)
 
     def stage_breach(self):
         a, b = self.nodes
-        cid = self.open_and_pay("breach")
+        cid = self.open_and_pay("breach", CAPACITY, FIRST_PAYMENT_SAT)
         self.log("4: A keeps its commitment, then pays B 50000 sat more, which revokes it")
         revoked = a.cli("dev-signlastcommitment", cid)
         self.pay(a, b, 50_000_000, "breach-after")
@@ -622,7 +477,7 @@ class OnchainReorgCrashTest(SideboltTest):
 
     def stage_reorg_to_revoked(self):
         a, b = self.nodes
-        cid = self.open_and_pay("reorg-revoked")
+        cid = self.open_and_pay("reorg-revoked", CAPACITY, FIRST_PAYMENT_SAT)
         revoked = a.cli("dev-signlastcommitment", cid)
         self.pay(a, b, 50_000_000, "reorg-revoked-after")
         self.wait_until(lambda: a.channel(cid)["pending_htlcs"] == 0 and b.channel(cid)["pending_htlcs"] == 0

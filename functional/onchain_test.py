@@ -15,13 +15,14 @@ and then publishes its commitment."""
 import time
 
 from test_framework.framework import SideboltTest
+from test_framework.onchain_util import OnchainHelpers
 from test_framework.util import assert_equal, assert_true
 
 CAPACITY = 400000
 TO_SELF_DELAY = 6
 
 
-class OnchainTest(SideboltTest):
+class OnchainTest(OnchainHelpers, SideboltTest):
     def set_test_params(self):
         self.num_nodes = 2
         # B plays the cheater (it needs the dev- RPC) and makes A wait TO_SELF_DELAY blocks.
@@ -33,23 +34,6 @@ class OnchainTest(SideboltTest):
         for node in (a, b):
             self.wait_channel_normal(node, cid)
         return cid
-
-    def pay(self, payer, payee, amount_msat, label):
-        invoice = payee.cli("invoice", str(amount_msat), label, label)
-        assert_equal(payer.cli("pay", invoice["bolt11"])["status"], "complete")
-
-    def onchain(self, node, cid):
-        return node.channel(cid).get("onchain")
-
-    def wallet_owns_outputs(self, txid):
-        """Every output of txid is an unspent coin of bitcoind's wallet; returns their sum in sat."""
-        tx = self.bitcoind.rpc("getrawtransaction", txid, True)
-        coins = [u for u in self.bitcoind.wallet_rpc("listunspent", 0) if u["txid"] == txid]
-        assert_equal(sorted(u["vout"] for u in coins), [o["n"] for o in tx["vout"]], f"{txid}: outputs not all the wallet's")
-        return sum(round(u["amount"] * 100_000_000) for u in coins)
-
-    def mempool_has(self, txid):
-        return txid in self.bitcoind.rpc("getrawmempool")
 
     def run_test(self):
         a, b = self.nodes
@@ -81,7 +65,7 @@ class OnchainTest(SideboltTest):
         onchain = self.wait_until(lambda: (o := self.onchain(a, cid)) and o.get("penalty_broadcast") and o, timeout=30,
                                   interval=0.005, message="A never broadcast a penalty")
         penalty = onchain["penalty_txid"]
-        self.wait_until(lambda: self.mempool_has(penalty), timeout=30, interval=0.005,
+        self.wait_until(lambda: self.in_mempool(penalty), timeout=30, interval=0.005,
                         message="the penalty never reached bitcoind's mempool")
         self.log(f"penalty {penalty[:16]} in the mempool {1000 * (time.monotonic() - sent_at):.0f} ms after the breach")
         assert_equal(onchain["kind"], "revoked_remote_commitment")
@@ -99,10 +83,10 @@ class OnchainTest(SideboltTest):
         to_remote = self.wait_until(
             lambda: (o := self.onchain(a, cid)) and next((x for x in o["outputs"] if x["duty"] == "to_remote" and x["broadcast"]), None),
             timeout=30, message="A never swept its to_remote")
-        self.wait_until(lambda: self.mempool_has(to_remote["txid"]), timeout=30, message="to_remote sweep not in the mempool")
+        self.wait_until(lambda: self.in_mempool(to_remote["txid"]), timeout=30, message="to_remote sweep not in the mempool")
         self.bitcoind.mine(1)
-        penalty_sat = self.wallet_owns_outputs(penalty)
-        swept_sat = self.wallet_owns_outputs(to_remote["txid"])
+        penalty_sat = self.wallet_owns_outputs(penalty, timeout=0)
+        swept_sat = self.wallet_owns_outputs(to_remote["txid"], timeout=0)
         commitment = self.bitcoind.rpc("getrawtransaction", revoked["txid"], True)
         cheater_sat = next(round(o["value"] * 1e8) for o in commitment["vout"] if o["n"] == next(
             x["output"] for x in onchain["outputs"] if x["duty"] == "penalty_to_local"))
@@ -130,7 +114,7 @@ class OnchainTest(SideboltTest):
         closed = a.cli("-named", "close", f"id={cid}", "unilateral=true")
         assert_equal(closed["type"], "unilateral")
         commitment = closed["closing_txid"]
-        self.wait_until(lambda: self.mempool_has(commitment), timeout=30, message="A's commitment not in the mempool")
+        self.wait_until(lambda: self.in_mempool(commitment), timeout=30, message="A's commitment not in the mempool")
         self.wait_until(lambda: (o := self.onchain(a, cid)) and o["kind"] == "local_commitment", timeout=30,
                         message="A never resolved its own commitment")
         self.wait_until(lambda: (o := self.onchain(b, cid)) and o["kind"] == "remote_commitment", timeout=30,
@@ -155,11 +139,11 @@ class OnchainTest(SideboltTest):
         a_sweep = self.wait_until(
             lambda: next((x for x in self.onchain(a, cid)["outputs"] if x["duty"] == "local_delayed" and x["broadcast"]), None),
             timeout=30, message="A never swept its to_local")
-        self.wait_until(lambda: self.mempool_has(a_sweep["txid"]), timeout=30,
+        self.wait_until(lambda: self.in_mempool(a_sweep["txid"]), timeout=30,
                         message="bitcoind did not take A's to_local sweep at its CSV")
         self.bitcoind.mine(1)
-        b_sat = self.wallet_owns_outputs(b_sweep["txid"])
-        a_sat = self.wallet_owns_outputs(a_sweep["txid"])
+        b_sat = self.wallet_owns_outputs(b_sweep["txid"], timeout=0)
+        a_sat = self.wallet_owns_outputs(a_sweep["txid"], timeout=0)
         assert_true(100000 - 2000 < b_sat < 100000, f"B's sweep pays {b_sat}")
         assert_true(CAPACITY - 100000 - 5000 < a_sat < CAPACITY - 100000, f"A's sweep pays {a_sat}")
         return cid, commitment, a_sweep["txid"], a_sat
@@ -200,7 +184,7 @@ class OnchainTest(SideboltTest):
         waited = time.monotonic() - started
         assert_equal(closed["type"], "unilateral")
         assert_true(3 <= waited < 10, f"the unilateral close came {waited:.1f} s after the call")
-        self.wait_until(lambda: self.mempool_has(closed["closing_txid"]), timeout=30, message="A's commitment not in the mempool")
+        self.wait_until(lambda: self.in_mempool(closed["closing_txid"]), timeout=30, message="A's commitment not in the mempool")
         assert_equal(a.channel(gone)["state"], "failed")
 
 
