@@ -117,13 +117,23 @@ BroadcastResult Broadcaster::Send(const Hash256& txid, const Bytes& raw, const s
 {
     BroadcastResult result;
     result.txid = txid;
+    std::string outcome = "ok";
     try {
         result.send = m_source.SendRawTransaction(raw);
+        // A parent of ours the mempool refused (below its floor: a presigned commitment) may get
+        // in with this child paying for both (package relay).
+        if (persisted && result.send.code == rpc::RPC_VERIFY_ERROR) {
+            if (std::vector<Bytes> package = PendingParents(raw); !package.empty()) {
+                package.push_back(raw);
+                const SendResult as_package = m_source.SubmitPackage(package);
+                if (as_package.Ok()) outcome = fmt::format("ok, as a package with {} parent(s)", package.size() - 1);
+                if (as_package.Ok() || as_package.code != rpc::RPC_METHOD_NOT_FOUND) result.send = as_package;
+            }
+        }
     } catch (const ChainSourceUnavailable& e) {
         result.node_unreachable = true;
         result.send.message = e.what();
     }
-    std::string outcome = "ok";
     if (result.node_unreachable) {
         outcome = "bitcoind unreachable, will retry";
     } else if (!result.send.Ok()) {
@@ -134,6 +144,19 @@ BroadcastResult Broadcaster::Send(const Hash256& txid, const Bytes& raw, const s
         Forget(txid);
     }
     return result;
+}
+
+std::vector<Bytes> Broadcaster::PendingParents(const Bytes& raw) const
+{
+    std::vector<Bytes> parents;
+    const store::ReadTxn txn{m_env};
+    for (const TxIn& in : ParseTransaction(raw).vin) {
+        const auto value = txn.Get(m_db, in.prevout.txid);
+        if (!value) continue;
+        PendingBroadcast parent = DecodePending(in.prevout.txid, *value);
+        if (!parent.confirmed && std::ranges::find(parents, parent.raw_tx) == parents.end()) parents.push_back(std::move(parent.raw_tx));
+    }
+    return parents;
 }
 
 bool Broadcaster::ConfirmedBeforeWatch(const Hash256& txid)

@@ -96,6 +96,8 @@ private:
     //! confirmed before its watch existed (ConfirmedBeforeWatch).
     BroadcastResult Send(const Hash256& txid, const Bytes& raw, const std::string& label, bool persisted,
                          spdlog::level::level_enum log_level) EXCLUDES(m_mutex);
+    //! Our unconfirmed pending transactions that `raw` spends outputs of.
+    std::vector<Bytes> PendingParents(const Bytes& raw) const;
     //! For a transaction the node has in its chain: whether our watch can never report it,
     //! because our follower had processed the node's tip (told by OnTipChanged) without it.
     bool ConfirmedBeforeWatch(const Hash256& txid) EXCLUDES(m_mutex);

@@ -82,4 +82,16 @@ std::optional<int64_t> BitcoindChainSource::EstimateSmartFee(int conf_target)
     return Ask([&] { return m_client.EstimateSmartFee(conf_target); });
 }
 
+SendResult BitcoindChainSource::SubmitPackage(std::span<const Bytes> raw_txs)
+{
+    SendResult result = Ask([&] { return m_client.SubmitPackage(raw_txs); });
+    if (result.code == rpc::RPC_IN_WARMUP) throw ChainSourceUnavailable(result.message);
+    return result;
+}
+
+std::optional<int64_t> BitcoindChainSource::MempoolMinFee()
+{
+    return Ask([&] { return m_client.MempoolMinFee(); });
+}
+
 } // namespace sidebolt

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <vector>
 
@@ -54,8 +55,12 @@ public:
     //! not spent by a mempool transaction).
     virtual bool IsUnspent(const OutPoint& outpoint, bool include_mempool) = 0;
     virtual SendResult SendRawTransaction(ByteSpan raw_tx) = 0;
+    //! Parents first, the child last: a parent below the mempool's floor gets in with its child.
+    virtual SendResult SubmitPackage(std::span<const Bytes> raw_txs) = 0;
     //! estimatesmartfee in satoshis per 1000 virtual bytes; nullopt when the node has no estimate.
     virtual std::optional<int64_t> EstimateSmartFee(int conf_target) = 0;
+    //! The lowest feerate the mempool takes now, in satoshis per 1000 virtual bytes.
+    virtual std::optional<int64_t> MempoolMinFee() = 0;
 };
 
 //! ChainSource over bitcoind's RPC interface. Transport failures and "warming up" (-28)
@@ -74,7 +79,9 @@ public:
     std::optional<Bytes> RawTransaction(const Hash256& txid) override;
     bool IsUnspent(const OutPoint& outpoint, bool include_mempool) override;
     SendResult SendRawTransaction(ByteSpan raw_tx) override;
+    SendResult SubmitPackage(std::span<const Bytes> raw_txs) override;
     std::optional<int64_t> EstimateSmartFee(int conf_target) override;
+    std::optional<int64_t> MempoolMinFee() override;
 
 private:
     rpc::BitcoindClient& m_client;

@@ -25,8 +25,8 @@ Feerate FeeEstimator::Estimate(int conf_target)
         const auto it = m_last_known.find(conf_target);
         return it != m_last_known.end() ? it->second : Fallback();
     }
-    const Feerate feerate =
-        sat_per_kvb ? Feerate{std::max(SatPerKvbToSatPerKw(*sat_per_kvb), m_config.floor_per_kw), true} : Fallback();
+    Feerate feerate = sat_per_kvb ? Feerate{std::max(SatPerKvbToSatPerKw(*sat_per_kvb), m_config.floor_per_kw), true} : Fallback();
+    feerate.per_kw = std::max(feerate.per_kw, MempoolFloor());
     const MutexLock lock{m_mutex};
     // An answer asked for before a new tip may predate it: use it, but do not cache it.
     if (tip_generation == m_tip_generation) m_cache[conf_target] = feerate;
@@ -34,10 +34,34 @@ Feerate FeeEstimator::Estimate(int conf_target)
     return feerate;
 }
 
+uint32_t FeeEstimator::MempoolFloor()
+{
+    uint64_t tip_generation;
+    {
+        const MutexLock lock{m_mutex};
+        if (m_mempool_floor) return *m_mempool_floor;
+        tip_generation = m_tip_generation;
+    }
+    std::optional<int64_t> sat_per_kvb;
+    try {
+        sat_per_kvb = m_source.MempoolMinFee();
+    } catch (const ChainSourceUnavailable& e) {
+        Log("chain")->warn("cannot ask the mempool's minimum feerate, bitcoind unreachable: {}", e.what());
+        const MutexLock lock{m_mutex};
+        return m_last_mempool_floor.value_or(m_config.floor_per_kw);
+    }
+    const uint32_t floor = std::max(FloorPerKw(sat_per_kvb.value_or(0)), m_config.floor_per_kw);
+    const MutexLock lock{m_mutex};
+    if (tip_generation == m_tip_generation) m_mempool_floor = floor;
+    m_last_mempool_floor = floor;
+    return floor;
+}
+
 void FeeEstimator::OnTipChanged(const BlockRef&)
 {
     const MutexLock lock{m_mutex};
     m_cache.clear();
+    m_mempool_floor.reset();
     ++m_tip_generation;
 }
 

@@ -25,6 +25,13 @@ constexpr uint32_t SatPerKvbToSatPerKw(int64_t sat_per_kvb)
     return sat_per_kvb <= 0 ? 0 : static_cast<uint32_t>(std::min<int64_t>(sat_per_kvb / 4, UINT32_MAX));
 }
 
+//! A floor in sat/kvB as sat/kw that a transaction paying it clears: rounded up, plus 1% for a
+//! virtual size rounded up from the weight (up to 3 weight units) and fees rounded down.
+constexpr uint32_t FloorPerKw(int64_t sat_per_kvb)
+{
+    return sat_per_kvb <= 0 ? 0 : static_cast<uint32_t>(std::min<int64_t>((sat_per_kvb + 3) / 4 + sat_per_kvb / 400, UINT32_MAX));
+}
+
 struct FeeConfig {
     //! Never return less than this (sat/kw).
     uint32_t floor_per_kw{FEERATE_FLOOR};
@@ -46,7 +53,14 @@ public:
 
     //! The feerate to confirm within conf_target blocks; asks the node at most once per block
     //! and target. When the node cannot be asked, the last answer or the fallback is used.
+    //! Never below the mempool's floor (MempoolFloor): a transaction under it would not relay.
     Feerate Estimate(int conf_target) EXCLUDES(m_mutex);
+    /**
+     * The lowest feerate (sat/kw) the node's mempool takes now, with headroom for the rounding of
+     * weight to virtual bytes; the configured floor when the node says less or cannot be asked
+     * (then its last answer). Asked at most once per block.
+     */
+    uint32_t MempoolFloor() EXCLUDES(m_mutex);
 
     void OnTipChanged(const BlockRef& tip) override EXCLUDES(m_mutex);
 
@@ -58,6 +72,8 @@ private:
     Mutex m_mutex;
     std::map<int, Feerate> m_cache GUARDED_BY(m_mutex);
     std::map<int, Feerate> m_last_known GUARDED_BY(m_mutex);
+    std::optional<uint32_t> m_mempool_floor GUARDED_BY(m_mutex);
+    std::optional<uint32_t> m_last_mempool_floor GUARDED_BY(m_mutex);
     //! Counts tip changes, so that an answer to a question asked before one is not cached.
     uint64_t m_tip_generation GUARDED_BY(m_mutex){0};
 };

@@ -303,6 +303,47 @@ std::vector<MempoolAcceptResult> BitcoindClient::TestMempoolAccept(std::span<con
     return results;
 }
 
+SendResult BitcoindClient::SubmitPackage(std::span<const Bytes> txs)
+{
+    constexpr std::string_view method{"submitpackage"};
+    json hexes = json::array();
+    for (const Bytes& tx : txs) hexes.push_back(ToHex(tx));
+    json r;
+    try {
+        r = m_client.Call(method, json::array({hexes}));
+    } catch (const RpcError& e) {
+        return {SendResult::Status::Rejected, e.Code(), e.Message()};
+    }
+    if (!r.is_object()) Malformed(method, "object");
+    const json& results = Member(r, "tx-results", method);
+    if (!results.is_object()) Malformed(method, "tx-results");
+    const bool all_in = results.size() == txs.size() &&
+                        std::ranges::none_of(results.items(), [](const auto& item) { return item.value().contains("error"); });
+    if (all_in) return {SendResult::Status::Accepted, 0, {}};
+    // For the log: the package's verdict and each refusal.
+    const auto msg = r.find("package_msg");
+    std::string message = msg != r.end() && msg->is_string() ? msg->get<std::string>() : "";
+    for (const auto& item : results.items()) {
+        const auto error = item.value().find("error");
+        if (error != item.value().end() && error->is_string()) message += "; " + error->get<std::string>();
+    }
+    return {SendResult::Status::Rejected, RPC_VERIFY_REJECTED, message};
+}
+
+std::optional<int64_t> BitcoindClient::MempoolMinFee()
+{
+    constexpr std::string_view method{"getmempoolinfo"};
+    const json r = m_client.Call(method, json::array());
+    if (!r.is_object()) Malformed(method, "object");
+    std::optional<int64_t> floor;
+    for (const char* field : {"mempoolminfee", "minrelaytxfee"}) {
+        const auto it = r.find(field);
+        if (it == r.end() || !it->is_number()) continue;
+        floor = std::max(floor.value_or(0), BtcToSat(it->get<double>()));
+    }
+    return floor;
+}
+
 std::optional<int64_t> BitcoindClient::EstimateSmartFee(int conf_target)
 {
     // Only the target: the stand-in takes no estimate_mode argument.
@@ -398,10 +439,33 @@ Transaction BitcoindClient::FundWithExternalInputs(const Transaction& tx,
     return *funded;
 }
 
-Transaction BitcoindClient::SignWalletInputs(const Transaction& tx)
+Transaction BitcoindClient::FundOutputs(const Transaction& tx, uint64_t feerate_sat_per_kvb, uint32_t change_position)
+{
+    constexpr std::string_view method{"fundrawtransaction"};
+    const json options{{"changePosition", change_position}, {"fee_rate", FormatSatPerVb(feerate_sat_per_kvb)}, {"lockUnspents", true}};
+    // No inputs: the legacy serialization, and iswitness=false so that bitcoind does not read
+    // the empty input count as a segwit marker.
+    const json r = WalletCall(method, json::array({ToHex(SerializeTransaction(tx, TxWitness::EXCLUDE)), options, false}));
+    const auto funded = TryParseTransaction(HexResult(Member(r, "hex", method), method));
+    if (!funded) Malformed(method, "hex transaction");
+    return *funded;
+}
+
+Transaction BitcoindClient::SignWalletInputs(const Transaction& tx, std::span<const std::pair<OutPoint, TxOut>> foreign_prevouts)
 {
     constexpr std::string_view method{"signrawtransactionwithwallet"};
-    const json r = WalletCall(method, json::array({ToHex(SerializeTransaction(tx))}));
+    json params = json::array({ToHex(SerializeTransaction(tx))});
+    if (!foreign_prevouts.empty()) {
+        json prevtxs = json::array();
+        for (const auto& [outpoint, spent] : foreign_prevouts) {
+            json entry = OutPointJson(outpoint);
+            entry["scriptPubKey"] = ToHex(spent.script_pubkey);
+            entry["amount"] = FormatBtc(Sat{static_cast<uint64_t>(spent.value)});
+            prevtxs.push_back(std::move(entry));
+        }
+        params.push_back(std::move(prevtxs));
+    }
+    const json r = WalletCall(method, params);
     const auto signed_tx = TryParseTransaction(HexResult(Member(r, "hex", method), method));
     if (!signed_tx) Malformed(method, "hex transaction");
     return *signed_tx;

@@ -186,6 +186,15 @@ public:
     //! RPC errors become SendResult::Rejected (or AlreadyInChain); transport errors throw.
     SendResult SendRawTransaction(ByteSpan tx);
     std::vector<MempoolAcceptResult> TestMempoolAccept(std::span<const Bytes> txs);
+    /**
+     * submitpackage: parents first, the child last. Accepted when every transaction is in the
+     * mempool afterwards (each tx-result without an "error"); Rejected with bitcoind's code when
+     * it refused the call, or RPC_VERIFY_REJECTED and its package_msg when a transaction was left out.
+     */
+    SendResult SubmitPackage(std::span<const Bytes> txs);
+    //! The lowest feerate the mempool takes now (the larger of mempoolminfee and minrelaytxfee,
+    //! in sat per 1000 vbytes); nullopt when the node does not say.
+    std::optional<int64_t> MempoolMinFee();
     //! Fee rate in sat per 1000 vbytes; nullopt when the node has no estimate yet.
     std::optional<int64_t> EstimateSmartFee(int conf_target);
 
@@ -213,8 +222,15 @@ public:
      */
     Transaction FundWithExternalInputs(const Transaction& tx, std::span<const std::pair<OutPoint, uint32_t>> input_weights,
                                        uint64_t feerate_sat_per_kvb, uint32_t change_position);
+    /**
+     * fundrawtransaction of `tx`, which has outputs and no inputs: wallet inputs (locked) and a
+     * change output at `change_position`. Unsigned.
+     */
+    Transaction FundOutputs(const Transaction& tx, uint64_t feerate_sat_per_kvb, uint32_t change_position);
     //! signrawtransactionwithwallet: the wallet's inputs signed, the others left as they are.
-    Transaction SignWalletInputs(const Transaction& tx);
+    //! `foreign_prevouts` are what the other inputs spend, for outputs bitcoind does not know
+    //! (a taproot signature commits to every input's amount and script).
+    Transaction SignWalletInputs(const Transaction& tx, std::span<const std::pair<OutPoint, TxOut>> foreign_prevouts = {});
     //! finalizepsbt: the network serialization, or nullopt while signatures are missing.
     std::optional<Bytes> FinalizePsbt(std::string_view psbt);
     //! The outpoints a PSBT spends (decodepsbt; version 0 and 2 layouts).

@@ -29,6 +29,7 @@ enum RpcErrorCode : int {
     RPC_VERIFY_REJECTED = -26,       //!< mempool policy or consensus rejection
     RPC_VERIFY_ALREADY_IN_CHAIN = -27,
     RPC_IN_WARMUP = -28,
+    RPC_METHOD_NOT_FOUND = -32601,   //!< a node without the call (the stand-in has no submitpackage)
 };
 
 //! The node answered with a JSON-RPC error (bitcoind's code and message).

@@ -186,6 +186,59 @@ TEST_CASE("fees: floor, fallback and per-block cache")
     CHECK(with_fallback.Estimate(6).per_kw == 300);
 }
 
+TEST_CASE("fees: never below the mempool's floor, with headroom for rounding")
+{
+    CHECK(FloorPerKw(10'000) == 2525);
+    CHECK(FloorPerKw(1'001) == 253);
+    CHECK(FloorPerKw(0) == 0);
+    FakeChain chain;
+    FeeEstimator fees{chain};
+    chain.SetMempoolMinFee(1000);
+    CHECK(fees.MempoolFloor() == FEERATE_FLOOR);
+    // The mempool fills up: its floor rises above the estimate, and is what we pay.
+    chain.SetFeeEstimate(4000);
+    chain.SetMempoolMinFee(10'000);
+    fees.OnTipChanged({});
+    CHECK(fees.MempoolFloor() == 2525);
+    CHECK(fees.Estimate(6).per_kw == 2525);
+    chain.SetMempoolMinFee(1000);
+    CHECK(fees.MempoolFloor() == 2525); // cached until the next block
+    fees.OnTipChanged({});
+    CHECK(fees.Estimate(6).per_kw == 1000);
+    chain.SetMempoolMinFee(20'000);
+    fees.OnTipChanged({});
+    CHECK(fees.MempoolFloor() == 5050);
+    // bitcoind unreachable: its last answer.
+    fees.OnTipChanged({});
+    chain.SetDown(true);
+    CHECK(fees.MempoolFloor() == 5050);
+}
+
+TEST_CASE("broadcaster: a child whose parent the mempool refused goes out with it as a package")
+{
+    Fixture f;
+    const Transaction parent = MakeTx({});
+    const Transaction child = MakeTx({{parent.GetTxid(), 0}});
+    const Transaction stranger_child = MakeTx({{MakeTx({}).GetTxid(), 0}});
+    // A presigned parent below the mempool's floor; its child alone misses its input.
+    f.chain.SetSendResult(parent.GetTxid(), {SendResult::Status::Rejected, rpc::RPC_VERIFY_REJECTED, "min relay fee not met"});
+    f.chain.SetSendResult(child.GetTxid(), {SendResult::Status::Rejected, rpc::RPC_VERIFY_ERROR, "missing inputs"});
+    f.chain.SetSendResult(stranger_child.GetTxid(), {SendResult::Status::Rejected, rpc::RPC_VERIFY_ERROR, "missing inputs"});
+    CHECK_FALSE(f.broadcaster.Broadcast(parent, "commitment").Ok());
+    const BroadcastResult result = f.broadcaster.Broadcast(child, "anchor child");
+    CHECK(result.Ok());
+    REQUIRE(f.chain.Packages().size() == 1);
+    CHECK(f.chain.Packages()[0] == std::vector<Hash256>{parent.GetTxid(), child.GetTxid()});
+    CHECK(f.chain.InMempool(parent.GetTxid()));
+    // A missing input that is none of ours: no package.
+    CHECK_FALSE(f.broadcaster.Broadcast(stranger_child, "other").Ok());
+    CHECK(f.chain.Packages().size() == 1);
+    // At the next block both are resent, the child again with its parent.
+    f.chain.MineEmpty(1);
+    f.follower.Sync();
+    CHECK(f.chain.Packages().size() == 2);
+}
+
 namespace {
 
 //! Channel-like code that answers a spend seen in a block with a broadcast of its own.

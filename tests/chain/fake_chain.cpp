@@ -250,6 +250,39 @@ SendResult FakeChain::SendRawTransaction(ByteSpan raw_tx)
     return {SendResult::Status::Accepted, 0, {}};
 }
 
+SendResult FakeChain::SubmitPackage(std::span<const Bytes> raw_txs)
+{
+    CheckUp();
+    const std::lock_guard lock{m_mutex};
+    std::vector<Hash256> txids;
+    for (const Bytes& raw : raw_txs) {
+        const Transaction tx = ParseTransaction(raw);
+        txids.push_back(tx.GetTxid());
+        m_mempool[tx.GetTxid()] = tx;
+    }
+    m_packages.push_back(std::move(txids));
+    return {SendResult::Status::Accepted, 0, {}};
+}
+
+std::optional<int64_t> FakeChain::MempoolMinFee()
+{
+    CheckUp();
+    const std::lock_guard lock{m_mutex};
+    return m_mempool_min_fee;
+}
+
+void FakeChain::SetMempoolMinFee(std::optional<int64_t> sat_per_kvb)
+{
+    const std::lock_guard lock{m_mutex};
+    m_mempool_min_fee = sat_per_kvb;
+}
+
+std::vector<std::vector<Hash256>> FakeChain::Packages() const
+{
+    const std::lock_guard lock{m_mutex};
+    return m_packages;
+}
+
 std::optional<int64_t> FakeChain::EstimateSmartFee(int)
 {
     CheckUp();

@@ -47,6 +47,8 @@ public:
     //! Every later sendrawtransaction of txid gets this answer.
     void SetSendResult(const Hash256& txid, SendResult result);
     void SetFeeEstimate(std::optional<int64_t> sat_per_kvb);
+    void SetMempoolMinFee(std::optional<int64_t> sat_per_kvb);
+    std::vector<std::vector<Hash256>> Packages() const;
     int RawTxCalls() const { return m_raw_tx_calls; }
 
     Hash256 BestBlockHash() override;
@@ -57,7 +59,11 @@ public:
     std::optional<Bytes> RawTransaction(const Hash256& txid) override;
     bool IsUnspent(const OutPoint& outpoint, bool include_mempool) override;
     SendResult SendRawTransaction(ByteSpan raw_tx) override;
+    //! Each transaction as SendRawTransaction would take it, except that a parent refused
+    //! (SetSendResult) goes in with its child; recorded in Packages().
+    SendResult SubmitPackage(std::span<const Bytes> raw_txs) override;
     std::optional<int64_t> EstimateSmartFee(int conf_target) override;
+    std::optional<int64_t> MempoolMinFee() override;
 
 private:
     struct StoredBlock {
@@ -79,6 +85,8 @@ private:
     std::vector<Hash256> m_sent;
     std::map<Hash256, SendResult> m_send_results;
     std::optional<int64_t> m_fee_estimate;
+    std::optional<int64_t> m_mempool_min_fee;
+    std::vector<std::vector<Hash256>> m_packages;
     uint32_t m_block_counter{0};
 };
 

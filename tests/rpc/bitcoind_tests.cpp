@@ -136,6 +136,25 @@ TEST_CASE("bitcoind: broadcast results keyed on error codes")
     CHECK(results[1].reject_reason == "non-BIP68-final");
 }
 
+TEST_CASE("bitcoind: a package is accepted only when every transaction of it is in the mempool")
+{
+    ScriptedNode scripted{"core"};
+    BitcoindClient& node = scripted.Node();
+    const std::vector<Bytes> both_in{ParseHex("aa"), ParseHex("bb")};
+    CHECK(node.SubmitPackage(both_in).status == SendResult::Status::Accepted);
+    // A per-transaction error, not a failed call: rejected with the policy code.
+    const std::vector<Bytes> one_out{ParseHex("aa"), ParseHex("cc")};
+    const SendResult refused = node.SubmitPackage(one_out);
+    CHECK(refused.status == SendResult::Status::Rejected);
+    CHECK(refused.code == RPC_VERIFY_REJECTED);
+    CHECK(refused.message == "transaction failed; min relay fee not met, 1000 < 1100; bad-txns-inputs-missingorspent");
+    // The call refused: its own code.
+    const std::vector<Bytes> lone{ParseHex("dd")};
+    CHECK(node.SubmitPackage(lone).code == RPC_VERIFY_ERROR);
+    // The mempool floor: the larger of its minimum and the relay minimum.
+    CHECK(node.MempoolMinFee() == 12000);
+}
+
 TEST_CASE("bitcoind: fees, outputs, mempool and ZMQ endpoints")
 {
     ScriptedNode scripted{"core"};
