@@ -24,6 +24,10 @@ auto WithWalletErrors(const char* what, Fn&& fn)
     }
 }
 
+//! What output 0 of a funded child carries at least while input 0 is out: above any dust limit
+//! of a standard script (330 sat for a taproot or P2WSH output).
+constexpr int64_t kMinChildOutput = 330;
+
 } // namespace
 
 void PeerManagerLink::Send(const PubKey& peer, Bytes message)
@@ -85,6 +89,25 @@ Transaction BitcoindWallet::AddFeeInputs(const Transaction& tx, uint32_t input0_
     });
 }
 
+Transaction BitcoindWallet::FundChild(const Transaction& tx, uint32_t input0_weight, const TxOut& spent, uint32_t feerate_per_kw,
+                                      Sat extra_fee)
+{
+    return WithWalletErrors("paying a CPFP child's fee", [&] {
+        // fundrawtransaction cannot spend an output it does not find: it funds the outputs with
+        // output 0 raised by input 0's fee (and the extra) and lowered by its value, and input 0
+        // joins after; the wallet pays the feerate over the rest.
+        const auto input_fee = static_cast<int64_t>((uint64_t{feerate_per_kw} * input0_weight + 999) / 1000 + extra_fee.value());
+        Transaction outputs_only = tx;
+        outputs_only.vin.clear();
+        outputs_only.vout.at(0).value = std::max(tx.vout[0].value - spent.value + input_fee, kMinChildOutput);
+        Transaction funded = m_bitcoind.FundOutputs(outputs_only, uint64_t{feerate_per_kw} * 4, static_cast<uint32_t>(tx.vout.size()));
+        funded.vout.at(0).value += spent.value - input_fee;
+        funded.vin.insert(funded.vin.begin(), tx.vin.at(0));
+        const std::pair<OutPoint, TxOut> foreign{tx.vin[0].prevout, spent};
+        return m_bitcoind.SignWalletInputs(funded, std::span(&foreign, 1));
+    });
+}
+
 void BitcoindWallet::Unlock(std::span<const OutPoint> outpoints)
 {
     if (outpoints.empty()) return;
@@ -139,6 +162,8 @@ void ChainServiceLink::CancelBroadcast(const Hash256& txid) { m_chain.GetBroadca
 uint32_t ChainServiceLink::CommitmentFeerate() { return m_chain.Fees().Estimate(6).per_kw; }
 
 uint32_t ChainServiceLink::ClosingFeerate() { return m_chain.Fees().Estimate(12).per_kw; }
+
+uint32_t ChainServiceLink::MempoolFloorFeerate() { return m_chain.Fees().MempoolFloor(); }
 
 void ChainServiceLink::WatchSpends(const OutPoint& outpoint, const std::string& tag) { m_chain.Watches().WatchOutpoint(outpoint, tag); }
 

@@ -34,6 +34,8 @@ public:
     void Unlock(std::span<const OutPoint> outpoints) override;
     Bytes NewPayoutScript() override;
     Transaction AddFeeInputs(const Transaction& tx, uint32_t input0_weight, uint32_t feerate_per_kw) override;
+    Transaction FundChild(const Transaction& tx, uint32_t input0_weight, const TxOut& spent, uint32_t feerate_per_kw,
+                          Sat extra_fee) override;
 
 private:
     rpc::BitcoindClient& m_bitcoind;
@@ -51,6 +53,7 @@ public:
     std::optional<uint32_t> NodeHeight() override;
     uint32_t CommitmentFeerate() override;
     uint32_t ClosingFeerate() override;
+    uint32_t MempoolFloorFeerate() override;
     void WatchSpends(const OutPoint& outpoint, const std::string& tag) override;
     void WatchSpends(store::WriteTxn& txn, const OutPoint& outpoint, const std::string& tag) override;
     void UnwatchSpends(const OutPoint& outpoint, const std::string& tag) override;

@@ -623,7 +623,7 @@ private:
     std::optional<Transaction> RaceTransaction(const ChannelRecord& record, const OnchainRecord& onchain,
                                                const Resolution& resolution, uint32_t key, uint32_t feerate_per_kw);
     void OnHtlcFee(const HtlcFeeIn& in, Batch& batch);
-    void CpfpCommitment(const ChannelRecord& record, OnchainRecord& onchain, Batch& batch);
+    void CpfpCommitment(const ChannelRecord& record, OnchainRecord& onchain, bool block_connected, Batch& batch);
     void OnAnchorFee(const AnchorFeeIn& in, Batch& batch);
     //! What our confirmed spends of the commitment's outputs lead to: the sweep of an HTLC
     //! transaction's output after to_self_delay, and the upstream failure of a timed-out HTLC.
@@ -1936,6 +1936,13 @@ void ChannelManager::Impl::FailChannel(ChannelRecord& record, const std::string&
         batch.broadcasts.emplace_back(commitment, "commitment " + Short(record.channel_id));
         Logger()->warn("channel {}: broadcasting our commitment {}", Short(record.channel_id),
                        HashToHexRev(commitment.GetTxid()));
+        // One the mempool refuses is never reported spending the funding output: resolved as
+        // seen, so that its anchor child carries it in (CpfpCommitment).
+        const Sat fee = FeeOf(commitment, record.state->setup.params.funding_sat);
+        if (fee.value() * 1000 / commitment.GetWeight() < m_chain.MempoolFloorFeerate()) {
+            OnFundingSpend(SpendOf(record.channel_id, commitment, commitment.GetTxid(), commitment.vin.at(0).sequence),
+                           std::nullopt, batch);
+        }
     }
 }
 
@@ -2155,7 +2162,7 @@ void ChannelManager::Impl::ActOnEverySpend(Batch& batch, bool block_connected)
             // Not on a reorg's disconnection, nor at a start: our transaction missed no block then.
             if (block_connected) {
                 BumpFees(*record, onchain, batch);
-                CpfpCommitment(*record, onchain, batch);
+                CpfpCommitment(*record, onchain, true, batch);
             }
         } catch (const std::exception& e) {
             // A bug of ours resolving one channel must not stop the others' sweeps and penalties.
@@ -2284,6 +2291,7 @@ void ChannelManager::Impl::ActOnchain(ChannelRecord& record, Batch& batch)
     NoteFirstVersions(record, onchain, resolution, batch);
     RetireReplaced(record.channel_id, onchain, batch);
     FollowOurSpends(record, onchain, resolution, batch);
+    CpfpCommitment(record, onchain, false, batch);
     WatchSecondStage(record.channel_id, onchain, resolution);
     FailHtlcsWithoutOutputs(record, onchain, resolution, batch);
 }
@@ -2314,31 +2322,59 @@ void ChannelManager::Impl::NoteFirstVersions(const ChannelRecord& record, Onchai
     }
 }
 
-void ChannelManager::Impl::CpfpCommitment(const ChannelRecord& record, OnchainRecord& onchain, Batch& batch)
+void ChannelManager::Impl::CpfpCommitment(const ChannelRecord& record, OnchainRecord& onchain, bool block_connected, Batch& batch)
 {
-    if (!record.state || onchain.sweep_script.empty()) return;
-    const auto race = UnconfirmedCommitmentRace(ResolutionOf(record, onchain, batch), onchain);
-    const FeeBump* bump = race ? onchain.BumpFor(race->anchor_output) : nullptr;
-    if (!bump || m_tip <= bump->height || m_awaiting_fee.contains({record.channel_id, race->anchor_output})) return;
+    if (!record.state || onchain.sweep_script.empty() || onchain.spend_height) return;
+    const Resolution& resolution = ResolutionOf(record, onchain, batch);
     const Transaction spend = ParseTransaction(onchain.spend_tx);
     const auto parent_weight = static_cast<uint32_t>(spend.GetWeight());
     const Sat parent_fee = FeeOf(spend, record.state->setup.params.funding_sat);
+    const auto parent_feerate = static_cast<uint32_t>(parent_fee.value() * 1000 / std::max<uint32_t>(parent_weight, 1));
+    auto race = UnconfirmedCommitmentRace(resolution, onchain);
+    const FeeBump* noted = race ? onchain.BumpFor(race->anchor_output) : nullptr;
+    // Our commitment below the mempool's floor (presigned when fees were lower) is not even in
+    // the mempool: a child pays for both at once, sent with it as a package, deadline or not.
+    // The peer's we only know from the mempool, which took it.
+    const uint32_t floor = m_chain.MempoolFloorFeerate();
+    const bool stuck = resolution.classification.kind == SpendKind::LOCAL_COMMITMENT &&
+                       std::max(parent_feerate, noted ? noted->feerate_per_kw : 0) < floor;
+    if (!race && stuck) race = StuckCommitmentRace(resolution, onchain);
+    if (!race || m_awaiting_fee.contains({record.channel_id, race->anchor_output})) return;
+    FeeBump* bump = onchain.BumpFor(race->anchor_output);
+    if (!bump) {
+        onchain.bumps.push_back({race->anchor_output, parent_feerate, HandoutHeight(), {}});
+        bump = &onchain.bumps.back();
+        batch.onchain_dirty.insert(record.channel_id);
+    }
     const PubKey funding_pubkey = Signer(record.channel_index).FundingKey().GetPubKey();
     const uint32_t anchor_weight = AnchorInputWeight(funding_pubkey);
     const uint32_t child_weight = AnchorChildWeight(funding_pubkey, onchain.sweep_script.size());
-    const uint32_t package = NextBumpFeerate(bump->feerate_per_kw, m_tip, race->deadline,
-                                             BumpFeerateCap(race->stake, parent_weight + child_weight));
-    const uint32_t child_feerate = CpfpChildFeerate(package, parent_weight, parent_fee, child_weight);
-    if (package <= bump->feerate_per_kw || child_feerate == 0) return;
+    const uint32_t cap = BumpFeerateCap(race->stake, parent_weight + child_weight);
+    uint32_t package = 0;
+    if (stuck) {
+        package = std::min(std::max(floor, m_chain.CommitmentFeerate()), cap);
+    } else if (block_connected && m_tip > bump->height) {
+        package = NextBumpFeerate(bump->feerate_per_kw, m_tip, race->deadline, cap);
+    }
+    // The child pays the package's feerate over its own weight, and what the parent lacks.
+    const Sat deficit = PackageDeficit(package, parent_weight, parent_fee);
+    if (package <= bump->feerate_per_kw || deficit == Sat{0}) return;
     m_awaiting_fee.insert({record.channel_id, race->anchor_output});
-    Logger()->warn("channel {}: commitment {} not confirmed by block {}: CPFP through our anchor for {} sat/kw (was {}), "
-                   "deadline block {}", Short(record.channel_id), HashToHexRev(spend.GetTxid()).substr(0, 16), m_tip, package,
-                   bump->feerate_per_kw, race->deadline);
+    if (stuck) {
+        Logger()->warn("channel {}: commitment {} pays {} sat/kw, below the mempool's floor of {}: CPFP through our anchor for "
+                       "{} sat/kw, sent with it as a package", Short(record.channel_id), HashToHexRev(spend.GetTxid()).substr(0, 16),
+                       parent_feerate, floor, package);
+    } else {
+        Logger()->warn("channel {}: commitment {} not confirmed by block {}: CPFP through our anchor for {} sat/kw (was {}), "
+                       "deadline block {}", Short(record.channel_id), HashToHexRev(spend.GetTxid()).substr(0, 16), m_tip, package,
+                       bump->feerate_per_kw, race->deadline);
+    }
     RunOnWallet([this, id = record.channel_id, spend_txid = spend.GetTxid(), anchor = race->anchor_output, package,
-                 child_feerate, anchor_weight, tx = UnfundedAnchorSpend({spend.GetTxid(), race->anchor_output}, onchain.sweep_script)]() -> Input {
+                 deficit, anchor_weight, spent = spend.vout.at(race->anchor_output),
+                 tx = UnfundedAnchorSpend({spend.GetTxid(), race->anchor_output}, onchain.sweep_script)]() -> Input {
         AnchorFeeIn in{id, spend_txid, anchor, package, std::nullopt, {}};
         try {
-            in.funded = m_wallet.AddFeeInputs(tx, anchor_weight, child_feerate);
+            in.funded = m_wallet.FundChild(tx, anchor_weight, spent, package, deficit);
         } catch (const std::exception& e) {
             in.error = e.what();
         }

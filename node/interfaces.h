@@ -94,6 +94,16 @@ public:
      * `input0_weight` is the weight of tx's one input once signed. Throws NodeError.
      */
     virtual Transaction AddFeeInputs(const Transaction& tx, uint32_t input0_weight, uint32_t feerate_per_kw) = 0;
+    /**
+     * Pays the fee of `tx`, a CPFP child whose input 0 spends `spent` of a parent bitcoind may not
+     * know yet (below its mempool's floor, it goes in with the child as a package): `feerate_per_kw`
+     * over the child's final weight (`input0_weight` for input 0 once signed), plus `extra_fee`
+     * for its parent. bitcoind funds the outputs alone, and input 0 joins first afterwards.
+     * Output 0 may grow, never shrink; the wallet's inputs are signed, input 0 is left for the
+     * caller. Throws NodeError.
+     */
+    virtual Transaction FundChild(const Transaction& tx, uint32_t input0_weight, const TxOut& spent, uint32_t feerate_per_kw,
+                                  Sat extra_fee) = 0;
 };
 
 class ChannelChain
@@ -113,6 +123,9 @@ public:
     virtual uint32_t CommitmentFeerate() = 0;
     //! The feerate a mutual close should pay.
     virtual uint32_t ClosingFeerate() = 0;
+    //! The lowest feerate bitcoind's mempool takes now (sat/kw): a presigned commitment below it
+    //! gets in only with a child paying for both (package relay).
+    virtual uint32_t MempoolFloorFeerate() = 0;
     //! Reports every transaction spending the outpoint, in the mempool and in blocks, to the
     //! channel manager's watch listener (OnWatchEvent). Idempotent; not from inside a listener.
     virtual void WatchSpends(const OutPoint& outpoint, const std::string& tag) = 0;

@@ -314,12 +314,22 @@ std::optional<CommitmentRace> UnconfirmedCommitmentRace(const Resolution& resolu
     return CommitmentRace{anchor->output_index, *deadline, stake};
 }
 
-uint32_t CpfpChildFeerate(uint32_t package_feerate, uint32_t parent_weight, Sat parent_fee, uint32_t child_weight)
+std::optional<CommitmentRace> StuckCommitmentRace(const Resolution& resolution, const OnchainRecord& record)
 {
-    if (child_weight == 0) return 0;
-    const uint64_t package_fee = (uint64_t{package_feerate} * (parent_weight + child_weight) + 999) / 1000;
-    if (package_fee <= parent_fee.value()) return 0;
-    return static_cast<uint32_t>(((package_fee - parent_fee.value()) * 1000 + child_weight - 1) / child_weight);
+    if (record.spend_height) return std::nullopt;
+    const auto anchor = std::ranges::find_if(resolution.duties, [](const OutputDuty& d) { return d.kind == DutyKind::ANCHOR; });
+    if (anchor == resolution.duties.end()) return std::nullopt;
+    Sat stake;
+    for (const OutputDuty& duty : resolution.duties) {
+        if (duty.kind != DutyKind::ANCHOR) stake += duty.amount;
+    }
+    return CommitmentRace{anchor->output_index, UINT32_MAX, stake};
+}
+
+Sat PackageDeficit(uint32_t package_feerate, uint32_t parent_weight, Sat parent_fee)
+{
+    const uint64_t needed = (uint64_t{package_feerate} * parent_weight + 999) / 1000;
+    return Sat{needed > parent_fee.value() ? needed - parent_fee.value() : 0};
 }
 
 uint32_t BumpFeerateCap(Sat amount, uint32_t weight)

@@ -200,10 +200,18 @@ struct CommitmentRace {
 std::optional<CommitmentRace> UnconfirmedCommitmentRace(const Resolution& resolution, const OnchainRecord& record);
 
 /**
- * The feerate (sat/kw) at which a child of `child_weight` makes it and its parent (`parent_weight`,
- * paying `parent_fee`) pay `package_feerate` together; 0 when the parent alone does.
+ * An unconfirmed commitment with our anchor, as a race without a deadline: what it holds of ours
+ * (every output with a duty but the anchor) is the stake. For one the mempool refuses: below its
+ * floor, it gets in only with a child. nullopt when confirmed or without our anchor.
  */
-uint32_t CpfpChildFeerate(uint32_t package_feerate, uint32_t parent_weight, Sat parent_fee, uint32_t child_weight);
+std::optional<CommitmentRace> StuckCommitmentRace(const Resolution& resolution, const OnchainRecord& record);
+
+/**
+ * What a parent of `parent_weight` paying `parent_fee` lacks to pay `package_feerate` (sat/kw)
+ * over its own weight: a child paying that feerate for its own weight plus this brings the
+ * package to it, whatever the child's final size. Zero when the parent pays enough alone.
+ */
+Sat PackageDeficit(uint32_t package_feerate, uint32_t parent_weight, Sat parent_fee);
 
 std::vector<DueTransaction> DueTransactions(const Resolution& resolution, const OnchainRecord& record,
                                             bool zero_fee_htlc_txs, uint32_t tip);

@@ -65,6 +65,10 @@ public:
     {
         throw NodeError(-4, "this test's wallet has no coins for fees");
     }
+    Transaction FundChild(const Transaction&, uint32_t, const TxOut&, uint32_t, Sat) override
+    {
+        throw NodeError(-4, "this test's wallet has no coins for fees");
+    }
 
     std::mutex m_mutex;
     std::optional<int> fail_with;

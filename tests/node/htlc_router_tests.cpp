@@ -5,6 +5,7 @@
 // ScratchDir, FakeChain and KeyOf come from node_test_util.h; the fake wallet and links are this file's.
 
 #include "tests/node/node_test_util.h"
+#include "channel/sweeps.h"
 #include "node/htlc_router.h"
 #include "node/onchain.h"
 #include "node/remote_htlc_log.h"
@@ -95,6 +96,17 @@ public:
         return funded;
     }
 
+    //! As AddFeeInputs, and output 0 grows to cover input 0's fee, as the real one may; the
+    //! extra fees asked for are kept.
+    Transaction FundChild(const Transaction& tx, uint32_t, const TxOut&, uint32_t feerate_per_kw, Sat extra_fee) override
+    {
+        Transaction funded = AddFeeInputs(tx, 0, feerate_per_kw);
+        funded.vout.at(0).value += 100;
+        std::lock_guard lock(m_mutex);
+        extra_fees.push_back(extra_fee);
+        return funded;
+    }
+
     std::vector<uint32_t> FeeFeerates()
     {
         std::lock_guard lock(m_mutex);
@@ -107,6 +119,7 @@ public:
     bool pays_fees{false};
     std::atomic<int> payout_failures{0};
     std::vector<uint32_t> fee_feerates;
+    std::vector<Sat> extra_fees;
 };
 
 struct Node;
@@ -1105,7 +1118,7 @@ TEST_CASE("router: our commitment with an HTLC at stake gets a CPFP child throug
         CHECK(child.vin.at(0).prevout == anchor_outpoint);
         CHECK(child.vin.at(0).witness.size() == 2);
         CHECK(child.vin.size() == 2);
-        CHECK(child.vout.at(0).value == 330);
+        CHECK(child.vout.at(0).value >= 330);
     }
     const std::vector<uint32_t> asked = a.wallet.FeeFeerates();
     REQUIRE(asked.size() == 2);
@@ -1265,6 +1278,69 @@ TEST_CASE("router: our wallet-funded HTLC transaction is funded again at a highe
     CHECK(shown->txid == std::optional<Hash256>{versions.back().GetTxid()});
     CHECK(shown->broadcast);
     CHECK(shown->replaced == 2);
+}
+
+TEST_CASE("router: our commitment below the mempool's floor goes in at once with an anchor child, again when the floor rises")
+{
+    DirectPair pair;
+    Node& a = pair.a;
+    const Hash256 channel_id = pair.channel.channel_id;
+    REQUIRE(a.manager->Pay(RequestFor(NewInvoice(pair.b, "to b", Msat{100'000'000})), 20s).status == PaymentStatus::COMPLETE);
+    a.WaitSettled(channel_id);
+    a.wallet.pays_fees = true;
+    // Fees rose since the commitment was signed at 1000 sat/kw: bitcoind refuses it alone.
+    a.chain.mempool_floor = 5000;
+    const Transaction commitment = a.manager->ForceClose(channel_id).closing_tx;
+    std::optional<OnchainSummary> listed;
+    for (int i = 0; i < 300 && !(listed && !listed->kind.empty()); ++i) {
+        std::this_thread::sleep_for(10ms);
+        listed = a.manager->ListChannels().front().onchain;
+    }
+    REQUIRE(listed);
+    CHECK(listed->kind == "local_commitment");
+    CHECK(listed->spend_txid == commitment.GetTxid());
+    CHECK(!listed->spend_height);
+    const auto anchor = std::ranges::find_if(listed->outputs, [](const auto& o) { return o.duty == "anchor"; });
+    REQUIRE(anchor != listed->outputs.end());
+    const OutPoint anchor_outpoint{commitment.GetTxid(), anchor->output_index};
+    // No block needed: the child is there at once, paying for both at the floor.
+    std::vector<Transaction> children = WaitSpends(a, anchor_outpoint, 1);
+    REQUIRE(children.size() == 1);
+    const Sat commitment_fee = Sat{500'000} - [&] {
+        Sat out;
+        for (const TxOut& o : commitment.vout) out += Sat{static_cast<uint64_t>(o.value)};
+        return out;
+    }();
+    CHECK(a.wallet.FeeFeerates().at(0) == 5000);
+    {
+        const std::lock_guard lock(a.wallet.m_mutex);
+        CHECK(a.wallet.extra_fees.at(0) == PackageDeficit(5000, static_cast<uint32_t>(commitment.GetWeight()), commitment_fee));
+        CHECK(a.wallet.extra_fees.at(0) > Sat{0});
+    }
+    // In the mempool at the floor, nothing at stake with a deadline: no child per block.
+    a.MineBlock({});
+    std::this_thread::sleep_for(300ms);
+    CHECK(SpendsOf(a, anchor_outpoint).size() == 1);
+    // The floor rises past the package: a new child replaces the first.
+    a.chain.mempool_floor = 9000;
+    a.MineBlock({});
+    children = WaitSpends(a, anchor_outpoint, 2);
+    REQUIRE(children.size() == 2);
+    CHECK(a.wallet.FeeFeerates().at(1) > a.wallet.FeeFeerates().at(0));
+}
+
+TEST_CASE("router: a commitment the mempool takes alone gets no child without HTLCs at stake")
+{
+    DirectPair pair;
+    Node& a = pair.a;
+    const Hash256 channel_id = pair.channel.channel_id;
+    a.wallet.pays_fees = true;
+    const Transaction commitment = a.manager->ForceClose(channel_id).closing_tx;
+    std::this_thread::sleep_for(300ms);
+    // Not resolved until bitcoind reports it: only the commitment was handed out.
+    CHECK(!a.manager->ListChannels().front().onchain);
+    CHECK(SpendsOfTx(a, commitment.GetTxid()).empty());
+    CHECK(a.wallet.FeeFeerates().empty());
 }
 
 TEST_CASE("router: blocks delivered while catching up were mined before our penalty: they are not blocks it missed")

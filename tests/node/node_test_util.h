@@ -7,6 +7,7 @@
 #include "store/env.h"
 #include "tests/test_util.h"
 
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <set>
@@ -47,6 +48,7 @@ public:
     }
     uint32_t CommitmentFeerate() override { return 1000; }
     uint32_t ClosingFeerate() override { return 500; }
+    uint32_t MempoolFloorFeerate() override { return mempool_floor; }
     void WatchSpends(const OutPoint& outpoint, const std::string&) override
     {
         const std::lock_guard lock(m_mutex);
@@ -70,6 +72,7 @@ public:
     std::vector<Hash256> cancelled;
     std::optional<uint32_t> node_height;
     std::set<OutPoint> watched;
+    std::atomic<uint32_t> mempool_floor{253};
 };
 
 } // namespace sidebolt::test

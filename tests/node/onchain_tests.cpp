@@ -280,11 +280,12 @@ TEST_CASE("a commitment in the mempool races the first HTLC claim that must foll
 
 TEST_CASE("a CPFP child pays what its parent lacks for the package's feerate")
 {
-    // 1000 WU paying 253 sat; the package of 1000 + 800 WU at 5000 sat/kw needs 9000 sat.
-    CHECK(CpfpChildFeerate(5000, 1000, Sat{253}, 800) == (9000 - 253) * 1000 / 800 + 1);
+    // 1000 WU paying 253 sat: at 5000 sat/kw it lacks 4747 sat, rounded up.
+    CHECK(PackageDeficit(5000, 1000, Sat{253}) == Sat{4747});
+    CHECK(PackageDeficit(5001, 999, Sat{253}) == Sat{4996 - 253});
     // The parent pays enough alone.
-    CHECK(CpfpChildFeerate(253, 1000, Sat{1000}, 800) == 0);
-    CHECK(CpfpChildFeerate(5000, 1000, Sat{253}, 0) == 0);
+    CHECK(PackageDeficit(253, 1000, Sat{1000}) == Sat{0});
+    CHECK(PackageDeficit(1000, 1000, Sat{1000}) == Sat{0});
 }
 
 TEST_CASE("a resolution is irrevocable from its last spend: every output's, and each second stage's")
