@@ -2617,6 +2617,16 @@ void ChannelManager::Impl::FollowOurSpends(ChannelRecord& record, OnchainRecord&
                 m_router->OnOutgoingTimedOutOnChain(channels, record.channel_id, htlc.id, m_tip, NowSeconds());
             }
         }
+        // Our preimage claim of an HTLC paying one of our invoices, deep: the invoice is paid,
+        // even when the HTLC went on chain before it was decided off chain.
+        const bool claimed = duty->kind == DutyKind::REMOTE_HTLC_SUCCESS || duty->kind == DutyKind::LOCAL_HTLC_SUCCESS;
+        if (claimed && depth >= kHtlcResolvedDepth && m_router) {
+            for (const ChannelHtlc& htlc : record.state->htlcs) {
+                if (htlc.offerer != Side::REMOTE || htlc.payment_hash != duty->payment_hash || htlc.cltv_expiry != duty->cltv_expiry) continue;
+                BatchChannels channels(*this, batch);
+                m_router->OnIncomingClaimedOnChain(channels, htlc.payment_hash, htlc.amount_msat, NowSeconds());
+            }
+        }
         if (!IsSecondStageDuty(duty->kind)) continue;
         // BOLT 5: "MUST wait until the OP_CHECKSEQUENCEVERIFY delay has passed ... before spending
         // that HTLC-timeout/success transaction output".

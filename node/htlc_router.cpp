@@ -333,6 +333,22 @@ void HtlcRouter::Receive(RouterChannels& channels, const Hash256& channel_id, co
     }
 }
 
+void HtlcRouter::OnIncomingClaimedOnChain(RouterChannels& channels, const Hash256& payment_hash, Msat amount_msat, uint64_t now)
+{
+    {
+        const store::ReadTxn txn(m_env);
+        const auto invoice = m_invoices.FindByHash(txn, payment_hash);
+        if (!invoice || invoice->paid) return;
+    }
+    // Before the write commits, a second call in the same batch finds it unpaid still.
+    if (!m_paid_this_run.insert(payment_hash).second) return;
+    Logger()->info("payment {} received on chain: {} msat", Short(payment_hash), amount_msat.value());
+    channels.Write([this, payment_hash, amount_msat, now](store::WriteTxn& txn) { m_invoices.MarkPaid(txn, payment_hash, amount_msat, now); });
+    channels.AfterCommit([this, payment_hash] {
+        if (on_invoice_paid) on_invoice_paid(payment_hash);
+    });
+}
+
 void HtlcRouter::OnTimer(RouterChannels& channels, uint64_t now)
 {
     for (auto it = m_held.begin(); it != m_held.end();) {

@@ -122,6 +122,12 @@ public:
      */
     void OnOutgoingTimedOutOnChain(RouterChannels& channels, const Hash256& channel_id, uint64_t htlc_id, uint32_t height,
                                    uint64_t now);
+    /**
+     * Our claim of an HTLC offered to us, with the preimage of one of our invoices
+     * (PreimageToClaim), is deep on chain: the invoice is paid, as if the HTLC had been fulfilled
+     * off chain. Nothing for a forwarded HTLC or an invoice paid already.
+     */
+    void OnIncomingClaimedOnChain(RouterChannels& channels, const Hash256& payment_hash, Msat amount_msat, uint64_t now);
     //! Times out held multi-part sets.
     void OnTimer(RouterChannels& channels, uint64_t now);
 

@@ -2028,6 +2028,26 @@ TEST_CASE("router: receiving as the final node")
         REQUIRE(failure);
         CHECK(failure->message.code == Code(FailureCode::INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS));
     }
+    SUBCASE("claimed on chain before it was decided: the invoice is paid once, by the claim")
+    {
+        bench.router.OnIncomingClaimedOnChain(bench.channels, invoice.payment_hash, Msat{200'000}, Now());
+        CHECK(paid()->paid);
+        CHECK(paid()->received_msat == Msat{200'000});
+        CHECK(paid()->pay_index == 1);
+        CHECK(notified == std::vector<Hash256>{invoice.payment_hash});
+        bench.router.OnIncomingClaimedOnChain(bench.channels, invoice.payment_hash, Msat{200'000}, Now());
+        CHECK(notified.size() == 1);
+        CHECK(paid()->pay_index == 1);
+        // Not ours (a forwarded HTLC): nothing.
+        Hash256 other{};
+        other.fill(0x01);
+        bench.router.OnIncomingClaimedOnChain(bench.channels, other, Msat{200'000}, Now());
+        CHECK(notified.size() == 1);
+        // The HTLC paying it off chain now is refused: paid already.
+        part(3, Msat{200'000}, invoice.payment_secret);
+        CHECK(bench.channels.fulfills.empty());
+        CHECK(bench.channels.fails.size() == 1);
+    }
     SUBCASE("a held part times out with mpp_timeout")
     {
         const BuiltOnion onion = part(1, Msat{120'000}, invoice.payment_secret);
