@@ -97,9 +97,6 @@ SpendSeen SpendOf(const Hash256& channel_id, const Transaction& tx, const Hash25
     return {channel_id, txid, tx.locktime, sequence, tx};
 }
 
-//! BOLT 3: a commitment transaction's locktime has 0x20 in its upper byte and its input's
-//! sequence 0x80; a closing transaction has locktime 0 and a final sequence. A mutual close
-//! we never stored (the peer broadcast it after we crashed mid-negotiation) is still one.
 //! The fee of a transaction spending only the funding output; zero for invalid output values.
 Sat FeeOf(const Transaction& spend, Sat funding)
 {
@@ -111,6 +108,15 @@ Sat FeeOf(const Transaction& spend, Sat funding)
     return Sat::CheckedSub(funding, outputs).value_or(Sat{});
 }
 
+//! Its feerate in sat/kw, rounded down.
+uint32_t FeerateOf(const Transaction& spend, Sat funding)
+{
+    return static_cast<uint32_t>(FeeOf(spend, funding).value() * 1000 / std::max<uint64_t>(spend.GetWeight(), 1));
+}
+
+//! BOLT 3: a commitment transaction's locktime has 0x20 in its upper byte and its input's
+//! sequence 0x80; a closing transaction has locktime 0 and a final sequence. A mutual close
+//! we never stored (the peer broadcast it after we crashed mid-negotiation) is still one.
 bool IsMutualCloseShape(const SpendSeen& spend) { return spend.locktime >> 24 != 0x20 && spend.sequence >> 24 != 0x80; }
 struct OutputSpendSeen {
     Hash256 channel_id{};
@@ -123,6 +129,26 @@ struct OutputSpendSeen {
     //! The block confirming the spender was disconnected.
     bool unconfirmed{false};
 };
+
+//! An output's recorded spender (a serialized transaction) and where it confirmed.
+struct RecordedSpend {
+    Bytes tx;
+    std::optional<uint32_t> height;
+};
+
+/**
+ * What a watch event makes of an output's recorded spender (`recorded`: none yet when null): a
+ * new spender replaces it, with its height when seen in a block; the same one confirms or
+ * unconfirms. nullopt when the event changes nothing.
+ */
+std::optional<RecordedSpend> NextSpend(const OutputSpendSeen& seen, const RecordedSpend* recorded)
+{
+    const bool same = recorded && ParseTransaction(recorded->tx).GetTxid() == seen.spending_txid;
+    if (seen.tx && !same) return RecordedSpend{SerializeTransaction(*seen.tx), seen.height};
+    if (same && seen.height) return RecordedSpend{recorded->tx, seen.height};
+    if (same && seen.unconfirmed) return RecordedSpend{recorded->tx, std::nullopt};
+    return std::nullopt;
+}
 struct InboxEvent {
     InboxKind kind{InboxKind::BLOCK_CONNECTED};
     uint32_t height{0};
@@ -1938,8 +1964,7 @@ void ChannelManager::Impl::FailChannel(ChannelRecord& record, const std::string&
                        HashToHexRev(commitment.GetTxid()));
         // One the mempool refuses is never reported spending the funding output: resolved as
         // seen, so that its anchor child carries it in (CpfpCommitment).
-        const Sat fee = FeeOf(commitment, record.state->setup.params.funding_sat);
-        if (fee.value() * 1000 / commitment.GetWeight() < m_chain.MempoolFloorFeerate()) {
+        if (FeerateOf(commitment, record.state->setup.params.funding_sat) < m_chain.MempoolFloorFeerate()) {
             OnFundingSpend(SpendOf(record.channel_id, commitment, commitment.GetTxid(), commitment.vin.at(0).sequence),
                            std::nullopt, batch);
         }
@@ -2315,9 +2340,8 @@ void ChannelManager::Impl::NoteFirstVersions(const ChannelRecord& record, Onchai
     // A commitment in the mempool with HTLCs at stake starts at its own feerate; a CPFP child
     // follows if the next block goes without it.
     if (const auto race = UnconfirmedCommitmentRace(resolution, onchain); race && !onchain.BumpFor(race->anchor_output)) {
-        const Transaction spend = ParseTransaction(onchain.spend_tx);
-        const Sat fee = FeeOf(spend, record.state->setup.params.funding_sat);
-        onchain.bumps.push_back({race->anchor_output, static_cast<uint32_t>(fee.value() * 1000 / spend.GetWeight()), HandoutHeight(), {}});
+        const uint32_t feerate = FeerateOf(ParseTransaction(onchain.spend_tx), record.state->setup.params.funding_sat);
+        onchain.bumps.push_back({race->anchor_output, feerate, HandoutHeight(), {}});
         batch.onchain_dirty.insert(record.channel_id);
     }
 }
@@ -2329,7 +2353,7 @@ void ChannelManager::Impl::CpfpCommitment(const ChannelRecord& record, OnchainRe
     const Transaction spend = ParseTransaction(onchain.spend_tx);
     const auto parent_weight = static_cast<uint32_t>(spend.GetWeight());
     const Sat parent_fee = FeeOf(spend, record.state->setup.params.funding_sat);
-    const auto parent_feerate = static_cast<uint32_t>(parent_fee.value() * 1000 / std::max<uint32_t>(parent_weight, 1));
+    const uint32_t parent_feerate = FeerateOf(spend, record.state->setup.params.funding_sat);
     auto race = UnconfirmedCommitmentRace(resolution, onchain);
     const FeeBump* noted = race ? onchain.BumpFor(race->anchor_output) : nullptr;
     // Our commitment below the mempool's floor (presigned when fees were lower) is not even in
@@ -2660,19 +2684,17 @@ bool ChannelManager::Impl::OnSecondStageSpend(const ChannelRecord& record, Oncha
     const std::vector<Hash256> parents = SecondStageParents(ResolutionOf(record, onchain, batch), onchain);
     if (seen.outpoint.n != 0 || std::ranges::find(parents, seen.outpoint.txid) == parents.end()) return false;
     auto it = std::ranges::find_if(onchain.second_stage, [&](const SecondStageSpend& s) { return s.parent_txid == seen.outpoint.txid; });
-    const bool same = it != onchain.second_stage.end() && ParseTransaction(it->tx).GetTxid() == seen.spending_txid;
-    if (seen.tx && !same) {
-        if (it == onchain.second_stage.end()) it = onchain.second_stage.insert(it, SecondStageSpend{seen.outpoint.txid, {}, {}});
-        *it = {seen.outpoint.txid, SerializeTransaction(*seen.tx), seen.height};
+    const bool known = it != onchain.second_stage.end();
+    const RecordedSpend recorded = known ? RecordedSpend{it->tx, it->height} : RecordedSpend{};
+    auto next = NextSpend(seen, known ? &recorded : nullptr);
+    if (!next) return false;
+    if (!known || next->tx != it->tx) {
         Logger()->info("channel {}: second-stage output of {} spent by {}", Short(record.channel_id),
                        HashToHexRev(seen.outpoint.txid), HashToHexRev(seen.spending_txid));
-    } else if (same && seen.height) {
-        it->height = *seen.height;
-    } else if (same && seen.unconfirmed) {
-        it->height.reset();
-    } else {
-        return false;
     }
+    if (!known) it = onchain.second_stage.insert(it, SecondStageSpend{seen.outpoint.txid, {}, {}});
+    it->tx = std::move(next->tx);
+    it->height = next->height;
     batch.onchain_dirty.insert(record.channel_id);
     return true;
 }
@@ -2789,23 +2811,18 @@ void ChannelManager::Impl::OnOutputSpend(const OutputSpendSeen& seen, Batch& bat
         return;
     }
     auto spent = std::ranges::find_if(onchain.spent, [&](const SpentOutput& s) { return s.output_index == seen.outpoint.n; });
-    const bool same = spent != onchain.spent.end() && ParseTransaction(spent->tx).GetTxid() == seen.spending_txid;
-    if (seen.tx && !same) {
-        // A spend found in the block that confirmed the funding spend comes with its height.
-        if (spent == onchain.spent.end()) {
-            onchain.spent.push_back({seen.outpoint.n, SerializeTransaction(*seen.tx), seen.height});
-        } else {
-            *spent = {seen.outpoint.n, SerializeTransaction(*seen.tx), seen.height};
-        }
+    const bool known = spent != onchain.spent.end();
+    const RecordedSpend recorded = known ? RecordedSpend{spent->tx, spent->height} : RecordedSpend{};
+    // A spend found in the block that confirmed the funding spend comes with its height.
+    auto next = NextSpend(seen, known ? &recorded : nullptr);
+    if (!next) return;
+    if (!known || next->tx != spent->tx) {
         Logger()->info("channel {}: output {} of {} spent by {}", Short(seen.channel_id), seen.outpoint.n,
                        HashToHexRev(seen.outpoint.txid), HashToHexRev(seen.spending_txid));
-    } else if (same && seen.height) {
-        spent->height = *seen.height;
-    } else if (same && seen.unconfirmed) {
-        spent->height.reset();
-    } else {
-        return;
     }
+    if (!known) spent = onchain.spent.insert(spent, SpentOutput{seen.outpoint.n, {}, {}});
+    spent->tx = std::move(next->tx);
+    spent->height = next->height;
     batch.onchain_dirty.insert(seen.channel_id);
     ActOnchain(*record, batch);
 }

@@ -887,24 +887,35 @@ TEST_CASE("router: an HTLC with no output in the confirmed commitment fails once
     CHECK(payment_status() == PaymentStatus::FAILED);
 }
 
-//! The transactions broadcast so far that spend `outpoint`.
-std::vector<Transaction> SpendsOf(Node& node, const OutPoint& outpoint)
+//! The transactions broadcast so far with an input `spends` says yes to.
+std::vector<Transaction> BroadcastSpending(Node& node, const std::function<bool(const OutPoint&)>& spends)
 {
     std::vector<Transaction> out;
     for (const Transaction& tx : node.chain.Broadcasts()) {
-        if (std::ranges::any_of(tx.vin, [&](const TxIn& in) { return in.prevout == outpoint; })) out.push_back(tx);
+        if (std::ranges::any_of(tx.vin, [&](const TxIn& in) { return spends(in.prevout); })) out.push_back(tx);
     }
     return out;
+}
+
+//! The transactions broadcast so far that spend `outpoint`.
+std::vector<Transaction> SpendsOf(Node& node, const OutPoint& outpoint)
+{
+    return BroadcastSpending(node, [&](const OutPoint& prevout) { return prevout == outpoint; });
 }
 
 //! The transactions broadcast so far that spend an output of `parent`.
 std::vector<Transaction> SpendsOfTx(Node& node, const Hash256& parent)
 {
-    std::vector<Transaction> out;
+    return BroadcastSpending(node, [&](const OutPoint& prevout) { return prevout.txid == parent; });
+}
+
+//! The transaction broadcast so far with that txid.
+std::optional<Transaction> Broadcast(Node& node, const Hash256& txid)
+{
     for (const Transaction& tx : node.chain.Broadcasts()) {
-        if (std::ranges::any_of(tx.vin, [&](const TxIn& in) { return in.prevout.txid == parent; })) out.push_back(tx);
+        if (tx.GetTxid() == txid) return tx;
     }
-    return out;
+    return std::nullopt;
 }
 
 int64_t OutputValue(const Transaction& tx)
@@ -935,9 +946,8 @@ TEST_CASE("router: a penalty that does not confirm is replaced at higher feerate
     }
     REQUIRE(penalty_txid);
     // The penalty spends B's to_local; the to_remote sweep spends another output.
-    const std::vector<Transaction> sent = a.chain.Broadcasts();
-    const auto first = std::ranges::find_if(sent, [&](const Transaction& tx) { return tx.GetTxid() == *penalty_txid; });
-    REQUIRE(first != sent.end());
+    const auto first = Broadcast(a, *penalty_txid);
+    REQUIRE(first);
     const OutPoint to_local = first->vin.at(0).prevout;
     const auto wait_versions = [&](size_t n) {
         for (int i = 0; i < 500 && SpendsOf(a, to_local).size() < n; ++i) std::this_thread::sleep_for(10ms);
@@ -1045,9 +1055,8 @@ TEST_CASE("router: a reorg that unconfirms our penalty is not a block it missed;
     a.MineBlock({cheated.revoked});
     const auto listed = cheated.WaitOnchain([](const OnchainSummary& o) { return o.penalty_broadcast; });
     REQUIRE((listed && listed->penalty_broadcast));
-    const std::vector<Transaction> sent = a.chain.Broadcasts();
-    const auto penalty = std::ranges::find_if(sent, [&](const Transaction& tx) { return tx.GetTxid() == *listed->penalty_txid; });
-    REQUIRE(penalty != sent.end());
+    const auto penalty = Broadcast(a, *listed->penalty_txid);
+    REQUIRE(penalty);
     const OutPoint to_local = penalty->vin.at(0).prevout;
     const std::string tag = ChannelManager::WatchTagPrefix() + "output/" + ToHex(cheated.pair.channel.channel_id);
     // Confirmed in the next block, which a reorg then takes away.
@@ -1355,9 +1364,8 @@ TEST_CASE("router: blocks delivered while catching up were mined before our pena
     a.MineBlock({cheated.revoked});
     const auto listed = cheated.WaitOnchain([](const OnchainSummary& o) { return o.penalty_broadcast; });
     REQUIRE((listed && listed->penalty_broadcast));
-    const std::vector<Transaction> sent = a.chain.Broadcasts();
-    const auto penalty = std::ranges::find_if(sent, [&](const Transaction& tx) { return tx.GetTxid() == *listed->penalty_txid; });
-    REQUIRE(penalty != sent.end());
+    const auto penalty = Broadcast(a, *listed->penalty_txid);
+    REQUIRE(penalty);
     const OutPoint to_local = penalty->vin.at(0).prevout;
     for (int i = 0; i < 3; ++i) a.MineBlock({});
     std::this_thread::sleep_for(300ms);
