@@ -5,6 +5,8 @@ pkg_check_modules(LIBCRYPTO REQUIRED IMPORTED_TARGET libcrypto)
 pkg_check_modules(LMDB REQUIRED IMPORTED_TARGET lmdb)
 pkg_check_modules(LIBZMQ REQUIRED IMPORTED_TARGET libzmq)
 find_package(CURL REQUIRED)
+# zlib1g-dev: inflating the zlib-encoded arrays older peers send in BOLT 7 gossip queries.
+find_package(ZLIB REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(cppzmq REQUIRED)
 find_package(spdlog REQUIRED)
