@@ -177,4 +177,33 @@ void ChainServiceLink::UnwatchSpends(const OutPoint& outpoint, const std::string
     m_chain.Watches().UnwatchOutpoint(outpoint, tag);
 }
 
+FundingLookup ChainSourceGossipChain::LookupFunding(uint32_t block_height, uint32_t tx_index, uint32_t output_index)
+{
+    using Status = FundingLookup::Status;
+    FundingLookup result;
+    try {
+        const auto hash = m_source.BlockHashAtHeight(static_cast<int>(block_height));
+        if (!hash) return FundingLookup{Status::NOT_FOUND, {}, {}};
+        if (!m_last_block || m_last_block->first != *hash) {
+            const auto raw = m_source.RawBlock(*hash);
+            if (!raw) return FundingLookup{Status::UNAVAILABLE, {}, {}};
+            m_last_block.emplace(*hash, ParseBlock(*raw));
+        }
+        const Block& block = m_last_block->second;
+        if (tx_index >= block.txs.size() || output_index >= block.txs[tx_index].vout.size()) {
+            return FundingLookup{Status::NOT_FOUND, {}, {}};
+        }
+        result.outpoint = OutPoint{block.txids[tx_index], output_index};
+        result.output = block.txs[tx_index].vout[output_index];
+        // Spent in a block, not merely in the mempool: a close is not final before it confirms.
+        result.status = m_source.IsUnspent(result.outpoint, false) ? Status::FOUND : Status::SPENT;
+    } catch (const ChainSourceUnavailable&) {
+        return FundingLookup{Status::UNAVAILABLE, {}, {}};
+    } catch (const DeserializeError&) {
+        m_last_block.reset();
+        return FundingLookup{Status::UNAVAILABLE, {}, {}};
+    }
+    return result;
+}
+
 } // namespace sidebolt

@@ -64,6 +64,19 @@ private:
     std::vector<Hash256> m_persisted;
 };
 
+//! Funding outputs of announced channels, read from bitcoind's blocks (the last block kept).
+class ChainSourceGossipChain : public GossipChain
+{
+public:
+    explicit ChainSourceGossipChain(ChainSource& source) : m_source(source) {}
+    FundingLookup LookupFunding(uint32_t block_height, uint32_t tx_index, uint32_t output_index) override;
+
+private:
+    ChainSource& m_source;
+    //! Channels are announced in bursts from the same blocks (a sync walks heights in order).
+    std::optional<std::pair<Hash256, Block>> m_last_block;
+};
+
 } // namespace sidebolt
 
 #endif

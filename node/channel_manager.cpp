@@ -6,6 +6,7 @@
 #include "channel/scripts.h"
 #include "channel/commitment_broadcast.h"
 #include "channel/resolver.h"
+#include "gossip/signatures.h"
 #include "node/closed_channel.h"
 #include "node/htlc_router.h"
 #include "node/onchain.h"
@@ -260,6 +261,11 @@ struct PeerMessageIn {
     PubKey peer;
     ChannelMessage message;
 };
+//! BOLT 7 announcement_signatures (a gossip type, but about one of our channels).
+struct AnnouncementSigsIn {
+    PubKey peer;
+    AnnouncementSignaturesMessage message;
+};
 struct PeerNoticeIn {
     PubKey peer;
     Hash256 channel_id{};
@@ -361,7 +367,7 @@ struct HintsCmd {
 using Input = std::variant<PeerConnectedIn, PeerDisconnectedIn, PeerMessageIn, PeerNoticeIn, PeerAddressIn, FundCmd,
                            CloseCmd, ListCmd, FundingBuiltIn, PayoutScriptIn, ChainWakeIn, PayCmd, ListPaysCmd, SetPolicyCmd,
                            HintsCmd, WaitPayCmd, MempoolSpendIn, OutputSpendIn, SweepScriptIn, HtlcFeeIn, AnchorFeeIn, DevCommitmentCmd,
-                           ForceCloseCmd>;
+                           ForceCloseCmd, AnnouncementSigsIn>;
 
 //! An HTLC event a channel step reported, handed to the router once the step is done.
 struct HtlcEvent {
@@ -668,6 +674,12 @@ private:
     void AbandonOpen(const PubKey& peer, const Hash256& temporary_id, int code, const std::string& why, Batch& batch);
     size_t PendingOpensWith(const PubKey& peer) const;
     void MaybeSendChannelReady(ChannelRecord& record, Batch& batch);
+    bool Announceable(const ChannelRecord& record) const;
+    ChannelAnnouncementMessage UnsignedAnnouncement(const ChannelRecord& record) const;
+    EndpointSignatures OurAnnouncementSigs(const ChannelRecord& record, const Hash256& digest);
+    void MaybeSendAnnouncementSigs(ChannelRecord& record, Batch& batch);
+    void OnAnnouncementSigs(const PubKey& peer, const AnnouncementSignaturesMessage& message, Batch& batch);
+    void AnnounceIfComplete(const ChannelRecord& record, Batch& batch);
 
     // Normal operation.
     void StepChannel(ChannelRecord& record, const ChannelInput& input, Batch& batch,
@@ -781,6 +793,8 @@ private:
     //! Not stored: after a restart the negotiation starts again from the estimate.
     std::map<Hash256, uint32_t> m_close_feerates;
     std::map<PubKey, FeatureBits> m_connected;
+    //! Channels whose announcement_signatures went out on the current connection to their peer.
+    std::set<Hash256> m_announcement_sent;
     std::map<PubKey, std::string> m_addresses;
     struct Backoff {
         Clock::time_point next{};
@@ -913,6 +927,7 @@ void ChannelManager::Impl::Load()
     }
     for (const auto& id : batch.erased) m_channels.erase(id);
     for (const auto& [id, onchain] : m_onchain) WatchSpendOutputs(id, ParseTransaction(onchain.spend_tx));
+    for (const auto& [id, record] : m_channels) AnnounceIfComplete(record, batch);
     Commit(batch);
     Logger()->info("{} channels loaded", m_channels.size());
 }
@@ -1087,6 +1102,7 @@ void ChannelManager::Impl::Dispatch(Input& input, Batch& batch)
                    [&](const AnchorFeeIn& in) { OnAnchorFee(in, batch); },
                    [&](DevCommitmentCmd& cmd) { OnDevCommitment(cmd); },
                    [&](ForceCloseCmd& cmd) { OnForceClose(cmd, batch); },
+                   [&](const AnnouncementSigsIn& in) { OnAnnouncementSigs(in.peer, in.message, batch); },
                    [&](PayCmd& cmd) { OnPay(cmd, batch); },
                    [&](WaitPayCmd& cmd) { OnWaitPay(cmd, batch); },
                    [&](const ListPaysCmd& cmd) {
@@ -1311,6 +1327,10 @@ void ChannelManager::Impl::OnConnected(const PeerConnectedIn& in, Batch& batch)
 void ChannelManager::Impl::OnDisconnected(const PubKey& peer, Batch& batch)
 {
     m_connected.erase(peer);
+    std::erase_if(m_announcement_sent, [&](const Hash256& id) {
+        const ChannelRecord* record = FindChannel(id);
+        return !record || record->peer == peer;
+    });
     // Only a connection that lasted resets the backoff: both sides reconnecting, each new
     // connection replacing the other's, must not become a storm.
     Backoff& backoff = m_backoff[peer];
@@ -1637,6 +1657,8 @@ void ChannelManager::Impl::OnChannelReady(ChannelRecord& record, const ChannelRe
     if (record.phase == ChannelPhase::AWAITING_LOCKIN && record.local_ready_sent && record.remote_ready_received) {
         record.phase = ChannelPhase::NORMAL;
         Logger()->info("channel {} is ready", Short(record.channel_id));
+        // Six confirmations may have come before the peer's channel_ready (BOLT 7 asks for both).
+        MaybeSendAnnouncementSigs(record, batch);
     }
 }
 
@@ -1651,7 +1673,99 @@ void ChannelManager::Impl::MaybeSendChannelReady(ChannelRecord& record, Batch& b
     if (record.remote_ready_received) {
         record.phase = ChannelPhase::NORMAL;
         Logger()->info("channel {} is ready", Short(record.channel_id));
+        // Six confirmations may have come before the peer's channel_ready (BOLT 7 asks for both).
+        MaybeSendAnnouncementSigs(record, batch);
     }
+}
+
+// ---- Announcement (BOLT 7) ---------------------------------------------------------------
+
+//! BOLT 7: announcement_signatures go out "once channel_ready has been sent and received AND the
+//! funding transaction has at least six confirmations", and only "if the open_channel message
+//! has the announce_channel bit set AND a shutdown message has not been sent".
+constexpr uint32_t kAnnouncementDepth = 6;
+
+bool ChannelManager::Impl::Announceable(const ChannelRecord& record) const
+{
+    if (!record.state || !record.state->setup.announce || record.phase != ChannelPhase::NORMAL) return false;
+    if (!record.funding_height || record.state->local_shutdown_sent || !m_options.node_id || !m_options.node_sign) return false;
+    return m_tip >= *record.funding_height && m_tip - *record.funding_height + 1 >= kAnnouncementDepth;
+}
+
+ChannelAnnouncementMessage ChannelManager::Impl::UnsignedAnnouncement(const ChannelRecord& record) const
+{
+    const ChannelParams& params = record.state->setup.params;
+    const ShortChannelId scid{*record.funding_height, record.funding_tx_index, static_cast<uint16_t>(params.funding_outpoint.n)};
+    return UnsignedChannelAnnouncement(m_options.chain_hash, scid, *m_options.node_id, record.peer, params.local.funding_pubkey,
+                                       params.remote.funding_pubkey);
+}
+
+EndpointSignatures ChannelManager::Impl::OurAnnouncementSigs(const ChannelRecord& record, const Hash256& digest)
+{
+    return EndpointSignatures{m_options.node_sign(digest), Signer(record.channel_index).FundingKey().Sign(digest)};
+}
+
+void ChannelManager::Impl::MaybeSendAnnouncementSigs(ChannelRecord& record, Batch& batch)
+{
+    if (!Announceable(record) || m_announcement_sent.contains(record.channel_id) || !Connected(record.peer)) return;
+    // Nothing but channel_reestablish may come first on a new connection (BOLT 2).
+    if (record.state->connection != ConnectionStatus::CONNECTED) return;
+    const ChannelAnnouncementMessage announcement = UnsignedAnnouncement(record);
+    const EndpointSignatures ours = OurAnnouncementSigs(record, AnnouncementDigest(announcement));
+    const AnnouncementSignaturesMessage message{record.channel_id, announcement.short_channel_id, ours.node_signature,
+                                                ours.bitcoin_signature, {}};
+    Bytes encoded;
+    WireWriter(encoded).WriteU16(static_cast<uint16_t>(GossipMessageType::kAnnouncementSignatures));
+    message.EncodePayload(encoded);
+    // In order behind whatever the batch sends before it (channel_reestablish comes first).
+    batch.outgoing.push_back({record.peer, std::move(encoded), true});
+    m_announcement_sent.insert(record.channel_id);
+    AnnounceIfComplete(record, batch);
+}
+
+void ChannelManager::Impl::OnAnnouncementSigs(const PubKey& peer, const AnnouncementSignaturesMessage& message, Batch& batch)
+{
+    ChannelRecord* record = FindChannel(message.channel_id);
+    if (!record || record->peer != peer || !record->state || !record->state->setup.announce || !record->funding_height) {
+        // Nothing to announce (unknown, unannounced or unconfirmed channel): a warning, no harm done.
+        SendNotice(batch, peer, message.channel_id, false, "announcement_signatures for a channel not to be announced");
+        return;
+    }
+    const ChannelAnnouncementMessage announcement = UnsignedAnnouncement(*record);
+    const Hash256 digest = AnnouncementDigest(announcement);
+    // BOLT 7: "if the short_channel_id is NOT correct: SHOULD send a warning and close the
+    // connection"; the same for signatures that are not theirs ("MAY send a warning and close").
+    const bool right_scid = message.short_channel_id == announcement.short_channel_id;
+    const bool signed_by_them = VerifyEcdsa(peer, digest, message.node_signature) &&
+                                VerifyEcdsa(record->state->setup.params.remote.funding_pubkey, digest, message.bitcoin_signature);
+    if (!right_scid || !signed_by_them) {
+        SendNotice(batch, peer, message.channel_id, false,
+                   right_scid ? "bad announcement_signatures" : "announcement_signatures for the wrong short_channel_id");
+        batch.disconnect.push_back(peer);
+        return;
+    }
+    const EndpointSignatures theirs{message.node_signature, message.bitcoin_signature};
+    if (record->remote_announcement_sigs != theirs) {
+        record->remote_announcement_sigs = theirs;
+        batch.dirty.insert(record->channel_id);
+    }
+    // "MUST respond to the first announcement_signatures message with its own" (after a
+    // reconnection, when ours did not go out again by themselves); before six confirmations ours
+    // follow at the block that makes them.
+    const bool sent_before = m_announcement_sent.contains(record->channel_id);
+    MaybeSendAnnouncementSigs(*record, batch);
+    if (sent_before) AnnounceIfComplete(*record, batch);
+}
+
+void ChannelManager::Impl::AnnounceIfComplete(const ChannelRecord& record, Batch& batch)
+{
+    if (!record.remote_announcement_sigs || !Announceable(record) || !m_options.on_channel_announced) return;
+    const ChannelAnnouncementMessage announcement = UnsignedAnnouncement(record);
+    const EndpointSignatures ours = OurAnnouncementSigs(record, AnnouncementDigest(announcement));
+    batch.after_commit.push_back(
+        [this, complete = AssembleChannelAnnouncement(announcement, WeAreNode1(*m_options.node_id, record.peer), ours,
+                                                      *record.remote_announcement_sigs),
+         capacity = record.state->setup.params.funding_sat] { m_options.on_channel_announced(complete, capacity); });
 }
 
 // ---- Normal operation --------------------------------------------------------------------
@@ -1744,6 +1858,9 @@ void ChannelManager::Impl::AfterReestablish(ChannelRecord& record, const Channel
     if (record.local_shutdown_script && record.phase == ChannelPhase::SHUTTING_DOWN && !resent) {
         StepCloseAndApply(record, close_event::LocalShutdown{*record.local_shutdown_script}, batch);
     }
+    // BOLT 7 "upon reconnection ... if it has NOT received an announcement_signatures message:
+    // SHOULD retransmit the announcement_signatures message"; once it has, it answers the peer's.
+    if (!record.remote_announcement_sigs) MaybeSendAnnouncementSigs(record, batch);
 }
 
 // ---- Closing -----------------------------------------------------------------------------
@@ -2167,6 +2284,7 @@ void ChannelManager::Impl::OnInboxEvent(const InboxEvent& event, Batch& batch)
         } else if ((record.phase == ChannelPhase::NORMAL || record.phase == ChannelPhase::SHUTTING_DOWN) && record.state) {
             // A shutdown waits for the HTLCs to go, and their deadlines still hold meanwhile.
             StepChannel(record, BlockHeightChanged{event.height}, batch);
+            MaybeSendAnnouncementSigs(record, batch);
         }
     }
     for (const auto& id : forget) {
@@ -3145,6 +3263,16 @@ void ChannelManager::OnPeerDisconnected(const PubKey& peer) { m_impl->Post(PeerD
 
 bool ChannelManager::OnPeerMessage(const PubKey& peer, uint16_t type, ByteSpan payload)
 {
+    if (type == static_cast<uint16_t>(GossipMessageType::kAnnouncementSignatures)) {
+        auto decoded = AnnouncementSignaturesMessage::DecodePayload(payload);
+        if (!decoded) {
+            Logger()->warn("peer {} sent a malformed announcement_signatures: {}", Short(peer), ToString(decoded.error()));
+            m_impl->DropPeer(peer);
+            return true;
+        }
+        m_impl->Post(AnnouncementSigsIn{peer, std::move(*decoded)});
+        return true;
+    }
     if (!IsChannelMessageType(type)) return false;
     auto decoded = DecodeChannelMessage(type, payload);
     if (!decoded) {

@@ -69,6 +69,15 @@ struct ChannelManagerOptions {
     //! message: a revoke_and_ack and the commitment_signed behind it then share one batch and
     //! one write. Only for a peer layer that reports its reads.
     bool wake_per_read{false};
+    /**
+     * BOLT 7 announcement of channels opened with `announce`: our node_id and a signer with our
+     * node key (the key stays with the caller). Without them no announcement_signatures leave.
+     */
+    std::optional<PubKey> node_id;
+    std::function<EcdsaSignature(const Hash256&)> node_sign;
+    //! Called on the worker, after the commit, with a channel_announcement both sides signed
+    //! (at start for every such channel still open, then as each completes) and its capacity.
+    std::function<void(const ChannelAnnouncementMessage&, Sat capacity)> on_channel_announced;
 };
 
 struct FundChannelRequest {

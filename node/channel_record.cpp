@@ -5,8 +5,10 @@
 namespace sidebolt {
 namespace {
 
-//! Bumped whenever the layout below changes; older records then need a migration.
-constexpr uint8_t kRecordVersion = 1;
+//! Bumped whenever the layout below changes. Version 1 ended after `failure`; version 2 adds
+//! the peer's announcement signatures, and version 1 records still read (without them).
+constexpr uint8_t kRecordVersion = 2;
+constexpr uint8_t kRecordVersionWithoutAnnouncement = 1;
 //! Bounds on counts read back, so a corrupt length cannot make us allocate without limit.
 constexpr uint32_t kMaxLockedInputs = 10'000;
 
@@ -83,13 +85,19 @@ Bytes SerializeChannelRecord(const ChannelRecord& record)
     if (record.spending_txid) w.WriteBytes(*record.spending_txid);
     WriteOptionalU32(w, record.spend_height);
     WriteBlob(w, {reinterpret_cast<const uint8_t*>(record.failure.data()), record.failure.size()});
+    w.WriteU8(record.remote_announcement_sigs ? 1 : 0);
+    if (record.remote_announcement_sigs) {
+        w.WriteBytes(record.remote_announcement_sigs->node_signature.Compact());
+        w.WriteBytes(record.remote_announcement_sigs->bitcoin_signature.Compact());
+    }
     return out;
 }
 
 std::optional<ChannelRecord> DeserializeChannelRecord(ByteSpan bytes)
 {
     WireReader r(bytes);
-    if (r.ReadU8() != kRecordVersion) return std::nullopt;
+    const uint8_t version = r.ReadU8();
+    if (version != kRecordVersion && version != kRecordVersionWithoutAnnouncement) return std::nullopt;
     const auto peer = r.ReadPoint();
     if (!peer) return std::nullopt;
     ChannelRecord record{*peer};
@@ -118,6 +126,12 @@ std::optional<ChannelRecord> DeserializeChannelRecord(ByteSpan bytes)
     if (r.ReadU8() != 0) record.spending_txid = r.ReadArray<32>();
     record.spend_height = ReadOptionalU32(r);
     const Bytes failure = ReadBlob(r);
+    if (version == kRecordVersion && r.ReadU8() != 0) {
+        const auto node_signature = EcdsaSignature::FromCompact(r.ReadBytes(64));
+        const auto bitcoin_signature = EcdsaSignature::FromCompact(r.ReadBytes(64));
+        if (!node_signature || !bitcoin_signature) return std::nullopt;
+        record.remote_announcement_sigs = EndpointSignatures{*node_signature, *bitcoin_signature};
+    }
     r.ExpectEnd();
     if (!r.Ok() || !IsKnownPhase(phase)) return std::nullopt;
     record.phase = static_cast<ChannelPhase>(phase);

@@ -2,6 +2,7 @@
 #define SIDEBOLT_NODE_CHANNEL_RECORD_H
 
 #include "channel/state.h"
+#include "gossip/signatures.h"
 #include "primitives/hash.h"
 #include "primitives/key.h"
 #include "primitives/tx.h"
@@ -76,6 +77,8 @@ struct ChannelRecord {
     std::optional<Hash256> spending_txid;
     std::optional<uint32_t> spend_height;
     std::string failure;
+    //! The peer's announcement_signatures of an announced channel (BOLT 7), once received.
+    std::optional<EndpointSignatures> remote_announcement_sigs;
 };
 
 Bytes SerializeChannelRecord(const ChannelRecord& record);

@@ -643,8 +643,10 @@ std::vector<Route> HtlcRouter::CandidateRoutes(RouterChannels& channels, const A
     const PayRequest& request = pay.request;
     const uint32_t final_cltv = height + request.min_final_cltv_expiry_delta + kFinalCltvSlack;
     const Msat max_fee = std::max(MaxFeeFor(amount, request.max_fee_percent), request.exempt_fee_msat);
+    std::vector<std::vector<PathEdge>> paths = CandidatePaths(locals, request.payee, request.route_hints);
+    if (auto graph_path = GraphPath(locals, pay, amount, max_fee)) paths.push_back(std::move(*graph_path));
     std::vector<Route> routes;
-    for (const auto& path : CandidatePaths(locals, request.payee, request.route_hints)) {
+    for (const auto& path : paths) {
         if (std::any_of(path.begin(), path.end(), [&](const PathEdge& e) { return pay.excluded.contains(e.short_channel_id); })) {
             continue;
         }
@@ -654,6 +656,28 @@ std::vector<Route> HtlcRouter::CandidateRoutes(RouterChannels& channels, const A
     }
     std::stable_sort(routes.begin(), routes.end(), [](const Route& a, const Route& b) { return a.fee_msat() < b.fee_msat(); });
     return routes;
+}
+
+std::optional<std::vector<PathEdge>> HtlcRouter::GraphPath(const std::vector<LocalChannel>& locals, const ActivePayment& pay,
+                                                           Msat amount, Msat max_fee) const
+{
+    if (!m_options.find_path || locals.empty()) return std::nullopt;
+    const PayRequest& request = pay.request;
+    PathRequest path_request{m_node_key.GetPubKey(), request.payee};
+    path_request.amount = amount;
+    path_request.final_cltv_delta = request.min_final_cltv_expiry_delta + kFinalCltvSlack;
+    path_request.max_fee = max_fee;
+    path_request.max_cltv = request.max_delay > path_request.final_cltv_delta ? request.max_delay - path_request.final_cltv_delta : 0;
+    path_request.first_hops = locals;
+    path_request.route_hints = request.route_hints;
+    // A channel that failed this payment is avoided both ways (the failure names the channel).
+    for (const ShortChannelId& scid : pay.excluded) {
+        path_request.excluded_channels.push_back({scid, 0});
+        path_request.excluded_channels.push_back({scid, 1});
+    }
+    auto path = m_options.find_path(path_request);
+    if (!path) return std::nullopt;
+    return std::move(*path);
 }
 
 void HtlcRouter::SendParts(RouterChannels& channels, ActivePayment& pay, PaymentRecord& record, Msat amount,

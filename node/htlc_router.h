@@ -7,6 +7,7 @@
 #include "pay/hop_payload.h"
 #include "pay/onion_failure.h"
 #include "pay/receive.h"
+#include "pay/pathfind.h"
 #include "pay/route.h"
 #include "pay/sphinx.h"
 #include "primitives/key.h"
@@ -78,6 +79,9 @@ struct RouterOptions {
     ForwardPolicy policy;
     //! Retry budget of one payment: attempts (routes tried) at most.
     size_t max_attempts{10};
+    //! Pathfinding over the public graph (gossip, BOLT 7), from any thread; without it routes
+    //! go over our channels and the invoice's hints only.
+    std::function<Expected<std::vector<PathEdge>, PathfindError>(const PathRequest&)> find_path;
 };
 
 //! pay / keysend / sendpay: what to pay, to whom, and the limits.
@@ -194,6 +198,9 @@ private:
     void FinishPayment(RouterChannels& channels, PaymentRecord& record);
     void SaveLink(RouterChannels& channels, const Hash256& channel_id, uint64_t htlc_id, const HtlcLink& link);
     void SavePayment(RouterChannels& channels, const PaymentRecord& record);
+    //! The cheapest path over the public graph (when the router has one), first hops from locals.
+    std::optional<std::vector<PathEdge>> GraphPath(const std::vector<LocalChannel>& locals, const ActivePayment& pay, Msat amount,
+                                                   Msat max_fee) const;
     std::vector<Route> CandidateRoutes(RouterChannels& channels, const ActivePayment& payment, Msat amount, uint32_t height) const;
 
     store::Env& m_env;

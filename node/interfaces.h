@@ -135,6 +135,27 @@ public:
     virtual void UnwatchSpends(const OutPoint& outpoint, const std::string& tag) = 0;
 };
 
+//! What a short_channel_id names on chain, for checking a channel_announcement (BOLT 7).
+struct FundingLookup {
+    enum class Status {
+        FOUND,       //!< The output exists and is unspent: `outpoint` and `output` are set.
+        NOT_FOUND,   //!< No such block, transaction or output in the active chain.
+        SPENT,       //!< It existed and is spent.
+        UNAVAILABLE, //!< bitcoind could not be asked now: try again later.
+    };
+    Status status{Status::UNAVAILABLE};
+    OutPoint outpoint;
+    TxOut output;
+};
+
+class GossipChain
+{
+public:
+    virtual ~GossipChain() = default;
+    //! The output a short_channel_id (block height, transaction index, output index) points to.
+    virtual FundingLookup LookupFunding(uint32_t block_height, uint32_t tx_index, uint32_t output_index) = 0;
+};
+
 } // namespace sidebolt
 
 #endif

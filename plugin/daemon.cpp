@@ -3,6 +3,7 @@
 #include "primitives/tx.h"
 #include "plugin/defaults.h"
 #include "plugin/channel_rpc.h"
+#include "plugin/gossip_rpc.h"
 #include "plugin/invoice_rpc.h"
 #include "plugin/pay_rpc.h"
 #include "plugin/peer_rpc.h"
@@ -262,18 +263,22 @@ void Daemon::StartPeers()
     handlers.on_connected = [this](const PubKey& id, const FeatureBits& features) {
         Log("net")->info("peer {} connected (features {})", ToHex(id.span()), DescribeFeatures(features));
         m_channels->OnPeerConnected(id, features);
+        m_gossip->OnPeerConnected(id, features);
     };
     handlers.on_disconnected = [this](const PubKey& id, const std::string& reason) {
         Log("net")->info("peer {} disconnected: {}", ToHex(id.span()), reason);
         m_channels->OnPeerDisconnected(id);
+        m_gossip->OnPeerDisconnected(id);
     };
     handlers.on_message = [this](const PubKey& id, const Message& message) {
         const auto* other = std::get_if<OtherMessage>(&message);
         if (!other) return false;
-        // Gossip is understood once BOLT 7 lands; until then it is read and dropped, not
-        // taken for an unknown even type (which would close the connection).
-        if (IsGossipMessageType(other->type)) return true;
-        return m_channels->OnPeerMessage(id, other->type, other->payload);
+        // BOLT 7 gossip goes to the gossip manager; announcement_signatures, about one of our
+        // channels, to the channel manager.
+        if (m_gossip->OnPeerMessage(id, other->type, other->payload)) return true;
+        if (m_channels->OnPeerMessage(id, other->type, other->payload)) return true;
+        // A gossip type we do not decode (an odd one, e.g. a newer extension) is read and dropped.
+        return IsGossipMessageType(other->type);
     };
     handlers.on_read_delivered = [this](const PubKey& id) { m_channels->OnPeerReadDelivered(id); };
     handlers.on_notice = [this](const PubKey& id, MessageType type, const ChannelNotice& notice) {
@@ -313,11 +318,26 @@ void Daemon::StartChannels()
             std::raise(SIGKILL);
         };
     }
+    GossipOptions gossip_options;
+    gossip_options.chain_hash = ChainHash(m_settings.network);
+    gossip_options.alias = m_settings.alias.empty() ? "sidebolt-" + ToHex(m_node_id->span()).substr(2, 8) : m_settings.alias;
+    gossip_options.color = m_settings.color;
+    gossip_options.addresses = m_settings.announce_addresses;
+    gossip_options.policy = m_settings.forward_policy;
+    gossip_options.flush_interval = m_settings.gossip_flush;
+    m_gossip_chain = std::make_unique<ChainSourceGossipChain>(*m_chain_source);
+    m_gossip = std::make_unique<GossipManager>(*m_store, *m_peer_link, *m_gossip_chain, *m_node_key, gossip_options);
+    options.node_id = *m_node_id;
+    options.node_sign = [this](const Hash256& digest) { return m_node_key->Sign(digest); };
+    options.on_channel_announced = [this](const ChannelAnnouncementMessage& announcement, Sat capacity) {
+        m_gossip->AnnounceOurChannel(announcement, capacity);
+    };
     m_channels = std::make_unique<ChannelManager>(
         *m_store, *m_peer_link, *m_channel_wallet, *m_chain_link,
         [this](uint64_t index) { return m_seed->DeriveSecret("channel/" + std::to_string(index)); }, options);
     RouterOptions router_options;
     router_options.policy = m_settings.forward_policy;
+    router_options.find_path = [this](const PathRequest& request) { return m_gossip->FindPath(request); };
     m_router = std::make_unique<HtlcRouter>(*m_store, *m_invoice_store, *m_node_key, router_options);
     m_router->on_invoice_paid = [this](const Hash256& payment_hash) { m_invoices->NotifyPaid(payment_hash); };
     m_channels->SetRouter(*m_router);
@@ -335,6 +355,8 @@ void Daemon::StartChannels()
         return hints;
     });
     m_chain->AddChainListener(*m_channels);
+    m_chain->AddChainListener(*m_gossip);
+    m_gossip->Start();
     m_chain->Watches().AddListener(ChannelManager::WatchTagPrefix(), *m_channels);
     m_channels->Start(static_cast<uint32_t>(std::max(0, m_chain->Status().chain.tip.height)));
 }
@@ -391,8 +413,10 @@ void Daemon::RegisterRpcMethods()
     });
     RegisterChannelRpcs(s, *m_channels, *m_wallet_rpc, m_settings.network, m_settings.developer);
     RegisterInvoiceRpcs(s, *m_invoices);
-    RegisterPayRpcs(s, *m_channels, m_settings.network,
-                    [this] { return static_cast<uint32_t>(std::max(0, m_chain->Status().chain.tip.height)); });
+    const auto height = [this] { return static_cast<uint32_t>(std::max(0, m_chain->Status().chain.tip.height)); };
+    RegisterPayRpcs(s, *m_channels, m_settings.network, height,
+                    [this](const ForwardPolicy& policy) { m_gossip->SetPolicy(policy); });
+    RegisterGossipRpcs(s, *m_gossip, *m_node_id, height);
     s.Register({"listchainevents", {"[count]"}, "The most recent block connect/disconnect events, oldest first.",
                 [this](const json& params) {
                     const auto events = m_chain->RecentEvents();
@@ -446,10 +470,12 @@ void Daemon::Stop()
     if (m_io_thread.joinable()) m_io_thread.join();
     // No peer event comes now; the channel worker is stopped before what it sends through goes.
     if (m_channels) m_channels->Stop();
+    if (m_gossip) m_gossip->Stop();
     m_peers.reset();
     if (m_chain) m_chain->Stop();
     // The follower called into the channel manager as a listener until it stopped.
     m_channels.reset();
+    m_gossip.reset();
     if (m_rpc_server) {
         RpcCookie::Remove(m_settings.datadir);
         m_rpc_server.reset();

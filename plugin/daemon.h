@@ -8,6 +8,7 @@
 #include "net/peer_manager.h"
 #include "node/adapters.h"
 #include "node/channel_manager.h"
+#include "node/gossip_manager.h"
 #include "node/invoice_store.h"
 #include "plugin/datadir.h"
 #include "plugin/seed.h"
@@ -82,6 +83,8 @@ private:
     std::unique_ptr<BitcoindWallet> m_channel_wallet;
     std::unique_ptr<ChainServiceLink> m_chain_link;
     std::unique_ptr<ChannelManager> m_channels;
+    std::unique_ptr<ChainSourceGossipChain> m_gossip_chain;
+    std::unique_ptr<GossipManager> m_gossip;
     std::unique_ptr<InvoiceStore> m_invoice_store;
     std::unique_ptr<InvoiceService> m_invoices;
     //! Decides every HTLC: pays our invoices, forwards, sends our payments.

@@ -172,19 +172,6 @@ json ListPays(ChannelManager& channels, const json& params, bool by_part)
     return by_part ? json{{"payments", out}} : json{{"pays", out}};
 }
 
-//! "103x1x0": block height, transaction index and output index of a short channel id.
-ShortChannelId ParseShortChannelId(const std::string& text)
-{
-    unsigned long block = 0, tx = 0, out = 0;
-    char x1 = 0, x2 = 0;
-    int used = 0;
-    if (std::sscanf(text.c_str(), "%lu%c%lu%c%lu%n", &block, &x1, &tx, &x2, &out, &used) != 5 || x1 != 'x' || x2 != 'x' ||
-        static_cast<size_t>(used) != text.size() || block > 0xFFFFFF || tx > 0xFFFFFF || out > 0xFFFF) {
-        throw RpcException(RPC_INVALID_PARAMETER, "channel must be a short channel id like 103x1x0, not '" + text + "'");
-    }
-    return ShortChannelId{static_cast<uint32_t>(block), static_cast<uint32_t>(tx), static_cast<uint16_t>(out)};
-}
-
 //! sendpay's route as Core Lightning writes it: [{id, channel, amount_msat, delay}], where delay
 //! is the HTLC's cltv_expiry as blocks after the current height.
 Route ParseRoute(const json& route, uint32_t height)
@@ -233,7 +220,8 @@ json WaitSendPay(ChannelManager& channels, const json& params)
     return DescribePayment(record);
 }
 
-json SetChannelFee(ChannelManager& channels, const json& params)
+json SetChannelFee(ChannelManager& channels, const std::function<void(const ForwardPolicy&)>& policy_changed,
+                   const json& params)
 {
     ForwardPolicy policy;
     const int64_t base = ParamInt(params, 0, "feebase_msat");
@@ -247,6 +235,7 @@ json SetChannelFee(ChannelManager& channels, const json& params)
         policy.cltv_expiry_delta = static_cast<uint16_t>(*delta);
     }
     const ForwardPolicy now = Translate([&] { return channels.SetForwardPolicy(policy); });
+    if (policy_changed) policy_changed(now);
     return {{"feebase_msat", now.fee_base_msat.value()},
             {"feeppm", now.fee_proportional_millionths},
             {"cltvdelta", now.cltv_expiry_delta}};
@@ -254,7 +243,8 @@ json SetChannelFee(ChannelManager& channels, const json& params)
 
 } // namespace
 
-void RegisterPayRpcs(RpcServer& server, ChannelManager& channels, Network network, std::function<uint32_t()> height)
+void RegisterPayRpcs(RpcServer& server, ChannelManager& channels, Network network, std::function<uint32_t()> height,
+                     std::function<void(const ForwardPolicy&)> policy_changed)
 {
     server.Register({"sendpay", {"route", "payment_hash", "[payment_secret]"},
                      "Send one HTLC over exactly this route ([{id, channel, amount_msat, delay}], delay in blocks "
@@ -276,7 +266,7 @@ void RegisterPayRpcs(RpcServer& server, ChannelManager& channels, Network networ
                      [&channels](const json& params) { return ListPays(channels, params, true); }});
     server.Register({"setchannelfee", {"feebase_msat", "feeppm", "[cltvdelta]"},
                      "Our forwarding policy for every channel: base fee, proportional fee and CLTV delta.",
-                     [&channels](const json& params) { return SetChannelFee(channels, params); }});
+                     [&channels, policy_changed](const json& params) { return SetChannelFee(channels, policy_changed, params); }});
 }
 
 } // namespace sidebolt

@@ -11,7 +11,9 @@
 namespace sidebolt {
 
 //! pay, keysend, listpays, listsendpays, setchannelfee: sending payments and our fees.
-void RegisterPayRpcs(RpcServer& server, ChannelManager& channels, Network network, std::function<uint32_t()> height);
+//! `policy_changed` hears each setchannelfee (our channel_updates announce it).
+void RegisterPayRpcs(RpcServer& server, ChannelManager& channels, Network network, std::function<uint32_t()> height,
+                     std::function<void(const ForwardPolicy&)> policy_changed);
 
 } // namespace sidebolt
 

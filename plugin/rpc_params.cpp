@@ -5,6 +5,7 @@
 #include "util/hex.h"
 
 #include <charconv>
+#include <cstdio>
 
 namespace sidebolt {
 namespace {
@@ -77,6 +78,18 @@ PubKey ParamPubKey(const std::string& hex, const std::string& name)
     auto key = PubKey::Parse(*bytes);
     if (!key) throw RpcException(RPC_INVALID_PARAMETER, name + " is not a valid public key");
     return *key;
+}
+
+ShortChannelId ParseShortChannelId(const std::string& text)
+{
+    unsigned long block = 0, tx = 0, out = 0;
+    char x1 = 0, x2 = 0;
+    int used = 0;
+    if (std::sscanf(text.c_str(), "%lu%c%lu%c%lu%n", &block, &x1, &tx, &x2, &out, &used) != 5 || x1 != 'x' || x2 != 'x' ||
+        static_cast<size_t>(used) != text.size() || block > 0xFFFFFF || tx > 0xFFFFFF || out > 0xFFFF) {
+        throw RpcException(RPC_INVALID_PARAMETER, "channel must be a short channel id like 103x1x0, not '" + text + "'");
+    }
+    return ShortChannelId{static_cast<uint32_t>(block), static_cast<uint32_t>(tx), static_cast<uint16_t>(out)};
 }
 
 } // namespace sidebolt

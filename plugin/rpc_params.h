@@ -5,6 +5,7 @@
 #include "primitives/hash.h"
 #include "primitives/key.h"
 #include "rpc/server.h"
+#include "wire/wire.h"
 
 #include <nlohmann/json.hpp>
 
@@ -33,6 +34,8 @@ Hash256 ParamHash(const nlohmann::json& params, size_t index, const std::string&
 PubKey ParamPubKey(const std::string& hex, const std::string& name);
 //! 32 bytes in natural-order hex (a payment hash or secret, not reversed like a txid).
 Hash256 ParamHex32(const nlohmann::json& params, size_t index, const std::string& name);
+//! "103x1x0": block height, transaction index and output index of a short channel id.
+ShortChannelId ParseShortChannelId(const std::string& text);
 
 //! Runs an RPC's node call: NodeError carries bitcoind's code for wallet refusals and sidebolt's
 //! own otherwise, and reaches the caller as an RPC error with that code.

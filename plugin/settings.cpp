@@ -3,7 +3,13 @@
 #include "plugin/datadir.h"
 #include "plugin/defaults.h"
 #include "rpc/bitcoind_auth.h"
+#include "util/hex.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <limits>
 #include <filesystem>
@@ -53,6 +59,11 @@ std::vector<ConfigKey> DaemonConfigKeys()
         {"feebase", "base fee we charge to forward a payment, msat (default 1000)"},
         {"feeppm", "proportional fee we charge to forward, millionths of the amount (default 10)"},
         {"cltvdelta", "blocks we add to an HTLC's expiry when we forward it (default 34, at least 18)"},
+        {"alias", "the name in our node_announcement, at most 32 bytes (default: sidebolt- and our node id's start)"},
+        {"color", "the color in our node_announcement, 6 hex digits (default 3399ff)"},
+        {"announceaddr", "where peers can reach us, announced in node_announcement: host:port, comma-separated "
+                         "(IPv4, [IPv6], a .onion v3 or a DNS name; default: none)"},
+        {"gossip.flushms", "milliseconds between gossip broadcasts to peers (default 60000, BOLT 7's minute)"},
         {"debugzmqdrop", "test only: drop this many ZMQ messages to simulate loss", /*hidden=*/true},
         {"devcrashaftersend", "test only: kill -9 ourselves just after sending a peer message of this BOLT type", /*hidden=*/true},
         {"developer", "test only: enable dev- RPCs that can lose funds (dev-signlastcommitment)", /*hidden=*/true},
@@ -166,6 +177,87 @@ void ParseChannelPolicy(const Config& config, DaemonSettings& s)
     f.cltv_expiry_delta = static_cast<uint16_t>(GetBounded(config, "cltvdelta", 34, 18, 2016));
     f.htlc_minimum_msat = p.htlc_minimum;
 }
+//! RFC 4648 base32 (lowercase, no padding), as Tor v3 onion names are written.
+std::optional<Bytes> DecodeOnionBase32(std::string_view text)
+{
+    Bytes out;
+    uint32_t buffer = 0;
+    int bits = 0;
+    for (const char c : text) {
+        int value = -1;
+        if (c >= 'a' && c <= 'z') value = c - 'a';
+        if (c >= '2' && c <= '7') value = c - '2' + 26;
+        if (value < 0) return std::nullopt;
+        buffer = buffer << 5 | static_cast<uint32_t>(value);
+        bits += 5;
+        if (bits >= 8) {
+            bits -= 8;
+            out.push_back(static_cast<uint8_t>(buffer >> bits));
+        }
+    }
+    return out;
+}
+
+//! "1.2.3.4:9735", "[::1]:9735", "<56 base32>.onion:9735" or "host.example:9735".
+std::optional<NodeAddress> ParseNodeAddress(const std::string& text)
+{
+    const size_t colon = text.rfind(':');
+    if (colon == std::string::npos || colon == 0) return std::nullopt;
+    const std::string port_text = text.substr(colon + 1);
+    if (port_text.empty() || port_text.size() > 5 || !std::all_of(port_text.begin(), port_text.end(), ::isdigit)) return std::nullopt;
+    const int port = std::stoi(port_text);
+    if (port < 1 || port > 65535) return std::nullopt;
+    std::string host = text.substr(0, colon);
+    NodeAddress address{NodeAddress::Type::kDns, {}, static_cast<uint16_t>(port)};
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+        in6_addr ip6{};
+        if (inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &ip6) != 1) return std::nullopt;
+        address.type = NodeAddress::Type::kIpv6;
+        address.address.assign(reinterpret_cast<const uint8_t*>(&ip6), reinterpret_cast<const uint8_t*>(&ip6) + 16);
+        return address;
+    }
+    if (in_addr ip4{}; inet_pton(AF_INET, host.c_str(), &ip4) == 1) {
+        address.type = NodeAddress::Type::kIpv4;
+        address.address.assign(reinterpret_cast<const uint8_t*>(&ip4), reinterpret_cast<const uint8_t*>(&ip4) + 4);
+        return address;
+    }
+    if (host.size() == 56 + 6 && host.ends_with(".onion")) {
+        const auto key = DecodeOnionBase32(host.substr(0, 56));
+        if (!key || key->size() != 35) return std::nullopt;
+        address.type = NodeAddress::Type::kTorV3;
+        address.address = *key;
+        return address;
+    }
+    // BOLT 7 type 5: a hostname of printable ASCII, at most 255 bytes.
+    const bool printable = std::all_of(host.begin(), host.end(), [](char c) { return c > 32 && c < 127; });
+    if (host.empty() || host.size() > 255 || !printable) return std::nullopt;
+    address.address.assign(host.begin(), host.end());
+    return address;
+}
+
+void ParseGossip(const Config& config, DaemonSettings& s)
+{
+    s.alias = config.Get("alias", "");
+    // BOLT 7: "alias ... MUST set to a valid UTF-8 string, with any alias trailing-bytes equal to 0".
+    if (s.alias.size() > 32) throw ConfigError("alias is longer than 32 bytes");
+    if (s.alias.find('\0') != std::string::npos) throw ConfigError("alias may not contain a zero byte");
+    const std::string color = config.Get("color", "3399ff");
+    const auto color_bytes = TryParseHex(color);
+    if (!color_bytes || color_bytes->size() != 3) throw ConfigError("color must be 6 hex digits, e.g. 3399ff");
+    std::copy(color_bytes->begin(), color_bytes->end(), s.color.begin());
+    if (const auto addresses = config.Get("announceaddr")) {
+        std::string rest = *addresses;
+        while (!rest.empty()) {
+            const size_t comma = rest.find(',');
+            const std::string one = rest.substr(0, comma);
+            const auto address = ParseNodeAddress(one);
+            if (!address) throw ConfigError("announceaddr '" + one + "' is not host:port (IPv4, [IPv6], .onion v3 or DNS)");
+            s.announce_addresses.push_back(*address);
+            rest = comma == std::string::npos ? "" : rest.substr(comma + 1);
+        }
+    }
+    s.gossip_flush = std::chrono::milliseconds(GetBounded(config, "gossip.flushms", 60'000, 10, 3'600'000));
+}
 } // namespace
 
 DaemonSettings LoadDaemonSettings(int argc, const char* const argv[])
@@ -196,6 +288,7 @@ DaemonSettings LoadDaemonSettings(int argc, const char* const argv[])
     s.developer = config.GetBool("developer", false);
     if (const auto wallet = config.Get("bitcoin.wallet")) s.bitcoin_wallet = *wallet;
     ParseChannelPolicy(config, s);
+    ParseGossip(config, s);
     return s;
 }
 

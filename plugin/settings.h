@@ -5,6 +5,7 @@
 #include "chain/zmq_listener.h"
 #include "channel/opening.h"
 #include "pay/route.h"
+#include "wire/gossip_messages.h"
 #include "plugin/config.h"
 #include "rpc/json_rpc_client.h"
 #include "rpc/server.h"
@@ -69,6 +70,14 @@ struct DaemonSettings {
     size_t max_pending_opens{4};
     //! Our forwarding policy (-feebase, -feeppm, -cltvdelta).
     ForwardPolicy forward_policy = DefaultForwardPolicy();
+
+    //! node_announcement (BOLT 7): -alias (empty: "sidebolt-" and our node id's first bytes),
+    //! -color, -announceaddr.
+    std::string alias;
+    ByteArray<3> color{0x33, 0x99, 0xff};
+    std::vector<NodeAddress> announce_addresses;
+    //! How often queued gossip goes out to peers (-gossip.flushms).
+    std::chrono::milliseconds gossip_flush{std::chrono::seconds(60)};
 };
 
 //! Reads the command line, then <datadir>/sidebolt.conf (or -conf) if it exists, and validates
