@@ -112,6 +112,9 @@ struct WantedChannel {
     bool operator==(const WantedChannel&) const = default;
 };
 
+//! Whether signatures are checked: gossip we stored after checking it is loaded back trusted.
+enum class SignatureCheck : uint8_t { kVerify, kTrusted };
+
 struct NetworkViewLimits {
     //! channel_updates for channels we do not know yet, held until AddChannel (oldest dropped).
     size_t max_pending_updates{4000};
@@ -151,10 +154,12 @@ public:
                                   uint32_t now);
 
     //! BOLT 7 channel_update receiving rules at time `now` (unix seconds).
-    GossipResult ApplyChannelUpdate(const ChannelUpdateMessage& update, ByteSpan payload, uint32_t now);
+    GossipResult ApplyChannelUpdate(const ChannelUpdateMessage& update, ByteSpan payload, uint32_t now,
+                                    SignatureCheck check = SignatureCheck::kVerify);
 
     //! BOLT 7 node_announcement receiving rules.
-    GossipResult ApplyNodeAnnouncement(const NodeAnnouncementMessage& announcement, ByteSpan payload);
+    GossipResult ApplyNodeAnnouncement(const NodeAnnouncementMessage& announcement, ByteSpan payload,
+                                       SignatureCheck check = SignatureCheck::kVerify);
 
     //! Forgets a channel (its funding output was spent) and any node left without a channel.
     bool RemoveChannel(ShortChannelId short_channel_id);

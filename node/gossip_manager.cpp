@@ -332,7 +332,7 @@ public:
         for (Bytes& bytes : replayed) Relay(std::move(bytes), Now(), std::nullopt, ours);
         for (const PubKey& node : {message.node_id_1, message.node_id_2}) m_dirty_nodes.insert(node);
         // Our own node_announcement needs a public channel first.
-        if (message.node_id_1 == m_node_id || message.node_id_2 == m_node_id) SignNodeAnnouncementIfChanged();
+        if (ours && !m_loading) SignNodeAnnouncementIfChanged();
     }
 
     void OnChannelUpdate(const std::optional<PubKey>& origin, const ChannelUpdateMessage& message, const Bytes& payload)
@@ -505,6 +505,7 @@ public:
         Bytes payload;
         update.EncodePayload(payload);
         own.update = WithType(GossipMessageType::kChannelUpdate, update);
+        NoteOurUpdate(key, own.update);
         OnChannelUpdate(std::nullopt, update, payload);
         // The peer hears of our update at once, even before it is public (BOLT 7 lets a node
         // send a channel_update to its channel peer directly).
@@ -616,6 +617,7 @@ public:
             m_funding_of.erase(it);
         }
         m_own.erase(scid.ToU64());
+        NoteOurUpdate(scid.ToU64(), std::nullopt);
         m_dirty_channels.insert(scid.ToU64());
     }
 
@@ -676,10 +678,17 @@ public:
         txn.ForEachPrefix(m_nodes_db, {}, [&](ByteSpan, ByteSpan value) {
             const Bytes payload(value.begin(), value.end());
             auto node = NodeAnnouncementMessage::DecodePayload(payload);
-            if (!node || m_view.ApplyNodeAnnouncement(*node, payload).outcome != GossipOutcome::kAccepted) ++corrupt;
-            if (node && node->node_id == m_node_id) m_node_timestamp = node->timestamp;
+            if (!node) {
+                ++corrupt;
+                return true;
+            }
+            m_view.ApplyNodeAnnouncement(*node, payload, SignatureCheck::kTrusted);
+            if (node->node_id == m_node_id) m_node_timestamp = node->timestamp;
             return true;
         });
+        m_loading = false;
+        // Our alias, color or addresses may have changed since the last run.
+        if (!m_own.empty()) SignNodeAnnouncementIfChanged();
         m_relay.clear();
         m_dirty_channels.clear();
         m_dirty_nodes.clear();
@@ -700,8 +709,13 @@ public:
             if (payload.empty()) continue;
             const auto update = ChannelUpdateMessage::DecodePayload(payload);
             if (!update) return false;
-            OnChannelUpdate(std::nullopt, *update, payload);
-            if (update->short_channel_id == announcement->short_channel_id) NoteOwnTimestamp(*update);
+            // Checked when it was stored: not verified again.
+            if (update->short_channel_id != announcement->short_channel_id ||
+                m_view.ApplyChannelUpdate(*update, payload, Now(), SignatureCheck::kTrusted).outcome != GossipOutcome::kAccepted) {
+                continue;
+            }
+            SyncGraph(update->short_channel_id);
+            NoteOwnTimestamp(*update);
         }
         return true;
     }
@@ -719,6 +733,7 @@ public:
         own.last_timestamp = update.timestamp;
         own.signed_at = update.timestamp;
         own.update = WithType(GossipMessageType::kChannelUpdate, update);
+        NoteOurUpdate(update.short_channel_id.ToU64(), own.update);
     }
 
     // ---- Queries ----------------------------------------------------------------------------
@@ -760,11 +775,22 @@ public:
 
     GossipStats Stats() const { return GossipStats{m_view.ChannelCount(), m_view.NodeCount(), m_rejected}; }
 
-    std::optional<Bytes> OurUpdate(const ShortChannelId& scid) const
+    std::optional<Bytes> OurUpdate(const ShortChannelId& scid) EXCLUDES(m_our_updates_mutex)
     {
-        const auto it = m_own.find(scid.ToU64());
-        if (it == m_own.end() || it->second.update.empty()) return std::nullopt;
-        return it->second.update;
+        const MutexLock lock(m_our_updates_mutex);
+        const auto it = m_our_updates.find(scid.ToU64());
+        if (it == m_our_updates.end()) return std::nullopt;
+        return it->second;
+    }
+
+    void NoteOurUpdate(uint64_t key, const std::optional<Bytes>& update) EXCLUDES(m_our_updates_mutex)
+    {
+        const MutexLock lock(m_our_updates_mutex);
+        if (update) {
+            m_our_updates[key] = *update;
+        } else {
+            m_our_updates.erase(key);
+        }
     }
 
     Expected<std::vector<PathEdge>, PathfindError> FindPath(const PathRequest& request) EXCLUDES(m_graph_mutex)
@@ -866,6 +892,8 @@ public:
     KeyedTokenBuckets<uint64_t> m_update_budget{kUpdateBurst, kUpdatePerSecond};
     std::optional<PubKey> m_syncing_with;
     bool m_synced{false};
+    //! While the store is read back: nothing is signed or relayed.
+    bool m_loading{true};
     uint32_t m_node_timestamp{0};
     uint32_t m_next_prune{0};
     std::chrono::steady_clock::time_point m_next_flush{};
@@ -875,6 +903,10 @@ public:
 
     //! Funding outpoints of the known channels, to see them spent in blocks.
     std::map<OutPoint, ShortChannelId> m_funding;
+
+    //! Our latest channel_updates, read by the channel worker when it fails a forward.
+    Mutex m_our_updates_mutex;
+    std::map<uint64_t, Bytes> m_our_updates GUARDED_BY(m_our_updates_mutex);
 
     //! What payers search, from their own threads.
     Mutex m_graph_mutex;
@@ -943,10 +975,7 @@ GossipStats GossipManager::Stats()
     return m_impl->Ask([this] { return m_impl->Stats(); });
 }
 
-std::optional<Bytes> GossipManager::OurChannelUpdate(const ShortChannelId& scid)
-{
-    return m_impl->Ask([this, scid] { return m_impl->OurUpdate(scid); });
-}
+std::optional<Bytes> GossipManager::OurChannelUpdate(const ShortChannelId& scid) { return m_impl->OurUpdate(scid); }
 
 Expected<std::vector<PathEdge>, PathfindError> GossipManager::FindPath(const PathRequest& request)
 {

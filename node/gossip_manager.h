@@ -99,7 +99,8 @@ public:
     std::vector<GraphNodeSummary> ListNodes(const std::optional<PubKey>& node_id);
     std::vector<GraphChannelSummary> ListChannels(const std::optional<ShortChannelId>& scid);
     GossipStats Stats();
-    //! The channel_update we last signed for one of our channels (BOLT 4 failure messages carry it).
+    //! The channel_update we last signed for one of our announced channels, type-prefixed (BOLT 4
+    //! failure messages carry it). Any thread, without waiting for the gossip thread.
     std::optional<Bytes> OurChannelUpdate(const ShortChannelId& scid);
 
     //! Pathfinding over the graph (the caller's thread, under the graph's lock).

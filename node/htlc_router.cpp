@@ -52,17 +52,17 @@ std::optional<Secret<32>> OnionSharedSecret(const PrivKey& node_key, ByteSpan pa
     return Ecdh(node_key, *key);
 }
 
-FailureMessage ForwardFailureMessage(const ForwardFailure& failure)
+//! `update`: our channel_update of the outgoing channel (type-prefixed), empty for a channel
+//! not announced (BOLT 7 gives a private channel's update to its peer alone).
+FailureMessage ForwardFailureMessage(const ForwardFailure& failure, ByteSpan update)
 {
-    // Without gossip (BOLT 7, a later issue) we have no channel_update to attach: an empty one.
-    const ByteSpan no_update{};
     switch (failure.code) {
-    case FailureCode::AMOUNT_BELOW_MINIMUM: return MakeAmountBelowMinimum(failure.htlc_msat.value_or(Msat{0}), no_update);
-    case FailureCode::FEE_INSUFFICIENT: return MakeFeeInsufficient(failure.htlc_msat.value_or(Msat{0}), no_update);
-    case FailureCode::INCORRECT_CLTV_EXPIRY: return MakeIncorrectCltvExpiry(failure.cltv_expiry.value_or(0), no_update);
-    case FailureCode::CHANNEL_DISABLED: return MakeChannelDisabled(0, no_update);
+    case FailureCode::AMOUNT_BELOW_MINIMUM: return MakeAmountBelowMinimum(failure.htlc_msat.value_or(Msat{0}), update);
+    case FailureCode::FEE_INSUFFICIENT: return MakeFeeInsufficient(failure.htlc_msat.value_or(Msat{0}), update);
+    case FailureCode::INCORRECT_CLTV_EXPIRY: return MakeIncorrectCltvExpiry(failure.cltv_expiry.value_or(0), update);
+    case FailureCode::CHANNEL_DISABLED: return MakeChannelDisabled(0, update);
     case FailureCode::TEMPORARY_CHANNEL_FAILURE:
-    case FailureCode::EXPIRY_TOO_SOON: return MakeFailureWithUpdate(failure.code, no_update);
+    case FailureCode::EXPIRY_TOO_SOON: return MakeFailureWithUpdate(failure.code, update);
     default: return MakeFailure(failure.code);
     }
 }
@@ -246,7 +246,11 @@ void HtlcRouter::Forward(RouterChannels& channels, const Hash256& channel_id, co
     const IncomingHtlc incoming{htlc.amount_msat, htlc.cltv_expiry};
     const ForwardRequest request{*payload.amt_to_forward, *payload.outgoing_cltv_value};
     if (const auto failure = CheckForward(incoming, request, view, height)) {
-        return FailIncoming(channels, channel_id, htlc.id, peeled.shared_secret, ForwardFailureMessage(*failure));
+        // BOLT 4: "the channel_update field is mandatory in messages whose failure_code includes the UPDATE flag".
+        const Bytes update = failure->needs_channel_update() && m_options.our_channel_update
+                                 ? m_options.our_channel_update(next).value_or(Bytes{})
+                                 : Bytes{};
+        return FailIncoming(channels, channel_id, htlc.id, peeled.shared_secret, ForwardFailureMessage(*failure, update));
     }
     AddHtlcCommand add;
     add.amount_msat = request.amt_to_forward;

@@ -82,6 +82,8 @@ struct RouterOptions {
     //! Pathfinding over the public graph (gossip, BOLT 7), from any thread; without it routes
     //! go over our channels and the invoice's hints only.
     std::function<Expected<std::vector<PathEdge>, PathfindError>(const PathRequest&)> find_path;
+    //! Our channel_update of an announced channel (type-prefixed), for BOLT 4 failures that carry one.
+    std::function<std::optional<Bytes>(const ShortChannelId&)> our_channel_update;
 };
 
 //! pay / keysend / sendpay: what to pay, to whom, and the limits.

@@ -229,6 +229,9 @@ TEST_CASE_FIXTURE(ViewFixture, "channel_update: rejected and ignored")
         Bytes tampered = PayloadOf(good);
         tampered[110] ^= 0x01;
         CHECK(view.ApplyChannelUpdate(good, tampered, kNow).outcome == GossipOutcome::kRejected);
+        // What we stored after checking it is loaded back trusted: the signature is not checked.
+        CHECK(view.ApplyChannelUpdate(stranger, PayloadOf(stranger), kNow, SignatureCheck::kTrusted).outcome ==
+              GossipOutcome::kAccepted);
     }
     SUBCASE("another chain")
     {
@@ -501,4 +504,14 @@ TEST_CASE("outcome names")
     CHECK(ToString(GossipOutcome::kPending) == "pending");
     CHECK(ToString(GossipOutcome::kIgnored) == "ignored");
     CHECK(ToString(GossipOutcome::kRejected) == "rejected");
+}
+
+TEST_CASE_FIXTURE(ViewFixture, "node_announcement: what we stored after checking it loads back unverified")
+{
+    Add(a, b, ab);
+    const NodeAnnouncementMessage forged = SignNodeAnnouncement(SignedNodeAnnouncement(a, kNow), c.node_key);
+    CHECK(Announce(forged).outcome == GossipOutcome::kRejected);
+    CHECK(view.ApplyNodeAnnouncement(forged, PayloadOf(forged), SignatureCheck::kTrusted).outcome == GossipOutcome::kAccepted);
+    REQUIRE(view.Node(a.Id())->announcement);
+    CHECK(view.Node(a.Id())->announcement->announcement == forged);
 }

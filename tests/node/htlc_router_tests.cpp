@@ -1674,12 +1674,19 @@ struct RouterBench {
         channels.channels.push_back(out);
     }
 
+    //! Stands for our signed channel_update of the outgoing channel (the gossip manager's).
+    static Bytes OurUpdate() { return Bytes{0x01, 0x02, 0xaa, 0xbb, 0xcc}; }
+
     static RouterOptions Options()
     {
         RouterOptions options;
         options.policy.fee_base_msat = Msat{1000};
         options.policy.fee_proportional_millionths = 10;
         options.policy.cltv_expiry_delta = 34;
+        options.our_channel_update = [](const ShortChannelId& scid) -> std::optional<Bytes> {
+            if (scid == kOutScid) return OurUpdate();
+            return std::nullopt;
+        };
         return options;
     }
 
@@ -1943,6 +1950,15 @@ TEST_CASE("router: forwarding refusals")
     }
     const AttributedFailure failure = bench.FailureFor(htlc, onion);
     CHECK(failure.message.code == expected);
+    // BOLT 4: "the channel_update field is mandatory in messages whose failure_code includes the
+    // UPDATE flag": ours for the outgoing channel.
+    const auto details = ParseFailureMessage(EncodeFailureMessage(failure.message));
+    REQUIRE(details);
+    if (HasFlag(expected, failure_flag::UPDATE)) {
+        CHECK(details->channel_update == std::optional<Bytes>{RouterBench::OurUpdate()});
+    } else {
+        CHECK_FALSE(details->channel_update);
+    }
 }
 
 TEST_CASE("router: onions we cannot read are failed malformed with their hash")
