@@ -793,6 +793,23 @@ public:
         }
     }
 
+    void RecordAttempt(const Route& route, std::optional<size_t> failed_channel) EXCLUDES(m_graph_mutex)
+    {
+        const MutexLock lock(m_graph_mutex);
+        const uint32_t now = Now();
+        for (size_t i = 0; i < route.hops.size(); ++i) {
+            if (failed_channel && i > *failed_channel) break;
+            // The direction bit: 0 when the channel's lesser node (node_id_1) forwards.
+            const PubKey& from = i == 0 ? m_node_id : route.hops[i - 1].node_id;
+            const ChannelDirection direction = from < route.hops[i].node_id ? 0 : 1;
+            if (failed_channel && i == *failed_channel) {
+                m_scorer.RecordFailure(route.hops[i].short_channel_id, direction, route.hops[i].amount_msat, now);
+            } else {
+                m_scorer.RecordSuccess(route.hops[i].short_channel_id, direction, route.hops[i].amount_msat, now);
+            }
+        }
+    }
+
     Expected<std::vector<PathEdge>, PathfindError> FindPath(const PathRequest& request) EXCLUDES(m_graph_mutex)
     {
         const MutexLock lock(m_graph_mutex);
@@ -980,6 +997,11 @@ std::optional<Bytes> GossipManager::OurChannelUpdate(const ShortChannelId& scid)
 Expected<std::vector<PathEdge>, PathfindError> GossipManager::FindPath(const PathRequest& request)
 {
     return m_impl->FindPath(request);
+}
+
+void GossipManager::RecordAttempt(const Route& route, std::optional<size_t> failed_channel)
+{
+    m_impl->RecordAttempt(route, failed_channel);
 }
 
 void GossipManager::OnBlockConnected(store::WriteTxn&, int, const Hash256&, const Block& block)

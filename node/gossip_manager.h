@@ -105,6 +105,12 @@ public:
 
     //! Pathfinding over the graph (the caller's thread, under the graph's lock).
     Expected<std::vector<PathEdge>, PathfindError> FindPath(const PathRequest& request);
+    /**
+     * An attempt of one of our payments (HtlcRouter's on_attempt): every channel before
+     * `failed_channel` carried its amount, that one did not. The scorer learns both, and later
+     * routes weigh each channel's chance to carry theirs.
+     */
+    void RecordAttempt(const Route& route, std::optional<size_t> failed_channel);
 
     // ChainListener: funding outputs spent in a block close their channels.
     void OnBlockConnected(store::WriteTxn& txn, int height, const Hash256& hash, const Block& block) override;

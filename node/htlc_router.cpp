@@ -390,6 +390,10 @@ void HtlcRouter::OnOutgoingFulfilled(RouterChannels& channels, const Hash256& ch
     for (auto& part : record.parts) {
         if (part.part_id == part_link.part_id) part.status = PaymentStatus::COMPLETE;
     }
+    if (const auto active = m_active.find(record.payment_hash); active != m_active.end() && m_options.on_attempt) {
+        const auto route = active->second.part_routes.find(part_link.part_id);
+        if (route != active->second.part_routes.end()) m_options.on_attempt(route->second, std::nullopt);
+    }
     record.preimage = htlc.preimage;
     if (record.status != PaymentStatus::COMPLETE) {
         record.status = PaymentStatus::COMPLETE;
@@ -489,6 +493,7 @@ bool HtlcRouter::NoteFailure(ActivePayment& pay, PaymentRecord& record, uint64_t
     }
     // The failing node could not use its next channel: route around that one.
     pay.excluded.insert(hops[index + 1].short_channel_id);
+    if (m_options.on_attempt) m_options.on_attempt(route->second, index + 1);
     return true;
 }
 

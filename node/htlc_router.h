@@ -82,6 +82,12 @@ struct RouterOptions {
     //! Pathfinding over the public graph (gossip, BOLT 7), from any thread; without it routes
     //! go over our channels and the invoice's hints only.
     std::function<Expected<std::vector<PathEdge>, PathfindError>(const PathRequest&)> find_path;
+    /**
+     * What each attempt of our payments taught: the route, and the index of the channel the
+     * failing node could not use (nullopt: every channel carried it, the payment went through).
+     * The graph's scorer learns channel liquidity from it.
+     */
+    std::function<void(const Route& route, std::optional<size_t> failed_channel)> on_attempt;
     //! Our channel_update of an announced channel (type-prefixed), for BOLT 4 failures that carry one.
     std::function<std::optional<Bytes>(const ShortChannelId&)> our_channel_update;
 };

@@ -339,6 +339,7 @@ void Daemon::StartChannels()
     router_options.policy = m_settings.forward_policy;
     router_options.find_path = [this](const PathRequest& request) { return m_gossip->FindPath(request); };
     router_options.our_channel_update = [this](const ShortChannelId& scid) { return m_gossip->OurChannelUpdate(scid); };
+    router_options.on_attempt = [this](const Route& route, std::optional<size_t> failed) { m_gossip->RecordAttempt(route, failed); };
     m_router = std::make_unique<HtlcRouter>(*m_store, *m_invoice_store, *m_node_key, router_options);
     m_router->on_invoice_paid = [this](const Hash256& payment_hash) { m_invoices->NotifyPaid(payment_hash); };
     m_channels->SetRouter(*m_router);

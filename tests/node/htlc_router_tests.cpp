@@ -205,6 +205,7 @@ struct Node {
         const uint8_t salt = id.span()[1];
         RouterOptions router_options;
         router_options.policy = policy;
+        router_options.on_attempt = on_attempt;
         router = std::make_unique<HtlcRouter>(*env, invoice_store, key, router_options);
         router->on_invoice_paid = [this](const Hash256& hash) { invoices.NotifyPaid(hash); };
         manager = std::make_unique<ChannelManager>(*env, link, wallet, chain,
@@ -267,6 +268,8 @@ struct Node {
     PrivKey key;
     PubKey id;
     ForwardPolicy policy;
+    //! The router's on_attempt (the daemon feeds the graph's scorer with it).
+    std::function<void(const Route&, std::optional<size_t>)> on_attempt;
     ScratchDir dir;
     FakeLink link;
     FakeWallet wallet;
@@ -473,6 +476,17 @@ TEST_CASE("router: A -> B -> C with a route hint; B earns its fee, then refuses 
     hinted.cltv_expiry_delta = 34;
     b.policy = hinted;
     b.Restart(); // takes the policy
+    std::mutex attempts_mutex;
+    std::vector<std::pair<Route, std::optional<size_t>>> attempts;
+    a.on_attempt = [&](const Route& route, std::optional<size_t> failed) {
+        const std::lock_guard lock(attempts_mutex);
+        attempts.emplace_back(route, failed);
+    };
+    a.Restart(); // takes on_attempt
+    const auto attempts_seen = [&] {
+        const std::lock_guard lock(attempts_mutex);
+        return attempts;
+    };
     Connect(a, b);
     Connect(b, c);
     const Opened ab = Fund(a, b, Sat{500'000});
@@ -518,6 +532,12 @@ TEST_CASE("router: A -> B -> C with a route hint; B earns its fee, then refuses 
     CHECK(b_out == Msat{500'000'000} - amount);
     CHECK(b_in + b_out - Msat{500'000'000} == fee); // exactly its fee
     CHECK(c.WaitSettled(bc.channel_id).local_balance == amount);
+    // The scorer hears that both channels carried the payment.
+    REQUIRE(attempts_seen().size() == 1);
+    CHECK_FALSE(attempts_seen()[0].second);
+    CHECK(attempts_seen()[0].first.hops.size() == 2);
+    CHECK(attempts_seen()[0].first.hops[0].node_id == b.id);
+    CHECK(attempts_seen()[0].first.hops[1].node_id == c.id);
 
     // B raises its fee above what the hint says: B refuses with fee_insufficient (hop 0), and
     // with B's outgoing channel excluded no route is left.
@@ -532,6 +552,10 @@ TEST_CASE("router: A -> B -> C with a route hint; B earns its fee, then refuses 
     CHECK(failed.failure.find("fee_insufficient") != std::string::npos);
     CHECK(failed.failure.find(ToHex(b.id.span())) != std::string::npos);
     CHECK(failed.attempts == 1);
+    // The scorer hears that B could not use its channel to C (the second of the route).
+    REQUIRE(attempts_seen().size() == 2);
+    CHECK(attempts_seen()[1].second == std::optional<size_t>{1});
+    CHECK(attempts_seen()[1].first.hops[1].node_id == c.id);
     CHECK(c.Invoice("via-b-2").Status(Now()) == InvoiceStatus::UNPAID);
     CHECK(a.WaitSettled(ab.channel_id).local_balance == Msat{500'000'000} - amount - fee);
     CHECK(b.WaitSettled(bc.channel_id).local_balance == Msat{500'000'000} - amount);
