@@ -43,6 +43,8 @@ constexpr std::chrono::seconds kPersistInterval{1};
 constexpr uint32_t kLookupRetrySeconds = 10;
 //! Our gossip_timestamp_filter reaches this far back: peers hold gossip back up to a minute.
 constexpr uint32_t kFilterMargin = 600;
+//! Bounds NoteHeldOrigin's map: as many as NetworkViewLimits' default held updates and nodes.
+constexpr size_t kMaxHeldOrigins = 5000;
 
 Bytes WithType(GossipMessageType type, const auto& message)
 {
@@ -243,7 +245,10 @@ public:
 
     void OnMessage(const PubKey& peer, uint16_t type, const Bytes& payload)
     {
-        PeerState& state = m_peer_state[peer];
+        // A message posted before its peer's disconnection, handled after it: nobody to answer.
+        const auto known = m_peer_state.find(peer);
+        if (known == m_peer_state.end()) return;
+        PeerState& state = known->second;
         if (state.ignored) return;
         if (!m_peer_budget.Take(peer, Now())) {
             ++m_dropped;
@@ -329,7 +334,10 @@ public:
         const bool ours = message.node_id_1 == m_node_id || message.node_id_2 == m_node_id;
         Relay(WithType(GossipMessageType::kChannelAnnouncement, message), Now(), origin, ours);
         // Updates (and node announcements) that waited for the channel: relayed after it.
-        for (Bytes& bytes : replayed) Relay(std::move(bytes), Now(), std::nullopt, ours);
+        for (Bytes& bytes : replayed) {
+            auto held = m_held_origins.extract(bytes);
+            Relay(std::move(bytes), Now(), held ? std::optional<PubKey>(held.mapped()) : std::nullopt, ours);
+        }
         for (const PubKey& node : {message.node_id_1, message.node_id_2}) m_dirty_nodes.insert(node);
         // Our own node_announcement needs a public channel first.
         if (ours && !m_loading) SignNodeAnnouncementIfChanged();
@@ -343,6 +351,7 @@ public:
         Logger()->debug("channel_update {} direction {} from {}: {} {}", message.short_channel_id.ToString(), message.Direction(),
                         origin ? Short(*origin) : "us", ToString(result.outcome), result.reason);
         if (result.outcome == GossipOutcome::kRejected && origin) Misbehaved(*origin, "channel_update refused: " + result.reason);
+        if (result.outcome == GossipOutcome::kPending && origin) NoteHeldOrigin(GossipMessageType::kChannelUpdate, payload, *origin);
         if (result.outcome != GossipOutcome::kAccepted) return;
         SyncGraph(message.short_channel_id);
         m_dirty_channels.insert(message.short_channel_id.ToU64());
@@ -368,6 +377,8 @@ public:
         const GossipResult result = m_view.ApplyNodeAnnouncement(message, payload);
         if (result.outcome == GossipOutcome::kRejected && origin) {
             Misbehaved(*origin, "node_announcement refused: " + result.reason);
+        } else if (result.outcome == GossipOutcome::kPending && origin) {
+            NoteHeldOrigin(GossipMessageType::kNodeAnnouncement, payload, *origin);
         } else if (result.outcome == GossipOutcome::kAccepted) {
             m_dirty_nodes.insert(message.node_id);
             Relay(WithType(GossipMessageType::kNodeAnnouncement, message), message.timestamp, origin,
@@ -605,8 +616,24 @@ public:
         });
     }
 
+    //! Who sent gossip the view holds until its channel is looked up: the relay skips that peer.
+    void NoteHeldOrigin(GossipMessageType type, ByteSpan payload, const PubKey& origin)
+    {
+        // The view drops held gossip past its limits without telling: forget everything past ours.
+        if (m_held_origins.size() >= kMaxHeldOrigins) m_held_origins.clear();
+        Bytes message;
+        WireWriter(message).WriteU16(static_cast<uint16_t>(type));
+        message.insert(message.end(), payload.begin(), payload.end());
+        m_held_origins.try_emplace(std::move(message), origin);
+    }
+
     void ForgetChannel(const ShortChannelId& scid)
     {
+        // Its nodes may be left without a channel: the view forgets them, the store must too.
+        if (const ChannelEntry* channel = m_view.Channel(scid)) {
+            m_dirty_nodes.insert(channel->announcement.node_id_1);
+            m_dirty_nodes.insert(channel->announcement.node_id_2);
+        }
         m_view.RemoveChannel(scid);
         {
             const MutexLock lock(m_graph_mutex);
@@ -911,6 +938,8 @@ public:
     bool m_synced{false};
     //! While the store is read back: nothing is signed or relayed.
     bool m_loading{true};
+    //! Held channel_updates and node_announcements (u16 type then payload) by the peer that sent them.
+    std::map<Bytes, PubKey> m_held_origins;
     uint32_t m_node_timestamp{0};
     uint32_t m_next_prune{0};
     std::chrono::steady_clock::time_point m_next_flush{};
