@@ -45,6 +45,8 @@ constexpr uint32_t kLookupRetrySeconds = 10;
 constexpr uint32_t kFilterMargin = 600;
 //! Bounds NoteHeldOrigin's map: as many as NetworkViewLimits' default held updates and nodes.
 constexpr size_t kMaxHeldOrigins = 5000;
+//! Announcements waiting for their funding lookup, at most.
+constexpr size_t kMaxPendingLookups = 2000;
 
 Bytes WithType(GossipMessageType type, const auto& message)
 {
@@ -288,6 +290,12 @@ public:
         if (check.outcome != GossipOutcome::kAccepted) return;
         const uint64_t key = message.short_channel_id.ToU64();
         if (m_lookups_pending.contains(key)) return;
+        // Well-signed announcements of channels that do not exist cost a bitcoind lookup each:
+        // beyond this many waiting, more are dropped (honest peers send them again when asked).
+        if (m_lookups_pending.size() >= kMaxPendingLookups) {
+            ++m_dropped;
+            return;
+        }
         m_lookups_pending.emplace(key, PendingAnnouncement{message, payload, origin});
         QueueLookup(message.short_channel_id);
     }
@@ -346,8 +354,23 @@ public:
     void OnChannelUpdate(const std::optional<PubKey>& origin, const ChannelUpdateMessage& message, const Bytes& payload)
     {
         const uint64_t direction_key = message.short_channel_id.ToU64() << 1 | static_cast<uint64_t>(message.Direction());
-        if (origin && !m_update_budget.Take(direction_key, Now())) return;
-        const GossipResult result = m_view.ApplyChannelUpdate(message, payload, Now());
+        SignatureCheck check = SignatureCheck::kVerify;
+        if (origin) {
+            // Only what the channel's node really signed spends its direction's budget: forgeries
+            // (anyone can send them, from ever new identities) would otherwise starve the real ones.
+            if (const ChannelEntry* channel = m_view.Channel(message.short_channel_id)) {
+                const auto& half = channel->halves[static_cast<size_t>(message.Direction())];
+                // Many peers relay the same update: a copy of ours costs no verification.
+                if (half && std::ranges::equal(half->Payload(), payload)) return;
+                if (!VerifyChannelUpdate(message, payload, channel->NodeId(message.Direction()))) {
+                    return Misbehaved(*origin, "channel_update refused: bad signature of node_id_" +
+                                                   std::to_string(message.Direction() + 1));
+                }
+                check = SignatureCheck::kTrusted;
+            }
+            if (!m_update_budget.Take(direction_key, Now())) return;
+        }
+        const GossipResult result = m_view.ApplyChannelUpdate(message, payload, Now(), check);
         Logger()->debug("channel_update {} direction {} from {}: {} {}", message.short_channel_id.ToString(), message.Direction(),
                         origin ? Short(*origin) : "us", ToString(result.outcome), result.reason);
         if (result.outcome == GossipOutcome::kRejected && origin) Misbehaved(*origin, "channel_update refused: " + result.reason);
