@@ -2251,6 +2251,10 @@ void ChannelManager::Impl::OnInboxEvent(const InboxEvent& event, Batch& batch)
             if (record.funding_height && *record.funding_height >= event.height) {
                 Logger()->warn("channel {}: funding transaction unconfirmed by a reorg", Short(id));
                 record.funding_height.reset();
+                // The announcement signatures exchanged cover the old short_channel_id: both
+                // ends sign the new one once it is six deep again.
+                record.remote_announcement_sigs.reset();
+                m_announcement_sent.erase(id);
                 batch.dirty.insert(id);
             }
             if (record.spend_height && *record.spend_height >= event.height) {

@@ -5,6 +5,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 namespace sidebolt {
 namespace {
 
@@ -97,6 +99,74 @@ TEST_CASE("corrupt channel records are refused, never half-read")
     ChannelRecord stateless{SampleRecord().peer};
     stateless.phase = ChannelPhase::NORMAL;
     CHECK_FALSE(DeserializeChannelRecord(SerializeChannelRecord(stateless)));
+}
+
+//! The peer's announcement_signatures as a record keeps them: two real signatures.
+EndpointSignatures SampleAnnouncementSigs()
+{
+    const PrivKey node_key = *PrivKey::FromBytes(Bytes(32, 0x31));
+    const PrivKey funding_key = *PrivKey::FromBytes(Bytes(32, 0x32));
+    const Hash256 digest = Sha256(Bytes{'a', 'n', 'n'});
+    return EndpointSignatures{node_key.Sign(digest), funding_key.Sign(digest)};
+}
+
+TEST_CASE("channel record keeps the peer's announcement signatures (record version 2)")
+{
+    ChannelRecord record = SampleRecord();
+    record.remote_announcement_sigs = SampleAnnouncementSigs();
+    const Bytes encoded = SerializeChannelRecord(record);
+    CHECK(encoded[0] == 2);
+    const auto decoded = DeserializeChannelRecord(encoded);
+    REQUIRE(decoded);
+    CheckEqual(*decoded, record);
+    CHECK(decoded->remote_announcement_sigs == record.remote_announcement_sigs);
+    // Unset, only the presence byte is written (the two signatures are 128 bytes).
+    const Bytes without = SerializeChannelRecord(SampleRecord());
+    CHECK(without.size() + 128 == encoded.size());
+    const auto decoded_without = DeserializeChannelRecord(without);
+    REQUIRE(decoded_without);
+    CHECK_FALSE(decoded_without->remote_announcement_sigs);
+}
+
+TEST_CASE("channel record of version 1, written before announcement signatures, still reads")
+{
+    // Version 1 ended after `failure`: no presence byte for the signatures.
+    Bytes v1 = SerializeChannelRecord(SampleRecord());
+    REQUIRE(v1.back() == 0);
+    v1[0] = 1;
+    v1.pop_back();
+    const auto decoded = DeserializeChannelRecord(v1);
+    REQUIRE(decoded);
+    CheckEqual(*decoded, SampleRecord());
+    CHECK_FALSE(decoded->remote_announcement_sigs);
+    // Written again, it becomes version 2.
+    CHECK(SerializeChannelRecord(*decoded) == SerializeChannelRecord(SampleRecord()));
+    // A version 1 record carries nothing after `failure`: the presence byte there is refused.
+    Bytes v1_with_byte = SerializeChannelRecord(SampleRecord());
+    v1_with_byte[0] = 1;
+    CHECK_FALSE(DeserializeChannelRecord(v1_with_byte));
+    for (size_t size = 0; size < v1.size(); size += 7) {
+        CHECK_FALSE(DeserializeChannelRecord(ByteSpan(v1).first(size)));
+    }
+}
+
+TEST_CASE("channel record with a truncated or invalid announcement signature is refused")
+{
+    ChannelRecord record = SampleRecord();
+    record.remote_announcement_sigs = SampleAnnouncementSigs();
+    const Bytes good = SerializeChannelRecord(record);
+    // Cut anywhere in the presence byte or the two signatures: never half-read.
+    for (size_t cut = 1; cut <= 1 + 128; ++cut) {
+        CAPTURE(cut);
+        CHECK_FALSE(DeserializeChannelRecord(ByteSpan(good).first(good.size() - cut)));
+    }
+    // r of the bitcoin signature at or above the group order: not a signature.
+    Bytes overflow = good;
+    std::fill(overflow.end() - 64, overflow.end() - 32, 0xff);
+    CHECK_FALSE(DeserializeChannelRecord(overflow));
+    Bytes node_overflow = good;
+    std::fill(node_overflow.end() - 128, node_overflow.end() - 96, 0xff);
+    CHECK_FALSE(DeserializeChannelRecord(node_overflow));
 }
 
 TEST_CASE("phase names are what listchannels prints")
