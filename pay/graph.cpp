@@ -122,6 +122,19 @@ const RoutingGraph::Channel* RoutingGraph::FindChannel(ShortChannelId scid) cons
     return index ? &m_channels[*index] : nullptr;
 }
 
+std::optional<ForwardPolicy> RoutingGraph::PolicyFrom(ShortChannelId scid, const PubKey& from) const
+{
+    const Channel* channel = FindChannel(scid);
+    const auto node = FindNode(from);
+    if (channel == nullptr || !node) return std::nullopt;
+    for (const ChannelDirection direction : {ChannelDirection{0}, ChannelDirection{1}}) {
+        if (channel->nodes[direction] != *node) continue;
+        const HalfChannel& half = Half(*channel, direction);
+        if (half.has_policy) return half.Policy();
+    }
+    return std::nullopt;
+}
+
 std::optional<RoutingGraph::NodeIndex> RoutingGraph::FindNode(const PubKey& node) const
 {
     const auto found = m_node_index.find(node);

@@ -89,6 +89,8 @@ public:
     //! nullptr when unknown; valid until the next AddChannel or RemoveChannel.
     const Channel* FindChannel(ShortChannelId scid) const;
     std::optional<NodeIndex> FindNode(const PubKey& node) const;
+    //! The announced policy of `from` over the channel (disabled or not); nullopt when none.
+    std::optional<ForwardPolicy> PolicyFrom(ShortChannelId scid, const PubKey& from) const;
 
     size_t NodeCount() const { return m_node_index.size(); }
     size_t ChannelCount() const { return m_channel_index.size(); }

@@ -38,6 +38,27 @@ uint64_t InFlightAt(const InFlight* in_flight, uint64_t scid, ChannelDirection d
 
 uint64_t CapacityMsat(Sat capacity) { return capacity.value() > kMaxU64 / 1000 ? kMaxU64 : capacity.value() * 1000; }
 
+/**
+ * What multi-part splitting may put on a channel direction, from what the scorer learned. After a
+ * failure the liquidity lies between the learned bounds: cautious, a part is sized at their middle
+ * (as likely to pass as not), where one at the top fails again and teaches a single msat.
+ */
+struct LiquidityCeiling {
+    const PaymentScorer* scorer;
+    uint64_t now;
+    bool cautious;
+
+    //! capacity_msat 0: unknown. kMaxU64 when nothing bounds it.
+    uint64_t At(ShortChannelId scid, ChannelDirection direction, uint64_t capacity_msat) const
+    {
+        if (scorer == nullptr) return kMaxU64;
+        const auto bounds = scorer->LearnedBounds(scid, direction, Msat{capacity_msat}, now);
+        if (!bounds.has_max) return kMaxU64;
+        if (!cautious || bounds.max < bounds.min) return bounds.max.value();
+        return bounds.min.value() + (bounds.max.value() - bounds.min.value()) / 2;
+    }
+};
+
 //! BOLT 7: "node_id_1 is the numerically-lesser", so the direction bit follows key order.
 ChannelDirection DirectionBetween(const PubKey& from, const PubKey& to) { return from < to ? 0 : 1; }
 
@@ -119,9 +140,10 @@ std::optional<Msat> EdgeFee(const Candidate& edge, Msat amount)
 class Search
 {
 public:
+    //! in_flight and ceiling: multi-part splitting's (null for a single path).
     Search(const RoutingGraph& graph, const PathRequest& request, const PaymentScorer* scorer, uint64_t now,
-           const InFlight* in_flight)
-        : m_graph(graph), m_request(request), m_scorer(scorer), m_now(now), m_in_flight(in_flight),
+           const InFlight* in_flight, const LiquidityCeiling* ceiling = nullptr)
+        : m_graph(graph), m_request(request), m_scorer(scorer), m_now(now), m_in_flight(in_flight), m_ceiling(ceiling),
           m_graph_slots(static_cast<uint32_t>(graph.NodeSlots())),
           m_max_amount(SaturatingAdd(request.amount.value(), request.max_fee.value())),
           m_max_hops(std::min(request.max_hops, kMaxPathHops))
@@ -163,6 +185,7 @@ private:
     const PaymentScorer* m_scorer;
     const uint64_t m_now;
     const InFlight* m_in_flight;
+    const LiquidityCeiling* m_ceiling;
     const uint32_t m_graph_slots;
     const uint64_t m_max_amount;
     const size_t m_max_hops;
@@ -332,7 +355,10 @@ Candidate Search::GraphCandidate(uint32_t from, const RoutingGraph::HalfChannel&
     Candidate edge{from, half.to, half.channel, false, false, half.direction, half.fee_base_msat,
                    half.fee_proportional_millionths, half.cltv_expiry_delta, half.htlc_minimum_msat,
                    half.htlc_maximum_msat, capacity == 0 ? kMaxU64 : capacity, capacity};
-    if (capacity != 0) edge.limit_msat -= std::min(InFlightOver(edge), capacity);
+    if (m_ceiling != nullptr) {
+        edge.limit_msat = std::min(edge.limit_msat, m_ceiling->At(ShortChannelId::FromU64(ScidOf(edge)), edge.direction, capacity));
+    }
+    if (edge.limit_msat != kMaxU64) edge.limit_msat -= std::min(InFlightOver(edge), edge.limit_msat);
     return edge;
 }
 
@@ -593,6 +619,7 @@ struct PartChecker {
     const PaymentScorer* scorer;
     uint64_t now;
     const InFlight& in_flight;
+    const LiquidityCeiling& ceiling;
 
     uint64_t Liquidity(const std::vector<PathEdge>& path, size_t i) const
     {
@@ -609,10 +636,7 @@ struct PartChecker {
             const RoutingGraph::Channel* channel = graph.FindChannel(edge.short_channel_id);
             const uint64_t capacity = channel == nullptr || channel->capacity == Sat{0} ? 0 : CapacityMsat(channel->capacity);
             if (capacity != 0) liquidity = capacity;
-            if (scorer != nullptr) {
-                const auto bounds = scorer->LearnedBounds(edge.short_channel_id, direction, Msat{capacity}, now);
-                if (bounds.has_max) liquidity = std::min(liquidity, bounds.max.value());
-            }
+            liquidity = std::min(liquidity, ceiling.At(edge.short_channel_id, direction, capacity));
         }
         const uint64_t used = InFlightAt(&in_flight, scid, direction);
         return liquidity - std::min(liquidity, used);
@@ -654,9 +678,11 @@ bool SamePath(const std::vector<PathEdge>& a, const std::vector<PathEdge>& b)
 class Splitter
 {
 public:
-    Splitter(const RoutingGraph& graph, const PathRequest& request, const PaymentScorer* scorer, uint64_t now, Msat min_part)
+    Splitter(const RoutingGraph& graph, const PathRequest& request, const PaymentScorer* scorer, uint64_t now, Msat min_part,
+             bool cautious)
         : m_graph(graph), m_request(request), m_scorer(scorer), m_now(now), m_min_part(min_part),
-          m_checker{graph, request, scorer, now, m_in_flight}, m_remaining(request.amount), m_fee_left(request.max_fee)
+          m_ceiling{scorer, now, cautious}, m_checker{graph, request, scorer, now, m_in_flight, m_ceiling},
+          m_remaining(request.amount), m_fee_left(request.max_fee)
     {
     }
 
@@ -681,8 +707,9 @@ private:
         request.max_fee = m_fee_left;
         for (Msat tried = m_remaining;;) {
             request.amount = tried;
-            auto result = Search(m_graph, request, m_scorer, m_now, &m_in_flight).Run();
-            if (result) return std::pair{std::move(*result), tried};
+            auto result = Search(m_graph, request, m_scorer, m_now, &m_in_flight, &m_ceiling).Run();
+            // The search bounds liquidity by capacity; a cautious part may need to be smaller.
+            if (result && m_checker.Fits(result->path, tried, m_fee_left)) return std::pair{std::move(*result), tried};
             const Msat next = std::min(Msat{tried.value() / 2}, Msat::SaturatingSub(m_remaining, m_min_part));
             if (next < m_min_part || next == Msat{0}) return std::nullopt;
             tried = next;
@@ -739,6 +766,7 @@ private:
     const uint64_t m_now;
     const Msat m_min_part;
     InFlight m_in_flight;
+    const LiquidityCeiling m_ceiling;
     const PartChecker m_checker;
     std::vector<RoutePart> m_parts;
     Msat m_remaining;
@@ -783,7 +811,10 @@ Expected<std::vector<RoutePart>, PathfindError> FindRoutes(const RoutingGraph& g
 {
     if (request.amount == Msat{0}) return PathfindError::ZERO_AMOUNT;
     if (request.source == request.target) return PathfindError::SOURCE_IS_TARGET;
-    return Splitter(graph, request, scorer, now, min_part).Run(max_parts);
+    // Cautious first; when that cannot place everything, the top of what was learned is tried.
+    auto cautious = Splitter(graph, request, scorer, now, min_part, true).Run(max_parts);
+    if (cautious || scorer == nullptr) return cautious;
+    return Splitter(graph, request, scorer, now, min_part, false).Run(max_parts);
 }
 
 } // namespace sidebolt

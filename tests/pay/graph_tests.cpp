@@ -91,8 +91,16 @@ TEST_CASE("graph: a policy per direction, with the disable bit")
     huge.fee_base_msat = Msat{(uint64_t{1} << 32) - 1};
     CHECK(graph.SetPolicy(GraphScid(1), 0, huge, false));
 
+    CHECK_FALSE(graph.PolicyFrom(GraphScid(1), high));
     REQUIRE(graph.SetPolicy(GraphScid(1), 0, Policy(1000, 100, 40), false));
+    // Only the direction low forwards over has a policy yet.
+    CHECK(SamePolicy(graph.PolicyFrom(GraphScid(1), low).value(), Policy(1000, 100, 40)));
+    CHECK_FALSE(graph.PolicyFrom(GraphScid(1), high));
+    CHECK_FALSE(graph.PolicyFrom(GraphScid(2), low));
+    CHECK_FALSE(graph.PolicyFrom(GraphScid(1), GraphNode(3)));
     REQUIRE(graph.SetPolicy(GraphScid(1), 1, Policy(5, 6, 7), true));
+    // A disabled direction's policy still says what it charges.
+    CHECK(SamePolicy(graph.PolicyFrom(GraphScid(1), high).value(), Policy(5, 6, 7)));
     const RoutingGraph::Channel& channel = *graph.FindChannel(GraphScid(1));
     CHECK(SamePolicy(graph.Half(channel, 0).Policy(), Policy(1000, 100, 40)));
     CHECK(SamePolicy(graph.Half(channel, 1).Policy(), Policy(5, 6, 7)));

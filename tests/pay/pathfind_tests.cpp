@@ -906,6 +906,41 @@ TEST_CASE("multi-part: split over paths that each hold part of the amount")
     CHECK_FALSE(FindRoutes(net.graph, request, nullptr, 0, Msat{400'000}));
 }
 
+TEST_CASE("multi-part: after a failure a channel's part is sized at the middle of what is known, when the rest fits elsewhere")
+{
+    // Two ways from 0 to 3, through 1 (400 sat) and through 2 (350 sat).
+    Net net(4);
+    for (const auto& [middle, capacity] : {std::pair{1, 400}, std::pair{2, 350}}) {
+        net.Link(0, static_cast<size_t>(middle), Policy(0, 0, 40), Sat{uint64_t(capacity)});
+        net.Link(static_cast<size_t>(middle), 3, Policy(1000, 100, 40), Sat{uint64_t(capacity)});
+    }
+    const Msat min_part{20'000};
+    PaymentScorer scorer;
+    // Channel 1-3 failed at 300,001 msat: its liquidity is somewhere in 0..300,000.
+    scorer.RecordFailure(Net::Scid(2), net.Direction(1, 3), Msat{300'001}, 0);
+    const auto through_one = [](const std::vector<RoutePart>& parts) {
+        Msat total{0};
+        for (const RoutePart& part : parts) {
+            if (part.path.back().short_channel_id == Net::Scid(2)) total += part.amount;
+        }
+        return total;
+    };
+    PathRequest request = net.Request(0, 3, 450'000);
+    auto parts = FindRoutes(net.graph, request, &scorer, 0, min_part);
+    REQUIRE(parts);
+    CheckParts(net, request, *parts, min_part);
+    CHECK(through_one(*parts) > Msat{0});
+    CHECK(through_one(*parts) <= Msat{150'000});
+
+    // When the middle leaves too little room, the top of the known range is tried.
+    request.amount = Msat{600'000};
+    parts = FindRoutes(net.graph, request, &scorer, 0, min_part);
+    REQUIRE(parts);
+    CheckParts(net, request, *parts, min_part);
+    CHECK(through_one(*parts) > Msat{150'000});
+    CHECK(through_one(*parts) <= Msat{300'000});
+}
+
 TEST_CASE("multi-part: our first hops' spendable amounts bound the parts")
 {
     Net net(3);
