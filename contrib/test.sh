@@ -85,16 +85,21 @@ if [ "$fuzz_seconds" -gt 0 ]; then
   CC=clang CXX=clang++ cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIDEBOLT_FUZZ=ON \
     -DSIDEBOLT_TESTS=OFF -DSIDEBOLT_BENCH=OFF >/dev/null
   cmake --build build/fuzz -j"$jobs" --target $(cd fuzz && ls *.cpp | sed 's/\.cpp$//; s/^/fuzz_/')
-  for src in fuzz/*.cpp; do
-    name=$(basename "$src" .cpp)
+  # One target per core at a time: each runs its full time, the step takes a share of it.
+  fuzz_one() {
+    local name=$1 work
     work=$(mktemp -d)
     [ -d "fuzz/corpus/$name" ] && cp -r "fuzz/corpus/$name/." "$work/"
-    echo "fuzz_$name"
-    build/fuzz/fuzz/fuzz_"$name" -max_total_time="$fuzz_seconds" -print_final_stats=0 "$work" 2>"$work.log" || {
-      tail -40 "$work.log"; echo "fuzz_$name FAILED"; exit 1; }
-    grep -E '^(#[0-9]+\s+DONE|Done)' "$work.log" | tail -1 || true
-    rm -rf "$work" "$work.log"
-  done
+    if build/fuzz/fuzz/fuzz_"$name" -max_total_time="$fuzz_seconds" -print_final_stats=0 "$work" 2>"$work.log"; then
+      echo "fuzz_$name $(grep -E '^(#[0-9]+\s+DONE|Done)' "$work.log" | tail -1)"
+      rm -rf "$work" "$work.log"
+    else
+      tail -40 "$work.log"; echo "fuzz_$name FAILED"; rm -rf "$work"; return 1
+    fi
+  }
+  export -f fuzz_one
+  export fuzz_seconds
+  (cd fuzz && ls *.cpp | sed 's/\.cpp$//') | xargs -P "$jobs" -I{} bash -c 'fuzz_one "$1"' _ {}
 fi
 
 export SIDEBOLT_BIN_DIR="$root/build/test"
