@@ -866,6 +866,18 @@ public:
         return sidebolt::FindPath(m_graph, request, &m_scorer, Now());
     }
 
+    std::optional<ForwardPolicy> ChannelPolicy(const ShortChannelId& scid, const PubKey& from) EXCLUDES(m_graph_mutex)
+    {
+        const MutexLock lock(m_graph_mutex);
+        return m_graph.PolicyFrom(scid, from);
+    }
+
+    Expected<std::vector<RoutePart>, PathfindError> FindRoutes(const PathRequest& request, Msat min_part) EXCLUDES(m_graph_mutex)
+    {
+        const MutexLock lock(m_graph_mutex);
+        return sidebolt::FindRoutes(m_graph, request, &m_scorer, Now(), min_part);
+    }
+
     // ---- Threads ----------------------------------------------------------------------------
 
     void Run() EXCLUDES(m_mutex)
@@ -1049,6 +1061,16 @@ std::optional<Bytes> GossipManager::OurChannelUpdate(const ShortChannelId& scid)
 Expected<std::vector<PathEdge>, PathfindError> GossipManager::FindPath(const PathRequest& request)
 {
     return m_impl->FindPath(request);
+}
+
+std::optional<ForwardPolicy> GossipManager::ChannelPolicy(const ShortChannelId& scid, const PubKey& from)
+{
+    return m_impl->ChannelPolicy(scid, from);
+}
+
+Expected<std::vector<RoutePart>, PathfindError> GossipManager::FindRoutes(const PathRequest& request, Msat min_part)
+{
+    return m_impl->FindRoutes(request, min_part);
 }
 
 void GossipManager::RecordAttempt(const Route& route, std::optional<size_t> failed_channel)

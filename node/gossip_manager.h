@@ -105,6 +105,10 @@ public:
 
     //! Pathfinding over the graph (the caller's thread, under the graph's lock).
     Expected<std::vector<PathEdge>, PathfindError> FindPath(const PathRequest& request);
+    //! What `from` charges over the channel, from its channel_update (any thread).
+    std::optional<ForwardPolicy> ChannelPolicy(const ShortChannelId& scid, const PubKey& from);
+    //! Multi-part routes over the graph, parts of at least min_part (same thread and lock).
+    Expected<std::vector<RoutePart>, PathfindError> FindRoutes(const PathRequest& request, Msat min_part);
     /**
      * An attempt of one of our payments (HtlcRouter's on_attempt): every channel before
      * `failed_channel` carried its amount, that one did not. The scorer learns both, and later

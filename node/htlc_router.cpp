@@ -491,8 +491,15 @@ bool HtlcRouter::NoteFailure(ActivePayment& pay, PaymentRecord& record, uint64_t
         if (FinalRefusal(code)) pay.refused = true;
         return !pay.refused;
     }
-    // The failing node could not use its next channel: route around that one.
-    pay.excluded.insert(hops[index + 1].short_channel_id);
+    // The failing node could not use its next channel: route around that one, or, when it
+    // lacked the balance and the payment may be split, send it only less than it refused.
+    const RouteHop& refused = hops[index + 1];
+    if (code == static_cast<uint16_t>(FailureCode::TEMPORARY_CHANNEL_FAILURE) && pay.request.payment_secret) {
+        const auto [known, inserted] = pay.too_large.try_emplace(refused.short_channel_id, refused.amount_msat);
+        if (!inserted) known->second = std::min(known->second, refused.amount_msat);
+    } else {
+        pay.excluded.insert(refused.short_channel_id);
+    }
     if (m_options.on_attempt) m_options.on_attempt(route->second, index + 1);
     return true;
 }
@@ -544,6 +551,7 @@ PaymentRetryState HtlcRouter::RetryStateOf(const ActivePayment& pay)
     PaymentRetryState retry;
     static_cast<PaymentTerms&>(retry) = request;
     retry.excluded.assign(pay.excluded.begin(), pay.excluded.end());
+    retry.too_large.assign(pay.too_large.begin(), pay.too_large.end());
     retry.refused = pay.refused;
     for (const auto& [part_id, route] : pay.part_routes) {
         PartAttempt attempt{part_id, route, {}};
@@ -568,6 +576,7 @@ std::optional<HtlcRouter::ActivePayment> HtlcRouter::Resume(const PaymentRecord&
     request.label = record.label;
     ActivePayment pay(std::move(request));
     pay.excluded.insert(retry.excluded.begin(), retry.excluded.end());
+    pay.too_large.insert(retry.too_large.begin(), retry.too_large.end());
     pay.refused = retry.refused;
     for (const auto& attempt : retry.in_flight) {
         pay.part_routes.emplace(attempt.part_id, attempt.route);
@@ -578,8 +587,23 @@ std::optional<HtlcRouter::ActivePayment> HtlcRouter::Resume(const PaymentRecord&
 
 // ---- Sending -----------------------------------------------------------------------------
 
+void HtlcRouter::RefreshHints(std::vector<std::vector<HintHop>>& hints) const
+{
+    if (!m_options.channel_policy) return;
+    for (auto& hint : hints) {
+        for (HintHop& hop : hint) {
+            const auto announced = m_options.channel_policy(hop.short_channel_id, hop.node_id);
+            if (!announced) continue;
+            hop.fee_base_msat = announced->fee_base_msat;
+            hop.fee_proportional_millionths = announced->fee_proportional_millionths;
+            hop.cltv_expiry_delta = announced->cltv_expiry_delta;
+        }
+    }
+}
+
 PaymentRecord HtlcRouter::Pay(RouterChannels& channels, PayRequest request, uint32_t height, uint64_t now, PayCallback done)
 {
+    RefreshHints(request.route_hints);
     if (const auto known = m_payments.find(request.payment_hash); known != m_payments.end()) {
         if (known->second.status == PaymentStatus::COMPLETE) {
             throw NodeError(kErrAlreadyPaid, "this payment hash was already paid: never pay twice");
@@ -639,8 +663,7 @@ void HtlcRouter::FailIfShort(PaymentRecord& record, uint64_t now)
     Logger()->info("payment {} failed after {} attempt(s): {}", Short(record.payment_hash), record.attempts, record.failure);
 }
 
-std::vector<Route> HtlcRouter::CandidateRoutes(RouterChannels& channels, const ActivePayment& pay, Msat amount,
-                                               uint32_t height) const
+std::vector<LocalChannel> HtlcRouter::FirstHops(RouterChannels& channels, const ActivePayment& pay)
 {
     std::vector<LocalChannel> locals;
     for (const auto& channel : channels.Channels()) {
@@ -649,6 +672,13 @@ std::vector<Route> HtlcRouter::CandidateRoutes(RouterChannels& channels, const A
         limits.htlc_minimum_msat = channel.htlc_minimum_msat;
         locals.push_back(LocalChannel{channel.peer, channel.short_channel_id, channel.spendable_msat, limits});
     }
+    return locals;
+}
+
+std::vector<Route> HtlcRouter::CandidateRoutes(RouterChannels& channels, const ActivePayment& pay, Msat amount,
+                                               uint32_t height) const
+{
+    const std::vector<LocalChannel> locals = FirstHops(channels, pay);
     const PayRequest& request = pay.request;
     const uint32_t final_cltv = height + request.min_final_cltv_expiry_delta + kFinalCltvSlack;
     const Msat max_fee = std::max(MaxFeeFor(amount, request.max_fee_percent), request.exempt_fee_msat);
@@ -661,16 +691,24 @@ std::vector<Route> HtlcRouter::CandidateRoutes(RouterChannels& channels, const A
         }
         auto route = BuildRoute(path, amount, final_cltv);
         if (!route || !WithinFeeBudget(*route, max_fee) || !WithinDelay(*route, height, request.max_delay)) continue;
+        if (CarriesTooMuch(pay, *route)) continue;
         routes.push_back(std::move(*route));
     }
     std::stable_sort(routes.begin(), routes.end(), [](const Route& a, const Route& b) { return a.fee_msat() < b.fee_msat(); });
     return routes;
 }
 
-std::optional<std::vector<PathEdge>> HtlcRouter::GraphPath(const std::vector<LocalChannel>& locals, const ActivePayment& pay,
-                                                           Msat amount, Msat max_fee) const
+bool HtlcRouter::CarriesTooMuch(const ActivePayment& pay, const Route& route)
 {
-    if (!m_options.find_path || locals.empty()) return std::nullopt;
+    return std::any_of(route.hops.begin(), route.hops.end(), [&](const RouteHop& hop) {
+        const auto refused = pay.too_large.find(hop.short_channel_id);
+        return refused != pay.too_large.end() && hop.amount_msat >= refused->second;
+    });
+}
+
+PathRequest HtlcRouter::GraphRequest(const std::vector<LocalChannel>& locals, const ActivePayment& pay, Msat amount,
+                                     Msat max_fee) const
+{
     const PayRequest& request = pay.request;
     PathRequest path_request{m_node_key.GetPubKey(), request.payee};
     path_request.amount = amount;
@@ -684,7 +722,14 @@ std::optional<std::vector<PathEdge>> HtlcRouter::GraphPath(const std::vector<Loc
         path_request.excluded_channels.push_back({scid, 0});
         path_request.excluded_channels.push_back({scid, 1});
     }
-    auto path = m_options.find_path(path_request);
+    return path_request;
+}
+
+std::optional<std::vector<PathEdge>> HtlcRouter::GraphPath(const std::vector<LocalChannel>& locals, const ActivePayment& pay,
+                                                           Msat amount, Msat max_fee) const
+{
+    if (!m_options.find_path || locals.empty()) return std::nullopt;
+    auto path = m_options.find_path(GraphRequest(locals, pay, amount, max_fee));
     if (!path) return std::nullopt;
     return std::move(*path);
 }
@@ -700,7 +745,7 @@ void HtlcRouter::SendParts(RouterChannels& channels, ActivePayment& pay, Payment
         if (fits(route) && SendPart(channels, pay, record, route)) return;
     }
     // BOLT 4 "Basic Multi-Part Payments": only with a payment_secret may the amount be split.
-    if (!pay.request.payment_secret || whole.empty()) {
+    if (!pay.request.payment_secret) {
         // The last hop failure, when there was one, says more than "no route".
         if (record.failure.empty()) {
             record.failure = whole.empty() ? "no route to the payee within the fee and delay limits"
@@ -708,6 +753,47 @@ void HtlcRouter::SendParts(RouterChannels& channels, ActivePayment& pay, Payment
         }
         return;
     }
+    if (SplitOverGraph(channels, pay, record, amount, height)) return;
+    if (whole.empty()) {
+        if (record.failure.empty()) record.failure = "no route to the payee within the fee and delay limits";
+        return;
+    }
+    SplitAcrossOurChannels(channels, pay, record, whole, amount, height);
+}
+
+bool HtlcRouter::SplitOverGraph(RouterChannels& channels, ActivePayment& pay, PaymentRecord& record, Msat amount,
+                                uint32_t height)
+{
+    const std::vector<LocalChannel> locals = FirstHops(channels, pay);
+    if (!m_options.find_routes || locals.empty()) return false;
+    const PayRequest& request = pay.request;
+    const Msat max_fee = std::max(MaxFeeFor(amount, request.max_fee_percent), request.exempt_fee_msat);
+    const auto parts = m_options.find_routes(GraphRequest(locals, pay, amount, max_fee), kMinPartMsat);
+    if (!parts || parts->empty()) return false;
+    // Every part is checked before any leaves: a plan that cannot be carried out whole is not started.
+    const uint32_t final_cltv = height + request.min_final_cltv_expiry_delta + kFinalCltvSlack;
+    std::vector<Route> routes;
+    for (const RoutePart& part : *parts) {
+        auto route = BuildRoute(part.path, part.amount, final_cltv);
+        if (!route || !WithinDelay(*route, height, request.max_delay) || CarriesTooMuch(pay, *route)) return false;
+        routes.push_back(std::move(*route));
+    }
+    Msat placed{0};
+    for (const Route& route : routes) {
+        if (SendPart(channels, pay, record, route)) placed = placed + route.final_amount_msat();
+    }
+    Logger()->info("payment {}: {} msat split over {} graph route(s), {} msat placed", Short(record.payment_hash),
+                   amount.value(), routes.size(), placed.value());
+    // A part our channel refused (SendPart excluded it) is sent again over what remains.
+    if (placed < amount && record.attempts < m_options.max_attempts) SendParts(channels, pay, record, amount - placed, height);
+    return true;
+}
+
+void HtlcRouter::SplitAcrossOurChannels(RouterChannels& channels, ActivePayment& pay, PaymentRecord& record,
+                                        const std::vector<Route>& whole, Msat amount, uint32_t height)
+{
+    std::map<ShortChannelId, Msat> spendable;
+    for (const auto& channel : channels.Channels()) spendable[channel.short_channel_id] = channel.spendable_msat;
     // One route per first channel, the cheapest; the amount divided by what each can carry
     // (less a fee margin for the hops after it).
     std::vector<Route> firsts;

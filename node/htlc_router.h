@@ -82,12 +82,20 @@ struct RouterOptions {
     //! Pathfinding over the public graph (gossip, BOLT 7), from any thread; without it routes
     //! go over our channels and the invoice's hints only.
     std::function<Expected<std::vector<PathEdge>, PathfindError>(const PathRequest&)> find_path;
+    //! Multi-part over the graph: parts of at least min_part whose paths together carry the
+    //! amount (FindRoutes); without it a payment splits across our own channels only.
+    std::function<Expected<std::vector<RoutePart>, PathfindError>(const PathRequest&, Msat min_part)> find_routes;
     /**
      * What each attempt of our payments taught: the route, and the index of the channel the
      * failing node could not use (nullopt: every channel carried it, the payment went through).
      * The graph's scorer learns channel liquidity from it.
      */
     std::function<void(const Route& route, std::optional<size_t> failed_channel)> on_attempt;
+    /**
+     * The policy `from` announced for its side of a channel, when known: a route hint says what
+     * the payee believed, the node's own channel_update what it charges.
+     */
+    std::function<std::optional<ForwardPolicy>(const ShortChannelId&, const PubKey& from)> channel_policy;
     //! Our channel_update of an announced channel (type-prefixed), for BOLT 4 failures that carry one.
     std::function<std::optional<Bytes>(const ShortChannelId&)> our_channel_update;
 };
@@ -177,6 +185,12 @@ private:
         explicit ActivePayment(PayRequest req) : request(std::move(req)) {}
         PayRequest request;
         std::set<ShortChannelId> excluded;
+        /**
+         * Channels whose node could not send an amount over them (temporary_channel_failure: the
+         * balance fell short), with the smallest such amount: a split payment still uses them
+         * below it.
+         */
+        std::map<ShortChannelId, Msat> too_large;
         //! The parts in flight: what attributes a failure to a hop (written with the record).
         std::map<uint64_t, Route> part_routes;
         std::map<uint64_t, std::vector<Secret<32>>> part_secrets;
@@ -206,6 +220,18 @@ private:
     void FinishPayment(RouterChannels& channels, PaymentRecord& record);
     void SaveLink(RouterChannels& channels, const Hash256& channel_id, uint64_t htlc_id, const HtlcLink& link);
     void SavePayment(RouterChannels& channels, const PaymentRecord& record);
+    //! Splits across our own channels, one part per first channel, when the graph cannot.
+    void SplitAcrossOurChannels(RouterChannels& channels, ActivePayment& payment, PaymentRecord& record,
+                                const std::vector<Route>& whole, Msat amount, uint32_t height);
+    //! Splits over the graph's routes (find_routes); whether every part left.
+    bool SplitOverGraph(RouterChannels& channels, ActivePayment& payment, PaymentRecord& record, Msat amount, uint32_t height);
+    //! Our usable channels the payment has not excluded, as first hops.
+    static std::vector<LocalChannel> FirstHops(RouterChannels& channels, const ActivePayment& payment);
+    //! The hints' fees and CLTV deltas replaced by what their nodes announced (channel_policy).
+    void RefreshHints(std::vector<std::vector<HintHop>>& hints) const;
+    //! Whether the route sends a channel at least what it refused for this payment.
+    static bool CarriesTooMuch(const ActivePayment& payment, const Route& route);
+    PathRequest GraphRequest(const std::vector<LocalChannel>& locals, const ActivePayment& pay, Msat amount, Msat max_fee) const;
     //! The cheapest path over the public graph (when the router has one), first hops from locals.
     std::optional<std::vector<PathEdge>> GraphPath(const std::vector<LocalChannel>& locals, const ActivePayment& pay, Msat amount,
                                                    Msat max_fee) const;

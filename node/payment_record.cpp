@@ -8,7 +8,9 @@ namespace {
 
 constexpr uint8_t kLinkVersion = 1;
 //! Version 2 adds the retry state of a pending payment; version 1 records read without it.
-constexpr uint8_t kPaymentVersion = 2;
+constexpr uint8_t kPaymentVersion = 3;
+//! Version 2's retry state has no channels refused by amount; version 1 has no retry state.
+constexpr uint8_t kPaymentVersionNoTooLarge = 2;
 constexpr uint8_t kPaymentVersionNoRetry = 1;
 constexpr uint8_t kForwardTag = 1;
 constexpr uint8_t kPaymentTag = 2;
@@ -131,6 +133,11 @@ void WriteRetryState(WireWriter& w, const PaymentRetryState& retry)
         w.WriteU32(static_cast<uint32_t>(attempt.shared_secrets.size()));
         for (const auto& secret : attempt.shared_secrets) w.WriteBytes(secret.span());
     }
+    w.WriteU32(static_cast<uint32_t>(retry.too_large.size()));
+    for (const auto& [scid, amount] : retry.too_large) {
+        w.WriteShortChannelId(scid);
+        w.WriteU64(amount.value());
+    }
 }
 
 std::vector<HintHop> ReadHint(WireReader& r)
@@ -161,7 +168,7 @@ PartAttempt ReadAttempt(WireReader& r)
     return attempt;
 }
 
-PaymentRetryState ReadRetryState(WireReader& r)
+PaymentRetryState ReadRetryState(WireReader& r, uint8_t version)
 {
     PaymentRetryState retry;
     retry.payment_secret = ReadOptionalHash(r);
@@ -184,6 +191,12 @@ PaymentRetryState ReadRetryState(WireReader& r)
     retry.refused = r.ReadU8() != 0;
     const uint32_t in_flight = ReadCount(r, kMaxParts);
     for (uint32_t i = 0; i < in_flight && r.Ok(); ++i) retry.in_flight.push_back(ReadAttempt(r));
+    if (version == kPaymentVersionNoTooLarge) return retry;
+    const uint32_t too_large = ReadCount(r, kMaxParts);
+    for (uint32_t i = 0; i < too_large && r.Ok(); ++i) {
+        const ShortChannelId scid = r.ReadShortChannelId();
+        retry.too_large.push_back({scid, Msat{r.ReadU64()}});
+    }
     return retry;
 }
 
@@ -311,7 +324,7 @@ std::optional<PaymentRecord> DeserializePaymentRecord(ByteSpan data)
 {
     WireReader r(data);
     const uint8_t version = r.ReadU8();
-    if (version != kPaymentVersion && version != kPaymentVersionNoRetry) return std::nullopt;
+    if (version != kPaymentVersion && version != kPaymentVersionNoTooLarge && version != kPaymentVersionNoRetry) return std::nullopt;
     PaymentRecord record;
     ReadArray(r, record.payment_hash);
     ReadArray(r, record.destination);
@@ -348,7 +361,7 @@ std::optional<PaymentRecord> DeserializePaymentRecord(ByteSpan data)
         part.route = ReadString(r);
         record.parts.push_back(std::move(part));
     }
-    if (version == kPaymentVersion && r.ReadU8() != 0) record.retry = ReadRetryState(r);
+    if (version != kPaymentVersionNoRetry && r.ReadU8() != 0) record.retry = ReadRetryState(r, version);
     if (!r.Ok() || !r.AtEnd()) return std::nullopt;
     return record;
 }

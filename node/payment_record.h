@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <utility>
 #include <vector>
 
 namespace sidebolt {
@@ -88,6 +89,8 @@ struct PaymentTerms {
 
 struct PaymentRetryState : PaymentTerms {
     std::vector<ShortChannelId> excluded;
+    //! Channels used again only below the amount they refused (HtlcRouter's too_large).
+    std::vector<std::pair<ShortChannelId, Msat>> too_large;
     //! The payee refused the payment itself: no retry.
     bool refused{false};
     std::vector<PartAttempt> in_flight;

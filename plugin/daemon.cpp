@@ -338,19 +338,28 @@ void Daemon::StartChannels()
     RouterOptions router_options;
     router_options.policy = m_settings.forward_policy;
     router_options.find_path = [this](const PathRequest& request) { return m_gossip->FindPath(request); };
+    router_options.find_routes = [this](const PathRequest& request, Msat min_part) {
+        return m_gossip->FindRoutes(request, min_part);
+    };
+    router_options.channel_policy = [this](const ShortChannelId& scid, const PubKey& from) {
+        return m_gossip->ChannelPolicy(scid, from);
+    };
     router_options.our_channel_update = [this](const ShortChannelId& scid) { return m_gossip->OurChannelUpdate(scid); };
     router_options.on_attempt = [this](const Route& route, std::optional<size_t> failed) { m_gossip->RecordAttempt(route, failed); };
     m_router = std::make_unique<HtlcRouter>(*m_store, *m_invoice_store, *m_node_key, router_options);
     m_router->on_invoice_paid = [this](const Hash256& payment_hash) { m_invoices->NotifyPaid(payment_hash); };
     m_channels->SetRouter(*m_router);
     m_invoices->SetRouteHintSource([this] {
-        // The peer's fees are not known before gossip (BOLT 7): hints assume sidebolt's defaults.
+        // Each hint says what the peer charges to reach us: its channel_update when we have one
+        // (BOLT 7), else sidebolt's defaults.
         std::vector<std::vector<RouteHintHop>> hints;
         for (const auto& path : m_channels->RouteHints(DefaultForwardPolicy())) {
             std::vector<RouteHintHop> hops;
             for (const auto& hop : path) {
-                hops.push_back(RouteHintHop{hop.node_id, hop.short_channel_id, static_cast<uint32_t>(hop.fee_base_msat.value()),
-                                            hop.fee_proportional_millionths, hop.cltv_expiry_delta});
+                const ForwardPolicy policy = m_gossip->ChannelPolicy(hop.short_channel_id, hop.node_id).value_or(ForwardPolicy{
+                    hop.fee_base_msat, hop.fee_proportional_millionths, hop.cltv_expiry_delta});
+                hops.push_back(RouteHintHop{hop.node_id, hop.short_channel_id, static_cast<uint32_t>(policy.fee_base_msat.value()),
+                                            policy.fee_proportional_millionths, policy.cltv_expiry_delta});
             }
             hints.push_back(std::move(hops));
         }

@@ -1686,7 +1686,8 @@ Hash256 IdOf(uint8_t byte)
 
 //! A router (node key 0x41) with one outgoing channel to 0x42, and a payer's onions for it.
 struct RouterBench {
-    RouterBench() : env(dir.Path(), FastEnv()), invoice_store(env), router(env, invoice_store, KeyOf(0x41), Options()), channels(env)
+    explicit RouterBench(RouterOptions options = Options())
+        : env(dir.Path(), FastEnv()), invoice_store(env), router(env, invoice_store, KeyOf(0x41), std::move(options)), channels(env)
     {
         router.Load();
         RouterChannel out(KeyOf(0x42).GetPubKey());
@@ -2488,6 +2489,118 @@ TEST_CASE("router: a part a channel refuses mid-split is sent at once over the o
         CHECK(PayError(bench.router, bench.channels, request) == 0);
         CHECK(offers.size() == 4);
     }
+}
+
+TEST_CASE("router: a payment the graph splits past our channel leaves as the graph's parts, and a failed part is split again")
+{
+    // One channel of ours to 0x42, two of 0x42's to the payee 0x44: the graph (FindRoutes in the
+    // daemon) splits the amount after the first hop, which a split across our channels cannot.
+    const PubKey payee = KeyOf(0x44).GetPubKey();
+    const ShortChannelId left{800, 1, 0};
+    const ShortChannelId right{800, 2, 0};
+    std::vector<PathRequest> asked;
+    RouterOptions options = RouterBench::Options();
+    options.find_path = [](const PathRequest&) -> Expected<std::vector<PathEdge>, PathfindError> { return PathfindError::NO_PATH; };
+    options.find_routes = [&](const PathRequest& request, Msat min_part) -> Expected<std::vector<RoutePart>, PathfindError> {
+        CHECK(min_part > Msat{0});
+        asked.push_back(request);
+        const auto hop = [&](const ShortChannelId& scid) {
+            ForwardPolicy policy;
+            policy.fee_base_msat = Msat{1000};
+            return std::vector<PathEdge>{{KeyOf(0x42).GetPubKey(), kOutScid, {}}, {payee, scid, policy}};
+        };
+        if (request.amount == Msat{600'000}) {
+            // The part that failed, again: half over the channel that refused it all.
+            return std::vector<RoutePart>{{hop(left), Msat{300'000}, Msat{1000}}, {hop(right), Msat{300'000}, Msat{1000}}};
+        }
+        return std::vector<RoutePart>{{hop(left), Msat{600'000}, Msat{1000}}, {hop(right), request.amount - Msat{600'000}, Msat{1000}}};
+    };
+    RouterBench bench(options);
+    PayRequest request(payee);
+    request.amount_msat = Msat{1'000'000};
+    request.payment_hash = bench.payment_hash;
+    request.payment_secret = Sha256(Bytes{'g'});
+    request.retry_deadline = Now() + 60;
+    auto& offers = bench.channels.offers;
+    std::vector<PaymentRecord> outcomes;
+    const auto done = [&](const PaymentRecord& record) { outcomes.push_back(record); };
+    // The next channel and amount 0x42 reads in offer i's onion.
+    const auto next_hop = [&](size_t i) {
+        const auto peeled = PeelOnion(KeyOf(0x42), offers.at(i).command.onion_routing_packet, bench.payment_hash);
+        REQUIRE(peeled);
+        const auto payload = DecodeHopPayload(peeled->payload);
+        REQUIRE(payload);
+        REQUIRE(payload->short_channel_id);
+        REQUIRE(payload->amt_to_forward);
+        return std::pair{*payload->short_channel_id, *payload->amt_to_forward};
+    };
+
+    const PaymentRecord pending = bench.router.Pay(bench.channels, request, kHeight, Now(), done);
+    CHECK(pending.status == PaymentStatus::PENDING);
+    REQUIRE(asked.size() == 1);
+    CHECK(asked[0].amount == request.amount_msat);
+    REQUIRE(asked[0].first_hops.size() == 1);
+    CHECK(asked[0].first_hops[0].short_channel_id == kOutScid);
+    REQUIRE(offers.size() == 2);
+    CHECK(next_hop(0) == std::pair{left, Msat{600'000}});
+    CHECK(next_hop(1) == std::pair{right, Msat{400'000}});
+    // 0x42's fee rides on each part.
+    CHECK(offers[0].command.amount_msat == Msat{601'000});
+    CHECK(pending.AmountInFlightOrDone() == request.amount_msat);
+
+    // The left channel lacks the balance for its part (temporary_channel_failure): what it
+    // carried is split again, and the left channel still takes less than it refused.
+    bench.router.OnOutgoingFailed(bench.channels, offers[0].channel_id, PeerFailure(bench, 0), kHeight, Now());
+    REQUIRE(asked.size() == 2);
+    CHECK(asked[1].amount == Msat{600'000});
+    CHECK(asked[1].excluded_channels.empty());
+    REQUIRE(offers.size() == 4);
+    CHECK(next_hop(2) == std::pair{left, Msat{300'000}});
+    CHECK(next_hop(3) == std::pair{right, Msat{300'000}});
+    CHECK(outcomes.empty());
+
+    Hash256 preimage{};
+    preimage.fill(6);
+    for (const size_t i : {size_t{1}, size_t{2}, size_t{3}}) {
+        bench.router.OnOutgoingFulfilled(bench.channels, offers[i].channel_id, HtlcFulfilled{*offers[i].htlc_id, preimage}, Now());
+    }
+    REQUIRE(outcomes.size() == 1);
+    CHECK(outcomes[0].status == PaymentStatus::COMPLETE);
+    CHECK(outcomes[0].attempts == 4);
+    // Three parts settled, each with 0x42's 1000 msat fee on top.
+    CHECK(bench.router.ListPayments().at(0).AmountSentSettled() == request.amount_msat + Msat{3000});
+}
+
+TEST_CASE("router: a route hint's fees and CLTV delta give way to what its node announced")
+{
+    // 0x42 announced 4000 msat + 200 ppm and a 60-block delta for 800x1x0; the invoice's hint
+    // still says 1000 + 10 ppm and 34 (0x43's channel 800x2x0 is unknown to the graph).
+    RouterOptions options = RouterBench::Options();
+    std::vector<std::pair<ShortChannelId, PubKey>> asked;
+    options.channel_policy = [&](const ShortChannelId& scid, const PubKey& from) -> std::optional<ForwardPolicy> {
+        asked.emplace_back(scid, from);
+        if (scid != ShortChannelId{800, 1, 0} || from != KeyOf(0x42).GetPubKey()) return std::nullopt;
+        ForwardPolicy announced;
+        announced.fee_base_msat = Msat{4000};
+        announced.fee_proportional_millionths = 200;
+        announced.cltv_expiry_delta = 60;
+        return announced;
+    };
+    RouterBench bench(options);
+    PayRequest request = TwoHintRequest(bench);
+    // Only the first hint's channel is ours to use: the other peer's channel is gone.
+    bench.channels.channels.pop_back();
+    bench.router.Pay(bench.channels, request, kHeight, Now(), [](const PaymentRecord&) {});
+    CHECK(asked.size() == 2);
+    REQUIRE(bench.channels.offers.size() == 1);
+    const auto& offer = bench.channels.offers[0];
+    CHECK(offer.command.amount_msat == Msat{100'000 + 4000 + 20});
+    const auto peeled = PeelOnion(KeyOf(0x42), offer.command.onion_routing_packet, bench.payment_hash);
+    REQUIRE(peeled);
+    const auto payload = DecodeHopPayload(peeled->payload);
+    REQUIRE(payload);
+    REQUIRE(payload->outgoing_cltv_value);
+    CHECK(offer.command.cltv_expiry - *payload->outgoing_cltv_value == 60);
 }
 
 } // namespace sidebolt

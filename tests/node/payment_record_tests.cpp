@@ -41,6 +41,7 @@ PaymentRecord PendingRecord()
     retry.max_delay = 500;
     retry.retry_deadline = 1'700'000'060;
     retry.excluded = {ShortChannelId{800, 1, 0}};
+    retry.too_large = {{ShortChannelId{800, 2, 0}, Msat{700'000}}};
     Route route;
     route.hops = {RouteHop{KeyOf(0x43).GetPubKey(), ShortChannelId{900, 3, 0}, Msat{1'501'001}, 1074},
                   RouteHop{payee, ShortChannelId{800, 2, 0}, Msat{1'500'000}, 1040}};
@@ -78,6 +79,9 @@ TEST_CASE("payment record: a pending payment's retry state round-trips")
     CHECK(retry.max_delay == 500);
     CHECK(retry.retry_deadline == 1'700'000'060);
     CHECK(retry.excluded == std::vector<ShortChannelId>{ShortChannelId{800, 1, 0}});
+    REQUIRE(retry.too_large.size() == 1);
+    CHECK(retry.too_large[0].first == ShortChannelId{800, 2, 0});
+    CHECK(retry.too_large[0].second == Msat{700'000});
     CHECK_FALSE(retry.refused);
     REQUIRE(retry.in_flight.size() == 1);
     const PartAttempt& attempt = retry.in_flight[0];
@@ -103,6 +107,26 @@ TEST_CASE("payment record: a pending payment's retry state round-trips")
         CHECK(again->retry->keysend_preimage == fixed.retry->keysend_preimage);
         CHECK(again->retry->refused);
     }
+}
+
+TEST_CASE("payment record: version 2 retry state, without channels refused by amount, still reads")
+{
+    PaymentRecord record = PendingRecord();
+    record.retry->too_large.clear();
+    Bytes bytes = SerializePaymentRecord(record);
+    // Version 2 ended with the parts in flight: drop the empty list of channels refused by amount.
+    REQUIRE(bytes.size() > 4);
+    CHECK(Bytes(bytes.end() - 4, bytes.end()) == Bytes(4, 0));
+    bytes.resize(bytes.size() - 4);
+    bytes[0] = 2;
+    const auto old = DeserializePaymentRecord(bytes);
+    REQUIRE(old);
+    REQUIRE(old->retry);
+    CHECK(old->retry->too_large.empty());
+    CHECK(old->retry->in_flight.size() == 1);
+    // Version 3 needs the list.
+    bytes[0] = 3;
+    CHECK_FALSE(DeserializePaymentRecord(bytes));
 }
 
 TEST_CASE("payment record: a settled record has no retry state; version 1 records still read")
@@ -145,15 +169,16 @@ TEST_CASE("payment record: damaged retry state is refused")
     SUBCASE("an unknown version")
     {
         Bytes other = bytes;
-        other[0] = 3;
+        other[0] = 4;
         CHECK_FALSE(DeserializePaymentRecord(other));
     }
     SUBCASE("a route hop whose node id is not a point")
     {
         // The last part's route starts after part_id (8 bytes) and its hop count (4 bytes);
-        // find it from the end: secrets (2 * 32 + 4), then two hops of 33 + 8 + 8 + 4 bytes.
+        // find it from the end: one channel refused by amount (4 + 8 + 8), secrets (2 * 32 + 4),
+        // then two hops of 33 + 8 + 8 + 4 bytes.
         Bytes bad = bytes;
-        const size_t hop0 = bad.size() - (2 * 32 + 4) - 2 * (33 + 8 + 8 + 4);
+        const size_t hop0 = bad.size() - (4 + 8 + 8) - (2 * 32 + 4) - 2 * (33 + 8 + 8 + 4);
         bad[hop0] = 0x05;
         CHECK_FALSE(DeserializePaymentRecord(bad));
     }
