@@ -21,6 +21,9 @@ FEE_BASE_MSAT = 1000
 FEE_PPM = 10
 CLTV_DELTA = 34
 FINAL_CLTV_SLACK = 6
+# What L charges to forward.
+L_FEE_BASE_MSAT = 2345
+L_FEE_PPM = 67
 # Core Lightning's waitsendpay codes: the destination failed the payment; a hop before it did.
 PAY_DESTINATION_PERM_FAIL = 203
 PAY_UNPARSEABLE_ONION_OR_NODE_FAILED = 204
@@ -45,6 +48,8 @@ class InteropClnPaymentTest(SideboltTest):
     def set_test_params(self):
         self.num_nodes = 1
         self.num_cln_nodes = 2
+        # L's own forwarding fee, told to S in its channel_updates (S's route hints carry it).
+        self.cln_extra_args = [[f"--fee-base={L_FEE_BASE_MSAT}", f"--fee-per-satoshi={L_FEE_PPM}"], []]
 
     def wait_normal(self, cln, channel_id):
         self.wait_channel_normal(self.nodes[0], channel_id)
@@ -76,6 +81,7 @@ class InteropClnPaymentTest(SideboltTest):
             self.wait_normal(node, cid)
         assert_equal(sb.channel(l_to_s)["to_us_msat"], 100000000, "L's push reached S")
 
+        self.private_updates(sb, cln, l_to_s)
         self.pay_cln_invoice(sb, cln)
         self.cln_pays_sidebolt(sb, sb_id, cln, l_to_s)
         self.keysend_both_ways(sb, sb_id, cln)
@@ -84,6 +90,27 @@ class InteropClnPaymentTest(SideboltTest):
         for node in (cln, cln2):
             broken = [line for line in node.read_log().splitlines() if " BROKEN " in line]
             assert_true(not broken, f"{node} logged a broken peer or protocol error: {broken}")
+
+    def private_updates(self, sb, cln, l_to_s):
+        self.log("the private channel L - S: each side's channel_update reaches the other directly (BOLT 7)")
+        # L has S's: Core Lightning shows what the peer announced for its side.
+        self.wait_until(lambda: (cln.channel(l_to_s) or {}).get("updates", {}).get("remote") is not None, timeout=60,
+                        message=f"L never got S's channel_update: {cln.channel(l_to_s)}")
+        remote = cln.channel(l_to_s)["updates"]["remote"]
+        assert_equal(remote["fee_base_msat"], FEE_BASE_MSAT, f"S's policy at L: {remote}")
+        assert_equal(remote["fee_proportional_millionths"], FEE_PPM)
+        assert_equal(remote["cltv_expiry_delta"], CLTV_DELTA)
+        # S has L's: an S invoice's route hint over that channel says what L charges.
+        probes = iter(range(1000))
+
+        def hint_through_l():
+            bolt11 = sb.cli("invoice", "1000", f"probe-{next(probes)}", "probe")["bolt11"]
+            scid = sb.channel(l_to_s)["short_channel_id"]
+            hops = [r[0] for r in sb.cli("decode", bolt11).get("routes", []) if r[0]["short_channel_id"] == scid]
+            return hops[0] if hops else None
+        self.wait_until(lambda: (hop := hint_through_l()) and hop["fee_base_msat"] == L_FEE_BASE_MSAT, timeout=60,
+                        message=f"S's route hint never took L's fee: {hint_through_l()}")
+        assert_equal(hint_through_l()["fee_proportional_millionths"], L_FEE_PPM)
 
     def pay_cln_invoice(self, sb, cln):
         self.log("L invoices 50000 sat; S pays it with `pay`")

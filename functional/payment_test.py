@@ -14,7 +14,7 @@ ERR_NO_ROUTE = -132
 class PaymentTest(SideboltTest):
     def set_test_params(self):
         self.num_nodes = 3
-        # B forwards with sidebolt's defaults (1000 msat + 10 ppm), which C's route hints assume.
+        # B forwards for 1000 msat + 10 ppm, which it tells C directly (the channels are private).
         self.extra_args = [[], ["-feebase=1000", "-feeppm=10"], []]
 
     def run_test(self):
@@ -127,16 +127,27 @@ class PaymentTest(SideboltTest):
         assert_equal(err["code"], -133)
         assert_true("fee_insufficient" in err["message"], f"underpaid route: {err}")
 
-        self.log("B raises its fee above what C's hints say: B refuses with fee_insufficient, attributed to B")
+        self.log("B raises its fee: an invoice C made before still says the old one, and B refuses it")
+        stale = c.cli("invoice", "1000000", "new-fee", "cake")
         assert_equal(b.cli("setchannelfee", "5000", "0")["feebase_msat"], 5000)
-        inv3 = c.cli("invoice", "1000000", "new-fee", "cake")
-        err = a.cli_error("pay", inv3["bolt11"])
+        err = a.cli_error("pay", stale["bolt11"])
         assert_equal(err["code"], -133, f"refused: {err}")
         assert_true("fee_insufficient" in err["message"] and ids[1] in err["message"], f"names B and the code: {err}")
-        failed = next(p for p in a.cli("listpays", inv3["payment_hash"])["pays"])
+        failed = next(p for p in a.cli("listpays", stale["payment_hash"])["pays"])
         assert_equal(failed["status"], "failed")
         assert_equal(failed["erring_index"], 0)
 
+        self.log("B gave C its new channel_update directly (BOLT 7, private channel): C's hints now say 5000")
+        probes = iter(range(1000))
+
+        def hint_fee():
+            probe = c.cli("invoice", "1000000", f"probe-{next(probes)}", "probe")["bolt11"]
+            return c.cli("decode", probe)["routes"][0][0]["fee_base_msat"]
+        self.wait_until(lambda: hint_fee() == 5000, timeout=30, message="C's route hint never took B's new fee")
+        fresh = c.cli("invoice", "1000000", "fresh-fee", "cake")
+        paid = a.cli("pay", fresh["bolt11"])
+        assert_equal(paid["status"], "complete")
+        assert_equal(paid["fee_msat"], 5000)
 
 if __name__ == "__main__":
     PaymentTest().main()

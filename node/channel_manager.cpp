@@ -678,6 +678,7 @@ private:
     ChannelAnnouncementMessage UnsignedAnnouncement(const ChannelRecord& record) const;
     EndpointSignatures OurAnnouncementSigs(const ChannelRecord& record, const Hash256& digest);
     void MaybeSendAnnouncementSigs(ChannelRecord& record, Batch& batch);
+    void MaybeSharePrivateChannel(const ChannelRecord& record, Batch& batch);
     void OnAnnouncementSigs(const PubKey& peer, const AnnouncementSignaturesMessage& message, Batch& batch);
     void AnnounceIfComplete(const ChannelRecord& record, Batch& batch);
 
@@ -1659,6 +1660,7 @@ void ChannelManager::Impl::OnChannelReady(ChannelRecord& record, const ChannelRe
         Logger()->info("channel {} is ready", Short(record.channel_id));
         // Six confirmations may have come before the peer's channel_ready (BOLT 7 asks for both).
         MaybeSendAnnouncementSigs(record, batch);
+        MaybeSharePrivateChannel(record, batch);
     }
 }
 
@@ -1675,6 +1677,7 @@ void ChannelManager::Impl::MaybeSendChannelReady(ChannelRecord& record, Batch& b
         Logger()->info("channel {} is ready", Short(record.channel_id));
         // Six confirmations may have come before the peer's channel_ready (BOLT 7 asks for both).
         MaybeSendAnnouncementSigs(record, batch);
+        MaybeSharePrivateChannel(record, batch);
     }
 }
 
@@ -1721,6 +1724,17 @@ void ChannelManager::Impl::MaybeSendAnnouncementSigs(ChannelRecord& record, Batc
     batch.outgoing.push_back({record.peer, std::move(encoded), true});
     m_announcement_sent.insert(record.channel_id);
     AnnounceIfComplete(record, batch);
+}
+
+void ChannelManager::Impl::MaybeSharePrivateChannel(const ChannelRecord& record, Batch& batch)
+{
+    if (!record.state || record.state->setup.announce || record.phase != ChannelPhase::NORMAL || !record.funding_height) return;
+    if (!m_options.on_private_channel) return;
+    const ChannelParams& params = record.state->setup.params;
+    const ShortChannelId scid{*record.funding_height, record.funding_tx_index, static_cast<uint16_t>(params.funding_outpoint.n)};
+    batch.after_commit.push_back([this, peer = record.peer, scid, funding = params.funding_outpoint, capacity = params.funding_sat] {
+        m_options.on_private_channel(peer, scid, funding, capacity);
+    });
 }
 
 void ChannelManager::Impl::OnAnnouncementSigs(const PubKey& peer, const AnnouncementSignaturesMessage& message, Batch& batch)
@@ -1861,6 +1875,7 @@ void ChannelManager::Impl::AfterReestablish(ChannelRecord& record, const Channel
     // BOLT 7 "upon reconnection ... if it has NOT received an announcement_signatures message:
     // SHOULD retransmit the announcement_signatures message"; once it has, it answers the peer's.
     if (!record.remote_announcement_sigs) MaybeSendAnnouncementSigs(record, batch);
+    MaybeSharePrivateChannel(record, batch);
 }
 
 // ---- Closing -----------------------------------------------------------------------------

@@ -78,6 +78,9 @@ struct ChannelManagerOptions {
     //! Called on the worker, after the commit, with a channel_announcement both sides signed
     //! (at start for every such channel still open, then as each completes) and its capacity.
     std::function<void(const ChannelAnnouncementMessage&, Sat capacity)> on_channel_announced;
+    //! A channel not to be announced is in normal operation (again, after each reconnection):
+    //! the gossip manager gives the peer our channel_update directly.
+    std::function<void(const PubKey& peer, const ShortChannelId&, const OutPoint& funding, Sat capacity)> on_private_channel;
 };
 
 struct FundChannelRequest {

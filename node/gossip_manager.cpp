@@ -134,6 +134,14 @@ struct OwnChannel {
     uint32_t last_timestamp{0};
     uint32_t signed_at{0};
     Bytes update;
+    //! Not announced: our update goes to the peer alone, and the peer's comes to us alone.
+    bool is_private{false};
+    uint32_t peer_timestamp{0};
+};
+//! The peer's side of a private channel of ours, from the channel_update it sent us directly.
+struct PrivatePolicy {
+    PubKey peer;
+    ForwardPolicy policy;
 };
 struct RelayItem {
     Bytes message;
@@ -240,8 +248,9 @@ public:
     {
         m_peer_state.erase(peer);
         if (m_syncing_with == peer) m_syncing_with.reset();
+        // A private channel's update would reach nobody: the peer is its only reader.
         for (auto& [scid, own] : m_own) {
-            if (own.peer == peer) SignOurUpdate(scid, own);
+            if (own.peer == peer && !own.is_private) SignOurUpdate(scid, own);
         }
     }
 
@@ -353,6 +362,7 @@ public:
 
     void OnChannelUpdate(const std::optional<PubKey>& origin, const ChannelUpdateMessage& message, const Bytes& payload)
     {
+        if (origin && TakePrivateUpdate(*origin, message, payload)) return;
         const uint64_t direction_key = message.short_channel_id.ToU64() << 1 | static_cast<uint64_t>(message.Direction());
         SignatureCheck check = SignatureCheck::kVerify;
         if (origin) {
@@ -381,6 +391,29 @@ public:
         const ChannelEntry* channel = m_view.Channel(message.short_channel_id);
         const bool ours = channel && channel->NodeId(message.Direction()) == m_node_id;
         Relay(WithType(GossipMessageType::kChannelUpdate, message), message.timestamp, origin, ours);
+    }
+
+    /**
+     * The peer's channel_update for a private channel of ours (BOLT 7: "MAY create a channel_update
+     * to communicate the channel parameters to the channel peer, even though the channel has not
+     * yet been announced"): kept for our invoices' route hints, never relayed. False when the
+     * update is not about such a channel.
+     */
+    bool TakePrivateUpdate(const PubKey& origin, const ChannelUpdateMessage& message, ByteSpan payload)
+    {
+        const auto own = m_own.find(message.short_channel_id.ToU64());
+        if (own == m_own.end() || !own->second.is_private || own->second.peer != origin) return false;
+        if (message.chain_hash != m_options.chain_hash) return true;
+        if (message.Direction() == own->second.direction) {
+            Misbehaved(origin, "channel_update for our own side of a private channel");
+        } else if (!VerifyChannelUpdate(message, payload, origin)) {
+            Misbehaved(origin, "channel_update of a private channel refused: bad signature");
+        } else if (message.timestamp > own->second.peer_timestamp) {
+            own->second.peer_timestamp = message.timestamp;
+            const MutexLock lock(m_graph_mutex);
+            m_private_policies.insert_or_assign(message.short_channel_id.ToU64(), PrivatePolicy{origin, PolicyOf(message)});
+        }
+        return true;
     }
 
     //! The routing graph takes a channel's policies from the view.
@@ -512,6 +545,18 @@ public:
         SignOurUpdate(scid.ToU64(), own);
     }
 
+    void OnOurPrivateChannel(const PubKey& peer, const ShortChannelId& scid, const OutPoint& funding, Sat capacity)
+    {
+        if (m_view.Channel(scid)) return;
+        const uint8_t direction = m_node_id < peer ? 0 : 1;
+        OwnChannel& own = m_own.try_emplace(scid.ToU64(), peer, direction, capacity).first->second;
+        own.is_private = true;
+        // Forgotten, with the peer's policy, once its funding output is spent.
+        m_funding[funding] = scid;
+        m_funding_of[scid.ToU64()] = funding;
+        SignOurUpdate(scid.ToU64(), own);
+    }
+
     //! BOLT 7: our channel_update, disabled while the peer is away ("SHOULD set the disable bit
     //! ... when the peer is not connected"), its timestamp above any we sent for the channel.
     void SignOurUpdate(uint64_t key, OwnChannel& own)
@@ -539,6 +584,10 @@ public:
         Bytes payload;
         update.EncodePayload(payload);
         own.update = WithType(GossipMessageType::kChannelUpdate, update);
+        if (own.is_private) {
+            if (connected) SendTo(own.peer, own.update);
+            return;
+        }
         NoteOurUpdate(key, own.update);
         OnChannelUpdate(std::nullopt, update, payload);
         // The peer hears of our update at once, even before it is public (BOLT 7 lets a node
@@ -667,6 +716,10 @@ public:
             m_funding_of.erase(it);
         }
         m_own.erase(scid.ToU64());
+        {
+            const MutexLock lock(m_graph_mutex);
+            m_private_policies.erase(scid.ToU64());
+        }
         NoteOurUpdate(scid.ToU64(), std::nullopt);
         m_dirty_channels.insert(scid.ToU64());
     }
@@ -869,7 +922,10 @@ public:
     std::optional<ForwardPolicy> ChannelPolicy(const ShortChannelId& scid, const PubKey& from) EXCLUDES(m_graph_mutex)
     {
         const MutexLock lock(m_graph_mutex);
-        return m_graph.PolicyFrom(scid, from);
+        if (auto announced = m_graph.PolicyFrom(scid, from)) return announced;
+        const auto known = m_private_policies.find(scid.ToU64());
+        if (known == m_private_policies.end() || known->second.peer != from) return std::nullopt;
+        return known->second.policy;
     }
 
     Expected<std::vector<RoutePart>, PathfindError> FindRoutes(const PathRequest& request, Msat min_part) EXCLUDES(m_graph_mutex)
@@ -993,6 +1049,7 @@ public:
     Mutex m_graph_mutex;
     RoutingGraph m_graph GUARDED_BY(m_graph_mutex);
     PaymentScorer m_scorer GUARDED_BY(m_graph_mutex);
+    std::map<uint64_t, PrivatePolicy> m_private_policies GUARDED_BY(m_graph_mutex);
 
     Mutex m_mutex;
     std::condition_variable m_cv;
@@ -1034,6 +1091,11 @@ bool GossipManager::OnPeerMessage(const PubKey& peer, uint16_t type, ByteSpan pa
 void GossipManager::AnnounceOurChannel(const ChannelAnnouncementMessage& announcement, Sat capacity)
 {
     m_impl->Post([this, announcement, capacity] { m_impl->OnOurChannel(announcement, capacity); });
+}
+
+void GossipManager::OurPrivateChannel(const PubKey& peer, const ShortChannelId& scid, const OutPoint& funding, Sat capacity)
+{
+    m_impl->Post([this, peer, scid, funding, capacity] { m_impl->OnOurPrivateChannel(peer, scid, funding, capacity); });
 }
 
 void GossipManager::SetPolicy(const ForwardPolicy& policy)

@@ -6,6 +6,7 @@
 #include "pay/pathfind.h"
 #include "pay/route.h"
 #include "primitives/key.h"
+#include "primitives/tx.h"
 #include "store/env.h"
 #include "util/amount.h"
 #include "wire/features.h"
@@ -92,6 +93,12 @@ public:
 
     //! A channel of ours both sides signed: announced with our channel_update and node_announcement.
     void AnnounceOurChannel(const ChannelAnnouncementMessage& announcement, Sat capacity);
+    /**
+     * A channel of ours not to be announced, in normal operation: our channel_update goes to the
+     * peer alone (now, on each reconnection and when the policy changes) and the peer's, when it
+     * sends one, says what it charges to reach us (ChannelPolicy, for invoices' route hints).
+     */
+    void OurPrivateChannel(const PubKey& peer, const ShortChannelId& scid, const OutPoint& funding, Sat capacity);
     //! setchannelfee: our channel_updates are signed again with the new terms.
     void SetPolicy(const ForwardPolicy& policy);
 

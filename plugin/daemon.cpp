@@ -332,6 +332,9 @@ void Daemon::StartChannels()
     options.on_channel_announced = [this](const ChannelAnnouncementMessage& announcement, Sat capacity) {
         m_gossip->AnnounceOurChannel(announcement, capacity);
     };
+    options.on_private_channel = [this](const PubKey& peer, const ShortChannelId& scid, const OutPoint& funding, Sat capacity) {
+        m_gossip->OurPrivateChannel(peer, scid, funding, capacity);
+    };
     m_channels = std::make_unique<ChannelManager>(
         *m_store, *m_peer_link, *m_channel_wallet, *m_chain_link,
         [this](uint64_t index) { return m_seed->DeriveSecret("channel/" + std::to_string(index)); }, options);

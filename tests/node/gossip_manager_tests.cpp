@@ -567,6 +567,75 @@ TEST_CASE("gossip manager: our channel goes to every peer, its update signed by 
     CHECK(h.link.SentTo<ChannelUpdateMessage>(p4).back().message.Disabled());
 }
 
+TEST_CASE("gossip manager: a private channel's updates pass between its two ends only")
+{
+    Harness h;
+    const TestNode peer = NodeOf(2);
+    const PubKey bystander = PeerId(20);
+    h.Connect(peer.Id());
+    h.Connect(bystander);
+    const ShortChannelId scid{500, 2, 1};
+    const OutPoint funding{Sha256(Bytes{'p'}), 1};
+    const int our_direction = h.self.Id() < peer.Id() ? 0 : 1;
+    h.manager->OurPrivateChannel(peer.Id(), scid, funding, kCapacity);
+
+    // Ours goes to the peer, signed by us for our side, and to nobody else.
+    REQUIRE(Eventually([&] { return h.link.CountTo<ChannelUpdateMessage>(peer.Id()) == 1; }));
+    const auto ours = h.link.SentTo<ChannelUpdateMessage>(peer.Id())[0];
+    CHECK(ours.message.short_channel_id == scid);
+    CHECK(ours.message.Direction() == our_direction);
+    CHECK(!ours.message.Disabled());
+    CHECK(VerifyChannelUpdate(ours.message, ours.payload, h.self.Id()));
+    h.Barrier();
+    CHECK(h.link.GossipTo(bystander) == 0);
+    CHECK(h.manager->ListChannels(scid).empty());
+    CHECK(!h.manager->OurChannelUpdate(scid));
+    CHECK(!h.manager->ChannelPolicy(scid, peer.Id()));
+
+    // The peer's says what it charges to reach us, and stays between us.
+    h.Deliver(peer.Id(), test::UpdateFrom(peer, h.self, scid, Terms(3000, 30)));
+    REQUIRE(Eventually([&] { return h.manager->ChannelPolicy(scid, peer.Id()).has_value(); }));
+    CHECK(h.manager->ChannelPolicy(scid, peer.Id())->fee_base_msat == Msat{3000});
+    CHECK(h.manager->ChannelPolicy(scid, peer.Id())->fee_proportional_millionths == 30);
+    CHECK(!h.manager->ChannelPolicy(scid, h.self.Id()));
+    CHECK(h.Barrier().rejected == 0);
+    CHECK(h.link.GossipTo(bystander) == 0);
+    CHECK(h.manager->ListChannels(scid).empty());
+
+    // An older one changes nothing; forged ones and ones for our side are refused.
+    test::UpdateTerms older = Terms(9000, 90);
+    older.timestamp = kStart - 1;
+    h.Deliver(peer.Id(), test::UpdateFrom(peer, h.self, scid, older));
+    const TestNode forger = NodeOf(3);
+    h.Deliver(peer.Id(), test::SignedUpdate(forger.node_key, scid, static_cast<uint8_t>(1 - our_direction), Terms(1, 1)));
+    h.Deliver(peer.Id(), test::UpdateFrom(h.self, peer, scid, Terms(1, 1)));
+    CHECK(h.Barrier().rejected == 2);
+    CHECK(h.manager->ChannelPolicy(scid, peer.Id())->fee_base_msat == Msat{3000});
+    // Someone else's update for it is no more than gossip about an unknown channel.
+    h.Deliver(bystander, test::UpdateFrom(peer, h.self, scid, Terms(5, 5)));
+    h.Barrier();
+    CHECK(h.manager->ChannelPolicy(scid, peer.Id())->fee_base_msat == Msat{3000});
+
+    // A new policy reaches the peer; so does a reconnection, with a newer timestamp each time.
+    ForwardPolicy policy;
+    policy.fee_base_msat = Msat{777};
+    h.manager->SetPolicy(policy);
+    REQUIRE(Eventually([&] { return h.link.CountTo<ChannelUpdateMessage>(peer.Id()) == 2; }));
+    CHECK(h.link.SentTo<ChannelUpdateMessage>(peer.Id())[1].message.fee_base_msat == 777);
+    h.manager->OnPeerDisconnected(peer.Id());
+    h.now += 5;
+    h.Connect(peer.Id());
+    REQUIRE(Eventually([&] { return h.link.CountTo<ChannelUpdateMessage>(peer.Id()) == 3; }));
+    const auto sent = h.link.SentTo<ChannelUpdateMessage>(peer.Id());
+    CHECK(sent[2].message.timestamp > sent[1].message.timestamp);
+    CHECK(!sent[2].message.Disabled());
+    CHECK(h.link.GossipTo(bystander) == 0);
+
+    // Closed on chain: the peer's policy is forgotten.
+    h.ConnectBlock({funding});
+    REQUIRE(Eventually([&] { return !h.manager->ChannelPolicy(scid, peer.Id()).has_value(); }));
+}
+
 TEST_CASE("gossip manager: connecting sends a filter, the first peer a range query; queries are answered")
 {
     Harness h;
