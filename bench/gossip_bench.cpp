@@ -131,8 +131,8 @@ void BM_ViewMemoryPer10kChannels(benchmark::State& state)
         auto view = std::make_unique<NetworkView>(Hash256{});
         AddChannels(*view);
         for (const Signed& channel : network) {
-            for (const auto& [update, payload] : channel.updates) view->ApplyChannelUpdate(update, payload, kNow, SignatureCheck::kTrusted);
-            for (const auto& [node, payload] : channel.nodes) view->ApplyNodeAnnouncement(node, payload, SignatureCheck::kTrusted);
+            for (const auto& [update, payload] : channel.updates) view->ApplyChannelUpdate(update, payload, kNow, GossipCheck::kTrusted);
+            for (const auto& [node, payload] : channel.nodes) view->ApplyNodeAnnouncement(node, payload, GossipCheck::kTrusted);
         }
         const size_t after = mallinfo2().uordblks;
         state.counters["MB_per_10k_channels"] = static_cast<double>(after - before) / 1e6 * (10'000.0 / kChannels);

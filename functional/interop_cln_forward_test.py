@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Core Lightning forwards between two sidebolt nodes: S1 - L - S2, where S1 opens to L and L
-opens a private channel to S2. S2's invoice carries a route hint for L - S2 with sidebolt's
-assumed policy (Core Lightning's defaults too); S1 pays it with `pay` through L, which keeps its
-fee. Then L raises its fee on L - S2: S1's payment is refused by L with fee_insufficient and,
-without gossip and with L - S2 excluded after the failure, fails naming L.
+opens a private channel to S2. S2's invoice carries a route hint for L - S2 with the policy L
+gave S2 in its channel_update (Core Lightning's defaults); S1 pays it with `pay` through L, which keeps its
+fee. Then L raises its fee on L - S2 after S2 made an invoice: S1's payment of it is refused by L
+with fee_insufficient and fails naming L (Core Lightning sends no channel_update in failures over
+a private channel, so there is no new fee to retry with).
 
 Needs LIGHTNINGD and a real bitcoind (Core Lightning drives bitcoind with bitcoin-cli);
 skipped otherwise."""
@@ -107,16 +108,18 @@ class InteropClnForwardTest(SideboltTest):
         assert_equal(forward["out_channel"], l_s2_scid)
 
     def raised_fee_refused(self, s1, s2, cln, l_s2_scid):
-        self.log("L raises its fee base on L - S2 to 5000 msat, above S2's hint")
-        # enforcedelay=0: by default CLN keeps accepting the old fee for 600 s after a change.
-        updated = cln.cli("setchannel", id=l_s2_scid, feebase=RAISED_FEE_BASE_MSAT, enforcedelay=0)["channels"]
-        assert_true(len(updated) == 1 and updated[0]["fee_base_msat"] == RAISED_FEE_BASE_MSAT, f"setchannel: {updated}")
+        self.log("S2 invoices again; then L raises its fee base on L - S2 to 5000 msat, above that invoice's hint")
         amount = 20000000
         inv = s2.cli("invoice", str(amount), "raised-fee", "underpaid")
         hop = s1.cli("decode", inv["bolt11"])["routes"][0][0]
-        assert_equal(hop["fee_base_msat"], FEE_BASE_MSAT, "S2's hint still says the default: it cannot know")
+        assert_equal(hop["fee_base_msat"], FEE_BASE_MSAT, "S2's hint says L's fee when it was made")
+        # enforcedelay=0: by default CLN keeps accepting the old fee for 600 s after a change.
+        updated = cln.cli("setchannel", id=l_s2_scid, feebase=RAISED_FEE_BASE_MSAT, enforcedelay=0)["channels"]
+        assert_true(len(updated) == 1 and updated[0]["fee_base_msat"] == RAISED_FEE_BASE_MSAT, f"setchannel: {updated}")
 
-        self.log("S1 pays: L refuses with fee_insufficient; with L - S2 excluded there is no other route")
+        self.log("S1 pays: L refuses with fee_insufficient, naming L")
+        # Core Lightning sends no channel_update in failures over a private channel: S1 cannot
+        # learn the new fee from the failure, and with L - S2 excluded there is no other route.
         err = s1.cli_error("pay", inv["bolt11"])
         assert_equal(err["code"], ERR_PAY_FAILED, f"refused: {err}")
         assert_true("fee_insufficient" in err["message"] and cln.node_id in err["message"],
@@ -124,8 +127,6 @@ class InteropClnForwardTest(SideboltTest):
         failed = s1.cli("listpays", inv["payment_hash"])["pays"][0]
         assert_equal(failed["status"], "failed", f"S1's payment: {failed}")
         assert_equal(failed["erring_index"], 0, f"the first hop, L, failed it: {failed}")
-        parts = s1.cli("listsendpays", inv["payment_hash"])["payments"]
-        assert_equal(len(parts), 1, f"one attempt: L's channel_update is not trusted as gossip: {parts}")
         assert_equal(s2.cli("listinvoices", "raised-fee")["invoices"][0]["status"], "unpaid")
         refused = [f for f in cln.cli("listforwards")["forwards"] if f["status"] != "settled"]
         assert_true(len(refused) == 1 and refused[0]["status"] == "local_failed"

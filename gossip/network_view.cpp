@@ -173,7 +173,7 @@ std::vector<Bytes> NetworkView::AddChannel(const ChannelAnnouncementMessage& ann
 }
 
 GossipResult NetworkView::ApplyChannelUpdate(const ChannelUpdateMessage& update, ByteSpan payload, uint32_t now,
-                                             SignatureCheck check)
+                                             GossipCheck check)
 {
     // "if the specified chain_hash value is unknown ...: MUST ignore the channel update."
     if (update.chain_hash != m_chain_hash) return Result(GossipOutcome::kIgnored, "unknown chain_hash");
@@ -193,7 +193,7 @@ GossipResult NetworkView::ApplyChannelUpdate(const ChannelUpdateMessage& update,
 
     // "if signature is not a valid signature, using node_id ...: SHOULD send a warning and
     // close the connection. MUST NOT process the message further."
-    if (check == SignatureCheck::kVerify && !VerifyChannelUpdate(update, payload, channel.NodeId(direction))) {
+    if (check == GossipCheck::kVerify && !VerifyChannelUpdate(update, payload, channel.NodeId(direction))) {
         return Result(GossipOutcome::kRejected, "bad signature of node_id_" + std::to_string(direction + 1));
     }
     if (half) {
@@ -274,11 +274,11 @@ std::vector<NetworkView::PendingUpdate> NetworkView::TakePendingUpdates(ShortCha
 }
 
 GossipResult NetworkView::ApplyNodeAnnouncement(const NodeAnnouncementMessage& announcement, ByteSpan payload,
-                                                SignatureCheck check)
+                                                GossipCheck check)
 {
     // "if signature is NOT a valid signature ...: SHOULD send a warning ... MUST NOT process
     // the message further." It needs only the message's node_id, so it comes first.
-    if (check == SignatureCheck::kVerify && !VerifyNodeAnnouncement(announcement, payload)) {
+    if (check == GossipCheck::kVerify && !VerifyNodeAnnouncement(announcement, payload)) {
         return Result(GossipOutcome::kRejected, "bad signature");
     }
     // "if addrlen is insufficient to hold the address descriptors of the known types: SHOULD

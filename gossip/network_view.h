@@ -113,7 +113,7 @@ struct WantedChannel {
 };
 
 //! Whether signatures are checked: gossip we stored after checking it is loaded back trusted.
-enum class SignatureCheck : uint8_t { kVerify, kTrusted };
+enum class GossipCheck : uint8_t { kVerify, kTrusted };
 
 struct NetworkViewLimits {
     //! channel_updates for channels we do not know yet, held until AddChannel (oldest dropped).
@@ -155,11 +155,11 @@ public:
 
     //! BOLT 7 channel_update receiving rules at time `now` (unix seconds).
     GossipResult ApplyChannelUpdate(const ChannelUpdateMessage& update, ByteSpan payload, uint32_t now,
-                                    SignatureCheck check = SignatureCheck::kVerify);
+                                    GossipCheck check = GossipCheck::kVerify);
 
     //! BOLT 7 node_announcement receiving rules.
     GossipResult ApplyNodeAnnouncement(const NodeAnnouncementMessage& announcement, ByteSpan payload,
-                                       SignatureCheck check = SignatureCheck::kVerify);
+                                       GossipCheck check = GossipCheck::kVerify);
 
     //! Forgets a channel (its funding output was spent) and any node left without a channel.
     bool RemoveChannel(ShortChannelId short_channel_id);

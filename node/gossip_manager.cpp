@@ -45,6 +45,8 @@ constexpr uint32_t kLookupRetrySeconds = 10;
 constexpr uint32_t kFilterMargin = 600;
 //! Bounds NoteHeldOrigin's map: as many as NetworkViewLimits' default held updates and nodes.
 constexpr size_t kMaxHeldOrigins = 5000;
+//! Updates for unknown channels kept for a private channel being registered (NoteUnknownUpdate).
+constexpr size_t kMaxUnknownUpdates = 64;
 //! Announcements waiting for their funding lookup, at most.
 constexpr size_t kMaxPendingLookups = 2000;
 
@@ -137,6 +139,11 @@ struct OwnChannel {
     //! Not announced: our update goes to the peer alone, and the peer's comes to us alone.
     bool is_private{false};
     uint32_t peer_timestamp{0};
+};
+struct UnknownUpdate {
+    PubKey origin;
+    ChannelUpdateMessage message;
+    Bytes payload;
 };
 //! The peer's side of a private channel of ours, from the channel_update it sent us directly.
 struct PrivatePolicy {
@@ -363,8 +370,9 @@ public:
     void OnChannelUpdate(const std::optional<PubKey>& origin, const ChannelUpdateMessage& message, const Bytes& payload)
     {
         if (origin && TakePrivateUpdate(*origin, message, payload)) return;
+        if (origin && !m_view.Channel(message.short_channel_id)) NoteUnknownUpdate(*origin, message, payload);
         const uint64_t direction_key = message.short_channel_id.ToU64() << 1 | static_cast<uint64_t>(message.Direction());
-        SignatureCheck check = SignatureCheck::kVerify;
+        GossipCheck check = GossipCheck::kVerify;
         if (origin) {
             // Only what the channel's node really signed spends its direction's budget: forgeries
             // (anyone can send them, from ever new identities) would otherwise starve the real ones.
@@ -376,7 +384,7 @@ public:
                     return Misbehaved(*origin, "channel_update refused: bad signature of node_id_" +
                                                    std::to_string(message.Direction() + 1));
                 }
-                check = SignatureCheck::kTrusted;
+                check = GossipCheck::kTrusted;
             }
             if (!m_update_budget.Take(direction_key, Now())) return;
         }
@@ -414,6 +422,17 @@ public:
             m_private_policies.insert_or_assign(message.short_channel_id.ToU64(), PrivatePolicy{origin, PolicyOf(message)});
         }
         return true;
+    }
+
+    /**
+     * A peer's update for a channel we do not know may be its side of a private channel we are
+     * about to be told of: its channel_ready and its channel_update arrive together, and the
+     * channel manager's word reaches this thread after them. The last few are kept to look at then.
+     */
+    void NoteUnknownUpdate(const PubKey& origin, const ChannelUpdateMessage& message, const Bytes& payload)
+    {
+        if (m_unknown_updates.size() == kMaxUnknownUpdates) m_unknown_updates.pop_front();
+        m_unknown_updates.push_back({origin, message, payload});
     }
 
     //! The routing graph takes a channel's policies from the view.
@@ -555,6 +574,9 @@ public:
         m_funding[funding] = scid;
         m_funding_of[scid.ToU64()] = funding;
         SignOurUpdate(scid.ToU64(), own);
+        for (const auto& unknown : m_unknown_updates) {
+            if (unknown.message.short_channel_id == scid) TakePrivateUpdate(unknown.origin, unknown.message, unknown.payload);
+        }
     }
 
     //! BOLT 7: our channel_update, disabled while the peer is away ("SHOULD set the disable bit
@@ -584,11 +606,12 @@ public:
         Bytes payload;
         update.EncodePayload(payload);
         own.update = WithType(GossipMessageType::kChannelUpdate, update);
+        // A payer told to use the channel (a hint) learns our terms from failures too.
+        NoteOurUpdate(key, own.update);
         if (own.is_private) {
             if (connected) SendTo(own.peer, own.update);
             return;
         }
-        NoteOurUpdate(key, own.update);
         OnChannelUpdate(std::nullopt, update, payload);
         // The peer hears of our update at once, even before it is public (BOLT 7 lets a node
         // send a channel_update to its channel peer directly).
@@ -785,7 +808,7 @@ public:
                 ++corrupt;
                 return true;
             }
-            m_view.ApplyNodeAnnouncement(*node, payload, SignatureCheck::kTrusted);
+            m_view.ApplyNodeAnnouncement(*node, payload, GossipCheck::kTrusted);
             if (node->node_id == m_node_id) m_node_timestamp = node->timestamp;
             return true;
         });
@@ -814,7 +837,7 @@ public:
             if (!update) return false;
             // Checked when it was stored: not verified again.
             if (update->short_channel_id != announcement->short_channel_id ||
-                m_view.ApplyChannelUpdate(*update, payload, Now(), SignatureCheck::kTrusted).outcome != GossipOutcome::kAccepted) {
+                m_view.ApplyChannelUpdate(*update, payload, Now(), GossipCheck::kTrusted).outcome != GossipOutcome::kAccepted) {
                 continue;
             }
             SyncGraph(update->short_channel_id);
@@ -917,6 +940,25 @@ public:
     {
         const MutexLock lock(m_graph_mutex);
         return sidebolt::FindPath(m_graph, request, &m_scorer, Now());
+    }
+
+    //! A payment's failure brought the update: the graph takes it at once, for the payment's
+    //! retry; the view then keeps it (and relays it) if it is the newest, else restores the graph.
+    void ApplyPaymentUpdate(const ChannelUpdateMessage& update, ByteSpan payload) EXCLUDES(m_graph_mutex)
+    {
+        {
+            const MutexLock lock(m_graph_mutex);
+            const RoutingGraph::Channel* channel = m_graph.FindChannel(update.short_channel_id);
+            if (channel == nullptr) return;
+            const auto direction = static_cast<ChannelDirection>(update.Direction());
+            const auto& signer = m_graph.NodeKey(channel->nodes[direction]);
+            if (!signer || !VerifyChannelUpdate(update, payload, *signer)) return;
+            m_graph.SetPolicy(update.short_channel_id, direction, PolicyOf(update), update.Disabled());
+        }
+        Post([this, update, payload = Bytes(payload.begin(), payload.end())] {
+            OnChannelUpdate(std::nullopt, update, payload);
+            SyncGraph(update.short_channel_id);
+        });
     }
 
     std::optional<ForwardPolicy> ChannelPolicy(const ShortChannelId& scid, const PubKey& from) EXCLUDES(m_graph_mutex)
@@ -1031,6 +1073,8 @@ public:
     bool m_loading{true};
     //! Held channel_updates and node_announcements (u16 type then payload) by the peer that sent them.
     std::map<Bytes, PubKey> m_held_origins;
+    //! Peers' latest updates for channels not (yet) known: see NoteUnknownUpdate.
+    std::deque<UnknownUpdate> m_unknown_updates;
     uint32_t m_node_timestamp{0};
     uint32_t m_next_prune{0};
     std::chrono::steady_clock::time_point m_next_flush{};
@@ -1123,6 +1167,11 @@ std::optional<Bytes> GossipManager::OurChannelUpdate(const ShortChannelId& scid)
 Expected<std::vector<PathEdge>, PathfindError> GossipManager::FindPath(const PathRequest& request)
 {
     return m_impl->FindPath(request);
+}
+
+void GossipManager::ApplyPaymentUpdate(const ChannelUpdateMessage& update, ByteSpan payload)
+{
+    m_impl->ApplyPaymentUpdate(update, payload);
 }
 
 std::optional<ForwardPolicy> GossipManager::ChannelPolicy(const ShortChannelId& scid, const PubKey& from)

@@ -112,6 +112,8 @@ public:
 
     //! Pathfinding over the graph (the caller's thread, under the graph's lock).
     Expected<std::vector<PathEdge>, PathfindError> FindPath(const PathRequest& request);
+    //! A channel_update a payment's failure carried (HtlcRouter's on_channel_update; any thread).
+    void ApplyPaymentUpdate(const ChannelUpdateMessage& update, ByteSpan payload);
     //! What `from` charges over the channel, from its channel_update (any thread).
     std::optional<ForwardPolicy> ChannelPolicy(const ShortChannelId& scid, const PubKey& from);
     //! Multi-part routes over the graph, parts of at least min_part (same thread and lock).

@@ -1,5 +1,6 @@
 #include "node/htlc_router.h"
 
+#include "gossip/signatures.h"
 #include "node/interfaces.h"
 #include "pay/failure_codes.h"
 #include "pay/forward.h"
@@ -494,6 +495,7 @@ bool HtlcRouter::NoteFailure(ActivePayment& pay, PaymentRecord& record, uint64_t
     // The failing node could not use its next channel: route around that one, or, when it
     // lacked the balance and the payment may be split, send it only less than it refused.
     const RouteHop& refused = hops[index + 1];
+    if (TakeFailureUpdate(pay, route->second, index, failure->message)) return true;
     if (code == static_cast<uint16_t>(FailureCode::TEMPORARY_CHANNEL_FAILURE) && pay.request.payment_secret) {
         const auto [known, inserted] = pay.too_large.try_emplace(refused.short_channel_id, refused.amount_msat);
         if (!inserted) known->second = std::min(known->second, refused.amount_msat);
@@ -501,6 +503,48 @@ bool HtlcRouter::NoteFailure(ActivePayment& pay, PaymentRecord& record, uint64_t
         pay.excluded.insert(refused.short_channel_id);
     }
     if (m_options.on_attempt) m_options.on_attempt(route->second, index + 1);
+    return true;
+}
+
+bool HtlcRouter::TakeFailureUpdate(ActivePayment& pay, const Route& route, size_t index, const FailureMessage& message)
+{
+    const auto code = static_cast<FailureCode>(message.code);
+    if (code != FailureCode::FEE_INSUFFICIENT && code != FailureCode::INCORRECT_CLTV_EXPIRY &&
+        code != FailureCode::AMOUNT_BELOW_MINIMUM) {
+        return false;
+    }
+    const PubKey& node = route.hops[index].node_id;
+    const PubKey& next = route.hops[index + 1].node_id;
+    const ShortChannelId scid = route.hops[index + 1].short_channel_id;
+    const auto details = ParseFailureMessage(EncodeFailureMessage(message));
+    if (!details || !details->channel_update) return false;
+    // BOLT 4 sends it "*with* the message type prefix"; some nodes leave the prefix out.
+    ByteSpan payload(*details->channel_update);
+    const uint16_t type = static_cast<uint16_t>(GossipMessageType::kChannelUpdate);
+    if (payload.size() >= 2 && payload[0] == type >> 8 && payload[1] == (type & 0xff)) payload = payload.subspan(2);
+    const auto update = ChannelUpdateMessage::DecodePayload(payload);
+    // Only the node's own terms for the channel it could not use count; and only once, so a node
+    // that keeps refusing whatever it states is routed around.
+    if (!update || update->short_channel_id != scid || update->Direction() != (node < next ? 0 : 1) ||
+        !VerifyChannelUpdate(*update, payload, node)) {
+        Logger()->info("channel {}: the channel_update in the failure is not its node's for it: not taken{}", scid.ToString(),
+                       update ? " (it is for " + update->short_channel_id.ToString() + ")" : "");
+        return false;
+    }
+    if (pay.updated.contains(scid)) return false;
+    pay.updated.insert(scid);
+    for (auto& hint : pay.request.route_hints) {
+        for (HintHop& hop : hint) {
+            if (hop.short_channel_id != scid || hop.node_id != node) continue;
+            hop.fee_base_msat = Msat{update->fee_base_msat};
+            hop.fee_proportional_millionths = update->fee_proportional_millionths;
+            hop.cltv_expiry_delta = update->cltv_expiry_delta;
+        }
+    }
+    if (m_options.on_channel_update) m_options.on_channel_update(*update, payload);
+    Logger()->info("channel {}: {} now asks {} msat + {} ppm, CLTV delta {}: retrying with that", scid.ToString(),
+                   ToHex(node.span()).substr(0, 16), update->fee_base_msat, update->fee_proportional_millionths,
+                   update->cltv_expiry_delta);
     return true;
 }
 

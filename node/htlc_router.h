@@ -14,6 +14,7 @@
 #include "store/env.h"
 #include "util/amount.h"
 #include "util/secure.h"
+#include "wire/gossip_messages.h"
 #include "wire/wire.h"
 
 #include <cstdint>
@@ -96,6 +97,11 @@ struct RouterOptions {
      * the payee believed, the node's own channel_update what it charges.
      */
     std::function<std::optional<ForwardPolicy>(const ShortChannelId&, const PubKey& from)> channel_policy;
+    /**
+     * A channel_update a failing node sent back with its failure, its signature checked: the
+     * graph takes it (when it knows the channel) before the payment retries.
+     */
+    std::function<void(const ChannelUpdateMessage& update, ByteSpan payload)> on_channel_update;
     //! Our channel_update of an announced channel (type-prefixed), for BOLT 4 failures that carry one.
     std::function<std::optional<Bytes>(const ShortChannelId&)> our_channel_update;
 };
@@ -191,6 +197,8 @@ private:
          * below it.
          */
         std::map<ShortChannelId, Msat> too_large;
+        //! Channels whose node's new terms (from a failure's channel_update) this payment took.
+        std::set<ShortChannelId> updated;
         //! The parts in flight: what attributes a failure to a hop (written with the record).
         std::map<uint64_t, Route> part_routes;
         std::map<uint64_t, std::vector<Secret<32>>> part_secrets;
@@ -215,6 +223,12 @@ private:
     //! Fails a pending payment whose parts in flight or settled fall short of its amount.
     static void FailIfShort(PaymentRecord& record, uint64_t now);
     bool SendPart(RouterChannels& channels, ActivePayment& payment, PaymentRecord& record, const Route& route);
+    /**
+     * A policy failure (fee, CLTV delta, minimum) whose channel_update, signed by the failing node
+     * for its side of `route`'s channel after it, states new terms: the payment takes them, once
+     * per channel. Whether it did (then the channel is not excluded).
+     */
+    bool TakeFailureUpdate(ActivePayment& payment, const Route& route, size_t index, const FailureMessage& message);
     //! Records why a part failed and excludes the channel at fault; whether to retry.
     bool NoteFailure(ActivePayment& payment, PaymentRecord& record, uint64_t part_id, const HtlcFailed& htlc);
     void FinishPayment(RouterChannels& channels, PaymentRecord& record);

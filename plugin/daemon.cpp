@@ -347,6 +347,9 @@ void Daemon::StartChannels()
     router_options.channel_policy = [this](const ShortChannelId& scid, const PubKey& from) {
         return m_gossip->ChannelPolicy(scid, from);
     };
+    router_options.on_channel_update = [this](const ChannelUpdateMessage& update, ByteSpan payload) {
+        m_gossip->ApplyPaymentUpdate(update, payload);
+    };
     router_options.our_channel_update = [this](const ShortChannelId& scid) { return m_gossip->OurChannelUpdate(scid); };
     router_options.on_attempt = [this](const Route& route, std::optional<size_t> failed) { m_gossip->RecordAttempt(route, failed); };
     m_router = std::make_unique<HtlcRouter>(*m_store, *m_invoice_store, *m_node_key, router_options);

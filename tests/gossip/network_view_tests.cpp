@@ -230,7 +230,7 @@ TEST_CASE_FIXTURE(ViewFixture, "channel_update: rejected and ignored")
         tampered[110] ^= 0x01;
         CHECK(view.ApplyChannelUpdate(good, tampered, kNow).outcome == GossipOutcome::kRejected);
         // What we stored after checking it is loaded back trusted: the signature is not checked.
-        CHECK(view.ApplyChannelUpdate(stranger, PayloadOf(stranger), kNow, SignatureCheck::kTrusted).outcome ==
+        CHECK(view.ApplyChannelUpdate(stranger, PayloadOf(stranger), kNow, GossipCheck::kTrusted).outcome ==
               GossipOutcome::kAccepted);
     }
     SUBCASE("another chain")
@@ -511,7 +511,7 @@ TEST_CASE_FIXTURE(ViewFixture, "node_announcement: what we stored after checking
     Add(a, b, ab);
     const NodeAnnouncementMessage forged = SignNodeAnnouncement(SignedNodeAnnouncement(a, kNow), c.node_key);
     CHECK(Announce(forged).outcome == GossipOutcome::kRejected);
-    CHECK(view.ApplyNodeAnnouncement(forged, PayloadOf(forged), SignatureCheck::kTrusted).outcome == GossipOutcome::kAccepted);
+    CHECK(view.ApplyNodeAnnouncement(forged, PayloadOf(forged), GossipCheck::kTrusted).outcome == GossipOutcome::kAccepted);
     REQUIRE(view.Node(a.Id())->announcement);
     CHECK(view.Node(a.Id())->announcement->announcement == forged);
 }

@@ -365,6 +365,42 @@ TEST_CASE("gossip manager: a peer's channel with its funding found is listed, it
     CHECK(h.chain.Calls() == 1);
 }
 
+TEST_CASE("gossip manager: a channel_update from a payment's failure is routed with at once, and kept only if newest")
+{
+    Harness h;
+    const PubKey p1 = PeerId(20);
+    h.Connect(p1);
+    const PeerChannel channel(NodeOf(2), NodeOf(3), {500, 1, 0});
+    h.chain.Answer(channel.scid, {Found(channel.announcement)});
+    h.DeliverChannel(p1, channel);
+    REQUIRE(Eventually([&] { return h.UpdatesListed(channel.scid) == 2; }));
+    const auto fee_of_a = [&] { return h.manager->ChannelPolicy(channel.scid, channel.a.Id())->fee_base_msat; };
+    const auto listed_fee_of_a = [&] { return FromSource(h.manager->ListChannels(channel.scid), channel.a.Id())->update->fee_base_msat; };
+    const auto apply = [&](const ChannelUpdateMessage& update) {
+        const Bytes payload = test::PayloadOf(update);
+        h.manager->ApplyPaymentUpdate(update, payload);
+    };
+
+    // Newer: the graph has it before the call returns (the payment's retry searches at once).
+    test::UpdateTerms newer = Terms(7777, 100);
+    newer.timestamp = kStart + 10;
+    apply(test::UpdateFrom(channel.a, channel.b, channel.scid, newer));
+    CHECK(fee_of_a() == Msat{7777});
+    REQUIRE(Eventually([&] { return listed_fee_of_a() == 7777; }));
+    CHECK(h.Barrier().rejected == 0);
+
+    // Signed by the other end: not taken.
+    apply(test::SignedUpdate(channel.b.node_key, channel.scid, channel.a.Id() < channel.b.Id() ? 0 : 1, Terms(1, 1)));
+    CHECK(fee_of_a() == Msat{7777});
+
+    // Older than what the view holds: routed with for a moment, then the newest is back.
+    test::UpdateTerms older = Terms(5, 5);
+    older.timestamp = kStart + 5;
+    apply(test::UpdateFrom(channel.a, channel.b, channel.scid, older));
+    REQUIRE(Eventually([&] { return fee_of_a() == Msat{7777}; }));
+    CHECK(listed_fee_of_a() == 7777);
+}
+
 TEST_CASE("gossip manager: a channel whose funding output is wrong, spent or missing never appears; unavailable is retried")
 {
     Harness h;
@@ -589,7 +625,8 @@ TEST_CASE("gossip manager: a private channel's updates pass between its two ends
     h.Barrier();
     CHECK(h.link.GossipTo(bystander) == 0);
     CHECK(h.manager->ListChannels(scid).empty());
-    CHECK(!h.manager->OurChannelUpdate(scid));
+    // Failures of HTLCs over it carry it to the payer (who had the channel from a route hint).
+    CHECK(h.manager->OurChannelUpdate(scid) == std::optional<Bytes>{test::Encoded(ours.message)});
     CHECK(!h.manager->ChannelPolicy(scid, peer.Id()));
 
     // The peer's says what it charges to reach us, and stays between us.
@@ -634,6 +671,21 @@ TEST_CASE("gossip manager: a private channel's updates pass between its two ends
     // Closed on chain: the peer's policy is forgotten.
     h.ConnectBlock({funding});
     REQUIRE(Eventually([&] { return !h.manager->ChannelPolicy(scid, peer.Id()).has_value(); }));
+}
+
+TEST_CASE("gossip manager: a private channel's update that came before the channel was registered still counts")
+{
+    Harness h;
+    const TestNode peer = NodeOf(2);
+    h.Connect(peer.Id());
+    const ShortChannelId scid{500, 3, 0};
+    // The peer's channel_ready and channel_update arrive together; the channel manager's word later.
+    h.Deliver(peer.Id(), test::UpdateFrom(peer, h.self, scid, Terms(4321, 12)));
+    h.Barrier();
+    CHECK(!h.manager->ChannelPolicy(scid, peer.Id()));
+    h.manager->OurPrivateChannel(peer.Id(), scid, OutPoint{Sha256(Bytes{'q'}), 0}, kCapacity);
+    REQUIRE(Eventually([&] { return h.manager->ChannelPolicy(scid, peer.Id()).has_value(); }));
+    CHECK(h.manager->ChannelPolicy(scid, peer.Id())->fee_base_msat == Msat{4321});
 }
 
 TEST_CASE("gossip manager: connecting sends a filter, the first peer a range query; queries are answered")

@@ -11,6 +11,7 @@
 #include "node/remote_htlc_log.h"
 
 #include "channel/scripts.h"
+#include "gossip/signatures.h"
 #include "node/channel_manager.h"
 #include "node/invoice_store.h"
 #include "pay/failure_codes.h"
@@ -18,10 +19,12 @@
 #include "pay/onion_failure.h"
 #include "pay/sphinx.h"
 #include "primitives/hash.h"
+#include "primitives/network.h"
 #include "store/env.h"
 #include "util/hex.h"
 #include "util/sync.h"
 #include "wire/channel_messages.h"
+#include "wire/gossip_messages.h"
 #include "wire/message.h"
 
 #include <doctest/doctest.h>
@@ -2601,6 +2604,86 @@ TEST_CASE("router: a route hint's fees and CLTV delta give way to what its node 
     REQUIRE(payload);
     REQUIRE(payload->outgoing_cltv_value);
     CHECK(offer.command.cltv_expiry - *payload->outgoing_cltv_value == 60);
+}
+
+//! A channel_update for `direction` of scid asking fee_base + 20 ppm, signed by signer; with or
+//! without its message type (BOLT 4 failures should carry it).
+Bytes FailureUpdate(const PrivKey& signer, ShortChannelId scid, int direction, uint32_t fee_base, bool typed)
+{
+    ChannelUpdateMessage update{
+        .signature = *EcdsaSignature::FromCompact(ByteArray<64>{}),
+        .chain_hash = ChainHash(Network::Regtest),
+        .short_channel_id = scid,
+        .timestamp = 1'700'000'000,
+        .message_flags = ChannelUpdateMessage::kMustBeOneFlag,
+        .channel_flags = static_cast<uint8_t>(direction),
+        .cltv_expiry_delta = 40,
+        .htlc_minimum_msat = Msat{1},
+        .fee_base_msat = fee_base,
+        .fee_proportional_millionths = 20,
+        .htlc_maximum_msat = Msat{1'000'000'000},
+        .trailing = {},
+    };
+    update = SignChannelUpdate(std::move(update), signer);
+    Bytes out;
+    if (typed) WireWriter(out).WriteU16(static_cast<uint16_t>(GossipMessageType::kChannelUpdate));
+    update.EncodePayload(out);
+    return out;
+}
+
+TEST_CASE("router: a policy failure's channel_update, signed by the failing node, is taken once and the payment retried")
+{
+    std::vector<ChannelUpdateMessage> applied;
+    RouterOptions options = RouterBench::Options();
+    options.on_channel_update = [&](const ChannelUpdateMessage& update, ByteSpan) { applied.push_back(update); };
+    RouterBench bench(options);
+    PayRequest request = TwoHintRequest(bench);
+    // The way through 0x43 costs more than 0x42's, even at the fee 0x42 will ask.
+    request.route_hints[1][0].fee_base_msat = Msat{4500};
+    auto& offers = bench.channels.offers;
+    const ShortChannelId hinted{800, 1, 0};
+    const int direction = KeyOf(0x42).GetPubKey() < KeyOf(0x44).GetPubKey() ? 0 : 1;
+    // Pays over 0x42 first, the cheaper way.
+    bench.router.Pay(bench.channels, request, kHeight, Now(), [](const PaymentRecord&) {});
+    REQUIRE(offers.size() == 1);
+    REQUIRE(offers[0].channel_id == IdOf(0xbb));
+    const auto refuse = [&](size_t index, const PrivKey& signer, uint32_t fee_base, bool typed) {
+        const Bytes bytes = FailureUpdate(signer, hinted, direction, fee_base, typed);
+        const auto peeled = PeelOnion(KeyOf(0x42), offers.at(index).command.onion_routing_packet, bench.payment_hash);
+        REQUIRE(peeled);
+        const Bytes reason = CreateFailureOnion(peeled->shared_secret, MakeFeeInsufficient(offers[index].command.amount_msat, bytes));
+        bench.router.OnOutgoingFailed(bench.channels, offers[index].channel_id, HtlcFailed{*offers[index].htlc_id, reason, std::nullopt},
+                                      kHeight, Now());
+    };
+
+    SUBCASE("the new fee is paid on the same channel; a second refusal sends it the other way")
+    {
+        refuse(0, KeyOf(0x42), 4000, true);
+        REQUIRE(applied.size() == 1);
+        CHECK(applied[0].fee_base_msat == 4000);
+        REQUIRE(offers.size() == 2);
+        CHECK(offers[1].channel_id == IdOf(0xbb));
+        CHECK(offers[1].command.amount_msat == Msat{100'000 + 4000 + 2});
+        // The same node refusing again, whatever it says, is routed around.
+        refuse(1, KeyOf(0x42), 6000, false);
+        CHECK(applied.size() == 1);
+        REQUIRE(offers.size() == 3);
+        CHECK(offers[2].channel_id == IdOf(0xcc));
+    }
+    SUBCASE("an update without the type prefix counts the same")
+    {
+        refuse(0, KeyOf(0x42), 4000, false);
+        CHECK(applied.size() == 1);
+        REQUIRE(offers.size() == 2);
+        CHECK(offers[1].channel_id == IdOf(0xbb));
+    }
+    SUBCASE("an update another key signed is no reason to stay: the other hint is taken")
+    {
+        refuse(0, KeyOf(0x43), 4000, true);
+        CHECK(applied.empty());
+        REQUIRE(offers.size() == 2);
+        CHECK(offers[1].channel_id == IdOf(0xcc));
+    }
 }
 
 } // namespace sidebolt
