@@ -707,7 +707,9 @@ private:
         request.max_fee = m_fee_left;
         for (Msat tried = m_remaining;;) {
             request.amount = tried;
-            auto result = Search(m_graph, request, m_scorer, m_now, &m_in_flight, &m_ceiling).Run();
+            // Cautious, the search itself keeps off what the parts may not use: else it would
+            // offer the same path again and again. Otherwise the scorer's penalty is enough.
+            auto result = Search(m_graph, request, m_scorer, m_now, &m_in_flight, m_ceiling.cautious ? &m_ceiling : nullptr).Run();
             // The search bounds liquidity by capacity; a cautious part may need to be smaller.
             if (result && m_checker.Fits(result->path, tried, m_fee_left)) return std::pair{std::move(*result), tried};
             const Msat next = std::min(Msat{tried.value() / 2}, Msat::SaturatingSub(m_remaining, m_min_part));
@@ -773,6 +775,25 @@ private:
     Msat m_fee_left;
 };
 
+//! Whether a part sends some channel after our own more than its cautious ceiling.
+bool AboveCautious(const RoutingGraph& graph, const PathRequest& request, const LiquidityCeiling& cautious,
+                   const std::vector<RoutePart>& parts)
+{
+    if (cautious.scorer == nullptr || cautious.scorer->Empty()) return false;
+    for (const RoutePart& part : parts) {
+        const auto route = BuildRoute(part.path, part.amount, request.final_cltv_delta);
+        if (!route) continue;
+        for (size_t i = request.first_hops.empty() ? 0 : 1; i < part.path.size(); ++i) {
+            const PubKey& from = i == 0 ? request.source : part.path[i - 1].node_id;
+            const RoutingGraph::Channel* channel = graph.FindChannel(part.path[i].short_channel_id);
+            const uint64_t capacity = channel == nullptr ? 0 : CapacityMsat(channel->capacity);
+            const uint64_t ceiling = cautious.At(part.path[i].short_channel_id, DirectionBetween(from, part.path[i].node_id), capacity);
+            if (route->hops[i].amount_msat.value() > ceiling) return true;
+        }
+    }
+    return false;
+}
+
 } // namespace
 
 uint64_t CltvRisk(const CostWeights& weights, Msat carried, uint16_t cltv_expiry_delta)
@@ -811,10 +832,13 @@ Expected<std::vector<RoutePart>, PathfindError> FindRoutes(const RoutingGraph& g
 {
     if (request.amount == Msat{0}) return PathfindError::ZERO_AMOUNT;
     if (request.source == request.target) return PathfindError::SOURCE_IS_TARGET;
-    // Cautious first; when that cannot place everything, the top of what was learned is tried.
+    // Up to the top of what was learned first: when that places nothing, less will not either.
+    // Parts that ask a channel for more than the middle of its learned range are planned again
+    // cautiously, and the cautious plan is kept when it places everything.
+    auto optimistic = Splitter(graph, request, scorer, now, min_part, false).Run(max_parts);
+    if (!optimistic || !AboveCautious(graph, request, LiquidityCeiling{scorer, now, true}, *optimistic)) return optimistic;
     auto cautious = Splitter(graph, request, scorer, now, min_part, true).Run(max_parts);
-    if (cautious || scorer == nullptr) return cautious;
-    return Splitter(graph, request, scorer, now, min_part, false).Run(max_parts);
+    return cautious ? cautious : optimistic;
 }
 
 } // namespace sidebolt
