@@ -72,17 +72,8 @@ struct FieldCodec<PubKey> {
 
 template <>
 struct FieldCodec<EcdsaSignature> {
-    static constexpr size_t kSize = 64;
-    static void Write(WireWriter& writer, const EcdsaSignature& value) { writer.WriteBytes(value.Compact()); }
-    static std::optional<EcdsaSignature> Read(WireReader& reader)
-    {
-        const ByteSpan compact = reader.ReadBytes(kSize);
-        if (!reader.Ok()) return std::nullopt;
-        // r or s not below the curve order: no signature has this encoding.
-        auto signature = EcdsaSignature::FromCompact(compact);
-        if (!signature) reader.Fail(DecodeError::kInvalidSignature);
-        return signature;
-    }
+    static void Write(WireWriter& writer, const EcdsaSignature& value) { writer.WriteSignature(value); }
+    static std::optional<EcdsaSignature> Read(WireReader& reader) { return reader.ReadSignature(); }
 };
 
 template <>
@@ -107,7 +98,7 @@ struct FieldCodec<std::vector<EcdsaSignature>> {
     {
         const uint16_t count = reader.ReadU16();
         // Checked before reserving so a lying count cannot make us allocate.
-        const size_t size = size_t{count} * FieldCodec<EcdsaSignature>::kSize;
+        const size_t size = size_t{count} * kSignatureSize;
         if (reader.Remaining() < size) reader.Fail(DecodeError::kTruncated);
         std::vector<EcdsaSignature> values;
         if (!reader.Ok()) return values;
@@ -199,18 +190,6 @@ std::optional<T> DecodeTlvValue(ByteSpan value, WireReader& outer)
         }
         return decoded;
     }
-}
-
-//! BOLT 1: the TLV stream follows the fixed fields, so any further bytes must form one.
-TlvStream ReadTlvStream(WireReader& reader, std::span<const uint64_t> known_types)
-{
-    if (!reader.Ok()) return {};
-    auto stream = TlvStream::Decode(reader.ReadRemaining(), known_types);
-    if (!stream) {
-        reader.Fail(stream.error());
-        return {};
-    }
-    return std::move(*stream);
 }
 
 //! The record's value, nullopt when it is absent or after a failure (recorded in `reader`).

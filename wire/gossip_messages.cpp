@@ -20,7 +20,6 @@
 namespace sidebolt {
 namespace {
 
-constexpr size_t kSignatureSize = 64;
 constexpr size_t kShortChannelIdSize = 8;
 //! channel_update_timestamps and channel_update_checksums: two u32 each.
 constexpr size_t kPairSize = 8;
@@ -30,33 +29,10 @@ constexpr std::array<uint64_t, 1> kQueryChannelRangeTlvTypes{QueryChannelRangeMe
 constexpr std::array<uint64_t, 2> kReplyChannelRangeTlvTypes{ReplyChannelRangeMessage::kTimestampsType,
                                                              ReplyChannelRangeMessage::kChecksumsType};
 
-//! BOLT 1 "signature": 64-byte compact r || s; r or s not below the curve order is no signature.
-std::optional<EcdsaSignature> ReadSignature(WireReader& reader)
-{
-    const ByteSpan compact = reader.ReadBytes(kSignatureSize);
-    if (!reader.Ok()) return std::nullopt;
-    auto signature = EcdsaSignature::FromCompact(compact);
-    if (!signature) reader.Fail(DecodeError::kInvalidSignature);
-    return signature;
-}
-
-void WriteSignature(WireWriter& writer, const EcdsaSignature& signature) { writer.WriteBytes(signature.Compact()); }
 
 Bytes ToBytes(ByteSpan bytes) { return Bytes(bytes.begin(), bytes.end()); }
 
 Bytes ReadU16Prefixed(WireReader& reader) { return ToBytes(reader.ReadBytes(reader.ReadU16())); }
-
-//! BOLT 1: the TLV stream follows the fixed fields, so any further bytes must form one.
-TlvStream ReadTlvStream(WireReader& reader, std::span<const uint64_t> known_types)
-{
-    if (!reader.Ok()) return {};
-    auto stream = TlvStream::Decode(reader.ReadRemaining(), known_types);
-    if (!stream) {
-        reader.Fail(stream.error());
-        return {};
-    }
-    return std::move(*stream);
-}
 
 //! Moves a decoded value out, or records its error in `reader` and returns nullopt.
 template <typename T>
@@ -297,10 +273,10 @@ Decoded<GossipMessage> DecodeAs(ByteSpan payload)
 void ChannelAnnouncementMessage::EncodePayload(Bytes& out) const
 {
     WireWriter writer(out);
-    WriteSignature(writer, node_signature_1);
-    WriteSignature(writer, node_signature_2);
-    WriteSignature(writer, bitcoin_signature_1);
-    WriteSignature(writer, bitcoin_signature_2);
+    writer.WriteSignature(node_signature_1);
+    writer.WriteSignature(node_signature_2);
+    writer.WriteSignature(bitcoin_signature_1);
+    writer.WriteSignature(bitcoin_signature_2);
     writer.WriteU16Prefixed(features);
     writer.WriteBytes(chain_hash);
     writer.WriteShortChannelId(short_channel_id);
@@ -314,10 +290,10 @@ void ChannelAnnouncementMessage::EncodePayload(Bytes& out) const
 Decoded<ChannelAnnouncementMessage> ChannelAnnouncementMessage::DecodePayload(ByteSpan payload)
 {
     WireReader reader(payload);
-    auto node_signature_1 = ReadSignature(reader);
-    auto node_signature_2 = ReadSignature(reader);
-    auto bitcoin_signature_1 = ReadSignature(reader);
-    auto bitcoin_signature_2 = ReadSignature(reader);
+    auto node_signature_1 = reader.ReadSignature();
+    auto node_signature_2 = reader.ReadSignature();
+    auto bitcoin_signature_1 = reader.ReadSignature();
+    auto bitcoin_signature_2 = reader.ReadSignature();
     Bytes features = ReadU16Prefixed(reader);
     const Hash256 chain_hash = reader.ReadChainHash();
     const ShortChannelId short_channel_id = reader.ReadShortChannelId();
@@ -427,7 +403,7 @@ std::string NodeAnnouncementMessage::AliasString() const
 void NodeAnnouncementMessage::EncodePayload(Bytes& out) const
 {
     WireWriter writer(out);
-    WriteSignature(writer, signature);
+    writer.WriteSignature(signature);
     writer.WriteU16Prefixed(features);
     writer.WriteU32(timestamp);
     writer.WritePoint(node_id);
@@ -440,7 +416,7 @@ void NodeAnnouncementMessage::EncodePayload(Bytes& out) const
 Decoded<NodeAnnouncementMessage> NodeAnnouncementMessage::DecodePayload(ByteSpan payload)
 {
     WireReader reader(payload);
-    auto signature = ReadSignature(reader);
+    auto signature = reader.ReadSignature();
     Bytes features = ReadU16Prefixed(reader);
     const uint32_t timestamp = reader.ReadU32();
     auto node_id = reader.ReadPoint();
@@ -465,7 +441,7 @@ Decoded<NodeAnnouncementMessage> NodeAnnouncementMessage::DecodePayload(ByteSpan
 void ChannelUpdateMessage::EncodePayload(Bytes& out) const
 {
     WireWriter writer(out);
-    WriteSignature(writer, signature);
+    writer.WriteSignature(signature);
     writer.WriteBytes(chain_hash);
     writer.WriteShortChannelId(short_channel_id);
     writer.WriteU32(timestamp);
@@ -482,7 +458,7 @@ void ChannelUpdateMessage::EncodePayload(Bytes& out) const
 Decoded<ChannelUpdateMessage> ChannelUpdateMessage::DecodePayload(ByteSpan payload)
 {
     WireReader reader(payload);
-    auto signature = ReadSignature(reader);
+    auto signature = reader.ReadSignature();
     const Hash256 chain_hash = reader.ReadChainHash();
     const ShortChannelId short_channel_id = reader.ReadShortChannelId();
     const uint32_t timestamp = reader.ReadU32();
@@ -519,8 +495,8 @@ void AnnouncementSignaturesMessage::EncodePayload(Bytes& out) const
     WireWriter writer(out);
     writer.WriteBytes(channel_id);
     writer.WriteShortChannelId(short_channel_id);
-    WriteSignature(writer, node_signature);
-    WriteSignature(writer, bitcoin_signature);
+    writer.WriteSignature(node_signature);
+    writer.WriteSignature(bitcoin_signature);
     extension.AppendTo(out);
 }
 
@@ -529,8 +505,8 @@ Decoded<AnnouncementSignaturesMessage> AnnouncementSignaturesMessage::DecodePayl
     WireReader reader(payload);
     const Hash256 channel_id = reader.ReadArray<32>();
     const ShortChannelId short_channel_id = reader.ReadShortChannelId();
-    auto node_signature = ReadSignature(reader);
-    auto bitcoin_signature = ReadSignature(reader);
+    auto node_signature = reader.ReadSignature();
+    auto bitcoin_signature = reader.ReadSignature();
     TlvStream extension = ReadTlvStream(reader, {});
     if (!reader.Ok()) return *reader.Error();
     return AnnouncementSignaturesMessage{

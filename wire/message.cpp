@@ -11,17 +11,11 @@ namespace sidebolt {
 namespace {
 constexpr std::array<uint64_t, 2> kInitTlvTypes{InitMessage::kNetworksType, InitMessage::kRemoteAddrType};
 
-//! Reads the optional extension that may follow any payload: BOLT 1 says a receiver MAY ignore
-//! it, but we always validate it so that malformed extensions are never silently accepted.
+//! The optional extension that may follow any payload: BOLT 1 says a receiver MAY ignore it,
+//! but we always validate it so that malformed extensions are never silently accepted.
 TlvStream ReadExtension(WireReader& reader, std::span<const uint64_t> known_types)
 {
-    if (!reader.Ok()) return {};
-    auto stream = TlvStream::Decode(reader.ReadRemaining(), known_types);
-    if (!stream) {
-        reader.Fail(stream.error());
-        return {};
-    }
-    return std::move(*stream);
+    return ReadTlvStream(reader, known_types);
 }
 
 template <typename Notice>

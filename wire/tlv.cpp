@@ -77,4 +77,15 @@ TlvStream TlvStream::Without(std::span<const uint64_t> types) const
     return out;
 }
 
+TlvStream ReadTlvStream(WireReader& reader, std::span<const uint64_t> known_types)
+{
+    if (!reader.Ok()) return {};
+    auto stream = TlvStream::Decode(reader.ReadRemaining(), known_types);
+    if (!stream) {
+        reader.Fail(stream.error());
+        return {};
+    }
+    return std::move(*stream);
+}
+
 } // namespace sidebolt

@@ -2,6 +2,7 @@
 #define SIDEBOLT_WIRE_TLV_H
 
 #include "wire/decode_error.h"
+#include "wire/wire.h"
 #include "util/bytes.h"
 
 #include <cstdint>
@@ -51,6 +52,10 @@ public:
 private:
     std::vector<TlvRecord> m_records;
 };
+
+//! BOLT 1: the TLV stream that follows a message's fixed fields takes every byte left in
+//! `reader`; a malformed one fails the reader (and an empty stream is returned).
+TlvStream ReadTlvStream(WireReader& reader, std::span<const uint64_t> known_types);
 
 } // namespace sidebolt
 

@@ -65,6 +65,15 @@ std::optional<PubKey> WireReader::ReadPoint()
     return point;
 }
 
+std::optional<EcdsaSignature> WireReader::ReadSignature()
+{
+    const ByteSpan compact = ReadBytes(kSignatureSize);
+    if (!Ok()) return std::nullopt;
+    auto signature = EcdsaSignature::FromCompact(compact);
+    if (!signature) Fail(DecodeError::kInvalidSignature);
+    return signature;
+}
+
 ByteSpan WireReader::ReadRemaining() { return ReadBytes(m_rest.size()); }
 
 void WireReader::ExpectEnd()

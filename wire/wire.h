@@ -7,11 +7,15 @@
 #include "util/bytes.h"
 
 #include <compare>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 
 namespace sidebolt {
+
+//! BOLT 1 "signature": a compact ECDSA signature, r || s.
+inline constexpr size_t kSignatureSize = 64;
 
 //! BOLT 7 short_channel_id: 3-byte block height, 3-byte transaction index, 2-byte output index.
 struct ShortChannelId {
@@ -63,6 +67,9 @@ public:
     }
     //! A 33-byte compressed point; nullopt (and kInvalidPoint) if it is not on the curve.
     std::optional<PubKey> ReadPoint();
+    //! BOLT 1 "signature": 64-byte compact r || s; nullopt (and kInvalidSignature) when r or s is
+    //! not below the curve order, as no signature has that encoding.
+    std::optional<EcdsaSignature> ReadSignature();
     Hash256 ReadChainHash() { return ReadArray<32>(); }
     ShortChannelId ReadShortChannelId() { return ShortChannelId::FromU64(ReadU64()); }
     //! Everything not read yet (empty after a failure).
@@ -115,6 +122,7 @@ public:
     //! u16 length followed by the bytes; throws std::length_error above 65535 (a local bug).
     void WriteU16Prefixed(ByteSpan bytes);
     void WritePoint(const PubKey& point) { WriteBytes(point.span()); }
+    void WriteSignature(const EcdsaSignature& signature) { WriteBytes(signature.Compact()); }
     void WriteShortChannelId(const ShortChannelId& scid) { WriteU64(scid.ToU64()); }
 
 private:
