@@ -1033,17 +1033,6 @@ public:
 
     void SendTo(const PubKey& peer, Bytes message) { m_peers.Send(peer, std::move(message)); }
 
-    static ForwardPolicy PolicyOf(const ChannelUpdateMessage& update)
-    {
-        ForwardPolicy policy;
-        policy.fee_base_msat = Msat{update.fee_base_msat};
-        policy.fee_proportional_millionths = update.fee_proportional_millionths;
-        policy.cltv_expiry_delta = update.cltv_expiry_delta;
-        policy.htlc_minimum_msat = update.htlc_minimum_msat;
-        policy.htlc_maximum_msat = update.htlc_maximum_msat;
-        return policy;
-    }
-
     static Msat ToMsat(Sat sat) { return Msat{static_cast<uint64_t>(sat.value()) * 1000}; }
 
     store::Env& m_env;

@@ -26,6 +26,12 @@ auto Logger() { return Log("pay"); }
 
 std::string Short(const Hash256& id) { return ToHex(ByteSpan(id).first(4)); }
 
+//! The most a payment of `amount` may pay in fees: its percentage, or the exempt amount if more.
+Msat FeeBudget(const PaymentTerms& terms, Msat amount)
+{
+    return std::max(MaxFeeFor(amount, terms.max_fee_percent), terms.exempt_fee_msat);
+}
+
 Bytes LinkKey(const Hash256& channel_id, uint64_t htlc_id)
 {
     Bytes key(channel_id.begin(), channel_id.end());
@@ -533,12 +539,10 @@ bool HtlcRouter::TakeFailureUpdate(ActivePayment& pay, const Route& route, size_
     }
     if (pay.updated.contains(scid)) return false;
     pay.updated.insert(scid);
+    const ForwardPolicy policy = PolicyOf(*update);
     for (auto& hint : pay.request.route_hints) {
         for (HintHop& hop : hint) {
-            if (hop.short_channel_id != scid || hop.node_id != node) continue;
-            hop.fee_base_msat = Msat{update->fee_base_msat};
-            hop.fee_proportional_millionths = update->fee_proportional_millionths;
-            hop.cltv_expiry_delta = update->cltv_expiry_delta;
+            if (hop.short_channel_id == scid && hop.node_id == node) hop.TakeTerms(policy);
         }
     }
     if (m_options.on_channel_update) m_options.on_channel_update(*update, payload);
@@ -636,11 +640,7 @@ void HtlcRouter::RefreshHints(std::vector<std::vector<HintHop>>& hints) const
     if (!m_options.channel_policy) return;
     for (auto& hint : hints) {
         for (HintHop& hop : hint) {
-            const auto announced = m_options.channel_policy(hop.short_channel_id, hop.node_id);
-            if (!announced) continue;
-            hop.fee_base_msat = announced->fee_base_msat;
-            hop.fee_proportional_millionths = announced->fee_proportional_millionths;
-            hop.cltv_expiry_delta = announced->cltv_expiry_delta;
+            if (const auto announced = m_options.channel_policy(hop.short_channel_id, hop.node_id)) hop.TakeTerms(*announced);
         }
     }
 }
@@ -725,7 +725,7 @@ std::vector<Route> HtlcRouter::CandidateRoutes(RouterChannels& channels, const A
     const std::vector<LocalChannel> locals = FirstHops(channels, pay);
     const PayRequest& request = pay.request;
     const uint32_t final_cltv = height + request.min_final_cltv_expiry_delta + kFinalCltvSlack;
-    const Msat max_fee = std::max(MaxFeeFor(amount, request.max_fee_percent), request.exempt_fee_msat);
+    const Msat max_fee = FeeBudget(request, amount);
     std::vector<std::vector<PathEdge>> paths = CandidatePaths(locals, request.payee, request.route_hints);
     if (auto graph_path = GraphPath(locals, pay, amount, max_fee)) paths.push_back(std::move(*graph_path));
     std::vector<Route> routes;
@@ -802,7 +802,7 @@ void HtlcRouter::SendParts(RouterChannels& channels, ActivePayment& pay, Payment
         if (record.failure.empty()) record.failure = "no route to the payee within the fee and delay limits";
         return;
     }
-    SplitAcrossOurChannels(channels, pay, record, whole, amount, height);
+    SplitAcrossOurChannels(channels, pay, record, whole, spendable, amount, height);
 }
 
 bool HtlcRouter::SplitOverGraph(RouterChannels& channels, ActivePayment& pay, PaymentRecord& record, Msat amount,
@@ -811,7 +811,7 @@ bool HtlcRouter::SplitOverGraph(RouterChannels& channels, ActivePayment& pay, Pa
     const std::vector<LocalChannel> locals = FirstHops(channels, pay);
     if (!m_options.find_routes || locals.empty()) return false;
     const PayRequest& request = pay.request;
-    const Msat max_fee = std::max(MaxFeeFor(amount, request.max_fee_percent), request.exempt_fee_msat);
+    const Msat max_fee = FeeBudget(request, amount);
     const auto parts = m_options.find_routes(GraphRequest(locals, pay, amount, max_fee), kMinPartMsat);
     if (!parts || parts->empty()) return false;
     // Every part is checked before any leaves: a plan that cannot be carried out whole is not started.
@@ -834,10 +834,9 @@ bool HtlcRouter::SplitOverGraph(RouterChannels& channels, ActivePayment& pay, Pa
 }
 
 void HtlcRouter::SplitAcrossOurChannels(RouterChannels& channels, ActivePayment& pay, PaymentRecord& record,
-                                        const std::vector<Route>& whole, Msat amount, uint32_t height)
+                                        const std::vector<Route>& whole, std::map<ShortChannelId, Msat>& spendable,
+                                        Msat amount, uint32_t height)
 {
-    std::map<ShortChannelId, Msat> spendable;
-    for (const auto& channel : channels.Channels()) spendable[channel.short_channel_id] = channel.spendable_msat;
     // One route per first channel, the cheapest; the amount divided by what each can carry
     // (less a fee margin for the hops after it).
     std::vector<Route> firsts;

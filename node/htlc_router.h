@@ -236,7 +236,8 @@ private:
     void SavePayment(RouterChannels& channels, const PaymentRecord& record);
     //! Splits across our own channels, one part per first channel, when the graph cannot.
     void SplitAcrossOurChannels(RouterChannels& channels, ActivePayment& payment, PaymentRecord& record,
-                                const std::vector<Route>& whole, Msat amount, uint32_t height);
+                                const std::vector<Route>& whole, std::map<ShortChannelId, Msat>& spendable, Msat amount,
+                                uint32_t height);
     //! Splits over the graph's routes (find_routes); whether every part left.
     bool SplitOverGraph(RouterChannels& channels, ActivePayment& payment, PaymentRecord& record, Msat amount, uint32_t height);
     //! Our usable channels the payment has not excluded, as first hops.

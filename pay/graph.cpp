@@ -23,6 +23,17 @@ size_t HashMapBytes(const Map& map)
 
 } // namespace
 
+ForwardPolicy PolicyOf(const ChannelUpdateMessage& update)
+{
+    ForwardPolicy policy;
+    policy.fee_base_msat = Msat{update.fee_base_msat};
+    policy.fee_proportional_millionths = update.fee_proportional_millionths;
+    policy.cltv_expiry_delta = update.cltv_expiry_delta;
+    policy.htlc_minimum_msat = update.htlc_minimum_msat;
+    policy.htlc_maximum_msat = update.htlc_maximum_msat;
+    return policy;
+}
+
 ForwardPolicy RoutingGraph::HalfChannel::Policy() const
 {
     ForwardPolicy policy;

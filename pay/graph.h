@@ -4,6 +4,7 @@
 #include "pay/route.h"
 #include "primitives/key.h"
 #include "util/amount.h"
+#include "wire/gossip_messages.h"
 #include "wire/wire.h"
 
 #include <array>
@@ -20,6 +21,9 @@ namespace sidebolt {
 
 //! BOLT 7 channel_update direction bit: 0 forwards node_1 -> node_2, 1 forwards node_2 -> node_1.
 using ChannelDirection = uint8_t;
+
+//! The forwarding terms a channel_update states for its direction.
+ForwardPolicy PolicyOf(const ChannelUpdateMessage& update);
 
 /**
  * The public network as the router sees it (BOLT 7 channel_announcement and channel_update).

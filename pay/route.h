@@ -114,6 +114,14 @@ struct HintHop {
     Msat fee_base_msat;
     uint32_t fee_proportional_millionths{0};
     uint16_t cltv_expiry_delta{0};
+
+    //! The fees and CLTV delta of `policy` in place of the hint's (what node_id announced).
+    void TakeTerms(const ForwardPolicy& policy)
+    {
+        fee_base_msat = policy.fee_base_msat;
+        fee_proportional_millionths = policy.fee_proportional_millionths;
+        cltv_expiry_delta = policy.cltv_expiry_delta;
+    }
 };
 
 //! One of our channels, as a first hop. limits carries the peer's htlc_minimum_msat (fees ignored).
