@@ -841,6 +841,36 @@ StepResult Step(const ChannelState& state, const ChannelSigner& signer, const Ch
     return machine.Finish();
 }
 
+bool NextCommitmentOnlySettlesOurs(const ChannelState& state)
+{
+    // The updates a commitment_signed would take into our commitment, as Machine::On picks them.
+    size_t taken = 0;
+    ForEachUpdate(state, [&](const UpdateProgress& progress, Side proposer, bool) {
+        if (!progress.local_commitment && (proposer == Side::REMOTE || AckedByPeer(state, progress))) ++taken;
+    });
+    size_t fulfills = 0;
+    for (const ChannelHtlc& htlc : state.htlcs) {
+        const auto& removal = htlc.removal;
+        if (htlc.offerer == Side::LOCAL && removal && !removal->progress.local_commitment && removal->kind == HtlcRemovalKind::FULFILL) {
+            ++fulfills;
+        }
+    }
+    return fulfills > 0 && taken == fulfills;
+}
+
+bool NextSignatureOnlyAdds(const ChannelState& state)
+{
+    // The updates SignCommitmentCommand would take into the peer's commitment.
+    size_t taken = 0;
+    ForEachUpdate(state, [&](const UpdateProgress& progress, Side proposer, bool) {
+        if (!progress.remote_commitment && (proposer == Side::LOCAL || progress.local_commitment)) ++taken;
+    });
+    const auto adds = std::ranges::count_if(state.htlcs, [](const ChannelHtlc& htlc) {
+        return htlc.offerer == Side::LOCAL && !htlc.added.remote_commitment;
+    });
+    return adds > 0 && taken == static_cast<size_t>(adds);
+}
+
 std::string_view ChannelErrorName(ChannelError error)
 {
     switch (error) {

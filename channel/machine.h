@@ -224,6 +224,23 @@ using StepResult = std::variant<Transition, ProtocolFailure, CommandRejected>;
  */
 StepResult Step(const ChannelState& state, const ChannelSigner& signer, const ChannelInput& input);
 
+/**
+ * Whether the commitment_signed the peer sends next can only settle HTLCs we offered: every
+ * update it would take into our commitment is the peer's update_fulfill_htlc. Answering such a
+ * commitment_signed can wait (node/ holds it until it has updates of its own to sign with it):
+ * our unrevoked commitment still pays us the HTLC or lets the peer claim it with the preimage,
+ * so waiting costs us nothing, and nothing of ours or the peer's waits for the answer.
+ */
+bool NextCommitmentOnlySettlesOurs(const ChannelState& state);
+
+/**
+ * Whether the commitment_signed we would send next only adds HTLCs of ours: every update it
+ * would take into the peer's commitment is our update_add_htlc. While the peer's fulfills wait
+ * for its commitment_signed, node/ may wait for it and answer with one commitment_signed that
+ * takes both (NextCommitmentOnlySettlesOurs holds on the peer's side).
+ */
+bool NextSignatureOnlyAdds(const ChannelState& state);
+
 //! The error or warning message for a failure, to send before closing or failing.
 ChannelNotice FailureNotice(const ChannelState& state, const ProtocolFailure& failure);
 

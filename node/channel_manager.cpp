@@ -453,6 +453,9 @@ constexpr auto kSweepScriptRetry = std::chrono::seconds(1);
 
 //! How long a batch that MayWait waits for more inputs before it is written anyway.
 constexpr std::chrono::milliseconds kHeldBatchWait{10};
+//! How long a commitment_signed that only settles our HTLCs waits for updates of ours to answer
+//! together with (NextCommitmentOnlySettlesOurs): the next payment usually comes sooner.
+constexpr std::chrono::milliseconds kHeldCommitmentWait{5};
 
 //! An update_* message received from the peer.
 bool IsPeerUpdate(const ChannelInput& input)
@@ -683,6 +686,11 @@ private:
     void AnnounceIfComplete(const ChannelRecord& record, Batch& batch);
 
     // Normal operation.
+    bool MayHoldCommitment(const ChannelRecord& record) const;
+    bool AwaitPeerCommitment(const ChannelRecord& record);
+    void ReleaseHeldCommitment(ChannelRecord& record, Batch& batch);
+    void ReleaseDueCommitments(Batch& batch);
+    std::chrono::milliseconds UntilNextRelease(std::chrono::milliseconds wait) const;
     void StepChannel(ChannelRecord& record, const ChannelInput& input, Batch& batch,
                      PreimageKnown known = PreimageKnown::IN_BATCH);
 
@@ -787,6 +795,14 @@ private:
     std::set<std::pair<Hash256, uint32_t>> m_awaiting_fee;
     std::map<std::pair<PubKey, Hash256>, PendingOpen> m_opens;
     std::map<Hash256, CloseState> m_closes;
+    //! A commitment_signed answered later (MayHoldCommitment), and when it is answered anyway.
+    struct HeldCommitment {
+        CommitmentSignedMessage message;
+        Clock::time_point until;
+    };
+    std::map<Hash256, HeldCommitment> m_held_commitments;
+    //! Channels whose commitment_signed waits for the peer's (AwaitPeerCommitment), until when.
+    std::map<Hash256, Clock::time_point> m_sign_waits;
     //! Closes the peer started, waiting for the wallet's payout script.
     std::set<Hash256> m_awaiting_payout;
     std::map<Hash256, Reply<CloseResult>> m_close_replies;
@@ -943,18 +959,19 @@ void ChannelManager::Impl::Run()
         std::deque<Input> inputs;
         {
             // A batch held back (MayWait) is written when nothing more comes in time.
-            const auto wait = batch.Stores() ? kHeldBatchWait : std::chrono::milliseconds(std::chrono::seconds(1));
+            const auto wait = UntilNextRelease(batch.Stores() ? kHeldBatchWait : std::chrono::milliseconds(std::chrono::seconds(1)));
             UniqueLock lock(m_queue_mutex);
             lock.WaitFor(m_queue_cv, wait, [&]() REQUIRES(m_queue_mutex) { return m_stopping || !m_queue.empty(); });
             if (m_stopping) break;
             inputs.swap(m_queue);
         }
-        if (inputs.empty() && batch.Stores()) {
+        if (inputs.empty() && batch.Stores() && UntilNextRelease(kHeldBatchWait).count() > 0) {
             Commit(std::exchange(batch, {}));
             continue;
         }
         DrainInbox(batch);
         for (auto& input : inputs) Process(input, batch);
+        ReleaseDueCommitments(batch);
         Tick(batch);
         SignTouched(batch);
         if (batch.MayWait()) {
@@ -1237,6 +1254,7 @@ std::vector<RouterChannel> ChannelManager::Impl::RouterView() const
 std::optional<uint64_t> ChannelManager::Impl::OfferHtlc(const Hash256& channel_id, const AddHtlcCommand& command, Batch& batch)
 {
     ChannelRecord* record = FindChannel(channel_id);
+    if (record) ReleaseHeldCommitment(*record, batch);
     if (!record || !record->state || record->phase != ChannelPhase::NORMAL) return std::nullopt;
     auto result = Step(*record->state, Signer(record->channel_index), command);
     auto* transition = std::get_if<Transition>(&result);
@@ -1282,7 +1300,7 @@ void ChannelManager::Impl::SignTouched(Batch& batch)
     }
     for (const auto& id : std::exchange(batch.to_sign, {})) {
         ChannelRecord* record = FindChannel(id);
-        if (!record || !record->state || !Connected(record->peer)) continue;
+        if (!record || !record->state || !Connected(record->peer) || AwaitPeerCommitment(*record)) continue;
         StepChannel(*record, SignCommitmentCommand{}, batch);
     }
 }
@@ -1349,6 +1367,9 @@ void ChannelManager::Impl::OnDisconnected(const PubKey& peer, Batch& batch)
         // Negotiation restarts from the shutdown messages on reconnection (BOLT 2).
         m_closes.erase(id);
         m_close_feerates.erase(id);
+        // A commitment_signed we never answered is sent again at reestablishment.
+        m_held_commitments.erase(id);
+        m_sign_waits.erase(id);
         StepChannel(record, PeerDisconnected{}, batch);
     }
 }
@@ -1369,6 +1390,14 @@ void ChannelManager::Impl::OnMessage(const PeerMessageIn& in, Batch& batch)
                            return;
                        }
                        using M = std::decay_t<decltype(m)>;
+                       if constexpr (std::is_same_v<M, CommitmentSignedMessage>) {
+                           if (MayHoldCommitment(*record)) {
+                               m_held_commitments.insert_or_assign(record->channel_id, HeldCommitment{m, Clock::now() + kHeldCommitmentWait});
+                               return;
+                           }
+                       }
+                       // The peer's messages are taken in the order they came.
+                       ReleaseHeldCommitment(*record, batch);
                        if constexpr (std::is_same_v<M, ChannelReadyMessage>) {
                            OnChannelReady(*record, m, batch);
                        } else if constexpr (std::is_same_v<M, ShutdownMessage>) {
@@ -1784,8 +1813,77 @@ void ChannelManager::Impl::AnnounceIfComplete(const ChannelRecord& record, Batch
 
 // ---- Normal operation --------------------------------------------------------------------
 
+bool ChannelManager::Impl::MayHoldCommitment(const ChannelRecord& record) const
+{
+    // Not while we await the peer's revoke_and_ack: the commitment_signed that follows it would
+    // need our revocation first. A batch that signs for the channel releases it at once
+    // (SignTouched steps the channel).
+    const ChannelState& state = *record.state;
+    return record.phase == ChannelPhase::NORMAL && state.connection == ConnectionStatus::CONNECTED && !state.AwaitingRevocation() &&
+           !m_held_commitments.contains(record.channel_id) && !m_sign_waits.contains(record.channel_id) &&
+           NextCommitmentOnlySettlesOurs(state);
+}
+
+bool ChannelManager::Impl::AwaitPeerCommitment(const ChannelRecord& record)
+{
+    // The peer's fulfills came without their commitment_signed yet (it leaves after the peer's
+    // write): waiting a little for it lets one commitment_signed of ours take our new HTLCs and
+    // those fulfills, where signing now would cost a round trip more (the peer could not answer
+    // with its own before our revocation). Only our adds wait, so two nodes never wait on each
+    // other: the peer's pending updates are fulfills, which never wait.
+    const ChannelState& state = *record.state;
+    const bool worth = !m_held_commitments.contains(record.channel_id) && !state.AwaitingRevocation() &&
+                       NextSignatureOnlyAdds(state) && NextCommitmentOnlySettlesOurs(state);
+    const auto now = Clock::now();
+    const auto [it, inserted] = m_sign_waits.try_emplace(record.channel_id, now + kHeldCommitmentWait);
+    if (worth && it->second > now) return true;
+    m_sign_waits.erase(it);
+    return false;
+}
+
+void ChannelManager::Impl::ReleaseHeldCommitment(ChannelRecord& record, Batch& batch)
+{
+    const auto it = m_held_commitments.find(record.channel_id);
+    if (it == m_held_commitments.end()) return;
+    const CommitmentSignedMessage message = std::move(it->second.message);
+    m_held_commitments.erase(it);
+    if (record.state && IsLive(record.phase)) StepChannel(record, MessageReceived{message}, batch);
+}
+
+void ChannelManager::Impl::ReleaseDueCommitments(Batch& batch)
+{
+    const auto now = Clock::now();
+    std::vector<Hash256> due;
+    for (const auto& [id, held] : m_held_commitments) {
+        if (held.until <= now) due.push_back(id);
+    }
+    for (const Hash256& id : due) {
+        if (ChannelRecord* record = FindChannel(id)) {
+            ReleaseHeldCommitment(*record, batch);
+        } else {
+            m_held_commitments.erase(id);
+        }
+    }
+    for (const auto& [id, until] : m_sign_waits) {
+        if (until <= now) batch.to_sign.insert(id);
+    }
+}
+
+std::chrono::milliseconds ChannelManager::Impl::UntilNextRelease(std::chrono::milliseconds wait) const
+{
+    const auto now = Clock::now();
+    const auto shorten = [&](Clock::time_point until) {
+        wait = std::min(wait, std::max(std::chrono::ceil<std::chrono::milliseconds>(until - now), std::chrono::milliseconds{0}));
+    };
+    for (const auto& [id, held] : m_held_commitments) shorten(held.until);
+    for (const auto& [id, until] : m_sign_waits) shorten(until);
+    return wait;
+}
+
 void ChannelManager::Impl::StepChannel(ChannelRecord& record, const ChannelInput& input, Batch& batch, PreimageKnown known)
 {
+    // A held commitment_signed came before this input: the machine takes it first.
+    ReleaseHeldCommitment(record, batch);
     const ChannelSigner& signer = Signer(record.channel_index);
     const uint64_t remote_number_before = record.state->remote_commitment_number;
     auto result = Step(*record.state, signer, input);
@@ -1833,15 +1931,21 @@ void ChannelManager::Impl::StepChannel(ChannelRecord& record, const ChannelInput
                    },
                    action);
     }
-    // Commit promptly what was received: the machine sends nothing when there is nothing to sign.
-    if (std::holds_alternative<MessageReceived>(input) && Connected(record.peer)) {
-        auto sign = Step(*record.state, signer, SignCommitmentCommand{});
-        if (auto* t = std::get_if<Transition>(&sign)) {
-            record.state = std::move(t->state);
-            changed = true;
-            for (auto& action : t->actions) {
-                if (auto* send = std::get_if<SendMessage>(&action)) Send(batch, record.peer, send->message);
+    // Sign what was received at the end of the batch, with whatever else the batch adds to it
+    // (the machine sends nothing when there is nothing to sign). After channel_reestablish at
+    // once, so that the retransmission comes before what AfterReestablish sends.
+    if (const auto* received = std::get_if<MessageReceived>(&input)) {
+        if (std::holds_alternative<ChannelReestablishMessage>(received->message) && Connected(record.peer)) {
+            auto sign = Step(*record.state, signer, SignCommitmentCommand{});
+            if (auto* t = std::get_if<Transition>(&sign)) {
+                record.state = std::move(t->state);
+                changed = true;
+                for (auto& action : t->actions) {
+                    if (auto* send = std::get_if<SendMessage>(&action)) Send(batch, record.peer, send->message);
+                }
             }
+        } else {
+            batch.to_sign.insert(record.channel_id);
         }
     }
     if (changed) batch.dirty.insert(record.channel_id);
@@ -1899,6 +2003,7 @@ void ChannelManager::Impl::OnClose(CloseCmd& cmd, Batch& batch)
     m_close_replies[record->channel_id] = cmd.reply;
     if (cmd.feerate_per_kw) m_close_feerates[record->channel_id] = *cmd.feerate_per_kw;
     if (record->local_shutdown_script) return; // Already closing: the reply comes with the transaction.
+    ReleaseHeldCommitment(*record, batch);
     if (cmd.destination) return StartLocalShutdown(*record, std::move(*cmd.destination), batch);
     const Hash256 channel_id = record->channel_id;
     RequestPayoutScript(channel_id);
@@ -1952,6 +2057,7 @@ void ChannelManager::Impl::OnPayoutScript(const PayoutScriptIn& in, Batch& batch
         Logger()->error("channel {}: no payout address for the close: {}", Short(in.channel_id), in.error);
         return;
     }
+    ReleaseHeldCommitment(*record, batch);
     StartLocalShutdown(*record, *in.script, batch);
 }
 

@@ -743,3 +743,69 @@ TEST_CASE("a non-anchor channel works the same way")
     CheckAgree(h);
     CHECK(h.State(ALICE).htlcs.empty());
 }
+
+TEST_CASE("a commitment_signed that only settles our HTLCs, and a signature that only adds ours, are told apart")
+{
+    Harness h;
+    CHECK_FALSE(NextCommitmentOnlySettlesOurs(h.State(ALICE)));
+    CHECK_FALSE(NextSignatureOnlyAdds(h.State(ALICE)));
+    const uint64_t first = LockIn(h, Msat{20'000'000}, 1);
+    CHECK_FALSE(NextCommitmentOnlySettlesOurs(h.State(ALICE)));
+    CHECK_FALSE(NextSignatureOnlyAdds(h.State(ALICE)));
+
+    SUBCASE("a fulfill is waiting for its commitment_signed")
+    {
+        h.Do(BOB, FulfillHtlcCommand{.id = first, .preimage = PreimageOf(1)});
+        // Bob's own pending update is a removal: he never waits for Alice's signature.
+        CHECK_FALSE(NextSignatureOnlyAdds(h.State(BOB)));
+        h.Deliver(ALICE);
+        CHECK(NextCommitmentOnlySettlesOurs(h.State(ALICE)));
+        CHECK_FALSE(NextSignatureOnlyAdds(h.State(ALICE)));
+        h.Do(ALICE, AddCommand(Msat{30'000'000}, 2));
+        CHECK(NextSignatureOnlyAdds(h.State(ALICE)));
+        CHECK(NextCommitmentOnlySettlesOurs(h.State(ALICE)));
+        // Bob's update_add_htlc from Alice is not one of his HTLCs settled.
+        h.Deliver(BOB);
+        CHECK_FALSE(NextCommitmentOnlySettlesOurs(h.State(BOB)));
+
+        // Bob signs; Alice answers it only after her add, with one commitment_signed for both.
+        h.Do(BOB, SignCommitmentCommand{});
+        const auto revoked = h.Deliver(ALICE);
+        CHECK(SentOf<RevokeAndAckMessage>(revoked).size() == 1);
+        CHECK_FALSE(NextCommitmentOnlySettlesOurs(h.State(ALICE)));
+        const auto signed_both = h.Do(ALICE, SignCommitmentCommand{});
+        REQUIRE(SentOf<CommitmentSignedMessage>(signed_both).size() == 1);
+        CHECK(SentOf<CommitmentSignedMessage>(signed_both)[0].htlc_signatures.size() == 1);
+        h.DeliverAll();
+        h.Settle();
+        CheckAgree(h);
+        REQUIRE(h.State(BOB).htlcs.size() == 1);
+        CHECK(h.State(BOB).htlcs[0].amount_msat == Msat{30'000'000});
+    }
+    SUBCASE("a failure is not a settlement to wait on")
+    {
+        h.Do(BOB, FailHtlcCommand{.id = first, .reason = Bytes(32, 1)});
+        h.Deliver(ALICE);
+        CHECK_FALSE(NextCommitmentOnlySettlesOurs(h.State(ALICE)));
+    }
+    SUBCASE("nor a fulfill together with an HTLC of the peer")
+    {
+        h.Do(BOB, FulfillHtlcCommand{.id = first, .preimage = PreimageOf(1)});
+        h.Do(BOB, AddCommand(Msat{5'000'000}, 3));
+        h.DeliverAll();
+        CHECK_FALSE(NextCommitmentOnlySettlesOurs(h.State(ALICE)));
+    }
+    SUBCASE("nor a signature that takes a fee update")
+    {
+        h.Do(ALICE, AddCommand(Msat{30'000'000}, 2));
+        h.Do(ALICE, UpdateFeeCommand{.feerate_per_kw = 5'000});
+        CHECK_FALSE(NextSignatureOnlyAdds(h.State(ALICE)));
+    }
+    SUBCASE("nor one that takes a removal of ours")
+    {
+        const uint64_t theirs = LockIn(h, Msat{5'000'000}, 4, BOB);
+        h.Do(ALICE, FulfillHtlcCommand{.id = theirs, .preimage = PreimageOf(4)});
+        h.Do(ALICE, AddCommand(Msat{30'000'000}, 2));
+        CHECK_FALSE(NextSignatureOnlyAdds(h.State(ALICE)));
+    }
+}
