@@ -88,6 +88,45 @@ ChannelSigner::PerCommitmentMemo::Entry& ChannelSigner::PerCommitmentMemo::Find(
     return **slot;
 }
 
+ChannelSigner::KeySource ChannelSigner::KeySource::Of(const CommitmentSpec& spec)
+{
+    return KeySource{.holder = spec.holder,
+                     .counterparty = spec.counterparty,
+                     .holder_funding = spec.holder_funding_pubkey,
+                     .counterparty_funding = spec.counterparty_funding_pubkey,
+                     .per_commitment_point = spec.per_commitment_point,
+                     .static_remote_key = HasStaticRemoteKey(spec.format)};
+}
+
+std::optional<CommitmentKeys> ChannelSigner::KeysMemo::Find(const KeySource& source)
+{
+    const MutexLock lock(m_mutex);
+    for (const auto& entry : m_entries) {
+        if (entry && entry->source == source) return entry->keys;
+    }
+    return std::nullopt;
+}
+
+void ChannelSigner::KeysMemo::Add(const KeySource& source, const CommitmentKeys& keys)
+{
+    const MutexLock lock(m_mutex);
+    for (auto& entry : m_entries) {
+        if (entry && entry->source == source) return;
+    }
+    m_entries[m_next].emplace(Entry{.source = source, .keys = keys});
+    m_next = (m_next + 1) % CAPACITY;
+}
+
+std::optional<CommitmentKeys> ChannelSigner::RememberedKeys(const CommitmentSpec& spec) const
+{
+    return m_keys.Find(KeySource::Of(spec));
+}
+
+void ChannelSigner::RememberKeys(const CommitmentSpec& spec, const CommitmentKeys& keys) const
+{
+    m_keys.Add(KeySource::Of(spec), keys);
+}
+
 void ChannelSigner::ForEachHtlc(size_t count, const std::function<void(size_t)>& body) const
 {
     // A wake-up of the helpers costs about what one signature does: not worth it for a few.

@@ -1,6 +1,7 @@
 #ifndef SIDEBOLT_CHANNEL_SIGNER_H
 #define SIDEBOLT_CHANNEL_SIGNER_H
 
+#include "channel/commitment.h"
 #include "channel/keys.h"
 #include "primitives/hash.h"
 #include "primitives/key.h"
@@ -57,7 +58,54 @@ public:
     void SetParallelFor(ParallelFor parallel) { m_parallel = std::move(parallel); }
     void ForEachHtlc(size_t count, const std::function<void(size_t)>& body) const;
 
+    /**
+     * Commitment keys derived lately, each with every key (HtlcKeys::ALWAYS): node/ derives the
+     * next commitments' keys while it waits for the peer (WarmNextCommitmentKeys in state.h),
+     * which are then found here by the spec they are for (its basepoints, funding keys, format
+     * and point) instead of being derived in the dance's critical path.
+     */
+    std::optional<CommitmentKeys> RememberedKeys(const CommitmentSpec& spec) const;
+    void RememberKeys(const CommitmentSpec& spec, const CommitmentKeys& keys) const;
+
 private:
+    //! What a commitment's keys are derived from.
+    struct KeySource {
+        Basepoints holder;
+        Basepoints counterparty;
+        PubKey holder_funding;
+        PubKey counterparty_funding;
+        PubKey per_commitment_point;
+        bool static_remote_key{false};
+
+        static KeySource Of(const CommitmentSpec& spec);
+        bool operator==(const KeySource&) const = default;
+    };
+
+    class KeysMemo
+    {
+    public:
+        KeysMemo() = default;
+        //! A copy starts empty, as PerCommitmentMemo's.
+        KeysMemo(const KeysMemo&) {}
+        KeysMemo& operator=(const KeysMemo&) { return *this; }
+
+        std::optional<CommitmentKeys> Find(const KeySource& source) EXCLUDES(m_mutex);
+        void Add(const KeySource& source, const CommitmentKeys& keys) EXCLUDES(m_mutex);
+
+    private:
+        struct Entry {
+            KeySource source;
+            CommitmentKeys keys;
+        };
+        //! Each side's current and next commitment.
+        static constexpr size_t CAPACITY = 4;
+
+        Mutex m_mutex;
+        std::array<std::optional<Entry>, CAPACITY> m_entries GUARDED_BY(m_mutex);
+        //! The slot the next Add replaces (oldest first).
+        size_t m_next GUARDED_BY(m_mutex){0};
+    };
+
     //! The per-commitment secrets (and points, once asked for) of the last few numbers used.
     class PerCommitmentMemo
     {
@@ -95,6 +143,7 @@ private:
     PubKey m_funding_pubkey;
     Basepoints m_basepoints;
     mutable PerCommitmentMemo m_memo;
+    mutable KeysMemo m_keys;
     ParallelFor m_parallel;
 };
 

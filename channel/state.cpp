@@ -135,27 +135,39 @@ CommitmentView RemoteCommitmentView(const ChannelState& state)
 namespace {
 //! The keys of a commitment the peer holds and we sign: our revocation basepoint secret makes
 //! its revocationpubkey cheaper (unless the spec was made with other basepoints than ours).
-CommitmentKeys KeysToSign(const ChannelSigner& signer, const CommitmentSpec& spec)
+CommitmentKeys DeriveKeysToSign(const ChannelSigner& signer, const CommitmentSpec& spec, HtlcKeys htlc_keys)
 {
     const PubKey& ours = signer.GetBasepoints().revocation;
-    if (spec.counterparty.revocation != ours) return DeriveCommitmentKeys(spec, HtlcKeys::IF_UNTRIMMED);
-    return DeriveCommitmentKeys(spec, HtlcKeys::IF_UNTRIMMED,
+    if (spec.counterparty.revocation != ours) return DeriveCommitmentKeys(spec, htlc_keys);
+    return DeriveCommitmentKeys(spec, htlc_keys,
                                 DeriveRevocationPubKeyWithBasepointSecret(signer.RevocationBasepointSecret(), ours,
                                                                           spec.per_commitment_point));
 }
 
 //! The keys of our own commitment: our per_commitment_secret makes its revocationpubkey
 //! cheaper (unless the spec's point is not the one of its commitment number).
-CommitmentKeys KeysToCheck(const ChannelSigner& signer, const CommitmentSpec& spec)
+CommitmentKeys DeriveKeysToCheck(const ChannelSigner& signer, const CommitmentSpec& spec, HtlcKeys htlc_keys)
 {
     if (signer.PerCommitmentPoint(spec.commitment_number) != spec.per_commitment_point) {
-        return DeriveCommitmentKeys(spec, HtlcKeys::IF_UNTRIMMED);
+        return DeriveCommitmentKeys(spec, htlc_keys);
     }
     const auto secret = PrivKey::FromBytes(signer.PerCommitmentSecret(spec.commitment_number).span());
     // A valid scalar: the point above was derived from it.
-    return DeriveCommitmentKeys(spec, HtlcKeys::IF_UNTRIMMED,
+    return DeriveCommitmentKeys(spec, htlc_keys,
                                 DeriveRevocationPubKeyWithCommitmentSecret(spec.counterparty.revocation, secret.value(),
                                                                            spec.per_commitment_point));
+}
+
+CommitmentKeys KeysToSign(const ChannelSigner& signer, const CommitmentSpec& spec)
+{
+    if (auto keys = signer.RememberedKeys(spec)) return std::move(*keys);
+    return DeriveKeysToSign(signer, spec, HtlcKeys::IF_UNTRIMMED);
+}
+
+CommitmentKeys KeysToCheck(const ChannelSigner& signer, const CommitmentSpec& spec)
+{
+    if (auto keys = signer.RememberedKeys(spec)) return std::move(*keys);
+    return DeriveKeysToCheck(signer, spec, HtlcKeys::IF_UNTRIMMED);
 }
 
 SignatureCheck CheckSignatures(const ChannelState& state, const CommitmentView& view, const CommitmentKeys& keys,
@@ -219,6 +231,17 @@ SignatureCheck CheckCommitmentSignatures(const ChannelState& state, const Channe
                                          const EcdsaSignature& signature, std::span<const EcdsaSignature> htlc_signatures)
 {
     return CheckSignatures(state, view, KeysToCheck(signer, view.spec), signature, htlc_signatures, &signer);
+}
+
+void WarmNextCommitmentKeys(const ChannelState& state, const ChannelSigner& signer)
+{
+    const uint64_t local = state.local_commitment_number + 1;
+    const CommitmentView ours = MakeCommitmentView(state, Side::LOCAL, local, signer.PerCommitmentPoint(local));
+    if (!signer.RememberedKeys(ours.spec)) signer.RememberKeys(ours.spec, DeriveKeysToCheck(signer, ours.spec, HtlcKeys::ALWAYS));
+    if (!state.remote_next_per_commitment_point) return;
+    const CommitmentView theirs = MakeCommitmentView(state, Side::REMOTE, state.remote_commitment_number + 1,
+                                                     *state.remote_next_per_commitment_point);
+    if (!signer.RememberedKeys(theirs.spec)) signer.RememberKeys(theirs.spec, DeriveKeysToSign(signer, theirs.spec, HtlcKeys::ALWAYS));
 }
 
 EcdsaSignature SignRemoteCommitment(const ChannelState& state, const ChannelSigner& signer)

@@ -260,6 +260,13 @@ SignatureCheck CheckCommitmentSignatures(const ChannelState& state, const Commit
 SignatureCheck CheckCommitmentSignatures(const ChannelState& state, const ChannelSigner& signer, const CommitmentView& view,
                                          const EcdsaSignature& signature, std::span<const EcdsaSignature> htlc_signatures);
 
+/**
+ * Derives the keys of both sides' next commitments into the signer's memo (RememberedKeys), so
+ * that checking the peer's next commitment_signed and signing ours find them. Worth calling while
+ * waiting for the peer: each commitment's keys are four or five EC multiplications.
+ */
+void WarmNextCommitmentKeys(const ChannelState& state, const ChannelSigner& signer);
+
 //! Our signature on the peer's current commitment (funding_created / funding_signed sign
 //! commitment number 0 with this).
 EcdsaSignature SignRemoteCommitment(const ChannelState& state, const ChannelSigner& signer);

@@ -688,6 +688,7 @@ private:
     // Normal operation.
     bool MayHoldCommitment(const ChannelRecord& record) const;
     bool AwaitPeerCommitment(const ChannelRecord& record);
+    void WarmIdleChannels();
     void ReleaseHeldCommitment(ChannelRecord& record, Batch& batch);
     void ReleaseDueCommitments(Batch& batch);
     std::chrono::milliseconds UntilNextRelease(std::chrono::milliseconds wait) const;
@@ -803,6 +804,9 @@ private:
     std::map<Hash256, HeldCommitment> m_held_commitments;
     //! Channels whose commitment_signed waits for the peer's (AwaitPeerCommitment), until when.
     std::map<Hash256, Clock::time_point> m_sign_waits;
+    //! Channels stepped since the worker was last idle: their next commitments' keys are derived
+    //! then (WarmIdleChannels).
+    std::set<Hash256> m_to_warm;
     //! Closes the peer started, waiting for the wallet's payout script.
     std::set<Hash256> m_awaiting_payout;
     std::map<Hash256, Reply<CloseResult>> m_close_replies;
@@ -956,6 +960,7 @@ void ChannelManager::Impl::Run()
     // commitment still in the mempool, or a sweep address never received, cannot wait for one.
     ActOnEverySpend(batch, false);
     for (;;) {
+        WarmIdleChannels();
         std::deque<Input> inputs;
         {
             // A batch held back (MayWait) is written when nothing more comes in time.
@@ -1869,6 +1874,25 @@ void ChannelManager::Impl::ReleaseDueCommitments(Batch& batch)
     }
 }
 
+void ChannelManager::Impl::WarmIdleChannels()
+{
+    for (auto it = m_to_warm.begin(); it != m_to_warm.end(); it = m_to_warm.erase(it)) {
+        {
+            // Inputs come first: this only uses the time spent waiting for them.
+            const MutexLock lock(m_queue_mutex);
+            if (!m_queue.empty()) return;
+        }
+        ChannelRecord* record = FindChannel(*it);
+        if (!record || !record->state || record->phase != ChannelPhase::NORMAL) continue;
+        try {
+            WarmNextCommitmentKeys(*record->state, Signer(record->channel_index));
+        } catch (const std::exception& e) {
+            // Only a cache: the commitment's own check or signature reports what is wrong.
+            Logger()->debug("channel {}: next commitment keys not derived ahead: {}", Short(record->channel_id), e.what());
+        }
+    }
+}
+
 std::chrono::milliseconds ChannelManager::Impl::UntilNextRelease(std::chrono::milliseconds wait) const
 {
     const auto now = Clock::now();
@@ -1884,6 +1908,7 @@ void ChannelManager::Impl::StepChannel(ChannelRecord& record, const ChannelInput
 {
     // A held commitment_signed came before this input: the machine takes it first.
     ReleaseHeldCommitment(record, batch);
+    m_to_warm.insert(record.channel_id);
     const ChannelSigner& signer = Signer(record.channel_index);
     const uint64_t remote_number_before = record.state->remote_commitment_number;
     auto result = Step(*record.state, signer, input);

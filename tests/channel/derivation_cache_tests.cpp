@@ -334,3 +334,36 @@ TEST_CASE("a commitment with no HTLC output checks with a parallel signer")
     CHECK(CheckCommitmentSignatures(payee, h.pair.signers[1], LocalCommitmentView(payee, h.pair.signers[1]),
                                     *payee.local_commitment_signature, {}) == SignatureCheck::OK);
 }
+
+TEST_CASE("the signer remembers the keys of its last four commitments")
+{
+    const ChannelSigner signer(SecretOfByte(45));
+    std::vector<CommitmentSpec> specs;
+    for (uint64_t number = 1; number <= 5; ++number) {
+        CommitmentSpec spec = Spec({});
+        spec.commitment_number = number;
+        spec.per_commitment_point = signer.PerCommitmentPoint(number);
+        specs.push_back(spec);
+    }
+    for (size_t i = 0; i < 4; ++i) signer.RememberKeys(specs[i], DeriveCommitmentKeys(specs[i]));
+    for (size_t i = 0; i < 4; ++i) {
+        REQUIRE(signer.RememberedKeys(specs[i]));
+        CHECK(signer.RememberedKeys(specs[i])->revocation == DeriveCommitmentKeys(specs[i]).revocation);
+    }
+    CHECK_FALSE(signer.RememberedKeys(specs[4]));
+    // Remembering one already there keeps the others; a fifth replaces the oldest.
+    signer.RememberKeys(specs[2], DeriveCommitmentKeys(specs[2]));
+    signer.RememberKeys(specs[4], DeriveCommitmentKeys(specs[4]));
+    CHECK_FALSE(signer.RememberedKeys(specs[0]));
+    for (size_t i = 1; i < 5; ++i) CHECK(signer.RememberedKeys(specs[i]));
+    // The same point under another format or other basepoints is another commitment.
+    CommitmentSpec legacy = specs[4];
+    legacy.format = CommitmentFormat::LEGACY;
+    CHECK_FALSE(signer.RememberedKeys(legacy));
+    CommitmentSpec swapped = specs[4];
+    std::swap(swapped.holder, swapped.counterparty);
+    CHECK_FALSE(signer.RememberedKeys(swapped));
+    // A copy starts with nothing remembered.
+    const ChannelSigner copy = signer;
+    CHECK_FALSE(copy.RememberedKeys(specs[4]));
+}

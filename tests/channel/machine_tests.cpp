@@ -809,3 +809,54 @@ TEST_CASE("a commitment_signed that only settles our HTLCs, and a signature that
         CHECK_FALSE(NextSignatureOnlyAdds(h.State(ALICE)));
     }
 }
+
+TEST_CASE("keys derived ahead for the next commitments are the ones the dance derives")
+{
+    Harness h;
+    const auto warm = [&] {
+        for (size_t side : {ALICE, BOB}) WarmNextCommitmentKeys(h.State(side), h.pair.signers[side]);
+    };
+    warm();
+    const ChannelState& alice = h.State(ALICE);
+    const ChannelSigner& signer = h.pair.signers[ALICE];
+    const uint64_t next = alice.local_commitment_number + 1;
+    const CommitmentSpec ours = MakeCommitmentView(alice, Side::LOCAL, next, signer.PerCommitmentPoint(next)).spec;
+    const auto remembered = signer.RememberedKeys(ours);
+    REQUIRE(remembered);
+    const CommitmentKeys derived = DeriveCommitmentKeys(ours);
+    CHECK(remembered->revocation == derived.revocation);
+    CHECK(remembered->local_delayed == derived.local_delayed);
+    CHECK(remembered->local_htlc == derived.local_htlc);
+    CHECK(remembered->remote_htlc == derived.remote_htlc);
+    CHECK(remembered->remote_payment == derived.remote_payment);
+    REQUIRE(alice.remote_next_per_commitment_point);
+    const CommitmentSpec theirs =
+        MakeCommitmentView(alice, Side::REMOTE, alice.remote_commitment_number + 1, *alice.remote_next_per_commitment_point).spec;
+    REQUIRE(signer.RememberedKeys(theirs));
+    CHECK(signer.RememberedKeys(theirs)->revocation == DeriveCommitmentKeys(theirs).revocation);
+    // Another point is another commitment.
+    CommitmentSpec other = ours;
+    other.per_commitment_point = signer.PerCommitmentPoint(next + 1);
+    CHECK_FALSE(signer.RememberedKeys(other));
+
+    // A dance that warms before every message signs and checks exactly as one that does not.
+    const Msat alice_before = Balance(h, ALICE);
+    for (uint64_t payment = 1; payment <= 3; ++payment) {
+        h.Do(ALICE, AddCommand(Msat{10'000'000}, payment));
+        h.Do(ALICE, SignCommitmentCommand{});
+        while (!h.inbox[ALICE].empty() || !h.inbox[BOB].empty()) {
+            warm();
+            for (size_t side : {ALICE, BOB}) {
+                if (!h.inbox[side].empty()) h.Deliver(side);
+            }
+            h.Do(ALICE, SignCommitmentCommand{});
+            h.Do(BOB, SignCommitmentCommand{});
+        }
+        h.Do(BOB, FulfillHtlcCommand{.id = payment - 1, .preimage = PreimageOf(payment)});
+        warm();
+        h.DeliverAll();
+        h.Settle();
+    }
+    CheckAgree(h);
+    CHECK(Balance(h, ALICE) == alice_before - Msat{30'000'000});
+}
