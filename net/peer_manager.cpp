@@ -638,6 +638,13 @@ void PeerManager::Send(const PubKey& node_id, Message message)
     m_impl->Post([node_id, message = std::move(message)](Impl& impl) { impl.Send(node_id, message); });
 }
 
+void PeerManager::Send(const PubKey& node_id, std::vector<Message> messages)
+{
+    m_impl->Post([node_id, messages = std::move(messages)](Impl& impl) {
+        for (const Message& message : messages) impl.Send(node_id, message);
+    });
+}
+
 void PeerManager::PauseReading(const PubKey& node_id)
 {
     m_impl->Post([node_id](Impl& impl) { impl.SetReadPaused(node_id, true); });

@@ -111,6 +111,8 @@ public:
     //! would grow past PeerConnectionOptions::HardQueueLimit() is disconnected instead: keep
     //! what is sent but not yet received under max_queued_bytes.
     void Send(const PubKey& node_id, Message message);
+    //! The same for several, queued in one go: they leave in one write when the socket is free.
+    void Send(const PubKey& node_id, std::vector<Message> messages);
     //! Flow control for a consumer of on_message that cannot keep up: stops reading from the
     //! node (its data waits in the kernel and TCP window; the connection stays up) until
     //! ResumeReading. Messages already read are still delivered: at most one read buffer

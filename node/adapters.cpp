@@ -6,6 +6,9 @@
 #include "util/logging.h"
 #include "wire/message.h"
 
+#include <optional>
+#include <vector>
+
 namespace sidebolt {
 namespace {
 
@@ -30,12 +33,29 @@ constexpr int64_t kMinChildOutput = 330;
 
 } // namespace
 
+namespace {
+//! Channel messages travel as OtherMessage: the peer layer frames type and payload as given.
+std::optional<Message> Framed(const Bytes& message)
+{
+    if (message.size() < 2) return std::nullopt;
+    const uint16_t type = static_cast<uint16_t>(message[0] << 8 | message[1]);
+    return OtherMessage{type, Bytes(message.begin() + 2, message.end())};
+}
+} // namespace
+
 void PeerManagerLink::Send(const PubKey& peer, Bytes message)
 {
-    // Channel messages travel as OtherMessage: the peer layer frames type and payload as given.
-    if (message.size() < 2) return;
-    const uint16_t type = static_cast<uint16_t>(message[0] << 8 | message[1]);
-    m_peers.Send(peer, OtherMessage{type, Bytes(message.begin() + 2, message.end())});
+    if (auto framed = Framed(message)) m_peers.Send(peer, std::move(*framed));
+}
+
+void PeerManagerLink::SendAll(const PubKey& peer, std::vector<Bytes> messages)
+{
+    std::vector<Message> framed;
+    framed.reserve(messages.size());
+    for (const Bytes& message : messages) {
+        if (auto one = Framed(message)) framed.push_back(std::move(*one));
+    }
+    m_peers.Send(peer, std::move(framed));
 }
 
 void PeerManagerLink::Disconnect(const PubKey& peer) { m_peers.Disconnect(peer); }

@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 
 namespace sidebolt {
 namespace {
@@ -1044,12 +1045,15 @@ void ChannelManager::Impl::SendBeforeWrite(Batch& batch)
 void ChannelManager::Impl::SendOutgoing(Batch& batch, const std::function<bool(const Outgoing&)>& now)
 {
     std::vector<uint16_t> sent_types;
+    // Each peer's messages in their order, handed over together so that they leave together.
+    std::map<PubKey, std::vector<Bytes>> by_peer;
     for (Outgoing& out : batch.outgoing) {
         if (out.sent || !now(out)) continue;
         if (out.message.size() >= 2) sent_types.push_back(static_cast<uint16_t>(out.message[0] << 8 | out.message[1]));
-        m_peers.Send(out.peer, std::move(out.message));
+        by_peer[out.peer].push_back(std::move(out.message));
         out.sent = true;
     }
+    for (auto& [peer, messages] : by_peer) m_peers.SendAll(peer, std::move(messages));
     if (m_options.after_send && !sent_types.empty()) m_options.after_send(sent_types);
 }
 

@@ -59,6 +59,12 @@ public:
     virtual ~PeerLink() = default;
     //! Queues an encoded message (type + payload) to a connected peer; dropped if not connected.
     virtual void Send(const PubKey& peer, Bytes message) = 0;
+    //! Queues several, which leave together: a peer reading them in one go acts on them at once
+    //! (a revoke_and_ack and the commitment_signed after it take one write of its store).
+    virtual void SendAll(const PubKey& peer, std::vector<Bytes> messages)
+    {
+        for (Bytes& message : messages) Send(peer, std::move(message));
+    }
     virtual void Disconnect(const PubKey& peer) = 0;
     //! Starts an outgoing connection; the result arrives as a PeerConnected input (or nothing).
     virtual void Connect(const PubKey& peer, const std::string& host, uint16_t port) = 0;

@@ -246,6 +246,19 @@ TEST_CASE("two managers connect, exchange init, list each other, ping and discon
     // The read that brought it reports its end after handing it over.
     REQUIRE(RunUntil(io, [&] { return !b_events.reads_delivered.empty() && b_events.reads_delivered.back() == 1; }));
 
+    // Several handed over together arrive in order, in one read.
+    std::vector<Message> burst;
+    for (uint8_t i = 0; i < 3; ++i) burst.push_back(OtherMessage{.type = 32771, .payload = {i}});
+    a.Send(b.NodeId(), std::move(burst));
+    REQUIRE(RunUntil(io, [&] { return b_events.messages.size() == 4 && b_events.reads_delivered.back() == 4; }));
+    for (uint8_t i = 0; i < 3; ++i) {
+        const auto* other = std::get_if<OtherMessage>(&b_events.messages[1 + i]);
+        REQUIRE(other != nullptr);
+        CHECK(other->payload == Bytes{i});
+    }
+    CHECK(std::ranges::count(b_events.reads_delivered, 4) == 1);
+    CHECK(std::ranges::find(b_events.reads_delivered, 2) == b_events.reads_delivered.end());
+
     a.Disconnect(b.NodeId());
     REQUIRE(RunUntil(io, [&] { return a.ListPeers().empty() && b.ListPeers().empty(); }));
     REQUIRE(a_events.disconnected.size() == 1);
