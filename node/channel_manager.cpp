@@ -979,6 +979,9 @@ void ChannelManager::Impl::Run()
         for (auto& input : inputs) Process(input, batch);
         ReleaseDueCommitments(batch);
         Tick(batch);
+        // What may leave now does not wait for the signatures below: a payee's fulfill is what
+        // ends the payer's payment.
+        SendBeforeWrite(batch);
         SignTouched(batch);
         if (batch.MayWait()) {
             SendBeforeWrite(batch);
