@@ -1846,11 +1846,13 @@ bool ChannelManager::Impl::AwaitPeerCommitment(const ChannelRecord& record)
     const ChannelState& state = *record.state;
     const bool worth = !m_held_commitments.contains(record.channel_id) && !state.AwaitingRevocation() &&
                        NextSignatureOnlyAdds(state) && NextCommitmentOnlySettlesOurs(state);
-    const auto now = Clock::now();
-    const auto [it, inserted] = m_sign_waits.try_emplace(record.channel_id, now + kHeldCommitmentWait);
-    if (worth && it->second > now) return true;
-    m_sign_waits.erase(it);
-    return false;
+    if (!worth) {
+        m_sign_waits.erase(record.channel_id);
+        return false;
+    }
+    // ReleaseDueCommitments signs once the wait is over.
+    m_sign_waits.try_emplace(record.channel_id, Clock::now() + kHeldCommitmentWait);
+    return true;
 }
 
 void ChannelManager::Impl::ReleaseHeldCommitment(ChannelRecord& record, Batch& batch)
@@ -1876,8 +1878,17 @@ void ChannelManager::Impl::ReleaseDueCommitments(Batch& batch)
             m_held_commitments.erase(id);
         }
     }
+    // A signature that waited long enough is made now, whatever became of its channel.
+    std::vector<Hash256> waited;
     for (const auto& [id, until] : m_sign_waits) {
-        if (until <= now) batch.to_sign.insert(id);
+        if (until <= now) waited.push_back(id);
+    }
+    for (const Hash256& id : waited) {
+        m_sign_waits.erase(id);
+        ChannelRecord* record = FindChannel(id);
+        if (record && record->state && IsLive(record->phase) && Connected(record->peer)) {
+            StepChannel(*record, SignCommitmentCommand{}, batch);
+        }
     }
 }
 
