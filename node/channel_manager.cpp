@@ -582,7 +582,8 @@ public:
     std::vector<ClosedChannel> ListClosed() const;
     void Stop();
     void Post(Input input) EXCLUDES(m_queue_mutex);
-    void Wake() EXCLUDES(m_queue_mutex);
+    //! The messages of one read from `peer` were all posted (ChannelManagerOptions::wake_per_read).
+    void ReadDelivered(const PubKey& peer) EXCLUDES(m_queue_mutex);
     //! Closes the transport (any thread); the peer layer reports the disconnection as usual.
     void DropPeer(const PubKey& peer) { m_peers.Disconnect(peer); }
 
@@ -603,6 +604,7 @@ private:
     void Run() EXCLUDES(m_queue_mutex);
     //! Flow control: counts a peer's message in, pausing its reading at the high-water mark...
     void CountQueued(const PubKey& peer) REQUIRES(m_queue_mutex);
+    void HandOverRead(const PubKey& peer) REQUIRES(m_queue_mutex);
     //! ...and out once processed, resuming its reading at the low-water mark.
     void CountProcessed(const std::deque<Input>& inputs) EXCLUDES(m_queue_mutex);
     void Process(Input& input, Batch& batch);
@@ -759,6 +761,10 @@ private:
     Mutex m_queue_mutex;
     std::condition_variable m_queue_cv;
     std::deque<Input> m_queue GUARDED_BY(m_queue_mutex);
+    //! With wake_per_read, the messages of a read still being delivered: they join the queue
+    //! together, so the worker never takes a revoke_and_ack without the commitment_signed read
+    //! with it (it would write its store once for each).
+    std::map<PubKey, std::vector<Input>> m_reading GUARDED_BY(m_queue_mutex);
     bool m_stopping GUARDED_BY(m_queue_mutex){false};
     //! Each peer's messages posted and not yet processed (queued, or in the batch being run).
     std::map<PubKey, size_t> m_queued_peer_messages GUARDED_BY(m_queue_mutex);
@@ -857,16 +863,29 @@ void ChannelManager::Impl::Post(Input input)
     if (m_stopping) return;
     const auto* message = std::get_if<PeerMessageIn>(&input);
     if (message) CountQueued(message->peer);
-    // With wake_per_read, the end of the read wakes the worker (Wake); should that never come
-    // (the connection closed mid-read), the disconnection or the worker's timeout does.
-    const bool wake = !message || !m_options.wake_per_read;
+    // With wake_per_read, the end of the read hands the read's messages over (ReadDelivered);
+    // should that never come (the connection closed mid-read), the disconnection does.
+    if (message && m_options.wake_per_read) {
+        m_reading[message->peer].push_back(std::move(input));
+        return;
+    }
+    if (const auto* gone = std::get_if<PeerDisconnectedIn>(&input)) HandOverRead(gone->peer);
     m_queue.push_back(std::move(input));
-    if (wake) m_queue_cv.notify_one();
+    m_queue_cv.notify_one();
 }
 
-void ChannelManager::Impl::Wake()
+void ChannelManager::Impl::HandOverRead(const PubKey& peer)
+{
+    const auto it = m_reading.find(peer);
+    if (it == m_reading.end()) return;
+    for (Input& input : it->second) m_queue.push_back(std::move(input));
+    m_reading.erase(it);
+}
+
+void ChannelManager::Impl::ReadDelivered(const PubKey& peer)
 {
     const MutexLock lock(m_queue_mutex);
+    HandOverRead(peer);
     m_queue_cv.notify_one();
 }
 
@@ -3456,7 +3475,7 @@ bool ChannelManager::OnPeerMessage(const PubKey& peer, uint16_t type, ByteSpan p
     return true;
 }
 
-void ChannelManager::OnPeerReadDelivered(const PubKey&) { m_impl->Wake(); }
+void ChannelManager::OnPeerReadDelivered(const PubKey& peer) { m_impl->ReadDelivered(peer); }
 
 void ChannelManager::OnPeerNotice(const PubKey& peer, const Hash256& channel_id, bool is_error, const std::string& text)
 {
