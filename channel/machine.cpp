@@ -858,6 +858,15 @@ bool NextCommitmentOnlySettlesOurs(const ChannelState& state)
     return fulfills > 0 && taken == fulfills;
 }
 
+bool HasUnsignedUpdatesOfOurs(const ChannelState& state)
+{
+    bool unsigned_update = false;
+    ForEachUpdate(state, [&](const UpdateProgress& progress, Side proposer, bool) {
+        unsigned_update |= proposer == Side::LOCAL && !progress.remote_commitment;
+    });
+    return unsigned_update;
+}
+
 bool NextSignatureOnlyAdds(const ChannelState& state)
 {
     // The updates SignCommitmentCommand would take into the peer's commitment.

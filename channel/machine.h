@@ -233,6 +233,9 @@ StepResult Step(const ChannelState& state, const ChannelSigner& signer, const Ch
  */
 bool NextCommitmentOnlySettlesOurs(const ChannelState& state);
 
+//! Whether an update of ours (an HTLC, a removal, a fee change) is in no commitment of the peer yet.
+bool HasUnsignedUpdatesOfOurs(const ChannelState& state);
+
 /**
  * Whether the commitment_signed we would send next only adds HTLCs of ours: every update it
  * would take into the peer's commitment is our update_add_htlc. While the peer's fulfills wait

@@ -454,9 +454,6 @@ constexpr auto kSweepScriptRetry = std::chrono::seconds(1);
 
 //! How long a batch that MayWait waits for more inputs before it is written anyway.
 constexpr std::chrono::milliseconds kHeldBatchWait{10};
-//! How long a commitment_signed that only settles our HTLCs waits for updates of ours to answer
-//! together with (NextCommitmentOnlySettlesOurs): the next payment usually comes sooner.
-constexpr std::chrono::milliseconds kHeldCommitmentWait{5};
 
 //! An update_* message received from the peer.
 bool IsPeerUpdate(const ChannelInput& input)
@@ -1332,6 +1329,9 @@ void ChannelManager::Impl::SignTouched(Batch& batch)
     for (const auto& id : std::exchange(batch.to_sign, {})) {
         ChannelRecord* record = FindChannel(id);
         if (!record || !record->state || !Connected(record->peer) || AwaitPeerCommitment(*record)) continue;
+        // A held commitment_signed waits for updates of ours (MayHoldCommitment): signing for a
+        // message of the peer (its fulfill, read with the held one) would release it for nothing.
+        if (m_held_commitments.contains(id) && !HasUnsignedUpdatesOfOurs(*record->state)) continue;
         StepChannel(*record, SignCommitmentCommand{}, batch);
     }
 }
@@ -1423,7 +1423,7 @@ void ChannelManager::Impl::OnMessage(const PeerMessageIn& in, Batch& batch)
                        using M = std::decay_t<decltype(m)>;
                        if constexpr (std::is_same_v<M, CommitmentSignedMessage>) {
                            if (MayHoldCommitment(*record)) {
-                               m_held_commitments.insert_or_assign(record->channel_id, HeldCommitment{m, Clock::now() + kHeldCommitmentWait});
+                               m_held_commitments.insert_or_assign(record->channel_id, HeldCommitment{m, Clock::now() + m_options.settle_wait});
                                return;
                            }
                        }
@@ -1870,7 +1870,7 @@ bool ChannelManager::Impl::AwaitPeerCommitment(const ChannelRecord& record)
         return false;
     }
     // ReleaseDueCommitments signs once the wait is over.
-    m_sign_waits.try_emplace(record.channel_id, Clock::now() + kHeldCommitmentWait);
+    m_sign_waits.try_emplace(record.channel_id, Clock::now() + m_options.settle_wait);
     return true;
 }
 

@@ -70,6 +70,12 @@ struct ChannelManagerOptions {
     //! one write. Only for a peer layer that reports its reads.
     bool wake_per_read{false};
     /**
+     * How long a commitment_signed that only settles our HTLCs waits to be answered with our next
+     * HTLC, and how long that HTLC's commitment_signed waits for the peer's (one write at each
+     * end then takes the settlement of a payment and the offer of the next).
+     */
+    std::chrono::milliseconds settle_wait{5};
+    /**
      * BOLT 7 announcement of channels opened with `announce`: our node_id and a signer with our
      * node key (the key stays with the caller). Without them no announcement_signatures leave.
      */

@@ -749,7 +749,9 @@ TEST_CASE("a commitment_signed that only settles our HTLCs, and a signature that
     Harness h;
     CHECK_FALSE(NextCommitmentOnlySettlesOurs(h.State(ALICE)));
     CHECK_FALSE(NextSignatureOnlyAdds(h.State(ALICE)));
+    CHECK_FALSE(HasUnsignedUpdatesOfOurs(h.State(ALICE)));
     const uint64_t first = LockIn(h, Msat{20'000'000}, 1);
+    CHECK_FALSE(HasUnsignedUpdatesOfOurs(h.State(ALICE)));
     CHECK_FALSE(NextCommitmentOnlySettlesOurs(h.State(ALICE)));
     CHECK_FALSE(NextSignatureOnlyAdds(h.State(ALICE)));
 
@@ -758,11 +760,15 @@ TEST_CASE("a commitment_signed that only settles our HTLCs, and a signature that
         h.Do(BOB, FulfillHtlcCommand{.id = first, .preimage = PreimageOf(1)});
         // Bob's own pending update is a removal: he never waits for Alice's signature.
         CHECK_FALSE(NextSignatureOnlyAdds(h.State(BOB)));
+        CHECK(HasUnsignedUpdatesOfOurs(h.State(BOB)));
         h.Deliver(ALICE);
         CHECK(NextCommitmentOnlySettlesOurs(h.State(ALICE)));
         CHECK_FALSE(NextSignatureOnlyAdds(h.State(ALICE)));
+        // Bob's fulfill is his update, not Alice's.
+        CHECK_FALSE(HasUnsignedUpdatesOfOurs(h.State(ALICE)));
         h.Do(ALICE, AddCommand(Msat{30'000'000}, 2));
         CHECK(NextSignatureOnlyAdds(h.State(ALICE)));
+        CHECK(HasUnsignedUpdatesOfOurs(h.State(ALICE)));
         CHECK(NextCommitmentOnlySettlesOurs(h.State(ALICE)));
         // Bob's update_add_htlc from Alice is not one of his HTLCs settled.
         h.Deliver(BOB);

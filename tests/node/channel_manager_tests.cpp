@@ -5,6 +5,8 @@
 
 #include "tests/node/node_test_util.h"
 #include "node/channel_manager.h"
+#include "node/htlc_router.h"
+#include "node/invoice_store.h"
 
 #include "channel/close.h"
 #include "channel/scripts.h"
@@ -84,6 +86,8 @@ class FakeLink : public PeerLink
 {
 public:
     void Send(const PubKey&, Bytes message) override;
+    //! With `reads`, each call is one read for the other node (OnPeerReadDelivered after it).
+    void SendAll(const PubKey& peer, std::vector<Bytes> messages) override;
     void Disconnect(const PubKey&) override { ++disconnects; }
     void Connect(const PubKey&, const std::string&, uint16_t) override {}
     void PauseReading(const PubKey&) override { ++pauses; }
@@ -107,11 +111,15 @@ public:
     PubKey self = KeyOf(1).GetPubKey();
     Node* other{nullptr};
     bool connected{true};
+    //! Report reads to the other node, as the peer layer does (ChannelManagerOptions::wake_per_read).
+    bool reads{false};
     std::atomic<int> disconnects{0};
     std::atomic<int> pauses{0};
     std::atomic<int> resumes{0};
 
 private:
+    void Deliver(Bytes message);
+
     Mutex m_mutex;
     std::condition_variable m_released;
     bool m_hold GUARDED_BY(m_mutex){false};
@@ -119,7 +127,9 @@ private:
 };
 
 struct Node {
-    explicit Node(uint8_t key_byte) : id(KeyOf(key_byte).GetPubKey()), env(std::make_unique<store::Env>(dir.Path(), FastEnv()))
+    //! With payments: an HtlcRouter (no graph: routes over our channels) and its invoice store.
+    explicit Node(uint8_t key_byte, bool pays = false)
+        : id(KeyOf(key_byte).GetPubKey()), key_byte(key_byte), pays(pays), env(std::make_unique<store::Env>(dir.Path(), FastEnv()))
     {
         link.self = id;
         Make();
@@ -130,6 +140,11 @@ struct Node {
         ChannelManagerOptions options;
         options.rpc_timeout = 20s;
         options.policy.minimum_depth = 3;
+        // As the daemon: the messages of one read are one batch.
+        options.wake_per_read = pays;
+        // Long enough that the waits end with the next payment even on a loaded machine.
+        options.settle_wait = 500ms;
+        link.reads = pays;
         const uint8_t salt = id.span()[1];
         manager = std::make_unique<ChannelManager>(*env, link, wallet, chain,
                                                    [salt](uint64_t index) {
@@ -138,6 +153,11 @@ struct Node {
                                                        return Secret<32>(secret);
                                                    },
                                                    options);
+        if (pays) {
+            invoices = std::make_unique<InvoiceStore>(*env);
+            router = std::make_unique<HtlcRouter>(*env, *invoices, KeyOf(key_byte), RouterOptions{});
+            manager->SetRouter(*router);
+        }
         chain_listener_height = height;
         manager->Start(height);
     }
@@ -146,6 +166,8 @@ struct Node {
     void Restart()
     {
         manager.reset();
+        router.reset();
+        invoices.reset();
         Make();
     }
 
@@ -176,17 +198,34 @@ struct Node {
     }
 
     PubKey id;
+    uint8_t key_byte;
+    bool pays;
     ScratchDir dir;
     std::unique_ptr<store::Env> env;
     FakeLink link;
     FakeWallet wallet;
     FakeChain chain;
+    std::unique_ptr<InvoiceStore> invoices;
+    std::unique_ptr<HtlcRouter> router;
+    //! After the router: it is the manager's until the manager goes.
     std::unique_ptr<ChannelManager> manager;
     int height{100};
     int chain_listener_height{100};
 };
 
 void FakeLink::Send(const PubKey&, Bytes message)
+{
+    Deliver(std::move(message));
+    if (reads && other && connected) other->manager->OnPeerReadDelivered(self);
+}
+
+void FakeLink::SendAll(const PubKey&, std::vector<Bytes> messages)
+{
+    for (Bytes& message : messages) Deliver(std::move(message));
+    if (reads && other && connected) other->manager->OnPeerReadDelivered(self);
+}
+
+void FakeLink::Deliver(Bytes message)
 {
     {
         UniqueLock lock(m_mutex);
@@ -439,4 +478,73 @@ TEST_CASE("answering a list takes no write transaction: it is answered while ano
     CHECK(a.env->Commits() == commits);
 }
 
+} // namespace sidebolt
+
+namespace sidebolt {
+namespace {
+//! Waits until both ends of the channel have no HTLC left and B holds `paid`.
+void WaitSettled(Node& a, Node& b, const Hash256& channel_id, Msat paid)
+{
+    const auto settled = [&](Node& node, Msat ours) {
+        const auto channels = node.manager->ListChannels();
+        return std::any_of(channels.begin(), channels.end(), [&](const ChannelSummary& c) {
+            return c.channel_id == channel_id && c.pending_htlcs == 0 && c.local_balance == ours;
+        });
+    };
+    for (int i = 0; i < 500; ++i) {
+        if (settled(b, paid) && settled(a, Msat{500'000'000} - paid)) return;
+        std::this_thread::sleep_for(10ms);
+    }
+    FAIL("the channel never settled");
+}
+} // namespace
+
+TEST_CASE("payments one at a time: each end writes its store twice a payment")
+{
+    Node a(1, true), b(2, true);
+    Connect(a, b);
+    FundChannelRequest request{b.id};
+    request.amount = Sat{500'000};
+    const FundChannelResult opened = a.manager->FundChannel(request);
+    const Transaction funding = FundingOf(a);
+    for (int block = 0; block < 3; ++block) {
+        const std::vector<Transaction> txs = block == 0 ? std::vector<Transaction>{funding} : std::vector<Transaction>{};
+        a.MineBlock(txs);
+        b.MineBlock(txs);
+    }
+    a.WaitFor(opened.channel_id, ChannelPhase::NORMAL);
+    b.WaitFor(opened.channel_id, ChannelPhase::NORMAL);
+
+    constexpr Msat kAmount{1'000'000};
+    const auto keysend = [&](uint8_t n) {
+        const Hash256 preimage = Sha256(Bytes{'k', n});
+        PayRequest pay(b.id);
+        pay.payment_hash = Sha256(preimage);
+        pay.amount_msat = kAmount;
+        pay.keysend_preimage = preimage;
+        const PaymentRecord record = a.manager->Pay(pay, 20s);
+        CHECK(record.status == PaymentStatus::COMPLETE);
+        CHECK(record.preimage == preimage);
+    };
+    keysend(0);
+    WaitSettled(a, b, opened.channel_id, kAmount);
+
+    // The payee's commitment_signed for a fulfill is answered with the next payment's HTLC (or
+    // that HTLC's signature waits for it): one write at each end takes the settlement of one
+    // payment and the offer of the next. Answered at once, it took three or four writes a
+    // payment at each end. On a loaded machine a read now and then arrives in two parts.
+    constexpr uint8_t kPayments = 20;
+    const uint64_t a_before = a.env->Commits();
+    const uint64_t b_before = b.env->Commits();
+    for (uint8_t n = 1; n <= kPayments; ++n) keysend(n);
+    WaitSettled(a, b, opened.channel_id, Msat{kAmount.value() * (kPayments + 1)});
+    const uint64_t a_writes = a.env->Commits() - a_before;
+    const uint64_t b_writes = b.env->Commits() - b_before;
+    CAPTURE(a_writes);
+    CAPTURE(b_writes);
+    CHECK(a_writes >= 2 * kPayments);
+    CHECK(a_writes <= 2 * kPayments + 5);
+    CHECK(b_writes >= 2 * kPayments);
+    CHECK(b_writes <= 2 * kPayments + 5);
+}
 } // namespace sidebolt
