@@ -128,8 +128,8 @@ private:
 
 struct Node {
     //! With payments: an HtlcRouter (no graph: routes over our channels) and its invoice store.
-    explicit Node(uint8_t key_byte, bool pays = false)
-        : id(KeyOf(key_byte).GetPubKey()), key_byte(key_byte), pays(pays), env(std::make_unique<store::Env>(dir.Path(), FastEnv()))
+    explicit Node(uint8_t byte, bool with_payments = false)
+        : id(KeyOf(byte).GetPubKey()), key_byte(byte), pays(with_payments), env(std::make_unique<store::Env>(dir.Path(), FastEnv()))
     {
         link.self = id;
         Make();
@@ -269,6 +269,38 @@ Transaction FundingOf(Node& opener)
     const auto broadcasts = opener.chain.Broadcasts();
     REQUIRE(broadcasts.size() >= 1);
     return broadcasts.front();
+}
+
+//! A opens a channel of `amount` to B and both see its funding three blocks deep; A's side is normal.
+FundChannelResult OpenToNormal(Node& a, Node& b, Sat amount)
+{
+    FundChannelRequest request{b.id};
+    request.amount = amount;
+    const FundChannelResult opened = a.manager->FundChannel(request);
+    const Transaction funding = FundingOf(a);
+    for (int block = 0; block < 3; ++block) {
+        const std::vector<Transaction> txs = block == 0 ? std::vector<Transaction>{funding} : std::vector<Transaction>{};
+        a.MineBlock(txs);
+        b.MineBlock(txs);
+    }
+    a.WaitFor(opened.channel_id, ChannelPhase::NORMAL);
+    return opened;
+}
+
+//! Waits until both ends of the channel have no HTLC left and B holds `paid`.
+void WaitSettled(Node& a, Node& b, const Hash256& channel_id, Msat paid)
+{
+    const auto settled = [&](Node& node, Msat ours) {
+        const auto channels = node.manager->ListChannels();
+        return std::any_of(channels.begin(), channels.end(), [&](const ChannelSummary& c) {
+            return c.channel_id == channel_id && c.pending_htlcs == 0 && c.local_balance == ours;
+        });
+    };
+    for (int i = 0; i < 500; ++i) {
+        if (settled(b, paid) && settled(a, Msat{500'000'000} - paid)) return;
+        std::this_thread::sleep_for(10ms);
+    }
+    FAIL("the channel never settled");
 }
 
 } // namespace
@@ -445,15 +477,7 @@ TEST_CASE("a peer's error fails the channel and publishes our commitment")
 {
     Node a(5), b(6);
     Connect(a, b);
-    FundChannelRequest request{b.id};
-    request.amount = Sat{300'000};
-    const FundChannelResult opened = a.manager->FundChannel(request);
-    const Transaction funding = FundingOf(a);
-    for (int i = 0; i < 3; ++i) {
-        a.MineBlock(i == 0 ? std::vector<Transaction>{funding} : std::vector<Transaction>{});
-        b.MineBlock(i == 0 ? std::vector<Transaction>{funding} : std::vector<Transaction>{});
-    }
-    a.WaitFor(opened.channel_id, ChannelPhase::NORMAL);
+    const FundChannelResult opened = OpenToNormal(a, b, Sat{300'000});
     a.manager->OnPeerNotice(b.id, opened.channel_id, true, "something broke");
     const auto failed = a.WaitFor(opened.channel_id, ChannelPhase::FAILED);
     CHECK(failed.failure.find("something broke") != std::string::npos);
@@ -478,41 +502,11 @@ TEST_CASE("answering a list takes no write transaction: it is answered while ano
     CHECK(a.env->Commits() == commits);
 }
 
-} // namespace sidebolt
-
-namespace sidebolt {
-namespace {
-//! Waits until both ends of the channel have no HTLC left and B holds `paid`.
-void WaitSettled(Node& a, Node& b, const Hash256& channel_id, Msat paid)
-{
-    const auto settled = [&](Node& node, Msat ours) {
-        const auto channels = node.manager->ListChannels();
-        return std::any_of(channels.begin(), channels.end(), [&](const ChannelSummary& c) {
-            return c.channel_id == channel_id && c.pending_htlcs == 0 && c.local_balance == ours;
-        });
-    };
-    for (int i = 0; i < 500; ++i) {
-        if (settled(b, paid) && settled(a, Msat{500'000'000} - paid)) return;
-        std::this_thread::sleep_for(10ms);
-    }
-    FAIL("the channel never settled");
-}
-} // namespace
-
 TEST_CASE("payments one at a time: each end writes its store twice a payment")
 {
     Node a(1, true), b(2, true);
     Connect(a, b);
-    FundChannelRequest request{b.id};
-    request.amount = Sat{500'000};
-    const FundChannelResult opened = a.manager->FundChannel(request);
-    const Transaction funding = FundingOf(a);
-    for (int block = 0; block < 3; ++block) {
-        const std::vector<Transaction> txs = block == 0 ? std::vector<Transaction>{funding} : std::vector<Transaction>{};
-        a.MineBlock(txs);
-        b.MineBlock(txs);
-    }
-    a.WaitFor(opened.channel_id, ChannelPhase::NORMAL);
+    const FundChannelResult opened = OpenToNormal(a, b, Sat{500'000});
     b.WaitFor(opened.channel_id, ChannelPhase::NORMAL);
 
     constexpr Msat kAmount{1'000'000};

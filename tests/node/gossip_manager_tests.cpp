@@ -272,6 +272,14 @@ struct Harness {
         Deliver(from, channel.update_a);
         Deliver(from, channel.update_b);
     }
+    //! The channel of nodes 2 and 3, its funding found by the chain, announced with both updates by `from`.
+    PeerChannel DeliverFoundChannel(const PubKey& from)
+    {
+        PeerChannel channel(NodeOf(2), NodeOf(3), {500, 1, 0});
+        chain.Answer(channel.scid, {Found(channel.announcement)});
+        DeliverChannel(from, channel);
+        return channel;
+    }
     //! Jobs posted before this have run on the gossip thread when it returns.
     GossipStats Barrier() { return manager->Stats(); }
 
@@ -313,9 +321,7 @@ TEST_CASE("gossip manager: a peer's channel with its funding found is listed, it
     Harness h;
     const PubKey p1 = PeerId(20);
     h.Connect(p1);
-    const PeerChannel channel(NodeOf(2), NodeOf(3), {500, 1, 0});
-    h.chain.Answer(channel.scid, {Found(channel.announcement)});
-    h.DeliverChannel(p1, channel);
+    const PeerChannel channel = h.DeliverFoundChannel(p1);
     h.Deliver(p1, test::SignedNodeAnnouncement(channel.a, kStart, {}, {}, "alice"));
 
     REQUIRE(Eventually([&] { return h.UpdatesListed(channel.scid) == 2; }));
@@ -370,9 +376,7 @@ TEST_CASE("gossip manager: a channel_update from a payment's failure is routed w
     Harness h;
     const PubKey p1 = PeerId(20);
     h.Connect(p1);
-    const PeerChannel channel(NodeOf(2), NodeOf(3), {500, 1, 0});
-    h.chain.Answer(channel.scid, {Found(channel.announcement)});
-    h.DeliverChannel(p1, channel);
+    const PeerChannel channel = h.DeliverFoundChannel(p1);
     REQUIRE(Eventually([&] { return h.UpdatesListed(channel.scid) == 2; }));
     const auto fee_of_a = [&] { return h.manager->ChannelPolicy(channel.scid, channel.a.Id())->fee_base_msat; };
     const auto listed_fee_of_a = [&] { return FromSource(h.manager->ListChannels(channel.scid), channel.a.Id())->update->fee_base_msat; };
@@ -839,9 +843,7 @@ TEST_CASE("gossip manager: the graph comes back from the store after a restart w
     const PubKey p1 = PeerId(20);
     const TestNode other = NodeOf(4);
     h.Connect(p1);
-    const PeerChannel channel(NodeOf(2), NodeOf(3), {500, 1, 0});
-    h.chain.Answer(channel.scid, {Found(channel.announcement)});
-    h.DeliverChannel(p1, channel);
+    const PeerChannel channel = h.DeliverFoundChannel(p1);
     h.Deliver(p1, test::SignedNodeAnnouncement(channel.a, kStart, {}, {}, "alice"));
     h.Deliver(p1, test::SignedNodeAnnouncement(channel.b, kStart, {}, {}, "bob"));
     const ShortChannelId ours{501, 1, 0};
