@@ -44,6 +44,20 @@ bool AckedByPeer(const ChannelState& state, const UpdateProgress& progress)
     return progress.remote_commitment && *progress.remote_commitment <= state.IrrevocableRemoteCommitment();
 }
 
+//! Whether the next commitment of ours takes the update: every update of the peer and every
+//! update of ours the peer acknowledged, not yet in one.
+bool NextLocalCommitmentTakes(const ChannelState& state, const UpdateProgress& progress, Side proposer)
+{
+    return !progress.local_commitment && (proposer == Side::REMOTE || AckedByPeer(state, progress));
+}
+
+//! Whether the next commitment of the peer takes the update: every update of ours and every
+//! update of the peer we acknowledged, not yet in one.
+bool NextRemoteCommitmentTakes(const UpdateProgress& progress, Side proposer)
+{
+    return !progress.remote_commitment && (proposer == Side::LOCAL || progress.local_commitment);
+}
+
 //! Calls f(progress, proposer, is_removal) for every update in the state.
 template <typename State, typename F>
 void ForEachUpdate(State& state, F f)
@@ -424,7 +438,7 @@ void Machine::On(const CommitmentSignedMessage& message)
     const uint64_t number = m_state.local_commitment_number + 1;
     size_t updates = 0;
     ForEachUpdate(m_state, [&](UpdateProgress& progress, Side proposer, bool) {
-        if (progress.local_commitment || (proposer == Side::LOCAL && !AckedByPeer(m_state, progress))) return;
+        if (!NextLocalCommitmentTakes(m_state, progress, proposer)) return;
         progress.local_commitment = number;
         ++updates;
     });
@@ -616,7 +630,7 @@ void Machine::Apply(const SignCommitmentCommand&)
     size_t updates = 0;
     // The peer's next commitment takes every update of ours and every update of the peer we acked.
     ForEachUpdate(m_state, [&](UpdateProgress& progress, Side proposer, bool) {
-        if (progress.remote_commitment || (proposer == Side::REMOTE && !progress.local_commitment)) return;
+        if (!NextRemoteCommitmentTakes(progress, proposer)) return;
         progress.remote_commitment = number;
         ++updates;
     });
@@ -846,7 +860,7 @@ bool NextCommitmentOnlySettlesOurs(const ChannelState& state)
     // The updates a commitment_signed would take into our commitment, as Machine::On picks them.
     size_t taken = 0;
     ForEachUpdate(state, [&](const UpdateProgress& progress, Side proposer, bool) {
-        if (!progress.local_commitment && (proposer == Side::REMOTE || AckedByPeer(state, progress))) ++taken;
+        if (NextLocalCommitmentTakes(state, progress, proposer)) ++taken;
     });
     size_t fulfills = 0;
     for (const ChannelHtlc& htlc : state.htlcs) {
@@ -872,7 +886,7 @@ bool NextSignatureOnlyAdds(const ChannelState& state)
     // The updates SignCommitmentCommand would take into the peer's commitment.
     size_t taken = 0;
     ForEachUpdate(state, [&](const UpdateProgress& progress, Side proposer, bool) {
-        if (!progress.remote_commitment && (proposer == Side::LOCAL || progress.local_commitment)) ++taken;
+        if (NextRemoteCommitmentTakes(progress, proposer)) ++taken;
     });
     const auto adds = std::ranges::count_if(state.htlcs, [](const ChannelHtlc& htlc) {
         return htlc.offerer == Side::LOCAL && !htlc.added.remote_commitment;

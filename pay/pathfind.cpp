@@ -62,6 +62,19 @@ struct LiquidityCeiling {
 //! BOLT 7: "node_id_1 is the numerically-lesser", so the direction bit follows key order.
 ChannelDirection DirectionBetween(const PubKey& from, const PubKey& to) { return from < to ? 0 : 1; }
 
+//! The direction a path's edge `i` is crossed in.
+ChannelDirection DirectionAt(const PathRequest& request, const std::vector<PathEdge>& path, size_t i)
+{
+    return DirectionBetween(i == 0 ? request.source : path[i - 1].node_id, path[i].node_id);
+}
+
+//! An announced channel's capacity in msat; 0 when it is not in the graph or its capacity unknown.
+uint64_t KnownCapacityMsat(const RoutingGraph& graph, ShortChannelId scid)
+{
+    const RoutingGraph::Channel* channel = graph.FindChannel(scid);
+    return channel == nullptr ? 0 : CapacityMsat(channel->capacity);
+}
+
 //! A channel of the request rather than the graph: one of our first hops or a route hint's.
 struct ExtraEdge {
     uint32_t from{kNone};
@@ -624,8 +637,7 @@ struct PartChecker {
     uint64_t Liquidity(const std::vector<PathEdge>& path, size_t i) const
     {
         const PathEdge& edge = path[i];
-        const PubKey& from = i == 0 ? request.source : path[i - 1].node_id;
-        const ChannelDirection direction = DirectionBetween(from, edge.node_id);
+        const ChannelDirection direction = DirectionAt(request, path, i);
         const uint64_t scid = edge.short_channel_id.ToU64();
         uint64_t liquidity = kMaxU64;
         if (i == 0 && !request.first_hops.empty()) {
@@ -633,8 +645,7 @@ struct PartChecker {
                 if (channel.short_channel_id == edge.short_channel_id) liquidity = channel.spendable_msat.value();
             }
         } else {
-            const RoutingGraph::Channel* channel = graph.FindChannel(edge.short_channel_id);
-            const uint64_t capacity = channel == nullptr || channel->capacity == Sat{0} ? 0 : CapacityMsat(channel->capacity);
+            const uint64_t capacity = KnownCapacityMsat(graph, edge.short_channel_id);
             if (capacity != 0) liquidity = capacity;
             liquidity = std::min(liquidity, ceiling.At(edge.short_channel_id, direction, capacity));
         }
@@ -659,8 +670,7 @@ void AddInFlight(InFlight& in_flight, const PathRequest& request, const RoutePar
     const auto route = BuildRoute(part.path, part.amount, request.final_cltv_delta);
     if (!route) return;
     for (size_t i = 0; i < part.path.size(); ++i) {
-        const PubKey& from = i == 0 ? request.source : part.path[i - 1].node_id;
-        const std::pair key{part.path[i].short_channel_id.ToU64(), DirectionBetween(from, part.path[i].node_id)};
+        const std::pair key{part.path[i].short_channel_id.ToU64(), DirectionAt(request, part.path, i)};
         uint64_t& used = in_flight[key];
         const uint64_t carried = route->hops[i].amount_msat.value();
         used = add ? SaturatingAdd(used, carried) : used - std::min(used, carried);
@@ -784,10 +794,8 @@ bool AboveCautious(const RoutingGraph& graph, const PathRequest& request, const 
         const auto route = BuildRoute(part.path, part.amount, request.final_cltv_delta);
         if (!route) continue;
         for (size_t i = request.first_hops.empty() ? 0 : 1; i < part.path.size(); ++i) {
-            const PubKey& from = i == 0 ? request.source : part.path[i - 1].node_id;
-            const RoutingGraph::Channel* channel = graph.FindChannel(part.path[i].short_channel_id);
-            const uint64_t capacity = channel == nullptr ? 0 : CapacityMsat(channel->capacity);
-            const uint64_t ceiling = cautious.At(part.path[i].short_channel_id, DirectionBetween(from, part.path[i].node_id), capacity);
+            const ShortChannelId scid = part.path[i].short_channel_id;
+            const uint64_t ceiling = cautious.At(scid, DirectionAt(request, part.path, i), KnownCapacityMsat(graph, scid));
             if (route->hops[i].amount_msat.value() > ceiling) return true;
         }
     }
