@@ -420,9 +420,13 @@ void Daemon::RegisterRpcMethods()
                     m_stop_requested = true;
                     return "sideboltd stopping";
                 }});
-    s.Register({"getmetrics", {}, "Counters for monitoring: store commits (each one a sync to disk when durable).",
+    s.Register({"getmetrics", {}, "Counters for monitoring: store commits, device syncs and checkpoints.",
                 [this](const json&) -> json {
-                    return {{"store", {{"commits", m_store->Commits()}, {"durable", m_store->Durable()}}}};
+                    return {{"store",
+                             {{"commits", m_store->Commits()},
+                              {"syncs", m_store->Syncs()},
+                              {"checkpoints", m_store->Checkpoints()},
+                              {"durable", m_store->Durable()}}}};
                 }});
     s.Register({"help", {}, "List the methods.", [this](const json&) -> json { return m_rpc_server->HelpText(); }});
     RegisterPeerRpcs(s, *m_peers, [this](const PubKey& id, const std::string& host, uint16_t port) {

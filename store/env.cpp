@@ -1,6 +1,7 @@
 #include "store/env.h"
 
 #include "store/codec.h"
+#include "util/logging.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -18,6 +19,8 @@ namespace {
 constexpr std::string_view META_DB_NAME{"meta"};
 constexpr std::string_view SCHEMA_VERSION_KEY{"schema_version"};
 constexpr std::string_view LOCK_FILE_NAME{"store.lock"};
+constexpr std::string_view LOG_FILE_NAME{"commit.log"};
+constexpr std::string_view DATA_FILE_NAME{"data.mdb"};
 
 //! Transactions this thread holds, per Env: a thread that already holds one must neither wait
 //! for a resize (the resize waits for it) nor start one.
@@ -51,6 +54,49 @@ void CreatePrivateDirectory(const std::filesystem::path& dir)
     if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
         throw StoreError("create directory " + dir.string(), std::strerror(errno));
     }
+}
+
+//! Recovery's first step: LMDB's data file gets the meta pages it had at the checkpoint, which
+//! makes the checkpoint's snapshot its latest again.
+void RestoreMetaPages(const std::filesystem::path& data_path, ByteSpan meta_pages)
+{
+    const int fd = open(data_path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        throw StoreError("recover " + data_path.string(), "the commit log is there but LMDB's data file is missing");
+    }
+    if (fd < 0) throw StoreError("open " + data_path.string(), std::strerror(errno));
+    size_t done = 0;
+    while (done < meta_pages.size()) {
+        const ssize_t n = pwrite(fd, meta_pages.data() + done, meta_pages.size() - done, static_cast<off_t>(done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            const int error = errno;
+            close(fd);
+            throw StoreError("restore the checkpoint in " + data_path.string(), std::strerror(error));
+        }
+        done += static_cast<size_t>(n);
+    }
+    const int rc = fdatasync(fd);
+    const int error = errno;
+    close(fd);
+    if (rc != 0) throw StoreError("sync " + data_path.string(), std::strerror(error));
+}
+
+Bytes ReadMetaPages(MDB_env* env)
+{
+    MDB_stat stat{};
+    Check(mdb_env_stat(env, &stat), "env stat");
+    mdb_filehandle_t fd{};
+    Check(mdb_env_get_fd(env, &fd), "env fd");
+    Bytes pages(2 * size_t{stat.ms_psize});
+    size_t done = 0;
+    while (done < pages.size()) {
+        const ssize_t n = pread(fd, pages.data() + done, pages.size() - done, static_cast<off_t>(done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) throw StoreError("read LMDB's meta pages", n < 0 ? std::strerror(errno) : "short file");
+        done += static_cast<size_t>(n);
+    }
+    return pages;
 }
 
 } // namespace
@@ -184,6 +230,7 @@ void WriteTxn::Put(const Db& db, ByteSpan key, ByteSpan value)
     const int rc = mdb_put(Handle(), db.m_dbi, &k, &v, 0);
     m_changed = true;
     if (rc != MDB_SUCCESS) Fail("put " + db.Name(), rc);
+    if (m_env.m_logging) m_ops.push_back(LoggedOp{LoggedOp::Kind::PUT, db.Name(), Bytes(key.begin(), key.end()), Bytes(value.begin(), value.end())});
 }
 
 bool WriteTxn::Delete(const Db& db, ByteSpan key)
@@ -193,19 +240,44 @@ bool WriteTxn::Delete(const Db& db, ByteSpan key)
     m_changed = true;
     if (rc == MDB_NOTFOUND) return false;
     if (rc != MDB_SUCCESS) Fail("delete " + db.Name(), rc);
+    if (m_env.m_logging) m_ops.push_back(LoggedOp{LoggedOp::Kind::DELETE, db.Name(), Bytes(key.begin(), key.end()), {}});
     return true;
 }
 
-void WriteTxn::Commit()
+void WriteTxn::Commit(const std::function<void()>& once_durable)
 {
     MDB_txn* txn = Handle();
+    // The log record is durable before LMDB commits (without syncing), under LMDB's writer
+    // lock, so the log holds the commits in their order.
+    const bool logged = m_env.m_logging && m_changed;
+    const uint64_t txnid = mdb_txn_id(txn);
+    if (logged) {
+        try {
+            m_env.AppendToLog(txnid, LogRecordKind::COMMIT, m_ops);
+        } catch (...) {
+            Abort();
+            throw;
+        }
+        if (once_durable) once_durable();
+    }
     // mdb_txn_commit frees the txn even when it fails, so it must not be aborted afterwards.
     m_txn = nullptr;
     const int rc = mdb_txn_commit(txn);
     m_env.EndTxnSlot();
+    if (rc != MDB_SUCCESS && logged && once_durable) {
+        // What depends on this transaction may have left already: it stands, and the next
+        // open replays it from the log.
+        throw StoreError("commit (the commit log holds it; reopen the store to apply it)", rc);
+    }
+    // Otherwise recovery would replay what the caller was told failed.
+    if (rc != MDB_SUCCESS && logged) m_env.AppendToLog(txnid, LogRecordKind::ABORT, {});
     if (rc == MDB_MAP_FULL) m_env.NoteMapFull();
     Check(rc, "commit");
     if (m_changed) m_env.m_commits.fetch_add(1, std::memory_order_relaxed);
+    // A commit failing for space once its record is out would stop the node: the map grows
+    // while it still has room.
+    if (logged && m_env.MapMostlyUsed()) m_env.NoteMapFull();
+    if (!logged && once_durable) once_durable();
 }
 
 // ---- Env ----
@@ -225,15 +297,51 @@ Env::Env(const std::filesystem::path& dir, EnvOptions options)
         throw StoreError("lock " + dir.string(), "store is already open (by this or another process)");
     }
 
+    m_checkpoint_commits = options.checkpoint_commits;
+    m_checkpoint_log_bytes = options.checkpoint_log_bytes;
     try {
         Check(mdb_env_create(&m_env), "env create");
         Check(mdb_env_set_maxdbs(m_env, options.max_dbs + 1), "set max dbs"); // +1: meta
         Check(mdb_env_set_mapsize(m_env, options.initial_map_size), "set map size");
-        const unsigned flags = MDB_NOTLS | (options.durable ? 0 : MDB_NOSYNC);
-        Check(mdb_env_open(m_env, dir.c_str(), flags, 0600), "env open " + dir.string());
+        const MutexLock lock{m_log_mutex};
+        if (options.durable) {
+            // A log being created when a crash came never took a commit.
+            std::error_code ec;
+            std::filesystem::remove(std::filesystem::path(dir / LOG_FILE_NAME).concat(".new"), ec);
+            const auto contents = CommitLog::Read(dir / LOG_FILE_NAME);
+            if (contents) RestoreMetaPages(dir / DATA_FILE_NAME, contents->checkpoint.meta_pages);
+            // The log makes commits durable; LMDB syncs at checkpoints only.
+            Check(mdb_env_open(m_env, dir.c_str(), MDB_NOTLS | MDB_NOSYNC, 0600), "env open " + dir.string());
+            if (contents) {
+                Recover(*contents);
+            } else {
+                m_log.emplace(CommitLog::Create(dir / LOG_FILE_NAME, SyncedCheckpoint(1)));
+                m_syncs.fetch_add(1, std::memory_order_relaxed);
+                OpenCheckpointReader();
+            }
+            m_logging = true;
+        } else {
+            Check(mdb_env_open(m_env, dir.c_str(), MDB_NOTLS | MDB_NOSYNC, 0600), "env open " + dir.string());
+        }
+    } catch (...) {
+        {
+            const MutexLock lock{m_log_mutex};
+            CloseCheckpointReader();
+            m_log.reset();
+        }
+        if (m_env) mdb_env_close(m_env);
+        close(m_lock_fd);
+        throw;
+    }
+    try {
         CheckSchema(options);
     } catch (...) {
-        if (m_env) mdb_env_close(m_env);
+        {
+            const MutexLock lock{m_log_mutex};
+            CloseCheckpointReader();
+            m_log.reset();
+        }
+        mdb_env_close(m_env);
         close(m_lock_fd);
         throw;
     }
@@ -241,8 +349,151 @@ Env::Env(const std::filesystem::path& dir, EnvOptions options)
 
 Env::~Env()
 {
+    {
+        const MutexLock lock{m_log_mutex};
+        if (m_log) {
+            // A clean stop leaves nothing to replay; if this fails the next open replays.
+            try {
+                WriteCheckpoint();
+            } catch (const std::exception& e) {
+                Log("store")->warn("closing {}: no final checkpoint: {}", m_path.string(), e.what());
+            }
+        }
+        CloseCheckpointReader();
+    }
     mdb_env_close(m_env);
     close(m_lock_fd);
+}
+
+void Env::Recover(const CommitLog::Contents& contents)
+{
+    MDB_envinfo info{};
+    Check(mdb_env_info(m_env, &info), "env info");
+    if (info.me_last_txnid != contents.checkpoint.txnid) {
+        throw StoreError("recover " + m_path.string(), "LMDB is at transaction " + std::to_string(info.me_last_txnid) +
+                                                           ", not at the commit log's checkpoint " +
+                                                           std::to_string(contents.checkpoint.txnid));
+    }
+    // A data file cut short of the checkpoint's pages is damage the log cannot repair, and LMDB
+    // would fault reading them.
+    MDB_stat stat{};
+    Check(mdb_env_stat(m_env, &stat), "env stat");
+    std::error_code ec;
+    const auto data_size = std::filesystem::file_size(m_path / DATA_FILE_NAME, ec);
+    if (ec || data_size < (info.me_last_pgno + 1) * uint64_t{stat.ms_psize}) {
+        throw StoreError("recover " + m_path.string(), "LMDB's data file is shorter than the commit log's checkpoint");
+    }
+    OpenCheckpointReader();
+    const auto changes = CommittedChanges(contents.records);
+    if (!changes.empty()) {
+        Log("store")->info("{}: replaying {} transactions from the commit log", m_path.string(), changes.size());
+    }
+    Replay(changes);
+    m_log.emplace(CommitLog::Resume(m_path / LOG_FILE_NAME, SyncedCheckpoint(contents.checkpoint.generation + 1)));
+    m_syncs.fetch_add(1, std::memory_order_relaxed);
+    CloseCheckpointReader();
+    OpenCheckpointReader();
+}
+
+void Env::Replay(const std::vector<std::vector<LoggedOp>>& changes)
+{
+    if (changes.empty()) return;
+    // One transaction for all of them: when the map is too small it is aborted whole, so the
+    // checkpoint's snapshot is still the latest while the map grows.
+    for (;;) {
+        MDB_txn* txn{nullptr};
+        Check(mdb_txn_begin(m_env, nullptr, 0, &txn), "begin replay");
+        int rc = MDB_SUCCESS;
+        std::map<std::string, MDB_dbi, std::less<>> dbis;
+        for (const auto& ops : changes) {
+            for (const LoggedOp& op : ops) {
+                auto it = dbis.find(op.db);
+                if (it == dbis.end()) {
+                    MDB_dbi dbi{};
+                    rc = mdb_dbi_open(txn, op.db.c_str(), MDB_CREATE, &dbi);
+                    if (rc != MDB_SUCCESS) break;
+                    it = dbis.emplace(op.db, dbi).first;
+                }
+                MDB_val key = ToVal(op.key);
+                if (op.kind == LoggedOp::Kind::PUT) {
+                    MDB_val value = ToVal(op.value);
+                    rc = mdb_put(txn, it->second, &key, &value, 0);
+                } else {
+                    rc = mdb_del(txn, it->second, &key, nullptr);
+                    if (rc == MDB_NOTFOUND) rc = MDB_SUCCESS;
+                }
+                if (rc != MDB_SUCCESS) break;
+            }
+            if (rc != MDB_SUCCESS) break;
+        }
+        if (rc == MDB_SUCCESS) {
+            rc = mdb_txn_commit(txn);
+        } else {
+            mdb_txn_abort(txn);
+        }
+        if (rc == MDB_SUCCESS) return;
+        if (rc != MDB_MAP_FULL) Check(rc, "replay the commit log");
+        const size_t current = MapSize();
+        if (current >= m_max_map_size) {
+            throw StoreError("replay the commit log", "map size limit of " + std::to_string(m_max_map_size) + " bytes reached");
+        }
+        CloseCheckpointReader();
+        Check(mdb_env_set_mapsize(m_env, std::min(current * 2, m_max_map_size)), "grow map");
+        OpenCheckpointReader();
+    }
+}
+
+LogCheckpoint Env::SyncedCheckpoint(uint64_t generation)
+{
+    Check(mdb_env_sync(m_env, 1), "sync " + m_path.string());
+    m_syncs.fetch_add(1, std::memory_order_relaxed);
+    MDB_envinfo info{};
+    Check(mdb_env_info(m_env, &info), "env info");
+    return LogCheckpoint{generation, info.me_last_txnid, ReadMetaPages(m_env)};
+}
+
+void Env::WriteCheckpoint()
+{
+    // The new header is durable before the old snapshot's reader goes: until then a crash
+    // recovers from the old checkpoint, whose pages are still untouched.
+    m_log->Restart(SyncedCheckpoint(m_log->Generation() + 1));
+    m_syncs.fetch_add(1, std::memory_order_relaxed);
+    m_checkpoints.fetch_add(1, std::memory_order_relaxed);
+    CloseCheckpointReader();
+    OpenCheckpointReader();
+}
+
+void Env::OpenCheckpointReader()
+{
+    Check(mdb_txn_begin(m_env, nullptr, MDB_RDONLY, &m_checkpoint_reader), "begin checkpoint reader");
+}
+
+void Env::CloseCheckpointReader()
+{
+    if (m_checkpoint_reader) mdb_txn_abort(m_checkpoint_reader);
+    m_checkpoint_reader = nullptr;
+}
+
+void Env::AppendToLog(uint64_t txnid, LogRecordKind kind, std::span<const LoggedOp> ops)
+{
+    const MutexLock lock{m_log_mutex};
+    // Checkpointing here, before the commit, needs no lock beyond LMDB's writer lock the
+    // committing transaction holds.
+    if (kind == LogRecordKind::COMMIT &&
+        (m_log->Records() >= m_checkpoint_commits || m_log->RecordBytes() >= m_checkpoint_log_bytes)) {
+        WriteCheckpoint();
+    }
+    m_log->Append(txnid, kind, ops);
+    m_syncs.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Env::Checkpoint()
+{
+    if (!m_logging) return;
+    // An empty write transaction: LMDB's writer lock keeps every commit out meanwhile.
+    WriteTxn guard{*this};
+    const MutexLock lock{m_log_mutex};
+    WriteCheckpoint();
 }
 
 void Env::CheckSchema(const EnvOptions& options)
@@ -286,6 +537,15 @@ Db Env::OpenDb(std::string_view name)
     });
     m_dbs.emplace(name_str, dbi);
     return Db{dbi, name_str};
+}
+
+bool Env::MapMostlyUsed() const
+{
+    MDB_envinfo info{};
+    Check(mdb_env_info(m_env, &info), "env info");
+    MDB_stat stat{};
+    Check(mdb_env_stat(m_env, &stat), "env stat");
+    return (info.me_last_pgno + 1) * size_t{stat.ms_psize} > info.me_mapsize / 4 * 3;
 }
 
 size_t Env::MapSize() const
@@ -333,6 +593,19 @@ bool Env::GrowPending()
     return m_grow_pending;
 }
 
+int Env::ResizeMap(size_t target)
+{
+    const MutexLock lock{m_log_mutex};
+    if (!m_log) return mdb_env_set_mapsize(m_env, target);
+    // The checkpoint reader must close too: a fresh checkpoint first, so that no page of the
+    // snapshot recovery needs can be reused once it has.
+    WriteCheckpoint();
+    CloseCheckpointReader();
+    const int rc = mdb_env_set_mapsize(m_env, target);
+    OpenCheckpointReader();
+    return rc;
+}
+
 void Env::GrowMapIfNeeded()
 {
     int rc{MDB_SUCCESS};
@@ -352,7 +625,13 @@ void Env::GrowMapIfNeeded()
         // LMDB: the map size may only change while this process has no transaction open.
         m_resizing = true;
         lock.Wait(m_txn_cv, [&]() REQUIRES(m_txn_mutex) { return m_open_txns == 0; });
-        rc = mdb_env_set_mapsize(m_env, target);
+        try {
+            rc = ResizeMap(target);
+        } catch (...) {
+            m_resizing = false;
+            m_txn_cv.notify_all();
+            throw;
+        }
         m_resizing = false;
     }
     m_txn_cv.notify_all();

@@ -16,7 +16,13 @@
 //   short; a thread that holds a ReadTxn while its own write runs out of map space gets a
 //   StoreError instead of a deadlock.
 // - Open every Db once at startup (OpenDb), before sharing the Env between threads.
+//
+// Durability (store/commit_log.h): a durable Env appends each write transaction's changes to
+// its commit log with one synchronous write before LMDB commits without syncing, and syncs
+// LMDB at checkpoints. Opening the Env recovers what a crash of the process or the machine
+// left: LMDB back at the last checkpoint, then the log's transactions again.
 
+#include "store/commit_log.h"
 #include "util/bytes.h"
 #include "util/sync.h"
 
@@ -30,9 +36,11 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sidebolt::store {
 
@@ -71,9 +79,14 @@ struct EnvOptions {
     size_t initial_map_size{size_t{64} << 20};
     //! Growth stops here and writes fail with MapFullError.
     size_t max_map_size{size_t{1} << 40};
-    //! false sets MDB_NOSYNC: commits survive a crash of the process but not of the machine.
-    //! For tests only.
+    //! false sets MDB_NOSYNC with no commit log: commits survive a crash of the process but
+    //! not of the machine. For tests only.
     bool durable{true};
+    //! A durable Env checkpoints after this many logged commits or bytes of log, whichever
+    //! comes first. Until a checkpoint LMDB cannot reuse the pages the checkpoint's snapshot
+    //! holds, so the data file grows by the pages of these commits at most.
+    uint64_t checkpoint_commits{64};
+    uint64_t checkpoint_log_bytes{uint64_t{4} << 20};
     //! The schema version this code understands.
     uint32_t schema_version{CURRENT_SCHEMA_VERSION};
     //! Called in the opening write transaction when the stored version is older than
@@ -177,11 +190,21 @@ public:
     //! Returns whether the key existed.
     bool Delete(const Db& db, ByteSpan key);
     //! Throws StoreError (MapFullError when out of space); the txn is finished either way.
-    void Commit();
+    //! Durable when it returns (with a durable Env).
+    //!
+    //! `once_durable` runs as soon as the transaction is durable: with a durable Env that is
+    //! when its log record is written, before LMDB has it, so that what depends on the commit
+    //! (a message to a peer) waits for one sync and no more. If LMDB then fails to commit it,
+    //! the transaction still stands: Commit throws StoreError and the next open of the store
+    //! replays it; the caller must stop using this Env. Without a durable Env it runs after
+    //! LMDB's commit.
+    void Commit(const std::function<void()>& once_durable = {});
 
 private:
     //! LMDB commits a transaction that changed nothing without touching the disk.
     bool m_changed{false};
+    //! What the commit log records of this transaction (durable Env only).
+    std::vector<LoggedOp> m_ops;
 };
 
 class Env
@@ -201,16 +224,17 @@ public:
     ReadTxn BeginRead() { return ReadTxn(*this); }
     WriteTxn BeginWrite() { return WriteTxn(*this); }
 
-    //! Runs fn in a write transaction and commits it. When the map is full the transaction is
-    //! aborted, the map grown and fn run again from scratch, so fn must only touch the txn.
+    //! Runs fn in a write transaction and commits it (see WriteTxn::Commit for once_durable).
+    //! When the map is full the transaction is aborted, the map grown and fn run again from
+    //! scratch, so fn must only touch the txn.
     template <typename Fn>
-    void Write(Fn&& fn)
+    void Write(Fn&& fn, const std::function<void()>& once_durable = {})
     {
         for (;;) {
             try {
                 WriteTxn txn{*this};
                 fn(txn);
-                txn.Commit();
+                txn.Commit(once_durable);
                 return;
             } catch (const MapFullError&) {
                 // The aborted txn is gone; the next WriteTxn grows the map first.
@@ -221,12 +245,20 @@ public:
     //! The schema version stored in the meta db (equal to options.schema_version once open).
     uint32_t SchemaVersion() const { return m_schema_version; }
     size_t MapSize() const;
+    //! Three quarters of the map in use: time to grow it before a commit runs out.
+    bool MapMostlyUsed() const;
     const std::filesystem::path& Path() const { return m_path; }
-    //! Write transactions that changed something, committed since open. With durable (the
-    //! default) each one is a sync of the data pages and a synchronous write of the meta page:
-    //! what the operator's disk pays for.
+    //! Write transactions that changed something, committed since open.
     uint64_t Commits() const { return m_commits.load(std::memory_order_relaxed); }
+    //! Device syncs since open, what the operator's disk pays for: with durable (the default)
+    //! one per commit (its log record) and two per checkpoint (LMDB's file, the log header).
+    uint64_t Syncs() const { return m_syncs.load(std::memory_order_relaxed); }
+    uint64_t Checkpoints() const { return m_checkpoints.load(std::memory_order_relaxed); }
     bool Durable() const { return m_durable; }
+    //! Syncs LMDB and starts the commit log afresh (done by itself every so many commits).
+    //! Waits for a running write transaction of another thread; the calling thread must hold
+    //! none. No-op when not durable.
+    void Checkpoint();
 
 private:
     friend class Txn;
@@ -240,13 +272,39 @@ private:
     bool GrowPending() EXCLUDES(m_txn_mutex);
     void CheckSchema(const EnvOptions& options);
 
+    //! Puts the checkpoint's meta pages back, opens LMDB there and replays the log.
+    void Recover(const CommitLog::Contents& contents) REQUIRES(m_log_mutex);
+    void Replay(const std::vector<std::vector<LoggedOp>>& changes) REQUIRES(m_log_mutex);
+    //! Syncs LMDB and describes it for the log's next header. No commit may run meanwhile.
+    LogCheckpoint SyncedCheckpoint(uint64_t generation) REQUIRES(m_log_mutex);
+    void WriteCheckpoint() REQUIRES(m_log_mutex);
+    void OpenCheckpointReader() REQUIRES(m_log_mutex);
+    void CloseCheckpointReader() REQUIRES(m_log_mutex);
+    //! Called by WriteTxn::Commit with LMDB's writer lock held.
+    void AppendToLog(uint64_t txnid, LogRecordKind kind, std::span<const LoggedOp> ops) EXCLUDES(m_log_mutex);
+    //! With no transaction open in this process.
+    int ResizeMap(size_t target) EXCLUDES(m_log_mutex);
+
     std::filesystem::path m_path;
     size_t m_max_map_size;
     int m_lock_fd{-1};
     MDB_env* m_env{nullptr};
     uint32_t m_schema_version{0};
     bool m_durable{true};
+    //! Set once recovery is done, before the Env is shared: write transactions record their
+    //! changes for the commit log.
+    bool m_logging{false};
     std::atomic<uint64_t> m_commits{0};
+    std::atomic<uint64_t> m_syncs{0};
+    std::atomic<uint64_t> m_checkpoints{0};
+    uint64_t m_checkpoint_commits{0};
+    uint64_t m_checkpoint_log_bytes{0};
+
+    Mutex m_log_mutex;
+    std::optional<CommitLog> m_log GUARDED_BY(m_log_mutex);
+    //! A read transaction on the last checkpoint's snapshot: while it is open LMDB reuses
+    //! none of that snapshot's pages, so recovery can go back to it.
+    MDB_txn* m_checkpoint_reader GUARDED_BY(m_log_mutex){nullptr};
 
     Mutex m_dbs_mutex;
     std::map<std::string, MDB_dbi, std::less<>> m_dbs GUARDED_BY(m_dbs_mutex);

@@ -1,0 +1,132 @@
+#ifndef SIDEBOLT_STORE_COMMIT_LOG_H
+#define SIDEBOLT_STORE_COMMIT_LOG_H
+
+// The store's write-ahead log: what makes a commit durable with one device sync.
+//
+// A durable LMDB commit costs two syncs (the data pages, then the meta page), each a full
+// device flush. Instead each write transaction's changes are appended here with one
+// synchronous write before LMDB commits without syncing. A checkpoint now and then syncs LMDB,
+// records its two meta pages in this log's header and starts the log afresh.
+//
+// Recovery after a crash puts the checkpoint's meta pages back, which returns LMDB to the
+// checkpoint exactly (Env keeps a read transaction open on the checkpoint's snapshot, so LMDB
+// never reuses its pages), and replays the log's records. A record torn by the crash was never
+// acknowledged and ends the log.
+//
+// File layout: two header slots written in turn (a torn header leaves the other), then records.
+// Every header and record carries the generation of its checkpoint and a CRC-32; a record of an
+// older generation left further in the file ends the log too.
+
+#include "util/bytes.h"
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace sidebolt::store {
+
+//! One change of a write transaction, as the log replays it.
+struct LoggedOp {
+    enum class Kind : uint8_t { PUT = 1, DELETE = 2 };
+    Kind kind{Kind::PUT};
+    std::string db;
+    Bytes key;
+    Bytes value; //!< Empty for DELETE.
+
+    bool operator==(const LoggedOp&) const = default;
+};
+
+//! LMDB synced at transaction `txnid`, with its two meta pages as they then were on disk.
+struct LogCheckpoint {
+    uint64_t generation{0};
+    uint64_t txnid{0};
+    Bytes meta_pages;
+
+    bool operator==(const LogCheckpoint&) const = default;
+};
+
+enum class LogRecordKind : uint8_t {
+    COMMIT = 1, //!< A transaction's changes, written before LMDB commits it.
+    ABORT = 2,  //!< LMDB failed to commit the transaction of the latest COMMIT with this txnid.
+};
+
+struct LogRecord {
+    uint64_t generation{0};
+    uint64_t txnid{0};
+    LogRecordKind kind{LogRecordKind::COMMIT};
+    std::vector<LoggedOp> ops;
+
+    bool operator==(const LogRecord&) const = default;
+};
+
+//! Largest LMDB page this log can hold two of in a header slot.
+constexpr size_t kLogMaxPageSize = 65536;
+//! A header slot: fixed fields and the meta pages, rounded to whole 4 KiB blocks.
+constexpr size_t kLogSlotSize = 4096 + 2 * kLogMaxPageSize;
+//! Where the records begin: after the two slots.
+constexpr uint64_t kLogRecordsOffset = 2 * kLogSlotSize;
+
+Bytes EncodeLogHeader(const LogCheckpoint& checkpoint);
+//! nullopt for anything but a whole, intact header.
+std::optional<LogCheckpoint> DecodeLogHeader(ByteSpan slot);
+
+Bytes EncodeLogRecord(const LogRecord& record);
+//! The records of `generation` from the start of `region`, up to the first that is torn, of
+//! another generation or not a record at all.
+std::vector<LogRecord> DecodeLogRecords(ByteSpan region, uint64_t generation);
+//! The committed transactions' changes in order: a COMMIT an ABORT cancels is left out.
+std::vector<std::vector<LoggedOp>> CommittedChanges(std::span<const LogRecord> records);
+
+//! The log file. Not thread-safe by itself: Env appends under LMDB's writer lock and
+//! checkpoints with no commit running.
+class CommitLog
+{
+public:
+    struct Contents {
+        LogCheckpoint checkpoint;
+        std::vector<LogRecord> records;
+    };
+
+    //! Reads the log at `path` (nullopt when it does not exist). Throws StoreError when the
+    //! file exists but holds no intact header: that is damage, not a crash.
+    static std::optional<Contents> Read(const std::filesystem::path& path);
+
+    //! Creates a fresh log starting at `checkpoint` (written aside, synced and renamed in, so a
+    //! crash leaves either no log or a whole one).
+    static CommitLog Create(const std::filesystem::path& path, const LogCheckpoint& checkpoint);
+    //! Opens an existing log to go on from `checkpoint`, which it writes at once.
+    static CommitLog Resume(const std::filesystem::path& path, const LogCheckpoint& checkpoint);
+
+    CommitLog(CommitLog&& other) noexcept;
+    CommitLog& operator=(CommitLog&&) = delete;
+    CommitLog(const CommitLog&) = delete;
+    ~CommitLog();
+
+    //! Durable when it returns.
+    void Append(uint64_t txnid, LogRecordKind kind, std::span<const LoggedOp> ops);
+    //! Writes `checkpoint` over the older header slot and starts the records again.
+    void Restart(const LogCheckpoint& checkpoint);
+
+    uint64_t Generation() const { return m_generation; }
+    uint64_t RecordBytes() const { return m_offset - kLogRecordsOffset; }
+    uint64_t Records() const { return m_records; }
+
+private:
+    CommitLog(int fd, uint64_t allocated);
+    void WriteAt(ByteSpan bytes, uint64_t offset, const char* what);
+    //! Zero-fills ahead of the records so that a synchronous append changes no file metadata.
+    void Reserve(uint64_t end);
+
+    int m_fd{-1};
+    uint64_t m_generation{0};
+    uint64_t m_offset{kLogRecordsOffset};
+    uint64_t m_allocated{0};
+    uint64_t m_records{0};
+};
+
+} // namespace sidebolt::store
+
+#endif

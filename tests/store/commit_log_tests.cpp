@@ -1,0 +1,445 @@
+// The commit log: its encodings, and a durable Env recovering from a crash of the process and
+// from the losses a crash of the machine can cause (LMDB's unsynced pages gone, its meta pages
+// torn, the log's last record torn).
+#include "store/codec.h"
+#include "store/commit_log.h"
+#include "store/env.h"
+#include "tests/test_util.h"
+
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+using namespace sidebolt;
+using namespace sidebolt::store;
+using sidebolt::test::ScratchDir;
+
+namespace {
+
+LoggedOp Put(std::string db, std::string key, std::string value)
+{
+    return LoggedOp{LoggedOp::Kind::PUT, std::move(db), Bytes(key.begin(), key.end()), Bytes(value.begin(), value.end())};
+}
+
+LoggedOp Del(std::string db, std::string key)
+{
+    return LoggedOp{LoggedOp::Kind::DELETE, std::move(db), Bytes(key.begin(), key.end()), {}};
+}
+
+Bytes Concatenated(const std::vector<LogRecord>& records)
+{
+    Bytes out;
+    for (const auto& record : records) Append(out, EncodeLogRecord(record));
+    return out;
+}
+
+EnvOptions DurableOptions()
+{
+    EnvOptions options;
+    options.initial_map_size = size_t{1} << 20;
+    options.checkpoint_commits = 5;
+    return options;
+}
+
+//! Checkpoints only when a test asks for one.
+EnvOptions RareCheckpoints()
+{
+    EnvOptions options = DurableOptions();
+    options.checkpoint_commits = 1000;
+    return options;
+}
+
+//! Ends the process at once, as a crash does: no destructor runs, so the Env writes no
+//! final checkpoint.
+[[noreturn]] void Crash() { _exit(0); }
+
+//! Runs `body`, which must end in Crash() with its Env open, in a child process. The child's
+//! failures show as its exit status.
+void InCrashingChild(const std::function<void()>& body)
+{
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        try {
+            body();
+        } catch (...) {
+            _exit(1);
+        }
+        _exit(2); // The body returned: its Env closed cleanly, so nothing crashed.
+    }
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
+}
+
+std::string Value(Env& env, const Db& db, std::string_view key)
+{
+    const auto value = env.BeginRead().Get(db, AsBytes(key));
+    return value ? ToString(*value) : "<missing>";
+}
+
+void PutString(Env& env, const Db& db, std::string_view key, std::string_view value)
+{
+    env.Write([&](WriteTxn& txn) { txn.Put(db, AsBytes(key), AsBytes(value)); });
+}
+
+//! Writes key0..key{n-1}, deletes every third, in one transaction each.
+void WriteNumbered(Env& env, const Db& db, int from, int to)
+{
+    for (int i = from; i < to; ++i) {
+        PutString(env, db, "key" + std::to_string(i), "value" + std::to_string(i));
+        if (i % 3 == 0) env.Write([&](WriteTxn& txn) { txn.Delete(db, AsBytes("key" + std::to_string(i))); });
+    }
+}
+
+void CheckNumbered(Env& env, const Db& db, int from, int to)
+{
+    for (int i = from; i < to; ++i) {
+        const std::string key = "key" + std::to_string(i);
+        CHECK(Value(env, db, key) == (i % 3 == 0 ? "<missing>" : "value" + std::to_string(i)));
+    }
+}
+
+void OverwriteFile(const std::filesystem::path& path, uint64_t offset, const Bytes& bytes)
+{
+    const int fd = open(path.c_str(), O_RDWR);
+    REQUIRE(fd >= 0);
+    REQUIRE(pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset)) == static_cast<ssize_t>(bytes.size()));
+    close(fd);
+}
+
+} // namespace
+
+TEST_CASE("commit log: a header round-trips and any damage is refused")
+{
+    const LogCheckpoint checkpoint{7, 1234, Bytes(8192, 0x5a)};
+    const Bytes header = EncodeLogHeader(checkpoint);
+    CHECK(DecodeLogHeader(header) == checkpoint);
+    for (size_t at : {size_t{0}, size_t{5}, size_t{9}, size_t{17}, size_t{30}, header.size() - 1}) {
+        Bytes damaged = header;
+        damaged[at] ^= 0x01;
+        CHECK_FALSE(DecodeLogHeader(damaged).has_value());
+    }
+    CHECK_FALSE(DecodeLogHeader(ByteSpan{header}.first(header.size() - 1)).has_value());
+    CHECK_FALSE(DecodeLogHeader(Bytes(kLogSlotSize, 0)).has_value());
+    CHECK_THROWS_AS(EncodeLogHeader(LogCheckpoint{1, 1, Bytes(2 * kLogMaxPageSize + 1, 0)}), StoreError);
+}
+
+TEST_CASE("commit log: records round-trip and end at the first torn, foreign or missing one")
+{
+    const std::vector<LogRecord> records{
+        {3, 10, LogRecordKind::COMMIT, {Put("a", "k1", "v1"), Del("b", "k2"), Put("a", "", "")}},
+        {3, 11, LogRecordKind::ABORT, {}},
+        {3, 11, LogRecordKind::COMMIT, {Put("c", std::string(300, 'k'), std::string(70000, 'v'))}},
+    };
+    Bytes region = Concatenated(records);
+    CHECK(DecodeLogRecords(region, 3) == records);
+    CHECK(DecodeLogRecords(region, 4).empty());
+
+    SUBCASE("a torn last record: the ones before it stand")
+    {
+        region.resize(region.size() - 1);
+        CHECK(DecodeLogRecords(region, 3) == std::vector<LogRecord>(records.begin(), records.begin() + 2));
+    }
+    SUBCASE("a damaged record ends the log there")
+    {
+        region[EncodeLogRecord(records[0]).size() + 3] ^= 0x80;
+        CHECK(DecodeLogRecords(region, 3) == std::vector<LogRecord>(records.begin(), records.begin() + 1));
+    }
+    SUBCASE("an older generation's record after the last one of this generation")
+    {
+        Bytes older = EncodeLogRecord(LogRecord{2, 12, LogRecordKind::COMMIT, {Put("a", "x", "y")}});
+        Append(region, older);
+        CHECK(DecodeLogRecords(region, 3) == records);
+    }
+    SUBCASE("zeros and noise are no records")
+    {
+        CHECK(DecodeLogRecords(Bytes(4096, 0), 0).empty());
+        Bytes noise(4096);
+        for (size_t i = 0; i < noise.size(); ++i) noise[i] = static_cast<uint8_t>(i * 151 + 7);
+        CHECK(DecodeLogRecords(noise, 0).empty());
+    }
+}
+
+TEST_CASE("commit log: an ABORT cancels the latest COMMIT of its transaction only")
+{
+    const std::vector<LogRecord> records{
+        {1, 5, LogRecordKind::COMMIT, {Put("a", "k", "first try")}},
+        {1, 5, LogRecordKind::ABORT, {}},
+        {1, 5, LogRecordKind::COMMIT, {Put("a", "k", "retried")}},
+        {1, 6, LogRecordKind::COMMIT, {Put("a", "k", "six")}},
+        {1, 7, LogRecordKind::COMMIT, {Put("a", "k", "seven")}},
+        {1, 7, LogRecordKind::ABORT, {}},
+        {1, 9, LogRecordKind::ABORT, {}},
+    };
+    const auto changes = CommittedChanges(records);
+    REQUIRE(changes.size() == 2);
+    CHECK(changes[0] == std::vector<LoggedOp>{Put("a", "k", "retried")});
+    CHECK(changes[1] == std::vector<LoggedOp>{Put("a", "k", "six")});
+}
+
+TEST_CASE("commit log: a missing log is none, a log without an intact header is an error")
+{
+    ScratchDir dir;
+    CHECK_FALSE(CommitLog::Read(dir.Path() / "commit.log").has_value());
+    {
+        std::ofstream out(dir.Path() / "commit.log", std::ios::binary);
+        out << std::string(3 * kLogSlotSize, 'x');
+    }
+    CHECK_THROWS_AS(CommitLog::Read(dir.Path() / "commit.log"), StoreError);
+}
+
+TEST_CASE("commit log: a durable Env syncs once a commit and twice a checkpoint")
+{
+    ScratchDir dir;
+    EnvOptions options = RareCheckpoints();
+    Env env{dir.Path() / "db", options};
+    const Db db = env.OpenDb("things");
+    const uint64_t syncs = env.Syncs();
+    PutString(env, db, "a", "1");
+    CHECK(env.Syncs() == syncs + 1);
+    env.Write([&](WriteTxn&) {});
+    CHECK(env.Syncs() == syncs + 1);
+    const uint64_t checkpoints = env.Checkpoints();
+    env.Checkpoint();
+    CHECK(env.Checkpoints() == checkpoints + 1);
+    CHECK(env.Syncs() == syncs + 3);
+}
+
+TEST_CASE("commit log: every commit survives the process dying, across checkpoints")
+{
+    ScratchDir dir;
+    const auto path = dir.Path() / "db";
+    InCrashingChild([&] {
+        Env env{path, DurableOptions()};
+        const Db db = env.OpenDb("things");
+        WriteNumbered(env, db, 0, 23);
+        if (env.Checkpoints() < 3) std::abort();
+        Crash();
+    });
+    {
+        Env env{path, DurableOptions()};
+        const Db db = env.OpenDb("things");
+        CheckNumbered(env, db, 0, 23);
+        // The recovered store goes on, and survives a second crash too.
+        WriteNumbered(env, db, 23, 30);
+    }
+    InCrashingChild([&] {
+        Env env{path, DurableOptions()};
+        const Db db = env.OpenDb("things");
+        WriteNumbered(env, db, 30, 33);
+        Crash();
+    });
+    Env env{path, DurableOptions()};
+    const Db db = env.OpenDb("things");
+    CheckNumbered(env, db, 0, 33);
+}
+
+TEST_CASE("commit log: what LMDB wrote after the checkpoint may be lost or torn")
+{
+    ScratchDir dir;
+    const auto path = dir.Path() / "db";
+    const auto data = path / "data.mdb";
+    const auto at_checkpoint = dir.Path() / "data-at-checkpoint.mdb";
+    const auto stable_key = [](int i) { return "stable" + std::to_string(i); };
+    InCrashingChild([&] {
+        EnvOptions options = RareCheckpoints();
+        // No growth, so no checkpoint but the one below.
+        options.initial_map_size = size_t{64} << 20;
+        Env env{path, options};
+        const Db db = env.OpenDb("things");
+        // Keys nothing rewrites after the checkpoint: only the checkpoint's pages hold them.
+        env.Write([&](WriteTxn& txn) {
+            for (int i = 0; i < 300; ++i) txn.Put(db, AsBytes(stable_key(i)), AsBytes(std::string(100, 's')));
+        });
+        WriteNumbered(env, db, 0, 10);
+        env.Checkpoint();
+        std::filesystem::copy_file(data, at_checkpoint);
+        // Rewrites free pages by the dozen: LMDB would reuse them for the next transactions
+        // but for the reader the Env keeps on the checkpoint's snapshot.
+        for (int round = 0; round < 30; ++round) {
+            env.Write([&](WriteTxn& txn) {
+                for (int i = 0; i < 10; ++i) txn.Put(db, AsBytes("key" + std::to_string(i)), AsBytes("rewritten" + std::to_string(round)));
+                txn.Put(db, AsBytes(stable_key(round * 10)), AsBytes(std::string(100, 's')));
+            });
+        }
+        WriteNumbered(env, db, 10, 20);
+        if (env.Checkpoints() != 1) std::abort();
+        Crash();
+    });
+
+    SUBCASE("none of LMDB's writes since the checkpoint reached the disk")
+    {
+        std::filesystem::copy_file(at_checkpoint, data, std::filesystem::copy_options::overwrite_existing);
+    }
+    SUBCASE("LMDB's meta pages are torn")
+    {
+        OverwriteFile(data, 0, Bytes(8192, 0xee));
+    }
+    SUBCASE("all of them did")
+    {
+    }
+    Env env{path, DurableOptions()};
+    const Db db = env.OpenDb("things");
+    for (int i = 0; i < 300; ++i) CHECK(Value(env, db, stable_key(i)) == std::string(100, 's'));
+    for (int i = 0; i < 10; ++i) CHECK(Value(env, db, "key" + std::to_string(i)) == "rewritten29");
+    CheckNumbered(env, db, 10, 20);
+}
+
+TEST_CASE("commit log: a record torn by the crash loses only its own transaction")
+{
+    ScratchDir dir;
+    const auto path = dir.Path() / "db";
+    InCrashingChild([&] {
+        EnvOptions options = RareCheckpoints();
+        Env env{path, options};
+        const Db db = env.OpenDb("things");
+        PutString(env, db, "kept", "yes");
+        PutString(env, db, "torn", "yes");
+        Crash();
+    });
+    const auto contents = CommitLog::Read(path / "commit.log");
+    REQUIRE(contents.has_value());
+    REQUIRE(contents->records.size() >= 2);
+    uint64_t end = kLogRecordsOffset;
+    for (const auto& record : contents->records) end += EncodeLogRecord(record).size();
+    OverwriteFile(path / "commit.log", end - 2, Bytes{0x00, 0x00});
+
+    Env env{path, DurableOptions()};
+    const Db db = env.OpenDb("things");
+    CHECK(Value(env, db, "kept") == "yes");
+    CHECK(Value(env, db, "torn") == "<missing>");
+}
+
+TEST_CASE("commit log: the map grows while logging and recovery replays into the grown map")
+{
+    ScratchDir dir;
+    const auto path = dir.Path() / "db";
+    const std::string big(100'000, 'b');
+    InCrashingChild([&] {
+        EnvOptions options = RareCheckpoints();
+        options.checkpoint_log_bytes = uint64_t{64} << 20;
+        Env env{path, options};
+        const Db db = env.OpenDb("blobs");
+        for (int i = 0; i < 40; ++i) PutString(env, db, "blob" + std::to_string(i), big);
+        if (env.MapSize() <= (size_t{1} << 20)) std::abort();
+        Crash();
+    });
+    Env env{path, DurableOptions()};
+    const Db db = env.OpenDb("blobs");
+    for (int i = 0; i < 40; ++i) CHECK(Value(env, db, "blob" + std::to_string(i)) == big);
+}
+
+TEST_CASE("commit log: a damaged log or a missing data file stops the open with a clear error")
+{
+    ScratchDir dir;
+    const auto path = dir.Path() / "db";
+    {
+        Env env{path, DurableOptions()};
+        PutString(env, env.OpenDb("things"), "a", "1");
+    }
+    SUBCASE("both header slots damaged")
+    {
+        OverwriteFile(path / "commit.log", 0, Bytes(100, 0));
+        OverwriteFile(path / "commit.log", kLogSlotSize, Bytes(100, 0));
+        CHECK_THROWS_WITH_AS(Env(path, DurableOptions()), doctest::Contains("no intact header"), StoreError);
+    }
+    SUBCASE("LMDB's data file cut short")
+    {
+        std::filesystem::resize_file(path / "data.mdb", 4096 * 3);
+        CHECK_THROWS_WITH_AS(Env(path, DurableOptions()), doctest::Contains("shorter"), StoreError);
+    }
+    SUBCASE("LMDB's data file gone")
+    {
+        std::filesystem::remove(path / "data.mdb");
+        CHECK_THROWS_WITH_AS(Env(path, DurableOptions()), doctest::Contains("data file is missing"), StoreError);
+    }
+    SUBCASE("the latest header torn before any record of its own: the one before it recovers")
+    {
+        const auto contents = CommitLog::Read(path / "commit.log");
+        REQUIRE(contents.has_value());
+        OverwriteFile(path / "commit.log", (contents->checkpoint.generation % 2) * kLogSlotSize, Bytes(100, 0));
+        Env env{path, DurableOptions()};
+        CHECK(Value(env, env.OpenDb("things"), "a") == "1");
+    }
+    SUBCASE("the latest header lost after records of its own")
+    {
+        {
+            Env env{path, DurableOptions()};
+            PutString(env, env.OpenDb("things"), "b", "2");
+            // The Env is still open: its newest generation has a record and no later header.
+            const auto contents = CommitLog::Read(path / "commit.log");
+            REQUIRE(contents.has_value());
+            REQUIRE_FALSE(contents->records.empty());
+            OverwriteFile(path / "commit.log", (contents->checkpoint.generation % 2) * kLogSlotSize, Bytes(100, 0));
+            CHECK_THROWS_WITH_AS(CommitLog::Read(path / "commit.log"), doctest::Contains("lost the header"), StoreError);
+        }
+    }
+}
+
+TEST_CASE("commit log: once_durable runs when the log has the transaction, before LMDB does")
+{
+    ScratchDir dir;
+    const auto path = dir.Path() / "db";
+    SUBCASE("durable: LMDB does not have it yet, and a crash then keeps it")
+    {
+        InCrashingChild([&] {
+            Env env{path, DurableOptions()};
+            const Db db = env.OpenDb("things");
+            PutString(env, db, "before", "1");
+            env.Write([&](WriteTxn& txn) { txn.Put(db, AsBytes("sent"), AsBytes("yes")); }, [&] {
+                // A message that depends on the commit leaves here.
+                if (Value(env, db, "sent") != "<missing>") std::abort();
+                Crash();
+            });
+        });
+        Env env{path, DurableOptions()};
+        const Db db = env.OpenDb("things");
+        CHECK(Value(env, db, "before") == "1");
+        CHECK(Value(env, db, "sent") == "yes");
+    }
+    SUBCASE("not durable: after LMDB's commit")
+    {
+        EnvOptions options = DurableOptions();
+        options.durable = false;
+        Env env{path, options};
+        const Db db = env.OpenDb("things");
+        std::string seen;
+        env.Write([&](WriteTxn& txn) { txn.Put(db, AsBytes("k"), AsBytes("v")); }, [&] { seen = Value(env, db, "k"); });
+        CHECK(seen == "v");
+    }
+    SUBCASE("a transaction that changed nothing")
+    {
+        Env env{path, DurableOptions()};
+        bool ran = false;
+        env.Write([&](WriteTxn&) {}, [&] { ran = true; });
+        CHECK(ran);
+    }
+}
+
+TEST_CASE("commit log: the map grows once three quarters are used, before a commit could run out")
+{
+    ScratchDir dir;
+    Env env{dir.Path() / "db", DurableOptions()};
+    const Db db = env.OpenDb("blobs");
+    const size_t initial = env.MapSize();
+    const std::string blob(50'000, 'b');
+    int written = 0;
+    while (env.MapSize() == initial) {
+        PutString(env, db, "blob" + std::to_string(written++), blob);
+        REQUIRE(written < 100);
+    }
+    // Twenty blobs fill a 1 MiB map; the growth came with room to spare.
+    CHECK(written * blob.size() < initial);
+    for (int i = 0; i < written; ++i) CHECK(Value(env, db, "blob" + std::to_string(i)) == blob);
+}
