@@ -1035,10 +1035,14 @@ void ChannelManager::Impl::Commit(Batch batch)
             if (batch.index_dirty) txn.Put(m_meta_db, KeyOf(kNextIndexKey), U64Key(m_next_index));
             for (const auto& [tx, label] : batch.broadcasts) m_chain.Broadcast(txn, tx, label);
             for (const auto& write : batch.writes) write(txn);
+        }, [&] {
+            // Durable once its log record is: the messages need not wait for LMDB's commit.
+            SendOutgoing(batch, [](const Outgoing&) { return true; });
         });
     } catch (const std::exception& e) {
-        // Nothing was sent, but memory is ahead of the store: continuing could send messages
-        // that depend on state a restart would not have. Stop here; the store is consistent.
+        // Memory is ahead of the store, or the store's log ahead of LMDB: continuing could
+        // send messages that depend on state a restart would not have. Stop here; the next
+        // start recovers the store.
         Logger()->critical("cannot write channel state: {}; stopping to keep the store authoritative", e.what());
         std::terminate();
     }
