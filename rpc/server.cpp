@@ -151,7 +151,11 @@ bool RpcServer::Authorized(const std::string& header) const
 int RpcServer::Start(const std::string& host, int port, size_t threads)
 {
     m_http = std::make_unique<httplib::Server>();
-    m_http->set_socket_options(SetListenSocketOptions);
+    auto listen_socket = std::make_shared<socket_t>(INVALID_SOCKET);
+    m_http->set_socket_options([listen_socket](socket_t sock) {
+        SetListenSocketOptions(sock);
+        *listen_socket = sock;
+    });
     // httplib writes a response's headers and body separately: with Nagle's algorithm the body
     // waits for the client's delayed ACK, 40 ms on Linux, on every call.
     m_http->set_tcp_nodelay(true);
@@ -189,6 +193,12 @@ int RpcServer::Start(const std::string& host, int port, size_t threads)
             message += std::string(": ") + std::strerror(bind_errno);
         }
         throw std::runtime_error(message);
+    }
+    // httplib listens with a backlog of 5. A burst of clients (a hundred `pay` calls at once)
+    // overflows it: their connections wait out retransmissions, and one whose request comes
+    // after httplib's 5 s wait for it is closed unanswered. Listening again widens the queue.
+    if (*listen_socket != INVALID_SOCKET && ::listen(*listen_socket, SOMAXCONN) != 0) {
+        Log("rpc")->warn("RPC listen queue left at httplib's 5: {}", std::strerror(errno));
     }
     auto listening_ended = std::make_shared<std::atomic<bool>>(false);
     m_thread = std::thread([this, listening_ended] {
