@@ -19,8 +19,6 @@ namespace {
 constexpr uint32_t HEADER_MAGIC = 0x53424c48; // "SBLH"
 constexpr uint32_t RECORD_MAGIC = 0x53424c52; // "SBLR"
 constexpr uint32_t LOG_VERSION = 1;
-//! magic, version, generation, txnid, meta length; then the meta pages and a CRC.
-constexpr size_t HEADER_FIXED = 4 + 4 + 8 + 8 + 4;
 //! magic, payload length, generation, txnid, kind; then the payload and a CRC.
 constexpr size_t RECORD_FIXED = 4 + 4 + 8 + 8 + 1;
 //! The file grows by this much at a time, zero-filled.

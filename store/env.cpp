@@ -303,7 +303,6 @@ Env::Env(const std::filesystem::path& dir, EnvOptions options)
         Check(mdb_env_create(&m_env), "env create");
         Check(mdb_env_set_maxdbs(m_env, options.max_dbs + 1), "set max dbs"); // +1: meta
         Check(mdb_env_set_mapsize(m_env, options.initial_map_size), "set map size");
-        const MutexLock lock{m_log_mutex};
         if (options.durable) {
             // A log being created when a crash came never took a commit.
             std::error_code ec;
@@ -315,6 +314,7 @@ Env::Env(const std::filesystem::path& dir, EnvOptions options)
             if (contents) {
                 Recover(*contents);
             } else {
+                const MutexLock lock{m_log_mutex};
                 m_log.emplace(CommitLog::Create(dir / LOG_FILE_NAME, SyncedCheckpoint(1)));
                 m_syncs.fetch_add(1, std::memory_order_relaxed);
                 OpenCheckpointReader();
@@ -383,12 +383,16 @@ void Env::Recover(const CommitLog::Contents& contents)
     if (ec || data_size < (info.me_last_pgno + 1) * uint64_t{stat.ms_psize}) {
         throw StoreError("recover " + m_path.string(), "LMDB's data file is shorter than the commit log's checkpoint");
     }
-    OpenCheckpointReader();
+    {
+        const MutexLock lock{m_log_mutex};
+        OpenCheckpointReader();
+    }
     const auto changes = CommittedChanges(contents.records);
     if (!changes.empty()) {
         Log("store")->info("{}: replaying {} transactions from the commit log", m_path.string(), changes.size());
     }
     Replay(changes);
+    const MutexLock lock{m_log_mutex};
     m_log.emplace(CommitLog::Resume(m_path / LOG_FILE_NAME, SyncedCheckpoint(contents.checkpoint.generation + 1)));
     m_syncs.fetch_add(1, std::memory_order_relaxed);
     CloseCheckpointReader();
@@ -437,6 +441,8 @@ void Env::Replay(const std::vector<std::vector<LoggedOp>>& changes)
         if (current >= m_max_map_size) {
             throw StoreError("replay the commit log", "map size limit of " + std::to_string(m_max_map_size) + " bytes reached");
         }
+        // The replay transaction is gone: LMDB's writer lock is free before the log's lock.
+        const MutexLock lock{m_log_mutex};
         CloseCheckpointReader();
         Check(mdb_env_set_mapsize(m_env, std::min(current * 2, m_max_map_size)), "grow map");
         OpenCheckpointReader();

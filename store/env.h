@@ -273,10 +273,11 @@ private:
     void CheckSchema(const EnvOptions& options);
 
     //! Puts the checkpoint's meta pages back, opens LMDB there and replays the log.
-    void Recover(const CommitLog::Contents& contents) REQUIRES(m_log_mutex);
-    void Replay(const std::vector<std::vector<LoggedOp>>& changes) REQUIRES(m_log_mutex);
+    //! Lock order: LMDB's writer lock (a write transaction) before m_log_mutex, never after.
+    void Recover(const CommitLog::Contents& contents) EXCLUDES(m_log_mutex);
+    void Replay(const std::vector<std::vector<LoggedOp>>& changes) EXCLUDES(m_log_mutex);
     //! Syncs LMDB and describes it for the log's next header. No commit may run meanwhile.
-    LogCheckpoint SyncedCheckpoint(uint64_t generation) REQUIRES(m_log_mutex);
+    LogCheckpoint SyncedCheckpoint(uint64_t generation);
     void WriteCheckpoint() REQUIRES(m_log_mutex);
     void OpenCheckpointReader() REQUIRES(m_log_mutex);
     void CloseCheckpointReader() REQUIRES(m_log_mutex);
