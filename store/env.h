@@ -245,8 +245,6 @@ public:
     //! The schema version stored in the meta db (equal to options.schema_version once open).
     uint32_t SchemaVersion() const { return m_schema_version; }
     size_t MapSize() const;
-    //! Three quarters of the map in use: time to grow it before a commit runs out.
-    bool MapMostlyUsed() const;
     const std::filesystem::path& Path() const { return m_path; }
     //! Write transactions that changed something, committed since open.
     uint64_t Commits() const { return m_commits.load(std::memory_order_relaxed); }
@@ -272,8 +270,8 @@ private:
     bool GrowPending() EXCLUDES(m_txn_mutex);
     void CheckSchema(const EnvOptions& options);
 
-    //! Puts the checkpoint's meta pages back, opens LMDB there and replays the log.
-    //! Lock order: LMDB's writer lock (a write transaction) before m_log_mutex, never after.
+    //! With LMDB opened at the log's checkpoint (its meta pages put back first): checks that it
+    //! is, replays the log's transactions and checkpoints. Lock order: LMDB's writer lock (a write transaction) before m_log_mutex, never after.
     void Recover(const CommitLog::Contents& contents) EXCLUDES(m_log_mutex);
     void Replay(const std::vector<std::vector<LoggedOp>>& changes) EXCLUDES(m_log_mutex);
     //! Syncs LMDB and describes it for the log's next header. No commit may run meanwhile.
@@ -285,6 +283,8 @@ private:
     void AppendToLog(uint64_t txnid, LogRecordKind kind, std::span<const LoggedOp> ops) EXCLUDES(m_log_mutex);
     //! With no transaction open in this process.
     int ResizeMap(size_t target) EXCLUDES(m_log_mutex);
+    //! Three quarters of the map in use: time to grow it before a commit runs out.
+    bool MapMostlyUsed() const;
 
     std::filesystem::path m_path;
     size_t m_max_map_size;
