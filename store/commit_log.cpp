@@ -1,6 +1,7 @@
 #include "store/commit_log.h"
 
 #include "store/env.h"
+#include "store/file_io.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -328,7 +329,7 @@ void CommitLog::Append(uint64_t txnid, LogRecordKind kind, std::span<const Logge
 {
     const Bytes record = EncodeLogRecord(LogRecord{m_generation, txnid, kind, {ops.begin(), ops.end()}});
     Reserve(m_offset + record.size());
-    WriteAt(record, m_offset, "append to the commit log");
+    WriteAllAt(m_fd, record, m_offset, "append to the commit log");
     m_offset += record.size();
     ++m_records;
 }
@@ -336,21 +337,10 @@ void CommitLog::Append(uint64_t txnid, LogRecordKind kind, std::span<const Logge
 void CommitLog::Restart(const LogCheckpoint& checkpoint)
 {
     // The slots alternate by generation: the header this replaces stays whole until then.
-    WriteAt(EncodeLogHeader(checkpoint), (checkpoint.generation % 2) * kLogSlotSize, "write the commit log header");
+    WriteAllAt(m_fd, EncodeLogHeader(checkpoint), (checkpoint.generation % 2) * kLogSlotSize, "write the commit log header");
     m_generation = checkpoint.generation;
     m_offset = kLogRecordsOffset;
     m_records = 0;
-}
-
-void CommitLog::WriteAt(ByteSpan bytes, uint64_t offset, const char* what)
-{
-    while (!bytes.empty()) {
-        const ssize_t n = pwrite(m_fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) ThrowErrno(what);
-        bytes = bytes.subspan(static_cast<size_t>(n));
-        offset += static_cast<uint64_t>(n);
-    }
 }
 
 void CommitLog::Reserve(uint64_t end)
@@ -359,7 +349,7 @@ void CommitLog::Reserve(uint64_t end)
     const uint64_t target = (end + RESERVE_STEP - 1) / RESERVE_STEP * RESERVE_STEP;
     const Bytes zeros(static_cast<size_t>(RESERVE_STEP), 0);
     for (uint64_t at = m_allocated; at < target; at += RESERVE_STEP) {
-        WriteAt(ByteSpan{zeros}.first(static_cast<size_t>(std::min(RESERVE_STEP, target - at))), at, "extend the commit log");
+        WriteAllAt(m_fd, ByteSpan{zeros}.first(static_cast<size_t>(std::min(RESERVE_STEP, target - at))), at, "extend the commit log");
     }
     m_allocated = target;
 }

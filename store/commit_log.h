@@ -116,7 +116,6 @@ public:
 
 private:
     CommitLog(int fd, uint64_t allocated);
-    void WriteAt(ByteSpan bytes, uint64_t offset, const char* what);
     //! Zero-fills ahead of the records so that a synchronous append changes no file metadata.
     void Reserve(uint64_t end);
 

@@ -1,6 +1,7 @@
 #include "store/env.h"
 
 #include "store/codec.h"
+#include "store/file_io.h"
 #include "util/logging.h"
 
 #include <fcntl.h>
@@ -65,16 +66,11 @@ void RestoreMetaPages(const std::filesystem::path& data_path, ByteSpan meta_page
         throw StoreError("recover " + data_path.string(), "the commit log is there but LMDB's data file is missing");
     }
     if (fd < 0) throw StoreError("open " + data_path.string(), std::strerror(errno));
-    size_t done = 0;
-    while (done < meta_pages.size()) {
-        const ssize_t n = pwrite(fd, meta_pages.data() + done, meta_pages.size() - done, static_cast<off_t>(done));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            const int error = errno;
-            close(fd);
-            throw StoreError("restore the checkpoint in " + data_path.string(), std::strerror(error));
-        }
-        done += static_cast<size_t>(n);
+    try {
+        WriteAllAt(fd, meta_pages, 0, "restore the checkpoint in " + data_path.string());
+    } catch (...) {
+        close(fd);
+        throw;
     }
     const int rc = fdatasync(fd);
     const int error = errno;
@@ -82,20 +78,12 @@ void RestoreMetaPages(const std::filesystem::path& data_path, ByteSpan meta_page
     if (rc != 0) throw StoreError("sync " + data_path.string(), std::strerror(error));
 }
 
-Bytes ReadMetaPages(MDB_env* env)
+Bytes ReadMetaPages(MDB_env* env, size_t page_size)
 {
-    MDB_stat stat{};
-    Check(mdb_env_stat(env, &stat), "env stat");
     mdb_filehandle_t fd{};
     Check(mdb_env_get_fd(env, &fd), "env fd");
-    Bytes pages(2 * size_t{stat.ms_psize});
-    size_t done = 0;
-    while (done < pages.size()) {
-        const ssize_t n = pread(fd, pages.data() + done, pages.size() - done, static_cast<off_t>(done));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) throw StoreError("read LMDB's meta pages", n < 0 ? std::strerror(errno) : "short file");
-        done += static_cast<size_t>(n);
-    }
+    Bytes pages(2 * page_size);
+    ReadAllAt(fd, pages, 0, "read LMDB's meta pages");
     return pages;
 }
 
@@ -303,37 +291,28 @@ Env::Env(const std::filesystem::path& dir, EnvOptions options)
         Check(mdb_env_create(&m_env), "env create");
         Check(mdb_env_set_maxdbs(m_env, options.max_dbs + 1), "set max dbs"); // +1: meta
         Check(mdb_env_set_mapsize(m_env, options.initial_map_size), "set map size");
+        std::optional<CommitLog::Contents> contents;
         if (options.durable) {
             // A log being created when a crash came never took a commit.
             std::error_code ec;
             std::filesystem::remove(std::filesystem::path(dir / LOG_FILE_NAME).concat(".new"), ec);
-            const auto contents = CommitLog::Read(dir / LOG_FILE_NAME);
+            contents = CommitLog::Read(dir / LOG_FILE_NAME);
             if (contents) RestoreMetaPages(dir / DATA_FILE_NAME, contents->checkpoint.meta_pages);
-            // The log makes commits durable; LMDB syncs at checkpoints only.
-            Check(mdb_env_open(m_env, dir.c_str(), MDB_NOTLS | MDB_NOSYNC, 0600), "env open " + dir.string());
-            if (contents) {
-                Recover(*contents);
-            } else {
-                const MutexLock lock{m_log_mutex};
-                m_log.emplace(CommitLog::Create(dir / LOG_FILE_NAME, SyncedCheckpoint(1)));
-                m_syncs.fetch_add(1, std::memory_order_relaxed);
-                OpenCheckpointReader();
-            }
-            m_logging = true;
-        } else {
-            Check(mdb_env_open(m_env, dir.c_str(), MDB_NOTLS | MDB_NOSYNC, 0600), "env open " + dir.string());
         }
-    } catch (...) {
-        {
+        // A durable Env's commit log makes commits durable; LMDB syncs at checkpoints only.
+        Check(mdb_env_open(m_env, dir.c_str(), MDB_NOTLS | MDB_NOSYNC, 0600), "env open " + dir.string());
+        MDB_stat stat{};
+        Check(mdb_env_stat(m_env, &stat), "env stat");
+        m_page_size = stat.ms_psize;
+        if (contents) {
+            Recover(*contents);
+        } else if (options.durable) {
             const MutexLock lock{m_log_mutex};
-            CloseCheckpointReader();
-            m_log.reset();
+            m_log.emplace(CommitLog::Create(dir / LOG_FILE_NAME, SyncedCheckpoint(1)));
+            m_syncs.fetch_add(1, std::memory_order_relaxed);
+            OpenCheckpointReader();
         }
-        if (m_env) mdb_env_close(m_env);
-        close(m_lock_fd);
-        throw;
-    }
-    try {
+        m_logging = options.durable;
         CheckSchema(options);
     } catch (...) {
         {
@@ -341,7 +320,7 @@ Env::Env(const std::filesystem::path& dir, EnvOptions options)
             CloseCheckpointReader();
             m_log.reset();
         }
-        mdb_env_close(m_env);
+        if (m_env) mdb_env_close(m_env);
         close(m_lock_fd);
         throw;
     }
@@ -376,11 +355,9 @@ void Env::Recover(const CommitLog::Contents& contents)
     }
     // A data file cut short of the checkpoint's pages is damage the log cannot repair, and LMDB
     // would fault reading them.
-    MDB_stat stat{};
-    Check(mdb_env_stat(m_env, &stat), "env stat");
     std::error_code ec;
     const auto data_size = std::filesystem::file_size(m_path / DATA_FILE_NAME, ec);
-    if (ec || data_size < (info.me_last_pgno + 1) * uint64_t{stat.ms_psize}) {
+    if (ec || data_size < (info.me_last_pgno + 1) * uint64_t{m_page_size}) {
         throw StoreError("recover " + m_path.string(), "LMDB's data file is shorter than the commit log's checkpoint");
     }
     {
@@ -455,7 +432,7 @@ LogCheckpoint Env::SyncedCheckpoint(uint64_t generation)
     m_syncs.fetch_add(1, std::memory_order_relaxed);
     MDB_envinfo info{};
     Check(mdb_env_info(m_env, &info), "env info");
-    return LogCheckpoint{generation, info.me_last_txnid, ReadMetaPages(m_env)};
+    return LogCheckpoint{generation, info.me_last_txnid, ReadMetaPages(m_env, m_page_size)};
 }
 
 void Env::WriteCheckpoint()
@@ -549,9 +526,7 @@ bool Env::MapMostlyUsed() const
 {
     MDB_envinfo info{};
     Check(mdb_env_info(m_env, &info), "env info");
-    MDB_stat stat{};
-    Check(mdb_env_stat(m_env, &stat), "env stat");
-    return (info.me_last_pgno + 1) * size_t{stat.ms_psize} > info.me_mapsize / 4 * 3;
+    return (info.me_last_pgno + 1) * m_page_size > info.me_mapsize / 4 * 3;
 }
 
 size_t Env::MapSize() const

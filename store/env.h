@@ -290,6 +290,8 @@ private:
     size_t m_max_map_size;
     int m_lock_fd{-1};
     MDB_env* m_env{nullptr};
+    //! LMDB's page size, known once the environment is open.
+    size_t m_page_size{0};
     uint32_t m_schema_version{0};
     bool m_durable{true};
     //! Set once recovery is done, before the Env is shared: write transactions record their
