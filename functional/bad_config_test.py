@@ -53,6 +53,7 @@ class BadConfigTest(SideboltTest):
         self.run_fail("unreachable", [f"-bitcoin.rpcport={free_port()}", "-bitcoin.startuptimeout=2"], "cannot reach bitcoind")
         self.run_fail("bad_port", ["-rpcport=70000"], "not a valid port")
         self.run_fail("no_rpc_threads", ["-rpcthreads=0"], "setting 'rpcthreads' must be from 1 to 1024")
+        self.run_fail("busypoll_range", ["-busypollus=-1"], "setting 'busypollus' must be from 0 to 1000000")
         self.test_waiting_for_bitcoind()
         self.test_version()
         self.test_seed_checked_against_store()

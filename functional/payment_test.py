@@ -4,6 +4,8 @@ them through B, which forwards for a fee; keysend from A to C; the same invoice 
 twice; a payment with no route fails clearly; listinvoices, waitanyinvoice, listpays and
 listsendpays report what happened; balances move by exactly the amounts and fees."""
 
+import os
+
 from test_framework.framework import SideboltTest
 from test_framework.util import assert_equal, assert_true
 
@@ -15,7 +17,8 @@ class PaymentTest(SideboltTest):
     def set_test_params(self):
         self.num_nodes = 3
         # B forwards for 1000 msat + 10 ppm, which it tells C directly (the channels are private).
-        self.extra_args = [[], ["-feebase=1000", "-feeppm=10"], []]
+        # C keeps no CPU awake after its channel activity, and is paid all the same.
+        self.extra_args = [[], ["-feebase=1000", "-feeppm=10"], ["-busypollus=0"]]
 
     def run_test(self):
         a, b, c = self.nodes
@@ -67,6 +70,9 @@ class PaymentTest(SideboltTest):
         expected = (commits_after["commits"] - commits_before["commits"] +
                     2 * (commits_after["checkpoints"] - commits_before["checkpoints"]))
         assert_true(abs(new_syncs - expected) <= 2, f"getmetrics: {commits_before} then {commits_after}")
+        # One idle-priority poller per CPU the daemon may use, up to 8.
+        assert_equal(a.cli("getmetrics")["busypoll"]["threads"], min(8, len(os.sched_getaffinity(0))))
+        assert_equal(c.cli("getmetrics")["busypoll"], {"threads": 0, "spun_ms": 0})
 
         self.log("the same invoice is never paid twice")
         err = a.cli_error("pay", inv["bolt11"])

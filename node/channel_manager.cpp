@@ -854,6 +854,7 @@ void ChannelManager::Impl::Stop()
 
 void ChannelManager::Impl::Post(Input input)
 {
+    if (m_options.on_activity) m_options.on_activity();
     // Notified under the lock: Stop takes it, so a caller still inside Post when the manager
     // is being destroyed has finished with the condition variable before it goes.
     const MutexLock lock(m_queue_mutex);
@@ -1076,6 +1077,7 @@ void ChannelManager::Impl::SendOutgoing(Batch& batch, const std::function<bool(c
         by_peer[out.peer].push_back(std::move(out.message));
         out.sent = true;
     }
+    if (!by_peer.empty() && m_options.on_activity) m_options.on_activity();
     for (auto& [peer, messages] : by_peer) m_peers.SendAll(peer, std::move(messages));
     if (m_options.after_send && !sent_types.empty()) m_options.after_send(sent_types);
 }

@@ -87,6 +87,9 @@ struct ChannelManagerOptions {
     //! A channel not to be announced is in normal operation (again, after each reconnection):
     //! the gossip manager gives the peer our channel_update directly.
     std::function<void(const PubKey& peer, const ShortChannelId&, const OutPoint& funding, Sat capacity)> on_private_channel;
+    //! Called as each input reaches the manager and as its messages leave: an answer is
+    //! likely soon (the daemon keeps its CPUs awake for it, IdlePoller::Touch).
+    std::function<void()> on_activity;
 };
 
 struct FundChannelRequest {

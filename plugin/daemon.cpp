@@ -80,6 +80,7 @@ Daemon::~Daemon() { Stop(); }
 void Daemon::Start()
 {
     m_lock.emplace(m_settings.datadir);
+    m_idle_poller = std::make_unique<IdlePoller>(m_settings.busy_poll, MAX_BUSY_POLL_THREADS);
     Logger()->info("sideboltd starting: network {}, datadir {}", NetworkName(m_settings.network), m_settings.datadir.string());
     ConnectBitcoind();
     WaitForInitialBlockDownload();
@@ -309,6 +310,7 @@ void Daemon::StartChannels()
     options.policy = m_settings.channel_policy;
     options.max_pending_opens_per_peer = m_settings.max_pending_opens;
     options.wake_per_read = true;
+    options.on_activity = [this] { m_idle_poller->Touch(); };
     if (const auto crash_type = m_settings.dev_crash_after_send) {
         options.after_send = [crash_type = *crash_type](std::span<const uint16_t> types) {
             if (std::find(types.begin(), types.end(), crash_type) == types.end()) return;
@@ -426,7 +428,10 @@ void Daemon::RegisterRpcMethods()
                              {{"commits", m_store->Commits()},
                               {"syncs", m_store->Syncs()},
                               {"checkpoints", m_store->Checkpoints()},
-                              {"durable", m_store->Durable()}}}};
+                              {"durable", m_store->Durable()}}},
+                            {"busypoll",
+                             {{"threads", m_idle_poller->Threads()},
+                              {"spun_ms", m_idle_poller->Spun().count() / 1000}}}};
                 }});
     s.Register({"help", {}, "List the methods.", [this](const json&) -> json { return m_rpc_server->HelpText(); }});
     RegisterPeerRpcs(s, *m_peers, [this](const PubKey& id, const std::string& host, uint16_t port) {

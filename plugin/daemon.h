@@ -18,6 +18,7 @@
 #include "rpc/json_rpc_client.h"
 #include "rpc/server.h"
 #include "store/env.h"
+#include "util/idle_poller.h"
 
 #include <atomic>
 #include <memory>
@@ -58,6 +59,9 @@ private:
     nlohmann::json GetInfo();
 
     const DaemonSettings m_settings;
+    //! Keeps the CPUs awake after channel activity (-busypollus). Declared first so that it
+    //! outlives every thread that touches it.
+    std::unique_ptr<IdlePoller> m_idle_poller;
     std::optional<DatadirLock> m_lock;
     std::unique_ptr<rpc::JsonRpcClient> m_rpc_client;
     std::unique_ptr<rpc::BitcoindClient> m_bitcoind;

@@ -27,6 +27,7 @@ std::vector<ConfigKey> DaemonConfigKeys()
         {"rpcbind", "address of the JSON-RPC server (default 127.0.0.1; keep it on loopback)"},
         {"rpcport", "JSON-RPC port (default " + std::to_string(DEFAULT_RPC_PORT) + "; 0 picks a free one); written to <datadir>/rpc.endpoint"},
         {"rpcthreads", "RPC calls served at once; each waiting `pay` or `wait*` call holds one (default " + std::to_string(DEFAULT_RPC_THREADS) + ", at most 1024)"},
+        {"busypollus", "microseconds the CPUs stay awake after channel activity, kept so by threads spinning at idle priority that give way to any other; a woken CPU answers without its wake-up delay (default " + std::to_string(DEFAULT_BUSY_POLL_US) + ", at most 1000000; 0: never; up to 8 CPUs)"},
         {"listen", "accept incoming Lightning (BOLT 8) connections (default 1)"},
         {"bind", "address:port to listen on for peers (default 0.0.0.0:" + std::to_string(DEFAULT_P2P_PORT) + "; port 0 picks a free one)"},
         {"pinginterval", "seconds between pings to each peer; a peer that does not answer within this (at most 30 s) is dropped (default 60)"},
@@ -276,6 +277,7 @@ DaemonSettings LoadDaemonSettings(int argc, const char* const argv[])
     s.rpc_bind = config.Get("rpcbind", DEFAULT_RPC_BIND);
     s.rpc_port = ParsePort(config, "rpcport", DEFAULT_RPC_PORT, true);
     s.rpc_threads = static_cast<size_t>(GetBounded(config, "rpcthreads", DEFAULT_RPC_THREADS, 1, 1024));
+    s.busy_poll = std::chrono::microseconds(GetBounded(config, "busypollus", DEFAULT_BUSY_POLL_US, 0, 1'000'000));
     ParseP2p(config, s);
     ParseBitcoind(config, s);
     const int64_t floor = config.GetInt("feerate.floor", 253);

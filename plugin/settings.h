@@ -6,6 +6,7 @@
 #include "channel/opening.h"
 #include "pay/route.h"
 #include "wire/gossip_messages.h"
+#include "plugin/defaults.h"
 #include "plugin/config.h"
 #include "rpc/json_rpc_client.h"
 #include "rpc/server.h"
@@ -41,6 +42,8 @@ struct DaemonSettings {
     std::string rpc_bind{"127.0.0.1"};
     int rpc_port{0};
     size_t rpc_threads{DEFAULT_RPC_THREADS};
+    //! How long the CPUs stay awake after channel activity (IdlePoller); zero: never.
+    std::chrono::microseconds busy_poll{DEFAULT_BUSY_POLL_US};
 
     //! Accept incoming Lightning connections on p2p_bind:p2p_port.
     bool listen{true};

@@ -1,0 +1,116 @@
+#include "util/idle_poller.h"
+
+#include "util/logging.h"
+
+#include <pthread.h>
+#include <sched.h>
+
+#include <cstring>
+
+namespace sidebolt {
+
+namespace {
+int64_t NowNs() noexcept
+{
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+//! Tells the CPU this is a spin-wait: it yields the core's shared resources to a sibling
+//! hyperthread and saves power.
+void CpuRelax() noexcept
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+}
+
+std::vector<int> AllowedCpus(size_t max_cpus)
+{
+    std::vector<int> cpus;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return cpus;
+    for (int cpu = 0; cpu < CPU_SETSIZE && cpus.size() < max_cpus; ++cpu) {
+        if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+    }
+    return cpus;
+}
+} // namespace
+
+IdlePoller::IdlePoller(std::chrono::microseconds window, size_t max_threads, Priority priority)
+    : m_window_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(window).count())
+{
+    if (m_window_ns <= 0) return;
+    for (const int cpu : AllowedCpus(max_threads)) {
+        m_threads.emplace_back([this, cpu, priority] { Loop(cpu, priority); });
+    }
+}
+
+IdlePoller::~IdlePoller()
+{
+    m_stopping.store(true);
+    m_wake.fetch_add(1);
+    m_wake.notify_all();
+    for (auto& thread : m_threads) thread.join();
+}
+
+void IdlePoller::Touch() noexcept
+{
+    if (m_threads.empty()) return;
+    const int64_t until = NowNs() + m_window_ns;
+    int64_t current = m_until_ns.load();
+    while (current < until && !m_until_ns.compare_exchange_weak(current, until)) {
+    }
+    // Sequentially consistent with the poller's "announce sleep, then re-read the deadline":
+    // either it sees the new deadline or this sees it sleeping.
+    if (m_sleeping.load() > 0) {
+        m_wake.fetch_add(1);
+        m_wake.notify_all();
+    }
+}
+
+std::chrono::microseconds IdlePoller::Spun() const noexcept
+{
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::nanoseconds(m_spun_ns.load(std::memory_order_relaxed)));
+}
+
+void IdlePoller::Loop(int cpu, Priority priority) noexcept
+{
+    // Only at idle priority may this spin: it must never take a CPU from a thread with work.
+    const sched_param param{};
+    const int rc = priority == Priority::IDLE ? pthread_setschedparam(pthread_self(), SCHED_IDLE, &param) : 0;
+    if (rc != 0) {
+        Log("node")->warn("idle poller for CPU {} not started: SCHED_IDLE refused ({})", cpu, std::strerror(rc));
+        return;
+    }
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    // Unbound it still keeps some CPU awake, just not always a distinct one.
+    (void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+    m_running.fetch_add(1, std::memory_order_relaxed);
+    while (!m_stopping.load()) {
+        const uint32_t generation = m_wake.load();
+        m_spun_ns.fetch_add(SpinWhileActive(), std::memory_order_relaxed);
+        m_sleeping.fetch_add(1);
+        if (!m_stopping.load() && NowNs() >= m_until_ns.load()) m_wake.wait(generation);
+        m_sleeping.fetch_sub(1);
+    }
+    m_running.fetch_sub(1, std::memory_order_relaxed);
+}
+
+int64_t IdlePoller::SpinWhileActive() noexcept
+{
+    const int64_t start = NowNs();
+    int64_t now = start;
+    while (now < m_until_ns.load(std::memory_order_relaxed) && !m_stopping.load(std::memory_order_relaxed)) {
+        // A clock read costs tens of nanoseconds; a few pauses between reads keep that small.
+        for (int i = 0; i < 16; ++i) CpuRelax();
+        now = NowNs();
+    }
+    return now - start;
+}
+
+} // namespace sidebolt
