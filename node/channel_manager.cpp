@@ -20,6 +20,7 @@
 #include "wire/wire.h"
 
 #include <openssl/rand.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <cstring>
@@ -1079,6 +1080,9 @@ void ChannelManager::Impl::SendOutgoing(Batch& batch, const std::function<bool(c
     }
     if (!by_peer.empty() && m_options.on_activity) m_options.on_activity();
     for (auto& [peer, messages] : by_peer) m_peers.SendAll(peer, std::move(messages));
+    // The network thread just woken to write these is often put on this CPU, and would wait
+    // for the rest of the batch (LMDB's commit, keys derived ahead: up to 0.2 ms) to run.
+    if (!by_peer.empty()) sched_yield();
     if (m_options.after_send && !sent_types.empty()) m_options.after_send(sent_types);
 }
 
