@@ -40,9 +40,9 @@ TEST_CASE("Num uses small-integer opcodes, then minimal CScriptNum pushes")
         {128, "028000"}, {-128, "028080"}, {144, "029000"}, {500, "02f401"}, {255, "02ff00"},
         {0x7fffffff, "04ffffff7f"}, {-0x7fffffff, "04ffffffff"}, {0x80000000LL, "050000008000"},
     };
-    for (const auto& [n, hex] : cases) {
-        CAPTURE(n);
-        CHECK(ToHex(Script{}.Num(n).span()) == hex);
+    for (const auto& test_case : cases) {
+        CAPTURE(test_case.first);
+        CHECK(ToHex(Script{}.Num(test_case.first).span()) == test_case.second);
     }
 }
 
