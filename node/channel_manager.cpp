@@ -475,6 +475,8 @@ struct Outgoing {
     Bytes message;
     //! False for one that may leave before the batch is written (MayLeaveBeforeWrite).
     bool after_write{true};
+    //! One that leaves only once the batch's broadcasts are handed to bitcoind (FailChannel).
+    bool after_broadcast{false};
     bool sent{false};
 };
 
@@ -609,6 +611,8 @@ private:
     void Dispatch(Input& input, Batch& batch);
     void Commit(Batch batch);
     void SendBeforeWrite(Batch& batch);
+    //! A filter for SendOutgoing: a peer's messages up to the first with `must_wait` set.
+    static std::function<bool(const Outgoing&)> InOrderUntil(bool Outgoing::*must_wait);
     void SendOutgoing(Batch& batch, const std::function<bool(const Outgoing&)>& now);
     void Load();
     void DrainInbox(Batch& batch);
@@ -1039,7 +1043,7 @@ void ChannelManager::Impl::Commit(Batch batch)
             for (const auto& write : batch.writes) write(txn);
         }, [&] {
             // Durable once its log record is: the messages need not wait for LMDB's commit.
-            SendOutgoing(batch, [](const Outgoing&) { return true; });
+            SendOutgoing(batch, InOrderUntil(&Outgoing::after_broadcast));
         });
     } catch (const std::exception& e) {
         // Memory is ahead of the store, or the store's log ahead of LMDB: continuing could
@@ -1055,14 +1059,18 @@ void ChannelManager::Impl::Commit(Batch batch)
     for (auto& callback : batch.after_commit) callback();
 }
 
-void ChannelManager::Impl::SendBeforeWrite(Batch& batch)
+std::function<bool(const Outgoing&)> ChannelManager::Impl::InOrderUntil(bool Outgoing::*must_wait)
 {
     // Each peer's messages keep their order: one that must wait holds back those after it.
-    std::set<PubKey> held;
-    SendOutgoing(batch, [&](const Outgoing& out) {
-        if (out.after_write) held.insert(out.peer);
+    return [must_wait, held = std::set<PubKey>{}](const Outgoing& out) mutable {
+        if (out.*must_wait) held.insert(out.peer);
         return !held.contains(out.peer);
-    });
+    };
+}
+
+void ChannelManager::Impl::SendBeforeWrite(Batch& batch)
+{
+    SendOutgoing(batch, InOrderUntil(&Outgoing::after_write));
     std::erase_if(batch.outgoing, [](const Outgoing& out) { return out.sent; });
     for (auto& callback : std::exchange(batch.before_commit, {})) callback();
 }
@@ -2249,7 +2257,7 @@ void ChannelManager::Impl::StepCloseAndApply(ChannelRecord& record, const CloseE
 
 void ChannelManager::Impl::FailChannel(ChannelRecord& record, const std::string& why, bool send_error, Batch& batch)
 {
-    if (send_error) SendNotice(batch, record.peer, record.channel_id, true, why);
+    const size_t broadcasts_before = batch.broadcasts.size();
     Logger()->error("channel {} failed: {}", Short(record.channel_id), why);
     record.failure = why;
     const bool had_state = record.state.has_value() && record.phase != ChannelPhase::AWAITING_FUNDING_SIGNED;
@@ -2279,6 +2287,11 @@ void ChannelManager::Impl::FailChannel(ChannelRecord& record, const std::string&
                            std::nullopt, batch);
         }
     }
+    if (!send_error) return;
+    SendNotice(batch, record.peer, record.channel_id, true, why);
+    // The peer answers an error with its own commitment: told before ours reached bitcoind, it
+    // could win the mempool and leave the close we reported unconfirmable.
+    batch.outgoing.back().after_broadcast = batch.broadcasts.size() > broadcasts_before;
 }
 
 // ---- Chain -------------------------------------------------------------------------------

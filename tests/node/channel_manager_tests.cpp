@@ -22,6 +22,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -113,6 +114,8 @@ public:
     bool connected{true};
     //! Report reads to the other node, as the peer layer does (ChannelManagerOptions::wake_per_read).
     bool reads{false};
+    //! Called with each message's type as the other node is handed it.
+    std::function<void(uint16_t)> on_deliver;
     std::atomic<int> disconnects{0};
     std::atomic<int> pauses{0};
     std::atomic<int> resumes{0};
@@ -238,6 +241,7 @@ void FakeLink::Deliver(Bytes message)
     }
     if (!connected || message.size() < 2) return;
     const uint16_t type = static_cast<uint16_t>(message[0] << 8 | message[1]);
+    if (on_deliver) on_deliver(type);
     const ByteSpan payload = ByteSpan(message).subspan(2);
     if (type == static_cast<uint16_t>(MessageType::kError)) {
         const auto error = ErrorMessage::DecodePayload(payload);
@@ -485,6 +489,25 @@ TEST_CASE("a peer's error fails the channel and publishes our commitment")
     REQUIRE(broadcasts.size() == 2);
     CHECK(broadcasts[1].vin[0].prevout == OutPoint{opened.funding_txid, opened.funding_output});
     CHECK(broadcasts[1].vin[0].witness.size() == 4); // 0, two signatures, the funding script
+}
+
+TEST_CASE("a unilateral close hands our commitment to bitcoind before the peer hears the error")
+{
+    // Told first, the peer answers with its own commitment, which could reach the mempool first.
+    Node a(12), b(13);
+    Connect(a, b);
+    const FundChannelResult opened = OpenToNormal(a, b, Sat{300'000});
+    b.WaitFor(opened.channel_id, ChannelPhase::NORMAL);
+    std::atomic<size_t> handed_at_error{0};
+    a.link.on_deliver = [&](uint16_t type) {
+        if (type == static_cast<uint16_t>(MessageType::kError)) handed_at_error = a.chain.Handed();
+    };
+    const CloseResult closed = a.manager->ForceClose(opened.channel_id);
+    b.WaitFor(opened.channel_id, ChannelPhase::FAILED);
+    const auto broadcasts = a.chain.Broadcasts();
+    REQUIRE(broadcasts.size() == 2);
+    CHECK(broadcasts[1].GetTxid() == closed.closing_tx.GetTxid());
+    CHECK(handed_at_error == 2);
 }
 
 TEST_CASE("answering a list takes no write transaction: it is answered while another writer holds the store")

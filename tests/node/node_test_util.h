@@ -35,7 +35,17 @@ public:
         const std::lock_guard lock(m_mutex);
         broadcasts.push_back(tx);
     }
-    void SendQueued() override {}
+    //! Records how many broadcasts had been handed to "bitcoind" (all of them, here).
+    void SendQueued() override
+    {
+        const std::lock_guard lock(m_mutex);
+        handed = broadcasts.size();
+    }
+    size_t Handed()
+    {
+        const std::lock_guard lock(m_mutex);
+        return handed;
+    }
     std::optional<uint32_t> NodeHeight() override
     {
         const std::lock_guard lock(m_mutex);
@@ -70,6 +80,7 @@ public:
     std::mutex m_mutex;
     std::vector<Transaction> broadcasts;
     std::vector<Hash256> cancelled;
+    size_t handed{0};
     std::optional<uint32_t> node_height;
     std::set<OutPoint> watched;
     std::atomic<uint32_t> mempool_floor{253};
