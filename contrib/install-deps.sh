@@ -4,7 +4,7 @@
 # Idempotent: skips apt when everything is already present.
 set -euo pipefail
 packages=(
-  build-essential cmake pkg-config clang libclang-rt-14-dev ccache
+  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev ccache
   libsecp256k1-dev libssl-dev libcurl4-openssl-dev nlohmann-json3-dev
   libzmq3-dev cppzmq-dev liblmdb-dev doctest-dev libasio-dev libspdlog-dev libfmt-dev
   libcpp-httplib-dev libbenchmark-dev zlib1g-dev
