@@ -59,8 +59,12 @@ class OnchainHtlcTest(SideboltTest):
         self.wait_until(lambda: closed["closing_txid"] in self.bitcoind.rpc("getrawmempool"), timeout=30,
                         message="B's commitment never reached the mempool")
         self.bitcoind.mine(1)
-        onchain = self.wait_until(lambda: (o := b.channel(bc).get("onchain")) and o["kind"] and o, timeout=30,
-                                  message="B never resolved its commitment")
+        # Seen in the mempool first, the commitment's outputs get their heights once its block is in.
+        def confirmed_timeout_duty():
+            onchain = b.channel(bc).get("onchain")
+            duties = [o for o in (onchain or {}).get("outputs", []) if o["duty"] == "local_htlc_timeout"]
+            return onchain if duties and duties[0]["valid_from_height"] is not None else None
+        onchain = self.wait_until(confirmed_timeout_duty, timeout=30, message="B never resolved its commitment")
         assert_equal(onchain["kind"], "local_commitment")
         timeout_duty = next(o for o in onchain["outputs"] if o["duty"] == "local_htlc_timeout")
         assert_true(timeout_duty["valid_from_height"] > self.bitcoind.rpc("getblockcount") + 10,
