@@ -27,7 +27,7 @@ std::vector<ConfigKey> DaemonConfigKeys()
         {"rpcbind", "address of the JSON-RPC server (default 127.0.0.1; keep it on loopback)"},
         {"rpcport", "JSON-RPC port (default " + std::to_string(DEFAULT_RPC_PORT) + "; 0 picks a free one); written to <datadir>/rpc.endpoint"},
         {"rpcthreads", "RPC calls served at once; each waiting `pay` or `wait*` call holds one (default " + std::to_string(DEFAULT_RPC_THREADS) + ", at most 1024)"},
-        {"busypollus", "microseconds the CPUs stay awake after channel activity, kept so by threads spinning at idle priority that give way to any other; a woken CPU answers without its wake-up delay (default " + std::to_string(DEFAULT_BUSY_POLL_US) + ", at most 1000000; 0: never; up to 8 CPUs)"},
+        {"busypollus", "microseconds the CPUs stay awake after channel activity, kept so by threads spinning at idle priority that give way to any other; a woken CPU answers without its wake-up delay (default " + std::to_string(DEFAULT_BUSY_POLL_US) + ", at most 1000000; 0: never; up to " + std::to_string(MAX_BUSY_POLL_THREADS) + " CPUs)"},
         {"listen", "accept incoming Lightning (BOLT 8) connections (default 1)"},
         {"bind", "address:port to listen on for peers (default 0.0.0.0:" + std::to_string(DEFAULT_P2P_PORT) + "; port 0 picks a free one)"},
         {"pinginterval", "seconds between pings to each peer; a peer that does not answer within this (at most 30 s) is dropped (default 60)"},

@@ -6,8 +6,8 @@
 #include "channel/opening.h"
 #include "pay/route.h"
 #include "wire/gossip_messages.h"
-#include "plugin/defaults.h"
 #include "plugin/config.h"
+#include "plugin/defaults.h"
 #include "rpc/json_rpc_client.h"
 #include "rpc/server.h"
 

@@ -170,7 +170,7 @@ class SideboltNode:
         if named:
             if any("=" not in w for w in words):
                 raise CliError(EXIT_USAGE, json.dumps({"code": -1, "message": f"with -named, arguments are key=value; got {words}"}), "")
-            params = {w.split("=", 1)[0]: cli_param(w.split("=", 1)[1]) for w in words}
+            params = {key: cli_param(value) for key, value in (w.split("=", 1) for w in words)}
         else:
             params = [cli_param(w) for w in words]
         request = json.dumps({"jsonrpc": "1.0", "id": "sidebolt-cli", "method": method, "params": params})
