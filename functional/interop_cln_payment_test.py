@@ -170,6 +170,11 @@ class InteropClnPaymentTest(SideboltTest):
         assert_equal(received[0]["amount_received_msat"], 7000000)
 
         self.log("keysend L -> S, 8000 sat")
+        # S's keysend is complete once the preimage is back; its HTLC leaves S's commitment a
+        # round trip later, which moves to_us_msat: read the balance after that.
+        self.wait_until(lambda: all(c["pending_htlcs"] == 0 for c in sb.cli("listchannels")["channels"]
+                                    if c["peer_id"] == cln.node_id), timeout=30,
+                        message="S's keysend never settled in its channels")
         before = sum(c["to_us_msat"] for c in sb.cli("listchannels")["channels"] if c["peer_id"] == cln.node_id)
         sent = cln.cli("keysend", destination=sb_id, amount_msat=8000000)
         assert_equal(sent["status"], "complete", f"L's keysend: {sent}")
