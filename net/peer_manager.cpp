@@ -452,8 +452,10 @@ private:
         // waiting for our consumer. Pausing here holds back the messages read along with init.
         if (IsReadPaused(*link->node_id)) peer->connection->PauseReading();
         SchedulePing(peer);
-        if (auto callback = std::exchange(link->connect_callback, nullptr)) callback(std::nullopt);
+        // The consumers hear of the peer before `connect` is answered: a `fundchannel` sent on
+        // that answer must find the peer connected.
         if (m_handlers.on_connected) m_handlers.on_connected(*link->node_id, features);
+        if (auto callback = std::exchange(link->connect_callback, nullptr)) callback(std::nullopt);
     }
 
     void HandleNotice(const PubKey& node_id, const Notice& notice)

@@ -196,13 +196,17 @@ TEST_CASE("two managers connect, exchange init, list each other, ping and discon
     CHECK(endpoint.port() != 0);
 
     bool connected = false;
+    int handlers_told_at_answer = 0;
     std::optional<std::string> connect_error;
     a.Connect(b.NodeId(), "127.0.0.1", endpoint.port(), [&](const std::optional<std::string>& error) {
         connected = true;
         connect_error = error;
+        handlers_told_at_answer = a_events.connected;
     });
     REQUIRE(RunUntil(io, [&] { return connected && b.ListPeers().size() == 1; }));
     REQUIRE_FALSE(connect_error);
+    // on_connected comes before the answer: a caller acting on the answer finds the peer known.
+    CHECK(handlers_told_at_answer == 1);
     CHECK(a_events.connected == 1);
     CHECK(b_events.connected == 1);
 
