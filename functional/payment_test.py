@@ -70,6 +70,10 @@ class PaymentTest(SideboltTest):
         expected = (commits_after["commits"] - commits_before["commits"] +
                     2 * (commits_after["checkpoints"] - commits_before["checkpoints"]))
         assert_true(abs(new_syncs - expected) <= 2, f"getmetrics: {commits_before} then {commits_after}")
+        # Quiet for a second after those commits, the store checkpoints by itself rather than
+        # in a later payment's commit.
+        self.wait_until(lambda: a.cli("getmetrics")["store"]["idle_checkpoints"] > commits_after["idle_checkpoints"],
+                        timeout=30, message="A's store never checkpointed while quiet")
         # One idle-priority poller per CPU the daemon may use, up to 8.
         assert_equal(a.cli("getmetrics")["busypoll"]["threads"], min(8, len(os.sched_getaffinity(0))))
         assert_equal(c.cli("getmetrics")["busypoll"], {"threads": 0, "spun_ms": 0})

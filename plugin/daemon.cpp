@@ -32,6 +32,9 @@ constexpr std::chrono::seconds RUNTIME_RPC_RETRY_BUDGET{3};
 //! While bitcoind does not answer at startup: how often we try, and how often we say so.
 constexpr std::chrono::seconds STARTUP_RETRY_INTERVAL{1};
 constexpr std::chrono::seconds STARTUP_REPORT_INTERVAL{10};
+//! A store this quiet with anything in its log checkpoints on its own thread, rather than in
+//! the commit of a later payment.
+constexpr std::chrono::milliseconds STORE_IDLE_CHECKPOINT{1000};
 
 auto Logger() { return Log("daemon"); }
 
@@ -203,7 +206,10 @@ void Daemon::WaitForInitialBlockDownload()
 
 void Daemon::OpenStoreAndSeed()
 {
-    m_store = std::make_unique<store::Env>(m_settings.datadir / "store");
+    store::EnvOptions options;
+    options.idle_checkpoint = STORE_IDLE_CHECKPOINT;
+    options.idle_checkpoint_commits = 1;
+    m_store = std::make_unique<store::Env>(m_settings.datadir / "store", options);
     const auto db = m_store->OpenDb(DAEMON_DB);
     std::optional<Bytes> stored_network;
     std::optional<Bytes> stored_node_id;
@@ -428,6 +434,7 @@ void Daemon::RegisterRpcMethods()
                              {{"commits", m_store->Commits()},
                               {"syncs", m_store->Syncs()},
                               {"checkpoints", m_store->Checkpoints()},
+                              {"idle_checkpoints", m_store->IdleCheckpoints()},
                               {"durable", m_store->Durable()}}},
                             {"busypoll",
                              {{"threads", m_idle_poller->Threads()},

@@ -11,11 +11,17 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 namespace sidebolt::store {
 
 namespace {
+
+int64_t SteadyNanoseconds()
+{
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 constexpr std::string_view META_DB_NAME{"meta"};
 constexpr std::string_view SCHEMA_VERSION_KEY{"schema_version"};
@@ -314,6 +320,9 @@ Env::Env(const std::filesystem::path& dir, EnvOptions options)
         }
         m_logging = options.durable;
         CheckSchema(options);
+        if (m_logging && options.idle_checkpoint.count() > 0) {
+            StartIdleCheckpoints(options.idle_checkpoint, options.idle_checkpoint_commits);
+        }
     } catch (...) {
         {
             const MutexLock lock{m_log_mutex};
@@ -328,6 +337,7 @@ Env::Env(const std::filesystem::path& dir, EnvOptions options)
 
 Env::~Env()
 {
+    StopIdleCheckpoints();
     {
         const MutexLock lock{m_log_mutex};
         if (m_log) {
@@ -468,6 +478,54 @@ void Env::AppendToLog(uint64_t txnid, LogRecordKind kind, std::span<const Logged
     }
     m_log->Append(txnid, kind, ops);
     m_syncs.fetch_add(1, std::memory_order_relaxed);
+    m_last_commit_ns.store(SteadyNanoseconds(), std::memory_order_relaxed);
+}
+
+uint64_t Env::LoggedSinceCheckpoint()
+{
+    const MutexLock lock{m_log_mutex};
+    return m_log ? m_log->Records() : 0;
+}
+
+void Env::StartIdleCheckpoints(std::chrono::milliseconds idle, uint64_t min_commits)
+{
+    m_last_commit_ns.store(SteadyNanoseconds(), std::memory_order_relaxed);
+    m_idle_thread = std::thread([this, idle, min_commits] { IdleCheckpointLoop(idle, min_commits); });
+}
+
+void Env::StopIdleCheckpoints()
+{
+    if (!m_idle_thread.joinable()) return;
+    {
+        const MutexLock lock{m_idle_mutex};
+        m_idle_stopping = true;
+    }
+    m_idle_cv.notify_one();
+    m_idle_thread.join();
+}
+
+void Env::IdleCheckpointLoop(std::chrono::milliseconds idle, uint64_t min_commits)
+{
+    const int64_t idle_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(idle).count();
+    UniqueLock lock{m_idle_mutex};
+    auto wait = std::chrono::nanoseconds(idle_ns);
+    for (;;) {
+        if (lock.WaitFor(m_idle_cv, wait, [&]() REQUIRES(m_idle_mutex) { return m_idle_stopping; })) return;
+        const int64_t quiet_ns = SteadyNanoseconds() - m_last_commit_ns.load(std::memory_order_relaxed);
+        if (quiet_ns < idle_ns) {
+            wait = std::chrono::nanoseconds(idle_ns - quiet_ns);
+            continue;
+        }
+        wait = std::chrono::nanoseconds(idle_ns);
+        if (LoggedSinceCheckpoint() < min_commits) continue;
+        try {
+            Checkpoint();
+            m_idle_checkpoints.fetch_add(1, std::memory_order_relaxed);
+        } catch (const std::exception& e) {
+            // The next commit's own checkpoint, or its write, reports a failing disk.
+            Log("store")->warn("{}: idle checkpoint failed: {}", m_path.string(), e.what());
+        }
+    }
 }
 
 void Env::Checkpoint()

@@ -29,6 +29,7 @@
 #include <lmdb.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -40,6 +41,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace sidebolt::store {
@@ -87,6 +89,11 @@ struct EnvOptions {
     //! holds, so the data file grows by the pages of these commits at most.
     uint64_t checkpoint_commits{64};
     uint64_t checkpoint_log_bytes{uint64_t{4} << 20};
+    //! A durable Env quiet this long with at least idle_checkpoint_commits in its log
+    //! checkpoints on a thread of its own, so that the commit reaching checkpoint_commits, which
+    //! waits for LMDB's sync (several ms on a slow disk), comes rarely. Zero: never.
+    std::chrono::milliseconds idle_checkpoint{0};
+    uint64_t idle_checkpoint_commits{8};
     //! The schema version this code understands.
     uint32_t schema_version{CURRENT_SCHEMA_VERSION};
     //! Called in the opening write transaction when the stored version is older than
@@ -252,6 +259,8 @@ public:
     //! one per commit (its log record) and two per checkpoint (LMDB's file, the log header).
     uint64_t Syncs() const { return m_syncs.load(std::memory_order_relaxed); }
     uint64_t Checkpoints() const { return m_checkpoints.load(std::memory_order_relaxed); }
+    //! Of those, the ones made while the store was quiet (EnvOptions::idle_checkpoint).
+    uint64_t IdleCheckpoints() const { return m_idle_checkpoints.load(std::memory_order_relaxed); }
     bool Durable() const { return m_durable; }
     //! Syncs LMDB and starts the commit log afresh (done by itself every so many commits).
     //! Waits for a running write transaction of another thread; the calling thread must hold
@@ -281,6 +290,11 @@ private:
     void CloseCheckpointReader() REQUIRES(m_log_mutex);
     //! Called by WriteTxn::Commit with LMDB's writer lock held.
     void AppendToLog(uint64_t txnid, LogRecordKind kind, std::span<const LoggedOp> ops) EXCLUDES(m_log_mutex);
+    //! The idle checkpoint's thread: started once the Env is open, stopped before it closes.
+    void StartIdleCheckpoints(std::chrono::milliseconds idle, uint64_t min_commits) EXCLUDES(m_idle_mutex);
+    void StopIdleCheckpoints() EXCLUDES(m_idle_mutex);
+    void IdleCheckpointLoop(std::chrono::milliseconds idle, uint64_t min_commits) EXCLUDES(m_idle_mutex);
+    uint64_t LoggedSinceCheckpoint() EXCLUDES(m_log_mutex);
     //! With no transaction open in this process.
     int ResizeMap(size_t target) EXCLUDES(m_log_mutex);
     //! Three quarters of the map in use: time to grow it before a commit runs out.
@@ -300,6 +314,7 @@ private:
     std::atomic<uint64_t> m_commits{0};
     std::atomic<uint64_t> m_syncs{0};
     std::atomic<uint64_t> m_checkpoints{0};
+    std::atomic<uint64_t> m_idle_checkpoints{0};
     uint64_t m_checkpoint_commits{0};
     uint64_t m_checkpoint_log_bytes{0};
 
@@ -308,6 +323,13 @@ private:
     //! A read transaction on the last checkpoint's snapshot: while it is open LMDB reuses
     //! none of that snapshot's pages, so recovery can go back to it.
     MDB_txn* m_checkpoint_reader GUARDED_BY(m_log_mutex){nullptr};
+
+    //! Steady-clock time of the latest logged commit, for the idle checkpoint.
+    std::atomic<int64_t> m_last_commit_ns{0};
+    Mutex m_idle_mutex;
+    std::condition_variable m_idle_cv;
+    bool m_idle_stopping GUARDED_BY(m_idle_mutex){false};
+    std::thread m_idle_thread;
 
     Mutex m_dbs_mutex;
     std::map<std::string, MDB_dbi, std::less<>> m_dbs GUARDED_BY(m_dbs_mutex);

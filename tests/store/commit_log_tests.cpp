@@ -12,11 +12,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace sidebolt;
@@ -442,4 +444,75 @@ TEST_CASE("commit log: the map grows once three quarters are used, before a comm
     // Twenty blobs fill a 1 MiB map; the growth came with room to spare.
     CHECK(written * blob.size() < initial);
     for (int i = 0; i < written; ++i) CHECK(Value(env, db, "blob" + std::to_string(i)) == blob);
+}
+
+namespace {
+
+EnvOptions IdleCheckpoints(std::chrono::milliseconds idle, uint64_t min_commits)
+{
+    EnvOptions options = RareCheckpoints();
+    options.idle_checkpoint = idle;
+    options.idle_checkpoint_commits = min_commits;
+    return options;
+}
+
+bool WaitForCheckpoints(const Env& env, uint64_t count)
+{
+    for (int i = 0; i < 500 && env.Checkpoints() < count; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return env.Checkpoints() == count;
+}
+
+} // namespace
+
+TEST_CASE("commit log: a quiet Env checkpoints by itself once enough commits wait in the log")
+{
+    ScratchDir dir;
+    Env env{dir.Path() / "db", IdleCheckpoints(std::chrono::milliseconds(50), 3)};
+    const Db db = env.OpenDb("things");
+    env.Checkpoint();
+    const uint64_t start = env.Checkpoints();
+    PutString(env, db, "a", "1");
+    PutString(env, db, "b", "2");
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    CHECK(env.Checkpoints() == start);
+    PutString(env, db, "c", "3");
+    CHECK(WaitForCheckpoints(env, start + 1));
+    CHECK(env.IdleCheckpoints() == 1);
+    // Nothing logged since: no second one.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    CHECK(env.Checkpoints() == start + 1);
+}
+
+TEST_CASE("commit log: a busy Env leaves its checkpoint to the quiet after the commits")
+{
+    ScratchDir dir;
+    Env env{dir.Path() / "db", IdleCheckpoints(std::chrono::milliseconds(500), 1)};
+    const Db db = env.OpenDb("things");
+    env.Checkpoint();
+    const uint64_t start = env.Checkpoints();
+    for (int i = 0; i < 25; ++i) {
+        PutString(env, db, "key" + std::to_string(i), "value");
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    CHECK(env.Checkpoints() == start);
+    CHECK(WaitForCheckpoints(env, start + 1));
+}
+
+TEST_CASE("commit log: a crash after an idle checkpoint loses nothing")
+{
+    ScratchDir dir;
+    const auto path = dir.Path() / "db";
+    InCrashingChild([&] {
+        Env env{path, IdleCheckpoints(std::chrono::milliseconds(20), 1)};
+        const Db db = env.OpenDb("things");
+        WriteNumbered(env, db, 0, 6);
+        const uint64_t before = env.Checkpoints();
+        for (int i = 0; i < 500 && env.Checkpoints() == before; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        if (env.Checkpoints() == before) std::abort();
+        WriteNumbered(env, db, 6, 9);
+        Crash();
+    });
+    Env env{path, DurableOptions()};
+    const Db db = env.OpenDb("things");
+    CheckNumbered(env, db, 0, 9);
 }
