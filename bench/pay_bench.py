@@ -16,6 +16,12 @@ unix socket to lightningd) so that no process is spawned per payment. Each `pay`
 encoded before its clock starts and its answer parsed after the clock stops: a latency is the
 node's, from the request's first byte written to the answer's last byte read, not the Python
 client's JSON work. Both implementations are timed the same way.
+
+`--pause N,SECONDS` has the one-at-a-time round wait after every N payments, as a node paying in
+bursts, and prints the first payment after a pause apart. For experiments: PAY_BENCH_DAEMON_ARGS
+adds arguments to both sideboltd (e.g. "-busypollus=0"), PAY_BENCH_LOGLEVEL sets their log level
+(default warn), and PAY_BENCH_LATENCIES=PREFIX writes each round's latencies in ms to
+PREFIX.<implementation>.<in flight>, one a line.
 """
 
 import argparse
@@ -220,14 +226,16 @@ class CoreLightning(Implementation):
         return rpc.call("invoice", amount_msat=INVOICE_MSAT, label=label, description="bench")["bolt11"]
 
 
-def run_round(impl, invoices, concurrency):
+def run_round(impl, invoices, concurrency, pause=None):
     """Pays every invoice with `concurrency` client threads; returns (seconds, latencies, syncs).
-    The clients connect before the clock starts."""
+    The clients connect before the clock starts. `pause` (one client only): (n, seconds), a
+    quiet spell after every n payments, left out of the round's time."""
     work = queue.Queue()
     for bolt11 in invoices:
         work.put(bolt11)
     latencies, errors = [], []
     lock = threading.Lock()
+    paused = [0.0]
 
     def worker(client):
         while True:
@@ -235,6 +243,9 @@ def run_round(impl, invoices, concurrency):
                 bolt11 = work.get_nowait()
             except queue.Empty:
                 return
+            if pause and latencies and len(latencies) % pause[0] == 0:
+                time.sleep(pause[1])
+                paused[0] += pause[1]
             request = client.prepare(bolt11)
             try:
                 start = time.perf_counter()
@@ -258,7 +269,7 @@ def run_round(impl, invoices, concurrency):
         t.start()
     for t in threads:
         t.join()
-    seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - start - paused[0]
     after = impl.syncs()
     if errors:
         raise TestFailure(f"{impl.name}: {len(errors)} payments failed, first: {errors[0]}")
@@ -274,7 +285,8 @@ class PayBench(SideboltTest):
     def set_test_params(self):
         self.num_nodes = 2
         threads = max(self.args.concurrency) + 8
-        self.extra_args = [[f"-rpcthreads={threads}", f"-loglevel={os.environ.get('PAY_BENCH_LOGLEVEL', 'warn')}"]] * 2
+        extra = os.environ.get("PAY_BENCH_DAEMON_ARGS", "").split()
+        self.extra_args = [[f"-rpcthreads={threads}", f"-loglevel={os.environ.get('PAY_BENCH_LOGLEVEL', 'warn')}", *extra]] * 2
 
     def _parse_args(self):
         return self.args
@@ -320,7 +332,11 @@ class PayBench(SideboltTest):
         results = []
         for concurrency, count in rounds:
             batch, invoices = invoices[:count], invoices[count:]
-            seconds, latencies, syncs = run_round(impl, batch, concurrency)
+            seconds, latencies, syncs = run_round(impl, batch, concurrency,
+                                                  self.args.pause if concurrency == 1 else None)
+            if os.environ.get("PAY_BENCH_LATENCIES"):
+                with open(f"{os.environ['PAY_BENCH_LATENCIES']}.{impl.name}.{concurrency}", "w") as f:
+                    f.write("\n".join(f"{x * 1000:.3f}" for x in latencies))
             row = {"concurrency": concurrency, "payments": count, "per_s": count / seconds,
                    "p50_ms": percentile(latencies, 0.50) * 1000, "p99_ms": percentile(latencies, 0.99) * 1000,
                    "syncs": None if syncs is None else [c / count for c in syncs]}
@@ -329,6 +345,13 @@ class PayBench(SideboltTest):
                           f"  syncs/payment payer {row['syncs'][0]:.2f} payee {row['syncs'][1]:.2f}")
             self.log(f"{impl.name} x{concurrency}: {row['per_s']:.0f} payments/s  p50 {row['p50_ms']:.2f} ms  "
                      f"p99 {row['p99_ms']:.2f} ms{syncs_text}")
+            if self.args.pause and concurrency == 1 and len(latencies) > self.args.pause[0]:
+                n = self.args.pause[0]
+                first = latencies[n::n]
+                others = [x for i, x in enumerate(latencies) if i == 0 or i % n]
+                self.log(f"{impl.name} x1: first payment after a pause p50 {percentile(first, 0.5) * 1000:.2f} ms "
+                         f"({len(first)}); the others p50 {percentile(others, 0.5) * 1000:.2f} ms "
+                         f"p99 {percentile(others, 0.99) * 1000:.2f} ms")
         return results
 
     def run_test(self):
@@ -363,11 +386,19 @@ def main():
     parser.add_argument("--concurrency", default="8,32,64",
                         help="payments in flight for the concurrent rounds (default 8,32,64)")
     parser.add_argument("--warmup", type=int, default=20, help="payments before measuring (default 20)")
+    parser.add_argument("--pause", metavar="N,SECONDS",
+                        help="one at a time, wait SECONDS after every N payments, as a node between bursts "
+                             "of payments (the waits are not counted in payments/s)")
     parser.add_argument("--backend", choices=["bitcoind", "standin"], help="force the regtest backend")
     parser.add_argument("--tmpdir", help="root for this run's directory (default $TMPDIR)")
     parser.add_argument("--nocleanup", action="store_true", help="keep the run directory")
     args = parser.parse_args()
     args.concurrency = [int(c) for c in args.concurrency.split(",") if c]
+    if args.pause:
+        count, seconds = args.pause.split(",")
+        args.pause = (int(count), float(seconds))
+        if args.pause[0] < 1 or args.pause[1] < 0:
+            parser.error("--pause needs N >= 1 and SECONDS >= 0")
     PayBench(args).main()
 
 
