@@ -92,7 +92,8 @@ bool FinalRefusal(uint16_t code) { return code != static_cast<uint16_t>(FailureC
 } // namespace
 
 HtlcRouter::HtlcRouter(store::Env& env, InvoiceStore& invoices, PrivKey node_key, RouterOptions options)
-    : m_env(env), m_invoices(invoices), m_node_key(std::move(node_key)), m_options(std::move(options)),
+    : m_env(env), m_invoices(invoices), m_node_key(std::move(node_key)), m_node_id(m_node_key.GetPubKey()),
+      m_options(std::move(options)),
       m_links_db(env.OpenDb(kLinksDb)), m_payments_db(env.OpenDb(kPaymentsDb)), m_replay_db(env.OpenDb(kReplayDb))
 {
 }
@@ -754,7 +755,7 @@ PathRequest HtlcRouter::GraphRequest(const std::vector<LocalChannel>& locals, co
                                      Msat max_fee) const
 {
     const PayRequest& request = pay.request;
-    PathRequest path_request{m_node_key.GetPubKey(), request.payee};
+    PathRequest path_request{m_node_id, request.payee};
     path_request.amount = amount;
     path_request.final_cltv_delta = request.min_final_cltv_expiry_delta + kFinalCltvSlack;
     path_request.max_fee = max_fee;

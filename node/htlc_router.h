@@ -255,6 +255,8 @@ private:
     store::Env& m_env;
     InvoiceStore& m_invoices;
     const PrivKey m_node_key;
+    //! Derived once: a payment's path search starts from it (an EC multiplication each time).
+    const PubKey m_node_id;
     RouterOptions m_options;
     store::Db m_links_db;
     store::Db m_payments_db;
