@@ -252,6 +252,11 @@ class InteropClnPaymentTest(SideboltTest):
         sb.cli("sendpay", [{"id": cln.node_id, "channel": s_to_l_scid, "amount_msat": 60000000, "delay": seed_cltv}],
                seed["payment_hash"], seed["payment_secret"])
         assert_equal(sb.cli("waitsendpay", seed["payment_hash"], "60")["status"], "complete")
+        # Complete once the preimage is back; the HTLC leaves S's commitment (and to_us_msat
+        # moves) a round trip later: the balances below are read after that.
+        self.wait_until(lambda: all(c["pending_htlcs"] == 0 for c in sb.cli("listchannels")["channels"]
+                                    if c["peer_id"] == cln.node_id), timeout=30,
+                        message="S's sendpay never settled in its channels")
 
         total = 40000000
         parts = {1: (l_to_s, 25000000), 2: (s_to_l, 15000000)}
