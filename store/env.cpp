@@ -506,18 +506,14 @@ void Env::StopIdleCheckpoints()
 
 void Env::IdleCheckpointLoop(std::chrono::milliseconds idle, uint64_t min_commits)
 {
-    const int64_t idle_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(idle).count();
     UniqueLock lock{m_idle_mutex};
-    auto wait = std::chrono::nanoseconds(idle_ns);
+    std::chrono::nanoseconds wait{idle};
     for (;;) {
         if (lock.WaitFor(m_idle_cv, wait, [&]() REQUIRES(m_idle_mutex) { return m_idle_stopping; })) return;
-        const int64_t quiet_ns = SteadyNanoseconds() - m_last_commit_ns.load(std::memory_order_relaxed);
-        if (quiet_ns < idle_ns) {
-            wait = std::chrono::nanoseconds(idle_ns - quiet_ns);
-            continue;
-        }
-        wait = std::chrono::nanoseconds(idle_ns);
-        if (LoggedSinceCheckpoint() < min_commits) continue;
+        const std::chrono::nanoseconds quiet{SteadyNanoseconds() - m_last_commit_ns.load(std::memory_order_relaxed)};
+        // A commit came meanwhile: look again once the store has been quiet for `idle`.
+        wait = quiet < idle ? idle - quiet : std::chrono::nanoseconds{idle};
+        if (quiet < idle || LoggedSinceCheckpoint() < min_commits) continue;
         try {
             Checkpoint();
             m_idle_checkpoints.fetch_add(1, std::memory_order_relaxed);

@@ -462,15 +462,27 @@ bool WaitForCheckpoints(const Env& env, uint64_t count)
     return env.Checkpoints() == count;
 }
 
+//! An Env with idle checkpoints whose log a checkpoint just emptied: checkpoints count from `start`.
+struct IdleEnv {
+    IdleEnv(std::chrono::milliseconds idle, uint64_t min_commits)
+        : env{dir.Path() / "db", IdleCheckpoints(idle, min_commits)}, db{env.OpenDb("things")}
+    {
+        env.Checkpoint();
+        start = env.Checkpoints();
+    }
+
+    ScratchDir dir;
+    Env env;
+    Db db;
+    uint64_t start{0};
+};
+
 } // namespace
 
 TEST_CASE("commit log: a quiet Env checkpoints by itself once enough commits wait in the log")
 {
-    ScratchDir dir;
-    Env env{dir.Path() / "db", IdleCheckpoints(std::chrono::milliseconds(50), 3)};
-    const Db db = env.OpenDb("things");
-    env.Checkpoint();
-    const uint64_t start = env.Checkpoints();
+    IdleEnv idle{std::chrono::milliseconds(50), 3};
+    auto& [dir, env, db, start] = idle;
     PutString(env, db, "a", "1");
     PutString(env, db, "b", "2");
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -485,11 +497,8 @@ TEST_CASE("commit log: a quiet Env checkpoints by itself once enough commits wai
 
 TEST_CASE("commit log: a busy Env leaves its checkpoint to the quiet after the commits")
 {
-    ScratchDir dir;
-    Env env{dir.Path() / "db", IdleCheckpoints(std::chrono::milliseconds(500), 1)};
-    const Db db = env.OpenDb("things");
-    env.Checkpoint();
-    const uint64_t start = env.Checkpoints();
+    IdleEnv idle{std::chrono::milliseconds(500), 1};
+    auto& [dir, env, db, start] = idle;
     for (int i = 0; i < 25; ++i) {
         PutString(env, db, "key" + std::to_string(i), "value");
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -506,9 +515,7 @@ TEST_CASE("commit log: a crash after an idle checkpoint loses nothing")
         Env env{path, IdleCheckpoints(std::chrono::milliseconds(20), 1)};
         const Db db = env.OpenDb("things");
         WriteNumbered(env, db, 0, 6);
-        const uint64_t before = env.Checkpoints();
-        for (int i = 0; i < 500 && env.Checkpoints() == before; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        if (env.Checkpoints() == before) std::abort();
+        if (!WaitForCheckpoints(env, env.Checkpoints() + 1)) std::abort();
         WriteNumbered(env, db, 6, 9);
         Crash();
     });
