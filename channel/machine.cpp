@@ -881,17 +881,18 @@ bool HasUnsignedUpdatesOfOurs(const ChannelState& state)
     return unsigned_update;
 }
 
-bool NextSignatureOnlyAdds(const ChannelState& state)
+bool NextSignatureOnlyFulfills(const ChannelState& state)
 {
     // The updates SignCommitmentCommand would take into the peer's commitment.
     size_t taken = 0;
     ForEachUpdate(state, [&](const UpdateProgress& progress, Side proposer, bool) {
         if (NextRemoteCommitmentTakes(progress, proposer)) ++taken;
     });
-    const auto adds = std::ranges::count_if(state.htlcs, [](const ChannelHtlc& htlc) {
-        return htlc.offerer == Side::LOCAL && !htlc.added.remote_commitment;
+    const auto fulfills = std::ranges::count_if(state.htlcs, [](const ChannelHtlc& htlc) {
+        return htlc.removal && htlc.removal->kind == HtlcRemovalKind::FULFILL &&
+               NextRemoteCommitmentTakes(htlc.removal->progress, Other(htlc.offerer));
     });
-    return adds > 0 && taken == static_cast<size_t>(adds);
+    return fulfills > 0 && taken == static_cast<size_t>(fulfills);
 }
 
 std::string_view ChannelErrorName(ChannelError error)

@@ -237,12 +237,12 @@ bool NextCommitmentOnlySettlesOurs(const ChannelState& state);
 bool HasUnsignedUpdatesOfOurs(const ChannelState& state);
 
 /**
- * Whether the commitment_signed we would send next only adds HTLCs of ours: every update it
- * would take into the peer's commitment is our update_add_htlc. While the peer's fulfills wait
- * for its commitment_signed, node/ may wait for it and answer with one commitment_signed that
- * takes both (NextCommitmentOnlySettlesOurs holds on the peer's side).
+ * Whether the commitment_signed we would send next only removes fulfilled HTLCs: every update
+ * it would take into the peer's commitment is an update_fulfill_htlc, ours or one of the peer's
+ * we have in our commitment. Both ends know those preimages, so node/ may let such a signature
+ * wait for the next commitment round and go with it, instead of a round per settlement.
  */
-bool NextSignatureOnlyAdds(const ChannelState& state);
+bool NextSignatureOnlyFulfills(const ChannelState& state);
 
 //! The error or warning message for a failure, to send before closing or failing.
 ChannelNotice FailureNotice(const ChannelState& state, const ProtocolFailure& failure);

@@ -692,7 +692,7 @@ private:
 
     // Normal operation.
     bool MayHoldCommitment(const ChannelRecord& record) const;
-    bool AwaitPeerCommitment(const ChannelRecord& record);
+    bool DeferFulfillSignature(const ChannelRecord& record);
     void WarmIdleChannels();
     void ReleaseHeldCommitment(ChannelRecord& record, Batch& batch);
     void ReleaseDueCommitments(Batch& batch);
@@ -811,7 +811,7 @@ private:
         Clock::time_point until;
     };
     std::map<Hash256, HeldCommitment> m_held_commitments;
-    //! Channels whose commitment_signed waits for the peer's (AwaitPeerCommitment), until when.
+    //! Channels whose commitment_signed for our fulfills waits for the peer's (DeferFulfillSignature), until when.
     std::map<Hash256, Clock::time_point> m_sign_waits;
     //! Channels stepped since the worker was last idle: their next commitments' keys are derived
     //! then (WarmIdleChannels).
@@ -1346,7 +1346,7 @@ void ChannelManager::Impl::SignTouched(Batch& batch)
     }
     for (const auto& id : std::exchange(batch.to_sign, {})) {
         ChannelRecord* record = FindChannel(id);
-        if (!record || !record->state || !Connected(record->peer) || AwaitPeerCommitment(*record)) continue;
+        if (!record || !record->state || !Connected(record->peer) || DeferFulfillSignature(*record)) continue;
         // A held commitment_signed waits for updates of ours (MayHoldCommitment): signing for a
         // message of the peer (its fulfill, read with the held one) would release it for nothing.
         if (m_held_commitments.contains(id) && !HasUnsignedUpdatesOfOurs(*record->state)) continue;
@@ -1873,16 +1873,15 @@ bool ChannelManager::Impl::MayHoldCommitment(const ChannelRecord& record) const
            NextCommitmentOnlySettlesOurs(state);
 }
 
-bool ChannelManager::Impl::AwaitPeerCommitment(const ChannelRecord& record)
+bool ChannelManager::Impl::DeferFulfillSignature(const ChannelRecord& record)
 {
-    // The peer's fulfills came without their commitment_signed yet (it leaves after the peer's
-    // write): waiting a little for it lets one commitment_signed of ours take our new HTLCs and
-    // those fulfills, where signing now would cost a round trip more (the peer could not answer
-    // with its own before our revocation). Only our adds wait, so two nodes never wait on each
-    // other: the peer's pending updates are fulfills, which never wait.
+    // Both ends know the preimages of fulfilled HTLCs: a commitment_signed that only removes
+    // them can wait for the next commitment round (the next HTLC either way) and go with it, one
+    // round for the settlement of one payment and the offer of the next instead of a round each.
+    // Anything else to sign (an HTLC, a failure, a fee) goes at once and takes the fulfills with
+    // it, so a settlement waits at most settle_wait and never for the peer alone.
     const ChannelState& state = *record.state;
-    const bool worth = !m_held_commitments.contains(record.channel_id) && !state.AwaitingRevocation() &&
-                       NextSignatureOnlyAdds(state) && NextCommitmentOnlySettlesOurs(state);
+    const bool worth = !state.AwaitingRevocation() && NextSignatureOnlyFulfills(state);
     if (!worth) {
         m_sign_waits.erase(record.channel_id);
         return false;

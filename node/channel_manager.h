@@ -71,8 +71,8 @@ struct ChannelManagerOptions {
     bool wake_per_read{false};
     /**
      * How long a commitment_signed that only settles our HTLCs waits to be answered with our next
-     * HTLC, and how long that HTLC's commitment_signed waits for the peer's (one write at each
-     * end then takes the settlement of a payment and the offer of the next).
+     * HTLC, and how long our commitment_signed for fulfills alone waits for the peer's (one
+     * commitment round then takes the settlement of a payment and the offer of the next).
      */
     std::chrono::milliseconds settle_wait{5};
     /**

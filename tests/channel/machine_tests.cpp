@@ -744,75 +744,77 @@ TEST_CASE("a non-anchor channel works the same way")
     CHECK(h.State(ALICE).htlcs.empty());
 }
 
-TEST_CASE("a commitment_signed that only settles our HTLCs, and a signature that only adds ours, are told apart")
+TEST_CASE("a commitment_signed that only settles our HTLCs, and a signature that only fulfills theirs, are told apart")
 {
     Harness h;
     CHECK_FALSE(NextCommitmentOnlySettlesOurs(h.State(ALICE)));
-    CHECK_FALSE(NextSignatureOnlyAdds(h.State(ALICE)));
+    CHECK_FALSE(NextSignatureOnlyFulfills(h.State(ALICE)));
     CHECK_FALSE(HasUnsignedUpdatesOfOurs(h.State(ALICE)));
     const uint64_t first = LockIn(h, Msat{20'000'000}, 1);
     CHECK_FALSE(HasUnsignedUpdatesOfOurs(h.State(ALICE)));
     CHECK_FALSE(NextCommitmentOnlySettlesOurs(h.State(ALICE)));
-    CHECK_FALSE(NextSignatureOnlyAdds(h.State(ALICE)));
+    CHECK_FALSE(NextSignatureOnlyFulfills(h.State(BOB)));
 
-    SUBCASE("a fulfill is waiting for its commitment_signed")
+    SUBCASE("a fulfill's signature waits for the peer's next HTLC and answers both")
     {
         h.Do(BOB, FulfillHtlcCommand{.id = first, .preimage = PreimageOf(1)});
-        // Bob's own pending update is a removal: he never waits for Alice's signature.
-        CHECK_FALSE(NextSignatureOnlyAdds(h.State(BOB)));
+        CHECK(NextSignatureOnlyFulfills(h.State(BOB)));
         CHECK(HasUnsignedUpdatesOfOurs(h.State(BOB)));
         h.Deliver(ALICE);
         CHECK(NextCommitmentOnlySettlesOurs(h.State(ALICE)));
-        CHECK_FALSE(NextSignatureOnlyAdds(h.State(ALICE)));
-        // Bob's fulfill is his update, not Alice's.
+        // Bob's fulfill is his update, not Alice's: she has nothing to sign for it.
         CHECK_FALSE(HasUnsignedUpdatesOfOurs(h.State(ALICE)));
+        CHECK_FALSE(NextSignatureOnlyFulfills(h.State(ALICE)));
         h.Do(ALICE, AddCommand(Msat{30'000'000}, 2));
-        CHECK(NextSignatureOnlyAdds(h.State(ALICE)));
-        CHECK(HasUnsignedUpdatesOfOurs(h.State(ALICE)));
-        CHECK(NextCommitmentOnlySettlesOurs(h.State(ALICE)));
-        // Bob's update_add_htlc from Alice is not one of his HTLCs settled.
+        CHECK_FALSE(NextSignatureOnlyFulfills(h.State(ALICE)));
+        const auto offered = h.Do(ALICE, SignCommitmentCommand{});
+        REQUIRE(SentOf<CommitmentSignedMessage>(offered).size() == 1);
+        // Bob's commitment still has the fulfilled HTLC: Alice's own does not have the fulfill yet.
+        CHECK(SentOf<CommitmentSignedMessage>(offered)[0].htlc_signatures.size() == 2);
         h.Deliver(BOB);
-        CHECK_FALSE(NextCommitmentOnlySettlesOurs(h.State(BOB)));
-
-        // Bob signs; Alice answers it only after her add, with one commitment_signed for both.
-        h.Do(BOB, SignCommitmentCommand{});
-        const auto revoked = h.Deliver(ALICE);
+        CHECK(NextSignatureOnlyFulfills(h.State(BOB)));
+        const auto revoked = h.Deliver(BOB);
         CHECK(SentOf<RevokeAndAckMessage>(revoked).size() == 1);
-        CHECK_FALSE(NextCommitmentOnlySettlesOurs(h.State(ALICE)));
-        const auto signed_both = h.Do(ALICE, SignCommitmentCommand{});
+        // Alice's HTLC is in Bob's commitment now: his signature takes it with the fulfill.
+        CHECK_FALSE(NextSignatureOnlyFulfills(h.State(BOB)));
+        const auto signed_both = h.Do(BOB, SignCommitmentCommand{});
         REQUIRE(SentOf<CommitmentSignedMessage>(signed_both).size() == 1);
         CHECK(SentOf<CommitmentSignedMessage>(signed_both)[0].htlc_signatures.size() == 1);
+        h.Deliver(ALICE);
+        const auto alice_revoked = h.Deliver(ALICE);
+        CHECK(SentOf<RevokeAndAckMessage>(alice_revoked).size() == 1);
+        // The fulfill is in Alice's commitment: its removal from Bob's may wait for her next HTLC.
+        CHECK(NextSignatureOnlyFulfills(h.State(ALICE)));
+        h.Do(ALICE, AddCommand(Msat{1'000'000}, 5));
+        CHECK_FALSE(NextSignatureOnlyFulfills(h.State(ALICE)));
         h.DeliverAll();
         h.Settle();
         CheckAgree(h);
-        REQUIRE(h.State(BOB).htlcs.size() == 1);
+        REQUIRE(h.State(BOB).htlcs.size() == 2);
         CHECK(h.State(BOB).htlcs[0].amount_msat == Msat{30'000'000});
     }
     SUBCASE("a failure is not a settlement to wait on")
     {
         h.Do(BOB, FailHtlcCommand{.id = first, .reason = Bytes(32, 1)});
+        CHECK_FALSE(NextSignatureOnlyFulfills(h.State(BOB)));
         h.Deliver(ALICE);
         CHECK_FALSE(NextCommitmentOnlySettlesOurs(h.State(ALICE)));
     }
-    SUBCASE("nor a fulfill together with an HTLC of the peer")
+    SUBCASE("nor a fulfill together with an HTLC of ours")
     {
         h.Do(BOB, FulfillHtlcCommand{.id = first, .preimage = PreimageOf(1)});
         h.Do(BOB, AddCommand(Msat{5'000'000}, 3));
+        CHECK_FALSE(NextSignatureOnlyFulfills(h.State(BOB)));
         h.DeliverAll();
         CHECK_FALSE(NextCommitmentOnlySettlesOurs(h.State(ALICE)));
     }
-    SUBCASE("nor a signature that takes a fee update")
-    {
-        h.Do(ALICE, AddCommand(Msat{30'000'000}, 2));
-        h.Do(ALICE, UpdateFeeCommand{.feerate_per_kw = 5'000});
-        CHECK_FALSE(NextSignatureOnlyAdds(h.State(ALICE)));
-    }
-    SUBCASE("nor one that takes a removal of ours")
+    SUBCASE("nor a fulfill together with a fee update")
     {
         const uint64_t theirs = LockIn(h, Msat{5'000'000}, 4, BOB);
         h.Do(ALICE, FulfillHtlcCommand{.id = theirs, .preimage = PreimageOf(4)});
-        h.Do(ALICE, AddCommand(Msat{30'000'000}, 2));
-        CHECK_FALSE(NextSignatureOnlyAdds(h.State(ALICE)));
+        CHECK(NextSignatureOnlyFulfills(h.State(ALICE)));
+        h.Do(ALICE, UpdateFeeCommand{.feerate_per_kw = 5'000});
+        CHECK_FALSE(NextSignatureOnlyFulfills(h.State(ALICE)));
     }
 }
 

@@ -17,6 +17,7 @@
 
 #include <doctest/doctest.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -525,12 +526,15 @@ TEST_CASE("answering a list takes no write transaction: it is answered while ano
     CHECK(a.env->Commits() == commits);
 }
 
-TEST_CASE("payments one at a time: each end writes its store twice a payment")
+TEST_CASE("payments one at a time: each end writes its store twice and signs once a payment")
 {
     Node a(1, true), b(2, true);
     Connect(a, b);
     const FundChannelResult opened = OpenToNormal(a, b, Sat{500'000});
     b.WaitFor(opened.channel_id, ChannelPhase::NORMAL);
+    std::array<std::atomic<int>, 2> signatures{};
+    a.link.on_deliver = [&](uint16_t type) { signatures[0] += type == static_cast<uint16_t>(ChannelMessageType::kCommitmentSigned); };
+    b.link.on_deliver = [&](uint16_t type) { signatures[1] += type == static_cast<uint16_t>(ChannelMessageType::kCommitmentSigned); };
 
     constexpr Msat kAmount{1'000'000};
     const auto keysend = [&](uint8_t n) {
@@ -546,22 +550,36 @@ TEST_CASE("payments one at a time: each end writes its store twice a payment")
     keysend(0);
     WaitSettled(a, b, opened.channel_id, kAmount);
 
-    // The payee's commitment_signed for a fulfill is answered with the next payment's HTLC (or
-    // that HTLC's signature waits for it): one write at each end takes the settlement of one
-    // payment and the offer of the next. Answered at once, it took three or four writes a
-    // payment at each end. On a loaded machine a read now and then arrives in two parts.
+    // The payee's fulfill is signed in its answer to the next payment's commitment_signed, and
+    // that answer's revoke_and_ack lets the payer sign the settlement with the next HTLC after:
+    // one commitment round takes the settlement of one payment and the offer of the next, one
+    // write at each end takes each half of it. Answered at once, a fulfill took a round of its
+    // own (B signed twice a payment); before that, three or four writes a payment at each end.
+    // On a loaded machine a read now and then arrives in two parts.
     constexpr uint8_t kPayments = 20;
     const uint64_t a_before = a.env->Commits();
     const uint64_t b_before = b.env->Commits();
+    const int a_signed_before = signatures[0];
+    const int b_signed_before = signatures[1];
     for (uint8_t n = 1; n <= kPayments; ++n) keysend(n);
-    WaitSettled(a, b, opened.channel_id, Msat{kAmount.value() * (kPayments + 1)});
+    // Counted before the last settlement, which takes rounds of its own once no payment follows.
     const uint64_t a_writes = a.env->Commits() - a_before;
     const uint64_t b_writes = b.env->Commits() - b_before;
+    const int a_signed = signatures[0] - a_signed_before;
+    const int b_signed = signatures[1] - b_signed_before;
+    WaitSettled(a, b, opened.channel_id, Msat{kAmount.value() * (kPayments + 1)});
     CAPTURE(a_writes);
     CAPTURE(b_writes);
+    CAPTURE(a_signed);
+    CAPTURE(b_signed);
+    // A payment is complete at the fulfill, before the payee's write after it.
     CHECK(a_writes >= 2 * kPayments);
-    CHECK(a_writes <= 2 * kPayments + 5);
-    CHECK(b_writes >= 2 * kPayments);
-    CHECK(b_writes <= 2 * kPayments + 5);
+    CHECK(a_writes <= 2 * kPayments + 3);
+    CHECK(b_writes >= 2 * kPayments - 1);
+    CHECK(b_writes <= 2 * kPayments + 3);
+    CHECK(a_signed >= kPayments);
+    CHECK(a_signed <= kPayments + 2);
+    CHECK(b_signed >= kPayments);
+    CHECK(b_signed <= kPayments + 2);
 }
 } // namespace sidebolt
