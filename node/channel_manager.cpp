@@ -694,6 +694,8 @@ private:
     bool MayHoldCommitment(const ChannelRecord& record) const;
     bool DeferFulfillSignature(const ChannelRecord& record);
     void WarmIdleChannels();
+    void PeelIdleOnions();
+    bool InputWaiting() EXCLUDES(m_queue_mutex);
     void ReleaseHeldCommitment(ChannelRecord& record, Batch& batch);
     void ReleaseDueCommitments(Batch& batch);
     std::chrono::milliseconds UntilNextRelease(std::chrono::milliseconds wait) const;
@@ -816,6 +818,9 @@ private:
     //! Channels stepped since the worker was last idle: their next commitments' keys are derived
     //! then (WarmIdleChannels).
     std::set<Hash256> m_to_warm;
+    //! HTLCs the peer added since the worker was last idle: their onions are peeled then, ahead
+    //! of their lock-in (PeelIdleOnions).
+    std::deque<std::pair<Hash256, uint64_t>> m_to_peel;
     //! Closes the peer started, waiting for the wallet's payout script.
     std::set<Hash256> m_awaiting_payout;
     std::map<Hash256, Reply<CloseResult>> m_close_replies;
@@ -983,6 +988,7 @@ void ChannelManager::Impl::Run()
     // commitment still in the mempool, or a sweep address never received, cannot wait for one.
     ActOnEverySpend(batch, false);
     for (;;) {
+        PeelIdleOnions();
         WarmIdleChannels();
         std::deque<Input> inputs;
         {
@@ -1928,14 +1934,31 @@ void ChannelManager::Impl::ReleaseDueCommitments(Batch& batch)
     }
 }
 
+bool ChannelManager::Impl::InputWaiting()
+{
+    const MutexLock lock(m_queue_mutex);
+    return !m_queue.empty();
+}
+
+void ChannelManager::Impl::PeelIdleOnions()
+{
+    // Inputs come first: this only uses the time spent waiting for them.
+    for (; !m_to_peel.empty() && !InputWaiting(); m_to_peel.pop_front()) {
+        const auto& [channel_id, htlc_id] = m_to_peel.front();
+        const ChannelRecord* record = FindChannel(channel_id);
+        if (!m_router || !record || !record->state) continue;
+        for (const ChannelHtlc& htlc : record->state->htlcs) {
+            if (htlc.offerer == Side::REMOTE && htlc.id == htlc_id) {
+                m_router->PeelAhead(channel_id, htlc_id, htlc.payment_hash, htlc.onion_routing_packet);
+            }
+        }
+    }
+}
+
 void ChannelManager::Impl::WarmIdleChannels()
 {
     for (auto it = m_to_warm.begin(); it != m_to_warm.end(); it = m_to_warm.erase(it)) {
-        {
-            // Inputs come first: this only uses the time spent waiting for them.
-            const MutexLock lock(m_queue_mutex);
-            if (!m_queue.empty()) return;
-        }
+        if (InputWaiting()) return;
         ChannelRecord* record = FindChannel(*it);
         if (!record || !record->state || record->phase != ChannelPhase::NORMAL) continue;
         try {
@@ -1984,6 +2007,9 @@ void ChannelManager::Impl::StepChannel(ChannelRecord& record, const ChannelInput
     if (std::holds_alternative<CommandRejected>(result)) return;
     auto& transition = std::get<Transition>(result);
     record.state = std::move(transition.state);
+    if (const auto* received = std::get_if<MessageReceived>(&input); received && m_router) {
+        if (const auto* add = std::get_if<UpdateAddHtlcMessage>(&received->message)) m_to_peel.emplace_back(record.channel_id, add->id);
+    }
     // An update of theirs that asks nothing of us yet need not be written: a crash undoes it at
     // both ends (BOLT 2's reversal of uncommitted updates), and the next write carries it.
     bool changed = !(transition.actions.empty() && IsPeerUpdate(input));

@@ -165,11 +165,32 @@ bool HtlcRouter::HandledIncoming(const Hash256& channel_id, uint64_t htlc_id) co
 
 // ---- Incoming HTLCs ----------------------------------------------------------------------
 
+namespace {
+//! Incoming HTLCs added but not yet locked in whose onions are kept peeled; one the peer
+//! undid on reconnection stays until its id is reused or the whole lot is dropped at this size.
+constexpr size_t kMaxPeeledAhead = 4096;
+} // namespace
+
+void HtlcRouter::PeelAhead(const Hash256& channel_id, uint64_t htlc_id, const Hash256& payment_hash,
+                           const ByteArray<kOnionPacketSize>& onion_routing_packet)
+{
+    auto peeled = PeelOnion(m_node_key, onion_routing_packet, payment_hash);
+    // A bad onion is rare and answered at lock-in, where it is peeled again.
+    if (!peeled) return;
+    if (m_peeled_ahead.size() >= kMaxPeeledAhead) m_peeled_ahead.clear();
+    m_peeled_ahead.insert_or_assign({channel_id, htlc_id}, PeeledAhead{payment_hash, onion_routing_packet, std::move(*peeled)});
+}
+
 void HtlcRouter::OnIncomingLockedIn(RouterChannels& channels, const Hash256& channel_id, const HtlcLockedIn& htlc,
                                     uint32_t height, uint64_t now)
 {
+    std::optional<PeeledAhead> ahead;
+    if (auto node = m_peeled_ahead.extract({channel_id, htlc.id})) ahead = std::move(node.mapped());
     if (HandledIncoming(channel_id, htlc.id)) return;
-    auto peeled = PeelOnion(m_node_key, htlc.onion_routing_packet, htlc.payment_hash);
+    // The same id may have carried another HTLC, undone at a reconnection, when it was peeled.
+    const bool same = ahead && ahead->payment_hash == htlc.payment_hash && ahead->packet == htlc.onion_routing_packet;
+    auto peeled = same ? Expected<PeeledOnion, OnionError>(std::move(ahead->peeled))
+                       : PeelOnion(m_node_key, htlc.onion_routing_packet, htlc.payment_hash);
     if (!peeled) {
         const uint16_t code = FailureCodeFor(peeled.error());
         Logger()->info("HTLC {} on {}: bad onion ({})", htlc.id, Short(channel_id), FailureCodeName(code));

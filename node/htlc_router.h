@@ -156,6 +156,15 @@ public:
     void OnIncomingClaimedOnChain(RouterChannels& channels, const Hash256& payment_hash, Msat amount_msat, uint64_t now);
     //! Times out held multi-part sets.
     void OnTimer(RouterChannels& channels, uint64_t now);
+    /**
+     * Peels an incoming HTLC's onion ahead of its lock-in, for OnIncomingLockedIn to find (worker
+     * thread, while it waits). The peer's update_add_htlc comes before the commitment_signed
+     * that covers it, and the lock-in a round trip later: the shared secret (an EC
+     * multiplication) and the decryption are then no longer in the payment's path. Nothing is
+     * decided here: the HTLC may never be committed.
+     */
+    void PeelAhead(const Hash256& channel_id, uint64_t htlc_id, const Hash256& payment_hash,
+                   const ByteArray<kOnionPacketSize>& onion_routing_packet);
 
     //! Starts a payment and returns its pending record; `done` is called after the commit that
     //! records its outcome. Throws NodeError when it cannot start (already paid or pending, no
@@ -269,6 +278,13 @@ private:
         uint32_t cltv_expiry{0};
     };
     std::map<Hash256, SeenOnion> m_seen_onions;
+    //! Onions peeled ahead (PeelAhead), by incoming HTLC; used once, at its lock-in.
+    struct PeeledAhead {
+        Hash256 payment_hash{};
+        ByteArray<kOnionPacketSize> packet{};
+        PeeledOnion peeled;
+    };
+    std::map<std::pair<Hash256, uint64_t>, PeeledAhead> m_peeled_ahead;
     std::multimap<uint32_t, Hash256> m_seen_by_expiry;
     //! Outgoing HTLC (channel, id) -> where it came from.
     std::map<std::pair<Hash256, uint64_t>, HtlcLink> m_links;

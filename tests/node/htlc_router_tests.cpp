@@ -1858,6 +1858,38 @@ TEST_CASE("router: forwarding an HTLC and settling or failing it upstream")
     }
 }
 
+TEST_CASE("router: an onion peeled ahead of its lock-in serves only the HTLC it came with")
+{
+    RouterBench bench;
+    const Msat amount{100'000};
+    const Msat fee = ForwardingFee(RouterBench::Options().policy, amount);
+    const uint32_t out_cltv = kHeight + 40;
+    const BuiltOnion onion = bench.ForwardOnion(kOutScid, amount, out_cltv);
+    const HtlcLockedIn htlc = bench.Incoming(3, amount + fee, out_cltv + 34, onion.packet);
+
+    SUBCASE("peeled when it was added")
+    {
+        bench.router.PeelAhead(bench.incoming_channel, htlc.id, htlc.payment_hash, onion.packet);
+    }
+    SUBCASE("the id carried another HTLC when peeled (undone at a reconnection)")
+    {
+        // Its onion asks for less downstream: forwarding that would keep a larger fee.
+        const BuiltOnion undone = bench.ForwardOnion(kOutScid, Msat{60'000}, out_cltv);
+        bench.router.PeelAhead(bench.incoming_channel, htlc.id, htlc.payment_hash, undone.packet);
+    }
+    SUBCASE("the same onion for another channel")
+    {
+        bench.router.PeelAhead(IdOf(0xcc), htlc.id, htlc.payment_hash, onion.packet);
+    }
+    bench.router.OnIncomingLockedIn(bench.channels, bench.incoming_channel, htlc, kHeight, Now());
+    REQUIRE(bench.channels.offers.size() == 1);
+    CHECK(bench.channels.offers[0].command.amount_msat == amount);
+    CHECK(bench.channels.offers[0].command.cltv_expiry == out_cltv);
+    const auto next = PeelOnion(KeyOf(0x42), bench.channels.offers[0].command.onion_routing_packet, bench.payment_hash);
+    REQUIRE(next);
+    CHECK_FALSE(next->next_packet);
+}
+
 TEST_CASE("router: a replayed onion is refused until its HTLC expires")
 {
     RouterBench bench;
