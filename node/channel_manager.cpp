@@ -453,6 +453,10 @@ constexpr uint32_t kHtlcResolvedDepth = 3;
 constexpr uint32_t kReplacedRetireDepth = 6;
 constexpr auto kSweepScriptRetry = std::chrono::seconds(1);
 
+//! Onions of added HTLCs waiting to be peeled ahead of their lock-in (PeelIdleOnions): as
+//! many as two full channels can have in flight.
+constexpr size_t kMaxOnionsToPeel = 2 * 483;
+
 //! How long a batch that MayWait waits for more inputs before it is written anyway.
 constexpr std::chrono::milliseconds kHeldBatchWait{10};
 
@@ -1942,13 +1946,16 @@ bool ChannelManager::Impl::InputWaiting()
 
 void ChannelManager::Impl::PeelIdleOnions()
 {
+    // A worker never idle meanwhile locked the older ones in already.
+    while (m_to_peel.size() > kMaxOnionsToPeel) m_to_peel.pop_front();
     // Inputs come first: this only uses the time spent waiting for them.
     for (; !m_to_peel.empty() && !InputWaiting(); m_to_peel.pop_front()) {
         const auto& [channel_id, htlc_id] = m_to_peel.front();
         const ChannelRecord* record = FindChannel(channel_id);
-        if (!m_router || !record || !record->state) continue;
+        if (!m_router || !record || !record->state || m_router->HandledIncoming(channel_id, htlc_id)) continue;
         for (const ChannelHtlc& htlc : record->state->htlcs) {
-            if (htlc.offerer == Side::REMOTE && htlc.id == htlc_id) {
+            // One with a removal was decided at its lock-in.
+            if (htlc.offerer == Side::REMOTE && htlc.id == htlc_id && !htlc.removal) {
                 m_router->PeelAhead(channel_id, htlc_id, htlc.payment_hash, htlc.onion_routing_packet);
             }
         }
