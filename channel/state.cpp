@@ -233,11 +233,14 @@ SignatureCheck CheckCommitmentSignatures(const ChannelState& state, const Channe
     return CheckSignatures(state, view, KeysToCheck(signer, view.spec), signature, htlc_signatures, &signer);
 }
 
-void WarmNextCommitmentKeys(const ChannelState& state, const ChannelSigner& signer)
+void WarmNextCommitmentKeys(const ChannelState& state, const ChannelSigner& signer, Side holder)
 {
-    const uint64_t local = state.local_commitment_number + 1;
-    const CommitmentView ours = MakeCommitmentView(state, Side::LOCAL, local, signer.PerCommitmentPoint(local));
-    if (!signer.RememberedKeys(ours.spec)) signer.RememberKeys(ours.spec, DeriveKeysToCheck(signer, ours.spec, HtlcKeys::ALWAYS));
+    if (holder == Side::LOCAL) {
+        const uint64_t local = state.local_commitment_number + 1;
+        const CommitmentView ours = MakeCommitmentView(state, Side::LOCAL, local, signer.PerCommitmentPoint(local));
+        if (!signer.RememberedKeys(ours.spec)) signer.RememberKeys(ours.spec, DeriveKeysToCheck(signer, ours.spec, HtlcKeys::ALWAYS));
+        return;
+    }
     if (!state.remote_next_per_commitment_point) return;
     const CommitmentView theirs = MakeCommitmentView(state, Side::REMOTE, state.remote_commitment_number + 1,
                                                      *state.remote_next_per_commitment_point);

@@ -261,11 +261,12 @@ SignatureCheck CheckCommitmentSignatures(const ChannelState& state, const Channe
                                          const EcdsaSignature& signature, std::span<const EcdsaSignature> htlc_signatures);
 
 /**
- * Derives the keys of both sides' next commitments into the signer's memo (RememberedKeys), so
- * that checking the peer's next commitment_signed and signing ours find them. Worth calling while
- * waiting for the peer: each commitment's keys are four or five EC multiplications.
+ * Derives the keys of `holder`'s next commitment into the signer's memo (RememberedKeys), so that
+ * checking the peer's next commitment_signed (LOCAL) or signing the peer's next commitment
+ * (REMOTE) finds them. Worth calling while waiting for the peer: each commitment's keys are four
+ * or five EC multiplications.
  */
-void WarmNextCommitmentKeys(const ChannelState& state, const ChannelSigner& signer);
+void WarmNextCommitmentKeys(const ChannelState& state, const ChannelSigner& signer, Side holder);
 
 //! Our signature on the peer's current commitment (funding_created / funding_signed sign
 //! commitment number 0 with this).

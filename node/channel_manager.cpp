@@ -820,8 +820,8 @@ private:
     //! Channels whose commitment_signed for our fulfills waits for the peer's (DeferFulfillSignature), until when.
     std::map<Hash256, Clock::time_point> m_sign_waits;
     //! Channels stepped since the worker was last idle: their next commitments' keys are derived
-    //! then (WarmIdleChannels).
-    std::set<Hash256> m_to_warm;
+    //! then (WarmIdleChannels), each side's in a step of its own.
+    std::set<std::pair<Hash256, Side>> m_to_warm;
     //! HTLCs the peer added since the worker was last idle: their onions are peeled then, ahead
     //! of their lock-in (PeelIdleOnions).
     std::deque<std::pair<Hash256, uint64_t>> m_to_peel;
@@ -1966,10 +1966,10 @@ void ChannelManager::Impl::WarmIdleChannels()
 {
     for (auto it = m_to_warm.begin(); it != m_to_warm.end(); it = m_to_warm.erase(it)) {
         if (InputWaiting()) return;
-        ChannelRecord* record = FindChannel(*it);
+        ChannelRecord* record = FindChannel(it->first);
         if (!record || !record->state || record->phase != ChannelPhase::NORMAL) continue;
         try {
-            WarmNextCommitmentKeys(*record->state, Signer(record->channel_index));
+            WarmNextCommitmentKeys(*record->state, Signer(record->channel_index), it->second);
         } catch (const std::exception& e) {
             // Only a cache: the commitment's own check or signature reports what is wrong.
             Logger()->debug("channel {}: next commitment keys not derived ahead: {}", Short(record->channel_id), e.what());
@@ -1992,7 +1992,7 @@ void ChannelManager::Impl::StepChannel(ChannelRecord& record, const ChannelInput
 {
     // A held commitment_signed came before this input: the machine takes it first.
     ReleaseHeldCommitment(record, batch);
-    m_to_warm.insert(record.channel_id);
+    for (Side holder : {Side::LOCAL, Side::REMOTE}) m_to_warm.emplace(record.channel_id, holder);
     const ChannelSigner& signer = Signer(record.channel_index);
     const uint64_t remote_number_before = record.state->remote_commitment_number;
     auto result = Step(*record.state, signer, input);

@@ -822,7 +822,9 @@ TEST_CASE("keys derived ahead for the next commitments are the ones the dance de
 {
     Harness h;
     const auto warm = [&] {
-        for (size_t side : {ALICE, BOB}) WarmNextCommitmentKeys(h.State(side), h.pair.signers[side]);
+        for (size_t side : {ALICE, BOB}) {
+            for (Side holder : {Side::LOCAL, Side::REMOTE}) WarmNextCommitmentKeys(h.State(side), h.pair.signers[side], holder);
+        }
     };
     warm();
     const ChannelState& alice = h.State(ALICE);
