@@ -182,23 +182,32 @@ std::optional<LogCheckpoint> DecodeLogHeader(ByteSpan slot)
     return LogCheckpoint{*generation, *txnid, Bytes(meta->begin(), meta->end())};
 }
 
-Bytes EncodeLogRecord(const LogRecord& record)
+Bytes EncodeLogRecord(uint64_t generation, uint64_t txnid, LogRecordKind kind, std::span<const LoggedOp> ops)
 {
-    Bytes payload;
-    EncodeOps(payload, record.ops);
-    if (payload.size() > std::numeric_limits<uint32_t>::max()) {
+    // Sized first: a commit's record is encoded on the path of the messages waiting for it.
+    uint64_t payload_size = 0;
+    for (const LoggedOp& op : ops) {
+        payload_size += 1 + 2 + op.db.size() + 4 + op.key.size();
+        if (op.kind == LoggedOp::Kind::PUT) payload_size += 4 + op.value.size();
+    }
+    if (payload_size > std::numeric_limits<uint32_t>::max()) {
         throw StoreError("commit log", "a transaction of more than 4 GiB");
     }
     Bytes out;
-    out.reserve(RECORD_FIXED + payload.size() + 4);
+    out.reserve(RECORD_FIXED + payload_size + 4);
     PutLe(out, RECORD_MAGIC, 4);
-    PutLe(out, payload.size(), 4);
-    PutLe(out, record.generation, 8);
-    PutLe(out, record.txnid, 8);
-    out.push_back(static_cast<uint8_t>(record.kind));
-    Append(out, payload);
+    PutLe(out, payload_size, 4);
+    PutLe(out, generation, 8);
+    PutLe(out, txnid, 8);
+    out.push_back(static_cast<uint8_t>(kind));
+    EncodeOps(out, ops);
     PutLe(out, Crc32(out), 4);
     return out;
+}
+
+Bytes EncodeLogRecord(const LogRecord& record)
+{
+    return EncodeLogRecord(record.generation, record.txnid, record.kind, record.ops);
 }
 
 namespace {
@@ -327,7 +336,7 @@ CommitLog::~CommitLog()
 
 void CommitLog::Append(uint64_t txnid, LogRecordKind kind, std::span<const LoggedOp> ops)
 {
-    const Bytes record = EncodeLogRecord(LogRecord{m_generation, txnid, kind, {ops.begin(), ops.end()}});
+    const Bytes record = EncodeLogRecord(m_generation, txnid, kind, ops);
     Reserve(m_offset + record.size());
     WriteAllAt(m_fd, record, m_offset, "append to the commit log");
     m_offset += record.size();

@@ -74,6 +74,7 @@ Bytes EncodeLogHeader(const LogCheckpoint& checkpoint);
 std::optional<LogCheckpoint> DecodeLogHeader(ByteSpan slot);
 
 Bytes EncodeLogRecord(const LogRecord& record);
+Bytes EncodeLogRecord(uint64_t generation, uint64_t txnid, LogRecordKind kind, std::span<const LoggedOp> ops);
 //! The records of `generation` from the start of `region`, up to the first that is torn, of
 //! another generation or not a record at all.
 std::vector<LogRecord> DecodeLogRecords(ByteSpan region, uint64_t generation);
