@@ -1952,13 +1952,10 @@ void ChannelManager::Impl::PeelIdleOnions()
     for (; !m_to_peel.empty() && !InputWaiting(); m_to_peel.pop_front()) {
         const auto& [channel_id, htlc_id] = m_to_peel.front();
         const ChannelRecord* record = FindChannel(channel_id);
-        if (!m_router || !record || !record->state || m_router->HandledIncoming(channel_id, htlc_id)) continue;
-        for (const ChannelHtlc& htlc : record->state->htlcs) {
-            // One with a removal was decided at its lock-in.
-            if (htlc.offerer == Side::REMOTE && htlc.id == htlc_id && !htlc.removal) {
-                m_router->PeelAhead(channel_id, htlc_id, htlc.payment_hash, htlc.onion_routing_packet);
-            }
-        }
+        if (!record || !record->state || m_router->HandledIncoming(channel_id, htlc_id)) continue;
+        // One with a removal was decided at its lock-in.
+        const ChannelHtlc* htlc = record->state->FindHtlc(Side::REMOTE, htlc_id);
+        if (htlc && !htlc->removal) m_router->PeelAhead(channel_id, htlc_id, htlc->payment_hash, htlc->onion_routing_packet);
     }
 }
 

@@ -184,23 +184,24 @@ std::optional<LogCheckpoint> DecodeLogHeader(ByteSpan slot)
 
 Bytes EncodeLogRecord(uint64_t generation, uint64_t txnid, LogRecordKind kind, std::span<const LoggedOp> ops)
 {
-    // Sized first: a commit's record is encoded on the path of the messages waiting for it.
-    uint64_t payload_size = 0;
-    for (const LoggedOp& op : ops) {
-        payload_size += 1 + 2 + op.db.size() + 4 + op.key.size();
-        if (op.kind == LoggedOp::Kind::PUT) payload_size += 4 + op.value.size();
-    }
-    if (payload_size > std::numeric_limits<uint32_t>::max()) {
-        throw StoreError("commit log", "a transaction of more than 4 GiB");
-    }
+    // Written once, in place: a commit's record is encoded on the path of the messages waiting
+    // for it. The reserve is a guess (each op's fields add a few bytes to its data).
+    size_t data = 0;
+    for (const LoggedOp& op : ops) data += op.db.size() + op.key.size() + op.value.size() + 16;
     Bytes out;
-    out.reserve(RECORD_FIXED + payload_size + 4);
+    out.reserve(RECORD_FIXED + data + 4);
     PutLe(out, RECORD_MAGIC, 4);
-    PutLe(out, payload_size, 4);
+    const size_t length_at = out.size();
+    PutLe(out, 0, 4);
     PutLe(out, generation, 8);
     PutLe(out, txnid, 8);
     out.push_back(static_cast<uint8_t>(kind));
     EncodeOps(out, ops);
+    const size_t payload_size = out.size() - RECORD_FIXED;
+    if (payload_size > std::numeric_limits<uint32_t>::max()) {
+        throw StoreError("commit log", "a transaction of more than 4 GiB");
+    }
+    for (size_t i = 0; i < 4; ++i) out[length_at + i] = static_cast<uint8_t>(payload_size >> (8 * i));
     PutLe(out, Crc32(out), 4);
     return out;
 }

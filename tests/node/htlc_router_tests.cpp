@@ -1679,6 +1679,9 @@ private:
 
 constexpr uint32_t kHeight = 1000;
 const ShortChannelId kOutScid{900, 1, 0};
+//! What the forwarding tests send on through us: this amount, at this CLTV, over kOutScid.
+constexpr Msat kForwardAmount{100'000};
+constexpr uint32_t kForwardCltv = kHeight + 40;
 
 Hash256 IdOf(uint8_t byte)
 {
@@ -1742,6 +1745,14 @@ struct RouterBench {
     //! A fresh session key per onion, as a payer uses: the same one twice is a replay.
     Secret<32> NextSessionKey() { return Secret<32>(Bytes(32, m_session_byte++)); }
 
+    //! An onion that has us forward kForwardAmount at kForwardCltv over kOutScid.
+    BuiltOnion ForwardOnion() { return ForwardOnion(kOutScid, kForwardAmount, kForwardCltv); }
+    //! The incoming HTLC `id` carrying such an onion, with our fee and CLTV delta paid.
+    HtlcLockedIn PaidForward(uint64_t id, const BuiltOnion& onion) const
+    {
+        return Incoming(id, kForwardAmount + ForwardingFee(Options().policy, kForwardAmount), kForwardCltv + 34, onion.packet);
+    }
+
     HtlcLockedIn Incoming(uint64_t id, Msat amount, uint32_t cltv, const ByteArray<kOnionPacketSize>& onion) const
     {
         return HtlcLockedIn{.id = id,
@@ -1787,17 +1798,14 @@ private:
 TEST_CASE("router: forwarding an HTLC and settling or failing it upstream")
 {
     RouterBench bench;
-    const Msat amount{100'000};
-    const Msat fee = ForwardingFee(RouterBench::Options().policy, amount);
-    const uint32_t out_cltv = kHeight + 40;
-    const BuiltOnion onion = bench.ForwardOnion(kOutScid, amount, out_cltv);
-    const HtlcLockedIn htlc = bench.Incoming(3, amount + fee, out_cltv + 34, onion.packet);
+    const BuiltOnion onion = bench.ForwardOnion();
+    const HtlcLockedIn htlc = bench.PaidForward(3, onion);
     bench.router.OnIncomingLockedIn(bench.channels, bench.incoming_channel, htlc, kHeight, Now());
     REQUIRE(bench.channels.offers.size() == 1);
     const auto& offer = bench.channels.offers[0];
     CHECK(offer.channel_id == IdOf(0xbb));
-    CHECK(offer.command.amount_msat == amount);
-    CHECK(offer.command.cltv_expiry == out_cltv);
+    CHECK(offer.command.amount_msat == kForwardAmount);
+    CHECK(offer.command.cltv_expiry == kForwardCltv);
     CHECK(offer.command.payment_hash == bench.payment_hash);
     // The next node can peel what we pass on, and is its final hop.
     const auto next = PeelOnion(KeyOf(0x42), offer.command.onion_routing_packet, bench.payment_hash);
@@ -1861,11 +1869,8 @@ TEST_CASE("router: forwarding an HTLC and settling or failing it upstream")
 TEST_CASE("router: an onion peeled ahead of its lock-in serves only the HTLC it came with")
 {
     RouterBench bench;
-    const Msat amount{100'000};
-    const Msat fee = ForwardingFee(RouterBench::Options().policy, amount);
-    const uint32_t out_cltv = kHeight + 40;
-    const BuiltOnion onion = bench.ForwardOnion(kOutScid, amount, out_cltv);
-    const HtlcLockedIn htlc = bench.Incoming(3, amount + fee, out_cltv + 34, onion.packet);
+    const BuiltOnion onion = bench.ForwardOnion();
+    const HtlcLockedIn htlc = bench.PaidForward(3, onion);
 
     SUBCASE("peeled when it was added")
     {
@@ -1874,7 +1879,7 @@ TEST_CASE("router: an onion peeled ahead of its lock-in serves only the HTLC it 
     SUBCASE("the id carried another HTLC when peeled (undone at a reconnection)")
     {
         // Its onion asks for less downstream: forwarding that would keep a larger fee.
-        const BuiltOnion undone = bench.ForwardOnion(kOutScid, Msat{60'000}, out_cltv);
+        const BuiltOnion undone = bench.ForwardOnion(kOutScid, Msat{60'000}, kForwardCltv);
         bench.router.PeelAhead(bench.incoming_channel, htlc.id, htlc.payment_hash, undone.packet);
     }
     SUBCASE("the same onion for another channel")
@@ -1883,8 +1888,8 @@ TEST_CASE("router: an onion peeled ahead of its lock-in serves only the HTLC it 
     }
     bench.router.OnIncomingLockedIn(bench.channels, bench.incoming_channel, htlc, kHeight, Now());
     REQUIRE(bench.channels.offers.size() == 1);
-    CHECK(bench.channels.offers[0].command.amount_msat == amount);
-    CHECK(bench.channels.offers[0].command.cltv_expiry == out_cltv);
+    CHECK(bench.channels.offers[0].command.amount_msat == kForwardAmount);
+    CHECK(bench.channels.offers[0].command.cltv_expiry == kForwardCltv);
     const auto next = PeelOnion(KeyOf(0x42), bench.channels.offers[0].command.onion_routing_packet, bench.payment_hash);
     REQUIRE(next);
     CHECK_FALSE(next->next_packet);
@@ -1893,16 +1898,12 @@ TEST_CASE("router: an onion peeled ahead of its lock-in serves only the HTLC it 
 TEST_CASE("router: a replayed onion is refused until its HTLC expires")
 {
     RouterBench bench;
-    const Msat amount{100'000};
-    const Msat fee = ForwardingFee(RouterBench::Options().policy, amount);
-    const uint32_t out_cltv = kHeight + 40;
-    const BuiltOnion onion = bench.ForwardOnion(kOutScid, amount, out_cltv);
-    const uint32_t in_cltv = out_cltv + 34;
-    bench.router.OnIncomingLockedIn(bench.channels, bench.incoming_channel, bench.Incoming(3, amount + fee, in_cltv, onion.packet),
+    const BuiltOnion onion = bench.ForwardOnion();
+    bench.router.OnIncomingLockedIn(bench.channels, bench.incoming_channel, bench.PaidForward(3, onion),
                                     kHeight, Now());
     REQUIRE(bench.channels.offers.size() == 1);
     // The same onion in another HTLC (here: another id on the same channel) is a replay.
-    bench.router.OnIncomingLockedIn(bench.channels, bench.incoming_channel, bench.Incoming(4, amount + fee, in_cltv, onion.packet),
+    bench.router.OnIncomingLockedIn(bench.channels, bench.incoming_channel, bench.PaidForward(4, onion),
                                     kHeight, Now());
     CHECK(bench.channels.offers.size() == 1);
     REQUIRE(bench.channels.fails.size() == 1);
@@ -1913,14 +1914,14 @@ TEST_CASE("router: a replayed onion is refused until its HTLC expires")
     // Remembered across a restart...
     HtlcRouter reloaded(bench.env, bench.invoice_store, KeyOf(0x41), RouterBench::Options());
     reloaded.Load();
-    reloaded.OnIncomingLockedIn(bench.channels, bench.incoming_channel, bench.Incoming(5, amount + fee, in_cltv, onion.packet),
+    reloaded.OnIncomingLockedIn(bench.channels, bench.incoming_channel, bench.PaidForward(5, onion),
                                 kHeight, Now());
     CHECK(bench.channels.offers.size() == 1);
     CHECK(bench.channels.fails.size() == 2);
     // ...and forgotten once the first HTLC's expiry passed: then it is judged on its merits
     // (here its expiry is far behind the tip: expiry_too_soon, not a replay).
-    reloaded.OnIncomingLockedIn(bench.channels, bench.incoming_channel, bench.Incoming(6, amount + fee, in_cltv, onion.packet),
-                                in_cltv + 1, Now());
+    reloaded.OnIncomingLockedIn(bench.channels, bench.incoming_channel, bench.PaidForward(6, onion),
+                                bench.PaidForward(6, onion).cltv_expiry + 1, Now());
     REQUIRE(bench.channels.fails.size() == 3);
     const auto later = DecryptFailureOnion(onion.shared_secrets, bench.channels.fails[2].reason);
     REQUIRE(later);
