@@ -102,7 +102,7 @@ struct DaemonEvents {
 PeerHandlers CountingHandlers(DaemonEvents& events)
 {
     return PeerHandlers{
-        .on_connected = [&events](const PubKey&, const FeatureBits&) { events.connected.Add(1); },
+        .on_connected = [&events](const PubKey&, const FeatureBits&, ConnectionId) { events.connected.Add(1); },
         .on_disconnected = [&events](const PubKey&, const std::string&) { events.disconnected.Add(1); },
         .on_message = [&events](const PubKey&, const Message& message) {
             const auto* other = std::get_if<OtherMessage>(&message);

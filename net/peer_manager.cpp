@@ -10,6 +10,7 @@
 #include <deque>
 #include <map>
 #include <set>
+#include <span>
 #include <utility>
 
 namespace sidebolt {
@@ -87,8 +88,8 @@ struct Listener {
 
 //! What ties a connection's callbacks to the manager's state for that connection.
 struct Link {
-    //! Creation order, and the connection's key while it is in its handshake.
-    uint64_t serial{0};
+    //! Creation order (the ConnectionId), and the connection's key while it is in its handshake.
+    ConnectionId serial{0};
     //! Known once the handshake is done.
     std::optional<PubKey> node_id;
     //! Outbound only, until init is exchanged or the attempt fails.
@@ -156,9 +157,10 @@ public:
         Track(link, connection);
     }
 
-    void Disconnect(const PubKey& node_id)
+    void Disconnect(const PubKey& node_id, std::optional<ConnectionId> connection)
     {
-        if (const auto peer = FindPeer(node_id)) peer->connection->Close("disconnect requested");
+        const auto peer = FindPeer(node_id);
+        if (peer && (!connection || peer->link->serial == *connection)) peer->connection->Close("disconnect requested");
     }
 
     std::vector<PeerInfo> ListPeers() const EXCLUDES(m_mutex)
@@ -190,9 +192,11 @@ public:
         SendPing(peer, num_pong_bytes, std::move(callback));
     }
 
-    void Send(const PubKey& node_id, const Message& message)
+    void Send(const PubKey& node_id, std::optional<ConnectionId> connection, std::span<const Message> messages)
     {
-        if (const auto peer = FindPeer(node_id); peer && peer->init_received) peer->connection->Send(message);
+        const auto peer = FindPeer(node_id);
+        if (!peer || !peer->init_received || (connection && peer->link->serial != *connection)) return;
+        for (const Message& message : messages) peer->connection->Send(message);
     }
 
     void SetReadPaused(const PubKey& node_id, bool paused) EXCLUDES(m_mutex)
@@ -454,7 +458,7 @@ private:
         SchedulePing(peer);
         // The consumers hear of the peer before `connect` is answered: a `fundchannel` sent on
         // that answer must find the peer connected.
-        if (m_handlers.on_connected) m_handlers.on_connected(*link->node_id, features);
+        if (m_handlers.on_connected) m_handlers.on_connected(*link->node_id, features, link->serial);
         if (auto callback = std::exchange(link->connect_callback, nullptr)) callback(std::nullopt);
     }
 
@@ -574,7 +578,7 @@ private:
     std::vector<std::shared_ptr<Listener>> m_listeners;
     //! Connections in their handshake by Link::serial, so oldest first.
     std::map<uint64_t, std::shared_ptr<PeerConnection>> m_handshaking;
-    uint64_t m_next_serial{0};
+    ConnectionId m_next_serial{1};
     // Since the last accept warning.
     size_t m_accept_failures{0};
     size_t m_closed_for_descriptors{0};
@@ -623,7 +627,12 @@ void PeerManager::Connect(const PubKey& node_id, const std::string& host, uint16
 
 void PeerManager::Disconnect(const PubKey& node_id)
 {
-    m_impl->Post([node_id](Impl& impl) { impl.Disconnect(node_id); });
+    m_impl->Post([node_id](Impl& impl) { impl.Disconnect(node_id, std::nullopt); });
+}
+
+void PeerManager::Disconnect(const PubKey& node_id, ConnectionId connection)
+{
+    m_impl->Post([node_id, connection](Impl& impl) { impl.Disconnect(node_id, connection); });
 }
 
 std::vector<PeerInfo> PeerManager::ListPeers() const { return m_impl->ListPeers(); }
@@ -637,14 +646,17 @@ void PeerManager::Ping(const PubKey& node_id, uint16_t num_pong_bytes, PingCallb
 
 void PeerManager::Send(const PubKey& node_id, Message message)
 {
-    m_impl->Post([node_id, message = std::move(message)](Impl& impl) { impl.Send(node_id, message); });
+    m_impl->Post([node_id, message = std::move(message)](Impl& impl) { impl.Send(node_id, std::nullopt, std::span(&message, 1)); });
 }
 
 void PeerManager::Send(const PubKey& node_id, std::vector<Message> messages)
 {
-    m_impl->Post([node_id, messages = std::move(messages)](Impl& impl) {
-        for (const Message& message : messages) impl.Send(node_id, message);
-    });
+    m_impl->Post([node_id, messages = std::move(messages)](Impl& impl) { impl.Send(node_id, std::nullopt, messages); });
+}
+
+void PeerManager::Send(const PubKey& node_id, ConnectionId connection, std::vector<Message> messages)
+{
+    m_impl->Post([node_id, connection, messages = std::move(messages)](Impl& impl) { impl.Send(node_id, connection, messages); });
 }
 
 void PeerManager::PauseReading(const PubKey& node_id)

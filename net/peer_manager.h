@@ -54,9 +54,16 @@ struct PeerInfo {
     bool reading_paused{false};
 };
 
+//! Numbers each connection the manager makes or accepts, in the order they start (the first is
+//! 1). A layer that handles a peer's events later, on a thread of its own, addresses what it
+//! sends with the number on_connected gave: what it meant for a connection that has been
+//! replaced is dropped rather than sent on the next one, where it would break the new
+//! connection's protocol (BOLT 2 reestablishes each connection from its own first message).
+using ConnectionId = uint64_t;
+
 //! Events for the layers above (channels, gossip). All run on the io_context's thread.
 struct PeerHandlers {
-    std::function<void(const PubKey& node_id, const FeatureBits& their_features)> on_connected;
+    std::function<void(const PubKey& node_id, const FeatureBits& their_features, ConnectionId connection)> on_connected;
     std::function<void(const PubKey& node_id, const std::string& reason)> on_disconnected;
     //! Every message after init except ping and pong. Return false for a type you do not
     //! handle: an unknown even type then closes the connection, as BOLT 1 requires.
@@ -103,6 +110,8 @@ public:
     asio::ip::tcp::endpoint Listen(const std::string& address, uint16_t port);
     void Connect(const PubKey& node_id, const std::string& host, uint16_t port, ConnectCallback callback);
     void Disconnect(const PubKey& node_id);
+    //! Closes the node's connection only while it is still `connection`.
+    void Disconnect(const PubKey& node_id, ConnectionId connection);
     std::vector<PeerInfo> ListPeers() const;
     //! Sends a ping asking for `num_pong_bytes` (below 65532, or no pong would come) and
     //! reports the round trip.
@@ -113,6 +122,8 @@ public:
     void Send(const PubKey& node_id, Message message);
     //! The same for several, queued in one go: they leave in one write when the socket is free.
     void Send(const PubKey& node_id, std::vector<Message> messages);
+    //! Queues them only while the node's connection is still `connection`; dropped otherwise.
+    void Send(const PubKey& node_id, ConnectionId connection, std::vector<Message> messages);
     //! Flow control for a consumer of on_message that cannot keep up: stops reading from the
     //! node (its data waits in the kernel and TCP window; the connection stays up) until
     //! ResumeReading. Messages already read are still delivered: at most one read buffer

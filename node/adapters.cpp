@@ -43,22 +43,28 @@ std::optional<Message> Framed(const Bytes& message)
 }
 } // namespace
 
-void PeerManagerLink::Send(const PubKey& peer, Bytes message)
+void PeerManagerLink::Send(const PubKey& peer, uint64_t connection, Bytes message)
 {
-    if (auto framed = Framed(message)) m_peers.Send(peer, std::move(*framed));
+    std::vector<Bytes> one;
+    one.push_back(std::move(message));
+    SendAll(peer, connection, std::move(one));
 }
 
-void PeerManagerLink::SendAll(const PubKey& peer, std::vector<Bytes> messages)
+void PeerManagerLink::SendAll(const PubKey& peer, uint64_t connection, std::vector<Bytes> messages)
 {
     std::vector<Message> framed;
     framed.reserve(messages.size());
     for (const Bytes& message : messages) {
         if (auto one = Framed(message)) framed.push_back(std::move(*one));
     }
-    m_peers.Send(peer, std::move(framed));
+    m_peers.Send(peer, connection, std::move(framed));
 }
 
-void PeerManagerLink::Disconnect(const PubKey& peer) { m_peers.Disconnect(peer); }
+void PeerManagerLink::Disconnect(const PubKey& peer, std::optional<uint64_t> connection)
+{
+    if (connection) return m_peers.Disconnect(peer, *connection);
+    m_peers.Disconnect(peer);
+}
 
 void PeerManagerLink::PauseReading(const PubKey& peer) { m_peers.PauseReading(peer); }
 

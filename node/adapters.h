@@ -14,9 +14,9 @@ class PeerManagerLink : public PeerLink
 {
 public:
     explicit PeerManagerLink(PeerManager& peers) : m_peers(peers) {}
-    void Send(const PubKey& peer, Bytes message) override;
-    void SendAll(const PubKey& peer, std::vector<Bytes> messages) override;
-    void Disconnect(const PubKey& peer) override;
+    void Send(const PubKey& peer, uint64_t connection, Bytes message) override;
+    void SendAll(const PubKey& peer, uint64_t connection, std::vector<Bytes> messages) override;
+    void Disconnect(const PubKey& peer, std::optional<uint64_t> connection) override;
     void Connect(const PubKey& peer, const std::string& host, uint16_t port) override;
     void PauseReading(const PubKey& peer) override;
     void ResumeReading(const PubKey& peer) override;

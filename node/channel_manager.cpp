@@ -255,6 +255,7 @@ using Reply = std::shared_ptr<std::promise<T>>;
 struct PeerConnectedIn {
     PubKey peer;
     FeatureBits features;
+    uint64_t connection;
 };
 struct PeerDisconnectedIn {
     PubKey peer;
@@ -476,6 +477,8 @@ bool IsPeerUpdate(const ChannelInput& input)
 //! A message the batch sends, in order per peer.
 struct Outgoing {
     PubKey peer;
+    //! The connection it was made for: never sent on a later one (PeerLink::Send).
+    uint64_t connection;
     Bytes message;
     //! False for one that may leave before the batch is written (MayLeaveBeforeWrite).
     bool after_write{true};
@@ -500,7 +503,8 @@ struct Batch {
     //! Answers that depend on nothing the batch writes.
     std::vector<std::function<void()>> before_commit;
     std::vector<Bytes> inbox_done;
-    std::vector<PubKey> disconnect;
+    //! Peers and the connections to close.
+    std::vector<std::pair<PubKey, uint64_t>> disconnect;
     std::vector<std::pair<PubKey, std::string>> addresses;
     //! Payment-layer records (HTLC links, payments, invoices) written in the same transaction.
     std::vector<std::function<void(store::WriteTxn&)>> writes;
@@ -589,7 +593,8 @@ public:
     //! The messages of one read from `peer` were all posted (ChannelManagerOptions::wake_per_read).
     void ReadDelivered(const PubKey& peer) EXCLUDES(m_queue_mutex);
     //! Closes the transport (any thread); the peer layer reports the disconnection as usual.
-    void DropPeer(const PubKey& peer) { m_peers.Disconnect(peer); }
+    //! From the peer thread, about the message it is delivering: that message's connection.
+    void DropPeer(const PubKey& peer) { m_peers.Disconnect(peer, std::nullopt); }
 
     void ListenerBlockConnected(store::WriteTxn& txn, int height, const Block& block);
     void ListenerBlockDisconnected(store::WriteTxn& txn, int height);
@@ -733,6 +738,9 @@ private:
     void Send(Batch& batch, const PubKey& peer, const ChannelMessage& message,
               PreimageKnown known = PreimageKnown::IN_BATCH);
     void SendNotice(Batch& batch, const PubKey& peer, const Hash256& channel_id, bool is_error, const std::string& text);
+    //! Queues `message` for the peer's current connection; nothing while it is not connected.
+    void Queue(Batch& batch, const PubKey& peer, Bytes message, bool after_write);
+    void QueueDisconnect(Batch& batch, const PubKey& peer);
     ChannelRecord* FindChannel(const Hash256& channel_id);
     void WatchFunding(const ChannelRecord& record);
     void UnwatchFunding(const ChannelRecord& record);
@@ -831,7 +839,12 @@ private:
     //! The closing feerate the operator asked for (`close ... feerate`); the estimate otherwise.
     //! Not stored: after a restart the negotiation starts again from the estimate.
     std::map<Hash256, uint32_t> m_close_feerates;
-    std::map<PubKey, FeatureBits> m_connected;
+    struct Connection {
+        FeatureBits features;
+        //! The peer layer's number for it: what is sent for it goes nowhere else.
+        uint64_t number;
+    };
+    std::map<PubKey, Connection> m_connected;
     //! Channels whose announcement_signatures went out on the current connection to their peer.
     std::set<Hash256> m_announcement_sent;
     std::map<PubKey, std::string> m_addresses;
@@ -1065,7 +1078,7 @@ void ChannelManager::Impl::Commit(Batch batch)
     if (!batch.broadcasts.empty()) m_chain.SendQueued();
     for (const Hash256& txid : batch.cancel_broadcasts) m_chain.CancelBroadcast(txid);
     SendOutgoing(batch, [](const Outgoing&) { return true; });
-    for (const auto& peer : batch.disconnect) m_peers.Disconnect(peer);
+    for (const auto& [peer, connection] : batch.disconnect) m_peers.Disconnect(peer, connection);
     for (auto& callback : batch.after_commit) callback();
 }
 
@@ -1089,15 +1102,15 @@ void ChannelManager::Impl::SendOutgoing(Batch& batch, const std::function<bool(c
 {
     std::vector<uint16_t> sent_types;
     // Each peer's messages in their order, handed over together so that they leave together.
-    std::map<PubKey, std::vector<Bytes>> by_peer;
+    std::map<std::pair<PubKey, uint64_t>, std::vector<Bytes>> by_peer;
     for (Outgoing& out : batch.outgoing) {
         if (out.sent || !now(out)) continue;
         if (out.message.size() >= 2) sent_types.push_back(static_cast<uint16_t>(out.message[0] << 8 | out.message[1]));
-        by_peer[out.peer].push_back(std::move(out.message));
+        by_peer[{out.peer, out.connection}].push_back(std::move(out.message));
         out.sent = true;
     }
     if (!by_peer.empty() && m_options.on_activity) m_options.on_activity();
-    for (auto& [peer, messages] : by_peer) m_peers.SendAll(peer, std::move(messages));
+    for (auto& [to, messages] : by_peer) m_peers.SendAll(to.first, to.second, std::move(messages));
     // The network thread just woken to write these is often put on this CPU, and would wait
     // for the rest of the batch (LMDB's commit, keys derived ahead: up to 0.2 ms) to run.
     if (!by_peer.empty()) sched_yield();
@@ -1392,7 +1405,7 @@ void ChannelManager::Impl::OnPay(PayCmd& cmd, Batch& batch)
 
 void ChannelManager::Impl::OnConnected(const PeerConnectedIn& in, Batch& batch)
 {
-    m_connected[in.peer] = in.features;
+    m_connected[in.peer] = Connection{in.features, in.connection};
     m_backoff[in.peer].connected_at = Clock::now();
     for (auto& [id, record] : m_channels) {
         if (record.peer != in.peer || !record.state || !IsLive(record.phase)) continue;
@@ -1507,7 +1520,7 @@ void ChannelManager::Impl::OnNotice(const PeerNoticeIn& in, Batch& batch)
 ChannelFeatures ChannelManager::Impl::FeaturesWith(const PubKey& peer) const
 {
     const auto it = m_connected.find(peer);
-    return ChannelFeatures::Negotiate(m_options.our_features, it == m_connected.end() ? FeatureBits{} : it->second);
+    return ChannelFeatures::Negotiate(m_options.our_features, it == m_connected.end() ? FeatureBits{} : it->second.features);
 }
 
 size_t ChannelManager::Impl::PendingOpensWith(const PubKey& peer) const
@@ -1809,7 +1822,7 @@ void ChannelManager::Impl::MaybeSendAnnouncementSigs(ChannelRecord& record, Batc
     WireWriter(encoded).WriteU16(static_cast<uint16_t>(GossipMessageType::kAnnouncementSignatures));
     message.EncodePayload(encoded);
     // In order behind whatever the batch sends before it (channel_reestablish comes first).
-    batch.outgoing.push_back({record.peer, std::move(encoded), true});
+    Queue(batch, record.peer, std::move(encoded), true);
     m_announcement_sent.insert(record.channel_id);
     AnnounceIfComplete(record, batch);
 }
@@ -1843,7 +1856,7 @@ void ChannelManager::Impl::OnAnnouncementSigs(const PubKey& peer, const Announce
     if (!right_scid || !signed_by_them) {
         SendNotice(batch, peer, message.channel_id, false,
                    right_scid ? "bad announcement_signatures" : "announcement_signatures for the wrong short_channel_id");
-        batch.disconnect.push_back(peer);
+        QueueDisconnect(batch, peer);
         return;
     }
     const EndpointSignatures theirs{message.node_signature, message.bitcoin_signature};
@@ -2004,7 +2017,7 @@ void ChannelManager::Impl::StepChannel(ChannelRecord& record, const ChannelInput
         if (failure->FailsChannel()) {
             FailChannel(record, why, false, batch);
         } else {
-            batch.disconnect.push_back(record.peer);
+            QueueDisconnect(batch, record.peer);
         }
         return;
     }
@@ -2271,7 +2284,7 @@ void ChannelManager::Impl::StepCloseAndApply(ChannelRecord& record, const CloseE
                            if (a.fail_channel) {
                                FailChannel(record, "close negotiation failed: " + a.message, false, batch);
                            } else {
-                               batch.disconnect.push_back(record.peer);
+                               QueueDisconnect(batch, record.peer);
                            }
                            if (auto reply = m_close_replies.find(record.channel_id); reply != m_close_replies.end()) {
                                Fail(reply->second, kErrChannelState, "close negotiation failed: " + a.message);
@@ -2317,10 +2330,11 @@ void ChannelManager::Impl::FailChannel(ChannelRecord& record, const std::string&
         }
     }
     if (!send_error) return;
+    const size_t queued_before = batch.outgoing.size();
     SendNotice(batch, record.peer, record.channel_id, true, why);
     // The peer answers an error with its own commitment: told before ours reached bitcoind, it
     // could win the mempool and leave the close we reported unconfirmable.
-    batch.outgoing.back().after_broadcast = batch.broadcasts.size() > broadcasts_before;
+    if (batch.outgoing.size() > queued_before) batch.outgoing.back().after_broadcast = batch.broadcasts.size() > broadcasts_before;
 }
 
 // ---- Chain -------------------------------------------------------------------------------
@@ -3312,7 +3326,21 @@ uint64_t ChannelManager::Impl::AllocateIndex(Batch& batch)
 
 void ChannelManager::Impl::Send(Batch& batch, const PubKey& peer, const ChannelMessage& message, PreimageKnown known)
 {
-    batch.outgoing.push_back({peer, EncodeChannelMessage(message), !MayLeaveBeforeWrite(message, known)});
+    Queue(batch, peer, EncodeChannelMessage(message), !MayLeaveBeforeWrite(message, known));
+}
+
+void ChannelManager::Impl::Queue(Batch& batch, const PubKey& peer, Bytes message, bool after_write)
+{
+    // What this connection's inputs make is for this connection alone: sent on a newer one it
+    // could come before that one's channel_reestablish, or repeat it.
+    const auto it = m_connected.find(peer);
+    if (it == m_connected.end()) return;
+    batch.outgoing.push_back({peer, it->second.number, std::move(message), after_write});
+}
+
+void ChannelManager::Impl::QueueDisconnect(Batch& batch, const PubKey& peer)
+{
+    if (const auto it = m_connected.find(peer); it != m_connected.end()) batch.disconnect.emplace_back(peer, it->second.number);
 }
 
 void ChannelManager::Impl::SendNotice(Batch& batch, const PubKey& peer, const Hash256& channel_id, bool is_error,
@@ -3321,11 +3349,7 @@ void ChannelManager::Impl::SendNotice(Batch& batch, const PubKey& peer, const Ha
     ChannelNotice notice;
     notice.channel_id = channel_id;
     notice.data.assign(text.begin(), text.end());
-    if (is_error) {
-        batch.outgoing.push_back({peer, EncodeMessage(ErrorMessage{notice})});
-    } else {
-        batch.outgoing.push_back({peer, EncodeMessage(WarningMessage{notice})});
-    }
+    Queue(batch, peer, is_error ? EncodeMessage(ErrorMessage{notice}) : EncodeMessage(WarningMessage{notice}), true);
 }
 
 ChannelRecord* ChannelManager::Impl::FindChannel(const Hash256& channel_id)
@@ -3493,9 +3517,9 @@ ChannelManager::~ChannelManager() { m_impl->Stop(); }
 void ChannelManager::Start(uint32_t tip_height) { m_impl->Start(tip_height); }
 void ChannelManager::Stop() { m_impl->Stop(); }
 
-void ChannelManager::OnPeerConnected(const PubKey& peer, const FeatureBits& features)
+void ChannelManager::OnPeerConnected(const PubKey& peer, const FeatureBits& features, uint64_t connection)
 {
-    m_impl->Post(PeerConnectedIn{peer, features});
+    m_impl->Post(PeerConnectedIn{peer, features, connection});
 }
 
 void ChannelManager::OnPeerDisconnected(const PubKey& peer) { m_impl->Post(PeerDisconnectedIn{peer}); }

@@ -216,8 +216,8 @@ public:
 
     // Peer events (any thread; usually the peer event loop's). OnPeerMessage returns whether
     // the type is a channel message (BOLT 1: the caller closes the connection on an unknown
-    // even type).
-    void OnPeerConnected(const PubKey& peer, const FeatureBits& features);
+    // even type). `connection` is the peer layer's number for the connection (PeerLink::Send).
+    void OnPeerConnected(const PubKey& peer, const FeatureBits& features, uint64_t connection);
     void OnPeerDisconnected(const PubKey& peer);
     bool OnPeerMessage(const PubKey& peer, uint16_t type, ByteSpan payload);
     //! The messages of one read from the peer have all been passed to OnPeerMessage.

@@ -116,6 +116,8 @@ struct RetryItem {
     PendingAnnouncement pending;
 };
 struct PeerState {
+    //! The peer layer's number for the connection: what we send goes on this one only.
+    uint64_t connection{0};
     //! The peer's gossip_timestamp_filter: first_timestamp and timestamp_range.
     std::optional<std::pair<uint32_t, uint32_t>> filter;
     size_t invalid{0};
@@ -228,11 +230,11 @@ public:
 
     // ---- Gossip thread ----------------------------------------------------------------------
 
-    void OnConnected(const PubKey& peer, const FeatureBits& features)
+    void OnConnected(const PubKey& peer, const FeatureBits& features, uint64_t connection)
     {
         // BOLT 9 lists gossip_queries as ASSUMED: every peer speaks the queries, whatever its bits.
         (void)features;
-        m_peer_state[peer] = PeerState{};
+        m_peer_state[peer] = PeerState{.connection = connection};
         const uint32_t now = Now();
         // BOLT 7: with gossip_queries nothing is relayed to us before we ask; ask every peer for
         // what is new (allowing for gossip it holds back to stagger), and one peer, once after
@@ -1031,7 +1033,13 @@ public:
 
     uint32_t Now() const { return m_options.clock(); }
 
-    void SendTo(const PubKey& peer, Bytes message) { m_peers.Send(peer, std::move(message)); }
+    //! To the peer's connection we last heard of: a query or filter meant for one that ended is
+    //! not repeated on the next, which gets its own.
+    void SendTo(const PubKey& peer, Bytes message)
+    {
+        const auto it = m_peer_state.find(peer);
+        if (it != m_peer_state.end()) m_peers.Send(peer, it->second.connection, std::move(message));
+    }
 
     static Msat ToMsat(Sat sat) { return Msat{static_cast<uint64_t>(sat.value()) * 1000}; }
 
@@ -1104,9 +1112,9 @@ GossipManager::~GossipManager() { Stop(); }
 void GossipManager::Start() { m_impl->Start(); }
 void GossipManager::Stop() { m_impl->Stop(); }
 
-void GossipManager::OnPeerConnected(const PubKey& peer, const FeatureBits& features)
+void GossipManager::OnPeerConnected(const PubKey& peer, const FeatureBits& features, uint64_t connection)
 {
-    m_impl->Post([this, peer, features] { m_impl->OnConnected(peer, features); });
+    m_impl->Post([this, peer, features, connection] { m_impl->OnConnected(peer, features, connection); });
 }
 
 void GossipManager::OnPeerDisconnected(const PubKey& peer)

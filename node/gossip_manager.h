@@ -85,8 +85,8 @@ public:
     void Start();
     void Stop();
 
-    // Peer events (any thread).
-    void OnPeerConnected(const PubKey& peer, const FeatureBits& features);
+    // Peer events (any thread). `connection` is the peer layer's number for the connection.
+    void OnPeerConnected(const PubKey& peer, const FeatureBits& features, uint64_t connection);
     void OnPeerDisconnected(const PubKey& peer);
     //! Whether the type is gossip this manager handles (announcement_signatures is not).
     bool OnPeerMessage(const PubKey& peer, uint16_t type, ByteSpan payload);

@@ -9,6 +9,7 @@
 #include "util/bytes.h"
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -57,15 +58,19 @@ class PeerLink
 {
 public:
     virtual ~PeerLink() = default;
-    //! Queues an encoded message (type + payload) to a connected peer; dropped if not connected.
-    virtual void Send(const PubKey& peer, Bytes message) = 0;
+    //! Queues an encoded message (type + payload) to the peer's connection numbered `connection`
+    //! (the number its PeerConnected came with); dropped once that connection has ended, even
+    //! if the peer is connected again: the new connection starts its protocol afresh.
+    virtual void Send(const PubKey& peer, uint64_t connection, Bytes message) = 0;
     //! Queues several, which leave together: a peer reading them in one go acts on them at once
     //! (a revoke_and_ack and the commitment_signed after it take one write of its store).
-    virtual void SendAll(const PubKey& peer, std::vector<Bytes> messages)
+    virtual void SendAll(const PubKey& peer, uint64_t connection, std::vector<Bytes> messages)
     {
-        for (Bytes& message : messages) Send(peer, std::move(message));
+        for (Bytes& message : messages) Send(peer, connection, std::move(message));
     }
-    virtual void Disconnect(const PubKey& peer) = 0;
+    //! Closes the connection numbered `connection`, or, without one, whichever is up (from the
+    //! peer thread, about the connection whose message it is delivering).
+    virtual void Disconnect(const PubKey& peer, std::optional<uint64_t> connection) = 0;
     //! Starts an outgoing connection; the result arrives as a PeerConnected input (or nothing).
     virtual void Connect(const PubKey& peer, const std::string& host, uint16_t port) = 0;
     //! Flow control: stop reading the peer's messages (the connection stays up) until

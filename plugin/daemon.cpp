@@ -267,10 +267,10 @@ void Daemon::StartPeers()
     options.pong_timeout = std::min<std::chrono::milliseconds>(m_settings.ping_interval, std::chrono::seconds(30));
     PeerHandlers handlers;
     // The handlers run on the peer thread, which starts after the channel manager exists.
-    handlers.on_connected = [this](const PubKey& id, const FeatureBits& features) {
+    handlers.on_connected = [this](const PubKey& id, const FeatureBits& features, ConnectionId connection) {
         Log("net")->info("peer {} connected (features {})", ToHex(id.span()), DescribeFeatures(features));
-        m_channels->OnPeerConnected(id, features);
-        m_gossip->OnPeerConnected(id, features);
+        m_channels->OnPeerConnected(id, features, connection);
+        m_gossip->OnPeerConnected(id, features, connection);
     };
     handlers.on_disconnected = [this](const PubKey& id, const std::string& reason) {
         Log("net")->info("peer {} disconnected: {}", ToHex(id.span()), reason);

@@ -162,11 +162,17 @@ struct Events {
     std::vector<size_t> reads_delivered;
     std::vector<Notice> notices;
     int connected{0};
+    //! What on_connected numbered each connection, in order.
+    std::vector<ConnectionId> connections;
 
     PeerHandlers Handlers()
     {
         return PeerHandlers{
-            .on_connected = [this](const PubKey&, const FeatureBits&) { ++connected; },
+            .on_connected =
+                [this](const PubKey&, const FeatureBits&, ConnectionId connection) {
+                    ++connected;
+                    connections.push_back(connection);
+                },
             .on_disconnected = [this](const PubKey& id, const std::string& reason) { disconnected.emplace_back(id, reason); },
             .on_message =
                 [this](const PubKey&, const Message& message) {
@@ -268,6 +274,52 @@ TEST_CASE("two managers connect, exchange init, list each other, ping and discon
     REQUIRE(a_events.disconnected.size() == 1);
     CHECK(a_events.disconnected[0].second == "disconnect requested");
     CHECK(b_events.disconnected.size() == 1);
+}
+
+TEST_CASE("a replaced connection's number addresses nothing: sends and disconnects for it are dropped")
+{
+    asio::io_context io;
+    Events a_events;
+    Events a2_events;
+    Events b_events;
+    const PrivKey a_key = PrivKey::Generate();
+    PeerManager a(io, a_key, FastOptions(), a_events.Handlers());
+    PeerManager b(io, PrivKey::Generate(), FastOptions(), b_events.Handlers());
+    const auto endpoint = b.Listen("127.0.0.1", 0);
+    const auto connect = [&](PeerManager& from) {
+        bool done = false;
+        from.Connect(b.NodeId(), "127.0.0.1", endpoint.port(), [&](const std::optional<std::string>& error) {
+            CHECK_FALSE(error);
+            done = true;
+        });
+        REQUIRE(RunUntil(io, [&] { return done; }));
+    };
+    connect(a);
+    REQUIRE(b_events.connections.size() == 1);
+    const ConnectionId first = b_events.connections[0];
+    CHECK(first >= 1);
+
+    // The same node id connects again (a restarted node): the newer connection replaces the older.
+    PeerManager a2(io, a_key, FastOptions(), a2_events.Handlers());
+    connect(a2);
+    REQUIRE(RunUntil(io, [&] { return b_events.connections.size() == 2 && a_events.disconnected.size() == 1; }));
+    const ConnectionId second = b_events.connections[1];
+    CHECK(second > first);
+
+    // Meant for the first connection: neither sent on the second nor closing it.
+    b.Send(a_key.GetPubKey(), first, {OtherMessage{.type = 32769, .payload = {1}}});
+    b.Disconnect(a_key.GetPubKey(), first);
+    b.Send(a_key.GetPubKey(), second, {OtherMessage{.type = 32769, .payload = {2}}});
+    REQUIRE(RunUntil(io, [&] { return !a2_events.messages.empty(); }));
+    REQUIRE(a2_events.messages.size() == 1);
+    const auto* delivered = std::get_if<OtherMessage>(&a2_events.messages[0]);
+    REQUIRE(delivered != nullptr);
+    CHECK(delivered->payload == Bytes{2});
+    CHECK(a2_events.disconnected.empty());
+    REQUIRE(b.ListPeers().size() == 1);
+
+    b.Disconnect(a_key.GetPubKey(), second);
+    REQUIRE(RunUntil(io, [&] { return b.ListPeers().empty() && a2_events.disconnected.size() == 1; }));
 }
 
 TEST_CASE("init checks: unknown required features and foreign chains end the connection")

@@ -99,20 +99,22 @@ class FakeLink : public PeerLink
 public:
     explicit FakeLink(PubKey self_id) : self(std::move(self_id)) {}
 
-    void Send(const PubKey& to, Bytes message) override EXCLUDES(m_mutex);
+    void Send(const PubKey& to, uint64_t connection, Bytes message) override EXCLUDES(m_mutex);
     //! The manager asks to close the connection: counted only, the test decides what follows.
-    void Disconnect(const PubKey&) override { ++disconnects; }
+    void Disconnect(const PubKey&, std::optional<uint64_t>) override { ++disconnects; }
     void Connect(const PubKey&, const std::string&, uint16_t) override {}
     void PauseReading(const PubKey&) override {}
     void ResumeReading(const PubKey&) override {}
 
     //! Routes to `node` from now on; `announce` runs first, so the manager hears of the
     //! connection before any message on it.
-    void Attach(const PubKey& peer, Node& node, const std::function<void()>& announce) EXCLUDES(m_mutex)
+    //! Each attachment is a new connection, numbered as the peer layer would: what was sent
+    //! for an earlier one is not delivered. `announce` is given the number.
+    void Attach(const PubKey& peer, Node& node, const std::function<void(uint64_t connection)>& announce) EXCLUDES(m_mutex)
     {
         const MutexLock lock(m_mutex);
-        m_peers.insert_or_assign(peer, &node);
-        announce();
+        m_peers.insert_or_assign(peer, Attached{&node, ++m_connections});
+        announce(m_connections);
     }
     void Detach(const PubKey& peer) EXCLUDES(m_mutex)
     {
@@ -138,7 +140,7 @@ public:
     {
         const MutexLock lock(m_mutex);
         m_held_types.clear();
-        for (const auto& [to, type, payload] : std::exchange(m_held, {})) Deliver(to, type, payload);
+        for (const auto& [to, connection, type, payload] : std::exchange(m_held, {})) Deliver(to, connection, type, payload);
     }
     std::vector<Bytes> Sent(uint16_t type) EXCLUDES(m_mutex)
     {
@@ -156,14 +158,19 @@ public:
 
 private:
     //! Held while delivering, so a node being detached (or restarted) gets nothing after.
-    void Deliver(const PubKey& to, uint16_t type, ByteSpan payload) REQUIRES(m_mutex);
+    void Deliver(const PubKey& to, uint64_t connection, uint16_t type, ByteSpan payload) REQUIRES(m_mutex);
 
     Mutex m_mutex;
-    std::map<PubKey, Node*> m_peers GUARDED_BY(m_mutex);
+    struct Attached {
+        Node* node;
+        uint64_t connection;
+    };
+    std::map<PubKey, Attached> m_peers GUARDED_BY(m_mutex);
+    uint64_t m_connections GUARDED_BY(m_mutex){0};
     std::vector<std::pair<uint16_t, Bytes>> m_sent GUARDED_BY(m_mutex);
     std::set<uint16_t> m_dropped GUARDED_BY(m_mutex);
     std::set<uint16_t> m_held_types GUARDED_BY(m_mutex);
-    std::vector<std::tuple<PubKey, uint16_t, Bytes>> m_held GUARDED_BY(m_mutex);
+    std::vector<std::tuple<PubKey, uint64_t, uint16_t, Bytes>> m_held GUARDED_BY(m_mutex);
 };
 
 //! A channel manager over its own store, signing announcements with its node key.
@@ -278,7 +285,7 @@ private:
     std::vector<std::pair<ChannelAnnouncementMessage, Sat>> m_announced GUARDED_BY(m_announced_mutex);
 };
 
-void FakeLink::Send(const PubKey& to, Bytes message)
+void FakeLink::Send(const PubKey& to, uint64_t connection, Bytes message)
 {
     const MutexLock lock(m_mutex);
     if (message.size() < 2) return;
@@ -287,17 +294,17 @@ void FakeLink::Send(const PubKey& to, Bytes message)
     m_sent.emplace_back(type, Bytes(payload.begin(), payload.end()));
     if (m_dropped.contains(type)) return;
     if (m_held_types.contains(type)) {
-        m_held.emplace_back(to, type, Bytes(payload.begin(), payload.end()));
+        m_held.emplace_back(to, connection, type, Bytes(payload.begin(), payload.end()));
         return;
     }
-    Deliver(to, type, payload);
+    Deliver(to, connection, type, payload);
 }
 
-void FakeLink::Deliver(const PubKey& to, uint16_t type, ByteSpan payload)
+void FakeLink::Deliver(const PubKey& to, uint64_t connection, uint16_t type, ByteSpan payload)
 {
     const auto peer = m_peers.find(to);
-    if (peer == m_peers.end()) return;
-    ChannelManager& other = *peer->second->manager;
+    if (peer == m_peers.end() || peer->second.connection != connection) return;
+    ChannelManager& other = *peer->second.node->manager;
     if (type == static_cast<uint16_t>(MessageType::kError)) {
         const auto error = ErrorMessage::DecodePayload(payload);
         if (error) other.OnPeerNotice(self, error->channel_id, true, std::string(error->data.begin(), error->data.end()));
@@ -311,10 +318,10 @@ void Connect(Node& a, Node& b)
 {
     a.peers.insert(&b);
     b.peers.insert(&a);
-    a.link.Attach(b.id, b, [&] {
-        b.link.Attach(a.id, a, [&] {
-            a.manager->OnPeerConnected(b.id, OurInitFeatures());
-            b.manager->OnPeerConnected(a.id, OurInitFeatures());
+    a.link.Attach(b.id, b, [&](uint64_t a_to_b) {
+        b.link.Attach(a.id, a, [&](uint64_t b_to_a) {
+            a.manager->OnPeerConnected(b.id, OurInitFeatures(), a_to_b);
+            b.manager->OnPeerConnected(a.id, OurInitFeatures(), b_to_a);
         });
     });
 }

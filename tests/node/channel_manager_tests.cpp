@@ -87,10 +87,13 @@ struct Node;
 class FakeLink : public PeerLink
 {
 public:
-    void Send(const PubKey&, Bytes message) override;
+    void Send(const PubKey&, uint64_t connection, Bytes message) override;
     //! With `reads`, each call is one read for the other node (OnPeerReadDelivered after it).
-    void SendAll(const PubKey& peer, std::vector<Bytes> messages) override;
-    void Disconnect(const PubKey&) override { ++disconnects; }
+    void SendAll(const PubKey& peer, uint64_t connection, std::vector<Bytes> messages) override;
+    void Disconnect(const PubKey&, std::optional<uint64_t> connection_number) override
+    {
+        if (!connection_number || *connection_number == connection) ++disconnects;
+    }
     void Connect(const PubKey&, const std::string&, uint16_t) override {}
     void PauseReading(const PubKey&) override { ++pauses; }
     void ResumeReading(const PubKey&) override { ++resumes; }
@@ -113,6 +116,10 @@ public:
     PubKey self = KeyOf(1).GetPubKey();
     Node* other{nullptr};
     bool connected{true};
+    //! The number of the current connection, as the peer layer gives it: what was sent for an
+    //! earlier one is dropped (counted in `stale`).
+    std::atomic<uint64_t> connection{1};
+    std::atomic<int> stale{0};
     //! Report reads to the other node, as the peer layer does (ChannelManagerOptions::wake_per_read).
     bool reads{false};
     //! Called with each message's type as the other node is handed it.
@@ -217,24 +224,30 @@ struct Node {
     int chain_listener_height{100};
 };
 
-void FakeLink::Send(const PubKey&, Bytes message)
+void FakeLink::Send(const PubKey& peer, uint64_t connection_number, Bytes message)
 {
-    Deliver(std::move(message));
-    if (reads && other && connected) other->manager->OnPeerReadDelivered(self);
+    std::vector<Bytes> one;
+    one.push_back(std::move(message));
+    SendAll(peer, connection_number, std::move(one));
 }
 
-void FakeLink::SendAll(const PubKey&, std::vector<Bytes> messages)
+void FakeLink::SendAll(const PubKey&, uint64_t connection_number, std::vector<Bytes> messages)
 {
+    {
+        UniqueLock lock(m_mutex);
+        lock.Wait(m_released, [&]() REQUIRES(m_mutex) { return !m_hold; });
+    }
+    // Checked once released: the connection may have been replaced while this call was held.
+    if (connection_number != connection) {
+        stale += static_cast<int>(messages.size());
+        return;
+    }
     for (Bytes& message : messages) Deliver(std::move(message));
     if (reads && other && connected) other->manager->OnPeerReadDelivered(self);
 }
 
 void FakeLink::Deliver(Bytes message)
 {
-    {
-        UniqueLock lock(m_mutex);
-        lock.Wait(m_released, [&]() REQUIRES(m_mutex) { return !m_hold; });
-    }
     if (!other) {
         const MutexLock lock(m_mutex);
         m_unrouted.push_back(std::move(message));
@@ -258,8 +271,9 @@ void Connect(Node& a, Node& b)
     a.link.other = &b;
     b.link.other = &a;
     a.link.connected = b.link.connected = true;
-    a.manager->OnPeerConnected(b.id, OurInitFeatures());
-    b.manager->OnPeerConnected(a.id, OurInitFeatures());
+    // Each end numbers its connections.
+    a.manager->OnPeerConnected(b.id, OurInitFeatures(), ++a.link.connection);
+    b.manager->OnPeerConnected(a.id, OurInitFeatures(), ++b.link.connection);
 }
 
 void Disconnect(Node& a, Node& b)
@@ -426,7 +440,7 @@ TEST_CASE("a peer flooding a stalled worker has its reading paused, not dropped;
 {
     Node a(9);
     const PubKey peer = KeyOf(10).GetPubKey();
-    a.manager->OnPeerConnected(peer, OurInitFeatures());
+    a.manager->OnPeerConnected(peer, OurInitFeatures(), a.link.connection);
     const size_t count = 4 * 256; // four times ChannelManagerOptions::max_queued_peer_messages
     const auto channel_id = [](size_t i) {
         Hash256 id{};
@@ -581,5 +595,52 @@ TEST_CASE("payments one at a time: each end writes its store twice and signs onc
     CHECK(a_signed <= kPayments + 2);
     CHECK(b_signed >= kPayments);
     CHECK(b_signed <= kPayments + 2);
+}
+
+TEST_CASE("what was made for a connection already replaced is not sent on the next: one channel_reestablish")
+{
+    // A restarted peer and we connect to each other at once: the worker hears of the first
+    // connection after the second replaced it. Its channel_reestablish for the first, sent on
+    // the second too, reached the peer as a second one there: "unexpected message", a warning
+    // and a disconnection.
+    Node a(16, true), b(17, true);
+    Connect(a, b);
+    const FundChannelResult opened = OpenToNormal(a, b, Sat{300'000});
+    b.WaitFor(opened.channel_id, ChannelPhase::NORMAL);
+    const auto connected = [&](Node& node, bool want) {
+        const auto channels = node.manager->ListChannels();
+        return channels.size() == 1 && channels[0].peer_connected == want;
+    };
+    Disconnect(a, b);
+    for (int i = 0; i < 1000 && !(connected(a, false) && connected(b, false)); ++i) std::this_thread::sleep_for(5ms);
+    REQUIRE((connected(a, false) && connected(b, false)));
+
+    const auto is_reestablish = [](uint16_t type) { return type == static_cast<uint16_t>(ChannelMessageType::kChannelReestablish); };
+    std::atomic<int> reestablishes_to_b{0};
+    std::atomic<int> reestablishes_to_a{0};
+    a.link.on_deliver = [&](uint16_t type) { reestablishes_to_b += is_reestablish(type); };
+    b.link.on_deliver = [&](uint16_t type) { reestablishes_to_a += is_reestablish(type); };
+    a.link.connected = b.link.connected = true;
+    // A's answer to the first connection waits in the peer layer while that connection is replaced.
+    a.link.HoldSends(true);
+    a.manager->OnPeerConnected(b.id, OurInitFeatures(), ++a.link.connection);
+    a.manager->OnPeerDisconnected(b.id);
+    a.manager->OnPeerConnected(b.id, OurInitFeatures(), ++a.link.connection);
+    b.manager->OnPeerConnected(a.id, OurInitFeatures(), ++b.link.connection);
+    a.link.HoldSends(false);
+    for (int i = 0; i < 1000 && (reestablishes_to_a == 0 || reestablishes_to_b == 0); ++i) std::this_thread::sleep_for(5ms);
+    REQUIRE(reestablishes_to_a == 1);
+
+    // A payment after: whatever A sent for the first connection would have reached B before it.
+    const Hash256 preimage = Sha256(Bytes{'r'});
+    PayRequest pay(b.id);
+    pay.payment_hash = Sha256(preimage);
+    pay.amount_msat = Msat{1'000'000};
+    pay.keysend_preimage = preimage;
+    CHECK(a.manager->Pay(pay, 20s).status == PaymentStatus::COMPLETE);
+    CHECK(a.link.stale >= 1);
+    CHECK(reestablishes_to_b == 1);
+    CHECK(a.link.disconnects == 0);
+    CHECK(b.link.disconnects == 0);
 }
 } // namespace sidebolt

@@ -64,12 +64,12 @@ uint16_t TypeOf(ByteSpan message) { return static_cast<uint16_t>(message[0] << 8
 class RecordingLink : public PeerLink
 {
 public:
-    void Send(const PubKey& peer, Bytes message) override
+    void Send(const PubKey& peer, uint64_t, Bytes message) override
     {
         const std::lock_guard lock(m_mutex);
         m_sent.emplace_back(peer, std::move(message));
     }
-    void Disconnect(const PubKey&) override {}
+    void Disconnect(const PubKey&, std::optional<uint64_t>) override {}
     void Connect(const PubKey&, const std::string&, uint16_t) override {}
     void PauseReading(const PubKey&) override {}
     void ResumeReading(const PubKey&) override {}
@@ -221,6 +221,8 @@ struct Harness {
     ScriptedChain chain{now};
     TestNode self = NodeOf(1);
     std::unique_ptr<GossipManager> manager;
+    //! The peer layer's number of the last connection announced.
+    uint64_t connections{0};
 
     Harness() { Start(); }
     ~Harness()
@@ -255,7 +257,7 @@ struct Harness {
         Start();
     }
 
-    void Connect(const PubKey& peer) { manager->OnPeerConnected(peer, FeatureBits{}); }
+    void Connect(const PubKey& peer) { manager->OnPeerConnected(peer, FeatureBits{}, ++connections); }
     void Deliver(const PubKey& from, const Bytes& encoded)
     {
         CHECK(manager->OnPeerMessage(from, TypeOf(encoded), ByteSpan(encoded).subspan(2)));

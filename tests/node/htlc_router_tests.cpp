@@ -134,19 +134,21 @@ class FakeLink : public PeerLink
 public:
     explicit FakeLink(PubKey self_id) : self(std::move(self_id)) {}
 
-    void Send(const PubKey& to, Bytes message) override EXCLUDES(m_mutex);
-    void Disconnect(const PubKey&) override {}
+    void Send(const PubKey& to, uint64_t connection, Bytes message) override EXCLUDES(m_mutex);
+    void Disconnect(const PubKey&, std::optional<uint64_t>) override {}
     void Connect(const PubKey&, const std::string&, uint16_t) override {}
     void PauseReading(const PubKey&) override {}
     void ResumeReading(const PubKey&) override {}
 
     //! Routes to `node` from now on; `announce` runs before anything can be delivered to it, so
     //! (as with a real connection) it hears of the connection before the first message.
-    void Attach(const PubKey& peer, Node& node, const std::function<void()>& announce) EXCLUDES(m_mutex)
+    //! Each attachment is a new connection, numbered as the peer layer would: what was sent
+    //! for an earlier one is not delivered. `announce` is given the number.
+    void Attach(const PubKey& peer, Node& node, const std::function<void(uint64_t connection)>& announce) EXCLUDES(m_mutex)
     {
         const MutexLock lock(m_mutex);
-        m_peers.insert_or_assign(peer, &node);
-        announce();
+        m_peers.insert_or_assign(peer, Attached{&node, ++m_connections});
+        announce(m_connections);
     }
     void Detach(const PubKey& peer) EXCLUDES(m_mutex)
     {
@@ -175,7 +177,12 @@ public:
 private:
     Mutex m_mutex;
     //! Held while delivering, so a node being disconnected (or restarted) gets nothing after.
-    std::map<PubKey, Node*> m_peers GUARDED_BY(m_mutex);
+    struct Attached {
+        Node* node;
+        uint64_t connection;
+    };
+    std::map<PubKey, Attached> m_peers GUARDED_BY(m_mutex);
+    uint64_t m_connections GUARDED_BY(m_mutex){0};
     std::vector<std::pair<uint16_t, Bytes>> m_sent GUARDED_BY(m_mutex);
     std::optional<uint16_t> m_cut_at GUARDED_BY(m_mutex);
 };
@@ -288,7 +295,7 @@ struct Node {
     std::set<Node*> peers;
 };
 
-void FakeLink::Send(const PubKey& to, Bytes message)
+void FakeLink::Send(const PubKey& to, uint64_t connection, Bytes message)
 {
     const MutexLock lock(m_mutex);
     if (message.size() < 2) return;
@@ -300,8 +307,8 @@ void FakeLink::Send(const PubKey& to, Bytes message)
         m_peers.erase(to);
     }
     const auto peer = m_peers.find(to);
-    if (peer == m_peers.end()) return;
-    Node& other = *peer->second;
+    if (peer == m_peers.end() || peer->second.connection != connection) return;
+    Node& other = *peer->second.node;
     if (type == static_cast<uint16_t>(MessageType::kError)) {
         const auto error = ErrorMessage::DecodePayload(payload);
         if (error) other.manager->OnPeerNotice(self, error->channel_id, true, std::string(error->data.begin(), error->data.end()));
@@ -315,10 +322,10 @@ void Connect(Node& a, Node& b)
 {
     a.peers.insert(&b);
     b.peers.insert(&a);
-    a.link.Attach(b.id, b, [&] {
-        b.link.Attach(a.id, a, [&] {
-            a.manager->OnPeerConnected(b.id, OurInitFeatures());
-            b.manager->OnPeerConnected(a.id, OurInitFeatures());
+    a.link.Attach(b.id, b, [&](uint64_t a_to_b) {
+        b.link.Attach(a.id, a, [&](uint64_t b_to_a) {
+            a.manager->OnPeerConnected(b.id, OurInitFeatures(), a_to_b);
+            b.manager->OnPeerConnected(a.id, OurInitFeatures(), b_to_a);
         });
     });
 }
