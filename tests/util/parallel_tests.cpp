@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <set>
 #include <stdexcept>
@@ -51,9 +52,16 @@ TEST_CASE("parallel: an exception stops the work and reaches the caller; the poo
 {
     ParallelPool pool{2};
     std::atomic<int> calls{0};
+    std::atomic<bool> thrown{false};
     CHECK_THROWS_WITH_AS(pool.For(1000, [&](size_t i) {
         calls.fetch_add(1);
-        if (i == 3) throw std::runtime_error("index 3 failed");
+        if (i == 3) {
+            thrown = true;
+            throw std::runtime_error("index 3 failed");
+        }
+        // Calls after the throw take a while: on a loaded machine the throwing thread may be
+        // descheduled before it records the error, and quick calls could all run meanwhile.
+        if (thrown) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }),
                          "index 3 failed", std::runtime_error);
     CHECK(calls.load() < 1000);
