@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <utility>
 
 namespace sidebolt::store {
 
@@ -293,6 +294,7 @@ Env::Env(const std::filesystem::path& dir, EnvOptions options)
 
     m_checkpoint_commits = options.checkpoint_commits;
     m_checkpoint_log_bytes = options.checkpoint_log_bytes;
+    m_flush_ahead_commits = options.flush_ahead_commits;
     try {
         Check(mdb_env_create(&m_env), "env create");
         Check(mdb_env_set_maxdbs(m_env, options.max_dbs + 1), "set max dbs"); // +1: meta
@@ -320,8 +322,8 @@ Env::Env(const std::filesystem::path& dir, EnvOptions options)
         }
         m_logging = options.durable;
         CheckSchema(options);
-        if (m_logging && options.idle_checkpoint.count() > 0) {
-            StartIdleCheckpoints(options.idle_checkpoint, options.idle_checkpoint_commits);
+        if (m_logging && (options.idle_checkpoint.count() > 0 || m_flush_ahead_commits > 0)) {
+            StartBackground(options.idle_checkpoint, options.idle_checkpoint_commits);
         }
     } catch (...) {
         {
@@ -337,7 +339,7 @@ Env::Env(const std::filesystem::path& dir, EnvOptions options)
 
 Env::~Env()
 {
-    StopIdleCheckpoints();
+    StopBackground();
     {
         const MutexLock lock{m_log_mutex};
         if (m_log) {
@@ -479,6 +481,31 @@ void Env::AppendToLog(uint64_t txnid, LogRecordKind kind, std::span<const Logged
     m_log->Append(txnid, kind, ops);
     m_syncs.fetch_add(1, std::memory_order_relaxed);
     m_last_commit_ns.store(SteadyNanoseconds(), std::memory_order_relaxed);
+    if (kind == LogRecordKind::COMMIT) MaybeAskFlushAhead(m_log->Records());
+}
+
+void Env::MaybeAskFlushAhead(uint64_t logged)
+{
+    // The background thread never waits for a lock while it holds m_idle_mutex, so taking it
+    // here, under m_log_mutex and LMDB's writer lock, cannot deadlock.
+    if (m_flush_ahead_commits == 0 || logged + m_flush_ahead_commits != m_checkpoint_commits) return;
+    {
+        const MutexLock lock{m_idle_mutex};
+        m_flush_wanted = true;
+    }
+    m_idle_cv.notify_one();
+}
+
+void Env::FlushAhead()
+{
+    // Only LMDB's own writes of the commits so far: the checkpoint's sync, not this one, is what
+    // recovery depends on. A failure here is the checkpoint's to report.
+    int fd = -1;
+    if (mdb_env_get_fd(m_env, &fd) != MDB_SUCCESS || fdatasync(fd) != 0) {
+        Log("store")->debug("{}: flush ahead of the checkpoint failed: {}", m_path.string(), std::strerror(errno));
+        return;
+    }
+    m_flushes_ahead.fetch_add(1, std::memory_order_relaxed);
 }
 
 uint64_t Env::LoggedSinceCheckpoint()
@@ -487,13 +514,13 @@ uint64_t Env::LoggedSinceCheckpoint()
     return m_log ? m_log->Records() : 0;
 }
 
-void Env::StartIdleCheckpoints(std::chrono::milliseconds idle, uint64_t min_commits)
+void Env::StartBackground(std::chrono::milliseconds idle, uint64_t min_commits)
 {
     m_last_commit_ns.store(SteadyNanoseconds(), std::memory_order_relaxed);
-    m_idle_thread = std::thread([this, idle, min_commits] { IdleCheckpointLoop(idle, min_commits); });
+    m_idle_thread = std::thread([this, idle, min_commits] { BackgroundLoop(idle, min_commits); });
 }
 
-void Env::StopIdleCheckpoints()
+void Env::StopBackground()
 {
     if (!m_idle_thread.joinable()) return;
     {
@@ -504,12 +531,21 @@ void Env::StopIdleCheckpoints()
     m_idle_thread.join();
 }
 
-void Env::IdleCheckpointLoop(std::chrono::milliseconds idle, uint64_t min_commits)
+void Env::BackgroundLoop(std::chrono::milliseconds idle, uint64_t min_commits)
 {
-    UniqueLock lock{m_idle_mutex};
-    std::chrono::nanoseconds wait{idle};
+    const bool idle_checkpoints = idle.count() > 0;
+    // Without idle checkpoints the thread only waits to be asked for a flush.
+    std::chrono::nanoseconds wait = idle_checkpoints ? std::chrono::nanoseconds{idle} : std::chrono::hours{1};
     for (;;) {
-        if (lock.WaitFor(m_idle_cv, wait, [&]() REQUIRES(m_idle_mutex) { return m_idle_stopping; })) return;
+        bool flush = false;
+        {
+            UniqueLock lock{m_idle_mutex};
+            lock.WaitFor(m_idle_cv, wait, [&]() REQUIRES(m_idle_mutex) { return m_idle_stopping || m_flush_wanted; });
+            if (m_idle_stopping) return;
+            flush = std::exchange(m_flush_wanted, false);
+        }
+        if (flush) FlushAhead();
+        if (!idle_checkpoints) continue;
         const std::chrono::nanoseconds quiet{SteadyNanoseconds() - m_last_commit_ns.load(std::memory_order_relaxed)};
         // A commit came meanwhile: look again once the store has been quiet for `idle`.
         wait = quiet < idle ? idle - quiet : std::chrono::nanoseconds{idle};

@@ -94,6 +94,11 @@ struct EnvOptions {
     //! waits for LMDB's sync (several ms on a slow disk), comes rarely. Zero: never.
     std::chrono::milliseconds idle_checkpoint{0};
     uint64_t idle_checkpoint_commits{8};
+    //! A durable Env writes LMDB's pages out this many commits before each checkpoint_commits
+    //! checkpoint, on a thread of its own and with no lock held (commits go on meanwhile), so
+    //! that the checkpoint's own sync, which a commit waits for, has little left to write.
+    //! Recovery relies on none of these writes. Zero: never.
+    uint64_t flush_ahead_commits{0};
     //! The schema version this code understands.
     uint32_t schema_version{CURRENT_SCHEMA_VERSION};
     //! Called in the opening write transaction when the stored version is older than
@@ -261,6 +266,9 @@ public:
     uint64_t Checkpoints() const { return m_checkpoints.load(std::memory_order_relaxed); }
     //! Of those, the ones made while the store was quiet (EnvOptions::idle_checkpoint).
     uint64_t IdleCheckpoints() const { return m_idle_checkpoints.load(std::memory_order_relaxed); }
+    //! LMDB's pages written out ahead of a checkpoint (EnvOptions::flush_ahead_commits): device
+    //! syncs too, off every commit's path, not counted in Syncs.
+    uint64_t FlushesAhead() const { return m_flushes_ahead.load(std::memory_order_relaxed); }
     bool Durable() const { return m_durable; }
     //! Syncs LMDB and starts the commit log afresh (done by itself every so many commits).
     //! Waits for a running write transaction of another thread; the calling thread must hold
@@ -290,10 +298,15 @@ private:
     void CloseCheckpointReader() REQUIRES(m_log_mutex);
     //! Called by WriteTxn::Commit with LMDB's writer lock held.
     void AppendToLog(uint64_t txnid, LogRecordKind kind, std::span<const LoggedOp> ops) EXCLUDES(m_log_mutex);
-    //! The idle checkpoint's thread: started once the Env is open, stopped before it closes.
-    void StartIdleCheckpoints(std::chrono::milliseconds idle, uint64_t min_commits) EXCLUDES(m_idle_mutex);
-    void StopIdleCheckpoints() EXCLUDES(m_idle_mutex);
-    void IdleCheckpointLoop(std::chrono::milliseconds idle, uint64_t min_commits) EXCLUDES(m_idle_mutex);
+    //! The thread of the idle checkpoints and the flushes ahead: started once the Env is open,
+    //! stopped before it closes. It holds m_idle_mutex only to wait.
+    void StartBackground(std::chrono::milliseconds idle, uint64_t min_commits) EXCLUDES(m_idle_mutex);
+    void StopBackground() EXCLUDES(m_idle_mutex);
+    void BackgroundLoop(std::chrono::milliseconds idle, uint64_t min_commits) EXCLUDES(m_idle_mutex);
+    //! After a commit: asks the background thread for a flush ahead flush_ahead_commits before
+    //! the checkpoint.
+    void MaybeAskFlushAhead(uint64_t logged) EXCLUDES(m_idle_mutex);
+    void FlushAhead();
     uint64_t LoggedSinceCheckpoint() EXCLUDES(m_log_mutex);
     //! With no transaction open in this process.
     int ResizeMap(size_t target) EXCLUDES(m_log_mutex);
@@ -315,8 +328,10 @@ private:
     std::atomic<uint64_t> m_syncs{0};
     std::atomic<uint64_t> m_checkpoints{0};
     std::atomic<uint64_t> m_idle_checkpoints{0};
+    std::atomic<uint64_t> m_flushes_ahead{0};
     uint64_t m_checkpoint_commits{0};
     uint64_t m_checkpoint_log_bytes{0};
+    uint64_t m_flush_ahead_commits{0};
 
     Mutex m_log_mutex;
     std::optional<CommitLog> m_log GUARDED_BY(m_log_mutex);
@@ -329,6 +344,7 @@ private:
     Mutex m_idle_mutex;
     std::condition_variable m_idle_cv;
     bool m_idle_stopping GUARDED_BY(m_idle_mutex){false};
+    bool m_flush_wanted GUARDED_BY(m_idle_mutex){false};
     std::thread m_idle_thread;
 
     Mutex m_dbs_mutex;

@@ -523,3 +523,45 @@ TEST_CASE("commit log: a crash after an idle checkpoint loses nothing")
     const Db db = env.OpenDb("things");
     CheckNumbered(env, db, 0, 9);
 }
+
+TEST_CASE("commit log: LMDB's pages are flushed ahead of each checkpoint, off the commits' path, and recovery is unchanged")
+{
+    ScratchDir dir;
+    const auto path = dir.Path() / "db";
+    InCrashingChild([&] {
+        EnvOptions options = DurableOptions();
+        options.checkpoint_commits = 8;
+        options.flush_ahead_commits = 3;
+        Env env{path, options};
+        const Db db = env.OpenDb("things");
+        env.Checkpoint();
+        const uint64_t syncs = env.Syncs();
+        const uint64_t checkpoints = env.Checkpoints();
+        const uint64_t flushes = env.FlushesAhead();
+        const auto wait_for_flushes = [&](uint64_t count) {
+            for (int wait = 0; wait < 500 && env.FlushesAhead() < count; ++wait) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            return env.FlushesAhead() == count;
+        };
+        int key = 0;
+        const auto put = [&](int commits) {
+            for (int i = 0; i < commits; ++i, ++key) PutString(env, db, "key" + std::to_string(key), "value");
+        };
+        // The fifth commit is three before the checkpoint: one flush, by the background thread.
+        put(4);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        if (env.FlushesAhead() != flushes) std::abort();
+        put(1);
+        if (!wait_for_flushes(flushes + 1)) std::abort();
+        // None more until the next cycle; the ninth commit checkpoints first.
+        put(4);
+        if (env.Checkpoints() != checkpoints + 1) std::abort();
+        put(4);
+        if (!wait_for_flushes(flushes + 2)) std::abort();
+        // The flushes are not the commits' syncs: one a commit, two a checkpoint.
+        if (env.Syncs() - syncs != 13 + 2) std::abort();
+        Crash();
+    });
+    Env env{path, DurableOptions()};
+    const Db db = env.OpenDb("things");
+    for (int i = 0; i < 13; ++i) CHECK(Value(env, db, "key" + std::to_string(i)) == "value");
+}
