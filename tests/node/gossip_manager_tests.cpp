@@ -64,15 +64,27 @@ uint16_t TypeOf(ByteSpan message) { return static_cast<uint16_t>(message[0] << 8
 class RecordingLink : public PeerLink
 {
 public:
-    void Send(const PubKey& peer, uint64_t, Bytes message) override
+    void Send(const PubKey& peer, uint64_t connection, Bytes message) override
     {
         const std::lock_guard lock(m_mutex);
+        m_connections.push_back(connection);
         m_sent.emplace_back(peer, std::move(message));
     }
     void Disconnect(const PubKey&, std::optional<uint64_t>) override {}
     void Connect(const PubKey&, const std::string&, uint16_t) override {}
     void PauseReading(const PubKey&) override {}
     void ResumeReading(const PubKey&) override {}
+
+    //! The connections the messages of `type` to peer were addressed to, in order.
+    std::vector<uint64_t> ConnectionsOf(const PubKey& peer, GossipMessageType type)
+    {
+        const std::lock_guard lock(m_mutex);
+        std::vector<uint64_t> out;
+        for (size_t i = 0; i < m_sent.size(); ++i) {
+            if (m_sent[i].first == peer && TypeOf(m_sent[i].second) == static_cast<uint16_t>(type)) out.push_back(m_connections[i]);
+        }
+        return out;
+    }
 
     //! The types sent to peer, in order.
     std::vector<uint16_t> TypesTo(const PubKey& peer)
@@ -117,6 +129,7 @@ public:
 private:
     std::mutex m_mutex;
     std::vector<std::pair<PubKey, Bytes>> m_sent;
+    std::vector<uint64_t> m_connections;
 };
 
 //! Answers LookupFunding from a script per short_channel_id (the last answer repeats; none is
@@ -751,6 +764,21 @@ TEST_CASE("gossip manager: connecting sends a filter, the first peer a range que
                                           static_cast<uint16_t>(GossipMessageType::kReplyShortChannelIdsEnd)});
     CHECK(AllOf(h.link.SentTo<ChannelAnnouncementMessage>(second), channel.scid));
     CHECK(h.link.SentTo<ReplyShortChannelIdsEndMessage>(second)[0].message.full_information == 1);
+}
+
+TEST_CASE("gossip manager: each connection gets its own filter and range query, addressed to it alone")
+{
+    // The peer layer drops what is addressed to a connection already replaced: a query made for
+    // the first connection is not repeated on the second, which gets its own.
+    Harness h;
+    const PubKey peer = PeerId(20);
+    h.Connect(peer);
+    h.manager->OnPeerDisconnected(peer);
+    h.Connect(peer);
+    REQUIRE(Eventually([&] { return h.link.ConnectionsOf(peer, GossipMessageType::kQueryChannelRange).size() == 2; }));
+    CHECK(h.link.ConnectionsOf(peer, GossipMessageType::kGossipTimestampFilter) == std::vector<uint64_t>{1, 2});
+    // The sync with the first connection ended with it; the second starts it again.
+    CHECK(h.link.ConnectionsOf(peer, GossipMessageType::kQueryChannelRange) == std::vector<uint64_t>{1, 2});
 }
 
 TEST_CASE("gossip manager: sync asks for the channels a range reply names, one id query at a time")
