@@ -2010,8 +2010,11 @@ void ChannelManager::Impl::StepChannel(ChannelRecord& record, const ChannelInput
         const ChannelNotice notice = FailureNotice(*record.state, *failure);
         const std::string why(ChannelErrorName(failure->error));
         const bool deadline = failure->error == ChannelError::HTLC_DEADLINE;
-        Logger()->warn("channel {}: {} ({}), {}", Short(record.channel_id), deadline ? "an HTLC's deadline came" : "peer broke a rule",
-                       why, failure->FailsChannel() ? "failing the channel" : "sending a warning and disconnecting");
+        // Which message broke the rule: what an operator reading "unexpected message" needs.
+        const auto* received = std::get_if<MessageReceived>(&input);
+        const std::string in = received ? ", in " + std::string(ChannelMessageName(TypeOfChannelMessage(received->message))) : "";
+        Logger()->warn("channel {}: {} ({}{}), {}", Short(record.channel_id), deadline ? "an HTLC's deadline came" : "peer broke a rule",
+                       why, in, failure->FailsChannel() ? "failing the channel" : "sending a warning and disconnecting");
         SendNotice(batch, record.peer, record.channel_id, failure->FailsChannel(),
                    std::string(notice.data.begin(), notice.data.end()));
         if (failure->FailsChannel()) {

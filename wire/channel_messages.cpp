@@ -319,6 +319,28 @@ ChannelMessageType TypeOfChannelMessage(const ChannelMessage& message)
     return std::visit([](const auto& msg) { return std::decay_t<decltype(msg)>::kType; }, message);
 }
 
+std::string_view ChannelMessageName(ChannelMessageType type)
+{
+    switch (type) {
+    case ChannelMessageType::kOpenChannel: return "open_channel";
+    case ChannelMessageType::kAcceptChannel: return "accept_channel";
+    case ChannelMessageType::kFundingCreated: return "funding_created";
+    case ChannelMessageType::kFundingSigned: return "funding_signed";
+    case ChannelMessageType::kChannelReady: return "channel_ready";
+    case ChannelMessageType::kShutdown: return "shutdown";
+    case ChannelMessageType::kClosingSigned: return "closing_signed";
+    case ChannelMessageType::kUpdateAddHtlc: return "update_add_htlc";
+    case ChannelMessageType::kUpdateFulfillHtlc: return "update_fulfill_htlc";
+    case ChannelMessageType::kUpdateFailHtlc: return "update_fail_htlc";
+    case ChannelMessageType::kCommitmentSigned: return "commitment_signed";
+    case ChannelMessageType::kRevokeAndAck: return "revoke_and_ack";
+    case ChannelMessageType::kUpdateFee: return "update_fee";
+    case ChannelMessageType::kUpdateFailMalformedHtlc: return "update_fail_malformed_htlc";
+    case ChannelMessageType::kChannelReestablish: return "channel_reestablish";
+    }
+    return "unknown";
+}
+
 Hash256 ChannelIdOf(const ChannelMessage& message)
 {
     return std::visit(

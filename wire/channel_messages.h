@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string_view>
 #include <tuple>
 #include <variant>
 #include <vector>
@@ -403,6 +404,8 @@ Decoded<ChannelMessage> DecodeChannelMessage(uint16_t type, ByteSpan payload);
 Bytes EncodeChannelMessage(const ChannelMessage& message);
 
 ChannelMessageType TypeOfChannelMessage(const ChannelMessage& message);
+//! BOLT 2's name of the type ("update_add_htlc"), for logs; "unknown" for another number.
+std::string_view ChannelMessageName(ChannelMessageType type);
 
 //! The channel a message is about: its channel_id, or temporary_channel_id before funding_signed.
 Hash256 ChannelIdOf(const ChannelMessage& message);

@@ -161,6 +161,24 @@ TEST_CASE("every channel message round-trips with its optional TLVs present and 
     }
 }
 
+TEST_CASE("every channel message type has its BOLT 2 name, and only those")
+{
+    std::set<std::string_view> names;
+    for (uint32_t type = 0; type <= 0xffff; ++type) {
+        const std::string_view name = ChannelMessageName(static_cast<ChannelMessageType>(type));
+        if (!IsChannelMessageType(static_cast<uint16_t>(type))) {
+            CHECK(name == "unknown");
+            continue;
+        }
+        CHECK(name != "unknown");
+        CHECK(names.insert(name).second);
+    }
+    CHECK(names.size() == 15);
+    CHECK(ChannelMessageName(ChannelMessageType::kUpdateAddHtlc) == "update_add_htlc");
+    CHECK(ChannelMessageName(ChannelMessageType::kChannelReestablish) == "channel_reestablish");
+    CHECK(ChannelMessageName(TypeOfChannelMessage(UpdateFeeMessage{.channel_id = {}, .feerate_per_kw = 253, .extension = {}})) == "update_fee");
+}
+
 TEST_CASE("field lists follow the members' declaration order, as the aggregate decoder needs")
 {
     for (const auto& message : SampleMessages(true)) {
