@@ -478,7 +478,7 @@ bool IsPeerUpdate(const ChannelInput& input)
 struct Outgoing {
     PubKey peer;
     //! The connection it was made for: never sent on a later one (PeerLink::Send).
-    uint64_t connection;
+    uint64_t connection{0};
     Bytes message;
     //! False for one that may leave before the batch is written (MayLeaveBeforeWrite).
     bool after_write{true};
@@ -2005,13 +2005,13 @@ void ChannelManager::Impl::StepChannel(ChannelRecord& record, const ChannelInput
     for (Side holder : {Side::LOCAL, Side::REMOTE}) m_to_warm.emplace(record.channel_id, holder);
     const ChannelSigner& signer = Signer(record.channel_index);
     const uint64_t remote_number_before = record.state->remote_commitment_number;
+    const auto* received = std::get_if<MessageReceived>(&input);
     auto result = Step(*record.state, signer, input);
     if (auto* failure = std::get_if<ProtocolFailure>(&result)) {
         const ChannelNotice notice = FailureNotice(*record.state, *failure);
         const std::string why(ChannelErrorName(failure->error));
         const bool deadline = failure->error == ChannelError::HTLC_DEADLINE;
         // Which message broke the rule: what an operator reading "unexpected message" needs.
-        const auto* received = std::get_if<MessageReceived>(&input);
         const std::string in = received ? ", in " + std::string(ChannelMessageName(TypeOfChannelMessage(received->message))) : "";
         Logger()->warn("channel {}: {} ({}{}), {}", Short(record.channel_id), deadline ? "an HTLC's deadline came" : "peer broke a rule",
                        why, in, failure->FailsChannel() ? "failing the channel" : "sending a warning and disconnecting");
@@ -2027,7 +2027,7 @@ void ChannelManager::Impl::StepChannel(ChannelRecord& record, const ChannelInput
     if (std::holds_alternative<CommandRejected>(result)) return;
     auto& transition = std::get<Transition>(result);
     record.state = std::move(transition.state);
-    if (const auto* received = std::get_if<MessageReceived>(&input); received && m_router) {
+    if (received && m_router) {
         if (const auto* add = std::get_if<UpdateAddHtlcMessage>(&received->message)) m_to_peel.emplace_back(record.channel_id, add->id);
     }
     // An update of theirs that asks nothing of us yet need not be written: a crash undoes it at
@@ -2059,7 +2059,7 @@ void ChannelManager::Impl::StepChannel(ChannelRecord& record, const ChannelInput
     // Sign what was received at the end of the batch, with whatever else the batch adds to it
     // (the machine sends nothing when there is nothing to sign). After channel_reestablish at
     // once, so that the retransmission comes before what AfterReestablish sends.
-    if (const auto* received = std::get_if<MessageReceived>(&input)) {
+    if (received) {
         if (std::holds_alternative<ChannelReestablishMessage>(received->message) && Connected(record.peer)) {
             auto sign = Step(*record.state, signer, SignCommitmentCommand{});
             if (auto* t = std::get_if<Transition>(&sign)) {

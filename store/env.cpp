@@ -486,14 +486,14 @@ void Env::AppendToLog(uint64_t txnid, LogRecordKind kind, std::span<const Logged
 
 void Env::MaybeAskFlushAhead(uint64_t logged)
 {
-    // The background thread never waits for a lock while it holds m_idle_mutex, so taking it
+    // The background thread never waits for a lock while it holds m_background_mutex, so taking it
     // here, under m_log_mutex and LMDB's writer lock, cannot deadlock.
     if (m_flush_ahead_commits == 0 || logged + m_flush_ahead_commits != m_checkpoint_commits) return;
     {
-        const MutexLock lock{m_idle_mutex};
+        const MutexLock lock{m_background_mutex};
         m_flush_wanted = true;
     }
-    m_idle_cv.notify_one();
+    m_background_cv.notify_one();
 }
 
 void Env::FlushAhead()
@@ -517,18 +517,18 @@ uint64_t Env::LoggedSinceCheckpoint()
 void Env::StartBackground(std::chrono::milliseconds idle, uint64_t min_commits)
 {
     m_last_commit_ns.store(SteadyNanoseconds(), std::memory_order_relaxed);
-    m_idle_thread = std::thread([this, idle, min_commits] { BackgroundLoop(idle, min_commits); });
+    m_background_thread = std::thread([this, idle, min_commits] { BackgroundLoop(idle, min_commits); });
 }
 
 void Env::StopBackground()
 {
-    if (!m_idle_thread.joinable()) return;
+    if (!m_background_thread.joinable()) return;
     {
-        const MutexLock lock{m_idle_mutex};
-        m_idle_stopping = true;
+        const MutexLock lock{m_background_mutex};
+        m_background_stopping = true;
     }
-    m_idle_cv.notify_one();
-    m_idle_thread.join();
+    m_background_cv.notify_one();
+    m_background_thread.join();
 }
 
 void Env::BackgroundLoop(std::chrono::milliseconds idle, uint64_t min_commits)
@@ -539,9 +539,9 @@ void Env::BackgroundLoop(std::chrono::milliseconds idle, uint64_t min_commits)
     for (;;) {
         bool flush = false;
         {
-            UniqueLock lock{m_idle_mutex};
-            lock.WaitFor(m_idle_cv, wait, [&]() REQUIRES(m_idle_mutex) { return m_idle_stopping || m_flush_wanted; });
-            if (m_idle_stopping) return;
+            UniqueLock lock{m_background_mutex};
+            lock.WaitFor(m_background_cv, wait, [&]() REQUIRES(m_background_mutex) { return m_background_stopping || m_flush_wanted; });
+            if (m_background_stopping) return;
             flush = std::exchange(m_flush_wanted, false);
         }
         if (flush) FlushAhead();

@@ -299,13 +299,13 @@ private:
     //! Called by WriteTxn::Commit with LMDB's writer lock held.
     void AppendToLog(uint64_t txnid, LogRecordKind kind, std::span<const LoggedOp> ops) EXCLUDES(m_log_mutex);
     //! The thread of the idle checkpoints and the flushes ahead: started once the Env is open,
-    //! stopped before it closes. It holds m_idle_mutex only to wait.
-    void StartBackground(std::chrono::milliseconds idle, uint64_t min_commits) EXCLUDES(m_idle_mutex);
-    void StopBackground() EXCLUDES(m_idle_mutex);
-    void BackgroundLoop(std::chrono::milliseconds idle, uint64_t min_commits) EXCLUDES(m_idle_mutex);
+    //! stopped before it closes. It holds m_background_mutex only to wait.
+    void StartBackground(std::chrono::milliseconds idle, uint64_t min_commits) EXCLUDES(m_background_mutex);
+    void StopBackground() EXCLUDES(m_background_mutex);
+    void BackgroundLoop(std::chrono::milliseconds idle, uint64_t min_commits) EXCLUDES(m_background_mutex);
     //! After a commit: asks the background thread for a flush ahead flush_ahead_commits before
     //! the checkpoint.
-    void MaybeAskFlushAhead(uint64_t logged) EXCLUDES(m_idle_mutex);
+    void MaybeAskFlushAhead(uint64_t logged) EXCLUDES(m_background_mutex);
     void FlushAhead();
     uint64_t LoggedSinceCheckpoint() EXCLUDES(m_log_mutex);
     //! With no transaction open in this process.
@@ -341,11 +341,11 @@ private:
 
     //! Steady-clock time of the latest logged commit, for the idle checkpoint.
     std::atomic<int64_t> m_last_commit_ns{0};
-    Mutex m_idle_mutex;
-    std::condition_variable m_idle_cv;
-    bool m_idle_stopping GUARDED_BY(m_idle_mutex){false};
-    bool m_flush_wanted GUARDED_BY(m_idle_mutex){false};
-    std::thread m_idle_thread;
+    Mutex m_background_mutex;
+    std::condition_variable m_background_cv;
+    bool m_background_stopping GUARDED_BY(m_background_mutex){false};
+    bool m_flush_wanted GUARDED_BY(m_background_mutex){false};
+    std::thread m_background_thread;
 
     Mutex m_dbs_mutex;
     std::map<std::string, MDB_dbi, std::less<>> m_dbs GUARDED_BY(m_dbs_mutex);
