@@ -234,7 +234,9 @@ public:
     {
         // BOLT 9 lists gossip_queries as ASSUMED: every peer speaks the queries, whatever its bits.
         (void)features;
-        m_peer_state[peer] = PeerState{.connection = connection};
+        PeerState fresh;
+        fresh.connection = connection;
+        m_peer_state[peer] = std::move(fresh);
         const uint32_t now = Now();
         // BOLT 7: with gossip_queries nothing is relayed to us before we ask; ask every peer for
         // what is new (allowing for gossip it holds back to stagger), and one peer, once after
