@@ -35,9 +35,6 @@ constexpr std::chrono::seconds STARTUP_REPORT_INTERVAL{10};
 //! A store this quiet with anything in its log checkpoints on its own thread, rather than in
 //! the commit of a later payment.
 constexpr std::chrono::milliseconds STORE_IDLE_CHECKPOINT{1000};
-//! A checkpoint (every 64 commits) waits for LMDB's pages to reach the disk: most of them are
-//! written out in the background 8 commits before, and the payment that meets it waits less.
-constexpr uint64_t STORE_FLUSH_AHEAD_COMMITS{8};
 
 auto Logger() { return Log("daemon"); }
 
@@ -212,7 +209,6 @@ void Daemon::OpenStoreAndSeed()
     store::EnvOptions options;
     options.idle_checkpoint = STORE_IDLE_CHECKPOINT;
     options.idle_checkpoint_commits = 1;
-    options.flush_ahead_commits = STORE_FLUSH_AHEAD_COMMITS;
     m_store = std::make_unique<store::Env>(m_settings.datadir / "store", options);
     const auto db = m_store->OpenDb(DAEMON_DB);
     std::optional<Bytes> stored_network;
@@ -439,7 +435,6 @@ void Daemon::RegisterRpcMethods()
                               {"syncs", m_store->Syncs()},
                               {"checkpoints", m_store->Checkpoints()},
                               {"idle_checkpoints", m_store->IdleCheckpoints()},
-                              {"flushes_ahead", m_store->FlushesAhead()},
                               {"durable", m_store->Durable()}}},
                             {"busypoll",
                              {{"threads", m_idle_poller->Threads()},

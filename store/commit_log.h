@@ -5,8 +5,9 @@
 //
 // A durable LMDB commit costs two syncs (the data pages, then the meta page), each a full
 // device flush. Instead each write transaction's changes are appended here with one
-// synchronous write before LMDB commits without syncing. A checkpoint now and then syncs LMDB,
-// records its two meta pages in this log's header and starts the log afresh.
+// synchronous write, and wait in memory (store/env.h). A checkpoint now and then applies them to
+// LMDB and syncs it, records LMDB's two meta pages in this log's header and starts the log
+// afresh.
 //
 // Recovery after a crash puts the checkpoint's meta pages back, which returns LMDB to the
 // checkpoint exactly (Env keeps a read transaction open on the checkpoint's snapshot, so LMDB
@@ -50,7 +51,9 @@ struct LogCheckpoint {
 
 enum class LogRecordKind : uint8_t {
     COMMIT = 1, //!< A transaction's changes, written before LMDB commits it.
-    ABORT = 2,  //!< LMDB failed to commit the transaction of the latest COMMIT with this txnid.
+    //! LMDB failed to commit the transaction of the latest COMMIT with this txnid. Written by
+    //! the versions whose LMDB committed each transaction; read for the logs they left.
+    ABORT = 2,
 };
 
 struct LogRecord {

@@ -53,6 +53,37 @@ bool HasPrefix(ByteSpan key, ByteSpan prefix)
     return key.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), key.begin());
 }
 
+bool SameBytes(ByteSpan a, ByteSpan b) { return std::ranges::equal(a, b); }
+
+//! LMDB's default order: bytes compared unsigned, a prefix first.
+bool BytesLess(ByteSpan a, ByteSpan b) { return std::ranges::lexicographical_compare(a, b); }
+
+//! Applies one transaction's changes inside an LMDB write transaction; dbis caches the handles
+//! it opens by name. Returns LMDB's first error.
+int ApplyOps(MDB_txn* txn, std::span<const LoggedOp> ops, std::map<std::string, MDB_dbi, std::less<>>& dbis)
+{
+    for (const LoggedOp& op : ops) {
+        auto it = dbis.find(op.db);
+        if (it == dbis.end()) {
+            MDB_dbi dbi{};
+            const int rc = mdb_dbi_open(txn, op.db.c_str(), MDB_CREATE, &dbi);
+            if (rc != MDB_SUCCESS) return rc;
+            it = dbis.emplace(op.db, dbi).first;
+        }
+        MDB_val key = ToVal(op.key);
+        int rc = MDB_SUCCESS;
+        if (op.kind == LoggedOp::Kind::PUT) {
+            MDB_val value = ToVal(op.value);
+            rc = mdb_put(txn, it->second, &key, &value, 0);
+        } else {
+            rc = mdb_del(txn, it->second, &key, nullptr);
+            if (rc == MDB_NOTFOUND) rc = MDB_SUCCESS;
+        }
+        if (rc != MDB_SUCCESS) return rc;
+    }
+    return MDB_SUCCESS;
+}
+
 void CreatePrivateDirectory(const std::filesystem::path& dir)
 {
     std::error_code ec;
@@ -109,55 +140,140 @@ StoreError::StoreError(std::string operation, const std::string& detail)
 
 // ---- Cursor ----
 
-Cursor::Cursor(MDB_txn* txn, const Db& db)
+Cursor::Cursor(MDB_txn* txn, const Db& db, std::unique_ptr<const Delta> delta) : m_delta{std::move(delta)}
 {
     Check(mdb_cursor_open(txn, db.m_dbi, &m_cursor), "cursor open " + db.Name());
 }
 
 Cursor::~Cursor() { mdb_cursor_close(m_cursor); }
 
-bool Cursor::Move(MDB_cursor_op op, ByteSpan key)
+std::optional<Cursor::Entry> Cursor::LmdbAt(MDB_cursor_op op, ByteSpan key)
 {
-    if (op == MDB_SET_RANGE) m_key = ToVal(key);
-    const int rc = mdb_cursor_get(m_cursor, &m_key, &m_value, op);
-    if (rc == MDB_NOTFOUND) {
-        m_valid = false;
-        return false;
-    }
+    MDB_val k = ToVal(key);
+    MDB_val v{};
+    const int rc = mdb_cursor_get(m_cursor, &k, &v, op);
+    if (rc == MDB_NOTFOUND) return std::nullopt;
     Check(rc, "cursor get");
+    return Entry{FromVal(k), FromVal(v)};
+}
+
+bool Cursor::Land(ByteSpan key, ByteSpan value)
+{
+    m_key = key;
+    m_value = value;
     m_valid = true;
     return true;
 }
 
-// LMDB refuses an empty key for MDB_SET_RANGE; every key is >= the empty key anyway.
-bool Cursor::Seek(ByteSpan key) { return key.empty() ? First() : Move(MDB_SET_RANGE, key); }
-bool Cursor::First() { return Move(MDB_FIRST); }
-bool Cursor::Last() { return Move(MDB_LAST); }
-bool Cursor::Next() { return Move(MDB_NEXT); }
-bool Cursor::Prev() { return Move(MDB_PREV); }
+bool Cursor::Move(MDB_cursor_op op, ByteSpan key)
+{
+    const auto entry = LmdbAt(op, key);
+    m_valid = entry.has_value();
+    return m_valid && Land(entry->key, entry->value);
+}
+
+bool Cursor::Forward(Bytes from, bool inclusive)
+{
+    for (;;) {
+        // LMDB refuses an empty key for MDB_SET_RANGE; every key is >= the empty key anyway.
+        auto stored = from.empty() ? LmdbAt(MDB_FIRST) : LmdbAt(MDB_SET_RANGE, from);
+        if (stored && !inclusive && SameBytes(stored->key, from)) stored = LmdbAt(MDB_NEXT);
+        const auto pending = inclusive ? m_delta->lower_bound(from) : m_delta->upper_bound(from);
+        const bool has_pending = pending != m_delta->end();
+        if (!stored && !has_pending) {
+            m_valid = false;
+            return false;
+        }
+        // On the same key the pending change wins.
+        if (!has_pending || (stored && BytesLess(stored->key, pending->first))) return Land(stored->key, stored->value);
+        if (pending->second) return Land(pending->first, *pending->second);
+        from = pending->first;
+        inclusive = false;
+    }
+}
+
+bool Cursor::Backward(std::optional<Bytes> from, bool inclusive)
+{
+    for (;;) {
+        std::optional<Entry> stored;
+        auto pending = m_delta->end();
+        if (!from) {
+            stored = LmdbAt(MDB_LAST);
+        } else {
+            stored = from->empty() ? LmdbAt(MDB_FIRST) : LmdbAt(MDB_SET_RANGE, *from);
+            if (!stored) {
+                stored = LmdbAt(MDB_LAST);
+            } else if (!inclusive || !SameBytes(stored->key, *from)) {
+                stored = LmdbAt(MDB_PREV);
+            }
+            pending = inclusive ? m_delta->upper_bound(*from) : m_delta->lower_bound(*from);
+        }
+        const bool has_pending = pending != m_delta->begin();
+        if (has_pending) --pending;
+        if (!stored && !has_pending) {
+            m_valid = false;
+            return false;
+        }
+        if (!has_pending || (stored && BytesLess(pending->first, stored->key))) return Land(stored->key, stored->value);
+        if (pending->second) return Land(pending->first, *pending->second);
+        from = pending->first;
+        inclusive = false;
+    }
+}
+
+bool Cursor::Seek(ByteSpan key)
+{
+    if (m_delta) return Forward(Bytes(key.begin(), key.end()), true);
+    return key.empty() ? First() : Move(MDB_SET_RANGE, key);
+}
+bool Cursor::First() { return m_delta ? Forward({}, true) : Move(MDB_FIRST); }
+bool Cursor::Last() { return m_delta ? Backward(std::nullopt, true) : Move(MDB_LAST); }
+
+bool Cursor::Next()
+{
+    if (!m_delta) return Move(MDB_NEXT);
+    if (!m_valid) return First();
+    return Forward(Bytes(m_key.begin(), m_key.end()), false);
+}
+
+bool Cursor::Prev()
+{
+    if (!m_delta) return Move(MDB_PREV);
+    if (!m_valid) return Last();
+    return Backward(Bytes(m_key.begin(), m_key.end()), false);
+}
 
 ByteSpan Cursor::Key() const
 {
     if (!m_valid) throw StoreError("cursor key", "cursor is not positioned");
-    return FromVal(m_key);
+    return m_key;
 }
 
 ByteSpan Cursor::Value() const
 {
     if (!m_valid) throw StoreError("cursor value", "cursor is not positioned");
-    return FromVal(m_value);
+    return m_value;
 }
 
 // ---- Txn ----
 
-Txn::Txn(Env& env, bool write) : m_env{env}
+Txn::Txn(Env& env, bool write, bool deferred) : m_env{env}
 {
     m_env.BeginTxnSlot(write);
-    const int rc = mdb_txn_begin(m_env.m_env, nullptr, write ? 0 : MDB_RDONLY, &m_txn);
-    if (rc != MDB_SUCCESS) {
+    try {
+        if (write && !deferred) {
+            Check(mdb_txn_begin(m_env.m_env, nullptr, 0, &m_txn), "begin write txn");
+            return;
+        }
+        // After the slot (a map resize waits for slots, never for this lock), before the
+        // snapshot, which is then the latest.
+        if (write) m_writer_lock = std::unique_lock{m_env.m_writer_mutex};
+        m_txn = m_env.BeginSnapshot(m_pending);
+    } catch (...) {
         m_txn = nullptr;
+        if (m_writer_lock.owns_lock()) m_writer_lock.unlock();
         m_env.EndTxnSlot();
-        Check(rc, write ? "begin write txn" : "begin read txn");
+        throw;
     }
 }
 
@@ -168,7 +284,9 @@ void Txn::Abort()
     if (!m_txn) return;
     mdb_txn_abort(m_txn);
     m_txn = nullptr;
+    m_pending.reset();
     m_env.EndTxnSlot();
+    if (m_writer_lock.owns_lock()) m_writer_lock.unlock();
 }
 
 void Txn::Fail(const std::string& operation, int rc)
@@ -186,8 +304,27 @@ MDB_txn* Txn::Handle() const
     return m_txn;
 }
 
+const LoggedOp* Txn::FindPending(const Db& db, ByteSpan key) const
+{
+    const auto matches = [&](const LoggedOp& op) { return op.db == db.Name() && SameBytes(op.key, key); };
+    for (auto op = m_ops.rbegin(); op != m_ops.rend(); ++op) {
+        if (matches(*op)) return &*op;
+    }
+    if (!m_pending) return nullptr;
+    for (auto commit = m_pending->rbegin(); commit != m_pending->rend(); ++commit) {
+        for (auto op = (*commit)->rbegin(); op != (*commit)->rend(); ++op) {
+            if (matches(*op)) return &*op;
+        }
+    }
+    return nullptr;
+}
+
 std::optional<ByteSpan> Txn::GetView(const Db& db, ByteSpan key) const
 {
+    if (const LoggedOp* op = FindPending(db, key)) {
+        if (op->kind == LoggedOp::Kind::DELETE) return std::nullopt;
+        return ByteSpan(op->value);
+    }
     MDB_val k = ToVal(key);
     MDB_val v{};
     const int rc = mdb_get(Handle(), db.m_dbi, &k, &v);
@@ -205,7 +342,24 @@ std::optional<Bytes> Txn::Get(const Db& db, ByteSpan key) const
 
 bool Txn::Exists(const Db& db, ByteSpan key) const { return GetView(db, key).has_value(); }
 
-Cursor Txn::OpenCursor(const Db& db) const { return Cursor(Handle(), db); }
+Cursor Txn::OpenCursor(const Db& db) const
+{
+    MDB_txn* txn = Handle();
+    auto delta = std::make_unique<Cursor::Delta>();
+    const auto add = [&](const std::vector<LoggedOp>& ops) {
+        for (const LoggedOp& op : ops) {
+            if (op.db != db.Name()) continue;
+            auto value = op.kind == LoggedOp::Kind::PUT ? std::optional<Bytes>(op.value) : std::nullopt;
+            delta->insert_or_assign(op.key, std::move(value));
+        }
+    };
+    if (m_pending) {
+        for (const auto& commit : *m_pending) add(*commit);
+    }
+    add(m_ops);
+    if (delta->empty()) delta.reset();
+    return Cursor(txn, db, std::move(delta));
+}
 
 void Txn::ForEachPrefix(const Db& db, ByteSpan prefix,
                         const std::function<bool(ByteSpan key, ByteSpan value)>& fn) const
@@ -218,61 +372,80 @@ void Txn::ForEachPrefix(const Db& db, ByteSpan prefix,
 
 // ---- WriteTxn ----
 
+WriteTxn::WriteTxn(Env& env) : Txn(env, true, env.m_logging), m_deferred{env.m_logging} {}
+
 void WriteTxn::Put(const Db& db, ByteSpan key, ByteSpan value)
 {
     MDB_val k = ToVal(key);
     MDB_val v = ToVal(value);
+    if (m_deferred) {
+        // LMDB sees the change only at the next checkpoint, where it must not fail on it.
+        if (key.empty() || key.size() > static_cast<size_t>(mdb_env_get_maxkeysize(m_env.m_env))) {
+            Fail("put " + db.Name(), MDB_BAD_VALSIZE);
+        }
+        Handle();
+        m_changed = true;
+        m_ops.push_back(LoggedOp{LoggedOp::Kind::PUT, db.Name(), Bytes(key.begin(), key.end()), Bytes(value.begin(), value.end())});
+        return;
+    }
     const int rc = mdb_put(Handle(), db.m_dbi, &k, &v, 0);
     m_changed = true;
     if (rc != MDB_SUCCESS) Fail("put " + db.Name(), rc);
-    if (m_env.m_logging) m_ops.push_back(LoggedOp{LoggedOp::Kind::PUT, db.Name(), Bytes(key.begin(), key.end()), Bytes(value.begin(), value.end())});
 }
 
 bool WriteTxn::Delete(const Db& db, ByteSpan key)
 {
+    if (m_deferred) {
+        if (!Exists(db, key)) return false;
+        m_changed = true;
+        m_ops.push_back(LoggedOp{LoggedOp::Kind::DELETE, db.Name(), Bytes(key.begin(), key.end()), {}});
+        return true;
+    }
     MDB_val k = ToVal(key);
     const int rc = mdb_del(Handle(), db.m_dbi, &k, nullptr);
     m_changed = true;
     if (rc == MDB_NOTFOUND) return false;
     if (rc != MDB_SUCCESS) Fail("delete " + db.Name(), rc);
-    if (m_env.m_logging) m_ops.push_back(LoggedOp{LoggedOp::Kind::DELETE, db.Name(), Bytes(key.begin(), key.end()), {}});
     return true;
 }
 
 void WriteTxn::Commit(const std::function<void()>& once_durable)
 {
+    if (m_deferred) return CommitDeferred(once_durable);
     MDB_txn* txn = Handle();
-    // The log record is durable before LMDB commits (without syncing), under LMDB's writer
-    // lock, so the log holds the commits in their order.
-    const bool logged = m_env.m_logging && m_changed;
-    const uint64_t txnid = mdb_txn_id(txn);
-    if (logged) {
-        try {
-            m_env.AppendToLog(txnid, LogRecordKind::COMMIT, m_ops);
-        } catch (...) {
-            Abort();
-            throw;
-        }
-        if (once_durable) once_durable();
-    }
     // mdb_txn_commit frees the txn even when it fails, so it must not be aborted afterwards.
     m_txn = nullptr;
     const int rc = mdb_txn_commit(txn);
     m_env.EndTxnSlot();
-    if (rc != MDB_SUCCESS && logged && once_durable) {
-        // What depends on this transaction may have left already: it stands, and the next
-        // open replays it from the log.
-        throw StoreError("commit (the commit log holds it; reopen the store to apply it)", rc);
-    }
-    // Otherwise recovery would replay what the caller was told failed.
-    if (rc != MDB_SUCCESS && logged) m_env.AppendToLog(txnid, LogRecordKind::ABORT, {});
     if (rc == MDB_MAP_FULL) m_env.NoteMapFull();
     Check(rc, "commit");
     if (m_changed) m_env.m_commits.fetch_add(1, std::memory_order_relaxed);
-    // A commit failing for space once its record is out would stop the node: the map grows
-    // while it still has room.
-    if (logged && m_env.MapMostlyUsed()) m_env.NoteMapFull();
-    if (!logged && once_durable) once_durable();
+    if (once_durable) once_durable();
+}
+
+void WriteTxn::CommitDeferred(const std::function<void()>& once_durable)
+{
+    Handle();
+    if (!m_ops.empty()) {
+        // Under the writer lock, so the log holds the commits in their order.
+        try {
+            m_env.AppendToLog(m_ops);
+        } catch (...) {
+            Abort();
+            throw;
+        }
+        m_env.AddPending(std::move(m_ops));
+        m_ops.clear();
+        m_env.m_commits.fetch_add(1, std::memory_order_relaxed);
+    }
+    // Still under the writer lock: what the commits send leaves in their order.
+    try {
+        if (once_durable) once_durable();
+    } catch (...) {
+        Abort();
+        throw;
+    }
+    Abort();
 }
 
 // ---- Env ----
@@ -294,7 +467,6 @@ Env::Env(const std::filesystem::path& dir, EnvOptions options)
 
     m_checkpoint_commits = options.checkpoint_commits;
     m_checkpoint_log_bytes = options.checkpoint_log_bytes;
-    m_flush_ahead_commits = options.flush_ahead_commits;
     try {
         Check(mdb_env_create(&m_env), "env create");
         Check(mdb_env_set_maxdbs(m_env, options.max_dbs + 1), "set max dbs"); // +1: meta
@@ -322,7 +494,7 @@ Env::Env(const std::filesystem::path& dir, EnvOptions options)
         }
         m_logging = options.durable;
         CheckSchema(options);
-        if (m_logging && (options.idle_checkpoint.count() > 0 || m_flush_ahead_commits > 0)) {
+        if (m_logging && options.idle_checkpoint.count() > 0) {
             StartBackground(options.idle_checkpoint, options.idle_checkpoint_commits);
         }
     } catch (...) {
@@ -345,7 +517,7 @@ Env::~Env()
         if (m_log) {
             // A clean stop leaves nothing to replay; if this fails the next open replays.
             try {
-                WriteCheckpoint();
+                if (!WriteCheckpoint()) Log("store")->warn("closing {}: no final checkpoint: the map is full", m_path.string());
             } catch (const std::exception& e) {
                 Log("store")->warn("closing {}: no final checkpoint: {}", m_path.string(), e.what());
             }
@@ -399,24 +571,7 @@ void Env::Replay(const std::vector<std::vector<LoggedOp>>& changes)
         int rc = MDB_SUCCESS;
         std::map<std::string, MDB_dbi, std::less<>> dbis;
         for (const auto& ops : changes) {
-            for (const LoggedOp& op : ops) {
-                auto it = dbis.find(op.db);
-                if (it == dbis.end()) {
-                    MDB_dbi dbi{};
-                    rc = mdb_dbi_open(txn, op.db.c_str(), MDB_CREATE, &dbi);
-                    if (rc != MDB_SUCCESS) break;
-                    it = dbis.emplace(op.db, dbi).first;
-                }
-                MDB_val key = ToVal(op.key);
-                if (op.kind == LoggedOp::Kind::PUT) {
-                    MDB_val value = ToVal(op.value);
-                    rc = mdb_put(txn, it->second, &key, &value, 0);
-                } else {
-                    rc = mdb_del(txn, it->second, &key, nullptr);
-                    if (rc == MDB_NOTFOUND) rc = MDB_SUCCESS;
-                }
-                if (rc != MDB_SUCCESS) break;
-            }
+            rc = ApplyOps(txn, ops, dbis);
             if (rc != MDB_SUCCESS) break;
         }
         if (rc == MDB_SUCCESS) {
@@ -447,8 +602,9 @@ LogCheckpoint Env::SyncedCheckpoint(uint64_t generation)
     return LogCheckpoint{generation, info.me_last_txnid, ReadMetaPages(m_env, m_page_size)};
 }
 
-void Env::WriteCheckpoint()
+bool Env::WriteCheckpoint()
 {
+    if (!ApplyPending()) return false;
     // The new header is durable before the old snapshot's reader goes: until then a crash
     // recovers from the old checkpoint, whose pages are still untouched.
     m_log->Restart(SyncedCheckpoint(m_log->Generation() + 1));
@@ -456,6 +612,43 @@ void Env::WriteCheckpoint()
     m_checkpoints.fetch_add(1, std::memory_order_relaxed);
     CloseCheckpointReader();
     OpenCheckpointReader();
+    return true;
+}
+
+bool Env::ApplyPending()
+{
+    std::shared_ptr<const PendingCommits> pending;
+    {
+        const MutexLock lock{m_pending_mutex};
+        pending = m_pending;
+    }
+    if (pending->empty()) return true;
+    MDB_txn* txn{nullptr};
+    Check(mdb_txn_begin(m_env, nullptr, 0, &txn), "begin checkpoint txn");
+    std::map<std::string, MDB_dbi, std::less<>> dbis;
+    int rc = MDB_SUCCESS;
+    for (const auto& commit : *pending) {
+        rc = ApplyOps(txn, *commit, dbis);
+        if (rc != MDB_SUCCESS) break;
+    }
+    if (rc == MDB_SUCCESS) {
+        // LMDB and the pending commits change together for a transaction beginning meanwhile.
+        const MutexLock lock{m_pending_mutex};
+        rc = mdb_txn_commit(txn);
+        if (rc == MDB_SUCCESS) m_pending = std::make_shared<const PendingCommits>();
+    } else {
+        mdb_txn_abort(txn);
+    }
+    // Out of space the commits stay pending and logged; the next write transaction grows the
+    // map and the next commit checkpoints again.
+    if (rc == MDB_MAP_FULL) {
+        Log("store")->info("{}: checkpoint waits for the map to grow", m_path.string());
+        NoteMapFull();
+        return false;
+    }
+    Check(rc, "checkpoint");
+    if (MapMostlyUsed()) NoteMapFull();
+    return true;
 }
 
 void Env::OpenCheckpointReader()
@@ -469,43 +662,35 @@ void Env::CloseCheckpointReader()
     m_checkpoint_reader = nullptr;
 }
 
-void Env::AppendToLog(uint64_t txnid, LogRecordKind kind, std::span<const LoggedOp> ops)
+void Env::AppendToLog(std::span<const LoggedOp> ops)
 {
     const MutexLock lock{m_log_mutex};
-    // Checkpointing here, before the commit, needs no lock beyond LMDB's writer lock the
-    // committing transaction holds.
-    if (kind == LogRecordKind::COMMIT &&
-        (m_log->Records() >= m_checkpoint_commits || m_log->RecordBytes() >= m_checkpoint_log_bytes)) {
-        WriteCheckpoint();
+    if (m_log->Records() >= m_checkpoint_commits || m_log->RecordBytes() >= m_checkpoint_log_bytes) {
+        // Out of map space the commit still goes on: it is logged, and the next one, the map
+        // grown by its transaction's begin, checkpoints.
+        (void)WriteCheckpoint();
     }
-    m_log->Append(txnid, kind, ops);
+    m_log->Append(++m_last_record, LogRecordKind::COMMIT, ops);
     m_syncs.fetch_add(1, std::memory_order_relaxed);
     m_last_commit_ns.store(SteadyNanoseconds(), std::memory_order_relaxed);
-    if (kind == LogRecordKind::COMMIT) MaybeAskFlushAhead(m_log->Records());
 }
 
-void Env::MaybeAskFlushAhead(uint64_t logged)
+void Env::AddPending(std::vector<LoggedOp> ops)
 {
-    // The background thread never waits for a lock while it holds m_background_mutex, so taking it
-    // here, under m_log_mutex and LMDB's writer lock, cannot deadlock.
-    if (m_flush_ahead_commits == 0 || logged + m_flush_ahead_commits != m_checkpoint_commits) return;
-    {
-        const MutexLock lock{m_background_mutex};
-        m_flush_wanted = true;
-    }
-    m_background_cv.notify_one();
+    auto commit = std::make_shared<const std::vector<LoggedOp>>(std::move(ops));
+    const MutexLock lock{m_pending_mutex};
+    auto next = std::make_shared<PendingCommits>(*m_pending);
+    next->push_back(std::move(commit));
+    m_pending = std::move(next);
 }
 
-void Env::FlushAhead()
+MDB_txn* Env::BeginSnapshot(std::shared_ptr<const PendingCommits>& pending)
 {
-    // Only LMDB's own writes of the commits so far: the checkpoint's sync, not this one, is what
-    // recovery depends on. A failure here is the checkpoint's to report.
-    int fd = -1;
-    if (mdb_env_get_fd(m_env, &fd) != MDB_SUCCESS || fdatasync(fd) != 0) {
-        Log("store")->debug("{}: flush ahead of the checkpoint failed: {}", m_path.string(), std::strerror(errno));
-        return;
-    }
-    m_flushes_ahead.fetch_add(1, std::memory_order_relaxed);
+    MDB_txn* txn{nullptr};
+    const MutexLock lock{m_pending_mutex};
+    Check(mdb_txn_begin(m_env, nullptr, MDB_RDONLY, &txn), "begin read txn");
+    pending = m_pending;
+    return txn;
 }
 
 uint64_t Env::LoggedSinceCheckpoint()
@@ -533,26 +718,19 @@ void Env::StopBackground()
 
 void Env::BackgroundLoop(std::chrono::milliseconds idle, uint64_t min_commits)
 {
-    const bool idle_checkpoints = idle.count() > 0;
-    // Without idle checkpoints the thread only waits to be asked for a flush.
-    std::chrono::nanoseconds wait = idle_checkpoints ? std::chrono::nanoseconds{idle} : std::chrono::hours{1};
+    std::chrono::nanoseconds wait{idle};
     for (;;) {
-        bool flush = false;
         {
             UniqueLock lock{m_background_mutex};
-            lock.WaitFor(m_background_cv, wait, [&]() REQUIRES(m_background_mutex) { return m_background_stopping || m_flush_wanted; });
+            lock.WaitFor(m_background_cv, wait, [&]() REQUIRES(m_background_mutex) { return m_background_stopping; });
             if (m_background_stopping) return;
-            flush = std::exchange(m_flush_wanted, false);
         }
-        if (flush) FlushAhead();
-        if (!idle_checkpoints) continue;
         const std::chrono::nanoseconds quiet{SteadyNanoseconds() - m_last_commit_ns.load(std::memory_order_relaxed)};
         // A commit came meanwhile: look again once the store has been quiet for `idle`.
         wait = quiet < idle ? idle - quiet : std::chrono::nanoseconds{idle};
         if (quiet < idle || LoggedSinceCheckpoint() < min_commits) continue;
         try {
-            Checkpoint();
-            m_idle_checkpoints.fetch_add(1, std::memory_order_relaxed);
+            if (Checkpoint()) m_idle_checkpoints.fetch_add(1, std::memory_order_relaxed);
         } catch (const std::exception& e) {
             // The next commit's own checkpoint, or its write, reports a failing disk.
             Log("store")->warn("{}: idle checkpoint failed: {}", m_path.string(), e.what());
@@ -560,13 +738,13 @@ void Env::BackgroundLoop(std::chrono::milliseconds idle, uint64_t min_commits)
     }
 }
 
-void Env::Checkpoint()
+bool Env::Checkpoint()
 {
-    if (!m_logging) return;
-    // An empty write transaction: LMDB's writer lock keeps every commit out meanwhile.
-    WriteTxn guard{*this};
+    if (!m_logging) return true;
+    // An empty write transaction: the writer lock keeps every commit out meanwhile.
+    const WriteTxn guard{*this};
     const MutexLock lock{m_log_mutex};
-    WriteCheckpoint();
+    return WriteCheckpoint();
 }
 
 void Env::CheckSchema(const EnvOptions& options)
@@ -604,12 +782,51 @@ Db Env::OpenDb(std::string_view name)
 
     const std::string name_str{name};
     MDB_dbi dbi{};
-    Write([&](WriteTxn& txn) {
-        const int rc = mdb_dbi_open(txn.Handle(), name_str.c_str(), MDB_CREATE, &dbi);
-        if (rc != MDB_SUCCESS) txn.Fail("open db " + name_str, rc);
-    });
+    if (!m_logging) {
+        Write([&](WriteTxn& txn) {
+            const int rc = mdb_dbi_open(txn.Handle(), name_str.c_str(), MDB_CREATE, &dbi);
+            if (rc != MDB_SUCCESS) txn.Fail("open db " + name_str, rc);
+        });
+    } else {
+        OpenLoggedDb(name_str, dbi);
+    }
     m_dbs.emplace(name_str, dbi);
     return Db{dbi, name_str};
+}
+
+void Env::OpenLoggedDb(const std::string& name, MDB_dbi& dbi)
+{
+    // A write transaction of the Env's own, for LMDB only: creating a Db is not logged (the
+    // log's replay creates what it needs), and it is checkpointed at once, because LMDB must
+    // otherwise stay at the checkpoint's snapshot between checkpoints. Out of map space, the
+    // next WriteTxn grows the map first.
+    bool created = false;
+    for (;;) {
+        const WriteTxn guard{*this};
+        if (!created) {
+            MDB_envinfo before{};
+            Check(mdb_env_info(m_env, &before), "env info");
+            MDB_txn* txn{nullptr};
+            Check(mdb_txn_begin(m_env, nullptr, 0, &txn), "begin write txn");
+            int rc = mdb_dbi_open(txn, name.c_str(), MDB_CREATE, &dbi);
+            if (rc == MDB_SUCCESS) {
+                rc = mdb_txn_commit(txn);
+            } else {
+                mdb_txn_abort(txn);
+            }
+            if (rc == MDB_MAP_FULL) {
+                NoteMapFull();
+                continue;
+            }
+            Check(rc, "open db " + name);
+            MDB_envinfo after{};
+            Check(mdb_env_info(m_env, &after), "env info");
+            if (after.me_last_txnid == before.me_last_txnid) return;
+            created = true;
+        }
+        const MutexLock lock{m_log_mutex};
+        if (WriteCheckpoint()) return;
+    }
 }
 
 bool Env::MapMostlyUsed() const
@@ -652,25 +869,16 @@ void Env::EndTxnSlot()
     m_txn_cv.notify_all();
 }
 
-void Env::NoteMapFull()
-{
-    const MutexLock lock{m_txn_mutex};
-    m_grow_pending = true;
-}
+void Env::NoteMapFull() { m_grow_pending.store(true); }
 
-bool Env::GrowPending()
-{
-    const MutexLock lock{m_txn_mutex};
-    return m_grow_pending;
-}
+bool Env::GrowPending() { return m_grow_pending.load(); }
 
 int Env::ResizeMap(size_t target)
 {
     const MutexLock lock{m_log_mutex};
     if (!m_log) return mdb_env_set_mapsize(m_env, target);
-    // The checkpoint reader must close too: a fresh checkpoint first, so that no page of the
-    // snapshot recovery needs can be reused once it has.
-    WriteCheckpoint();
+    // The checkpoint reader must close too. Between checkpoints LMDB is at the checkpoint's
+    // snapshot (commits are pending, not in LMDB), so the reader opened again holds that one.
     CloseCheckpointReader();
     const int rc = mdb_env_set_mapsize(m_env, target);
     OpenCheckpointReader();
@@ -684,8 +892,7 @@ void Env::GrowMapIfNeeded()
         UniqueLock lock{m_txn_mutex};
         // Another writer may be growing it already; wait for that and re-check.
         lock.Wait(m_txn_cv, [&]() REQUIRES(m_txn_mutex) { return !m_resizing; });
-        if (!m_grow_pending) return;
-        m_grow_pending = false;
+        if (!m_grow_pending.exchange(false)) return;
 
         const size_t current = MapSize();
         if (current >= m_max_map_size) {

@@ -18,9 +18,16 @@
 // - Open every Db once at startup (OpenDb), before sharing the Env between threads.
 //
 // Durability (store/commit_log.h): a durable Env appends each write transaction's changes to
-// its commit log with one synchronous write before LMDB commits without syncing, and syncs
-// LMDB at checkpoints. Opening the Env recovers what a crash of the process or the machine
-// left: LMDB back at the last checkpoint, then the log's transactions again.
+// its commit log with one synchronous write, and that is the whole commit: the changes wait in
+// memory ("pending", read through by every transaction) until a checkpoint applies them to
+// LMDB in one transaction and syncs it. A record rewritten at every commit (a channel's state)
+// then reaches LMDB's file once per checkpoint, not once per commit: LMDB copies a page for
+// every tree a commit touches, and on a disk that pays by the page those copies were most of
+// what a commit cost. Opening the Env recovers what a crash of the process or the machine left:
+// LMDB back at the last checkpoint, then the log's transactions again.
+//
+// Write transactions of a durable Env are serialized by the Env (not LMDB's writer lock) and
+// read LMDB's last checkpoint through what is pending; every transaction sees one snapshot.
 
 #include "store/commit_log.h"
 #include "util/bytes.h"
@@ -36,6 +43,8 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -85,20 +94,14 @@ struct EnvOptions {
     //! not of the machine. For tests only.
     bool durable{true};
     //! A durable Env checkpoints after this many logged commits or bytes of log, whichever
-    //! comes first. Until a checkpoint LMDB cannot reuse the pages the checkpoint's snapshot
-    //! holds, so the data file grows by the pages of these commits at most.
+    //! comes first; until then their changes are held in memory.
     uint64_t checkpoint_commits{64};
     uint64_t checkpoint_log_bytes{uint64_t{4} << 20};
     //! A durable Env quiet this long with at least idle_checkpoint_commits in its log
     //! checkpoints on a thread of its own, so that the commit reaching checkpoint_commits, which
-    //! waits for LMDB's sync (several ms on a slow disk), comes rarely. Zero: never.
+    //! waits for LMDB's apply and sync, comes rarely. Zero: never.
     std::chrono::milliseconds idle_checkpoint{0};
     uint64_t idle_checkpoint_commits{8};
-    //! A durable Env writes LMDB's pages out this many commits before each checkpoint_commits
-    //! checkpoint, on a thread of its own and with no lock held (commits go on meanwhile), so
-    //! that the checkpoint's own sync, which a commit waits for, has little left to write.
-    //! Recovery relies on none of these writes. Zero: never.
-    uint64_t flush_ahead_commits{0};
     //! The schema version this code understands.
     uint32_t schema_version{CURRENT_SCHEMA_VERSION};
     //! Called in the opening write transaction when the stored version is older than
@@ -125,6 +128,9 @@ private:
 
 class Env;
 
+//! Commits logged but not yet in LMDB, oldest first (a durable Env's).
+using PendingCommits = std::vector<std::shared_ptr<const std::vector<LoggedOp>>>;
+
 //! Iterates one Db in key order (keys compare as raw bytes, so use big-endian integers).
 //! Views returned by Key()/Value() stay valid until the cursor moves or the txn ends or writes.
 //! A Cursor must be destroyed before its transaction ends (declare it after the txn).
@@ -147,12 +153,27 @@ public:
 
 private:
     friend class Txn;
-    Cursor(MDB_txn* txn, const Db& db);
+    //! What is pending for the Db over LMDB's entries: a value, or nullopt for a deletion.
+    using Delta = std::map<Bytes, std::optional<Bytes>>;
+    struct Entry {
+        ByteSpan key;
+        ByteSpan value;
+    };
+
+    Cursor(MDB_txn* txn, const Db& db, std::unique_ptr<const Delta> delta);
     bool Move(MDB_cursor_op op, ByteSpan key = {});
+    std::optional<Entry> LmdbAt(MDB_cursor_op op, ByteSpan key = {});
+    //! With a delta: the first entry after `from` (at it too when inclusive), LMDB's or the
+    //! delta's, skipping deletions.
+    bool Forward(Bytes from, bool inclusive);
+    //! The last entry before `from` (nullopt: the end), at it too when inclusive.
+    bool Backward(std::optional<Bytes> from, bool inclusive);
+    bool Land(ByteSpan key, ByteSpan value);
 
     MDB_cursor* m_cursor{nullptr};
-    MDB_val m_key{};
-    MDB_val m_value{};
+    std::unique_ptr<const Delta> m_delta;
+    ByteSpan m_key;
+    ByteSpan m_value;
     bool m_valid{false};
 };
 
@@ -175,28 +196,38 @@ public:
 
 protected:
     friend class Env;
-    Txn(Env& env, bool write);
+    //! `deferred`: a durable Env's write transaction, which reads LMDB through a read
+    //! transaction and keeps its changes for the commit log and the pending commits.
+    Txn(Env& env, bool write, bool deferred);
     ~Txn();
     void Abort();
     //! Marks the txn as unusable after LMDB returned an error inside it, and throws.
     [[noreturn]] void Fail(const std::string& operation, int rc);
     MDB_txn* Handle() const;
+    //! The latest change of the key not yet in LMDB (this transaction's own first), if any.
+    const LoggedOp* FindPending(const Db& db, ByteSpan key) const;
 
     Env& m_env;
     MDB_txn* m_txn{nullptr};
+    //! The pending commits as this transaction began (a durable Env's; null otherwise).
+    std::shared_ptr<const PendingCommits> m_pending;
+    //! A deferred write transaction's own changes, in order.
+    std::vector<LoggedOp> m_ops;
+    //! A deferred write transaction holds the Env's writer lock from begin to end.
+    std::unique_lock<std::mutex> m_writer_lock;
 };
 
 class ReadTxn : public Txn
 {
 public:
-    explicit ReadTxn(Env& env) : Txn(env, false) {}
+    explicit ReadTxn(Env& env) : Txn(env, false, false) {}
 };
 
 //! Aborted by the destructor unless Commit() succeeded.
 class WriteTxn : public Txn
 {
 public:
-    explicit WriteTxn(Env& env) : Txn(env, true) {}
+    explicit WriteTxn(Env& env);
 
     void Put(const Db& db, ByteSpan key, ByteSpan value);
     //! Returns whether the key existed.
@@ -205,18 +236,18 @@ public:
     //! Durable when it returns (with a durable Env).
     //!
     //! `once_durable` runs as soon as the transaction is durable: with a durable Env that is
-    //! when its log record is written, before LMDB has it, so that what depends on the commit
-    //! (a message to a peer) waits for one sync and no more. If LMDB then fails to commit it,
-    //! the transaction still stands: Commit throws StoreError and the next open of the store
-    //! replays it; the caller must stop using this Env. Without a durable Env it runs after
-    //! LMDB's commit.
+    //! when its log record is written (and new transactions see it), still under the writer
+    //! lock, so that what depends on commits (messages to a peer) leaves in their order and
+    //! waits for one sync and no more. Without a durable Env it runs after LMDB's commit.
     void Commit(const std::function<void()>& once_durable = {});
 
 private:
+    void CommitDeferred(const std::function<void()>& once_durable);
+
+    //! Changes kept for the log instead of written to LMDB (a durable Env's).
+    bool m_deferred;
     //! LMDB commits a transaction that changed nothing without touching the disk.
     bool m_changed{false};
-    //! What the commit log records of this transaction (durable Env only).
-    std::vector<LoggedOp> m_ops;
 };
 
 class Env
@@ -266,14 +297,13 @@ public:
     uint64_t Checkpoints() const { return m_checkpoints.load(std::memory_order_relaxed); }
     //! Of those, the ones made while the store was quiet (EnvOptions::idle_checkpoint).
     uint64_t IdleCheckpoints() const { return m_idle_checkpoints.load(std::memory_order_relaxed); }
-    //! LMDB's pages written out ahead of a checkpoint (EnvOptions::flush_ahead_commits): device
-    //! syncs too, off every commit's path, not counted in Syncs.
-    uint64_t FlushesAhead() const { return m_flushes_ahead.load(std::memory_order_relaxed); }
     bool Durable() const { return m_durable; }
-    //! Syncs LMDB and starts the commit log afresh (done by itself every so many commits).
+    //! Applies what is pending to LMDB, syncs it and starts the commit log afresh (done by
+    //! itself every so many commits).
     //! Waits for a running write transaction of another thread; the calling thread must hold
-    //! none. No-op when not durable.
-    void Checkpoint();
+    //! none. No-op when not durable. False when the map must grow first (the next write
+    //! transaction grows it; the commits stay pending and logged meanwhile).
+    bool Checkpoint();
 
 private:
     friend class Txn;
@@ -283,33 +313,43 @@ private:
     void BeginTxnSlot(bool write) EXCLUDES(m_txn_mutex);
     void EndTxnSlot() EXCLUDES(m_txn_mutex);
     void GrowMapIfNeeded() EXCLUDES(m_txn_mutex);
-    void NoteMapFull() EXCLUDES(m_txn_mutex);
-    bool GrowPending() EXCLUDES(m_txn_mutex);
+    //! Lock-free: a checkpoint notes a full map under m_log_mutex, which a resize takes.
+    void NoteMapFull();
+    bool GrowPending();
     void CheckSchema(const EnvOptions& options);
 
     //! With LMDB opened at the log's checkpoint (its meta pages put back first): checks that it
-    //! is, replays the log's transactions and checkpoints. Lock order: LMDB's writer lock (a write transaction) before m_log_mutex, never after.
+    //! is, replays the log's transactions and checkpoints.
+    //! Lock order: m_writer_mutex, m_log_mutex, LMDB's writer lock, m_pending_mutex.
     void Recover(const CommitLog::Contents& contents) EXCLUDES(m_log_mutex);
     void Replay(const std::vector<std::vector<LoggedOp>>& changes) EXCLUDES(m_log_mutex);
     //! Syncs LMDB and describes it for the log's next header. No commit may run meanwhile.
     LogCheckpoint SyncedCheckpoint(uint64_t generation);
-    void WriteCheckpoint() REQUIRES(m_log_mutex);
+    //! Applies the pending commits and checkpoints; false (nothing changed) when the map is too
+    //! small to take them. The caller holds m_writer_mutex (or is alone with the Env).
+    bool WriteCheckpoint() REQUIRES(m_log_mutex);
+    //! The pending commits in one LMDB transaction, which leaves them pending if it fails.
+    bool ApplyPending() REQUIRES(m_log_mutex) EXCLUDES(m_pending_mutex);
     void OpenCheckpointReader() REQUIRES(m_log_mutex);
     void CloseCheckpointReader() REQUIRES(m_log_mutex);
-    //! Called by WriteTxn::Commit with LMDB's writer lock held.
-    void AppendToLog(uint64_t txnid, LogRecordKind kind, std::span<const LoggedOp> ops) EXCLUDES(m_log_mutex);
-    //! The thread of the idle checkpoints and the flushes ahead: started once the Env is open,
-    //! stopped before it closes. It holds m_background_mutex only to wait.
+    //! Called by WriteTxn::Commit with m_writer_mutex held: checkpoints first when the log is
+    //! full, then appends the transaction's record.
+    void AppendToLog(std::span<const LoggedOp> ops) EXCLUDES(m_log_mutex);
+    //! The pending commits with this one's changes last; readers that began before keep theirs.
+    void AddPending(std::vector<LoggedOp> ops) EXCLUDES(m_pending_mutex);
+    //! A read transaction on LMDB and the pending commits, taken together: a checkpoint moves
+    //! commits from one to the other at once.
+    MDB_txn* BeginSnapshot(std::shared_ptr<const PendingCommits>& pending) EXCLUDES(m_pending_mutex);
+    //! The thread of the idle checkpoints: started once the Env is open, stopped before it
+    //! closes. It holds m_background_mutex only to wait.
     void StartBackground(std::chrono::milliseconds idle, uint64_t min_commits) EXCLUDES(m_background_mutex);
     void StopBackground() EXCLUDES(m_background_mutex);
     void BackgroundLoop(std::chrono::milliseconds idle, uint64_t min_commits) EXCLUDES(m_background_mutex);
-    //! After a commit: asks the background thread for a flush ahead flush_ahead_commits before
-    //! the checkpoint.
-    void MaybeAskFlushAhead(uint64_t logged) EXCLUDES(m_background_mutex);
-    void FlushAhead();
     uint64_t LoggedSinceCheckpoint() EXCLUDES(m_log_mutex);
     //! With no transaction open in this process.
     int ResizeMap(size_t target) EXCLUDES(m_log_mutex);
+    //! OpenDb of a durable Env.
+    void OpenLoggedDb(const std::string& name, MDB_dbi& dbi);
     //! Three quarters of the map in use: time to grow it before a commit runs out.
     bool MapMostlyUsed() const;
 
@@ -328,23 +368,27 @@ private:
     std::atomic<uint64_t> m_syncs{0};
     std::atomic<uint64_t> m_checkpoints{0};
     std::atomic<uint64_t> m_idle_checkpoints{0};
-    std::atomic<uint64_t> m_flushes_ahead{0};
     uint64_t m_checkpoint_commits{0};
     uint64_t m_checkpoint_log_bytes{0};
-    uint64_t m_flush_ahead_commits{0};
 
+    //! Serializes a durable Env's write transactions and checkpoints. A plain std::mutex: a
+    //! WriteTxn holds it from begin to end, across calls the analysis cannot follow.
+    std::mutex m_writer_mutex;
     Mutex m_log_mutex;
+    //! Numbers the log's records (a durable Env's write transactions no longer get one from LMDB).
+    uint64_t m_last_record GUARDED_BY(m_log_mutex){0};
     std::optional<CommitLog> m_log GUARDED_BY(m_log_mutex);
     //! A read transaction on the last checkpoint's snapshot: while it is open LMDB reuses
     //! none of that snapshot's pages, so recovery can go back to it.
     MDB_txn* m_checkpoint_reader GUARDED_BY(m_log_mutex){nullptr};
+    Mutex m_pending_mutex;
+    std::shared_ptr<const PendingCommits> m_pending GUARDED_BY(m_pending_mutex){std::make_shared<const PendingCommits>()};
 
     //! Steady-clock time of the latest logged commit, for the idle checkpoint.
     std::atomic<int64_t> m_last_commit_ns{0};
     Mutex m_background_mutex;
     std::condition_variable m_background_cv;
     bool m_background_stopping GUARDED_BY(m_background_mutex){false};
-    bool m_flush_wanted GUARDED_BY(m_background_mutex){false};
     std::thread m_background_thread;
 
     Mutex m_dbs_mutex;
@@ -354,7 +398,7 @@ private:
     std::condition_variable m_txn_cv;
     int m_open_txns GUARDED_BY(m_txn_mutex){0};
     bool m_resizing GUARDED_BY(m_txn_mutex){false};
-    bool m_grow_pending GUARDED_BY(m_txn_mutex){false};
+    std::atomic<bool> m_grow_pending{false};
 };
 
 } // namespace sidebolt::store

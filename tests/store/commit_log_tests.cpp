@@ -266,6 +266,7 @@ TEST_CASE("commit log: what LMDB wrote after the checkpoint may be lost or torn"
         });
         WriteNumbered(env, db, 0, 10);
         env.Checkpoint();
+        const uint64_t checkpoints = env.Checkpoints();
         std::filesystem::copy_file(data, at_checkpoint);
         // Rewrites free pages by the dozen: LMDB would reuse them for the next transactions
         // but for the reader the Env keeps on the checkpoint's snapshot.
@@ -276,7 +277,7 @@ TEST_CASE("commit log: what LMDB wrote after the checkpoint may be lost or torn"
             });
         }
         WriteNumbered(env, db, 10, 20);
-        if (env.Checkpoints() != 1) std::abort();
+        if (env.Checkpoints() != checkpoints) std::abort();
         Crash();
     });
 
@@ -334,12 +335,19 @@ TEST_CASE("commit log: the map grows while logging and recovery replays into the
         Env env{path, options};
         const Db db = env.OpenDb("blobs");
         for (int i = 0; i < 40; ++i) PutString(env, db, "blob" + std::to_string(i), big);
-        if (env.MapSize() <= (size_t{1} << 20)) std::abort();
+        // The commits wait in memory; the checkpoint that cannot take them leaves them there and
+        // the next one, its map grown by its own transaction's begin, can.
+        int tries = 0;
+        while (!env.Checkpoint()) {
+            if (++tries == 10) std::abort();
+        }
+        if (tries == 0 || env.MapSize() <= (size_t{1} << 20)) std::abort();
+        for (int i = 40; i < 60; ++i) PutString(env, db, "blob" + std::to_string(i), big);
         Crash();
     });
     Env env{path, DurableOptions()};
     const Db db = env.OpenDb("blobs");
-    for (int i = 0; i < 40; ++i) CHECK(Value(env, db, "blob" + std::to_string(i)) == big);
+    for (int i = 0; i < 60; ++i) CHECK(Value(env, db, "blob" + std::to_string(i)) == big);
 }
 
 TEST_CASE("commit log: a damaged log or a missing data file stops the open with a clear error")
@@ -389,19 +397,19 @@ TEST_CASE("commit log: a damaged log or a missing data file stops the open with 
     }
 }
 
-TEST_CASE("commit log: once_durable runs when the log has the transaction, before LMDB does")
+TEST_CASE("commit log: once_durable runs when the log has the transaction and readers see it")
 {
     ScratchDir dir;
     const auto path = dir.Path() / "db";
     SUBCASE("durable: LMDB does not have it yet, and a crash then keeps it")
     {
         InCrashingChild([&] {
-            Env env{path, DurableOptions()};
+            Env env{path, RareCheckpoints()};
             const Db db = env.OpenDb("things");
             PutString(env, db, "before", "1");
             env.Write([&](WriteTxn& txn) { txn.Put(db, AsBytes("sent"), AsBytes("yes")); }, [&] {
-                // A message that depends on the commit leaves here.
-                if (Value(env, db, "sent") != "<missing>") std::abort();
+                // A message that depends on the commit leaves here, and what answers it reads it.
+                if (Value(env, db, "sent") != "yes") std::abort();
                 Crash();
             });
         });
@@ -522,46 +530,4 @@ TEST_CASE("commit log: a crash after an idle checkpoint loses nothing")
     Env env{path, DurableOptions()};
     const Db db = env.OpenDb("things");
     CheckNumbered(env, db, 0, 9);
-}
-
-TEST_CASE("commit log: LMDB's pages are flushed ahead of each checkpoint, off the commits' path, and recovery is unchanged")
-{
-    ScratchDir dir;
-    const auto path = dir.Path() / "db";
-    InCrashingChild([&] {
-        EnvOptions options = DurableOptions();
-        options.checkpoint_commits = 8;
-        options.flush_ahead_commits = 3;
-        Env env{path, options};
-        const Db db = env.OpenDb("things");
-        env.Checkpoint();
-        const uint64_t syncs = env.Syncs();
-        const uint64_t checkpoints = env.Checkpoints();
-        const uint64_t flushes = env.FlushesAhead();
-        const auto wait_for_flushes = [&](uint64_t count) {
-            for (int wait = 0; wait < 500 && env.FlushesAhead() < count; ++wait) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-            return env.FlushesAhead() == count;
-        };
-        int key = 0;
-        const auto put = [&](int commits) {
-            for (int i = 0; i < commits; ++i, ++key) PutString(env, db, "key" + std::to_string(key), "value");
-        };
-        // The fifth commit is three before the checkpoint: one flush, by the background thread.
-        put(4);
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        if (env.FlushesAhead() != flushes) std::abort();
-        put(1);
-        if (!wait_for_flushes(flushes + 1)) std::abort();
-        // None more until the next cycle; the ninth commit checkpoints first.
-        put(4);
-        if (env.Checkpoints() != checkpoints + 1) std::abort();
-        put(4);
-        if (!wait_for_flushes(flushes + 2)) std::abort();
-        // The flushes are not the commits' syncs: one a commit, two a checkpoint.
-        if (env.Syncs() - syncs != 13 + 2) std::abort();
-        Crash();
-    });
-    Env env{path, DurableOptions()};
-    const Db db = env.OpenDb("things");
-    for (int i = 0; i < 13; ++i) CHECK(Value(env, db, "key" + std::to_string(i)) == "value");
 }
