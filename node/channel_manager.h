@@ -72,9 +72,11 @@ struct ChannelManagerOptions {
     /**
      * How long a commitment_signed that only settles our HTLCs waits to be answered with our next
      * HTLC, and how long our commitment_signed for fulfills alone waits for the peer's (one
-     * commitment round then takes the settlement of a payment and the offer of the next).
+     * commitment round then takes the settlement of a payment and the offer of the next). 20 ms:
+     * with 5, a payment delayed by a store checkpoint let the wait run out, and the settlement
+     * took a round (two more commits) of its own in the middle of the next payment.
      */
-    std::chrono::milliseconds settle_wait{5};
+    std::chrono::milliseconds settle_wait{20};
     /**
      * BOLT 7 announcement of channels opened with `announce`: our node_id and a signer with our
      * node key (the key stays with the caller). Without them no announcement_signatures leave.
