@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <iterator>
 #include <utility>
 
 namespace sidebolt::store {
@@ -172,6 +173,21 @@ bool Cursor::Move(MDB_cursor_op op, ByteSpan key)
     return m_valid && Land(entry->key, entry->value);
 }
 
+std::optional<Bytes> Cursor::LandOnNearer(const std::optional<Entry>& stored, const Delta::value_type* pending, bool forward)
+{
+    m_valid = false;
+    // On the same key the pending change wins.
+    const bool stored_nearer = stored && (!pending || (forward ? BytesLess(stored->key, pending->first) : BytesLess(pending->first, stored->key)));
+    if (stored_nearer) {
+        Land(stored->key, stored->value);
+    } else if (pending && pending->second) {
+        Land(pending->first, *pending->second);
+    } else if (pending) {
+        return pending->first;
+    }
+    return std::nullopt;
+}
+
 bool Cursor::Forward(Bytes from, bool inclusive)
 {
     for (;;) {
@@ -179,15 +195,9 @@ bool Cursor::Forward(Bytes from, bool inclusive)
         auto stored = from.empty() ? LmdbAt(MDB_FIRST) : LmdbAt(MDB_SET_RANGE, from);
         if (stored && !inclusive && SameBytes(stored->key, from)) stored = LmdbAt(MDB_NEXT);
         const auto pending = inclusive ? m_delta->lower_bound(from) : m_delta->upper_bound(from);
-        const bool has_pending = pending != m_delta->end();
-        if (!stored && !has_pending) {
-            m_valid = false;
-            return false;
-        }
-        // On the same key the pending change wins.
-        if (!has_pending || (stored && BytesLess(stored->key, pending->first))) return Land(stored->key, stored->value);
-        if (pending->second) return Land(pending->first, *pending->second);
-        from = pending->first;
+        auto deleted = LandOnNearer(stored, pending != m_delta->end() ? &*pending : nullptr, true);
+        if (!deleted) return m_valid;
+        from = std::move(*deleted);
         inclusive = false;
     }
 }
@@ -208,15 +218,9 @@ bool Cursor::Backward(std::optional<Bytes> from, bool inclusive)
             }
             pending = inclusive ? m_delta->upper_bound(*from) : m_delta->lower_bound(*from);
         }
-        const bool has_pending = pending != m_delta->begin();
-        if (has_pending) --pending;
-        if (!stored && !has_pending) {
-            m_valid = false;
-            return false;
-        }
-        if (!has_pending || (stored && BytesLess(pending->first, stored->key))) return Land(stored->key, stored->value);
-        if (pending->second) return Land(pending->first, *pending->second);
-        from = pending->first;
+        auto deleted = LandOnNearer(stored, pending != m_delta->begin() ? &*std::prev(pending) : nullptr, false);
+        if (!deleted) return m_valid;
+        from = std::move(*deleted);
         inclusive = false;
     }
 }
@@ -321,13 +325,14 @@ const LoggedOp* Txn::FindPending(const Db& db, ByteSpan key) const
 
 std::optional<ByteSpan> Txn::GetView(const Db& db, ByteSpan key) const
 {
+    MDB_txn* txn = Handle();
     if (const LoggedOp* op = FindPending(db, key)) {
         if (op->kind == LoggedOp::Kind::DELETE) return std::nullopt;
         return ByteSpan(op->value);
     }
     MDB_val k = ToVal(key);
     MDB_val v{};
-    const int rc = mdb_get(Handle(), db.m_dbi, &k, &v);
+    const int rc = mdb_get(txn, db.m_dbi, &k, &v);
     if (rc == MDB_NOTFOUND) return std::nullopt;
     Check(rc, "get " + db.Name());
     return FromVal(v);
@@ -372,13 +377,11 @@ void Txn::ForEachPrefix(const Db& db, ByteSpan prefix,
 
 // ---- WriteTxn ----
 
-WriteTxn::WriteTxn(Env& env) : Txn(env, true, env.m_logging), m_deferred{env.m_logging} {}
+WriteTxn::WriteTxn(Env& env) : Txn(env, true, env.m_logging) {}
 
 void WriteTxn::Put(const Db& db, ByteSpan key, ByteSpan value)
 {
-    MDB_val k = ToVal(key);
-    MDB_val v = ToVal(value);
-    if (m_deferred) {
+    if (m_env.m_logging) {
         // LMDB sees the change only at the next checkpoint, where it must not fail on it.
         if (key.empty() || key.size() > static_cast<size_t>(mdb_env_get_maxkeysize(m_env.m_env))) {
             Fail("put " + db.Name(), MDB_BAD_VALSIZE);
@@ -388,6 +391,8 @@ void WriteTxn::Put(const Db& db, ByteSpan key, ByteSpan value)
         m_ops.push_back(LoggedOp{LoggedOp::Kind::PUT, db.Name(), Bytes(key.begin(), key.end()), Bytes(value.begin(), value.end())});
         return;
     }
+    MDB_val k = ToVal(key);
+    MDB_val v = ToVal(value);
     const int rc = mdb_put(Handle(), db.m_dbi, &k, &v, 0);
     m_changed = true;
     if (rc != MDB_SUCCESS) Fail("put " + db.Name(), rc);
@@ -395,7 +400,7 @@ void WriteTxn::Put(const Db& db, ByteSpan key, ByteSpan value)
 
 bool WriteTxn::Delete(const Db& db, ByteSpan key)
 {
-    if (m_deferred) {
+    if (m_env.m_logging) {
         if (!Exists(db, key)) return false;
         m_changed = true;
         m_ops.push_back(LoggedOp{LoggedOp::Kind::DELETE, db.Name(), Bytes(key.begin(), key.end()), {}});
@@ -411,7 +416,7 @@ bool WriteTxn::Delete(const Db& db, ByteSpan key)
 
 void WriteTxn::Commit(const std::function<void()>& once_durable)
 {
-    if (m_deferred) return CommitDeferred(once_durable);
+    if (m_env.m_logging) return CommitDeferred(once_durable);
     MDB_txn* txn = Handle();
     // mdb_txn_commit frees the txn even when it fails, so it must not be aborted afterwards.
     m_txn = nullptr;
@@ -427,24 +432,15 @@ void WriteTxn::CommitDeferred(const std::function<void()>& once_durable)
 {
     Handle();
     if (!m_ops.empty()) {
-        // Under the writer lock, so the log holds the commits in their order.
-        try {
-            m_env.AppendToLog(m_ops);
-        } catch (...) {
-            Abort();
-            throw;
-        }
+        // Under the writer lock, so the log holds the commits in their order. If it throws, the
+        // destructor aborts.
+        m_env.AppendToLog(m_ops);
         m_env.AddPending(std::move(m_ops));
         m_ops.clear();
         m_env.m_commits.fetch_add(1, std::memory_order_relaxed);
     }
     // Still under the writer lock: what the commits send leaves in their order.
-    try {
-        if (once_durable) once_durable();
-    } catch (...) {
-        Abort();
-        throw;
-    }
+    if (once_durable) once_durable();
     Abort();
 }
 

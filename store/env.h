@@ -169,6 +169,10 @@ private:
     //! The last entry before `from` (nullopt: the end), at it too when inclusive.
     bool Backward(std::optional<Bytes> from, bool inclusive);
     bool Land(ByteSpan key, ByteSpan value);
+    //! Lands on whichever of LMDB's entry and the pending one comes first in the direction of
+    //! travel (the pending one on the same key), or on nothing; returns the key to go past
+    //! when that is a pending deletion.
+    std::optional<Bytes> LandOnNearer(const std::optional<Entry>& stored, const Delta::value_type* pending, bool forward);
 
     MDB_cursor* m_cursor{nullptr};
     std::unique_ptr<const Delta> m_delta;
@@ -242,10 +246,9 @@ public:
     void Commit(const std::function<void()>& once_durable = {});
 
 private:
+    //! A durable Env's commit: changes kept for the log instead of written to LMDB.
     void CommitDeferred(const std::function<void()>& once_durable);
 
-    //! Changes kept for the log instead of written to LMDB (a durable Env's).
-    bool m_deferred;
     //! LMDB commits a transaction that changed nothing without touching the disk.
     bool m_changed{false};
 };
