@@ -50,7 +50,7 @@ struct LogCheckpoint {
 };
 
 enum class LogRecordKind : uint8_t {
-    COMMIT = 1, //!< A transaction's changes, written before LMDB commits it.
+    COMMIT = 1, //!< A transaction's changes: the commit itself (they reach LMDB at the checkpoint).
     //! LMDB failed to commit the transaction of the latest COMMIT with this txnid. Written by
     //! the versions whose LMDB committed each transaction; read for the logs they left.
     ABORT = 2,
@@ -84,7 +84,7 @@ std::vector<LogRecord> DecodeLogRecords(ByteSpan region, uint64_t generation);
 //! The committed transactions' changes in order: a COMMIT an ABORT cancels is left out.
 std::vector<std::vector<LoggedOp>> CommittedChanges(std::span<const LogRecord> records);
 
-//! The log file. Not thread-safe by itself: Env appends under LMDB's writer lock and
+//! The log file. Not thread-safe by itself: Env appends under its writer lock and
 //! checkpoints with no commit running.
 class CommitLog
 {
