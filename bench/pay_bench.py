@@ -6,8 +6,10 @@
 Starts a regtest node and two sideboltd (SIDEBOLT_BIN_DIR picks the build; use a Release one),
 opens one channel A -> B, has B make every invoice first, then A pays them: one at a time, then
 with several payments in flight at once. Prints payments/s, latency p50/p99 (from the `pay` call
-to its answer) and device syncs per payment on each node (from `getmetrics`: one per store
-commit, its commit-log record, and two per checkpoint). When LIGHTNINGD names
+to its answer), device syncs per payment on each node (from `getmetrics`: one per store
+commit, its commit-log record, and two per checkpoint) and how long the disk took for those
+commit-log writes (p50/p99 of both nodes' writes in the round, to within a fifth: a payment
+waits for three of them one after another). When LIGHTNINGD names
 Core Lightning and the backend is real bitcoind, two Core Lightning nodes run the same payments
 in the same run and the ratios are printed.
 
@@ -28,6 +30,7 @@ import argparse
 import base64
 import http.client
 import json
+import math
 import os
 import platform
 import queue
@@ -171,6 +174,19 @@ class ClnPayClient:
 
 
 
+def bucket_percentile(buckets, fraction):
+    """The upper bound (µs) of the bucket holding `fraction` of a {upper bound: count} histogram."""
+    total = sum(buckets.values())
+    if total == 0:
+        return None
+    rank, seen = max(1, math.ceil(fraction * total)), 0
+    for upper in sorted(buckets):
+        seen += buckets[upper]
+        if seen >= rank:
+            return upper
+    return max(buckets)
+
+
 def percentile(values, fraction):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -204,6 +220,10 @@ class Implementation:
     def syncs(self):
         return None
 
+    def write_times(self):
+        """Each node's commit-log write durations so far: {bucket upper bound in µs: count}."""
+        return None
+
 
 class Sidebolt(Implementation):
     name = "sidebolt"
@@ -215,6 +235,10 @@ class Sidebolt(Implementation):
 
     def syncs(self):
         return tuple(SideboltRpc(n).call("getmetrics")["store"]["syncs"] for n in (self.payer, self.payee))
+
+    def write_times(self):
+        return tuple({upper: count for upper, count in SideboltRpc(n).call("getmetrics")["store"]["commit_write_us"]["buckets"]}
+                     for n in (self.payer, self.payee))
 
 
 class CoreLightning(Implementation):
@@ -263,6 +287,7 @@ def run_round(impl, invoices, concurrency, pause=None):
     # and wait out a SYN retransmission.
     clients = [impl.client() for _ in range(concurrency)]
     before = impl.syncs()
+    writes_before = impl.write_times()
     threads = [threading.Thread(target=worker, args=(client,)) for client in clients]
     start = time.perf_counter()
     for t in threads:
@@ -271,10 +296,18 @@ def run_round(impl, invoices, concurrency, pause=None):
         t.join()
     seconds = time.perf_counter() - start - paused[0]
     after = impl.syncs()
+    writes_after = impl.write_times()
     if errors:
         raise TestFailure(f"{impl.name}: {len(errors)} payments failed, first: {errors[0]}")
     syncs = None if before is None else tuple(a - b for a, b in zip(after, before))
-    return seconds, latencies, syncs
+    # Both nodes' log writes of the round together: they share the disk.
+    writes = None
+    if writes_before is not None:
+        writes = {}
+        for b, a in zip(writes_before, writes_after):
+            for upper, count in a.items():
+                writes[upper] = writes.get(upper, 0) + count - b.get(upper, 0)
+    return seconds, latencies, syncs, writes
 
 
 class PayBench(SideboltTest):
@@ -332,17 +365,20 @@ class PayBench(SideboltTest):
         results = []
         for concurrency, count in rounds:
             batch, invoices = invoices[:count], invoices[count:]
-            seconds, latencies, syncs = run_round(impl, batch, concurrency,
+            seconds, latencies, syncs, writes = run_round(impl, batch, concurrency,
                                                   self.args.pause if concurrency == 1 else None)
             if os.environ.get("PAY_BENCH_LATENCIES"):
                 with open(f"{os.environ['PAY_BENCH_LATENCIES']}.{impl.name}.{concurrency}", "w") as f:
                     f.write("\n".join(f"{x * 1000:.3f}" for x in latencies))
             row = {"concurrency": concurrency, "payments": count, "per_s": count / seconds,
                    "p50_ms": percentile(latencies, 0.50) * 1000, "p99_ms": percentile(latencies, 0.99) * 1000,
-                   "syncs": None if syncs is None else [c / count for c in syncs]}
+                   "syncs": None if syncs is None else [c / count for c in syncs],
+                   "write_ms": None if not writes else [bucket_percentile(writes, q) / 1000 for q in (0.50, 0.99)]}
             results.append(row)
             syncs_text = ("" if row["syncs"] is None else
                           f"  syncs/payment payer {row['syncs'][0]:.2f} payee {row['syncs'][1]:.2f}")
+            if row["write_ms"]:
+                syncs_text += f"  log write p50 {row['write_ms'][0]:.2f} ms p99 {row['write_ms'][1]:.2f} ms"
             self.log(f"{impl.name} x{concurrency}: {row['per_s']:.0f} payments/s  p50 {row['p50_ms']:.2f} ms  "
                      f"p99 {row['p99_ms']:.2f} ms{syncs_text}")
             if self.args.pause and concurrency == 1 and len(latencies) > self.args.pause[0]:
@@ -366,10 +402,12 @@ class PayBench(SideboltTest):
         print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; "
               f"backend {self.bitcoind.backend}; one channel, {INVOICE_MSAT // 1000} sat invoices")
         print(f"{'in flight':>9} {'payments':>8} | {'sidebolt/s':>10} {'p50 ms':>7} {'p99 ms':>7} "
-              f"{'syncs A':>9} {'syncs B':>9}" + (" | CLN/s  p50 ms  p99 ms | ratio/s" if cln else ""))
+              f"{'syncs A':>9} {'syncs B':>9} {'write p50':>9} {'write p99':>9}"
+              + (" | CLN/s  p50 ms  p99 ms | ratio/s" if cln else ""))
         for i, row in enumerate(sidebolt):
+            writes = row["write_ms"] or [float("nan")] * 2
             line = (f"{row['concurrency']:>9} {row['payments']:>8} | {row['per_s']:>10.0f} {row['p50_ms']:>7.2f} "
-                    f"{row['p99_ms']:>7.2f} {row['syncs'][0]:>9.2f} {row['syncs'][1]:>9.2f}")
+                    f"{row['p99_ms']:>7.2f} {row['syncs'][0]:>9.2f} {row['syncs'][1]:>9.2f} {writes[0]:>9.2f} {writes[1]:>9.2f}")
             if cln:
                 other = cln[i]
                 line += (f" | {other['per_s']:>5.0f} {other['p50_ms']:>7.2f} {other['p99_ms']:>7.2f} | "

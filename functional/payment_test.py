@@ -70,6 +70,16 @@ class PaymentTest(SideboltTest):
         expected = (commits_after["commits"] - commits_before["commits"] +
                     2 * (commits_after["checkpoints"] - commits_before["checkpoints"]))
         assert_true(abs(new_syncs - expected) <= 2, f"getmetrics: {commits_before} then {commits_after}")
+        # Each commit's log write is timed (the same reads apart, up to a commit either way): the
+        # histogram took the new ones, and its quantiles read from it in order.
+        writes_before, writes_after = commits_before["commit_write_us"], commits_after["commit_write_us"]
+        new_writes = writes_after["count"] - writes_before["count"]
+        assert_true(abs(new_writes - (commits_after["commits"] - commits_before["commits"])) <= 2,
+                    f"getmetrics: {commits_before} then {commits_after}")
+        assert_equal(sum(count for _, count in writes_after["buckets"]), writes_after["count"])
+        assert_true(0 < writes_after["p50"] <= writes_after["p90"] <= writes_after["p99"] <= writes_after["max"],
+                    f"getmetrics: {writes_after}")
+        assert_true(abs(commits_after["checkpoint_us"]["count"] - commits_after["checkpoints"]) <= 1, f"getmetrics: {commits_after}")
         # Quiet for a second after those commits, the store checkpoints by itself rather than
         # in a later payment's commit.
         self.wait_until(lambda: a.cli("getmetrics")["store"]["idle_checkpoints"] > commits_after["idle_checkpoints"],

@@ -10,6 +10,7 @@
 #include "plugin/rpc_params.h"
 #include "plugin/seed.h"
 #include "util/hex.h"
+#include "util/latency_histogram.h"
 #include "util/logging.h"
 
 #include <algorithm>
@@ -37,6 +38,26 @@ constexpr std::chrono::seconds STARTUP_REPORT_INTERVAL{10};
 constexpr std::chrono::milliseconds STORE_IDLE_CHECKPOINT{1000};
 
 auto Logger() { return Log("daemon"); }
+
+//! Durations since start for getmetrics: quantiles (each the upper bound of its bucket, within
+//! a fifth of the true one) and the non-empty buckets, which a client diffs to get an interval's.
+json LatencyJson(const LatencyHistogram& histogram)
+{
+    const std::vector<uint64_t> counts = histogram.Counts();
+    json buckets = json::array();
+    uint64_t total = 0;
+    for (size_t i = 0; i < counts.size(); ++i) {
+        if (counts[i] == 0) continue;
+        buckets.push_back({LatencyHistogram::UpperBoundMicros(i), counts[i]});
+        total += counts[i];
+    }
+    json out{{"count", total}, {"buckets", std::move(buckets)}};
+    for (const auto& [name, q] : {std::pair{"p50", 0.5}, {"p90", 0.9}, {"p99", 0.99}, {"max", 1.0}}) {
+        const auto micros = LatencyHistogram::QuantileMicros(counts, q);
+        out[name] = micros ? json(*micros) : json(nullptr);
+    }
+    return out;
+}
 
 std::runtime_error StartupError(const std::string& message) { return std::runtime_error(message); }
 
@@ -428,14 +449,16 @@ void Daemon::RegisterRpcMethods()
                     m_stop_requested = true;
                     return "sideboltd stopping";
                 }});
-    s.Register({"getmetrics", {}, "Counters for monitoring: store commits, device syncs and checkpoints.",
+    s.Register({"getmetrics", {}, "Counters for monitoring: store commits, device syncs, checkpoints and how long their writes took.",
                 [this](const json&) -> json {
                     return {{"store",
                              {{"commits", m_store->Commits()},
                               {"syncs", m_store->Syncs()},
                               {"checkpoints", m_store->Checkpoints()},
                               {"idle_checkpoints", m_store->IdleCheckpoints()},
-                              {"durable", m_store->Durable()}}},
+                              {"durable", m_store->Durable()},
+                              {"commit_write_us", LatencyJson(m_store->CommitWriteTimes())},
+                              {"checkpoint_us", LatencyJson(m_store->CheckpointTimes())}}},
                             {"busypoll",
                              {{"threads", m_idle_poller->Threads()},
                               {"spun_ms", m_idle_poller->Spun().count() / 1000}}}};

@@ -600,6 +600,7 @@ LogCheckpoint Env::SyncedCheckpoint(uint64_t generation)
 
 bool Env::WriteCheckpoint()
 {
+    const int64_t start = SteadyNanoseconds();
     if (!ApplyPending()) return false;
     // The new header is durable before the old snapshot's reader goes: until then a crash
     // recovers from the old checkpoint, whose pages are still untouched.
@@ -608,6 +609,7 @@ bool Env::WriteCheckpoint()
     m_checkpoints.fetch_add(1, std::memory_order_relaxed);
     CloseCheckpointReader();
     OpenCheckpointReader();
+    m_checkpoint_times.Record(std::chrono::nanoseconds(SteadyNanoseconds() - start));
     return true;
 }
 
@@ -666,9 +668,12 @@ void Env::AppendToLog(std::span<const LoggedOp> ops)
         // grown by its transaction's begin, checkpoints.
         (void)WriteCheckpoint();
     }
+    const int64_t start = SteadyNanoseconds();
     m_log->Append(++m_last_record, LogRecordKind::COMMIT, ops);
+    const int64_t end = SteadyNanoseconds();
+    m_commit_write_times.Record(std::chrono::nanoseconds(end - start));
     m_syncs.fetch_add(1, std::memory_order_relaxed);
-    m_last_commit_ns.store(SteadyNanoseconds(), std::memory_order_relaxed);
+    m_last_commit_ns.store(end, std::memory_order_relaxed);
 }
 
 void Env::AddPending(std::vector<LoggedOp> ops)

@@ -31,6 +31,7 @@
 
 #include "store/commit_log.h"
 #include "util/bytes.h"
+#include "util/latency_histogram.h"
 #include "util/sync.h"
 
 #include <lmdb.h>
@@ -301,6 +302,10 @@ public:
     //! Of those, the ones made while the store was quiet (EnvOptions::idle_checkpoint).
     uint64_t IdleCheckpoints() const { return m_idle_checkpoints.load(std::memory_order_relaxed); }
     bool Durable() const { return m_durable; }
+    //! How long each commit's synchronous log write took (what a payment waits for at each
+    //! commit), and each checkpoint (apply, LMDB's sync, the log header), since open.
+    const LatencyHistogram& CommitWriteTimes() const { return m_commit_write_times; }
+    const LatencyHistogram& CheckpointTimes() const { return m_checkpoint_times; }
     //! Applies what is pending to LMDB, syncs it and starts the commit log afresh (done by
     //! itself every so many commits).
     //! Waits for a running write transaction of another thread; the calling thread must hold
@@ -371,6 +376,8 @@ private:
     std::atomic<uint64_t> m_syncs{0};
     std::atomic<uint64_t> m_checkpoints{0};
     std::atomic<uint64_t> m_idle_checkpoints{0};
+    LatencyHistogram m_commit_write_times;
+    LatencyHistogram m_checkpoint_times;
     uint64_t m_checkpoint_commits{0};
     uint64_t m_checkpoint_log_bytes{0};
 

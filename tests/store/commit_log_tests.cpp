@@ -218,6 +218,28 @@ TEST_CASE("commit log: a durable Env syncs once a commit and twice a checkpoint"
     CHECK(env.Syncs() == syncs + 3);
 }
 
+TEST_CASE("commit log: each commit's log write and each checkpoint is timed")
+{
+    const auto total = [](const LatencyHistogram& histogram) {
+        uint64_t sum = 0;
+        for (const uint64_t count : histogram.Counts()) sum += count;
+        return sum;
+    };
+    ScratchDir dir;
+    Env env{dir.Path() / "db", RareCheckpoints()};
+    const Db db = env.OpenDb("things");
+    const uint64_t writes = total(env.CommitWriteTimes());
+    const uint64_t checkpoints = total(env.CheckpointTimes());
+    PutString(env, db, "a", "1");
+    PutString(env, db, "b", "2");
+    // Nothing to write, nothing timed.
+    env.Write([&](WriteTxn&) {});
+    CHECK(total(env.CommitWriteTimes()) == writes + 2);
+    CHECK(total(env.CheckpointTimes()) == checkpoints);
+    env.Checkpoint();
+    CHECK(total(env.CheckpointTimes()) == checkpoints + 1);
+}
+
 TEST_CASE("commit log: every commit survives the process dying, across checkpoints")
 {
     ScratchDir dir;
