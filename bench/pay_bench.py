@@ -237,8 +237,11 @@ class Sidebolt(Implementation):
         return tuple(SideboltRpc(n).call("getmetrics")["store"]["syncs"] for n in (self.payer, self.payee))
 
     def write_times(self):
-        return tuple({upper: count for upper, count in SideboltRpc(n).call("getmetrics")["store"]["commit_write_us"]["buckets"]}
-                     for n in (self.payer, self.payee))
+        stores = [SideboltRpc(n).call("getmetrics")["store"] for n in (self.payer, self.payee)]
+        # A build before the store timed its writes (when comparing builds) has none.
+        if any("commit_write_us" not in store for store in stores):
+            return None
+        return tuple({upper: count for upper, count in store["commit_write_us"]["buckets"]} for store in stores)
 
 
 class CoreLightning(Implementation):
