@@ -369,14 +369,15 @@ class PayBench(SideboltTest):
         for concurrency, count in rounds:
             batch, invoices = invoices[:count], invoices[count:]
             seconds, latencies, syncs, writes = run_round(impl, batch, concurrency,
-                                                  self.args.pause if concurrency == 1 else None)
+                                                          self.args.pause if concurrency == 1 else None)
             if os.environ.get("PAY_BENCH_LATENCIES"):
                 with open(f"{os.environ['PAY_BENCH_LATENCIES']}.{impl.name}.{concurrency}", "w") as f:
                     f.write("\n".join(f"{x * 1000:.3f}" for x in latencies))
             row = {"concurrency": concurrency, "payments": count, "per_s": count / seconds,
                    "p50_ms": percentile(latencies, 0.50) * 1000, "p99_ms": percentile(latencies, 0.99) * 1000,
                    "syncs": None if syncs is None else [c / count for c in syncs],
-                   "write_ms": None if not writes else [bucket_percentile(writes, q) / 1000 for q in (0.50, 0.99)]}
+                   "write_ms": None if not writes or not sum(writes.values()) else
+                               [bucket_percentile(writes, q) / 1000 for q in (0.50, 0.99)]}
             results.append(row)
             syncs_text = ("" if row["syncs"] is None else
                           f"  syncs/payment payer {row['syncs'][0]:.2f} payee {row['syncs'][1]:.2f}")
