@@ -217,11 +217,9 @@ class Implementation:
         if result.get("status") != "complete":
             raise TestFailure(f"{self.name}: payment not complete: {result}")
 
-    def syncs(self):
-        return None
-
-    def write_times(self):
-        """Each node's commit-log write durations so far: {bucket upper bound in µs: count}."""
+    def store_metrics(self):
+        """Each node's store counters where the implementation reports them: its device syncs and,
+        when timed, its commit-log write durations ({bucket upper bound in µs: count})."""
         return None
 
 
@@ -233,15 +231,12 @@ class Sidebolt(Implementation):
     def invoice(self, rpc, label):
         return rpc.call("invoice", INVOICE_MSAT, label, "bench")["bolt11"]
 
-    def syncs(self):
-        return tuple(SideboltRpc(n).call("getmetrics")["store"]["syncs"] for n in (self.payer, self.payee))
-
-    def write_times(self):
+    def store_metrics(self):
         stores = [SideboltRpc(n).call("getmetrics")["store"] for n in (self.payer, self.payee)]
-        # A build before the store timed its writes (when comparing builds) has none.
-        if any("commit_write_us" not in store for store in stores):
-            return None
-        return tuple({upper: count for upper, count in store["commit_write_us"]["buckets"]} for store in stores)
+        # A build before the store timed its writes (when comparing builds) has no write times.
+        return tuple({"syncs": store["syncs"],
+                      "writes": {upper: count for upper, count in store["commit_write_us"]["buckets"]}
+                      if "commit_write_us" in store else None} for store in stores)
 
 
 class CoreLightning(Implementation):
@@ -289,8 +284,7 @@ def run_round(impl, invoices, concurrency, pause=None):
     # Connecting is not paying: a burst of connections can also overflow the listen backlog
     # and wait out a SYN retransmission.
     clients = [impl.client() for _ in range(concurrency)]
-    before = impl.syncs()
-    writes_before = impl.write_times()
+    before = impl.store_metrics()
     threads = [threading.Thread(target=worker, args=(client,)) for client in clients]
     start = time.perf_counter()
     for t in threads:
@@ -298,18 +292,18 @@ def run_round(impl, invoices, concurrency, pause=None):
     for t in threads:
         t.join()
     seconds = time.perf_counter() - start - paused[0]
-    after = impl.syncs()
-    writes_after = impl.write_times()
+    after = impl.store_metrics()
     if errors:
         raise TestFailure(f"{impl.name}: {len(errors)} payments failed, first: {errors[0]}")
-    syncs = None if before is None else tuple(a - b for a, b in zip(after, before))
-    # Both nodes' log writes of the round together: they share the disk.
-    writes = None
-    if writes_before is not None:
-        writes = {}
-        for b, a in zip(writes_before, writes_after):
-            for upper, count in a.items():
-                writes[upper] = writes.get(upper, 0) + count - b.get(upper, 0)
+    syncs = writes = None
+    if before is not None:
+        syncs = tuple(a["syncs"] - b["syncs"] for a, b in zip(after, before))
+        # Both nodes' log writes of the round together: they share the disk.
+        if all(m["writes"] is not None for m in before):
+            writes = {}
+            for b, a in zip(before, after):
+                for upper, count in a["writes"].items():
+                    writes[upper] = writes.get(upper, 0) + count - b["writes"].get(upper, 0)
     return seconds, latencies, syncs, writes
 
 

@@ -45,13 +45,10 @@ json LatencyJson(const LatencyHistogram& histogram)
 {
     const std::vector<uint64_t> counts = histogram.Counts();
     json buckets = json::array();
-    uint64_t total = 0;
     for (size_t i = 0; i < counts.size(); ++i) {
-        if (counts[i] == 0) continue;
-        buckets.push_back({LatencyHistogram::UpperBoundMicros(i), counts[i]});
-        total += counts[i];
+        if (counts[i] != 0) buckets.push_back({LatencyHistogram::UpperBoundMicros(i), counts[i]});
     }
-    json out{{"count", total}, {"buckets", std::move(buckets)}};
+    json out{{"count", LatencyHistogram::Total(counts)}, {"buckets", std::move(buckets)}};
     for (const auto& [name, q] : {std::pair{"p50", 0.5}, {"p90", 0.9}, {"p99", 0.99}, {"max", 1.0}}) {
         const auto micros = LatencyHistogram::QuantileMicros(counts, q);
         out[name] = micros ? json(*micros) : json(nullptr);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <numeric>
 
 namespace sidebolt {
 
@@ -44,10 +45,14 @@ std::vector<uint64_t> LatencyHistogram::Counts() const
     return counts;
 }
 
+uint64_t LatencyHistogram::Total(std::span<const uint64_t> counts)
+{
+    return std::accumulate(counts.begin(), counts.end(), uint64_t{0});
+}
+
 std::optional<uint64_t> LatencyHistogram::QuantileMicros(std::span<const uint64_t> counts, double q)
 {
-    uint64_t total = 0;
-    for (const uint64_t count : counts) total += count;
+    const uint64_t total = Total(counts);
     if (total == 0) return std::nullopt;
     // The rank of the quantile, 1-based: q = 0.5 of 4 values is the 2nd.
     const auto rank = static_cast<uint64_t>(std::max(1.0, std::ceil(q * static_cast<double>(total))));

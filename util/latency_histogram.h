@@ -32,6 +32,8 @@ public:
     //! The largest duration bucket i holds, in microseconds (the last one holds anything longer).
     static uint64_t UpperBoundMicros(size_t bucket);
     static size_t BucketOf(std::chrono::nanoseconds duration);
+    //! How many durations these counts hold.
+    static uint64_t Total(std::span<const uint64_t> counts);
     //! The upper bound of the bucket holding quantile q (0 < q <= 1) of these counts; nullopt
     //! when they are all zero.
     static std::optional<uint64_t> QuantileMicros(std::span<const uint64_t> counts, double q);

@@ -220,11 +220,7 @@ TEST_CASE("commit log: a durable Env syncs once a commit and twice a checkpoint"
 
 TEST_CASE("commit log: each commit's log write and each checkpoint is timed")
 {
-    const auto total = [](const LatencyHistogram& histogram) {
-        uint64_t sum = 0;
-        for (const uint64_t count : histogram.Counts()) sum += count;
-        return sum;
-    };
+    const auto total = [](const LatencyHistogram& histogram) { return LatencyHistogram::Total(histogram.Counts()); };
     ScratchDir dir;
     Env env{dir.Path() / "db", RareCheckpoints()};
     const Db db = env.OpenDb("things");
