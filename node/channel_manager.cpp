@@ -435,7 +435,8 @@ struct PendingOpen {
  * Whether a message may leave before the batch that made it is written. BOLT 2: on reconnection
  * a node "MUST reverse any uncommitted updates sent by the other side", so an update lost with us
  * in a crash binds nobody until a commitment_signed covers it, and that one waits for the write.
- * A fulfill is the exception: a revealed preimage stays revealed, so it must be stored already.
+ * A fulfill is the exception: a revealed preimage stays revealed, so it must be stored already,
+ * and so must the revoke_and_ack that locked its HTLC in (SendBeforeWrite).
  */
 bool MayLeaveBeforeWrite(const ChannelMessage& message, PreimageKnown known)
 {
@@ -482,6 +483,8 @@ struct Outgoing {
     Bytes message;
     //! False for one that may leave before the batch is written (MayLeaveBeforeWrite).
     bool after_write{true};
+    //! An update_fulfill_htlc: it also waits for a revoke_and_ack the batch took in (SendBeforeWrite).
+    bool reveals_preimage{false};
     //! One that leaves only once the batch's broadcasts are handed to bitcoind (FailChannel).
     bool after_broadcast{false};
     bool sent{false};
@@ -621,7 +624,7 @@ private:
     void Commit(Batch batch);
     void SendBeforeWrite(Batch& batch);
     //! A filter for SendOutgoing: a peer's messages up to the first with `must_wait` set.
-    static std::function<bool(const Outgoing&)> InOrderUntil(bool Outgoing::*must_wait);
+    static std::function<bool(const Outgoing&)> InOrderUntil(std::function<bool(const Outgoing&)> must_wait);
     void SendOutgoing(Batch& batch, const std::function<bool(const Outgoing&)>& now);
     void Load();
     void DrainInbox(Batch& batch);
@@ -1066,7 +1069,7 @@ void ChannelManager::Impl::Commit(Batch batch)
             for (const auto& write : batch.writes) write(txn);
         }, [&] {
             // Durable once its log record is: the messages need not wait for LMDB's commit.
-            SendOutgoing(batch, InOrderUntil(&Outgoing::after_broadcast));
+            SendOutgoing(batch, InOrderUntil([](const Outgoing& out) { return out.after_broadcast; }));
         });
     } catch (const std::exception& e) {
         // Memory is ahead of the store, or the store's log ahead of LMDB: continuing could
@@ -1082,18 +1085,24 @@ void ChannelManager::Impl::Commit(Batch batch)
     for (auto& callback : batch.after_commit) callback();
 }
 
-std::function<bool(const Outgoing&)> ChannelManager::Impl::InOrderUntil(bool Outgoing::*must_wait)
+std::function<bool(const Outgoing&)> ChannelManager::Impl::InOrderUntil(std::function<bool(const Outgoing&)> must_wait)
 {
     // Each peer's messages keep their order: one that must wait holds back those after it.
-    return [must_wait, held = std::set<PubKey>{}](const Outgoing& out) mutable {
-        if (out.*must_wait) held.insert(out.peer);
+    return [must_wait = std::move(must_wait), held = std::set<PubKey>{}](const Outgoing& out) mutable {
+        if (must_wait(out)) held.insert(out.peer);
         return !held.contains(out.peer);
     };
 }
 
 void ChannelManager::Impl::SendBeforeWrite(Batch& batch)
 {
-    SendOutgoing(batch, InOrderUntil(&Outgoing::after_write));
+    // BOLT 2: a fulfill waits until "the HTLC is irrevocably committed", and for us that is the
+    // peer's revoke_and_ack stored: until then the peer could broadcast the commitment it just
+    // revoked, the one without the HTLC, and keep the preimage as well as the money.
+    const bool revocation_unstored = batch.revocation_received;
+    SendOutgoing(batch, InOrderUntil([revocation_unstored](const Outgoing& out) {
+                     return out.after_write || (revocation_unstored && out.reveals_preimage);
+                 }));
     std::erase_if(batch.outgoing, [](const Outgoing& out) { return out.sent; });
     for (auto& callback : std::exchange(batch.before_commit, {})) callback();
 }
@@ -3329,7 +3338,9 @@ uint64_t ChannelManager::Impl::AllocateIndex(Batch& batch)
 
 void ChannelManager::Impl::Send(Batch& batch, const PubKey& peer, const ChannelMessage& message, PreimageKnown known)
 {
+    const size_t queued = batch.outgoing.size();
     Queue(batch, peer, EncodeChannelMessage(message), !MayLeaveBeforeWrite(message, known));
+    if (batch.outgoing.size() > queued) batch.outgoing.back().reveals_preimage = std::holds_alternative<UpdateFulfillHtlcMessage>(message);
 }
 
 void ChannelManager::Impl::Queue(Batch& batch, const PubKey& peer, Bytes message, bool after_write)

@@ -586,15 +586,47 @@ TEST_CASE("payments one at a time: each end writes its store twice and signs onc
     CAPTURE(b_writes);
     CAPTURE(a_signed);
     CAPTURE(b_signed);
-    // A payment is complete at the fulfill, before the payee's write after it.
+    // The payee's second write (the revoke_and_ack that locked the HTLC in) comes before its
+    // fulfill, so both ends have written twice when a payment completes.
     CHECK(a_writes >= 2 * kPayments);
     CHECK(a_writes <= 2 * kPayments + 3);
-    CHECK(b_writes >= 2 * kPayments - 1);
+    CHECK(b_writes >= 2 * kPayments);
     CHECK(b_writes <= 2 * kPayments + 3);
     CHECK(a_signed >= kPayments);
     CHECK(a_signed <= kPayments + 2);
     CHECK(b_signed >= kPayments);
     CHECK(b_signed <= kPayments + 2);
+}
+
+TEST_CASE("a payee's fulfill leaves only once the revoke_and_ack that locked its HTLC in is written")
+{
+    // Sent before that write, a crash of the payee would leave the payer holding the preimage
+    // and a revoked commitment without the HTLC that the payee could not punish.
+    Node a(18, true), b(19, true);
+    Connect(a, b);
+    const FundChannelResult opened = OpenToNormal(a, b, Sat{500'000});
+    b.WaitFor(opened.channel_id, ChannelPhase::NORMAL);
+    std::atomic<uint64_t> b_commits_at_revocation{0};
+    std::atomic<int> fulfills{0};
+    std::atomic<int> early{0};
+    a.link.on_deliver = [&](uint16_t type) {
+        if (type == static_cast<uint16_t>(ChannelMessageType::kRevokeAndAck)) b_commits_at_revocation = b.env->Commits();
+    };
+    b.link.on_deliver = [&](uint16_t type) {
+        if (type != static_cast<uint16_t>(ChannelMessageType::kUpdateFulfillHtlc)) return;
+        ++fulfills;
+        if (b.env->Commits() <= b_commits_at_revocation) ++early;
+    };
+    for (uint8_t n = 0; n < 5; ++n) {
+        const Hash256 preimage = Sha256(Bytes{'f', n});
+        PayRequest pay(b.id);
+        pay.payment_hash = Sha256(preimage);
+        pay.amount_msat = Msat{1'000'000};
+        pay.keysend_preimage = preimage;
+        CHECK(a.manager->Pay(pay, 20s).status == PaymentStatus::COMPLETE);
+    }
+    CHECK(fulfills == 5);
+    CHECK(early == 0);
 }
 
 TEST_CASE("what was made for a connection already replaced is not sent on the next: one channel_reestablish")
