@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import time
 
-from .util import REGISTRY, TestFailure, free_port, kill_process, stop_process, tail
+from .util import REGISTRY, TestFailure, free_ports, kill_process, stop_process, tail
 
 FUNCTIONAL_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STANDIN_DIR = os.path.join(FUNCTIONAL_DIR, "regtest-node")
@@ -127,10 +127,7 @@ class RegtestNode:
                 "-printtoconsole=0", "-debug=zmq", "-debug=rpc"] + common + self.extra_args
 
     def _pick_ports(self):
-        ports = set()
-        while len(ports) < 3:
-            ports.add(free_port())
-        self.rpc_port, self.p2p_port, self.zmq_port = sorted(ports, key=lambda _: os.urandom(1))
+        self.rpc_port, self.p2p_port, self.zmq_port = free_ports(3)
 
     def start(self, attempts=3):
         """Starts the node and waits for RPC; picks new ports if a bind race lost."""

@@ -19,7 +19,7 @@ import socket
 import subprocess
 import time
 
-from .util import REGISTRY, SkipTest, TestFailure, free_port, kill_process, stop_process, tail, wait_until
+from .util import REGISTRY, SkipTest, TestFailure, free_ports, kill_process, stop_process, tail, wait_until
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -100,8 +100,7 @@ class SideboltNode:
         self.extra_args = list(extra_args)
         self.daemon_path = find_binary("sideboltd", bin_dir)
         self.cli_path = find_binary("sidebolt-cli", bin_dir)
-        self.rpc_port = free_port()
-        self.p2p_port = free_port()
+        self.rpc_port, self.p2p_port = free_ports(2)
         self.process = None
         self.log_path = os.path.join(self.datadir, "debug.log")
         self.stdout_path = os.path.join(self.datadir, "stdout.log")

@@ -22,9 +22,21 @@ class SkipTest(Exception):
 
 def free_port():
     """A TCP port that was free a moment ago (bind-to-0). Callers retry on a bind race."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count):
+    """`count` distinct TCP ports that were free a moment ago: bound all at once, since the
+    kernel may hand out a port again as soon as it is released (a node's RPC and peer ports once
+    came out the same)."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 class BackgroundCli:
