@@ -101,6 +101,7 @@ class SideboltNode:
         self.daemon_path = find_binary("sideboltd", bin_dir)
         self.cli_path = find_binary("sidebolt-cli", bin_dir)
         self.rpc_port, self.p2p_port = free_ports(2)
+        self.started_once = False
         self.process = None
         self.log_path = os.path.join(self.datadir, "debug.log")
         self.stdout_path = os.path.join(self.datadir, "stdout.log")
@@ -122,17 +123,39 @@ class SideboltNode:
         ] + self.extra_args + list(extra_args or [])
 
     def start(self, extra_args=None, wait=True, timeout=60):
+        """Starts sideboltd. Its first start, with its own ports, picks new ones if another process
+        took them between the pick and the bind; later starts keep them (peers know them)."""
         if self.daemon_path is None:
             raise TestFailure("sideboltd not found (set SIDEBOLT_BIN_DIR or build into build/)")
         if self.is_running():
             raise TestFailure(f"sidebolt node {self.index} already running")
+        may_repick = wait and not extra_args and not self.started_once
+        for attempt in range(3 if may_repick else 1):
+            if attempt > 0:
+                REGISTRY.forget(self.process)
+                self.rpc_port, self.p2p_port = free_ports(2)
+            self._launch(extra_args)
+            if not wait:
+                self.started_once = True
+                return
+            try:
+                self.wait_for_rpc(timeout)
+                self.started_once = True
+                return
+            except TestFailure:
+                if not may_repick or attempt == 2 or self.process.poll() is None or not self._bind_failed():
+                    raise
+
+    def _launch(self, extra_args):
         log = open(self.stdout_path, "ab")
         log.write(f"\n=== start {time.strftime('%H:%M:%S')}\n".encode())
         log.flush()
         self.process = REGISTRY.spawn(self.command(extra_args), stdout=log)
         log.close()
-        if wait:
-            self.wait_for_rpc(timeout)
+
+    def _bind_failed(self):
+        text = tail(self.stdout_path, 20) + tail(self.log_path, 20)
+        return "Unable to bind RPC server" in text or "cannot listen for peers" in text
 
     def is_running(self):
         return self.process is not None and self.process.poll() is None
