@@ -483,11 +483,11 @@ struct Outgoing {
     Bytes message;
     //! False for one that may leave before the batch is written (MayLeaveBeforeWrite).
     bool after_write{true};
-    //! An update_fulfill_htlc: it also waits for a revoke_and_ack the batch took in (SendBeforeWrite).
-    bool reveals_preimage{false};
     //! One that leaves only once the batch's broadcasts are handed to bitcoind (FailChannel).
     bool after_broadcast{false};
     bool sent{false};
+
+    uint16_t Type() const { return message.size() >= 2 ? static_cast<uint16_t>(message[0] << 8 | message[1]) : 0; }
 };
 
 //! Work done by one batch of inputs, applied in one store transaction and only then sent (but
@@ -1101,7 +1101,8 @@ void ChannelManager::Impl::SendBeforeWrite(Batch& batch)
     // revoked, the one without the HTLC, and keep the preimage as well as the money.
     const bool revocation_unstored = batch.revocation_received;
     SendOutgoing(batch, InOrderUntil([revocation_unstored](const Outgoing& out) {
-                     return out.after_write || (revocation_unstored && out.reveals_preimage);
+                     return out.after_write ||
+                            (revocation_unstored && out.Type() == static_cast<uint16_t>(ChannelMessageType::kUpdateFulfillHtlc));
                  }));
     std::erase_if(batch.outgoing, [](const Outgoing& out) { return out.sent; });
     for (auto& callback : std::exchange(batch.before_commit, {})) callback();
@@ -1114,7 +1115,7 @@ void ChannelManager::Impl::SendOutgoing(Batch& batch, const std::function<bool(c
     std::map<std::pair<PubKey, uint64_t>, std::vector<Bytes>> by_peer;
     for (Outgoing& out : batch.outgoing) {
         if (out.sent || !now(out)) continue;
-        if (out.message.size() >= 2) sent_types.push_back(static_cast<uint16_t>(out.message[0] << 8 | out.message[1]));
+        if (out.message.size() >= 2) sent_types.push_back(out.Type());
         by_peer[{out.peer, out.connection}].push_back(std::move(out.message));
         out.sent = true;
     }
@@ -3338,9 +3339,7 @@ uint64_t ChannelManager::Impl::AllocateIndex(Batch& batch)
 
 void ChannelManager::Impl::Send(Batch& batch, const PubKey& peer, const ChannelMessage& message, PreimageKnown known)
 {
-    const size_t queued = batch.outgoing.size();
     Queue(batch, peer, EncodeChannelMessage(message), !MayLeaveBeforeWrite(message, known));
-    if (batch.outgoing.size() > queued) batch.outgoing.back().reveals_preimage = std::holds_alternative<UpdateFulfillHtlcMessage>(message);
 }
 
 void ChannelManager::Impl::Queue(Batch& batch, const PubKey& peer, Bytes message, bool after_write)

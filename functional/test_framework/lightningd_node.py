@@ -16,7 +16,7 @@ import os
 import subprocess
 import time
 
-from .util import REGISTRY, SkipTest, TestFailure, free_port, kill_process, stop_process, tail
+from .util import REGISTRY, SkipTest, TestFailure, free_port, kill_process, start_retrying_taken_ports, stop_process, tail
 
 
 class LightningCliError(Exception):
@@ -87,22 +87,22 @@ class LightningdNode:
         """Starts lightningd and waits for getinfo; picks a new port if the bind race was lost."""
         if self.is_running():
             raise TestFailure(f"{self} already running")
-        for attempt in range(attempts):
-            if self.p2p_port is None or attempt > 0:
-                self.p2p_port = free_port()
-            log = open(self.stdout_path, "ab")
-            log.write(f"\n=== start {time.strftime('%H:%M:%S')}: {' '.join(self.command())}\n".encode())
-            log.flush()
-            self.process = REGISTRY.spawn(self.command(), stdout=log)
-            log.close()
-            try:
-                self.wait_for_rpc(self.READY_TIMEOUT)
-                return
-            except TestFailure:
-                bind_lost = "Address already in use" in tail(self.log_path, 20) + tail(self.stdout_path, 20)
-                if self.is_running() or attempt == attempts - 1 or not bind_lost:
-                    raise
-                REGISTRY.forget(self.process)
+        if self.p2p_port is None:
+            self._pick_port()
+        start_retrying_taken_ports(self._launch, lambda: self.wait_for_rpc(self.READY_TIMEOUT),
+                                   lambda: "Address already in use" in tail(self.log_path, 20) + tail(self.stdout_path, 20),
+                                   self._pick_port, attempts)
+
+    def _pick_port(self):
+        self.p2p_port = free_port()
+
+    def _launch(self):
+        log = open(self.stdout_path, "ab")
+        log.write(f"\n=== start {time.strftime('%H:%M:%S')}: {' '.join(self.command())}\n".encode())
+        log.flush()
+        self.process = REGISTRY.spawn(self.command(), stdout=log)
+        log.close()
+        return self.process
 
     def wait_for_rpc(self, timeout):
         deadline = time.monotonic() + timeout

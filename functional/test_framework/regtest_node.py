@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import time
 
-from .util import REGISTRY, TestFailure, free_ports, kill_process, stop_process, tail
+from .util import REGISTRY, TestFailure, free_ports, kill_process, start_retrying_taken_ports, stop_process, tail
 
 FUNCTIONAL_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STANDIN_DIR = os.path.join(FUNCTIONAL_DIR, "regtest-node")
@@ -133,20 +133,21 @@ class RegtestNode:
         """Starts the node and waits for RPC; picks new ports if a bind race lost."""
         if self.is_standin:
             ensure_standin_installed()
-        for attempt in range(attempts):
-            if self.rpc_port is None or attempt > 0:
-                self._pick_ports()
-            started = time.monotonic()
+        if self.rpc_port is None:
+            self._pick_ports()
+        started = [0.0]
+
+        def launch():
+            started[0] = time.monotonic()
             self._launch()
-            try:
-                self.wait_for_rpc(self.start_timeout)
-                self.startup_seconds = time.monotonic() - started
-                self._ensure_wallet()
-                return
-            except TestFailure:
-                if self.process.poll() is None or attempt == attempts - 1 or not self._bind_failed():
-                    raise
-                REGISTRY.forget(self.process)
+            return self.process
+
+        def ready():
+            self.wait_for_rpc(self.start_timeout)
+            self.startup_seconds = time.monotonic() - started[0]
+            self._ensure_wallet()
+
+        start_retrying_taken_ports(launch, ready, self._bind_failed, self._pick_ports, attempts)
 
     def _launch(self):
         self._connections.clear()

@@ -19,7 +19,7 @@ import socket
 import subprocess
 import time
 
-from .util import REGISTRY, SkipTest, TestFailure, free_ports, kill_process, stop_process, tail, wait_until
+from .util import REGISTRY, SkipTest, TestFailure, free_ports, kill_process, start_retrying_taken_ports, stop_process, tail, wait_until
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -100,8 +100,9 @@ class SideboltNode:
         self.extra_args = list(extra_args)
         self.daemon_path = find_binary("sideboltd", bin_dir)
         self.cli_path = find_binary("sidebolt-cli", bin_dir)
-        self.rpc_port, self.p2p_port = free_ports(2)
-        self.started_once = False
+        self._pick_ports()
+        #: Set by the first launch: later starts keep the ports, which peers and tests know.
+        self.launched = False
         self.process = None
         self.log_path = os.path.join(self.datadir, "debug.log")
         self.stdout_path = os.path.join(self.datadir, "stdout.log")
@@ -129,29 +130,24 @@ class SideboltNode:
             raise TestFailure("sideboltd not found (set SIDEBOLT_BIN_DIR or build into build/)")
         if self.is_running():
             raise TestFailure(f"sidebolt node {self.index} already running")
-        may_repick = wait and not extra_args and not self.started_once
-        for attempt in range(3 if may_repick else 1):
-            if attempt > 0:
-                REGISTRY.forget(self.process)
-                self.rpc_port, self.p2p_port = free_ports(2)
+        first_start = not self.launched
+        if not wait:
             self._launch(extra_args)
-            if not wait:
-                self.started_once = True
-                return
-            try:
-                self.wait_for_rpc(timeout)
-                self.started_once = True
-                return
-            except TestFailure:
-                if not may_repick or attempt == 2 or self.process.poll() is None or not self._bind_failed():
-                    raise
+            return
+        start_retrying_taken_ports(lambda: self._launch(extra_args), lambda: self.wait_for_rpc(timeout), self._bind_failed,
+                                   self._pick_ports, attempts=3 if first_start and not extra_args else 1)
+
+    def _pick_ports(self):
+        self.rpc_port, self.p2p_port = free_ports(2)
 
     def _launch(self, extra_args):
         log = open(self.stdout_path, "ab")
         log.write(f"\n=== start {time.strftime('%H:%M:%S')}\n".encode())
         log.flush()
         self.process = REGISTRY.spawn(self.command(extra_args), stdout=log)
+        self.launched = True
         log.close()
+        return self.process
 
     def _bind_failed(self):
         text = tail(self.stdout_path, 20) + tail(self.log_path, 20)

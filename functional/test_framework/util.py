@@ -39,6 +39,22 @@ def free_ports(count):
             s.close()
 
 
+def start_retrying_taken_ports(launch, wait_ready, bind_failed, pick_ports, attempts=3):
+    """Starts a node: launch() spawns it and returns the process, wait_ready() waits until it
+    answers. When it exited because another process took a port between the pick and the bind
+    (bind_failed()), picks new ports and tries again, `attempts` times in all."""
+    for attempt in range(attempts):
+        if attempt > 0:
+            pick_ports()
+        process = launch()
+        try:
+            return wait_ready()
+        except TestFailure:
+            if attempt == attempts - 1 or process.poll() is None or not bind_failed():
+                raise
+            REGISTRY.forget(process)
+
+
 class BackgroundCli:
     """Runs one sidebolt-cli call on a thread and keeps its result or its error: the daemon may
     be killed under it."""
