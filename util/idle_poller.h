@@ -1,10 +1,15 @@
 #ifndef SIDEBOLT_UTIL_IDLE_POLLER_H
 #define SIDEBOLT_UTIL_IDLE_POLLER_H
 
+#include "util/sync.h"
+#include "util/thread_annotations.h"
+
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -19,6 +24,9 @@ namespace sidebolt {
  * per CPU spins at SCHED_IDLE priority: any other thread woken on that CPU takes it at once,
  * and no thread of ours or anyone else's waits for it. The spinning stops `window` after the
  * last Touch and the threads sleep until the next one.
+ *
+ * The same threads run work done ahead that nothing waits for yet (Post): at idle priority it
+ * never delays a thread with work, unlike the same work on the thread that posts it.
  */
 class IdlePoller
 {
@@ -40,6 +48,16 @@ public:
     //! it makes a system call only when the pollers are asleep.
     void Touch() noexcept;
 
+    /**
+     * Runs `job` on one of the pollers, at their priority, soon: work done ahead of need, such
+     * as a cache warmed, that any thread with work should preempt. False when no poller runs
+     * (the caller does it itself or not at all). Jobs still queued when the poller stops are
+     * dropped, so a job must own what it uses; one that throws is only logged.
+     */
+    bool Post(std::function<void()> job) EXCLUDES(m_jobs_mutex);
+    //! Jobs posted and not yet started.
+    size_t JobsQueued() const noexcept { return m_jobs_queued.load(std::memory_order_relaxed); }
+
     //! Threads polling (0 when disabled or where SCHED_IDLE is refused).
     size_t Threads() const noexcept { return m_running.load(std::memory_order_relaxed); }
     //! Time spent spinning, all threads together: what the awake CPUs cost.
@@ -47,8 +65,11 @@ public:
 
 private:
     void Loop(int cpu, Priority priority) noexcept;
-    //! Spins until the window closes or the poller stops; returns the nanoseconds spun.
+    //! Spins (running posted jobs) until the window closes with no job queued, or the poller
+    //! stops; returns the nanoseconds spun.
     int64_t SpinWhileActive() noexcept;
+    //! Runs the oldest queued job; false when there was none.
+    bool RunQueuedJob() noexcept EXCLUDES(m_jobs_mutex);
 
     const int64_t m_window_ns;
     //! Steady-clock nanoseconds until which the CPUs stay awake.
@@ -60,6 +81,10 @@ private:
     std::atomic<bool> m_stopping{false};
     std::atomic<size_t> m_running{0};
     std::atomic<int64_t> m_spun_ns{0};
+    Mutex m_jobs_mutex;
+    std::deque<std::function<void()>> m_jobs GUARDED_BY(m_jobs_mutex);
+    //! m_jobs.size(), read by the spinning threads without taking the mutex.
+    std::atomic<size_t> m_jobs_queued{0};
     std::vector<std::thread> m_threads;
 };
 

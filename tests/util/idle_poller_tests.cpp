@@ -6,10 +6,13 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 using namespace sidebolt;
 using namespace std::chrono_literals;
@@ -134,4 +137,73 @@ TEST_CASE("idle poller: touches from many threads at once")
     const auto settled = poller.Spun();
     std::this_thread::sleep_for(20ms);
     CHECK(poller.Spun() == settled);
+}
+
+TEST_CASE("idle poller: without a poller a job is refused, not run")
+{
+    IdlePoller poller{0us, 8};
+    bool ran = false;
+    CHECK_FALSE(poller.Post([&] { ran = true; }));
+    std::this_thread::sleep_for(20ms);
+    CHECK_FALSE(ran);
+    CHECK(poller.JobsQueued() == 0);
+}
+
+TEST_CASE("idle poller: posted jobs run once each, on the pollers, at idle priority")
+{
+    IdlePoller poller{1ms, 2};
+    if (!WaitFor([&] { return poller.Threads() > 0; }, 2s)) {
+        MESSAGE("SCHED_IDLE refused here: no poller to run jobs");
+        return;
+    }
+    constexpr int kJobs = 200;
+    std::atomic<int> ran{0};
+    std::atomic<int> not_idle{0};
+    std::atomic<int> on_caller{0};
+    const auto caller = std::this_thread::get_id();
+    for (int i = 0; i < kJobs; ++i) {
+        REQUIRE(poller.Post([&] {
+            if (sched_getscheduler(0) != SCHED_IDLE) ++not_idle;
+            if (std::this_thread::get_id() == caller) ++on_caller;
+            ++ran;
+        }));
+    }
+    // The 1 ms window closes long before: queued jobs keep the pollers going.
+    CHECK(WaitFor([&] { return ran.load() == kJobs; }));
+    std::this_thread::sleep_for(20ms);
+    CHECK(ran.load() == kJobs);
+    CHECK(not_idle.load() == 0);
+    CHECK(on_caller.load() == 0);
+    CHECK(poller.JobsQueued() == 0);
+}
+
+TEST_CASE("idle poller: a job that throws does not stop the next")
+{
+    IdlePoller poller{1ms, 1, IdlePoller::Priority::NORMAL};
+    REQUIRE(WaitFor([&] { return poller.Threads() == 1; }));
+    std::atomic<bool> ran{false};
+    REQUIRE(poller.Post([] { throw std::runtime_error("a cache that could not be filled"); }));
+    REQUIRE(poller.Post([&] { ran = true; }));
+    CHECK(WaitFor([&] { return ran.load(); }));
+    CHECK(poller.Threads() == 1);
+}
+
+TEST_CASE("idle poller: jobs still queued at stop are dropped, none runs after")
+{
+    std::atomic<int> ran{0};
+    {
+        IdlePoller poller{1ms, 1, IdlePoller::Priority::NORMAL};
+        REQUIRE(WaitFor([&] { return poller.Threads() == 1; }));
+        std::atomic<bool> started{false};
+        REQUIRE(poller.Post([&] {
+            started = true;
+            std::this_thread::sleep_for(50ms);
+        }));
+        REQUIRE(WaitFor([&] { return started.load(); }));
+        for (int i = 0; i < 1000; ++i) REQUIRE(poller.Post([&] { ++ran; }));
+    }
+    const int at_stop = ran.load();
+    CHECK(at_stop < 1000);
+    std::this_thread::sleep_for(20ms);
+    CHECK(ran.load() == at_stop);
 }
