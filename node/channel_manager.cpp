@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <memory>
 
 namespace sidebolt {
 namespace {
@@ -737,6 +738,8 @@ private:
 
     // Helpers.
     const ChannelSigner& Signer(uint64_t index);
+    //! The same, for a job that may outlive this channel (its memos are thread-safe).
+    std::shared_ptr<const ChannelSigner> SharedSigner(uint64_t index);
     uint64_t AllocateIndex(Batch& batch);
     void Send(Batch& batch, const PubKey& peer, const ChannelMessage& message,
               PreimageKnown known = PreimageKnown::IN_BATCH);
@@ -831,7 +834,7 @@ private:
     //! Channels whose commitment_signed for our fulfills waits for the peer's (DeferFulfillSignature), until when.
     std::map<Hash256, Clock::time_point> m_sign_waits;
     //! Channels stepped since the worker was last idle: their next commitments' keys are derived
-    //! then (WarmIdleChannels), each side's in a step of its own.
+    //! then (WarmIdleChannels), each side's in a job or a step of its own.
     std::set<std::pair<Hash256, Side>> m_to_warm;
     //! HTLCs the peer added since the worker was last idle: their onions are peeled then, ahead
     //! of their lock-in (PeelIdleOnions).
@@ -857,7 +860,7 @@ private:
         Clock::time_point connected_at{};
     };
     std::map<PubKey, Backoff> m_backoff;
-    std::map<uint64_t, ChannelSigner> m_signers;
+    std::map<uint64_t, std::shared_ptr<ChannelSigner>> m_signers;
     ParallelPool m_signature_pool{m_options.signature_helpers};
 };
 
@@ -1984,10 +1987,24 @@ void ChannelManager::Impl::PeelIdleOnions()
 
 void ChannelManager::Impl::WarmIdleChannels()
 {
+    // Both sides' jobs share one copy of the state.
+    std::shared_ptr<const ChannelState> snapshot;
+    Hash256 snapshot_of{};
     for (auto it = m_to_warm.begin(); it != m_to_warm.end(); it = m_to_warm.erase(it)) {
-        if (InputWaiting()) return;
-        ChannelRecord* record = FindChannel(it->first);
+        const ChannelRecord* record = FindChannel(it->first);
         if (!record || !record->state || record->phase != ChannelPhase::NORMAL) continue;
+        if (m_options.run_when_idle) {
+            if (!snapshot || snapshot_of != record->channel_id) {
+                snapshot = std::make_shared<const ChannelState>(*record->state);
+                snapshot_of = record->channel_id;
+            }
+            // The job owns what it reads: the state moves on, and the channel may go, meanwhile.
+            auto job = [snapshot, signer = SharedSigner(record->channel_index), holder = it->second] {
+                WarmNextCommitmentKeys(*snapshot, *signer, holder);
+            };
+            if (m_options.run_when_idle(std::move(job))) continue;
+        }
+        if (InputWaiting()) return;
         try {
             WarmNextCommitmentKeys(*record->state, Signer(record->channel_index), it->second);
         } catch (const std::exception& e) {
@@ -3323,10 +3340,15 @@ void ChannelManager::Impl::Tick(Batch&)
 
 const ChannelSigner& ChannelManager::Impl::Signer(uint64_t index)
 {
+    return *SharedSigner(index);
+}
+
+std::shared_ptr<const ChannelSigner> ChannelManager::Impl::SharedSigner(uint64_t index)
+{
     auto it = m_signers.find(index);
     if (it == m_signers.end()) {
-        it = m_signers.emplace(index, ChannelSigner(m_secret(index))).first;
-        it->second.SetParallelFor([this](size_t count, const std::function<void(size_t)>& body) { m_signature_pool.For(count, body); });
+        it = m_signers.emplace(index, std::make_shared<ChannelSigner>(m_secret(index))).first;
+        it->second->SetParallelFor([this](size_t count, const std::function<void(size_t)>& body) { m_signature_pool.For(count, body); });
     }
     return it->second;
 }

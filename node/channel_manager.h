@@ -92,6 +92,9 @@ struct ChannelManagerOptions {
     //! Called as each input reaches the manager and as its messages leave: an answer is
     //! likely soon (the daemon keeps its CPUs awake for it, IdlePoller::Touch).
     std::function<void()> on_activity;
+    //! Runs work done ahead of need (the next commitments' keys) on an idle-priority thread
+    //! (IdlePoller::Post); false, or unset: the worker does it itself between inputs.
+    std::function<bool(std::function<void()>)> run_when_idle;
 };
 
 struct FundChannelRequest {

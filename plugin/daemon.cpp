@@ -335,6 +335,7 @@ void Daemon::StartChannels()
     options.max_pending_opens_per_peer = m_settings.max_pending_opens;
     options.wake_per_read = true;
     options.on_activity = [this] { m_idle_poller->Touch(); };
+    options.run_when_idle = [this](std::function<void()> job) { return m_idle_poller->Post(std::move(job)); };
     if (const auto crash_type = m_settings.dev_crash_after_send) {
         options.after_send = [crash_type = *crash_type](std::span<const uint16_t> types) {
             if (std::find(types.begin(), types.end(), crash_type) == types.end()) return;

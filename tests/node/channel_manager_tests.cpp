@@ -12,6 +12,7 @@
 #include "channel/scripts.h"
 #include "primitives/script.h"
 #include "store/env.h"
+#include "util/idle_poller.h"
 #include "util/sync.h"
 #include "wire/message.h"
 
@@ -155,6 +156,7 @@ struct Node {
         options.wake_per_read = pays;
         // Long enough that the waits end with the next payment even on a loaded machine.
         options.settle_wait = 500ms;
+        options.run_when_idle = run_when_idle;
         link.reads = pays;
         const uint8_t salt = id.span()[1];
         manager = std::make_unique<ChannelManager>(*env, link, wallet, chain,
@@ -222,6 +224,8 @@ struct Node {
     std::unique_ptr<ChannelManager> manager;
     int height{100};
     int chain_listener_height{100};
+    //! ChannelManagerOptions::run_when_idle for the next Make (Restart).
+    std::function<bool(std::function<void()>)> run_when_idle;
 };
 
 void FakeLink::Send(const PubKey& peer, uint64_t connection_number, Bytes message)
@@ -596,6 +600,42 @@ TEST_CASE("payments one at a time: each end writes its store twice and signs onc
     CHECK(a_signed <= kPayments + 2);
     CHECK(b_signed >= kPayments);
     CHECK(b_signed <= kPayments + 2);
+}
+
+TEST_CASE("with an idle poller the next commitments' keys are derived on it, and payments go on")
+{
+    // Outlives the poller: a job may still be finishing when the test ends.
+    std::atomic<int> jobs{0};
+    IdlePoller poller{1ms, 2, IdlePoller::Priority::NORMAL};
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (poller.Threads() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+    REQUIRE(poller.Threads() > 0);
+    const auto run = [&](std::function<void()> job) {
+        return poller.Post([&jobs, job = std::move(job)] {
+            job();
+            ++jobs;
+        });
+    };
+    Node a(20, true), b(21, true);
+    a.run_when_idle = run;
+    b.run_when_idle = run;
+    a.Restart();
+    b.Restart();
+    Connect(a, b);
+    const FundChannelResult opened = OpenToNormal(a, b, Sat{500'000});
+    b.WaitFor(opened.channel_id, ChannelPhase::NORMAL);
+    constexpr uint8_t kPayments = 10;
+    for (uint8_t n = 0; n < kPayments; ++n) {
+        const Hash256 preimage = Sha256(Bytes{'i', n});
+        PayRequest pay(b.id);
+        pay.payment_hash = Sha256(preimage);
+        pay.amount_msat = Msat{1'000'000};
+        pay.keysend_preimage = preimage;
+        CHECK(a.manager->Pay(pay, 20s).status == PaymentStatus::COMPLETE);
+    }
+    WaitSettled(a, b, opened.channel_id, Msat{1'000'000 * kPayments});
+    // Each payment steps the channel at both ends, and each step warms both sides' keys.
+    CHECK(jobs.load() >= 2 * kPayments);
 }
 
 TEST_CASE("a payee's fulfill leaves only once the revoke_and_ack that locked its HTLC in is written")
