@@ -61,30 +61,54 @@ PubKey ChannelSigner::PerCommitmentPoint(uint64_t commitment_number) const
 
 Secret<32> ChannelSigner::PerCommitmentMemo::GetSecret(const Secret<32>& seed, uint64_t commitment_number)
 {
+    {
+        const MutexLock lock(m_mutex);
+        if (const Entry* entry = Lookup(commitment_number)) return entry->secret;
+    }
+    // Derived without the mutex: an idle-priority job holding it while preempted would stall
+    // the channel worker waiting for it.
+    Secret<32> secret = GeneratePerCommitmentSecret(seed, CommitmentIndex(commitment_number));
     const MutexLock lock(m_mutex);
-    return Find(seed, commitment_number).secret;
+    Insert(commitment_number, secret);
+    return secret;
 }
 
 PubKey ChannelSigner::PerCommitmentMemo::GetPoint(const Secret<32>& seed, uint64_t commitment_number)
 {
+    std::optional<Secret<32>> secret;
+    {
+        const MutexLock lock(m_mutex);
+        if (const Entry* entry = Lookup(commitment_number)) {
+            if (entry->point) return *entry->point;
+            secret = entry->secret;
+        }
+    }
+    if (!secret) secret = GeneratePerCommitmentSecret(seed, CommitmentIndex(commitment_number));
+    const PubKey point = sidebolt::PerCommitmentPoint(*secret);
     const MutexLock lock(m_mutex);
-    Entry& entry = Find(seed, commitment_number);
-    if (!entry.point) entry.point = sidebolt::PerCommitmentPoint(entry.secret);
-    return *entry.point;
+    Insert(commitment_number, *secret).point = point;
+    return point;
 }
 
-ChannelSigner::PerCommitmentMemo::Entry& ChannelSigner::PerCommitmentMemo::Find(const Secret<32>& seed,
-                                                                                uint64_t commitment_number)
+const ChannelSigner::PerCommitmentMemo::Entry* ChannelSigner::PerCommitmentMemo::Lookup(uint64_t commitment_number) const
+{
+    for (const std::optional<Entry>& entry : m_entries) {
+        if (entry && entry->commitment_number == commitment_number) return &*entry;
+    }
+    return nullptr;
+}
+
+ChannelSigner::PerCommitmentMemo::Entry& ChannelSigner::PerCommitmentMemo::Insert(uint64_t commitment_number,
+                                                                                  const Secret<32>& secret)
 {
     std::optional<Entry>* slot = &m_entries[0];
     for (std::optional<Entry>& entry : m_entries) {
+        // Another thread may have stored it meanwhile.
         if (entry && entry->commitment_number == commitment_number) return *entry;
         // An empty slot first, otherwise the lowest number: the dance only moves forward.
         if (!entry || (*slot && entry->commitment_number < (*slot)->commitment_number)) slot = &entry;
     }
-    slot->emplace(Entry{.commitment_number = commitment_number,
-                        .secret = GeneratePerCommitmentSecret(seed, CommitmentIndex(commitment_number)),
-                        .point = std::nullopt});
+    slot->emplace(Entry{.commitment_number = commitment_number, .secret = secret, .point = std::nullopt});
     return **slot;
 }
 

@@ -127,8 +127,9 @@ private:
         //! Enough for the dance: the commitment just revoked, the current one and the next.
         static constexpr size_t CAPACITY = 4;
 
-        //! The entry for `commitment_number`, derived (replacing the lowest number) if absent.
-        Entry& Find(const Secret<32>& seed, uint64_t commitment_number) REQUIRES(m_mutex);
+        const Entry* Lookup(uint64_t commitment_number) const REQUIRES(m_mutex);
+        //! The entry for `commitment_number`, stored (replacing the lowest number) if absent.
+        Entry& Insert(uint64_t commitment_number, const Secret<32>& secret) REQUIRES(m_mutex);
 
         Mutex m_mutex;
         std::array<std::optional<Entry>, CAPACITY> m_entries GUARDED_BY(m_mutex);

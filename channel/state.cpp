@@ -239,6 +239,8 @@ void WarmNextCommitmentKeys(const ChannelState& state, const ChannelSigner& sign
         const uint64_t local = state.local_commitment_number + 1;
         const CommitmentView ours = MakeCommitmentView(state, Side::LOCAL, local, signer.PerCommitmentPoint(local));
         if (!signer.RememberedKeys(ours.spec)) signer.RememberKeys(ours.spec, DeriveKeysToCheck(signer, ours.spec, HtlcKeys::ALWAYS));
+        // The revoke_and_ack that answers the peer's signature for it carries the point after it.
+        (void)signer.PerCommitmentPoint(local + 1);
         return;
     }
     if (!state.remote_next_per_commitment_point) return;

@@ -264,7 +264,8 @@ SignatureCheck CheckCommitmentSignatures(const ChannelState& state, const Channe
  * Derives the keys of `holder`'s next commitment into the signer's memo (RememberedKeys), so that
  * checking the peer's next commitment_signed (LOCAL) or signing the peer's next commitment
  * (REMOTE) finds them. Worth calling while waiting for the peer: each commitment's keys are four
- * or five EC multiplications.
+ * or five EC multiplications. LOCAL also derives the per_commitment_point our revoke_and_ack for
+ * that commitment will carry. Safe from another thread with a copy of the state.
  */
 void WarmNextCommitmentKeys(const ChannelState& state, const ChannelSigner& signer, Side holder);
 

@@ -4,10 +4,17 @@
 #include "channel/machine.h"
 #include "channel/state.h"
 #include "tests/channel/machine_fixture.h"
+#include "util/sync.h"
 
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <thread>
+#include <utility>
 
 using namespace sidebolt;
 using namespace sidebolt::test;
@@ -869,4 +876,65 @@ TEST_CASE("keys derived ahead for the next commitments are the ones the dance de
     }
     CheckAgree(h);
     CHECK(Balance(h, ALICE) == alice_before - Msat{30'000'000});
+}
+
+TEST_CASE("keys derived ahead on another thread, from copies of the state, while the dance goes on")
+{
+    // As the node's idle pollers do: each job has its own copy of the state and shares only
+    // the signer, whose memos another thread reads and fills meanwhile.
+    Harness h;
+    Mutex mutex;
+    std::condition_variable cv;
+    std::deque<std::pair<size_t, std::shared_ptr<const ChannelState>>> jobs;
+    bool done = false;
+    int posted = 0;
+    std::atomic<int> warmed{0};
+    std::thread warmer([&] {
+        for (;;) {
+            std::pair<size_t, std::shared_ptr<const ChannelState>> job;
+            {
+                UniqueLock lock(mutex);
+                lock.Wait(cv, [&]() REQUIRES(mutex) { return done || !jobs.empty(); });
+                if (jobs.empty()) return;
+                job = std::move(jobs.front());
+                jobs.pop_front();
+            }
+            for (Side holder : {Side::LOCAL, Side::REMOTE}) WarmNextCommitmentKeys(*job.second, h.pair.signers[job.first], holder);
+            ++warmed;
+        }
+    });
+    const auto post = [&] {
+        const MutexLock lock(mutex);
+        for (size_t side : {ALICE, BOB}) jobs.emplace_back(side, std::make_shared<const ChannelState>(h.State(side)));
+        posted += 2;
+        cv.notify_one();
+    };
+    const Msat alice_before = Balance(h, ALICE);
+    constexpr uint64_t kPayments = 20;
+    for (uint64_t payment = 1; payment <= kPayments; ++payment) {
+        post();
+        h.Do(ALICE, AddCommand(Msat{1'000'000}, payment));
+        h.Do(ALICE, SignCommitmentCommand{});
+        while (!h.inbox[ALICE].empty() || !h.inbox[BOB].empty()) {
+            post();
+            for (size_t side : {ALICE, BOB}) {
+                if (!h.inbox[side].empty()) h.Deliver(side);
+            }
+            h.Do(ALICE, SignCommitmentCommand{});
+            h.Do(BOB, SignCommitmentCommand{});
+        }
+        h.Do(BOB, FulfillHtlcCommand{.id = payment - 1, .preimage = PreimageOf(payment)});
+        h.DeliverAll();
+        h.Settle();
+    }
+    {
+        const MutexLock lock(mutex);
+        done = true;
+        cv.notify_one();
+    }
+    warmer.join();
+    CHECK(warmed.load() == posted);
+    CHECK(posted >= 4 * static_cast<int>(kPayments));
+    CheckAgree(h);
+    CHECK(Balance(h, ALICE) == alice_before - Msat{1'000'000 * kPayments});
 }
