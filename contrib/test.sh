@@ -17,8 +17,9 @@ jobs=${JOBS:-$(nproc)}
 fuzz_seconds=${FUZZ_SECONDS:-15}
 anchors="$root/../shared/anchors"
 # The unit-test suites whose code runs threads (RPC server and client, ZMQ listener, chain
-# service, peer manager, LMDB readers): rebuilt and rerun under ThreadSanitizer.
-tsan_suites=(test_util test_chain test_net test_rpc test_store test_plugin)
+# service, peer manager, LMDB readers, the channel worker and the idle pollers sharing a channel's
+# signer): rebuilt and rerun under ThreadSanitizer.
+tsan_suites=(test_util test_chain test_net test_rpc test_store test_plugin test_channel test_node)
 
 timings=()
 step_name=""
