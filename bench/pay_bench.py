@@ -9,7 +9,7 @@ with several payments in flight at once. Prints payments/s, latency p50/p99 (fro
 to its answer), device syncs per payment on each node (from `getmetrics`: one per store
 commit, its commit-log record, and two per checkpoint) and how long the disk took for those
 commit-log writes (p50/p99 of both nodes' writes in the round, to within a fifth: a payment
-waits for three of them one after another). When LIGHTNINGD names
+waits for four of them one after another). When LIGHTNINGD names
 Core Lightning and the backend is real bitcoind, two Core Lightning nodes run the same payments
 in the same run and the ratios are printed.
 
