@@ -834,8 +834,16 @@ private:
     //! Channels whose commitment_signed for our fulfills waits for the peer's (DeferFulfillSignature), until when.
     std::map<Hash256, Clock::time_point> m_sign_waits;
     //! Channels stepped since the worker was last idle: their next commitments' keys are derived
-    //! then (WarmIdleChannels), each side's in a job or a step of its own.
-    std::set<std::pair<Hash256, Side>> m_to_warm;
+    //! then (WarmIdleChannels), each side's in a job or a step of its own, the peer's first: a
+    //! payer signs the peer's next commitment with its next payment, before it checks its own.
+    struct PeerSideFirst {
+        bool operator()(const std::pair<Hash256, Side>& a, const std::pair<Hash256, Side>& b) const
+        {
+            if (a.first != b.first) return a.first < b.first;
+            return a.second == Side::REMOTE && b.second == Side::LOCAL;
+        }
+    };
+    std::set<std::pair<Hash256, Side>, PeerSideFirst> m_to_warm;
     //! HTLCs the peer added since the worker was last idle: their onions are peeled then, ahead
     //! of their lock-in (PeelIdleOnions).
     std::deque<std::pair<Hash256, uint64_t>> m_to_peel;
@@ -1991,6 +1999,9 @@ void ChannelManager::Impl::WarmIdleChannels()
     std::shared_ptr<const ChannelState> snapshot;
     Hash256 snapshot_of{};
     for (auto it = m_to_warm.begin(); it != m_to_warm.end(); it = m_to_warm.erase(it)) {
+        // Under load an input always waits, and the next step derives what it needs anyway: no
+        // copy of the state for a job that would be stale before it ran.
+        if (InputWaiting()) return;
         const ChannelRecord* record = FindChannel(it->first);
         if (!record || !record->state || record->phase != ChannelPhase::NORMAL) continue;
         if (m_options.run_when_idle) {
@@ -2004,7 +2015,6 @@ void ChannelManager::Impl::WarmIdleChannels()
             };
             if (m_options.run_when_idle(std::move(job))) continue;
         }
-        if (InputWaiting()) return;
         try {
             WarmNextCommitmentKeys(*record->state, Signer(record->channel_index), it->second);
         } catch (const std::exception& e) {

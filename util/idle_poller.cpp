@@ -77,6 +77,7 @@ bool IdlePoller::Post(std::function<void()> job)
     if (m_running.load(std::memory_order_relaxed) == 0) return false;
     {
         const MutexLock lock(m_jobs_mutex);
+        if (m_jobs.size() >= MAX_QUEUED_JOBS) return false;
         m_jobs.push_back(std::move(job));
         m_jobs_queued.store(m_jobs.size());
     }

@@ -51,10 +51,13 @@ public:
     /**
      * Runs `job` on one of the pollers, at their priority, soon: work done ahead of need, such
      * as a cache warmed, that any thread with work should preempt. False when no poller runs
-     * (the caller does it itself or not at all). Jobs still queued when the poller stops are
-     * dropped, so a job must own what it uses; one that throws is only logged.
+     * (the caller does it itself or not at all), or when MAX_QUEUED_JOBS wait already: on CPUs
+     * kept busy the pollers hardly run, and what waits would only go stale. Jobs still queued
+     * when the poller stops are dropped, so a job must own what it uses; one that throws is only
+     * logged.
      */
     bool Post(std::function<void()> job) EXCLUDES(m_jobs_mutex);
+    static constexpr size_t MAX_QUEUED_JOBS = 64;
     //! Jobs posted and not yet started.
     size_t JobsQueued() const noexcept { return m_jobs_queued.load(std::memory_order_relaxed); }
 

@@ -200,10 +200,31 @@ TEST_CASE("idle poller: jobs still queued at stop are dropped, none runs after")
             std::this_thread::sleep_for(50ms);
         }));
         REQUIRE(WaitFor([&] { return started.load(); }));
-        for (int i = 0; i < 1000; ++i) REQUIRE(poller.Post([&] { ++ran; }));
+        for (size_t i = 0; i < IdlePoller::MAX_QUEUED_JOBS; ++i) REQUIRE(poller.Post([&] { ++ran; }));
     }
     const int at_stop = ran.load();
-    CHECK(at_stop < 1000);
+    CHECK(at_stop < static_cast<int>(IdlePoller::MAX_QUEUED_JOBS));
     std::this_thread::sleep_for(20ms);
     CHECK(ran.load() == at_stop);
+}
+
+TEST_CASE("idle poller: a job beyond the queue's bound is refused; the queued ones still run")
+{
+    IdlePoller poller{1ms, 1, IdlePoller::Priority::NORMAL};
+    REQUIRE(WaitFor([&] { return poller.Threads() == 1; }));
+    std::atomic<bool> started{false};
+    std::atomic<bool> release{false};
+    REQUIRE(poller.Post([&] {
+        started = true;
+        while (!release.load()) std::this_thread::sleep_for(1ms);
+    }));
+    REQUIRE(WaitFor([&] { return started.load(); }));
+    std::atomic<size_t> ran{0};
+    for (size_t i = 0; i < IdlePoller::MAX_QUEUED_JOBS; ++i) REQUIRE(poller.Post([&] { ++ran; }));
+    CHECK(poller.JobsQueued() == IdlePoller::MAX_QUEUED_JOBS);
+    CHECK_FALSE(poller.Post([&] { ++ran; }));
+    release = true;
+    CHECK(WaitFor([&] { return ran.load() == IdlePoller::MAX_QUEUED_JOBS; }));
+    CHECK(poller.Post([&] { ++ran; }));
+    CHECK(WaitFor([&] { return ran.load() == IdlePoller::MAX_QUEUED_JOBS + 1; }));
 }
