@@ -100,6 +100,8 @@ bool IdlePoller::RunQueuedJob() noexcept
         job();
     } catch (const std::exception& e) {
         Log("node")->debug("idle job failed: {}", e.what());
+    } catch (...) {
+        Log("node")->debug("idle job failed");
     }
     return true;
 }
