@@ -739,7 +739,7 @@ private:
     // Helpers.
     const ChannelSigner& Signer(uint64_t index);
     //! The same, for a job that may outlive this channel (its memos are thread-safe).
-    std::shared_ptr<const ChannelSigner> SharedSigner(uint64_t index);
+    const std::shared_ptr<ChannelSigner>& SharedSigner(uint64_t index);
     uint64_t AllocateIndex(Batch& batch);
     void Send(Batch& batch, const PubKey& peer, const ChannelMessage& message,
               PreimageKnown known = PreimageKnown::IN_BATCH);
@@ -3353,7 +3353,7 @@ const ChannelSigner& ChannelManager::Impl::Signer(uint64_t index)
     return *SharedSigner(index);
 }
 
-std::shared_ptr<const ChannelSigner> ChannelManager::Impl::SharedSigner(uint64_t index)
+const std::shared_ptr<ChannelSigner>& ChannelManager::Impl::SharedSigner(uint64_t index)
 {
     auto it = m_signers.find(index);
     if (it == m_signers.end()) {

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <utility>
@@ -825,6 +826,29 @@ TEST_CASE("a commitment_signed that only settles our HTLCs, and a signature that
     }
 }
 
+namespace {
+//! One payment from Alice to Bob, locked in, fulfilled and settled, each side signing as soon as
+//! it may; `between` runs before it, before each exchange of messages, and after the fulfill.
+void PayAndSettle(Harness& h, uint64_t payment, Msat amount, const std::function<void()>& between)
+{
+    between();
+    h.Do(ALICE, AddCommand(amount, payment));
+    h.Do(ALICE, SignCommitmentCommand{});
+    while (!h.inbox[ALICE].empty() || !h.inbox[BOB].empty()) {
+        between();
+        for (size_t side : {ALICE, BOB}) {
+            if (!h.inbox[side].empty()) h.Deliver(side);
+        }
+        h.Do(ALICE, SignCommitmentCommand{});
+        h.Do(BOB, SignCommitmentCommand{});
+    }
+    h.Do(BOB, FulfillHtlcCommand{.id = payment - 1, .preimage = PreimageOf(payment)});
+    between();
+    h.DeliverAll();
+    h.Settle();
+}
+} // namespace
+
 TEST_CASE("keys derived ahead for the next commitments are the ones the dance derives")
 {
     Harness h;
@@ -858,22 +882,7 @@ TEST_CASE("keys derived ahead for the next commitments are the ones the dance de
 
     // A dance that warms before every message signs and checks exactly as one that does not.
     const Msat alice_before = Balance(h, ALICE);
-    for (uint64_t payment = 1; payment <= 3; ++payment) {
-        h.Do(ALICE, AddCommand(Msat{10'000'000}, payment));
-        h.Do(ALICE, SignCommitmentCommand{});
-        while (!h.inbox[ALICE].empty() || !h.inbox[BOB].empty()) {
-            warm();
-            for (size_t side : {ALICE, BOB}) {
-                if (!h.inbox[side].empty()) h.Deliver(side);
-            }
-            h.Do(ALICE, SignCommitmentCommand{});
-            h.Do(BOB, SignCommitmentCommand{});
-        }
-        h.Do(BOB, FulfillHtlcCommand{.id = payment - 1, .preimage = PreimageOf(payment)});
-        warm();
-        h.DeliverAll();
-        h.Settle();
-    }
+    for (uint64_t payment = 1; payment <= 3; ++payment) PayAndSettle(h, payment, Msat{10'000'000}, warm);
     CheckAgree(h);
     CHECK(Balance(h, ALICE) == alice_before - Msat{30'000'000});
 }
@@ -911,22 +920,7 @@ TEST_CASE("keys derived ahead on another thread, from copies of the state, while
     };
     const Msat alice_before = Balance(h, ALICE);
     constexpr uint64_t kPayments = 20;
-    for (uint64_t payment = 1; payment <= kPayments; ++payment) {
-        post();
-        h.Do(ALICE, AddCommand(Msat{1'000'000}, payment));
-        h.Do(ALICE, SignCommitmentCommand{});
-        while (!h.inbox[ALICE].empty() || !h.inbox[BOB].empty()) {
-            post();
-            for (size_t side : {ALICE, BOB}) {
-                if (!h.inbox[side].empty()) h.Deliver(side);
-            }
-            h.Do(ALICE, SignCommitmentCommand{});
-            h.Do(BOB, SignCommitmentCommand{});
-        }
-        h.Do(BOB, FulfillHtlcCommand{.id = payment - 1, .preimage = PreimageOf(payment)});
-        h.DeliverAll();
-        h.Settle();
-    }
+    for (uint64_t payment = 1; payment <= kPayments; ++payment) PayAndSettle(h, payment, Msat{1'000'000}, post);
     {
         const MutexLock lock(mutex);
         done = true;

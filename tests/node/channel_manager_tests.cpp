@@ -326,6 +326,17 @@ void WaitSettled(Node& a, Node& b, const Hash256& channel_id, Msat paid)
     FAIL("the channel never settled");
 }
 
+//! A keysends `amount` to B, with the preimage Sha256(seed).
+PaymentRecord Keysend(Node& a, const Node& b, const Bytes& seed, Msat amount = Msat{1'000'000})
+{
+    const Hash256 preimage = Sha256(seed);
+    PayRequest pay(b.id);
+    pay.payment_hash = Sha256(preimage);
+    pay.amount_msat = amount;
+    pay.keysend_preimage = preimage;
+    return a.manager->Pay(pay, 20s);
+}
+
 } // namespace
 
 TEST_CASE("open, lock in, restart with reestablish, and close cooperatively")
@@ -556,14 +567,9 @@ TEST_CASE("payments one at a time: each end writes its store twice and signs onc
 
     constexpr Msat kAmount{1'000'000};
     const auto keysend = [&](uint8_t n) {
-        const Hash256 preimage = Sha256(Bytes{'k', n});
-        PayRequest pay(b.id);
-        pay.payment_hash = Sha256(preimage);
-        pay.amount_msat = kAmount;
-        pay.keysend_preimage = preimage;
-        const PaymentRecord record = a.manager->Pay(pay, 20s);
+        const PaymentRecord record = Keysend(a, b, Bytes{'k', n}, kAmount);
         CHECK(record.status == PaymentStatus::COMPLETE);
-        CHECK(record.preimage == preimage);
+        CHECK(record.preimage == Sha256(Bytes{'k', n}));
     };
     keysend(0);
     WaitSettled(a, b, opened.channel_id, kAmount);
@@ -625,14 +631,7 @@ TEST_CASE("with an idle poller the next commitments' keys are derived on it, and
     const FundChannelResult opened = OpenToNormal(a, b, Sat{500'000});
     b.WaitFor(opened.channel_id, ChannelPhase::NORMAL);
     constexpr uint8_t kPayments = 10;
-    for (uint8_t n = 0; n < kPayments; ++n) {
-        const Hash256 preimage = Sha256(Bytes{'i', n});
-        PayRequest pay(b.id);
-        pay.payment_hash = Sha256(preimage);
-        pay.amount_msat = Msat{1'000'000};
-        pay.keysend_preimage = preimage;
-        CHECK(a.manager->Pay(pay, 20s).status == PaymentStatus::COMPLETE);
-    }
+    for (uint8_t n = 0; n < kPayments; ++n) CHECK(Keysend(a, b, Bytes{'i', n}).status == PaymentStatus::COMPLETE);
     WaitSettled(a, b, opened.channel_id, Msat{1'000'000 * kPayments});
     // Each payment steps the channel at both ends, and each step warms both sides' keys; the
     // last jobs may still be running.
@@ -660,14 +659,7 @@ TEST_CASE("a payee's fulfill leaves only once the revoke_and_ack that locked its
         ++fulfills;
         if (b.env->Commits() <= b_commits_at_revocation) ++early;
     };
-    for (uint8_t n = 0; n < 5; ++n) {
-        const Hash256 preimage = Sha256(Bytes{'f', n});
-        PayRequest pay(b.id);
-        pay.payment_hash = Sha256(preimage);
-        pay.amount_msat = Msat{1'000'000};
-        pay.keysend_preimage = preimage;
-        CHECK(a.manager->Pay(pay, 20s).status == PaymentStatus::COMPLETE);
-    }
+    for (uint8_t n = 0; n < 5; ++n) CHECK(Keysend(a, b, Bytes{'f', n}).status == PaymentStatus::COMPLETE);
     CHECK(fulfills == 5);
     CHECK(early == 0);
 }
@@ -707,12 +699,7 @@ TEST_CASE("what was made for a connection already replaced is not sent on the ne
     REQUIRE(reestablishes_to_a == 1);
 
     // A payment after: whatever A sent for the first connection would have reached B before it.
-    const Hash256 preimage = Sha256(Bytes{'r'});
-    PayRequest pay(b.id);
-    pay.payment_hash = Sha256(preimage);
-    pay.amount_msat = Msat{1'000'000};
-    pay.keysend_preimage = preimage;
-    CHECK(a.manager->Pay(pay, 20s).status == PaymentStatus::COMPLETE);
+    CHECK(Keysend(a, b, Bytes{'r'}).status == PaymentStatus::COMPLETE);
     CHECK(a.link.stale >= 1);
     CHECK(reestablishes_to_b == 1);
     CHECK(a.link.disconnects == 0);
