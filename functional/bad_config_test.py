@@ -12,7 +12,7 @@ import time
 
 from test_framework.framework import SideboltTest
 from test_framework.sidebolt_node import SideboltNode
-from test_framework.util import REGISTRY, assert_equal, assert_true, free_port, kill_process
+from test_framework.util import REGISTRY, assert_equal, assert_true, free_port, kill_process, refused_port
 
 REPO_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -50,7 +50,8 @@ class BadConfigTest(SideboltTest):
         self.run_fail("bad_network_name", ["-network=moon"], "unknown network 'moon'")
         self.run_fail("bad_password", ["-bitcoin.rpcuser=nobody", "-bitcoin.rpcpassword=wrong",
                                        "-bitcoin.rpccookiefile="], "rejected our RPC credentials")
-        self.run_fail("unreachable", [f"-bitcoin.rpcport={free_port()}", "-bitcoin.startuptimeout=2"], "cannot reach bitcoind")
+        with refused_port() as port:
+            self.run_fail("unreachable", [f"-bitcoin.rpcport={port}", "-bitcoin.startuptimeout=2"], "cannot reach bitcoind")
         self.run_fail("bad_port", ["-rpcport=70000"], "not a valid port")
         self.run_fail("no_rpc_threads", ["-rpcthreads=0"], "setting 'rpcthreads' must be from 1 to 1024")
         self.run_fail("busypoll_range", ["-busypollus=-1"], "setting 'busypollus' must be from 0 to 1000000")
@@ -70,34 +71,36 @@ class BadConfigTest(SideboltTest):
 
     def test_waiting_for_bitcoind(self):
         """Without bitcoind the daemon says at once what it waits for, repeats it every 10 s, then gives up."""
-        datadir = os.path.join(self.tmpdir, "waiting")
-        port = free_port()
-        node = SideboltNode(97, datadir, self.bitcoind)
-        output_path = os.path.join(datadir, "stdout.log")
-        started = time.monotonic()
-        with open(output_path, "wb") as output:
-            process = REGISTRY.spawn(node.command([f"-bitcoin.rpcport={port}", "-bitcoin.startuptimeout=12"]),
-                                     stdout=output)
-        try:
-            def output_text():
-                with open(output_path, encoding="utf-8", errors="replace") as f:
-                    return f.read()
-            expected = f"Waiting for bitcoind at 127.0.0.1:{port} (cookie "
-            self.wait_until(lambda: expected in output_text(), timeout=5, interval=0.1,
-                            message="no early 'Waiting for bitcoind' on stderr")
-            early = time.monotonic() - started
-            assert_true(re.search(r"giving up in 1[12] s", output_text()), f"no deadline in {output_text()!r}")
-            assert_true(expected in node.read_log(), "the waiting message is not in debug.log")
-            code = process.wait(timeout=30)
-        finally:
-            kill_process(process)
-        text = output_text()
-        assert_true(code != 0, "expected failure without bitcoind")
-        assert_true(text.count(expected) >= 2, f"the waiting message was not repeated: {text!r}")
-        assert_true("cannot reach bitcoind" in text and "gave up after 12 s" in text, f"no final error: {text!r}")
-        left = sorted(set(os.listdir(datadir)) - {"stdout.log"})
-        assert_true(left in ([], ["debug.log"]), f"waiting: datadir holds more than the log: {left}")
-        self.log(f"waiting for bitcoind: first message after {early:.1f} s")
+        # Held for the whole wait: a test running beside this one once took a port picked free,
+        # and its bitcoind answered.
+        with refused_port() as port:
+            datadir = os.path.join(self.tmpdir, "waiting")
+            node = SideboltNode(97, datadir, self.bitcoind)
+            output_path = os.path.join(datadir, "stdout.log")
+            started = time.monotonic()
+            with open(output_path, "wb") as output:
+                process = REGISTRY.spawn(node.command([f"-bitcoin.rpcport={port}", "-bitcoin.startuptimeout=12"]),
+                                         stdout=output)
+            try:
+                def output_text():
+                    with open(output_path, encoding="utf-8", errors="replace") as f:
+                        return f.read()
+                expected = f"Waiting for bitcoind at 127.0.0.1:{port} (cookie "
+                self.wait_until(lambda: expected in output_text(), timeout=5, interval=0.1,
+                                message="no early 'Waiting for bitcoind' on stderr")
+                early = time.monotonic() - started
+                assert_true(re.search(r"giving up in 1[12] s", output_text()), f"no deadline in {output_text()!r}")
+                assert_true(expected in node.read_log(), "the waiting message is not in debug.log")
+                code = process.wait(timeout=30)
+            finally:
+                kill_process(process)
+            text = output_text()
+            assert_true(code != 0, "expected failure without bitcoind")
+            assert_true(text.count(expected) >= 2, f"the waiting message was not repeated: {text!r}")
+            assert_true("cannot reach bitcoind" in text and "gave up after 12 s" in text, f"no final error: {text!r}")
+            left = sorted(set(os.listdir(datadir)) - {"stdout.log"})
+            assert_true(left in ([], ["debug.log"]), f"waiting: datadir holds more than the log: {left}")
+            self.log(f"waiting for bitcoind: first message after {early:.1f} s")
 
     def test_version(self):
         template = SideboltNode(96, os.path.join(self.tmpdir, "version"), self.bitcoind)

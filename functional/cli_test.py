@@ -10,7 +10,7 @@ import subprocess
 
 from test_framework.framework import SideboltTest
 from test_framework.sidebolt_node import EXIT_CONNECTION, EXIT_RPC_ERROR, EXIT_USAGE
-from test_framework.util import assert_equal, assert_true, free_port
+from test_framework.util import assert_equal, assert_true, refused_port
 
 RPC_METHOD_NOT_FOUND = -32601
 
@@ -61,7 +61,8 @@ class CliTest(SideboltTest):
                           "invoice", "any", "positional", "again")
 
         self.log("cannot reach or log in to the daemon: exit 2")
-        self.expect_error(EXIT_CONNECTION, -1, f"-rpcport={free_port()}", "getinfo")
+        with refused_port() as port:
+            self.expect_error(EXIT_CONNECTION, -1, f"-rpcport={port}", "getinfo")
         self.expect_error(EXIT_CONNECTION, -401, "-rpcuser=nobody", "-rpcpassword=wrong", "getinfo")
         self.expect_error(EXIT_CONNECTION, -1, f"-datadir={self.tmpdir}/nowhere", "getinfo", datadir=False)
 

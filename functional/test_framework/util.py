@@ -1,6 +1,7 @@
 """Shared helpers: free ports, child-process registry, waiting, assertions."""
 
 import atexit
+import contextlib
 import ctypes
 import os
 import signal
@@ -37,6 +38,15 @@ def free_ports(count):
     finally:
         for s in sockets:
             s.close()
+
+
+@contextlib.contextmanager
+def refused_port():
+    """A port nothing answers on, for as long as the block runs: bound but not listening, so a
+    connection is refused and no other process (a test running beside this one) can take it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]
 
 
 def start_retrying_taken_ports(launch, wait_ready, bind_failed, pick_ports, attempts=3):
