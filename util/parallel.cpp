@@ -4,6 +4,20 @@
 
 namespace sidebolt {
 
+namespace detail {
+bool AwaitFlag(const std::atomic<uint8_t>& done, std::chrono::nanoseconds patience) noexcept
+{
+    const auto until = std::chrono::steady_clock::now() + patience;
+    while (done.load(std::memory_order_acquire) == 0) {
+        if (std::chrono::steady_clock::now() >= until) return false;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+    return true;
+}
+} // namespace detail
+
 void RunInOrder(size_t count, const std::function<void(size_t)>& body)
 {
     for (size_t i = 0; i < count; ++i) body(i);

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <set>
 #include <stdexcept>
 #include <thread>
@@ -82,4 +83,141 @@ TEST_CASE("parallel: callers from several threads take turns")
     }
     for (auto& caller : callers) caller.join();
     CHECK(total.load() == 4 * 50 * 10);
+}
+
+namespace {
+//! An IdleRunner whose "idle CPU" is a thread of its own per job, joined by Join.
+struct ThreadRunner {
+    std::vector<std::thread> threads;
+    std::atomic<int> posted{0};
+    bool refuse{false};
+
+    IdleRunner Runner()
+    {
+        return [this](std::function<void()> job) {
+            if (refuse) return false;
+            ++posted;
+            threads.emplace_back(std::move(job));
+            return true;
+        };
+    }
+    void Join()
+    {
+        for (auto& thread : threads) thread.join();
+        threads.clear();
+    }
+};
+
+//! Waits up to 10 s for `condition`.
+template <typename F>
+bool WaitUntil(F condition)
+{
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::yield();
+    }
+    return true;
+}
+} // namespace
+
+TEST_CASE("parallel: RunWithIdleHelp without help runs every task on the caller, results in order")
+{
+    const auto caller = std::this_thread::get_id();
+    std::vector<std::function<int()>> tasks;
+    for (int i = 0; i < 5; ++i) {
+        tasks.emplace_back([i, caller] {
+            CHECK(std::this_thread::get_id() == caller);
+            return i * i;
+        });
+    }
+    CHECK(RunWithIdleHelp<int>(tasks, nullptr, 1) == std::vector<int>{0, 1, 4, 9, 16});
+    ThreadRunner refusing;
+    refusing.refuse = true;
+    CHECK(RunWithIdleHelp<int>(tasks, refusing.Runner(), 1) == std::vector<int>{0, 1, 4, 9, 16});
+    CHECK(RunWithIdleHelp<int>({}, refusing.Runner(), 1).empty());
+    // One task is never worth a helper.
+    ThreadRunner runner;
+    CHECK(RunWithIdleHelp<int>({[] { return 7; }}, runner.Runner(), 1) == std::vector<int>{7});
+    CHECK(runner.posted == 0);
+}
+
+TEST_CASE("parallel: RunWithIdleHelp hands tasks to an idle helper, and keeps their order")
+{
+    ThreadRunner runner;
+    const auto caller = std::this_thread::get_id();
+    std::atomic<int> started{0};
+    // A task may run twice at once (the caller redoing a helper's): only thread-safe records.
+    std::atomic<bool> on_caller{false};
+    std::atomic<bool> on_helper{false};
+    std::vector<std::function<int()>> tasks;
+    for (int i = 0; i < 4; ++i) {
+        tasks.emplace_back([&, i] {
+            (std::this_thread::get_id() == caller ? on_caller : on_helper) = true;
+            ++started;
+            // Whoever takes the first task holds it until the other has taken one too.
+            if (i == 0) WaitUntil([&] { return started.load() >= 2; });
+            return 10 + i;
+        });
+    }
+    CHECK(RunWithIdleHelp<int>(tasks, runner.Runner(), 1) == std::vector<int>{10, 11, 12, 13});
+    CHECK(runner.posted == 1);
+    runner.Join();
+    CHECK(on_caller);
+    CHECK(on_helper);
+    // No more helpers than tasks besides the caller's first; whoever runs them, the order holds.
+    std::vector<std::function<int()>> quick{[] { return 1; }, [] { return 2; }, [] { return 3; }};
+    runner.posted = 0;
+    CHECK(RunWithIdleHelp<int>(quick, runner.Runner(), 8) == std::vector<int>{1, 2, 3});
+    CHECK(runner.posted == 2);
+    runner.Join();
+}
+
+TEST_CASE("parallel: RunWithIdleHelp does itself what a stalled helper took, and does not wait for it")
+{
+    ThreadRunner runner;
+    const auto caller = std::this_thread::get_id();
+    std::atomic<bool> helper_took{false};
+    std::atomic<bool> release{false};
+    std::vector<std::function<int()>> tasks;
+    for (int i = 0; i < 3; ++i) {
+        tasks.emplace_back([&, i] {
+            if (std::this_thread::get_id() != caller) {
+                // A helper kept off its CPU: it finishes only after the caller has returned.
+                helper_took = true;
+                WaitUntil([&] { return release.load(); });
+                return -1;
+            }
+            if (i == 0) WaitUntil([&] { return helper_took.load(); });
+            return i;
+        });
+    }
+    CHECK(RunWithIdleHelp<int>(tasks, runner.Runner(), 1) == std::vector<int>{0, 1, 2});
+    release = true;
+    runner.Join();
+}
+
+TEST_CASE("parallel: RunWithIdleHelp reports an exception only where the caller meets it")
+{
+    ThreadRunner runner;
+    const auto caller = std::this_thread::get_id();
+    std::atomic<bool> helper_took{false};
+    // Thrown on the helper only: the caller runs that task again and gets its value.
+    std::vector<std::function<int()>> tasks;
+    for (int i = 0; i < 3; ++i) {
+        tasks.emplace_back([&, i]() -> int {
+            if (std::this_thread::get_id() != caller) {
+                helper_took = true;
+                throw std::runtime_error("helper failed");
+            }
+            if (i == 0) WaitUntil([&] { return helper_took.load(); });
+            return i;
+        });
+    }
+    CHECK(RunWithIdleHelp<int>(tasks, runner.Runner(), 1) == std::vector<int>{0, 1, 2});
+    runner.Join();
+    // Thrown wherever it runs: the caller sees it.
+    std::vector<std::function<int()>> failing{[] { return 1; }, []() -> int { throw std::runtime_error("bad task"); }};
+    CHECK_THROWS_WITH_AS(RunWithIdleHelp<int>(failing, runner.Runner(), 1), "bad task", std::runtime_error);
+    runner.Join();
 }
