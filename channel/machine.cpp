@@ -872,6 +872,37 @@ bool NextCommitmentOnlySettlesOurs(const ChannelState& state)
     return fulfills > 0 && taken == fulfills;
 }
 
+void SignNextRemoteCommitmentAhead(const ChannelState& state, const ChannelSigner& signer)
+{
+    // What SignCommitmentCommand would sign once Machine::On took the peer's commitment_signed
+    // for every update pending now; nothing when it could not sign then.
+    if (state.connection != ConnectionStatus::CONNECTED || state.data_loss_detected || !state.remote_next_per_commitment_point) {
+        return;
+    }
+    bool pending = false;
+    ForEachUpdate(state, [&](const UpdateProgress& progress, Side proposer, bool) {
+        pending |= NextLocalCommitmentTakes(state, progress, proposer);
+    });
+    // A peer that only settled our HTLCs may hold its signature back until it has updates of
+    // its own to sign with it (as node/ does): what we sign then is not what we would sign now.
+    if (!pending || NextCommitmentOnlySettlesOurs(state)) return;
+    ChannelState next = state;
+    const uint64_t local = next.local_commitment_number + 1;
+    ForEachUpdate(next, [&](UpdateProgress& progress, Side proposer, bool) {
+        if (NextLocalCommitmentTakes(next, progress, proposer)) progress.local_commitment = local;
+    });
+    next.local_commitment_number = local;
+    const uint64_t remote = next.remote_commitment_number + 1;
+    size_t updates = 0;
+    ForEachUpdate(next, [&](UpdateProgress& progress, Side proposer, bool) {
+        if (!NextRemoteCommitmentTakes(progress, proposer)) return;
+        progress.remote_commitment = remote;
+        ++updates;
+    });
+    if (updates == 0) return;
+    SignCommitmentViewAhead(next, signer, MakeCommitmentView(next, Side::REMOTE, remote, *next.remote_next_per_commitment_point));
+}
+
 bool HasUnsignedUpdatesOfOurs(const ChannelState& state)
 {
     bool unsigned_update = false;

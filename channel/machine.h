@@ -233,6 +233,14 @@ StepResult Step(const ChannelState& state, const ChannelSigner& signer, const Ch
  */
 bool NextCommitmentOnlySettlesOurs(const ChannelState& state);
 
+/**
+ * Signs ahead (ChannelSigner::SignAhead) the peer's commitment we would sign once the peer's
+ * commitment_signed for every update pending now has come. A peer sends its updates before the
+ * signature that covers them, and its signatures take it a while: time we would otherwise spend
+ * waiting. A guess proved wrong by what comes next costs only the signatures made for nothing.
+ */
+void SignNextRemoteCommitmentAhead(const ChannelState& state, const ChannelSigner& signer);
+
 //! Whether an update of ours (an HTLC, a removal, a fee change) is in no commitment of the peer yet.
 bool HasUnsignedUpdatesOfOurs(const ChannelState& state);
 

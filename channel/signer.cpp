@@ -151,12 +151,71 @@ void ChannelSigner::RememberKeys(const CommitmentSpec& spec, const CommitmentKey
     m_keys.Add(KeySource::Of(spec), keys);
 }
 
+std::optional<EcdsaSignature> ChannelSigner::SignatureMemo::Find(const Hash256& digest, bool use)
+{
+    const MutexLock lock(m_mutex);
+    for (const auto& entry : m_entries) {
+        if (!entry || entry->first != digest) continue;
+        if (use) ++m_used;
+        return entry->second;
+    }
+    return std::nullopt;
+}
+
+void ChannelSigner::SignatureMemo::Add(const Hash256& digest, const EcdsaSignature& signature)
+{
+    const MutexLock lock(m_mutex);
+    for (const auto& entry : m_entries) {
+        if (entry && entry->first == digest) return;
+    }
+    m_entries[m_next].emplace(digest, signature);
+    m_next = (m_next + 1) % m_entries.size();
+    ++m_made;
+}
+
+size_t ChannelSigner::SignatureMemo::Made() const
+{
+    const MutexLock lock(m_mutex);
+    return m_made;
+}
+
+size_t ChannelSigner::SignatureMemo::Used() const
+{
+    const MutexLock lock(m_mutex);
+    return m_used;
+}
+
+EcdsaSignature ChannelSigner::Sign(const PrivKey& key, const Hash256& digest) const
+{
+    if (auto signature = m_signatures.Find(digest, true)) return *signature;
+    return key.Sign(digest);
+}
+
+void ChannelSigner::SignAhead(const PrivKey& key, const Hash256& digest) const
+{
+    if (m_signatures.Find(digest, false)) return;
+    m_signatures.Add(digest, key.Sign(digest));
+}
+
 void ChannelSigner::ForEachHtlc(size_t count, const std::function<void(size_t)>& body) const
 {
     // A wake-up of the helpers costs about what one signature does: not worth it for a few.
     constexpr size_t MIN_PARALLEL = 4;
     if (m_parallel && count >= MIN_PARALLEL) return m_parallel(count, body);
     RunInOrder(count, body);
+}
+
+std::vector<bool> ChannelSigner::RunChecks(std::vector<std::function<bool()>> checks) const
+{
+    return m_check_runner ? m_check_runner(std::move(checks)) : CheckInOrder(std::move(checks));
+}
+
+std::vector<bool> ChannelSigner::CheckInOrder(std::vector<std::function<bool()>> checks)
+{
+    std::vector<bool> results;
+    results.reserve(checks.size());
+    for (const auto& check : checks) results.push_back(check());
+    return results;
 }
 
 } // namespace sidebolt

@@ -15,6 +15,7 @@
 #include <functional>
 #include <optional>
 #include <utility>
+#include <vector>
 
 namespace sidebolt {
 
@@ -58,6 +59,14 @@ public:
     void SetParallelFor(ParallelFor parallel) { m_parallel = std::move(parallel); }
     void ForEachHtlc(size_t count, const std::function<void(size_t)>& body) const;
 
+    //! Runs independent checks (each owning what it reads) and returns their results in order.
+    using CheckRunner = std::function<std::vector<bool>(std::vector<std::function<bool()>>)>;
+    //! Where the signatures of a received commitment_signed are checked: the node hands in the
+    //! CPUs that would otherwise idle; without it they run one after the other.
+    void SetCheckRunner(CheckRunner runner) { m_check_runner = std::move(runner); }
+    std::vector<bool> RunChecks(std::vector<std::function<bool()>> checks) const;
+    static std::vector<bool> CheckInOrder(std::vector<std::function<bool()>> checks);
+
     /**
      * Commitment keys derived lately, each with every key (HtlcKeys::ALWAYS): node/ derives the
      * next commitments' keys while it waits for the peer (WarmNextCommitmentKeys in state.h),
@@ -66,6 +75,19 @@ public:
      */
     std::optional<CommitmentKeys> RememberedKeys(const CommitmentSpec& spec) const;
     void RememberKeys(const CommitmentSpec& spec, const CommitmentKeys& keys) const;
+
+    /**
+     * Signs `digest` with `key`, or returns the signature made ahead for it (SignAhead). A
+     * digest is a BIP 143 sighash, which commits to the script and so to the key that signs it;
+     * signing is deterministic (RFC 6979): the signature found is the one this would make.
+     */
+    EcdsaSignature Sign(const PrivKey& key, const Hash256& digest) const;
+    //! Signs now and keeps the signature for the Sign that will ask for it (the last few kept).
+    void SignAhead(const PrivKey& key, const Hash256& digest) const;
+    static constexpr size_t SIGNATURES_AHEAD = 8;
+    //! Signatures SignAhead made, and those Sign found made.
+    size_t SignaturesMadeAhead() const { return m_signatures.Made(); }
+    size_t SignaturesUsedAhead() const { return m_signatures.Used(); }
 
 private:
     //! What a commitment's keys are derived from.
@@ -104,6 +126,28 @@ private:
         std::array<std::optional<Entry>, CAPACITY> m_entries GUARDED_BY(m_mutex);
         //! The slot the next Add replaces (oldest first).
         size_t m_next GUARDED_BY(m_mutex){0};
+    };
+
+    class SignatureMemo
+    {
+    public:
+        SignatureMemo() = default;
+        //! A copy starts empty, as PerCommitmentMemo's.
+        SignatureMemo(const SignatureMemo&) {}
+        SignatureMemo& operator=(const SignatureMemo&) { return *this; }
+
+        //! The signature made for `digest`; counted as used when `use`.
+        std::optional<EcdsaSignature> Find(const Hash256& digest, bool use) EXCLUDES(m_mutex);
+        void Add(const Hash256& digest, const EcdsaSignature& signature) EXCLUDES(m_mutex);
+        size_t Made() const EXCLUDES(m_mutex);
+        size_t Used() const EXCLUDES(m_mutex);
+
+    private:
+        mutable Mutex m_mutex;
+        std::array<std::optional<std::pair<Hash256, EcdsaSignature>>, SIGNATURES_AHEAD> m_entries GUARDED_BY(m_mutex);
+        size_t m_next GUARDED_BY(m_mutex){0};
+        size_t m_made GUARDED_BY(m_mutex){0};
+        size_t m_used GUARDED_BY(m_mutex){0};
     };
 
     //! The per-commitment secrets (and points, once asked for) of the last few numbers used.
@@ -145,7 +189,9 @@ private:
     Basepoints m_basepoints;
     mutable PerCommitmentMemo m_memo;
     mutable KeysMemo m_keys;
+    mutable SignatureMemo m_signatures;
     ParallelFor m_parallel;
+    CheckRunner m_check_runner;
 };
 
 } // namespace sidebolt

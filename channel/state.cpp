@@ -3,10 +3,11 @@
 #include "channel/funding.h"
 #include "channel/htlc_tx.h"
 #include "channel/keys.h"
+#include "primitives/key.h"
 #include "primitives/serialize.h"
-#include "util/parallel.h"
 
 #include <algorithm>
+#include <functional>
 #include <optional>
 #include <tuple>
 #include <vector>
@@ -175,49 +176,79 @@ SignatureCheck CheckSignatures(const ChannelState& state, const CommitmentView& 
                                const ChannelSigner* signer)
 {
     const CommitmentTx commitment = BuildCommitmentTx(view.spec, keys);
+    const std::vector<HtlcTx> htlc_txs = BuildHtlcTxs(commitment, view.spec, keys);
+    // Each check owns its key, digest and signature: the signer may run them on other threads.
+    std::vector<std::function<bool()>> checks;
+    checks.reserve(1 + htlc_txs.size());
+    checks.emplace_back([key = state.setup.params.remote.funding_pubkey,
+                         digest = FundingSigHash(commitment.tx, commitment.funding_script, state.setup.params.funding_sat),
+                         signature] { return VerifyEcdsa(key, digest, signature); });
+    const bool count_matches = htlc_txs.size() == htlc_signatures.size();
+    if (count_matches && !htlc_txs.empty()) {
+        const uint8_t sighash_type = CounterpartyHtlcSigHashType(view.spec.format);
+        // keys.remote_htlc is set: an HTLC transaction means an untrimmed HTLC.
+        const PubKey& htlc_pubkey = keys.remote_htlc.value();
+        for (size_t i = 0; i < htlc_txs.size(); ++i) {
+            checks.emplace_back([key = htlc_pubkey, digest = HtlcSigHash(htlc_txs[i], sighash_type),
+                                 signature = htlc_signatures[i]] { return VerifyEcdsa(key, digest, signature); });
+        }
+    }
+    const std::vector<bool> valid = signer ? signer->RunChecks(std::move(checks)) : ChannelSigner::CheckInOrder(std::move(checks));
     // "if signature is not valid for its local commitment transaction ... if num_htlcs is not
     // equal to the number of HTLC outputs in the local commitment transaction ... if any
     // htlc_signature is not valid for the corresponding HTLC transaction": fail.
-    if (!VerifyFundingSignature(commitment.tx, commitment.funding_script, state.setup.params.funding_sat,
-                                state.setup.params.remote.funding_pubkey, signature)) {
-        return SignatureCheck::BAD_COMMITMENT_SIGNATURE;
-    }
+    if (!valid.front()) return SignatureCheck::BAD_COMMITMENT_SIGNATURE;
+    if (!count_matches) return SignatureCheck::WRONG_HTLC_SIGNATURE_COUNT;
+    return std::ranges::all_of(valid, [](bool ok) { return ok; }) ? SignatureCheck::OK : SignatureCheck::BAD_HTLC_SIGNATURE;
+}
+
+//! What our signatures on a peer's commitment sign: the commitment's digest (funding key) and
+//! each HTLC transaction's (the htlc key for its per_commitment_point).
+struct CommitmentDigests {
+    Hash256 commitment;
+    std::vector<Hash256> htlcs;
+    std::optional<PrivKey> htlc_key;
+};
+
+CommitmentDigests DigestsToSign(const ChannelState& state, const ChannelSigner& signer, const CommitmentView& view)
+{
+    const CommitmentKeys keys = KeysToSign(signer, view.spec);
+    const CommitmentTx commitment = BuildCommitmentTx(view.spec, keys);
+    CommitmentDigests out{
+        .commitment = FundingSigHash(commitment.tx, commitment.funding_script, state.setup.params.funding_sat),
+        .htlcs = {},
+        .htlc_key = std::nullopt,
+    };
     const std::vector<HtlcTx> htlc_txs = BuildHtlcTxs(commitment, view.spec, keys);
-    if (htlc_txs.size() != htlc_signatures.size()) return SignatureCheck::WRONG_HTLC_SIGNATURE_COUNT;
-    if (htlc_txs.empty()) return SignatureCheck::OK;
+    if (htlc_txs.empty()) return out;
+    // The peer holds this commitment: our htlc key is its "remote_htlc".
+    out.htlc_key = DerivePrivKey(signer.HtlcBasepointSecret(), signer.GetBasepoints().htlc, view.spec.per_commitment_point);
     const uint8_t sighash_type = CounterpartyHtlcSigHashType(view.spec.format);
-    // keys.remote_htlc is set: an HTLC transaction means an untrimmed HTLC.
-    const PubKey& htlc_pubkey = keys.remote_htlc.value();
-    std::vector<uint8_t> valid(htlc_txs.size(), 0);
-    const auto check = [&](size_t i) { valid[i] = VerifyHtlcSignature(htlc_txs[i], htlc_pubkey, htlc_signatures[i], sighash_type); };
-    if (signer) {
-        signer->ForEachHtlc(htlc_txs.size(), check);
-    } else {
-        RunInOrder(htlc_txs.size(), check);
-    }
-    return std::ranges::all_of(valid, [](uint8_t ok) { return ok != 0; }) ? SignatureCheck::OK : SignatureCheck::BAD_HTLC_SIGNATURE;
+    out.htlcs.reserve(htlc_txs.size());
+    for (const HtlcTx& htlc_tx : htlc_txs) out.htlcs.push_back(HtlcSigHash(htlc_tx, sighash_type));
+    return out;
 }
 } // namespace
 
 CommitmentSignatures SignCommitmentView(const ChannelState& state, const ChannelSigner& signer, const CommitmentView& view)
 {
-    const CommitmentKeys keys = KeysToSign(signer, view.spec);
-    const CommitmentTx commitment = BuildCommitmentTx(view.spec, keys);
-    CommitmentSignatures out{
-        .signature = SignFundingInput(commitment.tx, commitment.funding_script, state.setup.params.funding_sat,
-                                      signer.FundingKey()),
-        .htlc_signatures = {},
-    };
-    const std::vector<HtlcTx> htlc_txs = BuildHtlcTxs(commitment, view.spec, keys);
-    if (htlc_txs.empty()) return out;
-    // The peer holds this commitment: our htlc key is its "remote_htlc".
-    const PrivKey htlc_key = DerivePrivKey(signer.HtlcBasepointSecret(), signer.GetBasepoints().htlc, view.spec.per_commitment_point);
-    const uint8_t sighash_type = CounterpartyHtlcSigHashType(view.spec.format);
-    std::vector<std::optional<EcdsaSignature>> signed_txs(htlc_txs.size());
-    signer.ForEachHtlc(htlc_txs.size(), [&](size_t i) { signed_txs[i] = SignHtlcTx(htlc_txs[i], htlc_key, sighash_type); });
-    out.htlc_signatures.reserve(htlc_txs.size());
+    const CommitmentDigests digests = DigestsToSign(state, signer, view);
+    CommitmentSignatures out{.signature = signer.Sign(signer.FundingKey(), digests.commitment), .htlc_signatures = {}};
+    if (digests.htlcs.empty()) return out;
+    std::vector<std::optional<EcdsaSignature>> signed_txs(digests.htlcs.size());
+    signer.ForEachHtlc(digests.htlcs.size(), [&](size_t i) { signed_txs[i] = signer.Sign(*digests.htlc_key, digests.htlcs[i]); });
+    out.htlc_signatures.reserve(signed_txs.size());
     for (auto& signature : signed_txs) out.htlc_signatures.push_back(std::move(signature).value());
     return out;
+}
+
+void SignCommitmentViewAhead(const ChannelState& state, const ChannelSigner& signer, const CommitmentView& view)
+{
+    const CommitmentDigests digests = DigestsToSign(state, signer, view);
+    // More than the memo keeps would push out the first ones before they are used.
+    if (1 + digests.htlcs.size() > ChannelSigner::SIGNATURES_AHEAD) return;
+    signer.SignAhead(signer.FundingKey(), digests.commitment);
+    for (const Hash256& digest : digests.htlcs) signer.SignAhead(*digests.htlc_key, digest);
 }
 
 SignatureCheck CheckCommitmentSignatures(const ChannelState& state, const CommitmentView& view,

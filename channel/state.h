@@ -251,6 +251,9 @@ struct CommitmentSignatures {
 
 //! Our signatures on a commitment of the peer (a view with holder REMOTE).
 CommitmentSignatures SignCommitmentView(const ChannelState& state, const ChannelSigner& signer, const CommitmentView& view);
+//! The same signatures made now and kept in the signer, where SignCommitmentView finds them
+//! (none for a view with more signatures than the signer keeps).
+void SignCommitmentViewAhead(const ChannelState& state, const ChannelSigner& signer, const CommitmentView& view);
 
 enum class SignatureCheck : uint8_t { OK, WRONG_HTLC_SIGNATURE_COUNT, BAD_COMMITMENT_SIGNATURE, BAD_HTLC_SIGNATURE };
 //! Checks the peer's signatures on one of our commitments (a view with holder LOCAL).

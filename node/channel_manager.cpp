@@ -706,6 +706,7 @@ private:
     // Normal operation.
     bool MayHoldCommitment(const ChannelRecord& record) const;
     bool DeferFulfillSignature(const ChannelRecord& record);
+    void SignIdleChannelsAhead();
     void WarmIdleChannels();
     void PeelIdleOnions();
     bool InputWaiting() EXCLUDES(m_queue_mutex);
@@ -740,6 +741,7 @@ private:
     const ChannelSigner& Signer(uint64_t index);
     //! The same, for a job that may outlive this channel (its memos are thread-safe).
     const std::shared_ptr<ChannelSigner>& SharedSigner(uint64_t index);
+    std::vector<bool> RunChecks(std::vector<std::function<bool()>> checks);
     uint64_t AllocateIndex(Batch& batch);
     void Send(Batch& batch, const PubKey& peer, const ChannelMessage& message,
               PreimageKnown known = PreimageKnown::IN_BATCH);
@@ -847,6 +849,9 @@ private:
     //! HTLCs the peer added since the worker was last idle: their onions are peeled then, ahead
     //! of their lock-in (PeelIdleOnions).
     std::deque<std::pair<Hash256, uint64_t>> m_to_peel;
+    //! Channels with updates of the peer since the worker was last idle: the commitment we will
+    //! sign once the peer's commitment_signed for them comes is signed then (SignIdleChannelsAhead).
+    std::set<Hash256> m_to_sign_ahead;
     //! Closes the peer started, waiting for the wallet's payout script.
     std::set<Hash256> m_awaiting_payout;
     std::map<Hash256, Reply<CloseResult>> m_close_replies;
@@ -1019,6 +1024,7 @@ void ChannelManager::Impl::Run()
     // commitment still in the mempool, or a sweep address never received, cannot wait for one.
     ActOnEverySpend(batch, false);
     for (;;) {
+        SignIdleChannelsAhead();
         PeelIdleOnions();
         WarmIdleChannels();
         std::deque<Input> inputs;
@@ -1993,6 +1999,25 @@ void ChannelManager::Impl::PeelIdleOnions()
     }
 }
 
+void ChannelManager::Impl::SignIdleChannelsAhead()
+{
+    // Here and not on the pollers: the signatures are the worker's own next work once the
+    // peer's commitment_signed comes, so starting them early never wastes its time (unless the
+    // peer sends other updates first), while a poller may be kept off its CPU.
+    for (auto it = m_to_sign_ahead.begin(); it != m_to_sign_ahead.end() && !InputWaiting(); it = m_to_sign_ahead.erase(it)) {
+        const ChannelRecord* record = FindChannel(*it);
+        if (!record || !record->state || record->phase != ChannelPhase::NORMAL) continue;
+        try {
+            SignNextRemoteCommitmentAhead(*record->state, Signer(record->channel_index));
+        } catch (const std::exception& e) {
+            // Only a guess: the real signature reports what is wrong.
+            Logger()->debug("channel {}: next commitment not signed ahead: {}", Short(record->channel_id), e.what());
+        }
+    }
+    // Inputs came first: what they change makes the guesses stale.
+    if (InputWaiting()) m_to_sign_ahead.clear();
+}
+
 void ChannelManager::Impl::WarmIdleChannels()
 {
     // Both sides' jobs share one copy of the state.
@@ -2067,6 +2092,7 @@ void ChannelManager::Impl::StepChannel(ChannelRecord& record, const ChannelInput
     if (received && m_router) {
         if (const auto* add = std::get_if<UpdateAddHtlcMessage>(&received->message)) m_to_peel.emplace_back(record.channel_id, add->id);
     }
+    if (IsPeerUpdate(input)) m_to_sign_ahead.insert(record.channel_id);
     // An update of theirs that asks nothing of us yet need not be written: a crash undoes it at
     // both ends (BOLT 2's reversal of uncommitted updates), and the next write carries it.
     bool changed = !(transition.actions.empty() && IsPeerUpdate(input));
@@ -3359,8 +3385,20 @@ const std::shared_ptr<ChannelSigner>& ChannelManager::Impl::SharedSigner(uint64_
     if (it == m_signers.end()) {
         it = m_signers.emplace(index, std::make_shared<ChannelSigner>(m_secret(index))).first;
         it->second->SetParallelFor([this](size_t count, const std::function<void(size_t)>& body) { m_signature_pool.For(count, body); });
+        it->second->SetCheckRunner([this](std::vector<std::function<bool()>> checks) { return RunChecks(std::move(checks)); });
     }
     return it->second;
+}
+
+std::vector<bool> ChannelManager::Impl::RunChecks(std::vector<std::function<bool()>> checks)
+{
+    // Many: the helper threads, woken for them (a wake-up costs about what one check does). A
+    // few, as one at a time a payment's two or three: the CPUs idle right now, if any.
+    constexpr size_t kPooledChecks = 4;
+    if (checks.size() < kPooledChecks) return RunWithIdleHelp<bool>(std::move(checks), m_options.run_when_idle, m_options.signature_helpers);
+    std::vector<uint8_t> valid(checks.size(), 0);
+    m_signature_pool.For(checks.size(), [&](size_t i) { valid[i] = checks[i]() ? 1 : 0; });
+    return {valid.begin(), valid.end()};
 }
 
 uint64_t ChannelManager::Impl::AllocateIndex(Batch& batch)

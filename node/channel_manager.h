@@ -15,6 +15,7 @@
 #include "primitives/key.h"
 #include "store/env.h"
 #include "util/amount.h"
+#include "util/parallel.h"
 #include "util/secure.h"
 #include "wire/features.h"
 
@@ -92,9 +93,10 @@ struct ChannelManagerOptions {
     //! Called as each input reaches the manager and as its messages leave: an answer is
     //! likely soon (the daemon keeps its CPUs awake for it, IdlePoller::Touch).
     std::function<void()> on_activity;
-    //! Runs work done ahead of need (the next commitments' keys) on an idle-priority thread
-    //! (IdlePoller::Post); false, or unset: the worker does it itself between inputs.
-    std::function<bool(std::function<void()>)> run_when_idle;
+    //! Runs work on an idle-priority thread (IdlePoller::Post): work done ahead of need (the
+    //! next commitments' keys), and help with a received commitment's signature checks. False,
+    //! or unset: the worker does it itself.
+    IdleRunner run_when_idle;
 };
 
 struct FundChannelRequest {

@@ -367,3 +367,114 @@ TEST_CASE("the signer remembers the keys of its last four commitments")
     const ChannelSigner copy = signer;
     CHECK_FALSE(copy.RememberedKeys(specs[4]));
 }
+
+TEST_CASE("the signer's signatures made ahead are found by the digest they sign, the last few kept")
+{
+    const ChannelSigner signer(SecretOfByte(46));
+    const PrivKey key = NamedKey("ahead");
+    const Hash256 digest = Sha256(Bytes{'d'});
+    signer.SignAhead(key, digest);
+    signer.SignAhead(key, digest);
+    CHECK(signer.SignaturesMadeAhead() == 1);
+    // Found whatever key asks: the digest decides (a sighash commits to its key's script).
+    CHECK(signer.Sign(NamedKey("another"), digest) == key.Sign(digest));
+    CHECK(signer.SignaturesUsedAhead() == 1);
+    CHECK(signer.Sign(key, Sha256(Bytes{'e'})) == key.Sign(Sha256(Bytes{'e'})));
+    CHECK(signer.SignaturesUsedAhead() == 1);
+    for (uint8_t i = 0; i < ChannelSigner::SIGNATURES_AHEAD; ++i) signer.SignAhead(key, Sha256(Bytes{'f', i}));
+    CHECK(signer.Sign(NamedKey("another"), digest) == NamedKey("another").Sign(digest));
+    CHECK(signer.SignaturesUsedAhead() == 1);
+    // A copy starts without them.
+    const ChannelSigner copy = signer;
+    CHECK(copy.SignaturesMadeAhead() == 0);
+}
+
+TEST_CASE("the peer's commitment signed ahead, between its updates and their commitment_signed, is the one signed then")
+{
+    Harness ahead;
+    Harness plain;
+    for (Harness* h : {&ahead, &plain}) {
+        h->Do(0, AddCommand(Msat{10'000'000}, 1));
+        h->Do(0, SignCommitmentCommand{});
+        h->Deliver(1); // update_add_htlc
+        if (h == &ahead) SignNextRemoteCommitmentAhead(h->State(1), h->pair.signers[1]);
+        h->Deliver(1); // commitment_signed, answered with revoke_and_ack
+        h->Do(1, SignCommitmentCommand{});
+    }
+    // The commitment and its one HTLC.
+    CHECK(ahead.pair.signers[1].SignaturesMadeAhead() == 2);
+    CHECK(ahead.pair.signers[1].SignaturesUsedAhead() == 2);
+    REQUIRE(ahead.inbox[0].size() == 2);
+    CHECK(ahead.inbox[0] == plain.inbox[0]);
+    ahead.Settle();
+    plain.Settle();
+    CHECK(ahead.State(0).local_htlc_signatures == plain.State(0).local_htlc_signatures);
+    CHECK(ahead.State(0).local_commitment_signature == plain.State(0).local_commitment_signature);
+}
+
+TEST_CASE("a guess signed ahead that the peer's next update makes wrong is not used")
+{
+    Harness ahead;
+    Harness plain;
+    for (Harness* h : {&ahead, &plain}) {
+        h->Do(0, AddCommand(Msat{10'000'000}, 1));
+        h->Deliver(1);
+        if (h == &ahead) SignNextRemoteCommitmentAhead(h->State(1), h->pair.signers[1]);
+        h->Do(0, AddCommand(Msat{20'000'000}, 2));
+        h->Do(0, SignCommitmentCommand{});
+        h->DeliverAll();
+        h->Do(1, SignCommitmentCommand{});
+    }
+    CHECK(ahead.pair.signers[1].SignaturesMadeAhead() == 2);
+    CHECK(ahead.pair.signers[1].SignaturesUsedAhead() == 0);
+    CHECK(ahead.inbox[0] == plain.inbox[0]);
+    ahead.Settle();
+    CHECK(ahead.State(0).local_htlc_signatures.size() == 2);
+}
+
+TEST_CASE("nothing is signed ahead without updates of the peer pending, or when they only settle ours")
+{
+    Harness h;
+    SignNextRemoteCommitmentAhead(h.State(1), h.pair.signers[1]);
+    h.Do(0, AddCommand(Msat{10'000'000}, 1));
+    h.Settle();
+    // The peer may hold back its commitment_signed for a fulfill until it has more to sign.
+    h.Do(1, FulfillHtlcCommand{.id = 0, .preimage = PreimageOf(1)});
+    h.Deliver(0);
+    SignNextRemoteCommitmentAhead(h.State(0), h.pair.signers[0]);
+    CHECK(h.pair.signers[0].SignaturesMadeAhead() == 0);
+    CHECK(h.pair.signers[1].SignaturesMadeAhead() == 0);
+}
+
+TEST_CASE("a received commitment's signatures checked by the node's runner, in any order, give the same verdicts")
+{
+    Harness h;
+    int runs = 0;
+    h.pair.signers[1].SetCheckRunner([&runs](std::vector<std::function<bool()>> checks) {
+        ++runs;
+        // Last first, on another thread: each check owns what it reads.
+        std::vector<bool> results(checks.size());
+        std::thread([&] {
+            for (size_t i = checks.size(); i-- > 0;) results[i] = checks[i]();
+        }).join();
+        return results;
+    });
+    for (uint64_t payment = 1; payment <= 3; ++payment) h.Do(0, AddCommand(Msat{10'000'000 + payment}, payment));
+    h.Settle();
+    CHECK(runs > 0);
+    const ChannelState& payee = h.State(1);
+    const ChannelSigner& signer = h.pair.signers[1];
+    REQUIRE(payee.local_htlc_signatures.size() == 3);
+    const CommitmentView local = LocalCommitmentView(payee, signer);
+    const EcdsaSignature& signature = *payee.local_commitment_signature;
+    CHECK(CheckCommitmentSignatures(payee, signer, local, signature, payee.local_htlc_signatures) == SignatureCheck::OK);
+    std::vector<EcdsaSignature> wrong = payee.local_htlc_signatures;
+    wrong[2] = signature;
+    CHECK(CheckCommitmentSignatures(payee, signer, local, signature, wrong) == SignatureCheck::BAD_HTLC_SIGNATURE);
+    // The commitment's own signature is judged first, then the count.
+    CHECK(CheckCommitmentSignatures(payee, signer, local, wrong[0], payee.local_htlc_signatures) ==
+          SignatureCheck::BAD_COMMITMENT_SIGNATURE);
+    wrong.pop_back();
+    CHECK(CheckCommitmentSignatures(payee, signer, local, signature, wrong) == SignatureCheck::WRONG_HTLC_SIGNATURE_COUNT);
+    CHECK(CheckCommitmentSignatures(payee, signer, local, wrong[0], wrong) == SignatureCheck::BAD_COMMITMENT_SIGNATURE);
+}
