@@ -707,6 +707,7 @@ private:
     bool MayHoldCommitment(const ChannelRecord& record) const;
     bool DeferFulfillSignature(const ChannelRecord& record);
     void SignIdleChannelsAhead();
+    void PrepareIdleOnionStarts();
     void WarmIdleChannels();
     void PeelIdleOnions();
     bool InputWaiting() EXCLUDES(m_queue_mutex);
@@ -1026,6 +1027,7 @@ void ChannelManager::Impl::Run()
     for (;;) {
         SignIdleChannelsAhead();
         PeelIdleOnions();
+        PrepareIdleOnionStarts();
         WarmIdleChannels();
         std::deque<Input> inputs;
         {
@@ -2016,6 +2018,14 @@ void ChannelManager::Impl::SignIdleChannelsAhead()
     }
     // Inputs came first: what they change makes the guesses stale.
     if (InputWaiting()) m_to_sign_ahead.clear();
+}
+
+void ChannelManager::Impl::PrepareIdleOnionStarts()
+{
+    // Only while a payment of ours is in flight: the worker then waits for the peer, and no
+    // answer to a caller (woken on this CPU, perhaps) waits for the worker.
+    while (m_router && m_router->Paying() && !InputWaiting() && m_router->PrepareOnionStart()) {
+    }
 }
 
 void ChannelManager::Impl::WarmIdleChannels()

@@ -920,8 +920,7 @@ bool HtlcRouter::SendPart(RouterChannels& channels, ActivePayment& pay, PaymentR
         }
         hops.push_back(OnionHop{route.hops[i].node_id, EncodeHopPayload(payload)});
     }
-    const Secret<32> session_key(PrivKey::Generate().span());
-    BuiltOnion onion = CreateOnion(hops, session_key, request.payment_hash);
+    BuiltOnion onion = CreateOnion(hops, TakeOnionStart(route.hops.front().node_id), request.payment_hash);
     AddHtlcCommand add;
     add.amount_msat = route.total_amount_msat();
     add.payment_hash = request.payment_hash;
@@ -952,6 +951,33 @@ bool HtlcRouter::SendPart(RouterChannels& channels, ActivePayment& pay, PaymentR
     Logger()->info("payment {} part {}: {} msat over {} (fee {} msat)", Short(request.payment_hash), part_id,
                    part.amount_msat.value(), part.route, route.fee_msat().value());
     return true;
+}
+
+OnionStart HtlcRouter::TakeOnionStart(const PubKey& first_hop)
+{
+    std::erase(m_recent_first_hops, first_hop);
+    m_recent_first_hops.push_back(first_hop);
+    if (m_recent_first_hops.size() > MAX_ONION_STARTS) {
+        const PubKey& forgotten = m_recent_first_hops.front();
+        m_onion_starts.erase(forgotten);
+        m_recent_first_hops.erase(m_recent_first_hops.begin());
+    }
+    const auto ready = m_onion_starts.find(first_hop);
+    if (ready == m_onion_starts.end()) return StartOnion(first_hop, Secret<32>(PrivKey::Generate().span()));
+    // A session key serves one onion only.
+    OnionStart start = std::move(ready->second);
+    m_onion_starts.erase(ready);
+    return start;
+}
+
+bool HtlcRouter::PrepareOnionStart()
+{
+    for (auto hop = m_recent_first_hops.rbegin(); hop != m_recent_first_hops.rend(); ++hop) {
+        if (m_onion_starts.contains(*hop)) continue;
+        m_onion_starts.emplace(*hop, StartOnion(*hop, Secret<32>(PrivKey::Generate().span())));
+        return true;
+    }
+    return false;
 }
 
 std::vector<PaymentRecord> HtlcRouter::ListPayments() const

@@ -166,6 +166,19 @@ public:
     void PeelAhead(const Hash256& channel_id, uint64_t htlc_id, const Hash256& payment_hash,
                    const ByteArray<kOnionPacketSize>& onion_routing_packet);
 
+    /**
+     * Makes one onion start (sphinx.h StartOnion) for a first hop our payments used lately and
+     * that has none ready; false when every such hop has one. For the worker while it waits
+     * with a payment of ours in flight: the next payment then finds its first hop's EC work
+     * done (all of it over one channel).
+     */
+    bool PrepareOnionStart();
+    //! Whether a payment of ours is in flight.
+    bool Paying() const { return !m_active.empty(); }
+    //! Onion starts made ahead and not used yet.
+    size_t OnionStartsReady() const { return m_onion_starts.size(); }
+    static constexpr size_t MAX_ONION_STARTS = 4;
+
     //! Starts a payment and returns its pending record; `done` is called after the commit that
     //! records its outcome. Throws NodeError when it cannot start (already paid or pending, no
     //! route, no channel).
@@ -232,6 +245,8 @@ private:
     //! Fails a pending payment whose parts in flight or settled fall short of its amount.
     static void FailIfShort(PaymentRecord& record, uint64_t now);
     bool SendPart(RouterChannels& channels, ActivePayment& payment, PaymentRecord& record, const Route& route);
+    //! The start made ahead for this first hop (used up), or one made now; notes the hop as recent.
+    OnionStart TakeOnionStart(const PubKey& first_hop);
     /**
      * A policy failure (fee, CLTV delta, minimum) whose channel_update, signed by the failing node
      * for its side of `route`'s channel after it, states new terms: the payment takes them, once
@@ -293,6 +308,9 @@ private:
     std::map<Hash256, PaymentRecord> m_payments;
     std::map<Hash256, ActivePayment> m_active;
     std::map<Hash256, HeldSet> m_held;
+    //! First hops of our latest payments, newest last, and a start made for each (used once).
+    std::vector<PubKey> m_recent_first_hops;
+    std::map<PubKey, OnionStart> m_onion_starts;
     //! Hashes paid since start whose invoice record may not be committed yet.
     std::set<Hash256> m_paid_this_run;
 };

@@ -52,22 +52,23 @@ void CheckFits(std::span<const OnionHop> hops)
     if (total > kOnionHopPayloadsSize) throw std::invalid_argument("onion hop payloads exceed 1300 bytes");
 }
 
-//! Per hop shared secrets ss_k, and the first ephemeral public key epk_1 (BOLT 4 "Packet Construction").
-std::pair<std::vector<Secret<32>>, PubKey> SharedSecrets(std::span<const OnionHop> hops, const Secret<32>& session_key)
+//! Per hop shared secrets ss_k (BOLT 4 "Packet Construction"), the first from the start.
+std::vector<Secret<32>> SharedSecrets(std::span<const OnionHop> hops, const OnionStart& start)
 {
-    auto ephemeral_key = PrivKey::FromBytes(session_key.span());
+    if (hops.front().node_id != start.first_hop) throw std::invalid_argument("onion start made for another first hop");
+    auto ephemeral_key = PrivKey::FromBytes(start.session_key.span());
     if (!ephemeral_key) throw std::invalid_argument("onion session key is not a valid secret key");
-    const PubKey first_ephemeral_key = ephemeral_key->GetPubKey();
-    std::vector<Secret<32>> secrets;
+    PubKey ephemeral_point = start.ephemeral_key;
+    std::vector<Secret<32>> secrets{start.shared_secret};
     secrets.reserve(hops.size());
-    for (size_t i = 0; i < hops.size(); ++i) {
-        secrets.push_back(Ecdh(*ephemeral_key, hops[i].node_id));
-        if (i + 1 == hops.size()) break;
+    for (size_t i = 1; i < hops.size(); ++i) {
         // ek_{k+1} = ek_k * SHA256(epk_k || ss_k); zero only with negligible probability.
-        ephemeral_key = ephemeral_key->TweakMul(BlindingFactor(ephemeral_key->GetPubKey(), secrets.back()));
+        ephemeral_key = ephemeral_key->TweakMul(BlindingFactor(ephemeral_point, secrets.back()));
         if (!ephemeral_key) throw std::runtime_error("onion ephemeral key blinding failed");
+        ephemeral_point = ephemeral_key->GetPubKey();
+        secrets.push_back(Ecdh(*ephemeral_key, hops[i].node_id));
     }
-    return {std::move(secrets), first_ephemeral_key};
+    return secrets;
 }
 
 /**
@@ -105,14 +106,30 @@ ByteArray<kOnionPacketSize> AssemblePacket(const PubKey& ephemeral_key, ByteSpan
 }
 } // namespace
 
+OnionStart StartOnion(const PubKey& first_hop, const Secret<32>& session_key)
+{
+    const auto key = PrivKey::FromBytes(session_key.span());
+    if (!key) throw std::invalid_argument("onion session key is not a valid secret key");
+    return OnionStart{.first_hop = first_hop,
+                      .session_key = session_key,
+                      .ephemeral_key = key->GetPubKey(),
+                      .shared_secret = Ecdh(*key, first_hop)};
+}
+
 BuiltOnion CreateOnion(std::span<const OnionHop> hops, const Secret<32>& session_key, ByteSpan associated_data)
 {
     CheckFits(hops);
-    auto [secrets, first_ephemeral_key] = SharedSecrets(hops, session_key);
+    return CreateOnion(hops, StartOnion(hops.front().node_id, session_key), associated_data);
+}
+
+BuiltOnion CreateOnion(std::span<const OnionHop> hops, const OnionStart& start, ByteSpan associated_data)
+{
+    CheckFits(hops);
+    std::vector<Secret<32>> secrets = SharedSecrets(hops, start);
     const Bytes filler = Filler(hops, secrets);
 
     // "The packet is initialized with 1300 random bytes" from the pad key's ChaCha20 stream.
-    Bytes mix = Stream(GenerateOnionKey("pad", session_key), kOnionHopPayloadsSize);
+    Bytes mix = Stream(GenerateOnionKey("pad", start.session_key), kOnionHopPayloadsSize);
     Hash256 next_hmac{};
     for (size_t i = hops.size(); i-- > 0;) {
         const OnionHop& hop = hops[i];
@@ -127,7 +144,7 @@ BuiltOnion CreateOnion(std::span<const OnionHop> hops, const Secret<32>& session
         if (i + 1 == hops.size()) std::copy(filler.begin(), filler.end(), mix.end() - static_cast<std::ptrdiff_t>(filler.size()));
         next_hmac = PayloadsHmac(secrets[i], mix, associated_data);
     }
-    return BuiltOnion{AssemblePacket(first_ephemeral_key, mix, next_hmac), std::move(secrets)};
+    return BuiltOnion{AssemblePacket(start.ephemeral_key, mix, next_hmac), std::move(secrets)};
 }
 
 uint16_t FailureCodeFor(OnionError error)

@@ -41,6 +41,23 @@ struct BuiltOnion {
  */
 BuiltOnion CreateOnion(std::span<const OnionHop> hops, const Secret<32>& session_key, ByteSpan associated_data);
 
+/**
+ * The first hop's share of an onion, made ahead of need: a session key, its public key (the
+ * packet's) and the secret it shares with the first hop, the two EC operations of a one-hop
+ * onion. The first hop is always a channel peer, so a payer can make these while it waits.
+ * Like the session key it holds, a start is for one onion only.
+ */
+struct OnionStart {
+    PubKey first_hop;
+    Secret<32> session_key;
+    PubKey ephemeral_key;
+    Secret<32> shared_secret;
+};
+//! Throws std::invalid_argument when session_key is not a valid secret key.
+OnionStart StartOnion(const PubKey& first_hop, const Secret<32>& session_key);
+//! CreateOnion from a start; std::invalid_argument also when it was made for another first hop.
+BuiltOnion CreateOnion(std::span<const OnionHop> hops, const OnionStart& start, ByteSpan associated_data);
+
 enum class OnionError : uint8_t {
     INVALID_VERSION,        //!< version byte not 0 (or no byte at all)
     INVALID_KEY,            //!< public_key is not a point on secp256k1

@@ -2726,4 +2726,43 @@ TEST_CASE("router: a policy failure's channel_update, signed by the failing node
     }
 }
 
+
+TEST_CASE("router: the first hop's onion work is made ahead while paying, and each start serves one onion")
+{
+    RouterBench bench;
+    const PrivKey& peer_key = KeyOf(0x42);
+    std::vector<PaymentRecord> outcomes;
+    const auto pay = [&](uint8_t n) {
+        PayRequest request(peer_key.GetPubKey());
+        request.amount_msat = Msat{100'000};
+        request.payment_hash = Sha256(Bytes{'o', n});
+        request.payment_secret = Sha256(Bytes{'s', n});
+        request.retry_deadline = Now() + 60;
+        bench.router.Pay(bench.channels, request, kHeight, Now(), [&](const PaymentRecord& r) { outcomes.push_back(r); });
+        const auto& offer = bench.channels.offers.back();
+        const auto peeled = PeelOnion(peer_key, offer.command.onion_routing_packet, request.payment_hash);
+        REQUIRE(peeled);
+        CHECK_FALSE(peeled->next_packet);
+        return offer.command.onion_routing_packet;
+    };
+    // Nothing to make before a payment names a first hop.
+    CHECK_FALSE(bench.router.PrepareOnionStart());
+    CHECK_FALSE(bench.router.Paying());
+    const auto first = pay(1);
+    CHECK(bench.router.Paying());
+    CHECK(bench.router.OnionStartsReady() == 0);
+    CHECK(bench.router.PrepareOnionStart());
+    CHECK_FALSE(bench.router.PrepareOnionStart());
+    CHECK(bench.router.OnionStartsReady() == 1);
+    const auto second = pay(2);
+    CHECK(bench.router.OnionStartsReady() == 0);
+    CHECK(bench.router.PrepareOnionStart());
+    const auto third = pay(3);
+    // Each onion its own session key: another ephemeral key each time.
+    const auto ephemeral = [](const ByteArray<kOnionPacketSize>& packet) { return Bytes(packet.begin() + 1, packet.begin() + 34); };
+    CHECK(ephemeral(first) != ephemeral(second));
+    CHECK(ephemeral(second) != ephemeral(third));
+    CHECK(ephemeral(first) != ephemeral(third));
+}
+
 } // namespace sidebolt

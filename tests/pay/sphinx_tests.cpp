@@ -108,6 +108,24 @@ TEST_CASE("sphinx: BOLT 4 onion-test.json builds byte for byte")
     CHECK(built.shared_secrets.size() == v.hops.size());
 }
 
+TEST_CASE("sphinx: an onion from a start made ahead is the onion of its session key")
+{
+    const Vector v = LoadVector("bolt04/onion-test.json", true);
+    const OnionStart start = StartOnion(v.hops.front().node_id, v.session_key);
+    CHECK(start.ephemeral_key == PrivKey::FromBytes(v.session_key.span())->GetPubKey());
+    const BuiltOnion built = CreateOnion(v.hops, start, v.associated_data);
+    CHECK(ToHex(built.packet) == ToHex(v.onion));
+    REQUIRE(built.shared_secrets.size() == v.hops.size());
+    CHECK(built.shared_secrets.front() == start.shared_secret);
+    // One hop: the start holds all of its EC work.
+    const std::vector<OnionHop> one{v.hops.front()};
+    CHECK(ToHex(CreateOnion(one, start, v.associated_data).packet) == ToHex(CreateOnion(one, v.session_key, v.associated_data).packet));
+    // Made for another first hop, it cannot serve.
+    const std::vector<OnionHop> other{v.hops[1], v.hops[2]};
+    CHECK_THROWS_AS(CreateOnion(other, start, v.associated_data), std::invalid_argument);
+    CHECK_THROWS_AS(StartOnion(v.hops.front().node_id, Secret<32>()), std::invalid_argument);
+}
+
 TEST_CASE("sphinx: BOLT 4 onion-test.json peels hop by hop")
 {
     const Vector v = LoadVector("bolt04/onion-test.json", true);
