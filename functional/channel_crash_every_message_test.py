@@ -155,6 +155,13 @@ class ChannelCrashEveryMessageTest(SideboltTest):
         for message_type, crasher in OPEN_CASES:
             if self.open_case(message_type, crasher) and message_type == CHANNEL_READY:
                 # Move the new channel past its first commitment: no channel_ready retransmission.
+                # Both at the tip first: the blocks just mined, reaching the payer after its
+                # keysend left and the payee before it arrived, would bring the HTLC's expiry too
+                # near the payee's height (CI saw three such blocks within 20 ms).
+                best = self.bitcoind.rpc("getbestblockhash")
+                for node in (a, b):
+                    self.wait_until(lambda: node.cli("getinfo")["blockhash"] == best, timeout=30,
+                                    message=f"node {node.index} never reached the tip")
                 a.cli("keysend", b.cli("getinfo")["id"], "1000000")
         for message_type, crasher in CLOSE_CASES:
             self.close_case(message_type, crasher)
