@@ -75,6 +75,14 @@ void BuildAndSignCommitment(benchmark::State& state)
         benchmark::DoNotOptimize(htlc_sigs.data());
     }
 }
+//! One side's keys for one commitment, every key: what the node derives ahead on idle CPUs for
+//! each side's next commitment.
+void CommitmentKeysOfPoint(benchmark::State& state)
+{
+    const CommitmentSpec spec = Spec(0);
+    for (auto _ : state) benchmark::DoNotOptimize(DeriveCommitmentKeys(spec, HtlcKeys::ALWAYS));
+}
 } // namespace
 
+BENCHMARK(CommitmentKeysOfPoint)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BuildAndSignCommitment)->Arg(0)->Arg(10)->Arg(483)->Unit(benchmark::kMicrosecond);

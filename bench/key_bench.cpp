@@ -1,8 +1,6 @@
 // What each elliptic-curve operation of a payment costs on this machine: the signatures and
-// checks of the commitment dance, the onion's ECDH, and a commitment's keys derived from its
-// per_commitment_point (which the node derives ahead on idle CPUs).
-#include "channel/commitment.h"
-#include "channel/keys.h"
+// checks of the commitment dance, the onion's ECDH, the tweaks a commitment's keys are derived
+// with (commitment_bench.cpp has a whole commitment's keys).
 #include "primitives/hash.h"
 #include "primitives/key.h"
 
@@ -70,34 +68,6 @@ void PubKeyParse(benchmark::State& state)
     const Bytes compressed(base.span().begin(), base.span().end());
     for (auto _ : state) benchmark::DoNotOptimize(PubKey::Parse(compressed));
 }
-
-//! One side's keys for one commitment, every key (as the node derives them ahead).
-void CommitmentKeysOfPoint(benchmark::State& state)
-{
-    const auto points = [](const std::string& name) {
-        return Basepoints{BenchKey(name + "r").GetPubKey(), BenchKey(name + "p").GetPubKey(),
-                          BenchKey(name + "d").GetPubKey(), BenchKey(name + "h").GetPubKey()};
-    };
-    const CommitmentSpec spec{
-        .format = CommitmentFormat::ANCHORS,
-        .funding_outpoint = OutPoint{Sha256(Bytes{1}), 0},
-        .funding_sat = Sat{16'000'000},
-        .holder_funding_pubkey = BenchKey("a funding").GetPubKey(),
-        .counterparty_funding_pubkey = BenchKey("b funding").GetPubKey(),
-        .holder = points("a"),
-        .counterparty = points("b"),
-        .holder_is_opener = true,
-        .to_self_delay = 144,
-        .dust_limit_sat = Sat{546},
-        .feerate_per_kw = 2500,
-        .commitment_number = 1000,
-        .per_commitment_point = BenchKey("point").GetPubKey(),
-        .to_local_msat = Msat{8'000'000'000},
-        .to_remote_msat = Msat{8'000'000'000},
-        .htlcs = {},
-    };
-    for (auto _ : state) benchmark::DoNotOptimize(DeriveCommitmentKeys(spec, HtlcKeys::ALWAYS));
-}
 } // namespace
 
 BENCHMARK(EcdsaSign)->Unit(benchmark::kMicrosecond);
@@ -107,4 +77,3 @@ BENCHMARK(PubKeyOfSecret)->Unit(benchmark::kMicrosecond);
 BENCHMARK(PubKeyTweakAdd)->Unit(benchmark::kMicrosecond);
 BENCHMARK(PubKeyTweakMul)->Unit(benchmark::kMicrosecond);
 BENCHMARK(PubKeyParse)->Unit(benchmark::kMicrosecond);
-BENCHMARK(CommitmentKeysOfPoint)->Unit(benchmark::kMicrosecond);

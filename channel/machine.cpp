@@ -69,6 +69,40 @@ void ForEachUpdate(State& state, F f)
     for (auto& update : state.fee_updates) f(update.progress, state.setup.params.opener, false);
 }
 
+//! Puts every update our next commitment takes into our commitment `number`; how many.
+size_t TakeIntoLocalCommitment(ChannelState& state, uint64_t number)
+{
+    size_t updates = 0;
+    ForEachUpdate(state, [&](UpdateProgress& progress, Side proposer, bool) {
+        if (!NextLocalCommitmentTakes(state, progress, proposer)) return;
+        progress.local_commitment = number;
+        ++updates;
+    });
+    return updates;
+}
+
+//! Puts every update the peer's next commitment takes into its commitment `number`; how many.
+size_t TakeIntoRemoteCommitment(ChannelState& state, uint64_t number)
+{
+    size_t updates = 0;
+    ForEachUpdate(state, [&](UpdateProgress& progress, Side proposer, bool) {
+        if (!NextRemoteCommitmentTakes(progress, proposer)) return;
+        progress.remote_commitment = number;
+        ++updates;
+    });
+    return updates;
+}
+
+//! How many updates our next commitment would take (as TakeIntoLocalCommitment counts them).
+size_t UpdatesForLocalCommitment(const ChannelState& state)
+{
+    size_t updates = 0;
+    ForEachUpdate(state, [&](const UpdateProgress& progress, Side proposer, bool) {
+        if (NextLocalCommitmentTakes(state, progress, proposer)) ++updates;
+    });
+    return updates;
+}
+
 //! The three removal kinds, each with only its own fields set.
 HtlcRemoval FulfillRemoval(const Hash256& preimage)
 {
@@ -436,14 +470,8 @@ void Machine::On(const CommitmentSignedMessage& message)
     RequireActive(message.channel_id);
     // Our next commitment takes every update of the peer and every update of ours it acked.
     const uint64_t number = m_state.local_commitment_number + 1;
-    size_t updates = 0;
-    ForEachUpdate(m_state, [&](UpdateProgress& progress, Side proposer, bool) {
-        if (!NextLocalCommitmentTakes(m_state, progress, proposer)) return;
-        progress.local_commitment = number;
-        ++updates;
-    });
     // "MUST NOT send a commitment_signed message that does not include any updates".
-    Require(updates > 0, ChannelError::NOTHING_TO_SIGN);
+    Require(TakeIntoLocalCommitment(m_state, number) > 0, ChannelError::NOTHING_TO_SIGN);
     const CommitmentView view = MakeCommitmentView(m_state, Side::LOCAL, number, m_signer.PerCommitmentPoint(number));
     switch (CheckCommitmentSignatures(m_state, m_signer, view, message.signature, message.htlc_signatures)) {
     case SignatureCheck::OK: break;
@@ -627,15 +655,9 @@ void Machine::Apply(const SignCommitmentCommand&)
     // revoke_and_ack (or channel_ready) brings.
     if (m_state.connection != ConnectionStatus::CONNECTED || !m_state.remote_next_per_commitment_point) return;
     const uint64_t number = m_state.remote_commitment_number + 1;
-    size_t updates = 0;
     // The peer's next commitment takes every update of ours and every update of the peer we acked.
-    ForEachUpdate(m_state, [&](UpdateProgress& progress, Side proposer, bool) {
-        if (!NextRemoteCommitmentTakes(progress, proposer)) return;
-        progress.remote_commitment = number;
-        ++updates;
-    });
     // "MUST NOT send a commitment_signed message that does not include any updates."
-    if (updates == 0) return;
+    if (TakeIntoRemoteCommitment(m_state, number) == 0) return;
     const PubKey point = *m_state.remote_next_per_commitment_point;
     const CommitmentSignatures signatures = SignCommitmentView(m_state, m_signer, MakeCommitmentView(m_state, Side::REMOTE, number, point));
     CommitmentSignedMessage message{.channel_id = m_state.setup.channel_id,
@@ -858,10 +880,7 @@ StepResult Step(const ChannelState& state, const ChannelSigner& signer, const Ch
 bool NextCommitmentOnlySettlesOurs(const ChannelState& state)
 {
     // The updates a commitment_signed would take into our commitment, as Machine::On picks them.
-    size_t taken = 0;
-    ForEachUpdate(state, [&](const UpdateProgress& progress, Side proposer, bool) {
-        if (NextLocalCommitmentTakes(state, progress, proposer)) ++taken;
-    });
+    const size_t taken = UpdatesForLocalCommitment(state);
     size_t fulfills = 0;
     for (const ChannelHtlc& htlc : state.htlcs) {
         const auto& removal = htlc.removal;
@@ -879,27 +898,14 @@ void SignNextRemoteCommitmentAhead(const ChannelState& state, const ChannelSigne
     if (state.connection != ConnectionStatus::CONNECTED || state.data_loss_detected || !state.remote_next_per_commitment_point) {
         return;
     }
-    bool pending = false;
-    ForEachUpdate(state, [&](const UpdateProgress& progress, Side proposer, bool) {
-        pending |= NextLocalCommitmentTakes(state, progress, proposer);
-    });
     // A peer that only settled our HTLCs may hold its signature back until it has updates of
     // its own to sign with it (as node/ does): what we sign then is not what we would sign now.
-    if (!pending || NextCommitmentOnlySettlesOurs(state)) return;
+    if (UpdatesForLocalCommitment(state) == 0 || NextCommitmentOnlySettlesOurs(state)) return;
     ChannelState next = state;
-    const uint64_t local = next.local_commitment_number + 1;
-    ForEachUpdate(next, [&](UpdateProgress& progress, Side proposer, bool) {
-        if (NextLocalCommitmentTakes(next, progress, proposer)) progress.local_commitment = local;
-    });
-    next.local_commitment_number = local;
+    next.local_commitment_number += 1;
+    TakeIntoLocalCommitment(next, next.local_commitment_number);
     const uint64_t remote = next.remote_commitment_number + 1;
-    size_t updates = 0;
-    ForEachUpdate(next, [&](UpdateProgress& progress, Side proposer, bool) {
-        if (!NextRemoteCommitmentTakes(progress, proposer)) return;
-        progress.remote_commitment = remote;
-        ++updates;
-    });
-    if (updates == 0) return;
+    if (TakeIntoRemoteCommitment(next, remote) == 0) return;
     SignCommitmentViewAhead(next, signer, MakeCommitmentView(next, Side::REMOTE, remote, *next.remote_next_per_commitment_point));
 }
 
