@@ -101,6 +101,8 @@ struct CommitmentKeys {
     PubKey remote_payment;
     PubKey local_funding;
     PubKey remote_funding;
+
+    bool operator==(const CommitmentKeys&) const = default;
 };
 
 //! Whether DeriveCommitmentKeys derives the two htlc keys always or only when an HTLC of the

@@ -244,6 +244,9 @@ CommitmentSignatures SignCommitmentView(const ChannelState& state, const Channel
 
 void SignCommitmentViewAhead(const ChannelState& state, const ChannelSigner& signer, const CommitmentView& view)
 {
+    // The signing that will find these signatures builds the same commitment first: its keys
+    // kept, it finds them too instead of deriving them again on the path.
+    if (!signer.RememberedKeys(view.spec)) signer.RememberKeys(view.spec, DeriveKeysToSign(signer, view.spec, HtlcKeys::ALWAYS));
     const CommitmentDigests digests = DigestsToSign(state, signer, view);
     // More than the memo keeps would push out the first ones before they are used.
     if (1 + digests.htlcs.size() > ChannelSigner::SIGNATURES_AHEAD) return;

@@ -404,6 +404,10 @@ TEST_CASE("the peer's commitment signed ahead, between its updates and their com
     // The commitment and its one HTLC.
     CHECK(ahead.pair.signers[1].SignaturesMadeAhead() == 2);
     CHECK(ahead.pair.signers[1].SignaturesUsedAhead() == 2);
+    // Its keys were kept for the signing that found the signatures, which built it again.
+    const CommitmentSpec& signed_spec = RemoteCommitmentView(ahead.State(1)).spec;
+    CHECK(ahead.pair.signers[1].RememberedKeys(signed_spec) == DeriveCommitmentKeys(signed_spec, HtlcKeys::ALWAYS));
+    CHECK_FALSE(plain.pair.signers[1].RememberedKeys(RemoteCommitmentView(plain.State(1)).spec));
     REQUIRE(ahead.inbox[0].size() == 2);
     CHECK(ahead.inbox[0] == plain.inbox[0]);
     ahead.Settle();
