@@ -847,6 +847,10 @@ private:
         }
     };
     std::set<std::pair<Hash256, Side>, PeerSideFirst> m_to_warm;
+    //! Warm jobs posted and not finished, by channel and side: while one runs, a second would
+    //! only derive the same keys again beside it (a job takes a millisecond at idle priority).
+    //! Each job holds its token until it is destroyed (run or dropped).
+    std::map<std::pair<Hash256, Side>, std::weak_ptr<const bool>> m_warming;
     //! HTLCs the peer added since the worker was last idle: their onions are peeled then, ahead
     //! of their lock-in (PeelIdleOnions).
     std::deque<std::pair<Hash256, uint64_t>> m_to_peel;
@@ -2033,6 +2037,7 @@ void ChannelManager::Impl::WarmIdleChannels()
     // Both sides' jobs share one copy of the state.
     std::shared_ptr<const ChannelState> snapshot;
     Hash256 snapshot_of{};
+    std::erase_if(m_warming, [](const auto& entry) { return entry.second.expired(); });
     for (auto it = m_to_warm.begin(); it != m_to_warm.end(); it = m_to_warm.erase(it)) {
         // Under load an input always waits, and the next step derives what it needs anyway: no
         // copy of the state for a job that would be stale before it ran.
@@ -2040,12 +2045,16 @@ void ChannelManager::Impl::WarmIdleChannels()
         const ChannelRecord* record = FindChannel(it->first);
         if (!record || !record->state || record->phase != ChannelPhase::NORMAL) continue;
         if (m_options.run_when_idle) {
+            std::weak_ptr<const bool>& posted = m_warming[*it];
+            if (!posted.expired()) continue;
             if (!snapshot || snapshot_of != record->channel_id) {
                 snapshot = std::make_shared<const ChannelState>(*record->state);
                 snapshot_of = record->channel_id;
             }
+            const auto token = std::make_shared<const bool>(true);
+            posted = token;
             // The job owns what it reads: the state moves on, and the channel may go, meanwhile.
-            auto job = [snapshot, signer = SharedSigner(record->channel_index), holder = it->second] {
+            auto job = [snapshot, signer = SharedSigner(record->channel_index), holder = it->second, token] {
                 WarmNextCommitmentKeys(*snapshot, *signer, holder);
             };
             if (m_options.run_when_idle(std::move(job))) continue;

@@ -29,6 +29,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 namespace sidebolt {
 namespace {
@@ -157,6 +158,7 @@ struct Node {
         // Long enough that the waits end with the next payment even on a loaded machine.
         options.settle_wait = 500ms;
         options.run_when_idle = run_when_idle;
+        if (signature_helpers) options.signature_helpers = *signature_helpers;
         link.reads = pays;
         const uint8_t salt = id.span()[1];
         manager = std::make_unique<ChannelManager>(*env, link, wallet, chain,
@@ -226,6 +228,8 @@ struct Node {
     int chain_listener_height{100};
     //! ChannelManagerOptions::run_when_idle for the next Make (Restart).
     std::function<bool(std::function<void()>)> run_when_idle;
+    //! ChannelManagerOptions::signature_helpers for the next Make, when set.
+    std::optional<size_t> signature_helpers;
 };
 
 void FakeLink::Send(const PubKey& peer, uint64_t connection_number, Bytes message)
@@ -638,6 +642,46 @@ TEST_CASE("with an idle poller the next commitments' keys are derived on it, and
     const auto jobs_deadline = std::chrono::steady_clock::now() + 10s;
     while (jobs.load() < 2 * kPayments && std::chrono::steady_clock::now() < jobs_deadline) std::this_thread::sleep_for(1ms);
     CHECK(jobs.load() >= 2 * kPayments);
+}
+
+TEST_CASE("a side's keys are not posted to warm again while its last job waits or runs")
+{
+    // At idle priority a job may wait a millisecond for a CPU; a second beside it would only
+    // derive the same keys again. Jobs here are held, never run, until the test drops them.
+    Mutex mutex;
+    std::vector<std::function<void()>> held;
+    const auto hold = [&](std::function<void()> job) {
+        const MutexLock lock(mutex);
+        held.push_back(std::move(job));
+        return true;
+    };
+    const auto held_count = [&] {
+        const MutexLock lock(mutex);
+        return held.size();
+    };
+    Node a(22, true), b(23, true);
+    for (Node* node : {&a, &b}) {
+        node->run_when_idle = hold;
+        // No check is helped: every job posted is a warm job.
+        node->signature_helpers = 0;
+        node->Restart();
+    }
+    Connect(a, b);
+    const FundChannelResult opened = OpenToNormal(a, b, Sat{500'000});
+    b.WaitFor(opened.channel_id, ChannelPhase::NORMAL);
+    for (uint8_t n = 0; n < 5; ++n) CHECK(Keysend(a, b, Bytes{'w', n}).status == PaymentStatus::COMPLETE);
+    // Every step asked both sides to be warmed, at both ends: one job each at most.
+    CHECK(held_count() >= 1);
+    CHECK(held_count() <= 4);
+    {
+        // Dropped unrun, as a stopping poller drops them: the sides may be warmed again.
+        const MutexLock lock(mutex);
+        held.clear();
+    }
+    CHECK(Keysend(a, b, Bytes{'w', 5}).status == PaymentStatus::COMPLETE);
+    WaitSettled(a, b, opened.channel_id, Msat{1'000'000 * 6});
+    CHECK(held_count() >= 1);
+    CHECK(held_count() <= 4);
 }
 
 TEST_CASE("a payee's fulfill leaves only once the revoke_and_ack that locked its HTLC in is written")
