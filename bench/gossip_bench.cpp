@@ -11,6 +11,7 @@
 #include <malloc.h>
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 using namespace sidebolt;

@@ -3,14 +3,18 @@
 
 #include "util/bytes.h"
 
-#include <memory>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
 
 namespace sidebolt {
 
 using Hash256 = ByteArray<32>;
 using Hash160 = ByteArray<20>;
 
-//! Incremental SHA256 over OpenSSL's EVP interface (uses SHA-NI/AVX where the CPU has it).
+//! Incremental SHA256 (OpenSSL's, with SHA-NI/AVX where the CPU has them). The state lives in
+//! the writer: no allocation per digest, and a copy carries on from the same midstate.
 class Sha256Writer
 {
 public:
@@ -20,8 +24,9 @@ public:
     Hash256 Finalize();
 
 private:
-    struct CtxDeleter { void operator()(void* ctx) const; };
-    std::unique_ptr<void, CtxDeleter> m_ctx;
+    //! OpenSSL's SHA256_CTX, whose size hash.cpp checks: its header stays out of this one.
+    static constexpr size_t STATE_SIZE = 112;
+    alignas(8) std::array<uint8_t, STATE_SIZE> m_state;
 };
 
 Hash256 Sha256(ByteSpan data);
