@@ -308,6 +308,38 @@ MDB_txn* Txn::Handle() const
     return m_txn;
 }
 
+PendingCommit::PendingCommit(std::vector<LoggedOp> ops) : m_ops(std::move(ops))
+{
+    for (const LoggedOp& op : m_ops) {
+        if (!Writes(op.db)) m_dbs.push_back(op.db);
+        const uint64_t hash = KeyHash(op.db, op.key);
+        // Two bits of the filter per pair, from two parts of the hash.
+        for (const uint64_t bit : {hash % FILTER_BITS, (hash >> 32) % FILTER_BITS}) m_filter[bit / 64] |= uint64_t{1} << (bit % 64);
+    }
+}
+
+bool PendingCommit::Writes(std::string_view db) const { return std::ranges::find(m_dbs, db) != m_dbs.end(); }
+
+bool PendingCommit::MayHold(uint64_t key_hash) const
+{
+    for (const uint64_t bit : {key_hash % FILTER_BITS, (key_hash >> 32) % FILTER_BITS}) {
+        if ((m_filter[bit / 64] & (uint64_t{1} << (bit % 64))) == 0) return false;
+    }
+    return true;
+}
+
+uint64_t PendingCommit::KeyHash(std::string_view db, ByteSpan key)
+{
+    // FNV-1a over the Db's name, its length (so that name and key cannot trade bytes), and the
+    // key; a filter needs spread, not resistance to chosen keys.
+    uint64_t hash = 0xcbf29ce484222325;
+    const auto mix = [&](uint8_t byte) { hash = (hash ^ byte) * 0x100000001b3; };
+    for (const char c : db) mix(static_cast<uint8_t>(c));
+    mix(static_cast<uint8_t>(db.size()));
+    for (const uint8_t byte : key) mix(byte);
+    return hash;
+}
+
 const LoggedOp* Txn::FindPending(const Db& db, ByteSpan key) const
 {
     const auto matches = [&](const LoggedOp& op) { return op.db == db.Name() && SameBytes(op.key, key); };
@@ -315,8 +347,11 @@ const LoggedOp* Txn::FindPending(const Db& db, ByteSpan key) const
         if (matches(*op)) return &*op;
     }
     if (!m_pending) return nullptr;
+    const uint64_t key_hash = PendingCommit::KeyHash(db.Name(), key);
     for (auto commit = m_pending->rbegin(); commit != m_pending->rend(); ++commit) {
-        for (auto op = (*commit)->rbegin(); op != (*commit)->rend(); ++op) {
+        if (!(*commit)->MayHold(key_hash)) continue;
+        const std::vector<LoggedOp>& ops = (*commit)->Ops();
+        for (auto op = ops.rbegin(); op != ops.rend(); ++op) {
             if (matches(*op)) return &*op;
         }
     }
@@ -359,7 +394,9 @@ Cursor Txn::OpenCursor(const Db& db) const
         }
     };
     if (m_pending) {
-        for (const auto& commit : *m_pending) add(*commit);
+        for (const auto& commit : *m_pending) {
+            if (commit->Writes(db.Name())) add(commit->Ops());
+        }
     }
     add(m_ops);
     if (delta->empty()) delta.reset();
@@ -626,7 +663,7 @@ bool Env::ApplyPending()
     std::map<std::string, MDB_dbi, std::less<>> dbis;
     int rc = MDB_SUCCESS;
     for (const auto& commit : *pending) {
-        rc = ApplyOps(txn, *commit, dbis);
+        rc = ApplyOps(txn, commit->Ops(), dbis);
         if (rc != MDB_SUCCESS) break;
     }
     if (rc == MDB_SUCCESS) {
@@ -678,7 +715,7 @@ void Env::AppendToLog(std::span<const LoggedOp> ops)
 
 void Env::AddPending(std::vector<LoggedOp> ops)
 {
-    auto commit = std::make_shared<const std::vector<LoggedOp>>(std::move(ops));
+    auto commit = std::make_shared<const PendingCommit>(std::move(ops));
     const MutexLock lock{m_pending_mutex};
     auto next = std::make_shared<PendingCommits>(*m_pending);
     next->push_back(std::move(commit));

@@ -36,6 +36,7 @@
 
 #include <lmdb.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -129,8 +130,31 @@ private:
 
 class Env;
 
+/**
+ * A commit logged but not yet in LMDB, with what lets a read pass it by without comparing its
+ * operations one by one: the Dbs it wrote, and a filter of the (Db, key) pairs it wrote (which
+ * may say yes for a pair it did not write, never no for one it did). Reads go through every
+ * pending commit, up to a checkpoint's worth, and most find nothing there.
+ */
+class PendingCommit
+{
+public:
+    explicit PendingCommit(std::vector<LoggedOp> ops);
+    const std::vector<LoggedOp>& Ops() const { return m_ops; }
+    bool Writes(std::string_view db) const;
+    //! False only if no operation of this commit is on this pair (KeyHash of it).
+    bool MayHold(uint64_t key_hash) const;
+    static uint64_t KeyHash(std::string_view db, ByteSpan key);
+
+private:
+    static constexpr size_t FILTER_BITS = 512;
+    std::vector<LoggedOp> m_ops;
+    std::vector<std::string> m_dbs;
+    std::array<uint64_t, FILTER_BITS / 64> m_filter{};
+};
+
 //! Commits logged but not yet in LMDB, oldest first (a durable Env's).
-using PendingCommits = std::vector<std::shared_ptr<const std::vector<LoggedOp>>>;
+using PendingCommits = std::vector<std::shared_ptr<const PendingCommit>>;
 
 //! Iterates one Db in key order (keys compare as raw bytes, so use big-endian integers).
 //! Views returned by Key()/Value() stay valid until the cursor moves or the txn ends or writes.
