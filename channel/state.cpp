@@ -159,6 +159,12 @@ CommitmentKeys DeriveKeysToCheck(const ChannelSigner& signer, const CommitmentSp
                                                                            spec.per_commitment_point));
 }
 
+//! Derives the keys of a commitment the peer holds into the signer's memo, unless there.
+void KeepKeysToSign(const ChannelSigner& signer, const CommitmentSpec& spec)
+{
+    if (!signer.RememberedKeys(spec)) signer.RememberKeys(spec, DeriveKeysToSign(signer, spec, HtlcKeys::ALWAYS));
+}
+
 CommitmentKeys KeysToSign(const ChannelSigner& signer, const CommitmentSpec& spec)
 {
     if (auto keys = signer.RememberedKeys(spec)) return std::move(*keys);
@@ -246,7 +252,7 @@ void SignCommitmentViewAhead(const ChannelState& state, const ChannelSigner& sig
 {
     // The signing that will find these signatures builds the same commitment first: its keys
     // kept, it finds them too instead of deriving them again on the path.
-    if (!signer.RememberedKeys(view.spec)) signer.RememberKeys(view.spec, DeriveKeysToSign(signer, view.spec, HtlcKeys::ALWAYS));
+    KeepKeysToSign(signer, view.spec);
     const CommitmentDigests digests = DigestsToSign(state, signer, view);
     // More than the memo keeps would push out the first ones before they are used.
     if (1 + digests.htlcs.size() > ChannelSigner::SIGNATURES_AHEAD) return;
@@ -280,7 +286,7 @@ void WarmNextCommitmentKeys(const ChannelState& state, const ChannelSigner& sign
     if (!state.remote_next_per_commitment_point) return;
     const CommitmentView theirs = MakeCommitmentView(state, Side::REMOTE, state.remote_commitment_number + 1,
                                                      *state.remote_next_per_commitment_point);
-    if (!signer.RememberedKeys(theirs.spec)) signer.RememberKeys(theirs.spec, DeriveKeysToSign(signer, theirs.spec, HtlcKeys::ALWAYS));
+    KeepKeysToSign(signer, theirs.spec);
 }
 
 EcdsaSignature SignRemoteCommitment(const ChannelState& state, const ChannelSigner& signer)

@@ -1,6 +1,7 @@
 #include "util/idle_poller.h"
 
 #include "util/logging.h"
+#include "util/sync.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -14,17 +15,6 @@ namespace {
 int64_t NowNs() noexcept
 {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-//! Tells the CPU this is a spin-wait: it yields the core's shared resources to a sibling
-//! hyperthread and saves power.
-void CpuRelax() noexcept
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    asm volatile("yield");
-#endif
 }
 
 std::vector<int> AllowedCpus(size_t max_cpus)

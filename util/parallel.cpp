@@ -1,5 +1,7 @@
 #include "util/parallel.h"
 
+#include "util/sync.h"
+
 #include <utility>
 
 namespace sidebolt {
@@ -10,9 +12,7 @@ bool AwaitFlag(const std::atomic<uint8_t>& done, std::chrono::nanoseconds patien
     const auto until = std::chrono::steady_clock::now() + patience;
     while (done.load(std::memory_order_acquire) == 0) {
         if (std::chrono::steady_clock::now() >= until) return false;
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
+        CpuRelax();
     }
     return true;
 }

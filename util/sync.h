@@ -8,6 +8,17 @@
 
 namespace sidebolt {
 
+//! Tells the CPU this is a spin-wait: it yields the core's shared resources to a sibling
+//! hyperthread and saves power.
+inline void CpuRelax() noexcept
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+}
+
 //! std::mutex as a capability clang's thread-safety analysis understands: members declared
 //! GUARDED_BY(m_mutex) can then only be touched with it held. Lock it through MutexLock or
 //! UniqueLock rather than lock()/unlock() by hand.
