@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <new>
 #include <utility>
 
 namespace sidebolt::store {
@@ -295,12 +297,13 @@ std::optional<CommitLog::Contents> CommitLog::Read(const std::filesystem::path& 
     return contents;
 }
 
-CommitLog CommitLog::Create(const std::filesystem::path& path, const LogCheckpoint& checkpoint)
+CommitLog CommitLog::Create(const std::filesystem::path& path, const LogCheckpoint& checkpoint, LogWrites writes)
 {
     const auto fresh = std::filesystem::path(path).concat(".new");
     const int fd = open(fresh.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_DSYNC | O_CLOEXEC, 0600);
     if (fd < 0) ThrowErrno("create " + fresh.string());
     CommitLog log{fd, 0};
+    log.OpenDirect(fresh, writes);
     log.Reserve(kLogRecordsOffset + RESERVE_STEP);
     log.Restart(checkpoint);
     if (rename(fresh.c_str(), path.c_str()) != 0) ThrowErrno("rename " + fresh.string());
@@ -308,7 +311,7 @@ CommitLog CommitLog::Create(const std::filesystem::path& path, const LogCheckpoi
     return log;
 }
 
-CommitLog CommitLog::Resume(const std::filesystem::path& path, const LogCheckpoint& checkpoint)
+CommitLog CommitLog::Resume(const std::filesystem::path& path, const LogCheckpoint& checkpoint, LogWrites writes)
 {
     const int fd = open(path.c_str(), O_RDWR | O_DSYNC | O_CLOEXEC);
     if (fd < 0) ThrowErrno("open " + path.string());
@@ -318,6 +321,7 @@ CommitLog CommitLog::Resume(const std::filesystem::path& path, const LogCheckpoi
         ThrowErrno("size of " + path.string());
     }
     CommitLog log{fd, static_cast<uint64_t>(size)};
+    log.OpenDirect(path, writes);
     log.Restart(checkpoint);
     return log;
 }
@@ -325,7 +329,9 @@ CommitLog CommitLog::Resume(const std::filesystem::path& path, const LogCheckpoi
 CommitLog::CommitLog(int fd, uint64_t allocated) : m_fd{fd}, m_allocated{allocated} {}
 
 CommitLog::CommitLog(CommitLog&& other) noexcept
-    : m_fd{std::exchange(other.m_fd, -1)}, m_generation{other.m_generation}, m_offset{other.m_offset},
+    : m_fd{std::exchange(other.m_fd, -1)}, m_direct_fd{std::exchange(other.m_direct_fd, -1)},
+      m_direct_proven{other.m_direct_proven}, m_buffer{std::move(other.m_buffer)},
+      m_buffer_size{std::exchange(other.m_buffer_size, 0)}, m_generation{other.m_generation}, m_offset{other.m_offset},
       m_allocated{other.m_allocated}, m_records{other.m_records}
 {
 }
@@ -333,15 +339,65 @@ CommitLog::CommitLog(CommitLog&& other) noexcept
 CommitLog::~CommitLog()
 {
     if (m_fd >= 0) close(m_fd);
+    if (m_direct_fd >= 0) close(m_direct_fd);
+}
+
+void CommitLog::OpenDirect(const std::filesystem::path& path, LogWrites writes)
+{
+    // The record region starts on a block boundary, so a record's block is never a header's.
+    static_assert(kLogRecordsOffset % DIRECT_ALIGN == 0 && kLogSlotSize % DIRECT_ALIGN == 0);
+    if (writes != LogWrites::DIRECT_IF_SUPPORTED) return;
+    // A file system without direct I/O refuses the open (EINVAL): appends then go through the
+    // page cache, as durable, a little slower.
+    m_direct_fd = open(path.c_str(), O_RDWR | O_DSYNC | O_DIRECT | O_CLOEXEC);
 }
 
 void CommitLog::Append(uint64_t txnid, LogRecordKind kind, std::span<const LoggedOp> ops)
 {
     const Bytes record = EncodeLogRecord(m_generation, txnid, kind, ops);
-    Reserve(m_offset + record.size());
-    WriteAllAt(m_fd, record, m_offset, "append to the commit log");
+    if (m_direct_fd < 0 || !AppendDirect(record)) {
+        Reserve(m_offset + record.size());
+        WriteAllAt(m_fd, record, m_offset, "append to the commit log");
+    }
     m_offset += record.size();
     ++m_records;
+}
+
+bool CommitLog::AppendDirect(ByteSpan record)
+{
+    // The block the records end in is written again whole: its bytes so far as they are, then
+    // the record, then zeros to the block's end (past the log's end: nothing a reader takes).
+    const size_t tail = static_cast<size_t>(m_offset % DIRECT_ALIGN);
+    const uint64_t start = m_offset - tail;
+    const size_t end = tail + record.size();
+    const size_t length = (end + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
+    if (length > m_buffer_size) {
+        std::unique_ptr<uint8_t, FreeDeleter> bigger{static_cast<uint8_t*>(std::aligned_alloc(DIRECT_ALIGN, length))};
+        if (!bigger) throw std::bad_alloc();
+        if (tail > 0) std::memcpy(bigger.get(), m_buffer.get(), tail);
+        m_buffer = std::move(bigger);
+        m_buffer_size = length;
+    }
+    uint8_t* const buffer = m_buffer.get();
+    std::memcpy(buffer + tail, record.data(), record.size());
+    std::memset(buffer + end, 0, length - end);
+    Reserve(start + length);
+    for (size_t written = 0; written < length;) {
+        const ssize_t n = pwrite(m_direct_fd, buffer + written, length - written, static_cast<off_t>(start + written));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EINVAL && !m_direct_proven) {
+            // Direct I/O opened but not taken as aligned here: nothing was written.
+            close(std::exchange(m_direct_fd, -1));
+            return false;
+        }
+        if (n <= 0) ThrowErrno("append to the commit log");
+        written += static_cast<size_t>(n);
+    }
+    m_direct_proven = true;
+    // The new last partial block moves to the buffer's start for the next append.
+    const size_t new_tail = static_cast<size_t>((m_offset + record.size()) % DIRECT_ALIGN);
+    std::memmove(buffer, buffer + end - new_tail, new_tail);
+    return true;
 }
 
 void CommitLog::Restart(const LogCheckpoint& checkpoint)

@@ -21,7 +21,9 @@
 #include "util/bytes.h"
 
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -84,6 +86,11 @@ std::vector<LogRecord> DecodeLogRecords(ByteSpan region, uint64_t generation);
 //! The committed transactions' changes in order: a COMMIT an ABORT cancels is left out.
 std::vector<std::vector<LoggedOp>> CommittedChanges(std::span<const LogRecord> records);
 
+//! How appends reach the device. DIRECT (O_DIRECT) where the file system takes it: a
+//! synchronous write is then the device's write and flush alone, without the page cache's copy
+//! and writeback (55 against 83 us a 4 KiB append on this project's VM, 2026-12-06).
+enum class LogWrites : uint8_t { DIRECT_IF_SUPPORTED, PAGE_CACHE };
+
 //! The log file. Not thread-safe by itself: Env appends under its writer lock and
 //! checkpoints with no commit running.
 class CommitLog
@@ -100,9 +107,11 @@ public:
 
     //! Creates a fresh log starting at `checkpoint` (written aside, synced and renamed in, so a
     //! crash leaves either no log or a whole one).
-    static CommitLog Create(const std::filesystem::path& path, const LogCheckpoint& checkpoint);
+    static CommitLog Create(const std::filesystem::path& path, const LogCheckpoint& checkpoint,
+                            LogWrites writes = LogWrites::DIRECT_IF_SUPPORTED);
     //! Opens an existing log to go on from `checkpoint`, which it writes at once.
-    static CommitLog Resume(const std::filesystem::path& path, const LogCheckpoint& checkpoint);
+    static CommitLog Resume(const std::filesystem::path& path, const LogCheckpoint& checkpoint,
+                            LogWrites writes = LogWrites::DIRECT_IF_SUPPORTED);
 
     CommitLog(CommitLog&& other) noexcept;
     CommitLog& operator=(CommitLog&&) = delete;
@@ -117,13 +126,35 @@ public:
     uint64_t Generation() const { return m_generation; }
     uint64_t RecordBytes() const { return m_offset - kLogRecordsOffset; }
     uint64_t Records() const { return m_records; }
+    //! Whether appends bypass the page cache (LogWrites::DIRECT_IF_SUPPORTED, and the file
+    //! system took the first one).
+    bool WritesDirect() const { return m_direct_fd >= 0; }
 
 private:
+    //! Direct writes start and end on this boundary, in memory and in the file.
+    static constexpr size_t DIRECT_ALIGN = 4096;
+    struct FreeDeleter {
+        void operator()(uint8_t* p) const { std::free(p); }
+    };
+
     CommitLog(int fd, uint64_t allocated);
+    //! Opens the direct descriptor when asked and the file system allows it.
+    void OpenDirect(const std::filesystem::path& path, LogWrites writes);
     //! Zero-fills ahead of the records so that a synchronous append changes no file metadata.
     void Reserve(uint64_t end);
+    //! Whether the record went out directly; false when the file system refused the first
+    //! direct write (nothing written, direct writes given up).
+    bool AppendDirect(ByteSpan record);
 
     int m_fd{-1};
+    //! The same file opened O_DIRECT for appends, or -1.
+    int m_direct_fd{-1};
+    //! Whether a direct write has succeeded: a refusal after that is an error, not a fallback.
+    bool m_direct_proven{false};
+    //! Aligned staging for direct writes. Its first m_offset % DIRECT_ALIGN bytes are the
+    //! records' last partial block as written, which each direct append writes again.
+    std::unique_ptr<uint8_t, FreeDeleter> m_buffer;
+    size_t m_buffer_size{0};
     uint64_t m_generation{0};
     uint64_t m_offset{kLogRecordsOffset};
     uint64_t m_allocated{0};

@@ -17,6 +17,8 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -112,6 +114,12 @@ void CheckNumbered(Env& env, const Db& db, int from, int to)
     }
 }
 
+Bytes ReadWholeFile(const std::filesystem::path& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
 void OverwriteFile(const std::filesystem::path& path, uint64_t offset, const Bytes& bytes)
 {
     const int fd = open(path.c_str(), O_RDWR);
@@ -171,6 +179,67 @@ TEST_CASE("commit log: records round-trip and end at the first torn, foreign or 
         for (size_t i = 0; i < noise.size(); ++i) noise[i] = static_cast<uint8_t>(i * 151 + 7);
         CHECK(DecodeLogRecords(noise, 0).empty());
     }
+}
+
+TEST_CASE("commit log: appends that bypass the page cache leave the bytes the page cache's would")
+{
+    const ScratchDir dir;
+    const auto direct_path = dir.Path() / "direct.log";
+    const auto cached_path = dir.Path() / "cached.log";
+    const LogCheckpoint first{1, 7, Bytes(100, 0x11)};
+    std::optional<CommitLog> direct = CommitLog::Create(direct_path, first);
+    std::optional<CommitLog> cached = CommitLog::Create(cached_path, first, LogWrites::PAGE_CACHE);
+    CHECK_FALSE(cached->WritesDirect());
+    // Where the file system offers direct I/O the log must use it.
+    const int probe = open(direct_path.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC);
+    if (probe >= 0) close(probe);
+    const bool supported = probe >= 0;
+
+    // Sizes that end mid-block, on a boundary, one past it, and span many blocks.
+    const std::vector<size_t> sizes{1, 100, 4000, 4096 - 38, 4097, 9000, 70000, 3, 12000};
+    uint64_t txnid = 0;
+    std::vector<LogRecord> expected;
+    const auto append_all = [&](uint64_t generation) {
+        expected.clear();
+        for (size_t size : sizes) {
+            const std::vector<LoggedOp> ops{Put("db", "k" + std::to_string(txnid), std::string(size, static_cast<char>('a' + txnid % 26)))};
+            ++txnid;
+            direct->Append(txnid, LogRecordKind::COMMIT, ops);
+            cached->Append(txnid, LogRecordKind::COMMIT, ops);
+            expected.push_back(LogRecord{generation, txnid, LogRecordKind::COMMIT, ops});
+        }
+    };
+    const auto same_contents = [&] {
+        CHECK(direct->WritesDirect() == supported);
+        REQUIRE(direct->RecordBytes() == cached->RecordBytes());
+        const Bytes a = ReadWholeFile(direct_path);
+        const Bytes b = ReadWholeFile(cached_path);
+        const size_t end = static_cast<size_t>(kLogRecordsOffset + direct->RecordBytes());
+        REQUIRE(a.size() >= end);
+        REQUIRE(b.size() >= end);
+        CHECK(std::equal(a.begin(), a.begin() + end, b.begin()));
+        for (const auto& path : {direct_path, cached_path}) {
+            const auto contents = CommitLog::Read(path);
+            REQUIRE(contents);
+            CHECK(contents->records == expected);
+        }
+    };
+    append_all(1);
+    same_contents();
+    // A checkpoint starts the records again over the older generation's.
+    const LogCheckpoint second{2, 9, Bytes(100, 0x22)};
+    direct->Restart(second);
+    cached->Restart(second);
+    append_all(2);
+    same_contents();
+    // Reopened, the log goes on from its new checkpoint the same way.
+    direct.reset();
+    cached.reset();
+    const LogCheckpoint third{3, 11, Bytes(100, 0x33)};
+    direct.emplace(CommitLog::Resume(direct_path, third));
+    cached.emplace(CommitLog::Resume(cached_path, third, LogWrites::PAGE_CACHE));
+    append_all(3);
+    same_contents();
 }
 
 TEST_CASE("commit log: an ABORT cancels the latest COMMIT of its transaction only")
