@@ -385,7 +385,7 @@ bool CommitLog::AppendDirect(ByteSpan record)
     for (size_t written = 0; written < length;) {
         const ssize_t n = pwrite(m_direct_fd, buffer + written, length - written, static_cast<off_t>(start + written));
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EINVAL && !m_direct_proven) {
+        if (n < 0 && errno == EINVAL && !m_direct_proven && written == 0) {
             // Direct I/O opened but not taken as aligned here: nothing was written.
             close(std::exchange(m_direct_fd, -1));
             return false;

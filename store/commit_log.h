@@ -88,7 +88,8 @@ std::vector<std::vector<LoggedOp>> CommittedChanges(std::span<const LogRecord> r
 
 //! How appends reach the device. DIRECT (O_DIRECT) where the file system takes it: a
 //! synchronous write is then the device's write and flush alone, without the page cache's copy
-//! and writeback (55 against 83 us a 4 KiB append on this project's VM, 2026-12-06).
+//! and writeback (bench/commit_log_bench.cpp: 61 against 72 us a 5 KB record on this
+//! project's VM, 2026-12-06).
 enum class LogWrites : uint8_t { DIRECT_IF_SUPPORTED, PAGE_CACHE };
 
 //! The log file. Not thread-safe by itself: Env appends under its writer lock and
