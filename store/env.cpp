@@ -559,6 +559,7 @@ Env::~Env()
     }
     mdb_env_close(m_env);
     close(m_lock_fd);
+    MutexEnded(m_writer_mutex);
 }
 
 void Env::Recover(const CommitLog::Contents& contents)

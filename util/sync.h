@@ -6,7 +6,28 @@
 #include <mutex>
 #include <utility>
 
+#if defined(__SANITIZE_THREAD__)
+#define SIDEBOLT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SIDEBOLT_TSAN 1
+#endif
+#endif
+#ifdef SIDEBOLT_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
 namespace sidebolt {
+
+//! Tells ThreadSanitizer that a std::mutex is gone. libstdc++'s has a trivial destructor, so
+//! TSan never sees one end and takes the next mutex at its address (a stack slot the next object
+//! reuses) for the same one: lock-order reports between mutexes that never existed together.
+inline void MutexEnded([[maybe_unused]] std::mutex& mutex) noexcept
+{
+#ifdef SIDEBOLT_TSAN
+    __tsan_mutex_destroy(&mutex, 0);
+#endif
+}
 
 //! Tells the CPU this is a spin-wait: it yields the core's shared resources to a sibling
 //! hyperthread and saves power.
@@ -26,6 +47,7 @@ class CAPABILITY("mutex") Mutex
 {
 public:
     Mutex() = default;
+    ~Mutex() { MutexEnded(m_mutex); }
     Mutex(const Mutex&) = delete;
     Mutex& operator=(const Mutex&) = delete;
 
