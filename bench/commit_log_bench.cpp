@@ -28,7 +28,7 @@ void AppendRecords(benchmark::State& state, LogWrites writes)
         uint64_t txnid = 0;
         for (auto _ : state) {
             log.Append(++txnid, LogRecordKind::COMMIT, ops);
-            // Far fewer records than a checkpoint would allow: restart well before the file grows.
+            // Started again now and then, as checkpoints do, so that the file stops growing.
             if (log.RecordBytes() > (uint64_t{64} << 20)) log.Restart(LogCheckpoint{log.Generation() + 1, txnid, Bytes(100, 0)});
         }
         state.SetLabel(std::string(log.WritesDirect() ? "direct" : "page cache") + " under " + std::filesystem::temp_directory_path().string());
