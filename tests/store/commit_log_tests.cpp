@@ -9,6 +9,8 @@
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -240,6 +242,76 @@ TEST_CASE("commit log: appends that bypass the page cache leave the bytes the pa
     cached.emplace(CommitLog::Resume(cached_path, third, LogWrites::PAGE_CACHE));
     append_all(3);
     same_contents();
+}
+
+namespace {
+//! Exit statuses of the child that mounts a file system without direct I/O.
+constexpr int kNoPrivateMount = 3;
+constexpr int kRamfsTakesDirect = 4;
+
+//! A mount namespace of our own, as root or through a user namespace mapping us to root in it.
+bool EnterPrivateMountNamespace()
+{
+    if (unshare(CLONE_NEWNS) != 0) {
+        const uid_t uid = getuid();
+        const gid_t gid = getgid();
+        if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) return false;
+        const auto write = [](const char* path, const std::string& text) {
+            std::ofstream out(path);
+            out << text;
+            return static_cast<bool>(out.flush());
+        };
+        if (!write("/proc/self/setgroups", "deny") || !write("/proc/self/uid_map", "0 " + std::to_string(uid) + " 1") ||
+            !write("/proc/self/gid_map", "0 " + std::to_string(gid) + " 1")) {
+            return false;
+        }
+    }
+    // Nothing mounted here reaches the parent's namespace.
+    return mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0;
+}
+} // namespace
+
+TEST_CASE("commit log: a file system without direct I/O keeps the page cache, as durable")
+{
+    const ScratchDir dir;
+    const auto mount_point = dir.Path() / "ramfs";
+    std::filesystem::create_directory(mount_point);
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        // ramfs has no direct I/O: an O_DIRECT open there fails with EINVAL.
+        if (!EnterPrivateMountNamespace() || mount("ramfs", mount_point.c_str(), "ramfs", 0, nullptr) != 0) _exit(kNoPrivateMount);
+        const auto path = mount_point / "commit.log";
+        const int probe = open(mount_point.c_str(), O_RDONLY | O_DIRECTORY);
+        const int direct = openat(probe, "probe", O_RDWR | O_CREAT | O_DIRECT, 0600);
+        if (direct >= 0) _exit(kRamfsTakesDirect);
+        close(probe);
+        try {
+            std::optional<CommitLog> log = CommitLog::Create(path, LogCheckpoint{1, 7, Bytes(100, 0x11)});
+            if (log->WritesDirect()) _exit(1);
+            std::vector<LogRecord> expected;
+            for (uint64_t txnid = 1; txnid <= 5; ++txnid) {
+                const std::vector<LoggedOp> ops{Put("db", "k" + std::to_string(txnid), std::string(3000 * txnid, 'v'))};
+                log->Append(txnid, LogRecordKind::COMMIT, ops);
+                expected.push_back(LogRecord{1, txnid, LogRecordKind::COMMIT, ops});
+            }
+            log.reset();
+            const auto contents = CommitLog::Read(path);
+            _exit(contents && contents->records == expected ? 0 : 2);
+        } catch (...) {
+            _exit(1);
+        }
+    }
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFEXITED(status));
+    if (WEXITSTATUS(status) == kNoPrivateMount || WEXITSTATUS(status) == kRamfsTakesDirect) {
+        const std::string why = WEXITSTATUS(status) == kNoPrivateMount ? "no private mount namespace here to mount a ramfs in"
+                                                                        : "this kernel's ramfs takes direct I/O";
+        MESSAGE("skipped: " << why);
+        return;
+    }
+    CHECK(WEXITSTATUS(status) == 0);
 }
 
 TEST_CASE("commit log: an ABORT cancels the latest COMMIT of its transaction only")
