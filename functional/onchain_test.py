@@ -128,7 +128,10 @@ class OnchainTest(OnchainHelpers, SideboltTest):
         b_sweep = self.wait_until(
             lambda: next((x for x in self.onchain(b, cid)["outputs"] if x["duty"] == "to_remote" and x["broadcast"]), None),
             timeout=30, message="B never swept its to_remote")
-        to_local = next(x for x in self.onchain(a, cid)["outputs"] if x["duty"] == "local_delayed")
+        # A follows the block on its own: B's sweep says nothing of when A took it in.
+        to_local = self.wait_until(
+            lambda: next((x for x in self.onchain(a, cid)["outputs"] if x["duty"] == "local_delayed" and x["valid_from_height"] is not None), None),
+            timeout=30, message="A never saw its commitment confirmed")
         assert_equal(to_local["valid_from_height"], height + TO_SELF_DELAY, f"to_local: {to_local}")
         assert_true(not to_local["broadcast"], "to_local swept before its CSV")
         self.bitcoind.mine(TO_SELF_DELAY - 2)
