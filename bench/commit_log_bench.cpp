@@ -2,12 +2,11 @@
 // page cache or bypassing it. The log lives under $TMPDIR (or /tmp): point it at the disk the
 // node's datadir is on, a tmpfs measures no device at all.
 #include "store/commit_log.h"
+#include "tests/support/scratch_dir.h"
 
 #include <benchmark/benchmark.h>
 
-#include <cstdlib>
 #include <filesystem>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -18,22 +17,17 @@ namespace {
 
 void AppendRecords(benchmark::State& state, LogWrites writes)
 {
-    std::string pattern = (std::filesystem::temp_directory_path() / "sidebolt-log-XXXXXX").string();
-    if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    const std::filesystem::path dir{pattern};
-    {
-        CommitLog log = CommitLog::Create(dir / "log", LogCheckpoint{1, 1, Bytes(100, 0)}, writes);
-        // A channel record's size as a payment writes it (5 to 9 KB in the benchmark's traces).
-        const std::vector<LoggedOp> ops{LoggedOp{LoggedOp::Kind::PUT, "channels", Bytes(32, 1), Bytes(static_cast<size_t>(state.range(0)), 7)}};
-        uint64_t txnid = 0;
-        for (auto _ : state) {
-            log.Append(++txnid, LogRecordKind::COMMIT, ops);
-            // Started again now and then, as checkpoints do, so that the file stops growing.
-            if (log.RecordBytes() > (uint64_t{64} << 20)) log.Restart(LogCheckpoint{log.Generation() + 1, txnid, Bytes(100, 0)});
-        }
-        state.SetLabel(std::string(log.WritesDirect() ? "direct" : "page cache") + " under " + std::filesystem::temp_directory_path().string());
+    const test::ScratchDir dir{"sidebolt-log"};
+    CommitLog log = CommitLog::Create(dir.Path() / "log", LogCheckpoint{1, 1, Bytes(100, 0)}, writes);
+    // A channel record's size as a payment writes it (5 to 9 KB in the benchmark's traces).
+    const std::vector<LoggedOp> ops{LoggedOp{LoggedOp::Kind::PUT, "channels", Bytes(32, 1), Bytes(static_cast<size_t>(state.range(0)), 7)}};
+    uint64_t txnid = 0;
+    for (auto _ : state) {
+        log.Append(++txnid, LogRecordKind::COMMIT, ops);
+        // Started again now and then, as checkpoints do, so that the file stops growing.
+        if (log.RecordBytes() > (uint64_t{64} << 20)) log.Restart(LogCheckpoint{log.Generation() + 1, txnid, Bytes(100, 0)});
     }
-    std::filesystem::remove_all(dir);
+    state.SetLabel(std::string(log.WritesDirect() ? "direct" : "page cache") + " under " + std::filesystem::temp_directory_path().string());
 }
 
 void CommitLogAppendDirect(benchmark::State& state) { AppendRecords(state, LogWrites::DIRECT_IF_SUPPORTED); }

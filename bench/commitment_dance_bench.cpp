@@ -15,6 +15,7 @@
 #include "channel/state.h"
 #include "store/env.h"
 #include "tests/channel/machine_fixture.h"
+#include "tests/support/scratch_dir.h"
 #include "util/amount.h"
 #include "util/bytes.h"
 
@@ -22,7 +23,6 @@
 
 #include <array>
 #include <cstdint>
-#include <cstdlib>
 #include <deque>
 #include <filesystem>
 #include <memory>
@@ -137,29 +137,6 @@ private:
     std::optional<uint64_t> m_locked_in;
 };
 
-//! A fresh directory under the system temp dir, removed with the object.
-class TempDir
-{
-public:
-    TempDir()
-    {
-        std::string pattern = (std::filesystem::temp_directory_path() / "sidebolt-dance-XXXXXX").string();
-        if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-        m_path = pattern;
-    }
-    ~TempDir()
-    {
-        std::error_code ignored;
-        std::filesystem::remove_all(m_path, ignored);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const std::filesystem::path& Path() const { return m_path; }
-
-private:
-    std::filesystem::path m_path;
-};
-
 //! One node's store: its own durable LMDB environment, a state per channel keyed by index.
 class NodeStore
 {
@@ -225,7 +202,7 @@ void DanceInMemory(benchmark::State& state)
 void DanceDurable(benchmark::State& state)
 {
     const auto channels = static_cast<size_t>(state.range(0));
-    TempDir dir;
+    const test::ScratchDir dir{"sidebolt-dance"};
     std::array<std::unique_ptr<NodeStore>, 2> nodes;
     for (size_t side = 0; side < 2; ++side) nodes[side] = std::make_unique<NodeStore>(dir.Path() / ("node" + std::to_string(side)));
     std::vector<Dance> dances;

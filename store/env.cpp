@@ -312,9 +312,7 @@ PendingCommit::PendingCommit(std::vector<LoggedOp> ops) : m_ops(std::move(ops))
 {
     for (const LoggedOp& op : m_ops) {
         if (!Writes(op.db)) m_dbs.push_back(op.db);
-        const uint64_t hash = KeyHash(op.db, op.key);
-        // Two bits of the filter per pair, from two parts of the hash.
-        for (const uint64_t bit : {hash % FILTER_BITS, (hash >> 32) % FILTER_BITS}) m_filter[bit / 64] |= uint64_t{1} << (bit % 64);
+        for (const uint64_t bit : FilterBits(KeyHash(op.db, op.key))) m_filter[bit / 64] |= uint64_t{1} << (bit % 64);
     }
 }
 
@@ -322,10 +320,13 @@ bool PendingCommit::Writes(std::string_view db) const { return std::ranges::find
 
 bool PendingCommit::MayHold(uint64_t key_hash) const
 {
-    for (const uint64_t bit : {key_hash % FILTER_BITS, (key_hash >> 32) % FILTER_BITS}) {
-        if ((m_filter[bit / 64] & (uint64_t{1} << (bit % 64))) == 0) return false;
-    }
-    return true;
+    return std::ranges::all_of(FilterBits(key_hash), [&](uint64_t bit) { return (m_filter[bit / 64] >> (bit % 64)) & 1; });
+}
+
+std::array<uint64_t, 2> PendingCommit::FilterBits(uint64_t key_hash)
+{
+    // Two bits of the filter per pair, from two parts of the hash.
+    return {key_hash % FILTER_BITS, (key_hash >> 32) % FILTER_BITS};
 }
 
 uint64_t PendingCommit::KeyHash(std::string_view db, ByteSpan key)
@@ -559,7 +560,6 @@ Env::~Env()
     }
     mdb_env_close(m_env);
     close(m_lock_fd);
-    MutexEnded(m_writer_mutex);
 }
 
 void Env::Recover(const CommitLog::Contents& contents)

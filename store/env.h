@@ -148,6 +148,8 @@ public:
 
 private:
     static constexpr size_t FILTER_BITS = 512;
+    //! The filter's bits for a pair (KeyHash of it).
+    static std::array<uint64_t, 2> FilterBits(uint64_t key_hash);
     std::vector<LoggedOp> m_ops;
     std::vector<std::string> m_dbs;
     std::array<uint64_t, FILTER_BITS / 64> m_filter{};
@@ -243,7 +245,7 @@ protected:
     //! A deferred write transaction's own changes, in order.
     std::vector<LoggedOp> m_ops;
     //! A deferred write transaction holds the Env's writer lock from begin to end.
-    std::unique_lock<std::mutex> m_writer_lock;
+    std::unique_lock<Mutex> m_writer_lock;
 };
 
 class ReadTxn : public Txn
@@ -405,9 +407,10 @@ private:
     uint64_t m_checkpoint_commits{0};
     uint64_t m_checkpoint_log_bytes{0};
 
-    //! Serializes a durable Env's write transactions and checkpoints. A plain std::mutex: a
-    //! WriteTxn holds it from begin to end, across calls the analysis cannot follow.
-    std::mutex m_writer_mutex;
+    //! Serializes a durable Env's write transactions and checkpoints. Guards nothing the
+    //! analysis could check: a WriteTxn holds it (a std::unique_lock) from begin to end, across
+    //! calls the analysis cannot follow.
+    Mutex m_writer_mutex;
     Mutex m_log_mutex;
     //! Numbers the log's records (a durable Env's write transactions no longer get one from LMDB).
     uint64_t m_last_record GUARDED_BY(m_log_mutex){0};

@@ -1,6 +1,5 @@
 #include "tests/test_util.h"
 
-#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -21,14 +20,5 @@ nlohmann::json ReadJsonVectors(const std::string& relative_path)
 {
     return nlohmann::json::parse(ReadVectorFile(relative_path));
 }
-
-ScratchDir::ScratchDir(const std::string& prefix)
-{
-    std::string pattern = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
-    if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    m_path = pattern;
-}
-
-ScratchDir::~ScratchDir() { std::filesystem::remove_all(m_path); }
 
 } // namespace sidebolt::test

@@ -19,16 +19,6 @@
 
 namespace sidebolt {
 
-//! Tells ThreadSanitizer that a std::mutex is gone. libstdc++'s has a trivial destructor, so
-//! TSan never sees one end and takes the next mutex at its address (a stack slot the next object
-//! reuses) for the same one: lock-order reports between mutexes that never existed together.
-inline void MutexEnded([[maybe_unused]] std::mutex& mutex) noexcept
-{
-#ifdef SIDEBOLT_TSAN
-    __tsan_mutex_destroy(&mutex, 0);
-#endif
-}
-
 //! Tells the CPU this is a spin-wait: it yields the core's shared resources to a sibling
 //! hyperthread and saves power.
 inline void CpuRelax() noexcept
@@ -47,7 +37,15 @@ class CAPABILITY("mutex") Mutex
 {
 public:
     Mutex() = default;
-    ~Mutex() { MutexEnded(m_mutex); }
+    //! Tells ThreadSanitizer the mutex is gone. libstdc++'s std::mutex has a trivial destructor,
+    //! so TSan never sees one end and takes the next mutex at its address (a stack slot the next
+    //! object reuses) for the same one: lock-order reports between mutexes that never coexisted.
+    ~Mutex()
+    {
+#ifdef SIDEBOLT_TSAN
+        __tsan_mutex_destroy(&m_mutex, 0);
+#endif
+    }
     Mutex(const Mutex&) = delete;
     Mutex& operator=(const Mutex&) = delete;
 
