@@ -14,7 +14,6 @@ std::string ReadVectorFile(const std::string& relative_path);
 //! Reads and parses tests/vectors/<relative_path> as JSON.
 nlohmann::json ReadJsonVectors(const std::string& relative_path);
 
-
 } // namespace sidebolt::test
 
 #endif

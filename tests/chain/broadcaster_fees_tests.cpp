@@ -29,7 +29,7 @@ struct Fixture {
         return static_cast<size_t>(std::count(sent.begin(), sent.end(), txid));
     }
 
-    TempDir dir;
+    ScratchDir dir;
     store::Env env{dir.Path(), TestEnvOptions()};
     FakeChain chain;
     WatchManager watches{env};

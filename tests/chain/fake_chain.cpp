@@ -5,7 +5,6 @@
 #include <stdlib.h>
 
 #include <algorithm>
-#include <stdexcept>
 
 namespace sidebolt::test {
 
@@ -289,15 +288,6 @@ std::optional<int64_t> FakeChain::EstimateSmartFee(int)
     const std::lock_guard lock{m_mutex};
     return m_fee_estimate;
 }
-
-TempDir::TempDir()
-{
-    std::string pattern = (std::filesystem::temp_directory_path() / "sidebolt-follower-XXXXXX").string();
-    if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    m_path = pattern;
-}
-
-TempDir::~TempDir() { std::filesystem::remove_all(m_path); }
 
 store::EnvOptions TestEnvOptions()
 {

@@ -8,6 +8,7 @@
 #include "chain/chain_source.h"
 #include "primitives/tx.h"
 #include "store/env.h"
+#include "tests/support/scratch_dir.h"
 
 #include <atomic>
 #include <filesystem>
@@ -88,20 +89,6 @@ private:
     std::optional<int64_t> m_mempool_min_fee;
     std::vector<std::vector<Hash256>> m_packages;
     uint32_t m_block_counter{0};
-};
-
-//! A fresh directory under /tmp, removed at scope exit.
-class TempDir
-{
-public:
-    TempDir();
-    ~TempDir();
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const std::filesystem::path& Path() const { return m_path; }
-
-private:
-    std::filesystem::path m_path;
 };
 
 store::EnvOptions TestEnvOptions();

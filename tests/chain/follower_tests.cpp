@@ -34,7 +34,7 @@ struct Fixture {
     }
 
     FollowerConfig m_config;
-    TempDir dir;
+    ScratchDir dir;
     store::Env env{dir.Path(), TestEnvOptions()};
     FakeChain chain;
     BlockRecorder recorder;

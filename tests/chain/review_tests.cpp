@@ -46,7 +46,7 @@ struct ReviewFixture {
         return static_cast<size_t>(std::count(sent.begin(), sent.end(), txid));
     }
 
-    TempDir dir;
+    ScratchDir dir;
     store::Env env{dir.Path(), TestEnvOptions()};
     FakeChain chain;
     BlockRecorder recorder;
@@ -180,7 +180,7 @@ TEST_CASE("review: a fee estimate asked before a new tip is not cached after it"
 
 TEST_CASE("review: the RPC thread's calls race nothing on the sync thread (run under TSan)")
 {
-    TempDir dir;
+    ScratchDir dir;
     store::Env env{dir.Path(), TestEnvOptions()};
     FakeChain chain;
     chain.MineEmpty(10);

@@ -36,7 +36,7 @@ struct Fixture {
         return tx;
     }
 
-    TempDir dir;
+    ScratchDir dir;
     store::Env env{dir.Path(), TestEnvOptions()};
     FakeChain chain;
     WatchRecorder recorder;

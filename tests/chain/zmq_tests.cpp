@@ -55,7 +55,7 @@ private:
     std::map<std::string, uint32_t> m_sequences;
 };
 
-std::string IpcEndpoint(const TempDir& dir) { return "ipc://" + (dir.Path() / "zmq.sock").string(); }
+std::string IpcEndpoint(const ScratchDir& dir) { return "ipc://" + (dir.Path() / "zmq.sock").string(); }
 
 struct Counters {
     std::atomic<int> blocks{0};
@@ -110,7 +110,7 @@ TEST_CASE("zmq: subscriptions from getzmqnotifications")
 
 TEST_CASE("zmq: messages in order are hints; sequence gaps and drops ask for reconciliation")
 {
-    TempDir dir;
+    ScratchDir dir;
     const std::string endpoint = IpcEndpoint(dir);
     Publisher publisher{endpoint};
     Counters counters;
@@ -174,7 +174,7 @@ TEST_CASE("zmq: messages in order are hints; sequence gaps and drops ask for rec
 
 TEST_CASE("zmq: Stats().gaps counts lost messages only, not the connection, first messages or a wrapping counter")
 {
-    TempDir dir;
+    ScratchDir dir;
     const std::string endpoint = IpcEndpoint(dir);
     Publisher publisher{endpoint};
     Counters counters;
@@ -221,7 +221,7 @@ struct ServiceFixture {
         });
     }
 
-    TempDir dir;
+    ScratchDir dir;
     store::Env env{dir.Path() / "db", TestEnvOptions()};
     FakeChain chain;
     WatchRecorder recorder;
@@ -277,7 +277,7 @@ TEST_CASE("service: polling mode follows the chain, rides out the node going dow
 
 TEST_CASE("service: ZMQ hints trigger syncs; a gap triggers a reconciliation of chain and mempool")
 {
-    TempDir zmq_dir;
+    ScratchDir zmq_dir;
     const std::string endpoint = IpcEndpoint(zmq_dir);
     Publisher publisher{endpoint};
     ChainServiceConfig config;

@@ -2,12 +2,12 @@
 
 #include "node/interfaces.h"
 #include "pay/invoice.h"
+#include "tests/support/scratch_dir.h"
 #include "util/hex.h"
 
 #include <doctest/doctest.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <thread>
@@ -25,15 +25,15 @@ PrivKey TestNodeKey() { return *PrivKey::FromBytes(Bytes(32, 0x24)); }
 //! An RpcServer with the invoice RPCs over a scratch store, and a clock the test moves.
 class InvoiceRpcFixture
 {
+    //! First, so that it goes last: the store lives in it.
+    test::ScratchDir m_dir{"sidebolt-invoice-rpc"};
+
 public:
     InvoiceRpcFixture()
     {
-        std::string pattern = (std::filesystem::temp_directory_path() / "sidebolt-invoice-rpc-XXXXXX").string();
-        if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-        m_dir = pattern;
         store::EnvOptions options;
         options.durable = false;
-        env = std::make_unique<store::Env>(m_dir, options);
+        env = std::make_unique<store::Env>(m_dir.Path(), options);
         store = std::make_unique<InvoiceStore>(*env);
         service = std::make_unique<InvoiceService>(*env, *store, TestNodeKey(), Network::Regtest, [this] { return now.load(); });
         RegisterInvoiceRpcs(server, *service);
@@ -43,7 +43,6 @@ public:
         service.reset();
         store.reset();
         env.reset();
-        std::filesystem::remove_all(m_dir);
     }
 
     json Call(const std::string& method, const json& params = json::array())
@@ -78,9 +77,6 @@ public:
     std::unique_ptr<InvoiceStore> store;
     std::unique_ptr<InvoiceService> service;
     RpcServer server{"__cookie__:secret"};
-
-private:
-    std::filesystem::path m_dir;
 };
 
 } // namespace

@@ -1,6 +1,7 @@
 #include "rpc/json_rpc_client.h"
 
 #include "tests/rpc/fake_bitcoind.h"
+#include "tests/support/scratch_dir.h"
 
 #include <doctest/doctest.h>
 
@@ -10,7 +11,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -69,22 +69,12 @@ uint16_t ClosedPort()
 class TempCookie
 {
 public:
-    TempCookie()
-    {
-        std::string pattern = (std::filesystem::temp_directory_path() / "sidebolt-cookie-XXXXXX").string();
-        if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-        m_dir = pattern;
-    }
-    ~TempCookie() { std::filesystem::remove_all(m_dir); }
-    TempCookie(const TempCookie&) = delete;
-    TempCookie& operator=(const TempCookie&) = delete;
-
-    std::filesystem::path Path() const { return m_dir / ".cookie"; }
+    std::filesystem::path Path() const { return m_dir.Path() / ".cookie"; }
     //! bitcoind writes "__cookie__:<hex>" without a trailing newline.
     void Write(const std::string& password) const { std::ofstream{Path()} << "__cookie__:" << password; }
 
 private:
-    std::filesystem::path m_dir;
+    sidebolt::test::ScratchDir m_dir{"sidebolt-cookie"};
 };
 
 } // namespace

@@ -1,5 +1,6 @@
 #include "store/codec.h"
 #include "store/env.h"
+#include "tests/support/scratch_dir.h"
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
@@ -7,7 +8,6 @@
 #include <sys/stat.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -17,25 +17,6 @@ using namespace sidebolt;
 using namespace sidebolt::store;
 
 namespace {
-
-//! A fresh directory under /tmp, removed with everything in it at scope exit.
-class TempDir
-{
-public:
-    TempDir()
-    {
-        std::string pattern = (std::filesystem::temp_directory_path() / "sidebolt-store-XXXXXX").string();
-        if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-        m_path = pattern;
-    }
-    ~TempDir() { std::filesystem::remove_all(m_path); }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const std::filesystem::path& Path() const { return m_path; }
-
-private:
-    std::filesystem::path m_path;
-};
 
 EnvOptions TestOptions()
 {
@@ -55,7 +36,7 @@ std::string GetString(const Txn& txn, const Db& db, std::string_view key)
 
 TEST_CASE("store: put, get, exists, delete")
 {
-    TempDir dir;
+    test::ScratchDir dir;
     Env env{dir.Path() / "db", TestOptions()};
     const Db db = env.OpenDb("things");
 
@@ -89,7 +70,7 @@ TEST_CASE("store: put, get, exists, delete")
 
 TEST_CASE("store: directory is created private")
 {
-    TempDir dir;
+    test::ScratchDir dir;
     const auto path = dir.Path() / "nested" / "db";
     Env env{path, TestOptions()};
     struct stat st{};
@@ -99,7 +80,7 @@ TEST_CASE("store: directory is created private")
 
 TEST_CASE("store: prefix iteration in big-endian key order")
 {
-    TempDir dir;
+    test::ScratchDir dir;
     Env env{dir.Path(), TestOptions()};
     const Db db = env.OpenDb("heights");
 
@@ -151,7 +132,7 @@ TEST_CASE("store: prefix iteration in big-endian key order")
 
 TEST_CASE("store: write transaction aborts unless committed")
 {
-    TempDir dir;
+    test::ScratchDir dir;
     Env env{dir.Path(), TestOptions()};
     const Db db = env.OpenDb("t");
     {
@@ -177,7 +158,7 @@ TEST_CASE("store: write transaction aborts unless committed")
 
 TEST_CASE("store: Commits counts the write transactions that changed the store, not the aborted or empty ones")
 {
-    TempDir dir;
+    test::ScratchDir dir;
     Env env{dir.Path(), TestOptions()};
     const Db db = env.OpenDb("t");
     const uint64_t at_open = env.Commits();
@@ -198,7 +179,7 @@ TEST_CASE("store: Commits counts the write transactions that changed the store, 
 
 TEST_CASE("store: LMDB errors carry the operation and mdb_strerror text")
 {
-    TempDir dir;
+    test::ScratchDir dir;
     Env env{dir.Path(), TestOptions()};
     const Db db = env.OpenDb("t");
     const Bytes too_long_key(600, 'k'); // LMDB's default maximum key size is 511 bytes
@@ -215,7 +196,7 @@ TEST_CASE("store: LMDB errors carry the operation and mdb_strerror text")
 
 TEST_CASE("store: reopen persists data, schema version and JSON metadata")
 {
-    TempDir dir;
+    test::ScratchDir dir;
     const nlohmann::json meta = {{"alias", "sidebolt"}, {"color", "#3399ff"}, {"n", 3}};
     {
         EnvOptions options = TestOptions();
@@ -236,7 +217,7 @@ TEST_CASE("store: reopen persists data, schema version and JSON metadata")
 
 TEST_CASE("store: newer schema refused, older needs a migration")
 {
-    TempDir dir;
+    test::ScratchDir dir;
     {
         EnvOptions options = TestOptions();
         options.schema_version = CURRENT_SCHEMA_VERSION + 1;
@@ -265,7 +246,7 @@ TEST_CASE("store: newer schema refused, older needs a migration")
 
 TEST_CASE("store: map grows when full")
 {
-    TempDir dir;
+    test::ScratchDir dir;
     EnvOptions options = TestOptions();
     options.initial_map_size = size_t{64} << 10;
     Env env{dir.Path(), options};
@@ -293,7 +274,7 @@ TEST_CASE("store: map grows when full")
 
 TEST_CASE("store: map growth with concurrent readers and a size limit")
 {
-    TempDir dir;
+    test::ScratchDir dir;
     EnvOptions options = TestOptions();
     options.initial_map_size = size_t{64} << 10;
     options.max_map_size = size_t{4} << 20;
@@ -329,7 +310,7 @@ TEST_CASE("store: map growth with concurrent readers and a size limit")
 
 TEST_CASE("store: a thread holding a read txn gets an error, not a deadlock, when growth is needed")
 {
-    TempDir dir;
+    test::ScratchDir dir;
     EnvOptions options = TestOptions();
     options.initial_map_size = size_t{64} << 10;
     Env env{dir.Path(), options};
@@ -344,7 +325,7 @@ TEST_CASE("store: a thread holding a read txn gets an error, not a deadlock, whe
 
 TEST_CASE("store: one environment per directory")
 {
-    TempDir dir;
+    test::ScratchDir dir;
     Env env{dir.Path(), TestOptions()};
     try {
         Env second{dir.Path(), TestOptions()};
